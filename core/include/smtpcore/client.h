@@ -1,0 +1,240 @@
+/**
+ * @file client.h
+ * @brief The client role: a session that sends mail through a transaction API.
+ *
+ * The engine drives greeting, EHLO (with the RSET/HELO fallback), STARTTLS, AUTH and
+ * pipelined command groups; the host submits transactions when it sees
+ * ::SMTPCORE_CEV_READY and feeds the body when it sees ::SMTPCORE_CEV_SEND_BODY.
+ * See docs/client-guide.md.
+ *
+ * Included by smtpcore.h; do not include directly.
+ */
+#ifndef SMTPCORE_CLIENT_H
+#define SMTPCORE_CLIENT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief An opaque client session, one per connection. */
+typedef struct smtpcore_client smtpcore_client;
+
+/** @brief Workarounds for broken servers. */
+typedef enum smtpcore_quirk {
+    SMTPCORE_QUIRK_NO_PIPELINING = 1u << 0, /**< Never pipeline, even when offered. */
+    SMTPCORE_QUIRK_SPLIT_QUIT = 1u << 1,    /**< Never put QUIT in a group after RSET (003 seed). */
+    SMTPCORE_QUIRK_NO_CHUNKING = 1u << 2,   /**< Use DATA even when CHUNKING is offered. */
+    SMTPCORE_QUIRK_HELO_ONLY = 1u << 3      /**< Send HELO, never EHLO. */
+} smtpcore_quirk;
+
+/** @brief When to use STARTTLS. */
+typedef enum smtpcore_tls_policy {
+    SMTPCORE_TLS_NEVER = 0,         /**< Never send STARTTLS. */
+    SMTPCORE_TLS_OPPORTUNISTIC = 1, /**< Use STARTTLS when offered. Default. */
+    SMTPCORE_TLS_REQUIRED = 2       /**< Fail (QUIT only) unless TLS is established. */
+} smtpcore_tls_policy;
+
+/**
+ * @brief Client configuration. Initialise with smtpcore_client_config_init().
+ *        Strings are copied by smtpcore_client_new().
+ */
+typedef struct smtpcore_client_config {
+    size_t struct_size;          /**< sizeof(smtpcore_client_config); set by _init(). */
+    const char *helo_name;       /**< FQDN or address literal (see smtpcore_address_literal()).
+                                      Required. */
+    uint32_t quirks;             /**< Bitwise OR of ::smtpcore_quirk. */
+    smtpcore_tls_policy tls_policy; /**< Default ::SMTPCORE_TLS_OPPORTUNISTIC. */
+    int tls_active;              /**< The connection is already TLS (port 465). */
+    const char *auth_user;       /**< AUTH user name (UTF-8), or NULL for no AUTH. */
+    const char *auth_password;   /**< Password, or the OAuth2 token for XOAUTH2. */
+    const char *auth_mechanism;  /**< "PLAIN", "LOGIN", "XOAUTH2", another name (challenges
+                                      go to the host), or NULL for the best offered. */
+    size_t max_reply_line;       /**< Reply line limit incl. CRLF. Default 1000. */
+    size_t input_buffer_size;    /**< Input bound (a whole reply must fit). Default 8192. */
+    size_t output_buffer_size;   /**< Output bound. Default 8192. */
+    size_t max_recipients;       /**< Recipients one transaction may hold. Default 1000. */
+    size_t envelope_buffer_size; /**< Bytes for queued commands of one transaction. Default 65536. */
+    const smtpcore_allocator *allocator; /**< NULL for malloc/free. Copied. */
+} smtpcore_client_config;
+
+/** @brief Client event types. */
+typedef enum smtpcore_client_event_type {
+    SMTPCORE_CEV_NONE = 0,        /**< Nothing to do: feed input or write output. */
+    SMTPCORE_CEV_GREETING,        /**< The server's 220 greeting (informative). */
+    SMTPCORE_CEV_STARTTLS,        /**< Write the output, start TLS, call
+                                       smtpcore_client_tls_started(). */
+    SMTPCORE_CEV_AUTH_CHALLENGE,  /**< A 334 challenge for a host-run mechanism: answer with
+                                       smtpcore_client_auth_respond(). @ref smtpcore_client_event.data
+                                       is the decoded challenge. */
+    SMTPCORE_CEV_AUTH_RESULT,     /**< AUTH finished; reply 235 or a failure. */
+    SMTPCORE_CEV_READY,           /**< Session ready for a transaction; caps are valid. */
+    SMTPCORE_CEV_MAIL_RESULT,     /**< Reply to MAIL FROM. */
+    SMTPCORE_CEV_RCPT_RESULT,     /**< Reply to one RCPT TO (see rcpt_index). */
+    SMTPCORE_CEV_SEND_BODY,       /**< Feed the body with smtpcore_client_body(). */
+    SMTPCORE_CEV_MESSAGE_RESULT,  /**< Final outcome of the transaction (see failure). */
+    SMTPCORE_CEV_REPLY,           /**< Reply to NOOP or RSET requested by the host. */
+    SMTPCORE_CEV_PROTOCOL_ERROR,  /**< The server broke the protocol; CLOSED follows. */
+    SMTPCORE_CEV_CLOSED           /**< The conversation is over; close the connection. */
+} smtpcore_client_event_type;
+
+/** @brief Outcome classes carried by client events. */
+typedef enum smtpcore_failure {
+    SMTPCORE_SUCCESS = 0,          /**< 2xx/3xx as expected. */
+    SMTPCORE_FAIL_TRANSIENT = 4,   /**< 4xx: try again later. */
+    SMTPCORE_FAIL_PERMANENT = 5,   /**< 5xx: do not retry. */
+    SMTPCORE_FAIL_LOCAL = 6        /**< Refused before sending (e.g. SIZE, missing extension). */
+} smtpcore_failure;
+
+/** @brief A client event. Slices stay valid until the next call on the session. */
+typedef struct smtpcore_client_event {
+    smtpcore_client_event_type type; /**< What happened. */
+    smtpcore_failure failure;   /**< Outcome class of this event. */
+    smtpcore_reply reply;       /**< The reply behind the event (code 0 when none). */
+    smtpcore_caps caps;         /**< READY: the server's capabilities. */
+    size_t rcpt_index;          /**< RCPT_RESULT: index in the order of smtpcore_client_rcpt(). */
+    size_t rcpt_accepted;       /**< MESSAGE_RESULT: recipients accepted. */
+    size_t rcpt_total;          /**< MESSAGE_RESULT: recipients submitted. */
+    smtpcore_str data;          /**< AUTH_CHALLENGE: decoded challenge. */
+    smtpcore_violation violation; /**< PROTOCOL_ERROR/CLOSED/MESSAGE_RESULT: reason. */
+    smtpcore_str message;       /**< Human-readable detail. */
+    size_t discarded;           /**< STARTTLS: plaintext bytes discarded (response injection). */
+} smtpcore_client_event;
+
+/** @brief Fills @p cfg with defaults (and sets struct_size). */
+SMTPCORE_EXTERN void smtpcore_client_config_init(smtpcore_client_config *cfg);
+
+/**
+ * @brief Creates a client session; it waits for the server's greeting.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_INJECTION
+ *         (CR/LF in a string), ::SMTPCORE_ERR_SYNTAX (helo_name is not a domain or
+ *         address literal), ::SMTPCORE_ERR_NOMEM.
+ */
+SMTPCORE_EXTERN int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg);
+
+/** @brief Frees a client session. NULL is ignored. */
+SMTPCORE_EXTERN void smtpcore_client_del(smtpcore_client *c);
+
+/**
+ * @brief Gives bytes received from the server to the session.
+ * @param c Session.
+ * @param data Bytes.
+ * @param len Number of bytes.
+ * @param[out] consumed Bytes taken; the host offers the rest again after draining events.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_CLOSED.
+ */
+SMTPCORE_EXTERN int smtpcore_client_receive(smtpcore_client *c, const char *data, size_t len,
+                                            size_t *consumed);
+
+/** @brief Tells the session the server closed the connection. @return ::SMTPCORE_OK. */
+SMTPCORE_EXTERN int smtpcore_client_receive_eof(smtpcore_client *c);
+
+/**
+ * @brief Produces the next event (type ::SMTPCORE_CEV_NONE when there is none).
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ */
+SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev);
+
+/**
+ * @brief Starts a transaction: MAIL FROM:<from> with optional parameters.
+ *
+ * Allowed after ::SMTPCORE_CEV_READY. Parameters the server did not advertise are
+ * refused here (::SMTPCORE_ERR_UNSUPPORTED), so nothing invalid is sent; DSN parameters
+ * are silently left out when DSN is not offered. SIZE over the server's limit is
+ * refused (::SMTPCORE_ERR_TOO_LONG).
+ * @param c Session.
+ * @param from Reverse path without <> ("" for the null path), UTF-8 allowed with smtputf8.
+ * @param params Parameters (envid/auth given decoded; the engine xtext-encodes), or NULL.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE, ::SMTPCORE_ERR_INJECTION,
+ *         ::SMTPCORE_ERR_SYNTAX, ::SMTPCORE_ERR_UNSUPPORTED, ::SMTPCORE_ERR_TOO_LONG,
+ *         ::SMTPCORE_ERR_BUFFER_FULL.
+ */
+SMTPCORE_EXTERN int smtpcore_client_mail(smtpcore_client *c, const char *from,
+                                         const smtpcore_mail_params *params);
+
+/**
+ * @brief Adds a recipient: RCPT TO:<to>. Call after smtpcore_client_mail().
+ * @param c Session.
+ * @param to Forward path without <>.
+ * @param params NOTIFY/ORCPT ("rfc822;addr", given decoded), or NULL.
+ * @return As smtpcore_client_mail().
+ */
+SMTPCORE_EXTERN int smtpcore_client_rcpt(smtpcore_client *c, const char *to,
+                                         const smtpcore_rcpt_params *params);
+
+/**
+ * @brief Ends the envelope: the engine sends DATA (or prepares BDAT) in the same pipelined
+ *        group when allowed, and raises ::SMTPCORE_CEV_SEND_BODY when the body may flow.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE (no MAIL/RCPT yet).
+ */
+SMTPCORE_EXTERN int smtpcore_client_data(smtpcore_client *c);
+
+/**
+ * @brief Feeds body bytes (any split, any line endings: bare LF/CR become CRLF and lines
+ *        starting with '.' are stuffed). Takes as much as fits in the output buffer.
+ * @param c Session.
+ * @param data Body bytes.
+ * @param len Number of bytes.
+ * @param[out] consumed Bytes taken; write the output and offer the rest again.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE (body not wanted now).
+ */
+SMTPCORE_EXTERN int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len,
+                                         size_t *consumed);
+
+/**
+ * @brief Ends the body: "." (or BDAT LAST) is queued. ::SMTPCORE_CEV_MESSAGE_RESULT follows.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE, ::SMTPCORE_ERR_BUFFER_FULL (write
+ *         output and call again).
+ */
+SMTPCORE_EXTERN int smtpcore_client_body_end(smtpcore_client *c);
+
+/**
+ * @brief Aborts the current transaction with RSET, or sends RSET when idle
+ *        (::SMTPCORE_CEV_REPLY follows; useful to check a pooled connection).
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE.
+ */
+SMTPCORE_EXTERN int smtpcore_client_rset(smtpcore_client *c);
+
+/** @brief Sends NOOP when idle (::SMTPCORE_CEV_REPLY follows). @return ::SMTPCORE_OK or
+ *         ::SMTPCORE_ERR_INVALID_STATE. */
+SMTPCORE_EXTERN int smtpcore_client_noop(smtpcore_client *c);
+
+/**
+ * @brief Ends the session with QUIT; ::SMTPCORE_CEV_CLOSED follows the 221.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_CLOSED.
+ */
+SMTPCORE_EXTERN int smtpcore_client_quit(smtpcore_client *c);
+
+/**
+ * @brief Answers ::SMTPCORE_CEV_AUTH_CHALLENGE; the engine base64-encodes @p data.
+ *        Pass NULL to cancel the exchange with "*".
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE, ::SMTPCORE_ERR_BUFFER_FULL.
+ */
+SMTPCORE_EXTERN int smtpcore_client_auth_respond(smtpcore_client *c, const char *data, size_t len);
+
+/** @brief Reports TLS is up after ::SMTPCORE_CEV_STARTTLS; EHLO is sent again.
+ *  @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_STATE. */
+SMTPCORE_EXTERN int smtpcore_client_tls_started(smtpcore_client *c);
+
+/** @brief View of pending output bytes. @return their number; @p data set to the first. */
+SMTPCORE_EXTERN size_t smtpcore_client_output(smtpcore_client *c, const char **data);
+
+/** @brief Marks @p n output bytes as sent. @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT. */
+SMTPCORE_EXTERN int smtpcore_client_consume(smtpcore_client *c, size_t n);
+
+/** @brief Copies up to @p cap output bytes into @p buf and consumes them. @return bytes copied. */
+SMTPCORE_EXTERN size_t smtpcore_client_copy_output(smtpcore_client *c, char *buf, size_t cap);
+
+/** @brief The capabilities seen in the last EHLO reply (all zero before). */
+SMTPCORE_EXTERN const smtpcore_caps *smtpcore_client_caps(const smtpcore_client *c);
+
+/** @brief Nonzero when the conversation is over and the connection should be closed. */
+SMTPCORE_EXTERN int smtpcore_client_want_close(const smtpcore_client *c);
+
+/** @brief Bytes of memory the session owns (state and buffers), for accounting. */
+SMTPCORE_EXTERN size_t smtpcore_client_memory(const smtpcore_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMTPCORE_CLIENT_H */

@@ -1,0 +1,268 @@
+/**
+ * @file server.h
+ * @brief The server role: a session that receives SMTP and asks the host to decide.
+ *
+ * Typical loop (see docs/server-guide.md):
+ * @code
+ *   smtpcore_server_receive(s, buf, n, &used);          // bytes from the socket
+ *   while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_SEV_NONE) {
+ *       if (ev.answer_required) smtpcore_server_accept(s);   // or _reject()
+ *   }
+ *   len = smtpcore_server_output(s, &out);  write(fd, out, len);  smtpcore_server_consume(s, len);
+ * @endcode
+ *
+ * Included by smtpcore.h; do not include directly.
+ */
+#ifndef SMTPCORE_SERVER_H
+#define SMTPCORE_SERVER_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief An opaque server session, one per connection. */
+typedef struct smtpcore_server smtpcore_server;
+
+/** @brief What to do with a bare LF (or bare CR) in commands and message data. */
+typedef enum smtpcore_bare_lf_policy {
+    /** Commands: 500 5.5.2. DATA: the message is read to its real end and refused
+     *  with 550 5.5.2 (like Postfix smtpd_forbid_bare_newline=reject). Default. */
+    SMTPCORE_BARE_LF_REJECT = 0,
+    /** Commands: a bare LF ends the line. DATA: bytes are passed through unchanged as
+     *  body content; end of data is still only CRLF.CRLF. */
+    SMTPCORE_BARE_LF_ACCEPT = 1
+} smtpcore_bare_lf_policy;
+
+/** @brief Whether HELO/EHLO must precede MAIL. */
+typedef enum smtpcore_helo_policy {
+    SMTPCORE_HELO_REQUIRED = 0, /**< MAIL before HELO/EHLO gets 503 (RFC 5321 4.1.4). Default. */
+    SMTPCORE_HELO_OPTIONAL = 1  /**< MAIL without HELO is allowed (the 002 seed's mode). */
+} smtpcore_helo_policy;
+
+/** @brief What to do about early talkers and improper pipelining. */
+typedef enum smtpcore_talker_policy {
+    SMTPCORE_TALKER_NOTE = 0,  /**< Report an event and carry on. Default. */
+    SMTPCORE_TALKER_REJECT = 1 /**< Report, then refuse the offending command with 503 5.5.0
+                                    (early talkers: 554 5.5.0 greeting, then closed). */
+} smtpcore_talker_policy;
+
+/** @brief What to do with plaintext that followed STARTTLS in the same read. */
+typedef enum smtpcore_injection_policy {
+    /** Discard it, report it, and refuse: 554 5.5.0 is not sent (the peer is mid-TLS);
+     *  the session asks the host to close. Default. */
+    SMTPCORE_INJECTION_REJECT = 0,
+    /** Discard it, report it, and continue with the TLS handshake. */
+    SMTPCORE_INJECTION_DISCARD = 1
+} smtpcore_injection_policy;
+
+/**
+ * @brief Server configuration. Initialise with smtpcore_server_config_init(), then
+ *        change fields. Strings are copied by smtpcore_server_new().
+ */
+typedef struct smtpcore_server_config {
+    size_t struct_size;            /**< sizeof(smtpcore_server_config); set by _init(). */
+    const char *hostname;          /**< Our name in greeting and EHLO reply. Default "localhost". */
+    const char *greeting_text;     /**< Text after the name in the 220 line. Default "ESMTP smtpcore". */
+    uint32_t extensions;           /**< ::smtpcore_ext advertised. Default: PIPELINING, SIZE,
+                                        8BITMIME, SMTPUTF8, DSN, ENHANCEDSTATUSCODES, CHUNKING. */
+    uint32_t auth_mechs;           /**< ::smtpcore_auth_mech offered when EXT_AUTH is set. */
+    uint64_t max_message_size;     /**< SIZE limit in octets; 0 = unlimited. Default 10 MiB. */
+    uint32_t max_recipients;       /**< RCPTs per transaction (452 beyond). Default 100. */
+    uint32_t max_errors;           /**< Errors before 421 and close. Default 10. */
+    size_t max_command_line;       /**< Command line limit incl. CRLF. Default 512. */
+    size_t max_text_line;          /**< DATA line limit incl. CRLF. Default 1000; longer lines
+                                        are accepted and flagged in the end event. */
+    size_t input_buffer_size;      /**< Input bound in bytes. Default 4096 (>= max_command_line). */
+    size_t output_buffer_size;     /**< Output bound in bytes. Default 4096. */
+    smtpcore_helo_policy helo_policy;          /**< Default ::SMTPCORE_HELO_REQUIRED. */
+    smtpcore_bare_lf_policy bare_lf_policy;    /**< Default ::SMTPCORE_BARE_LF_REJECT. */
+    smtpcore_talker_policy talker_policy;      /**< Default ::SMTPCORE_TALKER_NOTE. */
+    smtpcore_injection_policy injection_policy;/**< Default ::SMTPCORE_INJECTION_REJECT. */
+    int allow_plaintext_auth;      /**< Offer AUTH before TLS. Default 0. */
+    int tls_active;                /**< The connection is already TLS (port 465). Default 0. */
+    const char *const *own_names;  /**< Names and literals that mean "us" (loop check). */
+    size_t own_names_count;        /**< Entries in @ref own_names. */
+    const smtpcore_allocator *allocator; /**< NULL for malloc/free. Copied. */
+} smtpcore_server_config;
+
+/** @brief Server event types. */
+typedef enum smtpcore_server_event_type {
+    SMTPCORE_SEV_NONE = 0,        /**< Nothing to do: feed more input or drain output. */
+    SMTPCORE_SEV_CONNECT,         /**< Greeting due. Answer: accept (220) or reject (554; the
+                                       session then answers every command but QUIT with 503). */
+    SMTPCORE_SEV_HELO,            /**< HELO or EHLO (@ref smtpcore_server_event.esmtp). Answer. */
+    SMTPCORE_SEV_MAIL,            /**< MAIL FROM. Answer. */
+    SMTPCORE_SEV_RCPT,            /**< RCPT TO. Answer. */
+    SMTPCORE_SEV_DATA,            /**< DATA command. Answer: accept (354) or reject. */
+    SMTPCORE_SEV_BODY,            /**< A slice of message content, already unstuffed. */
+    SMTPCORE_SEV_MESSAGE_END,     /**< End of DATA or BDAT LAST. Answer: accept (250) or reject. */
+    SMTPCORE_SEV_MESSAGE_ABORTED, /**< The engine refused the message (see violation); the reply
+                                       is already queued; discard the body. */
+    SMTPCORE_SEV_RSET,            /**< Transaction reset by RSET (informative). */
+    SMTPCORE_SEV_NOOP,            /**< NOOP (informative). */
+    SMTPCORE_SEV_VRFY,            /**< VRFY. Answer (default 252). */
+    SMTPCORE_SEV_EXPN,            /**< EXPN. Answer (default 502). */
+    SMTPCORE_SEV_HELP,            /**< HELP. Answer (default 214). */
+    SMTPCORE_SEV_STARTTLS,        /**< Flush output, then start TLS and call
+                                       smtpcore_server_tls_started(). */
+    SMTPCORE_SEV_AUTH,            /**< AUTH credentials complete. Answer: accept (235) or reject (535). */
+    SMTPCORE_SEV_QUIT,            /**< QUIT: 221 queued; close after the output is written. */
+    SMTPCORE_SEV_PROTOCOL_ERROR,  /**< The peer broke the protocol; the reply is queued. */
+    SMTPCORE_SEV_CLOSE            /**< Close the connection once the output is written. */
+} smtpcore_server_event_type;
+
+/**
+ * @brief A server event. Slices point into the session and stay valid until the next
+ *        call on the session. Fields not relevant to @ref type are zero.
+ */
+typedef struct smtpcore_server_event {
+    smtpcore_server_event_type type; /**< What happened. */
+    int answer_required;        /**< Nonzero: call an answer function before the next event. */
+    smtpcore_str line;          /**< The raw command line (without CRLF), when there is one. */
+    /* HELO/EHLO */
+    int esmtp;                  /**< 1 for EHLO, 0 for HELO. */
+    smtpcore_helo_class helo_class; /**< Syntactic class of the HELO/EHLO name. */
+    int helo_is_own_name;       /**< The name is one of the configured own names (a loop). */
+    /* MAIL / RCPT / VRFY / EXPN / HELP / HELO argument */
+    smtpcore_str address;       /**< Mailbox without <>, source route removed; "" for <>;
+                                     VRFY/EXPN/HELP/HELO argument otherwise. */
+    int address_utf8;           /**< The mailbox contains UTF-8 (RFC 6531). */
+    smtpcore_mail_params mail;  /**< MAIL parameters. */
+    smtpcore_rcpt_params rcpt;  /**< RCPT parameters. */
+    uint32_t rcpt_count;        /**< Accepted recipients so far in this transaction. */
+    /* BODY / MESSAGE_END */
+    smtpcore_str data;          /**< BODY: content bytes. */
+    uint64_t message_size;      /**< MESSAGE_END/ABORTED: octets of content received. */
+    int bdat;                   /**< The message arrived through BDAT. */
+    int long_lines;             /**< MESSAGE_END: a line exceeded max_text_line. */
+    /* AUTH */
+    uint32_t auth_mech;         /**< ::smtpcore_auth_mech used. */
+    smtpcore_str authzid;       /**< PLAIN authorization identity (may be empty). */
+    smtpcore_str username;      /**< User name (PLAIN authcid, LOGIN user, XOAUTH2 user). */
+    smtpcore_str password;      /**< Password, or the XOAUTH2 bearer token. */
+    /* PROTOCOL_ERROR / MESSAGE_ABORTED / STARTTLS / CLOSE */
+    smtpcore_violation violation; /**< What went wrong, or ::SMTPCORE_V_NONE. */
+    int reply_code;             /**< The reply the engine queued for it, 0 if none. */
+    smtpcore_str message;       /**< Human-readable detail. */
+    size_t discarded;           /**< STARTTLS: plaintext bytes discarded (injection). */
+} smtpcore_server_event;
+
+/** @brief Fills @p cfg with defaults (and sets struct_size). */
+SMTPCORE_EXTERN void smtpcore_server_config_init(smtpcore_server_config *cfg);
+
+/**
+ * @brief Creates a server session. The first event is ::SMTPCORE_SEV_CONNECT.
+ * @param[out] out The new session.
+ * @param cfg Configuration, or NULL for defaults.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT (bad config),
+ *         ::SMTPCORE_ERR_NOMEM.
+ */
+SMTPCORE_EXTERN int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg);
+
+/** @brief Frees a session and everything it owns. NULL is ignored. */
+SMTPCORE_EXTERN void smtpcore_server_del(smtpcore_server *s);
+
+/**
+ * @brief Gives bytes received from the peer to the session.
+ *
+ * Accepts as many bytes as fit in the bounded input buffer; the host keeps the rest and
+ * offers them again after draining events and output. Bytes are processed by
+ * smtpcore_server_next_event().
+ * @param s Session.
+ * @param data Bytes from the peer.
+ * @param len Number of bytes.
+ * @param[out] consumed Bytes taken (may be less than @p len, or 0 when full).
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_CLOSED.
+ */
+SMTPCORE_EXTERN int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len,
+                                            size_t *consumed);
+
+/**
+ * @brief Tells the session the peer closed its side (EOF). A transaction in progress is
+ *        aborted and ::SMTPCORE_SEV_CLOSE follows.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ */
+SMTPCORE_EXTERN int smtpcore_server_receive_eof(smtpcore_server *s);
+
+/**
+ * @brief Produces the next event.
+ *
+ * Returns an event of type ::SMTPCORE_SEV_NONE when more input is needed, when output
+ * must be drained first, or while an event still awaits its answer.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ */
+SMTPCORE_EXTERN int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev);
+
+/**
+ * @brief Answers the pending event with the engine's default positive reply.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_NO_ANSWER_PENDING.
+ */
+SMTPCORE_EXTERN int smtpcore_server_accept(smtpcore_server *s);
+
+/**
+ * @brief Answers the pending event with a custom reply.
+ *
+ * A 2xx/3xx code accepts (e.g. 251 for RCPT), 4xx/5xx refuses. With
+ * ENHANCEDSTATUSCODES advertised and @p enhanced NULL, a default enhanced code matching
+ * the reply is added. Lines of a multi-line reply are separated by '\n' in @p text.
+ * @param s Session.
+ * @param code Reply code 200..599, valid for the pending event (e.g. DATA accepts only 354).
+ * @param enhanced "x.y.z" or NULL.
+ * @param text Reply text or NULL for the default; must not contain CR or NUL.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_NO_ANSWER_PENDING, ::SMTPCORE_ERR_INVALID_ARGUMENT,
+ *         ::SMTPCORE_ERR_INJECTION, ::SMTPCORE_ERR_TOO_LONG.
+ */
+SMTPCORE_EXTERN int smtpcore_server_reply(smtpcore_server *s, int code, const char *enhanced,
+                                          const char *text);
+
+/**
+ * @brief Refuses the pending event: shorthand for smtpcore_server_reply() with 4xx/5xx.
+ * @return As smtpcore_server_reply(); ::SMTPCORE_ERR_INVALID_ARGUMENT for a 2xx/3xx code.
+ */
+SMTPCORE_EXTERN int smtpcore_server_reject(smtpcore_server *s, int code, const char *enhanced,
+                                           const char *text);
+
+/**
+ * @brief Gives a view of the bytes waiting to be sent to the peer.
+ * @param s Session.
+ * @param[out] data Set to the first pending byte (valid until the next call on @p s).
+ * @return Number of pending bytes (0 when none).
+ */
+SMTPCORE_EXTERN size_t smtpcore_server_output(smtpcore_server *s, const char **data);
+
+/**
+ * @brief Marks @p n output bytes as sent.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT when @p n exceeds the pending count.
+ */
+SMTPCORE_EXTERN int smtpcore_server_consume(smtpcore_server *s, size_t n);
+
+/**
+ * @brief Copies up to @p cap pending output bytes into @p buf and consumes them.
+ * @return Number of bytes copied.
+ */
+SMTPCORE_EXTERN size_t smtpcore_server_copy_output(smtpcore_server *s, char *buf, size_t cap);
+
+/**
+ * @brief The flush hint: nonzero when pending output should be written now (input ran
+ *        dry, a group-ending reply is queued, or the output buffer is full).
+ */
+SMTPCORE_EXTERN int smtpcore_server_want_flush(const smtpcore_server *s);
+
+/** @brief Nonzero once the session wants the connection closed after output drains. */
+SMTPCORE_EXTERN int smtpcore_server_want_close(const smtpcore_server *s);
+
+/**
+ * @brief Reports that TLS is now active after ::SMTPCORE_SEV_STARTTLS. The session
+ *        forgets HELO and the transaction (RFC 3207 4.2) and expects a new EHLO.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_STATE when no STARTTLS was pending.
+ */
+SMTPCORE_EXTERN int smtpcore_server_tls_started(smtpcore_server *s);
+
+/** @brief Bytes of memory the session owns (state and buffers), for accounting. */
+SMTPCORE_EXTERN size_t smtpcore_server_memory(const smtpcore_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SMTPCORE_SERVER_H */

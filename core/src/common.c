@@ -1,0 +1,86 @@
+/* Error strings, violation strings, version, reply line iteration. */
+#include <smtpcore/smtpcore.h>
+
+#include "reply.h"
+
+const char *smtpcore_strerror(int error)
+{
+    switch (error) {
+    case SMTPCORE_OK: return "success";
+    case SMTPCORE_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case SMTPCORE_ERR_NOMEM: return "out of memory";
+    case SMTPCORE_ERR_INVALID_STATE: return "call not allowed in the current state";
+    case SMTPCORE_ERR_BUFFER_FULL: return "buffer full: drain events or output first";
+    case SMTPCORE_ERR_CLOSED: return "session closed";
+    case SMTPCORE_ERR_INJECTION: return "CR, LF or NUL in a host-supplied string";
+    case SMTPCORE_ERR_SYNTAX: return "invalid SMTP syntax";
+    case SMTPCORE_ERR_UNSUPPORTED: return "extension not offered by the peer";
+    case SMTPCORE_ERR_TOO_LONG: return "value exceeds a limit";
+    case SMTPCORE_ERR_NO_ANSWER_PENDING: return "no event awaits an answer";
+    default: return "unknown error";
+    }
+}
+
+const char *smtpcore_violation_str(int violation)
+{
+    switch (violation) {
+    case SMTPCORE_V_NONE: return "none";
+    case SMTPCORE_V_LINE_TOO_LONG: return "line too long";
+    case SMTPCORE_V_BARE_LF: return "bare LF";
+    case SMTPCORE_V_BARE_CR: return "bare CR";
+    case SMTPCORE_V_NUL: return "NUL byte";
+    case SMTPCORE_V_8BIT: return "8-bit byte where ASCII is required";
+    case SMTPCORE_V_SYNTAX: return "syntax error";
+    case SMTPCORE_V_UNKNOWN_COMMAND: return "unknown command";
+    case SMTPCORE_V_BAD_SEQUENCE: return "bad sequence of commands";
+    case SMTPCORE_V_EARLY_TALKER: return "client spoke before the greeting";
+    case SMTPCORE_V_IMPROPER_PIPELINING: return "improper use of pipelining";
+    case SMTPCORE_V_STARTTLS_INJECTION: return "plaintext after STARTTLS discarded";
+    case SMTPCORE_V_TOO_MANY_ERRORS: return "too many errors";
+    case SMTPCORE_V_MESSAGE_TOO_BIG: return "message too big";
+    case SMTPCORE_V_TOO_MANY_RECIPIENTS: return "too many recipients";
+    case SMTPCORE_V_BAD_PARAMETER: return "bad ESMTP parameter";
+    case SMTPCORE_V_UNKNOWN_PARAMETER: return "unknown ESMTP parameter";
+    case SMTPCORE_V_AUTH_FAILED: return "authentication exchange failed";
+    case SMTPCORE_V_MALFORMED_REPLY: return "malformed reply";
+    case SMTPCORE_V_UNEXPECTED_REPLY: return "unexpected reply";
+    case SMTPCORE_V_REPLY_TOO_LONG: return "reply too long";
+    case SMTPCORE_V_TLS_REQUIRED: return "TLS required but not available";
+    case SMTPCORE_V_SERVICE_UNAVAILABLE: return "service unavailable";
+    case SMTPCORE_V_CONNECTION_LOST: return "connection lost";
+    case SMTPCORE_V_LOOP_DETECTED: return "mail loop: HELO names this host";
+    case SMTPCORE_V_UNSUPPORTED: return "message needs an extension the server lacks";
+    default: return "unknown violation";
+    }
+}
+
+const char *smtpcore_version(void) { return SMTPCORE_VERSION; }
+
+uint32_t smtpcore_version_num(void) { return (uint32_t)SMTPCORE_VERSION_NUM; }
+
+int smtpcore_reply_line(const smtpcore_reply *reply, size_t index, smtpcore_str *text)
+{
+    if (!reply || !text || index >= reply->nlines || !reply->raw.ptr)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    const char *p = reply->raw.ptr;
+    const char *end = p + reply->raw.len;
+    for (size_t i = 0;; i++) {
+        const char *eol = p;
+        while (eol < end && *eol != '\n')
+            eol++;
+        if (i == index) {
+            const char *stop = eol;
+            if (stop > p && stop[-1] == '\r')
+                stop--;
+            /* Skip the 3-digit code and the separator when present. */
+            size_t n = (size_t)(stop - p);
+            size_t skip = n >= 4 ? 4 : n;
+            text->ptr = p + skip;
+            text->len = n - skip;
+            return SMTPCORE_OK;
+        }
+        if (eol >= end)
+            return SMTPCORE_ERR_INVALID_ARGUMENT;
+        p = eol + 1;
+    }
+}

@@ -1,0 +1,56 @@
+/* Line framing over a byte stream, zero-copy and bounded.
+ *
+ * The framer scans the caller's buffer (the session's unconsumed input) for the next line.
+ * It never copies and never buffers: bytes stay in the caller's buffer until consumed.
+ * Feeding a stream one byte at a time gives the same lines as feeding it whole.
+ *
+ * Policy (documented in docs/wire.md):
+ * - A line ends at CRLF. With accept_bare_lf, a lone LF also ends it (flag SC_LINE_BARE_LF);
+ *   without it, a lone LF still ends the line (so the stream re-synchronises) but the line
+ *   is flagged SC_LINE_BARE_LF and the engine refuses it.
+ * - A CR not followed by LF inside a line is flagged SC_LINE_BARE_CR; NUL is flagged
+ *   SC_LINE_NUL; bytes >= 0x80 are flagged SC_LINE_8BIT. Flags never change framing.
+ * - A line longer than max_len (terminator included) is not buffered: once max_len bytes
+ *   without a terminator are present, the framer consumes them and enters discard mode
+ *   until the next LF, then reports SC_LINE_OVERLONG once, with all of it consumed.
+ *   Memory needed is therefore at most max_len bytes of buffer.
+ */
+#ifndef SC_LINE_H
+#define SC_LINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    SC_LINE_BARE_LF = 1u << 0, /* terminated by LF without CR */
+    SC_LINE_BARE_CR = 1u << 1, /* a CR not followed by LF inside the line */
+    SC_LINE_NUL = 1u << 2,     /* a NUL byte inside the line */
+    SC_LINE_8BIT = 1u << 3     /* a byte >= 0x80 inside the line */
+};
+
+typedef enum sc_line_status {
+    SC_LINE_NEED_MORE = 0, /* no complete line; *consumed may be > 0 in discard mode */
+    SC_LINE_COMPLETE = 1,  /* line = buf[0, *line_len); *consumed includes the terminator */
+    SC_LINE_OVERLONG = 2   /* an over-long line ended; everything of it is consumed */
+} sc_line_status;
+
+typedef struct sc_line_framer {
+    size_t max_len;     /* limit incl. terminator, e.g. 512 or 1000 */
+    size_t scanned;     /* bytes of buf already known to hold no LF (resume point) */
+    uint32_t flags_acc; /* flags of the scanned prefix */
+    int discarding;     /* inside an over-long line */
+} sc_line_framer;
+
+void sc_line_init(sc_line_framer *f, size_t max_len);
+
+/* Scans buf[0, len) where buf starts at the first unconsumed byte. On COMPLETE sets
+ * *line_len (content without CRLF/LF), *consumed and *flags (SC_LINE_*). The caller must
+ * drop *consumed bytes from the front before the next call, and must not change bytes
+ * already passed in (it may append). */
+sc_line_status sc_line_next(sc_line_framer *f, const char *buf, size_t len, size_t *line_len,
+                            size_t *consumed, uint32_t *flags);
+
+/* Forget scanning progress (e.g. after the caller discarded its buffer for STARTTLS). */
+void sc_line_reset(sc_line_framer *f);
+
+#endif
