@@ -1,0 +1,524 @@
+/* Server-side command parsing: verb lookup, argument checks, MAIL/RCPT paths and ESMTP
+ * parameters. Zero-copy (every field is a slice of the line) and allocation-free. */
+#include <string.h>
+
+#include "command.h"
+#include "syntax.h"
+
+enum { SC_ENVID_MAX = 100, SC_SASL_NAME_MAX = 20 };
+
+static unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+/* Case-insensitive compare of s[0..n) with a lower-case literal. */
+static int eq_ci(const char *s, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lower((unsigned char)s[i]) != (unsigned char)lit[i])
+            return 0;
+    return 1;
+}
+
+/* The verb is found by its length and first letter, so at most one comparison is made. */
+sc_verb sc_verb_lookup(const char *s, size_t len)
+{
+    if (!s)
+        return SC_VERB_UNKNOWN;
+    sc_verb v = SC_VERB_UNKNOWN;
+    const char *lit = NULL;
+    if (len == 4) {
+        switch (lower((unsigned char)s[0])) {
+        case 'h':
+            if (lower((unsigned char)s[1]) == 'e') {
+                v = SC_VERB_HELO;
+                lit = "helo";
+            } else {
+                v = SC_VERB_HELP;
+                lit = "help";
+            }
+            break;
+        case 'e':
+            switch (lower((unsigned char)s[1])) {
+            case 'h': v = SC_VERB_EHLO; lit = "ehlo"; break;
+            case 'x': v = SC_VERB_EXPN; lit = "expn"; break;
+            default: v = SC_VERB_ETRN; lit = "etrn"; break;
+            }
+            break;
+        case 'm': v = SC_VERB_MAIL; lit = "mail"; break;
+        case 'r':
+            if (lower((unsigned char)s[1]) == 'c') {
+                v = SC_VERB_RCPT;
+                lit = "rcpt";
+            } else {
+                v = SC_VERB_RSET;
+                lit = "rset";
+            }
+            break;
+        case 'd': v = SC_VERB_DATA; lit = "data"; break;
+        case 'b': v = SC_VERB_BDAT; lit = "bdat"; break;
+        case 'n': v = SC_VERB_NOOP; lit = "noop"; break;
+        case 'v': v = SC_VERB_VRFY; lit = "vrfy"; break;
+        case 'q': v = SC_VERB_QUIT; lit = "quit"; break;
+        case 'a': v = SC_VERB_AUTH; lit = "auth"; break;
+        case 't': v = SC_VERB_TURN; lit = "turn"; break;
+        default: return SC_VERB_UNKNOWN;
+        }
+    } else if (len == 8) {
+        v = SC_VERB_STARTTLS;
+        lit = "starttls";
+    } else {
+        return SC_VERB_UNKNOWN;
+    }
+    return eq_ci(s, lit, len) ? v : SC_VERB_UNKNOWN;
+}
+
+const char *sc_verb_name(sc_verb v)
+{
+    switch (v) {
+    case SC_VERB_HELO: return "HELO";
+    case SC_VERB_EHLO: return "EHLO";
+    case SC_VERB_MAIL: return "MAIL";
+    case SC_VERB_RCPT: return "RCPT";
+    case SC_VERB_DATA: return "DATA";
+    case SC_VERB_BDAT: return "BDAT";
+    case SC_VERB_RSET: return "RSET";
+    case SC_VERB_NOOP: return "NOOP";
+    case SC_VERB_VRFY: return "VRFY";
+    case SC_VERB_EXPN: return "EXPN";
+    case SC_VERB_HELP: return "HELP";
+    case SC_VERB_QUIT: return "QUIT";
+    case SC_VERB_STARTTLS: return "STARTTLS";
+    case SC_VERB_AUTH: return "AUTH";
+    case SC_VERB_TURN: return "TURN";
+    case SC_VERB_ETRN: return "ETRN";
+    case SC_VERB_UNKNOWN:
+    case SC_VERB_COUNT:
+        break;
+    }
+    return NULL;
+}
+
+int sc_command_check_arg(const char *s, size_t len)
+{
+    if (!s)
+        return len ? -1 : 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
+            return -1;
+    return 0;
+}
+
+/* ---- error replies -------------------------------------------------------------------- */
+
+static int fail(sc_reply_spec *err, int code, uint16_t sub, uint16_t det, const char *text,
+                smtpcore_violation v)
+{
+    err->code = code;
+    err->enhanced.cls = (uint16_t)(code / 100);
+    err->enhanced.subject = sub;
+    err->enhanced.detail = det;
+    err->text = text;
+    err->violation = v;
+    return -1;
+}
+
+#define FAIL_UNKNOWN(e) fail(e, 500, 5, 1, "Command unrecognized", SMTPCORE_V_UNKNOWN_COMMAND)
+#define FAIL_SYNTAX(e, t) fail(e, 501, 5, 2, t, SMTPCORE_V_SYNTAX)
+#define FAIL_PARAM(e, t) fail(e, 501, 5, 4, t, SMTPCORE_V_BAD_PARAMETER)
+#define FAIL_NOPARAM(e, t) fail(e, 555, 5, 4, t, SMTPCORE_V_UNKNOWN_PARAMETER)
+
+/* ---- ESMTP parameters ----------------------------------------------------------------- */
+
+enum {
+    P_SIZE = 1u << 0, P_BODY = 1u << 1, P_SMTPUTF8 = 1u << 2, P_RET = 1u << 3,
+    P_ENVID = 1u << 4, P_AUTH = 1u << 5, P_NOTIFY = 1u << 6, P_ORCPT = 1u << 7
+};
+
+/* Digits only; values beyond uint64 saturate so a size check refuses them (552). */
+static int parse_u64_sat(const char *s, size_t n, uint64_t *out)
+{
+    if (n == 0)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < '0' || c > '9')
+            return 0;
+        unsigned d = (unsigned)(c - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            v = UINT64_MAX;
+        else
+            v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* RFC 3461 4.1: NOTIFY="NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" ). */
+static int parse_notify(const char *s, size_t n, uint32_t *out)
+{
+    uint32_t f = 0;
+    size_t i = 0;
+    if (n == 5 && eq_ci(s, "never", 5)) {
+        *out = SMTPCORE_NOTIFY_NEVER;
+        return 1;
+    }
+    while (i < n) {
+        size_t st = i;
+        while (i < n && s[i] != ',')
+            i++;
+        size_t l = i - st;
+        uint32_t bit;
+        if (l == 7 && eq_ci(s + st, "success", 7))
+            bit = SMTPCORE_NOTIFY_SUCCESS;
+        else if (l == 7 && eq_ci(s + st, "failure", 7))
+            bit = SMTPCORE_NOTIFY_FAILURE;
+        else if (l == 5 && eq_ci(s + st, "delay", 5))
+            bit = SMTPCORE_NOTIFY_DELAY;
+        else
+            return 0; /* includes NEVER in a list and empty items */
+        if (f & bit)
+            return 0;
+        f |= bit;
+        if (i < n && ++i == n)
+            return 0; /* trailing comma */
+    }
+    if (!f)
+        return 0;
+    *out = f;
+    return 1;
+}
+
+/* ORCPT = addr-type ";" xtext, addr-type an atom (RFC 3461 4.2). */
+static int orcpt_valid(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] != ';') {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c))))
+            return 0;
+        i++;
+    }
+    if (i == 0 || i + 1 >= n)
+        return 0;
+    return sc_xtext_valid(s + i + 1, n - i - 1);
+}
+
+static int parse_params(const char *s, size_t n, int is_mail, uint32_t ext, sc_command *cmd,
+                        sc_reply_spec *err)
+{
+    uint32_t seen = 0;
+    size_t i = 0;
+    for (;;) {
+        while (i < n && s[i] == ' ')
+            i++;
+        if (i >= n)
+            return 0;
+        size_t ks = i;
+        while (i < n && s[i] != ' ' && s[i] != '=')
+            i++;
+        const char *k = s + ks;
+        size_t kl = i - ks;
+        const char *val = NULL;
+        size_t vl = 0;
+        if (i < n && s[i] == '=') {
+            val = s + ++i;
+            while (i < n && s[i] != ' ')
+                i++;
+            vl = (size_t)(s + i - val);
+        }
+        /* esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"); value = 1*(%d33-60 / %d62-126) */
+        if (kl == 0)
+            return FAIL_PARAM(err, "Malformed parameter");
+        for (size_t j = 0; j < kl; j++) {
+            unsigned char c = (unsigned char)k[j];
+            int ad = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+            if (!ad && (j == 0 || c != '-'))
+                return FAIL_PARAM(err, "Malformed parameter");
+        }
+        if (val) {
+            if (vl == 0)
+                return FAIL_PARAM(err, "Malformed parameter value");
+            for (size_t j = 0; j < vl; j++) {
+                unsigned char c = (unsigned char)val[j];
+                if (c < 33 || c > 126 || c == '=')
+                    return FAIL_PARAM(err, "Malformed parameter value");
+            }
+        }
+        uint32_t bit;
+        uint32_t need;
+        if (is_mail && kl == 4 && eq_ci(k, "size", 4)) {
+            bit = P_SIZE;
+            need = SMTPCORE_EXT_SIZE;
+        } else if (is_mail && kl == 4 && eq_ci(k, "body", 4)) {
+            bit = P_BODY;
+            need = 0; /* depends on the value, checked below */
+        } else if (is_mail && kl == 8 && eq_ci(k, "smtputf8", 8)) {
+            bit = P_SMTPUTF8;
+            need = SMTPCORE_EXT_SMTPUTF8;
+        } else if (is_mail && kl == 3 && eq_ci(k, "ret", 3)) {
+            bit = P_RET;
+            need = SMTPCORE_EXT_DSN;
+        } else if (is_mail && kl == 5 && eq_ci(k, "envid", 5)) {
+            bit = P_ENVID;
+            need = SMTPCORE_EXT_DSN;
+        } else if (is_mail && kl == 4 && eq_ci(k, "auth", 4)) {
+            bit = P_AUTH;
+            need = SMTPCORE_EXT_AUTH;
+        } else if (!is_mail && kl == 6 && eq_ci(k, "notify", 6)) {
+            bit = P_NOTIFY;
+            need = SMTPCORE_EXT_DSN;
+        } else if (!is_mail && kl == 5 && eq_ci(k, "orcpt", 5)) {
+            bit = P_ORCPT;
+            need = SMTPCORE_EXT_DSN;
+        } else {
+            return FAIL_NOPARAM(err, "Parameter not recognized");
+        }
+        if (need && !(ext & need))
+            return FAIL_NOPARAM(err, "Parameter not supported");
+        if (seen & bit)
+            return FAIL_PARAM(err, "Duplicate parameter");
+        seen |= bit;
+        if (bit == P_SMTPUTF8) {
+            if (val)
+                return FAIL_PARAM(err, "SMTPUTF8 takes no value");
+            cmd->mail.smtputf8 = 1;
+            continue;
+        }
+        if (!val)
+            return FAIL_PARAM(err, "Parameter needs a value");
+        switch (bit) {
+        case P_SIZE:
+            if (!parse_u64_sat(val, vl, &cmd->mail.size))
+                return FAIL_PARAM(err, "Invalid SIZE value");
+            cmd->mail.has_size = 1;
+            break;
+        case P_BODY:
+            if (vl == 4 && eq_ci(val, "7bit", 4)) {
+                cmd->mail.body = SMTPCORE_BODY_7BIT;
+                need = SMTPCORE_EXT_8BITMIME | SMTPCORE_EXT_BINARYMIME;
+            } else if (vl == 8 && eq_ci(val, "8bitmime", 8)) {
+                cmd->mail.body = SMTPCORE_BODY_8BITMIME;
+                need = SMTPCORE_EXT_8BITMIME;
+            } else if (vl == 10 && eq_ci(val, "binarymime", 10)) {
+                cmd->mail.body = SMTPCORE_BODY_BINARYMIME;
+                need = SMTPCORE_EXT_BINARYMIME;
+            } else {
+                return FAIL_PARAM(err, "Invalid BODY value");
+            }
+            if (!(ext & need))
+                return FAIL_NOPARAM(err, "BODY type not supported");
+            break;
+        case P_RET:
+            if (vl == 4 && eq_ci(val, "full", 4))
+                cmd->mail.ret = SMTPCORE_RET_FULL;
+            else if (vl == 4 && eq_ci(val, "hdrs", 4))
+                cmd->mail.ret = SMTPCORE_RET_HDRS;
+            else
+                return FAIL_PARAM(err, "Invalid RET value");
+            break;
+        case P_ENVID:
+            if (vl > SC_ENVID_MAX || !sc_xtext_valid(val, vl))
+                return FAIL_PARAM(err, "Invalid ENVID value");
+            cmd->mail.envid.ptr = val;
+            cmd->mail.envid.len = vl;
+            break;
+        case P_AUTH:
+            if (!(vl == 2 && val[0] == '<' && val[1] == '>') && !sc_xtext_valid(val, vl))
+                return FAIL_PARAM(err, "Invalid AUTH value");
+            cmd->mail.auth.ptr = val;
+            cmd->mail.auth.len = vl;
+            break;
+        case P_NOTIFY:
+            if (!parse_notify(val, vl, &cmd->rcpt.notify))
+                return FAIL_PARAM(err, "Invalid NOTIFY value");
+            break;
+        default: /* P_ORCPT */
+            if (!orcpt_valid(val, vl))
+                return FAIL_PARAM(err, "Invalid ORCPT value");
+            cmd->rcpt.orcpt.ptr = val;
+            cmd->rcpt.orcpt.len = vl;
+            break;
+        }
+    }
+}
+
+/* ---- MAIL / RCPT ---------------------------------------------------------------------- */
+
+static int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t ext, sc_command *cmd,
+                           sc_reply_spec *err)
+{
+    const char *kw = is_mail ? "from:" : "to:";
+    size_t kwl = is_mail ? 5 : 3;
+    if (n < kwl || !eq_ci(a, kw, kwl))
+        return FAIL_SYNTAX(err, is_mail ? "Syntax: MAIL FROM:<address>" : "Syntax: RCPT TO:<address>");
+    size_t i = kwl;
+    while (i < n && a[i] == ' ') /* liberal: "MAIL FROM: <a@b>" */
+        i++;
+    int addr_sub = is_mail ? 7 : 3;
+    const char *badaddr = is_mail ? "Bad sender address syntax" : "Bad recipient address syntax";
+    if (i >= n || a[i] != '<')
+        return fail(err, 501, 5, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
+    const char *mb = NULL;
+    size_t mbl = 0;
+    int utf8 = 0;
+    size_t pl = sc_path_parse(a + i, n - i, is_mail, SC_SYN_UTF8, &mb, &mbl, &utf8);
+    if (pl == 0 && !is_mail && n - i >= 12 && a[i + 11] == '>' && eq_ci(a + i + 1, "postmaster", 10)) {
+        /* RFC 5321 4.1.1.3: "<Postmaster>" without a domain. */
+        pl = 12;
+        mb = a + i + 1;
+        mbl = 10;
+    }
+    if (pl == 0)
+        return fail(err, 501, 5, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
+    cmd->mailbox.ptr = mb;
+    cmd->mailbox.len = mbl;
+    cmd->mailbox_utf8 = utf8;
+    i += pl;
+    if (i < n && a[i] != ' ')
+        return fail(err, 501, 5, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
+    if (parse_params(a + i, n - i, is_mail, ext, cmd, err) != 0)
+        return -1;
+    /* RFC 6531 3.4: a UTF-8 address needs SMTPUTF8 on MAIL. RCPT can only be checked
+     * against what was advertised; the transaction check is the server's. */
+    if (utf8 && (is_mail ? !cmd->mail.smtputf8 : !(ext & SMTPCORE_EXT_SMTPUTF8)))
+        return fail(err, 553, 6, 7, "Non-ASCII address requires SMTPUTF8", SMTPCORE_V_8BIT);
+    return 0;
+}
+
+/* ---- other verbs ---------------------------------------------------------------------- */
+
+static int parse_bdat(const char *a, size_t n, sc_command *cmd, sc_reply_spec *err)
+{
+    size_t i = 0;
+    while (i < n && a[i] != ' ')
+        i++;
+    uint64_t v;
+    if (!parse_u64_sat(a, i, &v) || v == UINT64_MAX)
+        return FAIL_PARAM(err, "Syntax: BDAT <size> [LAST]");
+    /* A saturated value means overflow; UINT64_MAX itself is refused with it. */
+    cmd->chunk_size = v;
+    while (i < n && a[i] == ' ')
+        i++;
+    if (i == n)
+        return 0;
+    if (n - i == 4 && eq_ci(a + i, "last", 4)) {
+        cmd->last = 1;
+        return 0;
+    }
+    return FAIL_PARAM(err, "Syntax: BDAT <size> [LAST]");
+}
+
+/* RFC 4422 3.1 sasl-mech; initial response is base64 or "=" (RFC 4954 4). */
+static int parse_auth(const char *a, size_t n, sc_command *cmd, sc_reply_spec *err)
+{
+    size_t i = 0;
+    while (i < n && a[i] != ' ') {
+        unsigned char c = (unsigned char)a[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return FAIL_SYNTAX(err, "Invalid SASL mechanism name");
+        i++;
+    }
+    if (i == 0 || i > SC_SASL_NAME_MAX)
+        return FAIL_SYNTAX(err, "Invalid SASL mechanism name");
+    cmd->mechanism.ptr = a;
+    cmd->mechanism.len = i;
+    while (i < n && a[i] == ' ')
+        i++;
+    if (i == n)
+        return 0;
+    const char *r = a + i;
+    size_t rl = n - i;
+    if (!(rl == 1 && r[0] == '=')) {
+        if (rl % 4 != 0)
+            return FAIL_SYNTAX(err, "Invalid initial response");
+        for (size_t j = 0; j < rl; j++) {
+            unsigned char c = (unsigned char)r[j];
+            int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '+' || c == '/' || (c == '=' && j >= rl - 2 && (j == rl - 1 || r[rl - 1] == '='));
+            if (!ok)
+                return FAIL_SYNTAX(err, "Invalid initial response");
+        }
+    }
+    cmd->initial_response.ptr = r;
+    cmd->initial_response.len = rl;
+    return 0;
+}
+
+static int parse_helo(const char *a, size_t n, sc_command *cmd, sc_reply_spec *err)
+{
+    cmd->domain.ptr = a;
+    cmd->domain.len = n;
+    cmd->helo_class = SMTPCORE_HELO_INVALID;
+    if (n == 0)
+        return FAIL_SYNTAX(err, "HELO/EHLO requires a domain or address literal");
+    if (memchr(a, ' ', n))
+        return FAIL_SYNTAX(err, "Invalid domain name");
+    cmd->helo_class = smtpcore_helo_classify(a, n);
+    if (cmd->helo_class == SMTPCORE_HELO_INVALID)
+        return FAIL_SYNTAX(err, "Invalid domain name");
+    return 0;
+}
+
+int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_command *cmd,
+                     sc_reply_spec *err)
+{
+    memset(cmd, 0, sizeof *cmd);
+    memset(err, 0, sizeof *err);
+    if (!line)
+        len = 0;
+    size_t vl = 0;
+    while (vl < len && line[vl] != ' ')
+        vl++;
+    cmd->verb = sc_verb_lookup(line, vl);
+    if (cmd->verb == SC_VERB_UNKNOWN)
+        return FAIL_UNKNOWN(err);
+    size_t i = vl;
+    while (i < len && line[i] == ' ')
+        i++;
+    size_t end = len;
+    while (end > i && line[end - 1] == ' ')
+        end--;
+    const char *a = line + i;
+    size_t n = end - i;
+    cmd->arg.ptr = n ? a : NULL;
+    cmd->arg.len = n;
+
+    switch (cmd->verb) {
+    case SC_VERB_HELO:
+    case SC_VERB_EHLO:
+        return parse_helo(a, n, cmd, err);
+    case SC_VERB_MAIL:
+        return parse_mail_rcpt(a, n, 1, allowed_ext, cmd, err);
+    case SC_VERB_RCPT:
+        return parse_mail_rcpt(a, n, 0, allowed_ext, cmd, err);
+    case SC_VERB_DATA:
+    case SC_VERB_RSET:
+    case SC_VERB_QUIT:
+    case SC_VERB_STARTTLS:
+    case SC_VERB_TURN:
+        if (n)
+            return FAIL_PARAM(err, "No parameters allowed");
+        return 0;
+    case SC_VERB_VRFY:
+    case SC_VERB_EXPN:
+    case SC_VERB_ETRN:
+        if (!n)
+            return FAIL_SYNTAX(err, "Argument required");
+        return 0;
+    case SC_VERB_NOOP:
+    case SC_VERB_HELP:
+        return 0;
+    case SC_VERB_BDAT:
+        return parse_bdat(a, n, cmd, err);
+    case SC_VERB_AUTH:
+        return parse_auth(a, n, cmd, err);
+    case SC_VERB_UNKNOWN:
+    case SC_VERB_COUNT:
+        break;
+    }
+    return FAIL_UNKNOWN(err);
+}
