@@ -135,7 +135,7 @@ SMTPCORE_EXTERN int smtpcore_client_receive_eof(smtpcore_client *c);
 SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev);
 
 /**
- * @brief Starts a transaction: MAIL FROM:<from> with optional parameters.
+ * @brief Starts a transaction: MAIL FROM:\<from\> with optional parameters.
  *
  * Allowed after ::SMTPCORE_CEV_READY. Parameters the server did not advertise are
  * refused here (::SMTPCORE_ERR_UNSUPPORTED), so nothing invalid is sent; DSN parameters
@@ -152,7 +152,7 @@ SMTPCORE_EXTERN int smtpcore_client_mail(smtpcore_client *c, const char *from,
                                          const smtpcore_mail_params *params);
 
 /**
- * @brief Adds a recipient: RCPT TO:<to>. Call after smtpcore_client_mail().
+ * @brief Adds a recipient: RCPT TO:\<to\>. Call after smtpcore_client_mail().
  * @param c Session.
  * @param to Forward path without <>.
  * @param params NOTIFY/ORCPT ("rfc822;addr", given decoded), or NULL.

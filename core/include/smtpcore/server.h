@@ -113,7 +113,7 @@ typedef enum smtpcore_server_event_type {
 
 /**
  * @brief A server event. Slices point into the session and stay valid until the next
- *        call on the session. Fields not relevant to @ref type are zero.
+ *        call on the session. Fields not relevant to the type are zero.
  */
 typedef struct smtpcore_server_event {
     smtpcore_server_event_type type; /**< What happened. */

@@ -60,7 +60,7 @@ typedef enum smtpcore_error {
  * Valid until the next call on the session that produced it, unless stated otherwise.
  */
 typedef struct smtpcore_str {
-    const char *ptr; /**< First byte; may be NULL when @ref len is 0. */
+    const char *ptr; /**< First byte; may be NULL when len is 0. */
     size_t len;      /**< Number of bytes. */
 } smtpcore_str;
 
@@ -152,7 +152,7 @@ typedef struct smtpcore_enhanced {
 /**
  * @brief A complete (possibly multi-line) reply as received by a client.
  *
- * @ref raw holds every line exactly as received, each ending in CRLF (or LF when the
+ * The raw field holds every line exactly as received, each ending in CRLF (or LF when the
  * server sent a bare LF). Iterate lines with smtpcore_reply_line().
  */
 typedef struct smtpcore_reply {
