@@ -31,7 +31,7 @@ sc_verb sc_verb_lookup(const char *s, size_t len)
     if (len == 4) {
         switch (lower((unsigned char)s[0])) {
         case 'h':
-            if (lower((unsigned char)s[1]) == 'e') {
+            if (lower((unsigned char)s[3]) == 'o') {
                 v = SC_VERB_HELO;
                 lit = "helo";
             } else {
@@ -361,7 +361,7 @@ static int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t ext, s
     int addr_sub = is_mail ? 7 : 3;
     const char *badaddr = is_mail ? "Bad sender address syntax" : "Bad recipient address syntax";
     if (i >= n || a[i] != '<')
-        return fail(err, 501, 5, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
+        return fail(err, 501, 1, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
     const char *mb = NULL;
     size_t mbl = 0;
     int utf8 = 0;
@@ -373,13 +373,13 @@ static int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t ext, s
         mbl = 10;
     }
     if (pl == 0)
-        return fail(err, 501, 5, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
+        return fail(err, 501, 1, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
     cmd->mailbox.ptr = mb;
     cmd->mailbox.len = mbl;
     cmd->mailbox_utf8 = utf8;
     i += pl;
     if (i < n && a[i] != ' ')
-        return fail(err, 501, 5, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
+        return fail(err, 501, 1, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
     if (parse_params(a + i, n - i, is_mail, ext, cmd, err) != 0)
         return -1;
     /* RFC 6531 3.4: a UTF-8 address needs SMTPUTF8 on MAIL. RCPT can only be checked
