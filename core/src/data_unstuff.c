@@ -1,0 +1,199 @@
+/* DATA body unstuffing and end-of-data detection (server side).
+ *
+ * Why so strict: SMTP smuggling (2023) works because receivers disagree on what ends the
+ * body. "<LF>.<LF>", "<CR>.<CR>" and friends must be content here, or a relay that passes
+ * them through would let an attacker hide a second message inside the first. Only
+ * CRLF "." CRLF ends the body, and only a CRLF starts a line (so only a CRLF can make a
+ * leading dot special). See docs/wire-lines-replies.md.
+ *
+ * Speed: lines are found with memchr; each line's content is then checked for CR, NUL
+ * and 8-bit bytes (16 bytes at a time with SSE2, 8 at a time otherwise), skipping the
+ * checks for flags already raised. */
+#include "data.h"
+
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+enum { ST_BOL = 0, ST_MID = 1, ST_MID_CR = 2, ST_DONE = 3 };
+
+#define SC_DATA_BYTE_FLAGS (SC_DATA_BARE_CR | SC_DATA_NUL | SC_DATA_8BIT)
+
+/* Precise classification of a short run (or of a run known to contain something). */
+static uint32_t scan_bytes(const unsigned char *p, size_t n)
+{
+    uint32_t f = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = p[i];
+        if (b == '\r')
+            f |= SC_DATA_BARE_CR;
+        else if (b == 0)
+            f |= SC_DATA_NUL;
+        else if (b >= 0x80)
+            f |= SC_DATA_8BIT;
+    }
+    return f;
+}
+
+/* Flags (among `need`) of line content p[0, n) that holds no LF, so every CR in it is
+ * bare. Returns a superset-free, exact answer for the bits in `need`. */
+static uint32_t content_flags(const unsigned char *p, size_t n, uint32_t need)
+{
+    if (need == 0 || n == 0)
+        return 0;
+#if defined(__SSE2__)
+    if (n >= 16) {
+        const __m128i cr = _mm_set1_epi8('\r');
+        const __m128i zero = _mm_setzero_si128();
+        __m128i special = zero, high = zero;
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            special = _mm_or_si128(special,
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, zero)));
+            high = _mm_or_si128(high, v);
+        }
+        if (i < n) { /* the last, overlapping 16 bytes */
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + n - 16));
+            special = _mm_or_si128(special,
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, zero)));
+            high = _mm_or_si128(high, v);
+        }
+        uint32_t f = 0;
+        if (_mm_movemask_epi8(high) != 0)
+            f |= SC_DATA_8BIT;
+        if (_mm_movemask_epi8(special) != 0) /* rare: find out which one */
+            f |= scan_bytes(p, n) & (SC_DATA_BARE_CR | SC_DATA_NUL);
+        return f & need;
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101u;
+    const uint64_t highs = 0x8080808080808080u;
+    const uint64_t crs = ones * (uint64_t)'\r';
+    uint64_t any_zero = 0, any_cr = 0, any_high = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        uint64_t c = v ^ crs;
+        any_zero |= (v - ones) & ~v;
+        any_cr |= (c - ones) & ~c;
+        any_high |= v;
+    }
+    uint32_t f = scan_bytes(p + i, n - i);
+    if (any_zero & highs)
+        f |= SC_DATA_NUL;
+    if (any_cr & highs)
+        f |= SC_DATA_BARE_CR;
+    if (any_high & highs)
+        f |= SC_DATA_8BIT;
+    return f & need;
+}
+
+void sc_unstuffer_init(sc_unstuffer *u, size_t max_line)
+{
+    u->state = ST_BOL; /* the DATA command's CRLF has just started a line */
+    u->line_len = 0;
+    u->max_line = max_line ? max_line : SIZE_MAX;
+    u->flags = 0;
+    u->size = 0;
+}
+
+static void add_line_len(sc_unstuffer *u, size_t n)
+{
+    u->line_len += n;
+    if (u->line_len > u->max_line)
+        u->flags |= SC_DATA_LONG_LINE;
+}
+
+sc_unstuff_status sc_unstuff_next(sc_unstuffer *u, const char *cbuf, size_t len,
+                                  size_t *seg_off, size_t *seg_len, size_t *consumed)
+{
+    const unsigned char *buf = (const unsigned char *)cbuf;
+    *seg_off = 0;
+    *seg_len = 0;
+    *consumed = 0;
+    if (u->state == ST_DONE)
+        return SC_UNSTUFF_END;
+
+    size_t p = 0;
+    if (u->state == ST_BOL) {
+        if (len == 0)
+            return SC_UNSTUFF_NEED_MORE;
+        if (buf[0] == '.') {
+            /* Undecided until we see ".\r\n" or anything else: keep it unconsumed. */
+            if (len < 2 || (buf[1] == '\r' && len < 3))
+                return SC_UNSTUFF_NEED_MORE;
+            if (buf[1] == '\r' && buf[2] == '\n') {
+                u->state = ST_DONE;
+                *consumed = 3;
+                return SC_UNSTUFF_END;
+            }
+            /* RFC 5321 4.5.2: a leading dot with more on the line is removed. A bare LF
+             * does not end a line, so ".<LF>" loses its dot just like "..". */
+            p = 1;
+            add_line_len(u, 1);
+        }
+        u->state = ST_MID;
+    }
+
+    size_t start = p;
+    while (p < len) {
+        if (u->state == ST_MID_CR) {
+            if (buf[p] == '\n') {
+                p++;
+                add_line_len(u, 1);
+                u->line_len = 0;
+                u->state = ST_BOL;
+                if (p == len || buf[p] == '.')
+                    break; /* the next call decides about a dot */
+                u->state = ST_MID;
+                continue;
+            }
+            u->flags |= SC_DATA_BARE_CR;
+            u->state = ST_MID;
+        }
+        uint32_t need = ~u->flags & SC_DATA_BYTE_FLAGS;
+        const unsigned char *lf = memchr(buf + p, '\n', len - p);
+        if (!lf) {
+            /* A partial line: emit it, but a final CR is decided by the next byte. */
+            if (buf[len - 1] == '\r') {
+                u->flags |= content_flags(buf + p, len - 1 - p, need);
+                u->state = ST_MID_CR;
+            } else {
+                u->flags |= content_flags(buf + p, len - p, need);
+            }
+            add_line_len(u, len - p);
+            p = len;
+            break;
+        }
+        size_t i = (size_t)(lf - buf);
+        int crlf = i > p && buf[i - 1] == '\r';
+        u->flags |= content_flags(buf + p, crlf ? i - 1 - p : i - p, need);
+        add_line_len(u, i + 1 - p);
+        p = i + 1;
+        u->line_len = 0;
+        if (!crlf) {
+            /* A bare LF never starts a line (no smuggling), but it does end the run that
+             * counts towards the line length: normalised, it becomes a CRLF. */
+            u->flags |= SC_DATA_BARE_LF;
+            continue;
+        }
+        if (p < len && buf[p] == '.') {
+            u->state = ST_BOL;
+            break;
+        }
+        if (p == len)
+            u->state = ST_BOL;
+    }
+
+    *consumed = p;
+    if (p == start)
+        return SC_UNSTUFF_NEED_MORE;
+    *seg_off = start;
+    *seg_len = p - start;
+    u->size += (uint64_t)(p - start);
+    return SC_UNSTUFF_SEGMENT;
+}
