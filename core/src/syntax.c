@@ -15,13 +15,14 @@ static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static int is_hex(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
 static unsigned char fold(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c; }
 
-/* RFC 5322 atext: ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~". */
-static int is_atext(unsigned char c)
-{
-    if (is_alpha(c) || is_digit(c))
-        return 1;
-    return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
-}
+/* RFC 5322 atext: ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~" (a table: this runs per byte). */
+static const unsigned char sc_atext[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['/'] = 1, ['='] = 1, ['?'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['{'] = 1,
+    ['|'] = 1, ['}'] = 1, ['~'] = 1,
+};
+
+static int is_atext(unsigned char c) { return is_alpha(c) || is_digit(c) || sc_atext[c]; }
 
 int sc_utf8_valid(const char *s, size_t len)
 {
