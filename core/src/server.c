@@ -1,0 +1,798 @@
+/* Server session: lifetime, buffers, the event queue, the main loop, host answers. */
+#include <string.h>
+
+#include "alloc.h"
+#include "reply.h"
+#include "server_internal.h"
+#include "syntax.h"
+
+#define SC_SRV_ALLOWED_MECHS                                                            \
+    ((uint32_t)SMTPCORE_AUTH_PLAIN | (uint32_t)SMTPCORE_AUTH_LOGIN |                    \
+     (uint32_t)SMTPCORE_AUTH_XOAUTH2)
+
+void smtpcore_server_config_init(smtpcore_server_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->struct_size = sizeof(*cfg);
+    cfg->hostname = "localhost";
+    cfg->greeting_text = "ESMTP smtpcore";
+    cfg->extensions = SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_SIZE | SMTPCORE_EXT_8BITMIME |
+                      SMTPCORE_EXT_SMTPUTF8 | SMTPCORE_EXT_DSN |
+                      SMTPCORE_EXT_ENHANCEDSTATUSCODES | SMTPCORE_EXT_CHUNKING;
+    cfg->auth_mechs = SMTPCORE_AUTH_PLAIN | SMTPCORE_AUTH_LOGIN;
+    cfg->max_message_size = 10u * 1024u * 1024u;
+    cfg->max_recipients = 100;
+    cfg->max_errors = 10;
+    cfg->max_command_line = 512;
+    cfg->max_text_line = 1000;
+    cfg->input_buffer_size = 4096;
+    cfg->output_buffer_size = 4096;
+}
+
+/* A configured string goes verbatim into replies, so it must be one printable line. */
+static int text_ok(const char *t, size_t max, int allow_space)
+{
+    size_t n = strlen(t);
+    if (n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c < 0x20 || c == 0x7f || (!allow_space && c == ' '))
+            return 0;
+    }
+    return 1;
+}
+
+static int config_check(const smtpcore_server_config *c)
+{
+    if (!c->hostname || !c->hostname[0] || !text_ok(c->hostname, SC_SRV_MAX_HOSTNAME, 0))
+        return -1;
+    if (!c->greeting_text || !text_ok(c->greeting_text, SC_SRV_MAX_GREETING, 1))
+        return -1;
+    if (c->max_command_line < 16 || c->max_text_line < 3)
+        return -1;
+    if (c->input_buffer_size < c->max_command_line + 2)
+        return -1;
+    if (c->output_buffer_size < SC_SRV_REPLY_RESERVE)
+        return -1;
+    if ((c->auth_mechs & ~SC_SRV_ALLOWED_MECHS) != 0)
+        return -1;
+    if ((unsigned)c->helo_policy > SMTPCORE_HELO_OPTIONAL ||
+        (unsigned)c->bare_lf_policy > SMTPCORE_BARE_LF_ACCEPT ||
+        (unsigned)c->talker_policy > SMTPCORE_TALKER_REJECT ||
+        (unsigned)c->injection_policy > SMTPCORE_INJECTION_DISCARD)
+        return -1;
+    if (c->own_names_count > 0) {
+        if (!c->own_names)
+            return -1;
+        for (size_t i = 0; i < c->own_names_count; i++)
+            if (!c->own_names[i] || !text_ok(c->own_names[i], 255, 0))
+                return -1;
+    }
+    if (c->allocator) {
+        const smtpcore_allocator *a = c->allocator;
+        int set = (a->malloc_fn != NULL) + (a->realloc_fn != NULL) + (a->free_fn != NULL);
+        if (set != 0 && set != 3)
+            return -1;
+    }
+    return 0;
+}
+
+/* Copies hostname, greeting and own names into one block so the session does not depend
+ * on the caller's strings after creation. */
+static int copy_strings(smtpcore_server *s, const smtpcore_server_config *c)
+{
+    size_t n_own = c->own_names_count;
+    size_t table = n_own * sizeof(const char *);
+    size_t total = table + strlen(c->hostname) + 1 + strlen(c->greeting_text) + 1;
+    for (size_t i = 0; i < n_own; i++)
+        total += strlen(c->own_names[i]) + 1;
+    s->strings = sc_malloc(&s->alloc, total);
+    if (!s->strings)
+        return -1;
+    s->strings_size = total;
+    const char **tab = (const char **)(void *)s->strings;
+    char *p = s->strings + table;
+    size_t len = strlen(c->hostname) + 1;
+    memcpy(p, c->hostname, len);
+    s->cfg.hostname = p;
+    p += len;
+    len = strlen(c->greeting_text) + 1;
+    memcpy(p, c->greeting_text, len);
+    s->cfg.greeting_text = p;
+    p += len;
+    for (size_t i = 0; i < n_own; i++) {
+        len = strlen(c->own_names[i]) + 1;
+        memcpy(p, c->own_names[i], len);
+        tab[i] = p;
+        p += len;
+    }
+    s->cfg.own_names = n_own ? tab : NULL;
+    s->cfg.allocator = NULL;
+    return 0;
+}
+
+int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg)
+{
+    if (!out)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    smtpcore_server_config c;
+    smtpcore_server_config_init(&c);
+    if (cfg) {
+        /* An older caller may pass a smaller struct: the fields it lacks keep defaults. */
+        if (cfg->struct_size == 0 || cfg->struct_size > sizeof(c))
+            return SMTPCORE_ERR_INVALID_ARGUMENT;
+        memcpy(&c, cfg, cfg->struct_size);
+    }
+    if (config_check(&c) != 0)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* BINARYMIME is only meaningful with BDAT (RFC 3030 3). */
+    if (!(c.extensions & SMTPCORE_EXT_CHUNKING))
+        c.extensions &= ~(uint32_t)SMTPCORE_EXT_BINARYMIME;
+    if (c.auth_mechs == 0)
+        c.extensions &= ~(uint32_t)SMTPCORE_EXT_AUTH;
+
+    smtpcore_allocator a;
+    sc_alloc_resolve(&a, c.allocator);
+    smtpcore_server *s = sc_malloc(&a, sizeof(*s));
+    if (!s)
+        return SMTPCORE_ERR_NOMEM;
+    memset(s, 0, sizeof(*s));
+    s->alloc = a;
+    s->cfg = c;
+    if (copy_strings(s, &c) != 0 || sc_buf_init(&s->in, &a, c.input_buffer_size) != 0 ||
+        sc_buf_init(&s->out, &a, c.output_buffer_size) != 0) {
+        smtpcore_server_del(s);
+        return SMTPCORE_ERR_NOMEM;
+    }
+    sc_line_init(&s->framer, c.max_command_line);
+    s->tls_active = c.tls_active ? 1 : 0;
+    s->phase = SC_PH_GREETING;
+    s->awaiting = SMTPCORE_SEV_NONE;
+    *out = s;
+    return SMTPCORE_OK;
+}
+
+void smtpcore_server_del(smtpcore_server *s)
+{
+    if (!s)
+        return;
+    smtpcore_allocator a = s->alloc;
+    if (s->in.data)
+        sc_buf_free(&s->in, &a);
+    if (s->out.data)
+        sc_buf_free(&s->out, &a);
+    sc_free(&a, s->strings);
+    sc_free(&a, s);
+}
+
+/* ---- helpers shared with server_*.c ---- */
+
+smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type)
+{
+    /* The queue is sized for the longest chain one input step produces (note, refusal,
+     * too-many-errors, close); overflowing it would be an engine bug, so the last slot is
+     * reused rather than writing out of bounds. */
+    size_t idx;
+    if (s->evq_len < SC_SRV_EVQ) {
+        idx = (s->evq_head + s->evq_len) % SC_SRV_EVQ;
+        s->evq_len++;
+    } else {
+        idx = (s->evq_head + SC_SRV_EVQ - 1) % SC_SRV_EVQ;
+    }
+    smtpcore_server_event *ev = &s->evq[idx];
+    memset(ev, 0, sizeof(*ev));
+    ev->type = type;
+    return ev;
+}
+
+static int pop_event(smtpcore_server *s, smtpcore_server_event *ev)
+{
+    if (s->evq_len == 0)
+        return 0;
+    *ev = s->evq[s->evq_head];
+    s->evq_head = (s->evq_head + 1) % SC_SRV_EVQ;
+    s->evq_len--;
+    if (ev->answer_required)
+        s->awaiting = ev->type;
+    return 1;
+}
+
+void sc_srv_await(smtpcore_server *s, smtpcore_server_event *ev)
+{
+    (void)s;
+    ev->answer_required = 1;
+}
+
+size_t sc_srv_unprocessed(const smtpcore_server *s, const char **p)
+{
+    *p = s->in.data + s->in.start + s->in_done;
+    return sc_buf_len(&s->in) - s->in_done;
+}
+
+static int enh_on(const smtpcore_server *s)
+{
+    return (s->cfg.extensions & SMTPCORE_EXT_ENHANCEDSTATUSCODES) != 0;
+}
+
+/* Writes one reply; -1 when it does not fit. Enhanced codes are dropped when the
+ * extension is not advertised (RFC 2034: only a client that saw it expects them). */
+static int write_reply(smtpcore_server *s, int code, const smtpcore_enhanced *e,
+                       const char *text, size_t len)
+{
+    const smtpcore_enhanced *use = (e && e->cls && enh_on(s)) ? e : NULL;
+    char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
+    if (!dst)
+        return -1;
+    size_t n = sc_reply_write(dst, s->out.cap - s->out.end, code, use, text, len);
+    if (n == (size_t)-1)
+        return -1;
+    sc_buf_commit(&s->out, n);
+    return 0;
+}
+
+static smtpcore_enhanced enh_from(const char *e)
+{
+    smtpcore_enhanced r = {0, 0, 0};
+    if (e)
+        (void)sc_enhanced_parse(e, strlen(e), &r);
+    return r;
+}
+
+void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *text)
+{
+    smtpcore_enhanced e = enh_from(enh);
+    /* Only engine texts come here, and a reply is never queued without
+     * SC_SRV_REPLY_RESERVE bytes of room, so this cannot fail. */
+    (void)write_reply(s, code, &e, text, strlen(text));
+}
+
+void sc_srv_close(smtpcore_server *s, smtpcore_violation v)
+{
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_CLOSE);
+    ev->violation = v;
+    s->phase = SC_PH_CLOSED;
+    s->want_close = 1;
+    s->group_end = 1;
+}
+
+static smtpcore_str cstr(const char *t)
+{
+    smtpcore_str r = {t, strlen(t)};
+    return r;
+}
+
+int sc_srv_reply_raw(smtpcore_server *s, int code, const char *text, size_t len)
+{
+    return write_reply(s, code, NULL, text, len);
+}
+
+void sc_srv_refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
+                   const char *text, smtpcore_violation v, int counts)
+{
+    smtpcore_enhanced e = enh_from(enh);
+    sc_srv_refuse_e(s, line, code, &e, text, v, counts);
+}
+
+void sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, int code,
+                     const smtpcore_enhanced *enh, const char *text, smtpcore_violation v,
+                     int counts)
+{
+    (void)write_reply(s, code, enh, text, strlen(text));
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
+    ev->line = line;
+    ev->violation = v;
+    ev->reply_code = code;
+    ev->message = cstr(text);
+    if (!counts)
+        return;
+    s->errors++;
+    if (s->cfg.max_errors == 0 || s->errors < s->cfg.max_errors)
+        return;
+    static const char too_many[] = "Error: too many errors";
+    char buf[SC_SRV_MAX_HOSTNAME + sizeof(too_many) + 2];
+    size_t hn = strlen(s->cfg.hostname);
+    memcpy(buf, s->cfg.hostname, hn);
+    buf[hn] = ' ';
+    memcpy(buf + hn + 1, too_many, sizeof(too_many));
+    sc_srv_reply(s, 421, "4.7.0", buf);
+    ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
+    ev->violation = SMTPCORE_V_TOO_MANY_ERRORS;
+    ev->reply_code = 421;
+    ev->message = cstr(too_many);
+    sc_srv_close(s, SMTPCORE_V_TOO_MANY_ERRORS);
+}
+
+void sc_srv_reset_txn(smtpcore_server *s)
+{
+    s->mail_open = 0;
+    s->rcpt_count = 0;
+    s->body_type = SMTPCORE_BODY_UNSPECIFIED;
+    s->bdat_used = 0;
+    s->bdat_failed = 0;
+    s->msg_size = 0;
+}
+
+/* ---- receiving ---- */
+
+static void drop_done(smtpcore_server *s)
+{
+    if (s->in_done) {
+        sc_buf_consume(&s->in, s->in_done);
+        s->in_done = 0;
+    }
+}
+
+int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len, size_t *consumed)
+{
+    if (consumed)
+        *consumed = 0;
+    if (!s || !consumed || (!data && len))
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (s->phase == SC_PH_CLOSED || s->eof)
+        return SMTPCORE_ERR_CLOSED;
+    if (len == 0)
+        return SMTPCORE_OK;
+    if (!s->output_seen)
+        s->early_talker = 1;
+    if (s->phase == SC_PH_TLS_WAIT) {
+        /* Plaintext that arrives before the host reports TLS up cannot be part of the
+         * TLS conversation (RFC 3207 4.2 / CVE-2011-0411): drop and count it. */
+        s->tls_late_discarded += len;
+        *consumed = len;
+        return SMTPCORE_OK;
+    }
+    if (s->evq_len == 0) {
+        drop_done(s);
+        *consumed = sc_buf_append(&s->in, data, len);
+    } else {
+        /* Queued events still point into the buffer: append without compacting. */
+        size_t room = s->in.cap - s->in.end;
+        size_t n = len < room ? len : room;
+        if (n) {
+            memcpy(s->in.data + s->in.end, data, n);
+            s->in.end += n;
+        }
+        *consumed = n;
+    }
+    return SMTPCORE_OK;
+}
+
+int smtpcore_server_receive_eof(smtpcore_server *s)
+{
+    if (!s)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* Input already buffered is still served (a client may send QUIT and close at once);
+     * the loop turns EOF into events once it runs dry. */
+    s->eof = 1;
+    return SMTPCORE_OK;
+}
+
+static void finish_eof(smtpcore_server *s)
+{
+    smtpcore_violation v = SMTPCORE_V_NONE;
+    if (s->phase == SC_PH_DATA || (s->phase == SC_PH_BDAT && s->bdat_mode == SC_BDAT_STREAM)) {
+        sc_srv_abort_body(s, SMTPCORE_V_CONNECTION_LOST);
+        v = SMTPCORE_V_CONNECTION_LOST;
+    } else if (s->mail_open || s->phase == SC_PH_AUTH || s->phase == SC_PH_BDAT) {
+        v = SMTPCORE_V_CONNECTION_LOST;
+    }
+    sc_srv_reset_txn(s);
+    sc_srv_close(s, v);
+}
+
+static void early_talker(smtpcore_server *s)
+{
+    s->early_reported = 1;
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
+    ev->violation = SMTPCORE_V_EARLY_TALKER;
+    ev->message = cstr("client sent data before the greeting");
+    if (s->cfg.talker_policy != SMTPCORE_TALKER_REJECT || s->refused ||
+        s->phase == SC_PH_CLOSED)
+        return;
+    /* The 220 has not been handed to the host yet (that is what made this an early
+     * talker), so it can still be replaced by the refusal. */
+    if (!s->output_seen)
+        s->out.start = s->out.end = 0;
+    sc_srv_reply(s, 554, "5.5.0", "Error: SMTP protocol synchronization");
+    ev->reply_code = 554;
+    s->in_done = sc_buf_len(&s->in);
+    sc_srv_close(s, SMTPCORE_V_EARLY_TALKER);
+}
+
+/* One command line (or SASL line) from the framer; returns 0 when more input is needed. */
+static int cmd_step(smtpcore_server *s)
+{
+    const char *p;
+    size_t n = sc_srv_unprocessed(s, &p);
+    size_t line_len = 0, used = 0;
+    uint32_t flags = 0;
+    sc_line_status st = sc_line_next(&s->framer, p, n, &line_len, &used, &flags);
+    s->in_done += used;
+    if (st == SC_LINE_NEED_MORE)
+        return used > 0;
+    if (st == SC_LINE_OVERLONG) {
+        if (s->phase == SC_PH_AUTH) {
+            sc_srv_auth_overlong(s);
+        } else {
+            smtpcore_str none = {NULL, 0};
+            sc_srv_refuse(s, none, 500, "5.5.2", "Line too long", SMTPCORE_V_LINE_TOO_LONG, 1);
+        }
+        return 1;
+    }
+    if (s->phase == SC_PH_AUTH)
+        sc_srv_auth_line(s, p, line_len, flags);
+    else
+        sc_srv_command(s, p, line_len, flags, n - used);
+    return 1;
+}
+
+int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
+{
+    if (!s || !ev)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    memset(ev, 0, sizeof(*ev));
+    if (pop_event(s, ev))
+        return SMTPCORE_OK;
+    drop_done(s);
+    if (s->awaiting != SMTPCORE_SEV_NONE)
+        return SMTPCORE_OK;
+    if (s->phase == SC_PH_GREETING) {
+        if (!s->connect_delivered) {
+            s->connect_delivered = 1;
+            sc_srv_await(s, sc_srv_push(s, SMTPCORE_SEV_CONNECT));
+            pop_event(s, ev);
+        }
+        return SMTPCORE_OK;
+    }
+    /* Each pass consumes input or queues an event; the bound only guards against an
+     * engine bug turning into a hang. */
+    for (size_t guard = 0; guard < 1000000 && s->evq_len == 0; guard++) {
+        drop_done(s);
+        if (s->phase == SC_PH_CLOSED) {
+            s->in_done = sc_buf_len(&s->in);
+            break;
+        }
+        if (s->phase == SC_PH_TLS_WAIT)
+            break;
+        if (s->early_talker && !s->early_reported) {
+            early_talker(s);
+            continue;
+        }
+        /* Backpressure: a peer that pipelines without reading its replies stalls here
+         * instead of growing the output. */
+        if (sc_buf_room(&s->out) < SC_SRV_REPLY_RESERVE)
+            break;
+        int progress;
+        switch (s->phase) {
+        case SC_PH_DATA: progress = sc_srv_data_step(s); break;
+        case SC_PH_BDAT: progress = sc_srv_bdat_step(s); break;
+        default: progress = cmd_step(s); break;
+        }
+        if (!progress) {
+            if (s->eof)
+                finish_eof(s);
+            break;
+        }
+    }
+    pop_event(s, ev);
+    return SMTPCORE_OK;
+}
+
+/* ---- answers ---- */
+
+typedef struct answer_default {
+    int code;
+    const char *enh;
+    const char *text;
+} answer_default;
+
+static answer_default default_for(smtpcore_server_event_type t)
+{
+    answer_default d = {250, "2.0.0", "Ok"};
+    switch (t) {
+    case SMTPCORE_SEV_MAIL: d.enh = "2.1.0"; break;
+    case SMTPCORE_SEV_RCPT: d.enh = "2.1.5"; break;
+    case SMTPCORE_SEV_DATA:
+        d.code = 354;
+        d.enh = NULL;
+        d.text = "End data with <CR><LF>.<CR><LF>";
+        break;
+    case SMTPCORE_SEV_MESSAGE_END: d.text = "Ok: queued"; break;
+    case SMTPCORE_SEV_VRFY:
+        d.code = 252;
+        d.enh = "2.5.2";
+        d.text = "Cannot VRFY user, but will accept message and attempt delivery";
+        break;
+    case SMTPCORE_SEV_EXPN:
+        d.code = 502;
+        d.enh = "5.5.1";
+        d.text = "EXPN not supported";
+        break;
+    case SMTPCORE_SEV_HELP:
+        d.code = 214;
+        d.text = "See RFC 5321";
+        break;
+    case SMTPCORE_SEV_AUTH:
+        d.code = 235;
+        d.enh = "2.7.0";
+        d.text = "Authentication successful";
+        break;
+    default: break;
+    }
+    return d;
+}
+
+/* Text for a host reply given without one. */
+static const char *generic_text(int code)
+{
+    switch (code) {
+    case 421: return "Service not available, closing transmission channel";
+    case 450: return "Requested mail action not taken: mailbox unavailable";
+    case 451: return "Requested action aborted: local error in processing";
+    case 452: return "Requested action not taken: insufficient system storage";
+    case 454: return "Temporary authentication failure";
+    case 535: return "Authentication credentials invalid";
+    case 550: return "Requested action not taken: mailbox unavailable";
+    case 551: return "User not local";
+    case 552: return "Requested mail action aborted: exceeded storage allocation";
+    case 553: return "Requested action not taken: mailbox name not allowed";
+    case 554: return "Transaction failed";
+    default: break;
+    }
+    if (code >= 400)
+        return "Error";
+    return "Ok";
+}
+
+static int code_allowed(smtpcore_server_event_type t, int code)
+{
+    int cls = code / 100;
+    switch (t) {
+    case SMTPCORE_SEV_CONNECT: return code == 220 || code == 421 || code == 554;
+    case SMTPCORE_SEV_DATA: return code == 354 || cls == 4 || cls == 5;
+    case SMTPCORE_SEV_AUTH: return code == 235 || cls == 4 || cls == 5;
+    default: return cls == 2 || cls == 4 || cls == 5;
+    }
+}
+
+/* Builds "220 <hostname> <greeting>". */
+static void greeting(smtpcore_server *s)
+{
+    char buf[SC_SRV_MAX_HOSTNAME + SC_SRV_MAX_GREETING + 2];
+    size_t hn = strlen(s->cfg.hostname), gn = strlen(s->cfg.greeting_text);
+    memcpy(buf, s->cfg.hostname, hn);
+    size_t n = hn;
+    if (gn) {
+        buf[n++] = ' ';
+        memcpy(buf + n, s->cfg.greeting_text, gn);
+        n += gn;
+    }
+    (void)write_reply(s, 220, NULL, buf, n);
+}
+
+/* Applies the state change of an answer whose reply is already written. */
+static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int code)
+{
+    int ok = code < 400;
+    switch (t) {
+    case SMTPCORE_SEV_CONNECT:
+        s->phase = SC_PH_CMD;
+        if (code == 554)
+            s->refused = 1;
+        else if (code == 421)
+            sc_srv_close(s, SMTPCORE_V_NONE);
+        break;
+    case SMTPCORE_SEV_HELO:
+        s->group_end = 1;
+        if (ok) {
+            s->helo_done = 1;
+            s->esmtp = s->pend_esmtp;
+        }
+        break;
+    case SMTPCORE_SEV_MAIL:
+        if (ok) {
+            s->mail_open = 1;
+            s->body_type = s->pend_body;
+        }
+        break;
+    case SMTPCORE_SEV_RCPT:
+        if (ok)
+            s->rcpt_count++;
+        break;
+    case SMTPCORE_SEV_DATA:
+        s->group_end = 1;
+        if (ok) {
+            s->phase = SC_PH_DATA;
+            s->data_refuse = 0;
+            sc_unstuffer_init(&s->unstuffer, s->cfg.max_text_line);
+        } else {
+            sc_srv_reset_txn(s);
+        }
+        break;
+    case SMTPCORE_SEV_MESSAGE_END:
+        s->group_end = 1;
+        sc_srv_reset_txn(s);
+        break;
+    case SMTPCORE_SEV_AUTH:
+        s->group_end = 1;
+        if (ok)
+            s->authenticated = 1;
+        break;
+    default: s->group_end = 1; break;
+    }
+}
+
+static int answer(smtpcore_server *s, int code, const char *enhanced, const char *text,
+                  int use_default)
+{
+    if (!s)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    smtpcore_server_event_type t = s->awaiting;
+    if (t == SMTPCORE_SEV_NONE)
+        return SMTPCORE_ERR_NO_ANSWER_PENDING;
+    answer_default d = default_for(t);
+    if (use_default) {
+        if (t == SMTPCORE_SEV_CONNECT)
+            greeting(s);
+        else if (t == SMTPCORE_SEV_HELO)
+            sc_srv_ehlo_reply(s);
+        else
+            sc_srv_reply(s, d.code, d.enh, d.text);
+        s->awaiting = SMTPCORE_SEV_NONE;
+        after_answer(s, t, t == SMTPCORE_SEV_CONNECT ? 220 : d.code);
+        return SMTPCORE_OK;
+    }
+    if (code < 200 || code > 599 || !code_allowed(t, code))
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    smtpcore_enhanced e = {0, 0, 0};
+    if (enhanced) {
+        size_t el = strlen(enhanced);
+        if (sc_enhanced_parse(enhanced, el, &e) != el || e.cls != (uint16_t)(code / 100))
+            return SMTPCORE_ERR_INVALID_ARGUMENT;
+    } else if (code / 100 != 3 && t != SMTPCORE_SEV_CONNECT && t != SMTPCORE_SEV_HELO) {
+        e = (code == d.code && d.enh) ? enh_from(d.enh) : sc_enhanced_default(code);
+    }
+    if (!text)
+        text = code == d.code ? d.text : generic_text(code);
+    size_t len = strlen(text);
+    if (memchr(text, '\r', len))
+        return SMTPCORE_ERR_INJECTION;
+    /* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including CRLF. */
+    for (size_t at = 0; at <= len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (end - at + 4 + 12 + 2 > 512)
+            return SMTPCORE_ERR_TOO_LONG;
+        at = end + 1;
+    }
+    if (write_reply(s, code, &e, text, len) != 0)
+        return SMTPCORE_ERR_TOO_LONG;
+    s->awaiting = SMTPCORE_SEV_NONE;
+    after_answer(s, t, code);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_server_accept(smtpcore_server *s)
+{
+    return answer(s, 0, NULL, NULL, 1);
+}
+
+int smtpcore_server_reply(smtpcore_server *s, int code, const char *enhanced, const char *text)
+{
+    return answer(s, code, enhanced, text, 0);
+}
+
+int smtpcore_server_reject(smtpcore_server *s, int code, const char *enhanced, const char *text)
+{
+    if (!s)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (s->awaiting == SMTPCORE_SEV_NONE)
+        return SMTPCORE_ERR_NO_ANSWER_PENDING;
+    if (code < 400 || code > 599)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    return answer(s, code, enhanced, text, 0);
+}
+
+/* ---- output and hints ---- */
+
+size_t smtpcore_server_output(smtpcore_server *s, const char **data)
+{
+    if (!s || !data) {
+        if (data)
+            *data = NULL;
+        return 0;
+    }
+    size_t n = sc_buf_len(&s->out);
+    *data = n ? sc_buf_ptr(&s->out) : NULL;
+    if (n)
+        s->output_seen = 1;
+    return n;
+}
+
+int smtpcore_server_consume(smtpcore_server *s, size_t n)
+{
+    if (!s || n > sc_buf_len(&s->out))
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    sc_buf_consume(&s->out, n);
+    if (sc_buf_len(&s->out) == 0)
+        s->group_end = 0;
+    return SMTPCORE_OK;
+}
+
+size_t smtpcore_server_copy_output(smtpcore_server *s, char *buf, size_t cap)
+{
+    if (!s || (!buf && cap))
+        return 0;
+    size_t n = sc_buf_len(&s->out);
+    if (n > cap)
+        n = cap;
+    if (n) {
+        s->output_seen = 1;
+        memcpy(buf, sc_buf_ptr(&s->out), n);
+        (void)smtpcore_server_consume(s, n);
+    }
+    return n;
+}
+
+int smtpcore_server_want_flush(const smtpcore_server *s)
+{
+    if (!s || sc_buf_len(&s->out) == 0)
+        return 0;
+    if (s->awaiting != SMTPCORE_SEV_NONE || s->group_end || s->want_close ||
+        sc_buf_room(&s->out) < SC_SRV_REPLY_RESERVE)
+        return 1;
+    const char *p;
+    size_t n = sc_srv_unprocessed(s, &p);
+    switch (s->phase) {
+    case SC_PH_CMD:
+    case SC_PH_AUTH: return n == 0 || memchr(p, '\n', n) == NULL;
+    case SC_PH_DATA:
+    case SC_PH_BDAT: return n < 8;
+    default: return 1;
+    }
+}
+
+int smtpcore_server_want_close(const smtpcore_server *s)
+{
+    return s ? s->want_close : 0;
+}
+
+int smtpcore_server_tls_started(smtpcore_server *s)
+{
+    if (!s)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (s->phase != SC_PH_TLS_WAIT)
+        return SMTPCORE_ERR_INVALID_STATE;
+    /* RFC 3207 4.2: forget everything learnt in plaintext. */
+    s->tls_active = 1;
+    s->helo_done = 0;
+    s->esmtp = 0;
+    s->authenticated = 0;
+    s->improper_next = 0;
+    sc_srv_reset_txn(s);
+    s->in.start = s->in.end = 0;
+    s->in_done = 0;
+    sc_line_reset(&s->framer);
+    s->phase = SC_PH_CMD;
+    if (s->tls_late_discarded) {
+        smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
+        ev->violation = SMTPCORE_V_STARTTLS_INJECTION;
+        ev->discarded = s->tls_late_discarded;
+        ev->message = cstr("plaintext received after STARTTLS was discarded");
+        s->tls_late_discarded = 0;
+        if (s->cfg.injection_policy == SMTPCORE_INJECTION_REJECT)
+            sc_srv_close(s, SMTPCORE_V_STARTTLS_INJECTION);
+    }
+    return SMTPCORE_OK;
+}
+
+size_t smtpcore_server_memory(const smtpcore_server *s)
+{
+    if (!s)
+        return 0;
+    return sizeof(*s) + s->in.cap + s->out.cap + s->strings_size;
+}

@@ -1,0 +1,245 @@
+/* Server: the SASL exchange of AUTH (RFC 4954) for PLAIN, LOGIN and XOAUTH2.
+ * Responses are decoded into a fixed scratch area inside the session; the host only sees
+ * the final credentials, and never in an event's line. */
+#include <string.h>
+
+#include "base64.h"
+#include "server_internal.h"
+
+static smtpcore_str mkstr(const char *p, size_t n)
+{
+    smtpcore_str r = {p, n};
+    return r;
+}
+
+static const smtpcore_str no_line = {NULL, 0};
+
+static int ieq(const char *a, size_t n, const char *b)
+{
+    if (strlen(b) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'a' && x <= 'z')
+            x = (char)(x - 32);
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+static void auth_end(smtpcore_server *s)
+{
+    s->phase = SC_PH_CMD;
+    s->auth_step = SC_AUTH_NONE;
+}
+
+static void auth_fail(smtpcore_server *s, int code, const char *enh, const char *text)
+{
+    auth_end(s);
+    s->group_end = 1;
+    sc_srv_refuse(s, no_line, code, enh, text, SMTPCORE_V_AUTH_FAILED, 1);
+}
+
+/* RFC 4954 4: "334 " plus base64 text, never an enhanced code. */
+static void challenge(smtpcore_server *s, const char *b64)
+{
+    s->phase = SC_PH_AUTH;
+    s->group_end = 1;
+    char buf[24];
+    size_t n = strlen(b64);
+    memcpy(buf, "334 ", 4);
+    memcpy(buf + 4, b64, n);
+    memcpy(buf + 4 + n, "\r\n", 2);
+    (void)sc_buf_append_all(&s->out, buf, n + 6);
+}
+
+/* Decodes into scratch[off..]; 0 ok, -1 invalid base64, -2 too long. */
+static int decode(smtpcore_server *s, const char *in, size_t len, size_t off, size_t *out)
+{
+    if (len == 1 && in[0] == '=') {
+        *out = 0;
+        return 0;
+    }
+    if (len / 4 * 3 > SC_SRV_AUTH_SCRATCH - off)
+        return -2;
+    size_t n = sc_base64_decode(in, len, s->auth_scratch + off, SC_SRV_AUTH_SCRATCH - off);
+    if (n == (size_t)-1)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static void deliver(smtpcore_server *s, smtpcore_str authzid, smtpcore_str user,
+                    smtpcore_str pass, smtpcore_str line)
+{
+    auth_end(s);
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_AUTH);
+    ev->line = line;
+    ev->auth_mech = s->auth_mech;
+    ev->authzid = authzid;
+    ev->username = user;
+    ev->password = pass;
+    sc_srv_await(s, ev);
+}
+
+/* PLAIN (RFC 4616): authzid NUL authcid NUL passwd. */
+static void finish_plain(smtpcore_server *s, size_t n, smtpcore_str line)
+{
+    const char *d = s->auth_scratch;
+    const char *z1 = memchr(d, '\0', n);
+    const char *z2 = z1 ? memchr(z1 + 1, '\0', n - (size_t)(z1 + 1 - d)) : NULL;
+    if (!z2 || memchr(z2 + 1, '\0', n - (size_t)(z2 + 1 - d)) || z2 == z1 + 1) {
+        auth_fail(s, 501, "5.5.2", "Malformed authentication response");
+        return;
+    }
+    deliver(s, mkstr(d, (size_t)(z1 - d)), mkstr(z1 + 1, (size_t)(z2 - z1 - 1)),
+            mkstr(z2 + 1, n - (size_t)(z2 + 1 - d)), line);
+}
+
+/* XOAUTH2: "user=" u ^A "auth=Bearer " token ^A ^A. */
+static void finish_xoauth2(smtpcore_server *s, size_t n, smtpcore_str line)
+{
+    const char *d = s->auth_scratch;
+    const char *end = d + n;
+    if (n < 5 + 1 + 12 + 2 || memcmp(d, "user=", 5) != 0 || end[-1] != '\x01' ||
+        end[-2] != '\x01') {
+        auth_fail(s, 501, "5.5.2", "Malformed authentication response");
+        return;
+    }
+    const char *u = d + 5;
+    const char *sep = memchr(u, '\x01', (size_t)(end - u));
+    const char *a = sep + 1;
+    if (sep == end - 2 || (size_t)(end - a) < 14 || !ieq(a, 5, "AUTH=") ||
+        !ieq(a + 5, 7, "BEARER ")) {
+        auth_fail(s, 501, "5.5.2", "Malformed authentication response");
+        return;
+    }
+    const char *tok = a + 12;
+    const char *tok_end = end - 2;
+    if (tok_end <= tok || memchr(tok, '\x01', (size_t)(tok_end - tok))) {
+        auth_fail(s, 501, "5.5.2", "Malformed authentication response");
+        return;
+    }
+    deliver(s, no_line, mkstr(u, (size_t)(sep - u)), mkstr(tok, (size_t)(tok_end - tok)), line);
+}
+
+static int decode_or_fail(smtpcore_server *s, const char *in, size_t len, size_t off,
+                          size_t *out)
+{
+    int rc = decode(s, in, len, off, out);
+    if (rc == -2)
+        auth_fail(s, 500, "5.5.6", "Authentication exchange line is too long");
+    else if (rc == -1)
+        auth_fail(s, 501, "5.5.2", "Cannot decode response");
+    return rc;
+}
+
+static void response(smtpcore_server *s, const char *in, size_t len, smtpcore_str line)
+{
+    size_t n = 0;
+    switch (s->auth_step) {
+    case SC_AUTH_PLAIN_WAIT:
+        if (decode_or_fail(s, in, len, 0, &n) == 0)
+            finish_plain(s, n, line);
+        return;
+    case SC_AUTH_XOAUTH2_WAIT:
+        if (decode_or_fail(s, in, len, 0, &n) == 0)
+            finish_xoauth2(s, n, line);
+        return;
+    case SC_AUTH_LOGIN_USER:
+        if (decode_or_fail(s, in, len, 0, &n) != 0)
+            return;
+        s->auth_used = n;
+        s->auth_step = SC_AUTH_LOGIN_PASS;
+        challenge(s, "UGFzc3dvcmQ6"); /* "Password:" */
+        return;
+    case SC_AUTH_LOGIN_PASS:
+        if (decode_or_fail(s, in, len, s->auth_used, &n) != 0)
+            return;
+        deliver(s, no_line, mkstr(s->auth_scratch, s->auth_used),
+                mkstr(s->auth_scratch + s->auth_used, n), line);
+        return;
+    default: auth_end(s); return;
+    }
+}
+
+void sc_srv_auth_start(smtpcore_server *s, const sc_command *c, smtpcore_str line)
+{
+    /* Hide the initial response: the line is shown up to the mechanism name. */
+    smtpcore_str shown = line;
+    if (c->mechanism.ptr)
+        shown.len = (size_t)(c->mechanism.ptr + c->mechanism.len - line.ptr);
+    const char *why = NULL;
+    if (!(s->cfg.extensions & SMTPCORE_EXT_AUTH))
+        why = "Error: authentication not enabled";
+    else if (!s->helo_done || !s->esmtp)
+        why = "Error: send EHLO first";
+    else if (s->authenticated)
+        why = "Error: already authenticated";
+    else if (s->mail_open)
+        why = "Error: MAIL transaction in progress";
+    if (why) {
+        sc_srv_refuse(s, shown, 503, "5.5.1", why, SMTPCORE_V_BAD_SEQUENCE, 1);
+        return;
+    }
+    if (!s->tls_active && !s->cfg.allow_plaintext_auth) {
+        sc_srv_refuse(s, shown, 538, "5.7.11",
+                      "Encryption required for requested authentication mechanism",
+                      SMTPCORE_V_AUTH_FAILED, 1);
+        return;
+    }
+    uint32_t mech = 0;
+    if (ieq(c->mechanism.ptr, c->mechanism.len, "PLAIN"))
+        mech = SMTPCORE_AUTH_PLAIN;
+    else if (ieq(c->mechanism.ptr, c->mechanism.len, "LOGIN"))
+        mech = SMTPCORE_AUTH_LOGIN;
+    else if (ieq(c->mechanism.ptr, c->mechanism.len, "XOAUTH2"))
+        mech = SMTPCORE_AUTH_XOAUTH2;
+    if (!(mech & s->cfg.auth_mechs)) {
+        sc_srv_refuse(s, shown, 504, "5.5.4", "Unrecognized authentication type",
+                      SMTPCORE_V_AUTH_FAILED, 1);
+        return;
+    }
+    s->auth_mech = mech;
+    s->auth_used = 0;
+    const smtpcore_str ir = c->initial_response;
+    switch (mech) {
+    case SMTPCORE_AUTH_PLAIN:
+        s->auth_step = SC_AUTH_PLAIN_WAIT;
+        break;
+    case SMTPCORE_AUTH_XOAUTH2:
+        s->auth_step = SC_AUTH_XOAUTH2_WAIT;
+        break;
+    default:
+        s->auth_step = SC_AUTH_LOGIN_USER;
+        if (!ir.len) {
+            challenge(s, "VXNlcm5hbWU6"); /* "Username:" */
+            return;
+        }
+        break;
+    }
+    if (!ir.len) {
+        challenge(s, "");
+        return;
+    }
+    response(s, ir.ptr, ir.len, shown);
+}
+
+void sc_srv_auth_line(smtpcore_server *s, const char *line, size_t len, uint32_t flags)
+{
+    if (len == 1 && line[0] == '*') {
+        auth_fail(s, 501, "5.0.0", "Authentication cancelled");
+        return;
+    }
+    if (flags & (SC_LINE_NUL | SC_LINE_BARE_CR)) {
+        auth_fail(s, 501, "5.5.2", "Cannot decode response");
+        return;
+    }
+    response(s, line, len, no_line);
+}
+
+void sc_srv_auth_overlong(smtpcore_server *s)
+{
+    auth_fail(s, 500, "5.5.6", "Authentication exchange line is too long");
+}

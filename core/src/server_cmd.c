@@ -1,0 +1,362 @@
+/* Server: dispatch of one command line, and the EHLO/HELO reply. */
+#include <string.h>
+
+#include "reply.h"
+#include "server_internal.h"
+#include "syntax.h"
+
+static size_t put(char *b, size_t cap, size_t n, const char *s, size_t len)
+{
+    if (n + len > cap)
+        len = cap - n;
+    memcpy(b + n, s, len);
+    return n + len;
+}
+
+static size_t put_s(char *b, size_t cap, size_t n, const char *s)
+{
+    return put(b, cap, n, s, strlen(s));
+}
+
+static size_t put_u64(char *b, size_t cap, size_t n, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v);
+    return put(b, cap, n, tmp + i, sizeof(tmp) - i);
+}
+
+void sc_srv_ehlo_reply(smtpcore_server *s)
+{
+    char b[900];
+    size_t cap = sizeof(b), n = 0;
+    uint32_t x = s->cfg.extensions;
+    n = put_s(b, cap, n, s->cfg.hostname);
+    if (!s->pend_esmtp) {
+        (void)sc_srv_reply_raw(s, 250, b, n);
+        return;
+    }
+    n = put_s(b, cap, n, " Hello ");
+    n = put(b, cap, n, s->helo_name, s->helo_name_len);
+    if (x & SMTPCORE_EXT_PIPELINING)
+        n = put_s(b, cap, n, "\nPIPELINING");
+    if (x & SMTPCORE_EXT_SIZE) {
+        /* RFC 1870 4: "SIZE 0" announces the extension without a fixed limit. */
+        n = put_s(b, cap, n, "\nSIZE ");
+        n = put_u64(b, cap, n, s->cfg.max_message_size);
+    }
+    if (x & SMTPCORE_EXT_VRFY)
+        n = put_s(b, cap, n, "\nVRFY");
+    if (x & SMTPCORE_EXT_8BITMIME)
+        n = put_s(b, cap, n, "\n8BITMIME");
+    if (x & SMTPCORE_EXT_SMTPUTF8)
+        n = put_s(b, cap, n, "\nSMTPUTF8");
+    if (x & SMTPCORE_EXT_DSN)
+        n = put_s(b, cap, n, "\nDSN");
+    if (x & SMTPCORE_EXT_ENHANCEDSTATUSCODES)
+        n = put_s(b, cap, n, "\nENHANCEDSTATUSCODES");
+    if (x & SMTPCORE_EXT_CHUNKING)
+        n = put_s(b, cap, n, "\nCHUNKING");
+    if (x & SMTPCORE_EXT_BINARYMIME)
+        n = put_s(b, cap, n, "\nBINARYMIME");
+    if ((x & SMTPCORE_EXT_STARTTLS) && !s->tls_active)
+        n = put_s(b, cap, n, "\nSTARTTLS");
+    if ((x & SMTPCORE_EXT_AUTH) && (s->tls_active || s->cfg.allow_plaintext_auth)) {
+        n = put_s(b, cap, n, "\nAUTH");
+        if (s->cfg.auth_mechs & SMTPCORE_AUTH_PLAIN)
+            n = put_s(b, cap, n, " PLAIN");
+        if (s->cfg.auth_mechs & SMTPCORE_AUTH_LOGIN)
+            n = put_s(b, cap, n, " LOGIN");
+        if (s->cfg.auth_mechs & SMTPCORE_AUTH_XOAUTH2)
+            n = put_s(b, cap, n, " XOAUTH2");
+    }
+    if (x & SMTPCORE_EXT_HELP)
+        n = put_s(b, cap, n, "\nHELP");
+    (void)sc_srv_reply_raw(s, 250, b, n);
+}
+
+static smtpcore_str mkstr(const char *p, size_t n)
+{
+    smtpcore_str r = {p, n};
+    return r;
+}
+
+static sc_verb first_word_verb(const char *line, size_t len)
+{
+    size_t i = 0;
+    while (i < len && line[i] != ' ')
+        i++;
+    return sc_verb_lookup(line, i);
+}
+
+static void refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
+                   const char *text, smtpcore_violation v)
+{
+    sc_srv_refuse(s, line, code, enh, text, v, 1);
+}
+
+static void do_helo(smtpcore_server *s, const sc_command *c, smtpcore_str line)
+{
+    sc_srv_reset_txn(s);
+    int esmtp = c->verb == SC_VERB_EHLO;
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_HELO);
+    ev->line = line;
+    ev->esmtp = esmtp;
+    ev->helo_class = c->helo_class;
+    ev->address = c->domain;
+    /* The own-name check is information for the host (the 002 seed: never refuse on
+     * what the name says); the host may still refuse. */
+    ev->helo_is_own_name = sc_helo_is_own(c->domain.ptr, c->domain.len, s->cfg.own_names,
+                                          s->cfg.own_names_count) ? 1 : 0;
+    if (ev->helo_is_own_name)
+        ev->violation = SMTPCORE_V_LOOP_DETECTED;
+    size_t n = c->domain.len < SC_SRV_HELO_COPY ? c->domain.len : SC_SRV_HELO_COPY - 1;
+    if (n)
+        memcpy(s->helo_name, c->domain.ptr, n);
+    s->helo_name_len = n;
+    s->pend_esmtp = esmtp;
+    sc_srv_await(s, ev);
+}
+
+static void do_mail(smtpcore_server *s, const sc_command *c, smtpcore_str line)
+{
+    if (s->cfg.helo_policy == SMTPCORE_HELO_REQUIRED && !s->helo_done) {
+        refuse(s, line, 503, "5.5.1", "Error: send HELO/EHLO first", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    if (s->mail_open) {
+        refuse(s, line, 503, "5.5.1", "Error: nested MAIL command", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    if (c->mail.has_size && s->cfg.max_message_size &&
+        c->mail.size > s->cfg.max_message_size) {
+        sc_srv_refuse(s, line, 552, "5.3.4", "Message size exceeds fixed maximum message size",
+                      SMTPCORE_V_MESSAGE_TOO_BIG, 0);
+        return;
+    }
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_MAIL);
+    ev->line = line;
+    ev->address = c->mailbox;
+    ev->address_utf8 = c->mailbox_utf8;
+    ev->mail = c->mail;
+    s->pend_body = c->mail.body;
+    sc_srv_await(s, ev);
+}
+
+static void do_rcpt(smtpcore_server *s, const sc_command *c, smtpcore_str line)
+{
+    if (!s->mail_open) {
+        refuse(s, line, 503, "5.5.1", "Error: need MAIL command", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    /* RFC 5321 4.5.3.1.10: too many recipients is 452, so the client retries the rest. */
+    if (s->cfg.max_recipients && s->rcpt_count >= s->cfg.max_recipients) {
+        sc_srv_refuse(s, line, 452, "4.5.3", "Error: too many recipients",
+                      SMTPCORE_V_TOO_MANY_RECIPIENTS, 0);
+        return;
+    }
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_RCPT);
+    ev->line = line;
+    ev->address = c->mailbox;
+    ev->address_utf8 = c->mailbox_utf8;
+    ev->rcpt = c->rcpt;
+    ev->rcpt_count = s->rcpt_count;
+    sc_srv_await(s, ev);
+}
+
+static void do_data(smtpcore_server *s, smtpcore_str line)
+{
+    if (!s->mail_open) {
+        refuse(s, line, 503, "5.5.1", "Error: need MAIL command", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    if (s->bdat_used) {
+        refuse(s, line, 503, "5.5.1", "Error: DATA after BDAT", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    if (s->body_type == SMTPCORE_BODY_BINARYMIME) {
+        /* RFC 3030 3: a BINARYMIME body can only be sent with BDAT. */
+        refuse(s, line, 503, "5.5.1", "Error: BODY=BINARYMIME requires BDAT",
+               SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    if (s->rcpt_count == 0) {
+        refuse(s, line, 554, "5.5.1", "Error: no valid recipients", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_DATA);
+    ev->line = line;
+    ev->rcpt_count = s->rcpt_count;
+    sc_srv_await(s, ev);
+}
+
+static void do_bdat(smtpcore_server *s, const sc_command *c)
+{
+    sc_bdat_mode mode = SC_BDAT_STREAM;
+    if (!(s->cfg.extensions & SMTPCORE_EXT_CHUNKING))
+        mode = SC_BDAT_NO_EXT;
+    else if (!s->mail_open || s->refused)
+        mode = SC_BDAT_NO_TXN;
+    else if (s->bdat_failed)
+        mode = SC_BDAT_TOO_BIG;
+    /* The octets are read in every case, so they are never mistaken for commands. */
+    sc_srv_bdat_start(s, c->chunk_size, c->last, mode);
+}
+
+static void do_starttls(smtpcore_server *s, const sc_command *c, smtpcore_str line,
+                        size_t rest)
+{
+    if (s->tls_active) {
+        refuse(s, line, 503, "5.5.1", "Error: TLS already active", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    if (!(s->cfg.extensions & SMTPCORE_EXT_STARTTLS)) {
+        refuse(s, line, 502, "5.5.1", "Error: command not implemented",
+               SMTPCORE_V_UNKNOWN_COMMAND);
+        return;
+    }
+    if (c->arg.len) {
+        refuse(s, line, 501, "5.5.4", "Syntax: STARTTLS", SMTPCORE_V_SYNTAX);
+        return;
+    }
+    /* Whatever follows STARTTLS in the same read was sent in plaintext and would be
+     * executed as if it came over TLS (CVE-2011-0411): never process it. */
+    s->in_done += rest;
+    if (rest && s->cfg.injection_policy == SMTPCORE_INJECTION_REJECT) {
+        sc_srv_refuse(s, line, 554, "5.5.1", "Error: command pipelined after STARTTLS",
+                      SMTPCORE_V_STARTTLS_INJECTION, 0);
+        s->evq[(s->evq_head + s->evq_len - 1) % SC_SRV_EVQ].discarded = rest;
+        sc_srv_close(s, SMTPCORE_V_STARTTLS_INJECTION);
+        return;
+    }
+    sc_srv_reply(s, 220, "2.0.0", "Ready to start TLS");
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_STARTTLS);
+    ev->line = line;
+    ev->discarded = rest;
+    if (rest)
+        ev->violation = SMTPCORE_V_STARTTLS_INJECTION;
+    s->group_end = 1;
+    s->phase = SC_PH_TLS_WAIT;
+}
+
+static void simple_info(smtpcore_server *s, smtpcore_server_event_type t, smtpcore_str line)
+{
+    smtpcore_server_event *ev = sc_srv_push(s, t);
+    ev->line = line;
+}
+
+static void asked(smtpcore_server *s, smtpcore_server_event_type t, const sc_command *c,
+                  smtpcore_str line)
+{
+    smtpcore_server_event *ev = sc_srv_push(s, t);
+    ev->line = line;
+    ev->address = c->arg;
+    sc_srv_await(s, ev);
+}
+
+/* Pipelining is legal only once the client has seen PIPELINING in an EHLO reply. */
+static int pipelining_ok(const smtpcore_server *s)
+{
+    return (s->cfg.extensions & SMTPCORE_EXT_PIPELINING) && s->helo_done && s->esmtp;
+}
+
+/* Returns 1 when the command was refused for improper pipelining. */
+static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpcore_str line)
+{
+    int improper = s->improper_next;
+    /* QUIT ends the session (what follows is ignored), STARTTLS has its own rule and
+     * BDAT is followed by its octets by definition. */
+    int exempt = verb == SC_VERB_QUIT || verb == SC_VERB_STARTTLS || verb == SC_VERB_BDAT;
+    s->improper_next = rest > 0 && !exempt && !pipelining_ok(s);
+    if (!improper || exempt)
+        return 0;
+    if (s->cfg.talker_policy == SMTPCORE_TALKER_REJECT) {
+        refuse(s, line, 503, "5.5.0", "Error: improper use of SMTP command pipelining",
+               SMTPCORE_V_IMPROPER_PIPELINING);
+        return 1;
+    }
+    if (!s->improper_reported) {
+        s->improper_reported = 1;
+        smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
+        ev->line = line;
+        ev->violation = SMTPCORE_V_IMPROPER_PIPELINING;
+        ev->message = mkstr("command sent before the previous reply", 38);
+    }
+    return 0;
+}
+
+void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t flags,
+                    size_t rest)
+{
+    smtpcore_str ln = mkstr(line, len);
+    sc_verb verb = first_word_verb(line, len);
+    if (check_pipelining(s, verb, rest, ln))
+        return;
+    if (flags & SC_LINE_NUL) {
+        refuse(s, ln, 500, "5.5.2", "Error: NUL character in command", SMTPCORE_V_NUL);
+        return;
+    }
+    if (flags & SC_LINE_BARE_CR) {
+        refuse(s, ln, 500, "5.5.2", "Error: bare <CR> received", SMTPCORE_V_BARE_CR);
+        return;
+    }
+    if ((flags & SC_LINE_BARE_LF) && s->cfg.bare_lf_policy == SMTPCORE_BARE_LF_REJECT) {
+        refuse(s, ln, 500, "5.5.2", "Error: bare <LF> received", SMTPCORE_V_BARE_LF);
+        return;
+    }
+    sc_command c;
+    sc_reply_spec err;
+    memset(&c, 0, sizeof(c));
+    memset(&err, 0, sizeof(err));
+    int rc = sc_command_parse(line, len, s->cfg.extensions, &c, &err);
+    if (s->refused && c.verb != SC_VERB_QUIT) {
+        /* RFC 5321 3.1: after a 554 greeting only QUIT is served. */
+        if (rc == 0 && c.verb == SC_VERB_BDAT)
+            do_bdat(s, &c);
+        else
+            refuse(s, ln, 503, "5.5.1", "Error: service refused, send QUIT",
+                   SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    if (rc != 0) {
+        smtpcore_violation v = err.violation ? err.violation : SMTPCORE_V_SYNTAX;
+        sc_srv_refuse_e(s, ln, err.code ? err.code : 501, &err.enhanced,
+                        err.text ? err.text : "Syntax error", v, 1);
+        return;
+    }
+    switch (c.verb) {
+    case SC_VERB_HELO:
+    case SC_VERB_EHLO: do_helo(s, &c, ln); break;
+    case SC_VERB_MAIL: do_mail(s, &c, ln); break;
+    case SC_VERB_RCPT: do_rcpt(s, &c, ln); break;
+    case SC_VERB_DATA: do_data(s, ln); break;
+    case SC_VERB_BDAT: do_bdat(s, &c); break;
+    case SC_VERB_RSET:
+        sc_srv_reset_txn(s);
+        sc_srv_reply(s, 250, "2.0.0", "Ok");
+        simple_info(s, SMTPCORE_SEV_RSET, ln);
+        break;
+    case SC_VERB_NOOP:
+        sc_srv_reply(s, 250, "2.0.0", "Ok");
+        simple_info(s, SMTPCORE_SEV_NOOP, ln);
+        s->group_end = 1;
+        break;
+    case SC_VERB_VRFY: asked(s, SMTPCORE_SEV_VRFY, &c, ln); break;
+    case SC_VERB_EXPN: asked(s, SMTPCORE_SEV_EXPN, &c, ln); break;
+    case SC_VERB_HELP: asked(s, SMTPCORE_SEV_HELP, &c, ln); break;
+    case SC_VERB_QUIT:
+        sc_srv_reply(s, 221, "2.0.0", "Bye");
+        simple_info(s, SMTPCORE_SEV_QUIT, ln);
+        sc_srv_close(s, SMTPCORE_V_NONE);
+        break;
+    case SC_VERB_STARTTLS: do_starttls(s, &c, ln, rest); break;
+    case SC_VERB_AUTH: sc_srv_auth_start(s, &c, ln); break;
+    default:
+        refuse(s, ln, 502, "5.5.1", "Error: command not implemented",
+               SMTPCORE_V_UNKNOWN_COMMAND);
+        break;
+    }
+}
