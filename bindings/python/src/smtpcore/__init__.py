@@ -1,0 +1,38 @@
+"""smtpcore: a sans-I/O SMTP engine (server and client roles) with asyncio batteries.
+
+- :class:`ServerConnection` / :class:`ClientConnection`: bytes in, events out, bytes out.
+- :mod:`smtpcore.server` / :mod:`smtpcore.client`: the event classes of each role.
+- :mod:`smtpcore.aio`: ``serve()`` and ``send_message()`` on asyncio streams.
+"""
+from __future__ import annotations
+
+from . import client, server
+from .client import ClientConnection
+from .enums import (
+    AuthMech, BareLfPolicy, BodyType, ClientEventType, DsnNotify, DsnRet, ErrorCode, Extension,
+    Failure, HeloClass, HeloPolicy, InjectionPolicy, Quirk, ReplyFlag, ServerEventType,
+    TalkerPolicy, TlsPolicy, Violation,
+)
+from .errors import (
+    BufferFullError, InjectionError, InvalidArgumentError, InvalidStateError,
+    NoAnswerPendingError, NoMemoryError, SessionClosedError, SMTPCoreError, SMTPSyntaxError,
+    TooLongError, UnsupportedError,
+)
+from .server import ServerConnection
+from .types import (
+    Caps, MailParams, RcptParams, Reply, address_literal, helo_classify, version, version_num,
+    xtext_decode,
+)
+
+__version__ = version()
+
+__all__ = [
+    "ServerConnection", "ClientConnection", "server", "client", "Reply", "Caps", "MailParams",
+    "RcptParams", "version", "version_num", "helo_classify", "address_literal", "xtext_decode",
+    "SMTPCoreError", "InvalidArgumentError", "NoMemoryError", "InvalidStateError",
+    "BufferFullError", "SessionClosedError", "InjectionError", "SMTPSyntaxError",
+    "UnsupportedError", "TooLongError", "NoAnswerPendingError",
+    "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
+    "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
+    "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure", "__version__",
+]

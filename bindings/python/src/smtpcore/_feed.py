@@ -1,0 +1,54 @@
+"""Python-side input queue: the engine's buffers are bounded and may take only part of
+what the host offers; the rest waits here and is offered again, so no byte is lost."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ._ffi import ffi
+
+
+class PendingInput:
+    """Bytes not yet taken by a bounded C buffer, offered again by :meth:`feed`."""
+
+    __slots__ = ("_data", "_off", "_consumed")
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._off = 0
+        self._consumed = ffi.new("size_t *")
+
+    def __len__(self) -> int:
+        return len(self._data) - self._off
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if self._off >= len(self._data):
+            self._data = bytes(data)
+        else:
+            self._data = self._data[self._off:] + bytes(data)
+        self._off = 0
+
+    def clear(self) -> None:
+        self._data = b""
+        self._off = 0
+
+    def feed(self, fn: Callable[[Any, int, Any], int]) -> int:
+        """Offers the pending bytes to ``fn(ptr, len, consumed_ptr) -> rc`` until it takes
+        nothing more. Returns the number of bytes taken; raises nothing itself (the return
+        code of the last call is handed back through ``fn``'s own checks)."""
+        total = 0
+        data = self._data
+        while self._off < len(data):
+            with ffi.from_buffer(data) as buf:
+                self._consumed[0] = 0
+                fn(buf + self._off, len(data) - self._off, self._consumed)
+                n = int(self._consumed[0])
+            if n == 0:
+                break
+            self._off += n
+            total += n
+        if self._off >= len(data):
+            self._data = b""
+            self._off = 0
+        return total

@@ -1,0 +1,450 @@
+"""The client role: :class:`ClientConnection` and its events.
+
+The engine drives greeting, EHLO (with HELO fallback), STARTTLS, AUTH and pipelined
+command groups; the host submits a transaction after :class:`Ready` (``mail``, ``rcpt``,
+``data``), feeds the body after :class:`SendBody` (``send_body``, ``end_body``) and reads
+the per-recipient and final results as events.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+from ._feed import PendingInput
+from ._ffi import ffi, lib
+from .enums import ClientEventType, DsnNotify, DsnRet, ErrorCode, Failure, TlsPolicy, Violation
+from .errors import SessionClosedError, check
+from .types import Caps, Reply, _slice, decode_text, encode_text
+
+__all__ = [
+    "ClientConnection", "ClientEvent", "Greeting", "StartTLS", "AuthChallenge", "AuthResult",
+    "Ready", "MailResult", "RcptResult", "SendBody", "MessageResult", "CommandReply",
+    "ProtocolError", "Closed",
+]
+
+
+# --------------------------------------------------------------------------- events
+
+@dataclass(slots=True)
+class ClientEvent:
+    """Base of every client event (smtpcore_client_event)."""
+
+    type: ClassVar[ClientEventType]
+    failure: Failure = Failure.SUCCESS
+    """Outcome class: SUCCESS, TRANSIENT (4xx), PERMANENT (5xx) or LOCAL."""
+    reply: Reply | None = None
+    """The server reply behind the event, when there is one."""
+
+    @property
+    def ok(self) -> bool:
+        return self.failure == Failure.SUCCESS
+
+
+@dataclass(slots=True)
+class Greeting(ClientEvent):
+    """The server's 220 greeting (informative)."""
+    type: ClassVar[ClientEventType] = ClientEventType.GREETING
+
+
+@dataclass(slots=True)
+class StartTLS(ClientEvent):
+    """Write the output, start TLS, then call tls_started()."""
+    type: ClassVar[ClientEventType] = ClientEventType.STARTTLS
+    discarded: int = 0
+    """Plaintext bytes after the 220 that were discarded (response injection)."""
+
+
+@dataclass(slots=True)
+class AuthChallenge(ClientEvent):
+    """A 334 challenge for a host-run mechanism: answer with auth_respond()."""
+    type: ClassVar[ClientEventType] = ClientEventType.AUTH_CHALLENGE
+    challenge: bytes = b""
+
+
+@dataclass(slots=True)
+class AuthResult(ClientEvent):
+    """AUTH finished: 235 or a failure."""
+    type: ClassVar[ClientEventType] = ClientEventType.AUTH_RESULT
+
+
+@dataclass(slots=True)
+class Ready(ClientEvent):
+    """The session is ready for a transaction; ``caps`` are the server's capabilities."""
+    type: ClassVar[ClientEventType] = ClientEventType.READY
+    caps: Caps = Caps()
+
+
+@dataclass(slots=True)
+class MailResult(ClientEvent):
+    """Reply to MAIL FROM."""
+    type: ClassVar[ClientEventType] = ClientEventType.MAIL_RESULT
+
+
+@dataclass(slots=True)
+class RcptResult(ClientEvent):
+    """Reply to one RCPT TO; ``index`` in the order of rcpt() calls."""
+    type: ClassVar[ClientEventType] = ClientEventType.RCPT_RESULT
+    index: int = 0
+
+
+@dataclass(slots=True)
+class SendBody(ClientEvent):
+    """The body may flow: call send_body() (any number of times) and end_body()."""
+    type: ClassVar[ClientEventType] = ClientEventType.SEND_BODY
+
+
+@dataclass(slots=True)
+class MessageResult(ClientEvent):
+    """Final outcome of the transaction."""
+    type: ClassVar[ClientEventType] = ClientEventType.MESSAGE_RESULT
+    rcpt_accepted: int = 0
+    rcpt_total: int = 0
+    violation: Violation = Violation.NONE
+    message: str = ""
+
+
+@dataclass(slots=True)
+class CommandReply(ClientEvent):
+    """Reply to a NOOP or RSET requested by the host."""
+    type: ClassVar[ClientEventType] = ClientEventType.REPLY
+
+
+@dataclass(slots=True)
+class ProtocolError(ClientEvent):
+    """The server broke the protocol; Closed follows."""
+    type: ClassVar[ClientEventType] = ClientEventType.PROTOCOL_ERROR
+    violation: Violation = Violation.NONE
+    message: str = ""
+
+
+@dataclass(slots=True)
+class Closed(ClientEvent):
+    """The conversation is over: close the connection."""
+    type: ClassVar[ClientEventType] = ClientEventType.CLOSED
+    violation: Violation = Violation.NONE
+    message: str = ""
+
+
+def _violation(v: int) -> Violation:
+    try:
+        return Violation(v)
+    except ValueError:
+        return Violation.NONE
+
+
+def _failure(f: int) -> Failure:
+    try:
+        return Failure(f)
+    except ValueError:
+        return Failure.LOCAL
+
+
+def _convert(ev: Any) -> ClientEvent | None:
+    t = ev.type
+    failure = _failure(ev.failure)
+    reply = Reply._from_c(ev.reply)
+    if t == lib.SMTPCORE_CEV_RCPT_RESULT:
+        return RcptResult(failure, reply, int(ev.rcpt_index))
+    if t == lib.SMTPCORE_CEV_MAIL_RESULT:
+        return MailResult(failure, reply)
+    if t == lib.SMTPCORE_CEV_SEND_BODY:
+        return SendBody(failure, reply)
+    if t == lib.SMTPCORE_CEV_MESSAGE_RESULT:
+        return MessageResult(failure, reply, int(ev.rcpt_accepted), int(ev.rcpt_total),
+                             _violation(ev.violation), decode_text(_slice(ev.message)))
+    if t == lib.SMTPCORE_CEV_READY:
+        return Ready(failure, reply, Caps._from_c(ev.caps))
+    if t == lib.SMTPCORE_CEV_GREETING:
+        return Greeting(failure, reply)
+    if t == lib.SMTPCORE_CEV_STARTTLS:
+        return StartTLS(failure, reply, int(ev.discarded))
+    if t == lib.SMTPCORE_CEV_AUTH_CHALLENGE:
+        return AuthChallenge(failure, reply, _slice(ev.data))
+    if t == lib.SMTPCORE_CEV_AUTH_RESULT:
+        return AuthResult(failure, reply)
+    if t == lib.SMTPCORE_CEV_REPLY:
+        return CommandReply(failure, reply)
+    if t == lib.SMTPCORE_CEV_PROTOCOL_ERROR:
+        return ProtocolError(failure, reply, _violation(ev.violation),
+                             decode_text(_slice(ev.message)))
+    if t == lib.SMTPCORE_CEV_CLOSED:
+        return Closed(failure, reply, _violation(ev.violation), decode_text(_slice(ev.message)))
+    return None
+
+
+# --------------------------------------------------------------------------- connection
+
+def _cstr(keep: list[Any], value: str | bytes | None) -> Any:
+    if value is None:
+        return ffi.NULL
+    c = ffi.new("char[]", encode_text(value))
+    keep.append(c)
+    return c
+
+
+def _set_str(keep: list[Any], target: Any, value: str | bytes | None) -> None:
+    if value is None:
+        return
+    b = encode_text(value)
+    c = ffi.new("char[]", b)
+    keep.append(c)
+    target.ptr = c
+    target.len = len(b)
+
+
+class ClientConnection:
+    """One client session (one per connection to a server).
+
+    Keyword arguments mirror smtpcore_client_config (``username``/``password`` are
+    auth_user/auth_password); ``None`` keeps the engine default.
+    """
+
+    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "__weakref__")
+
+    def __init__(
+        self,
+        helo_name: str,
+        *,
+        quirks: int | None = None,
+        tls_policy: TlsPolicy | None = None,
+        tls_active: bool | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        auth_mechanism: str | None = None,
+        max_reply_line: int | None = None,
+        input_buffer_size: int | None = None,
+        output_buffer_size: int | None = None,
+        max_recipients: int | None = None,
+        envelope_buffer_size: int | None = None,
+    ) -> None:
+        cfg = ffi.new("smtpcore_client_config *")
+        lib.smtpcore_client_config_init(cfg)
+        keep: list[Any] = []
+        cfg.helo_name = _cstr(keep, helo_name)
+        if username is not None:
+            cfg.auth_user = _cstr(keep, username)
+            cfg.auth_password = _cstr(keep, password if password is not None else "")
+        if auth_mechanism is not None:
+            cfg.auth_mechanism = _cstr(keep, auth_mechanism)
+        for name, value in (
+            ("quirks", quirks), ("tls_policy", tls_policy), ("tls_active", tls_active),
+            ("max_reply_line", max_reply_line), ("input_buffer_size", input_buffer_size),
+            ("output_buffer_size", output_buffer_size), ("max_recipients", max_recipients),
+            ("envelope_buffer_size", envelope_buffer_size),
+        ):
+            if value is not None:
+                setattr(cfg, name, int(value))
+        out = ffi.new("smtpcore_client **")
+        check(lib.smtpcore_client_new(out, cfg))
+        self._c = ffi.gc(out[0], lib.smtpcore_client_del)
+        self._ev = ffi.new("smtpcore_client_event *")
+        self._in = PendingInput()
+        self._body = PendingInput()
+        self._end = False
+        self._eof = 0
+        self._out = ffi.new("const char **")
+
+    # -- lifetime
+    def close(self) -> None:
+        """Frees the C session now (later calls raise SessionClosedError)."""
+        if self._c is not None:
+            ffi.release(self._c)
+            self._c = None
+
+    def __enter__(self) -> ClientConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sess(self) -> Any:
+        if self._c is None:
+            raise SessionClosedError(ErrorCode.CLOSED, "the connection object was closed")
+        return self._c
+
+    # -- input
+    def _offer(self, ptr: Any, n: int, consumed: Any) -> int:
+        rc = lib.smtpcore_client_receive(self._c, ptr, n, consumed)
+        if rc == lib.SMTPCORE_ERR_CLOSED:
+            self._in.clear()
+            return rc
+        return check(rc)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Queues bytes from the server; what the engine cannot take yet is kept and
+        offered again by :meth:`next_event`."""
+        self._sess()
+        self._in.append(data)
+        self._in.feed(self._offer)
+
+    def receive_eof(self) -> None:
+        """The server closed the connection (delivered after any queued input)."""
+        self._sess()
+        if self._eof == 0:
+            self._eof = 1
+        self._deliver_eof()
+
+    def _deliver_eof(self) -> bool:
+        if self._eof != 1:
+            return False
+        if len(self._in):
+            self._in.feed(self._offer)
+            if len(self._in):
+                return False
+        self._eof = 2
+        check(lib.smtpcore_client_receive_eof(self._c))
+        return True
+
+    def next_event(self) -> ClientEvent | None:
+        """The next event, or None when the engine needs input or its output drained."""
+        c = self._sess()
+        ev = self._ev
+        while True:
+            check(lib.smtpcore_client_next_event(c, ev))
+            if ev.type != lib.SMTPCORE_CEV_NONE:
+                return _convert(ev)
+            fed = self._in.feed(self._offer) if len(self._in) else 0
+            if not fed and not self._deliver_eof():
+                return None
+
+    def __iter__(self) -> Iterator[ClientEvent]:
+        while True:
+            ev = self.next_event()
+            if ev is None:
+                return
+            yield ev
+
+    # -- transaction
+    def mail(self, sender: str, *, size: int | None = None, body: int | None = None,
+             smtputf8: bool = False, ret: DsnRet | None = None, envid: str | bytes | None = None,
+             auth: str | bytes | None = None) -> None:
+        """MAIL FROM:<sender> ("" for the null path). Parameters the server did not
+        advertise raise UnsupportedError (DSN ones are left out silently)."""
+        keep: list[Any] = []
+        p = ffi.new("smtpcore_mail_params *")
+        if size is not None:
+            p.size = int(size)
+            p.has_size = 1
+        if body is not None:
+            p.body = int(body)
+        p.smtputf8 = 1 if smtputf8 else 0
+        if ret is not None:
+            p.ret = int(ret)
+        _set_str(keep, p.envid, envid)
+        _set_str(keep, p.auth, auth)
+        check(lib.smtpcore_client_mail(self._sess(), _cstr(keep, sender), p))
+
+    def rcpt(self, recipient: str, *, notify: DsnNotify | int | None = None,
+             orcpt: str | bytes | None = None) -> None:
+        """RCPT TO:<recipient>; its result arrives as RcptResult with the call's index."""
+        keep: list[Any] = []
+        p = ffi.new("smtpcore_rcpt_params *")
+        if notify is not None:
+            p.notify = int(notify)
+        _set_str(keep, p.orcpt, orcpt)
+        check(lib.smtpcore_client_rcpt(self._sess(), _cstr(keep, recipient), p))
+
+    def data(self) -> None:
+        """Ends the envelope; SendBody follows when the body may flow."""
+        check(lib.smtpcore_client_data(self._sess()))
+
+    def _offer_body(self, ptr: Any, n: int, consumed: Any) -> int:
+        return check(lib.smtpcore_client_body(self._c, ptr, n, consumed))
+
+    def send_body(self, data: bytes | bytearray | memoryview) -> None:
+        """Queues body bytes (any split, any line endings; the engine normalises to CRLF
+        and dot-stuffs). They are handed to the engine as :meth:`data_to_send` drains."""
+        self._sess()
+        if self._end:
+            raise check_state("end_body() was already called")
+        self._body.append(data)
+        self._body.feed(self._offer_body)
+
+    def end_body(self) -> None:
+        """Ends the body ("." or BDAT LAST); MessageResult follows."""
+        self._sess()
+        self._end = True
+        self._try_end()
+
+    def _try_end(self) -> None:
+        if not self._end or len(self._body):
+            return
+        rc = lib.smtpcore_client_body_end(self._c)
+        if rc == lib.SMTPCORE_ERR_BUFFER_FULL:
+            return  # retried once output has drained
+        check(rc)
+        self._end = False
+
+    @property
+    def pending_body(self) -> int:
+        """Body bytes queued on the Python side, not yet taken by the engine."""
+        return len(self._body)
+
+    def send_message_body(self, data: bytes) -> None:
+        """send_body(data) then end_body()."""
+        self.send_body(data)
+        self.end_body()
+
+    def rset(self) -> None:
+        """Aborts the transaction with RSET (or checks an idle session; CommandReply)."""
+        check(lib.smtpcore_client_rset(self._sess()))
+
+    def noop(self) -> None:
+        """Sends NOOP when idle; CommandReply follows."""
+        check(lib.smtpcore_client_noop(self._sess()))
+
+    def quit(self) -> None:
+        """Ends the session with QUIT; Closed follows the 221."""
+        check(lib.smtpcore_client_quit(self._sess()))
+
+    def auth_respond(self, data: bytes | str | None) -> None:
+        """Answers an AuthChallenge (the engine base64-encodes); None cancels with "*"."""
+        if data is None:
+            check(lib.smtpcore_client_auth_respond(self._sess(), ffi.NULL, 0))
+        else:
+            b = encode_text(data)
+            check(lib.smtpcore_client_auth_respond(self._sess(), b, len(b)))
+
+    def tls_started(self) -> None:
+        """TLS is up after a StartTLS event; the engine sends EHLO again."""
+        check(lib.smtpcore_client_tls_started(self._sess()))
+
+    start_tls_done = tls_started
+
+    # -- output
+    def data_to_send(self, limit: int = 1 << 18) -> bytes:
+        """Takes pending output to be written to the server. Queued body bytes are fed to
+        the engine as room frees up, up to about ``limit`` bytes per call."""
+        c = self._sess()
+        chunks = []
+        total = 0
+        while total < limit:
+            if len(self._body):
+                self._body.feed(self._offer_body)
+            self._try_end()
+            n = lib.smtpcore_client_output(c, self._out)
+            if n == 0:
+                break
+            chunks.append(ffi.buffer(self._out[0], n)[:])
+            check(lib.smtpcore_client_consume(c, n))
+            total += n
+        return b"".join(chunks)
+
+    # -- state
+    @property
+    def caps(self) -> Caps:
+        """Capabilities seen in the last EHLO reply."""
+        return Caps._from_c(lib.smtpcore_client_caps(self._sess()))
+
+    @property
+    def want_close(self) -> bool:
+        return bool(lib.smtpcore_client_want_close(self._sess()))
+
+    @property
+    def memory(self) -> int:
+        return int(lib.smtpcore_client_memory(self._sess()))
+
+
+def check_state(detail: str) -> Exception:
+    from .errors import InvalidStateError
+    return InvalidStateError(ErrorCode.INVALID_STATE, detail)

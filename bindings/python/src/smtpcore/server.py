@@ -1,0 +1,462 @@
+"""The server role: :class:`ServerConnection` and its events.
+
+A thin layer over smtpcore_server_*: bytes in with :meth:`ServerConnection.receive_data`,
+events out with :meth:`ServerConnection.next_event`, answers with :meth:`accept` /
+:meth:`reject` / :meth:`reply`, bytes out with :meth:`data_to_send`. All protocol logic
+is the C engine's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable, Iterator
+
+from ._feed import PendingInput
+from ._ffi import ffi, lib
+from .enums import (
+    AuthMech, BareLfPolicy, ErrorCode, Extension, HeloClass, HeloPolicy, InjectionPolicy,
+    ServerEventType, TalkerPolicy, Violation,
+)
+from .errors import check
+from .types import MailParams, RcptParams, _slice, decode_text, encode_text
+
+__all__ = [
+    "ServerConnection", "ServerEvent", "Connect", "Helo", "Mail", "Rcpt", "Data", "Body",
+    "MessageEnd", "MessageAborted", "Rset", "Noop", "Vrfy", "Expn", "Help", "StartTLS",
+    "Auth", "Quit", "ProtocolError", "Close", "DEFAULT_EXTENSIONS",
+]
+
+DEFAULT_EXTENSIONS = (Extension.PIPELINING | Extension.SIZE | Extension.EIGHTBITMIME
+                      | Extension.SMTPUTF8 | Extension.DSN | Extension.ENHANCEDSTATUSCODES
+                      | Extension.CHUNKING)
+
+
+# --------------------------------------------------------------------------- events
+
+@dataclass(slots=True)
+class ServerEvent:
+    """Base of every server event (smtpcore_server_event)."""
+
+    type: ClassVar[ServerEventType]
+    answer_required: bool = False
+    """True: answer with accept()/reject()/reply() before the next event."""
+    line: bytes = b""
+    """The raw command line (without CRLF), when there is one."""
+
+
+@dataclass(slots=True)
+class Connect(ServerEvent):
+    """The greeting is due: accept (220) or reject (554)."""
+    type: ClassVar[ServerEventType] = ServerEventType.CONNECT
+
+
+@dataclass(slots=True)
+class Helo(ServerEvent):
+    """HELO or EHLO: answer."""
+    type: ClassVar[ServerEventType] = ServerEventType.HELO
+    name: str = ""
+    esmtp: bool = False
+    helo_class: HeloClass = HeloClass.INVALID
+    is_own_name: bool = False
+
+
+@dataclass(slots=True)
+class Mail(ServerEvent):
+    """MAIL FROM: answer. ``address`` is "" for the null reverse path <>."""
+    type: ClassVar[ServerEventType] = ServerEventType.MAIL
+    address: str = ""
+    utf8: bool = False
+    params: MailParams = MailParams()
+
+
+@dataclass(slots=True)
+class Rcpt(ServerEvent):
+    """RCPT TO: answer. ``rcpt_count`` counts recipients accepted so far."""
+    type: ClassVar[ServerEventType] = ServerEventType.RCPT
+    address: str = ""
+    utf8: bool = False
+    params: RcptParams = RcptParams()
+    rcpt_count: int = 0
+
+
+@dataclass(slots=True)
+class Data(ServerEvent):
+    """The DATA command: accept (354) or reject."""
+    type: ClassVar[ServerEventType] = ServerEventType.DATA
+    rcpt_count: int = 0
+
+
+@dataclass(slots=True)
+class Body(ServerEvent):
+    """A slice of message content, already unstuffed (informative)."""
+    type: ClassVar[ServerEventType] = ServerEventType.BODY
+    data: bytes = b""
+
+
+@dataclass(slots=True)
+class MessageEnd(ServerEvent):
+    """End of DATA or BDAT LAST: accept (250) or reject."""
+    type: ClassVar[ServerEventType] = ServerEventType.MESSAGE_END
+    size: int = 0
+    bdat: bool = False
+    long_lines: bool = False
+    rcpt_count: int = 0
+
+
+@dataclass(slots=True)
+class MessageAborted(ServerEvent):
+    """The engine refused the message; its reply is already queued. Discard the body."""
+    type: ClassVar[ServerEventType] = ServerEventType.MESSAGE_ABORTED
+    size: int = 0
+    bdat: bool = False
+    violation: Violation = Violation.NONE
+    reply_code: int = 0
+    message: str = ""
+
+
+@dataclass(slots=True)
+class Rset(ServerEvent):
+    """RSET (informative): the transaction is reset."""
+    type: ClassVar[ServerEventType] = ServerEventType.RSET
+
+
+@dataclass(slots=True)
+class Noop(ServerEvent):
+    """NOOP (informative)."""
+    type: ClassVar[ServerEventType] = ServerEventType.NOOP
+
+
+@dataclass(slots=True)
+class Vrfy(ServerEvent):
+    """VRFY: answer (the default reply is 252)."""
+    type: ClassVar[ServerEventType] = ServerEventType.VRFY
+    argument: str = ""
+
+
+@dataclass(slots=True)
+class Expn(ServerEvent):
+    """EXPN: answer (the default reply is 502)."""
+    type: ClassVar[ServerEventType] = ServerEventType.EXPN
+    argument: str = ""
+
+
+@dataclass(slots=True)
+class Help(ServerEvent):
+    """HELP: answer (the default reply is 214)."""
+    type: ClassVar[ServerEventType] = ServerEventType.HELP
+    argument: str = ""
+
+
+@dataclass(slots=True)
+class StartTLS(ServerEvent):
+    """Flush the output (the 220), start TLS, then call tls_started()."""
+    type: ClassVar[ServerEventType] = ServerEventType.STARTTLS
+    discarded: int = 0
+    """Plaintext bytes that followed STARTTLS and were discarded (injection)."""
+    violation: Violation = Violation.NONE
+    message: str = ""
+
+
+@dataclass(slots=True)
+class Auth(ServerEvent):
+    """AUTH credentials complete: accept (235) or reject (535)."""
+    type: ClassVar[ServerEventType] = ServerEventType.AUTH
+    mechanism: AuthMech = AuthMech(0)
+    authzid: str = ""
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(slots=True)
+class Quit(ServerEvent):
+    """QUIT: 221 is queued; close after the output is written."""
+    type: ClassVar[ServerEventType] = ServerEventType.QUIT
+
+
+@dataclass(slots=True)
+class ProtocolError(ServerEvent):
+    """The peer broke the protocol; the engine's reply is queued."""
+    type: ClassVar[ServerEventType] = ServerEventType.PROTOCOL_ERROR
+    violation: Violation = Violation.NONE
+    reply_code: int = 0
+    message: str = ""
+
+
+@dataclass(slots=True)
+class Close(ServerEvent):
+    """Close the connection once the output is written."""
+    type: ClassVar[ServerEventType] = ServerEventType.CLOSE
+    violation: Violation = Violation.NONE
+    reply_code: int = 0
+    message: str = ""
+
+
+def _violation(v: int) -> Violation:
+    try:
+        return Violation(v)
+    except ValueError:  # a newer engine; keep the number visible
+        return Violation.NONE
+
+
+def _convert(ev: Any) -> ServerEvent | None:
+    t = ev.type
+    ar = bool(ev.answer_required)
+    line = _slice(ev.line)
+    if t == lib.SMTPCORE_SEV_BODY:
+        return Body(ar, line, _slice(ev.data))
+    if t == lib.SMTPCORE_SEV_RCPT:
+        return Rcpt(ar, line, decode_text(_slice(ev.address)), bool(ev.address_utf8),
+                    RcptParams._from_c(ev.rcpt), int(ev.rcpt_count))
+    if t == lib.SMTPCORE_SEV_MAIL:
+        return Mail(ar, line, decode_text(_slice(ev.address)), bool(ev.address_utf8),
+                    MailParams._from_c(ev.mail))
+    if t == lib.SMTPCORE_SEV_MESSAGE_END:
+        return MessageEnd(ar, line, int(ev.message_size), bool(ev.bdat), bool(ev.long_lines),
+                          int(ev.rcpt_count))
+    if t == lib.SMTPCORE_SEV_DATA:
+        return Data(ar, line, int(ev.rcpt_count))
+    if t == lib.SMTPCORE_SEV_HELO:
+        hc = ev.helo_class
+        return Helo(ar, line, decode_text(_slice(ev.address)), bool(ev.esmtp),
+                    HeloClass(hc) if 0 <= hc <= 5 else HeloClass.INVALID,
+                    bool(ev.helo_is_own_name))
+    if t == lib.SMTPCORE_SEV_CONNECT:
+        return Connect(ar, line)
+    if t == lib.SMTPCORE_SEV_RSET:
+        return Rset(ar, line)
+    if t == lib.SMTPCORE_SEV_NOOP:
+        return Noop(ar, line)
+    if t == lib.SMTPCORE_SEV_QUIT:
+        return Quit(ar, line)
+    if t in (lib.SMTPCORE_SEV_VRFY, lib.SMTPCORE_SEV_EXPN, lib.SMTPCORE_SEV_HELP):
+        cls = {lib.SMTPCORE_SEV_VRFY: Vrfy, lib.SMTPCORE_SEV_EXPN: Expn,
+               lib.SMTPCORE_SEV_HELP: Help}[t]
+        return cls(ar, line, decode_text(_slice(ev.address)))
+    if t == lib.SMTPCORE_SEV_STARTTLS:
+        return StartTLS(ar, line, int(ev.discarded), _violation(ev.violation),
+                        decode_text(_slice(ev.message)))
+    if t == lib.SMTPCORE_SEV_AUTH:
+        return Auth(ar, line, AuthMech(ev.auth_mech), decode_text(_slice(ev.authzid)),
+                    decode_text(_slice(ev.username)), decode_text(_slice(ev.password)))
+    if t == lib.SMTPCORE_SEV_MESSAGE_ABORTED:
+        return MessageAborted(ar, line, int(ev.message_size), bool(ev.bdat),
+                              _violation(ev.violation), int(ev.reply_code),
+                              decode_text(_slice(ev.message)))
+    if t == lib.SMTPCORE_SEV_PROTOCOL_ERROR:
+        return ProtocolError(ar, line, _violation(ev.violation), int(ev.reply_code),
+                             decode_text(_slice(ev.message)))
+    if t == lib.SMTPCORE_SEV_CLOSE:
+        return Close(ar, line, _violation(ev.violation), int(ev.reply_code),
+                     decode_text(_slice(ev.message)))
+    return None
+
+
+# --------------------------------------------------------------------------- connection
+
+def _cstr(keep: list[Any], value: str | bytes | None) -> Any:
+    """A NUL-terminated copy kept alive in ``keep`` until the C call returns."""
+    if value is None:
+        return ffi.NULL
+    c = ffi.new("char[]", encode_text(value))
+    keep.append(c)
+    return c
+
+
+def _opt_text(value: str | bytes | None) -> Any:
+    return ffi.NULL if value is None else encode_text(value)
+
+
+class ServerConnection:
+    """One server session (one per accepted connection).
+
+    Keyword arguments mirror smtpcore_server_config; ``None`` keeps the engine default.
+    The session is freed when the object is garbage-collected or :meth:`close` is called.
+    """
+
+    __slots__ = ("_s", "_ev", "_in", "_out", "_eof", "__weakref__")
+
+    def __init__(
+        self,
+        *,
+        hostname: str | None = None,
+        greeting_text: str | None = None,
+        extensions: int | None = None,
+        auth_mechs: int | None = None,
+        max_message_size: int | None = None,
+        max_recipients: int | None = None,
+        max_errors: int | None = None,
+        max_command_line: int | None = None,
+        max_text_line: int | None = None,
+        input_buffer_size: int | None = None,
+        output_buffer_size: int | None = None,
+        helo_policy: HeloPolicy | None = None,
+        bare_lf_policy: BareLfPolicy | None = None,
+        talker_policy: TalkerPolicy | None = None,
+        injection_policy: InjectionPolicy | None = None,
+        allow_plaintext_auth: bool | None = None,
+        tls_active: bool | None = None,
+        own_names: Iterable[str] = (),
+    ) -> None:
+        cfg = ffi.new("smtpcore_server_config *")
+        lib.smtpcore_server_config_init(cfg)
+        keep: list[Any] = []
+        if hostname is not None:
+            cfg.hostname = _cstr(keep, hostname)
+        if greeting_text is not None:
+            cfg.greeting_text = _cstr(keep, greeting_text)
+        for name, value in (
+            ("extensions", extensions), ("auth_mechs", auth_mechs),
+            ("max_message_size", max_message_size), ("max_recipients", max_recipients),
+            ("max_errors", max_errors), ("max_command_line", max_command_line),
+            ("max_text_line", max_text_line), ("input_buffer_size", input_buffer_size),
+            ("output_buffer_size", output_buffer_size), ("helo_policy", helo_policy),
+            ("bare_lf_policy", bare_lf_policy), ("talker_policy", talker_policy),
+            ("injection_policy", injection_policy),
+            ("allow_plaintext_auth", allow_plaintext_auth), ("tls_active", tls_active),
+        ):
+            if value is not None:
+                setattr(cfg, name, int(value))
+        names = [_cstr(keep, n) for n in own_names]
+        if names:
+            arr = ffi.new("const char *[]", names)
+            keep.append(arr)
+            cfg.own_names = arr
+            cfg.own_names_count = len(names)
+        out = ffi.new("smtpcore_server **")
+        check(lib.smtpcore_server_new(out, cfg))
+        self._s = ffi.gc(out[0], lib.smtpcore_server_del)
+        self._ev = ffi.new("smtpcore_server_event *")
+        self._in = PendingInput()
+        self._out = ffi.new("const char **")
+        self._eof = 0  # 0: open, 1: EOF seen but input still queued, 2: EOF delivered
+
+    # -- lifetime
+    def close(self) -> None:
+        """Frees the C session now (later calls raise SessionClosedError)."""
+        if self._s is not None:
+            ffi.release(self._s)
+            self._s = None
+
+    def __enter__(self) -> ServerConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sess(self) -> Any:
+        if self._s is None:
+            from .errors import SessionClosedError
+            raise SessionClosedError(ErrorCode.CLOSED, "the connection object was closed")
+        return self._s
+
+    # -- input
+    def _offer(self, ptr: Any, n: int, consumed: Any) -> int:
+        rc = lib.smtpcore_server_receive(self._s, ptr, n, consumed)
+        if rc == lib.SMTPCORE_ERR_CLOSED:
+            # The session is over (QUIT or close): what the peer sent after it is void.
+            self._in.clear()
+            return rc
+        return check(rc)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Queues bytes from the peer. Nothing is lost: what the engine's bounded buffer
+        cannot take yet is kept and offered again by :meth:`next_event`."""
+        self._sess()
+        self._in.append(data)
+        self._in.feed(self._offer)
+
+    def receive_eof(self) -> None:
+        """The peer closed its side. A transaction in progress is aborted; Close follows.
+        Input still queued on the Python side reaches the engine first."""
+        self._sess()
+        if self._eof == 0:
+            self._eof = 1
+        self._deliver_eof()
+
+    def _deliver_eof(self) -> bool:
+        if self._eof != 1:
+            return False
+        if len(self._in):
+            self._in.feed(self._offer)
+            if len(self._in):
+                return False
+        self._eof = 2
+        check(lib.smtpcore_server_receive_eof(self._s))
+        return True
+
+    @property
+    def pending_input(self) -> int:
+        """Bytes received but not yet taken by the engine."""
+        return len(self._in)
+
+    # -- events
+    def next_event(self) -> ServerEvent | None:
+        """The next event, or None when the engine needs more input, needs its output
+        drained (:meth:`data_to_send`), or waits for an answer."""
+        s = self._sess()
+        ev = self._ev
+        while True:
+            check(lib.smtpcore_server_next_event(s, ev))
+            if ev.type != lib.SMTPCORE_SEV_NONE:
+                return _convert(ev)
+            fed = self._in.feed(self._offer) if len(self._in) else 0
+            if not fed and not self._deliver_eof():
+                return None
+
+    def __iter__(self) -> Iterator[ServerEvent]:
+        """Iterates over the events available now."""
+        while True:
+            ev = self.next_event()
+            if ev is None:
+                return
+            yield ev
+
+    # -- answers
+    def accept(self) -> None:
+        """Answers the pending event with the engine's default positive reply."""
+        check(lib.smtpcore_server_accept(self._sess()))
+
+    def reply(self, code: int, enhanced: str | None = None, text: str | None = None) -> None:
+        """Answers the pending event with a custom reply (2xx/3xx accepts, 4xx/5xx refuses).
+        Lines of a multi-line reply are separated by "\\n" in ``text``."""
+        check(lib.smtpcore_server_reply(self._sess(), int(code), _opt_text(enhanced),
+                                        _opt_text(text)))
+
+    def reject(self, code: int = 550, enhanced: str | None = None,
+               text: str | None = None) -> None:
+        """Refuses the pending event with a 4xx/5xx reply."""
+        check(lib.smtpcore_server_reject(self._sess(), int(code), _opt_text(enhanced),
+                                         _opt_text(text)))
+
+    def tls_started(self) -> None:
+        """TLS is up after a StartTLS event; the session now expects a new EHLO."""
+        check(lib.smtpcore_server_tls_started(self._sess()))
+
+    start_tls_done = tls_started
+
+    # -- output
+    def data_to_send(self, limit: int | None = None) -> bytes:
+        """Takes the pending output (at most ``limit`` bytes) to be written to the peer."""
+        s = self._sess()
+        n = lib.smtpcore_server_output(s, self._out)
+        if limit is not None:
+            n = min(n, limit)
+        if n == 0:
+            return b""
+        data = ffi.buffer(self._out[0], n)[:]
+        check(lib.smtpcore_server_consume(s, n))
+        return data
+
+    @property
+    def want_flush(self) -> bool:
+        """The pending output should be written now."""
+        return bool(lib.smtpcore_server_want_flush(self._sess()))
+
+    @property
+    def want_close(self) -> bool:
+        """The session wants the connection closed once the output is written."""
+        return bool(lib.smtpcore_server_want_close(self._sess()))
+
+    @property
+    def memory(self) -> int:
+        """Bytes of memory the C session owns."""
+        return int(lib.smtpcore_server_memory(self._sess()))
