@@ -279,6 +279,16 @@ Test(path, source_route_dropped)
     cr_assert_eq(path("<@a.example,b.example:u@c.example>", 0, &m, &ml), 0);
 }
 
+Test(path, general_literal_with_angle)
+{
+    const char *m;
+    size_t ml;
+    const char *s = "<u@[x-tag:a>b]> SIZE=1";
+    cr_assert_eq(path(s, 0, &m, &ml), 15);
+    cr_assert_eq(ml, 13);
+    cr_assert_eq(path("<u@[x-tag:a>b>", 0, &m, &ml), 0);
+}
+
 Test(path, quoted_with_angle)
 {
     const char *m;

@@ -341,8 +341,16 @@ size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
         if (j >= len)
             return 0;
     }
-    while (j < len && s[j] != '>')
+    /* A general address literal may contain '>' (dcontent includes %d62): skip it whole. */
+    while (j < len && s[j] != '>') {
+        if (s[j] == '[') {
+            while (j < len && s[j] != ']')
+                j++;
+            if (j >= len)
+                return 0;
+        }
         j++;
+    }
     if (j >= len)
         return 0;
     int eight = 0;
