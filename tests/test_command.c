@@ -1,6 +1,7 @@
 /* Server-side command parsing: verbs, arguments, paths, ESMTP parameters, error replies. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "command.h"
@@ -469,4 +470,63 @@ Test(zero_copy, slices_in_line)
     cr_assert(cmd.mailbox.ptr > line && cmd.mailbox.ptr < line + strlen(line));
     cr_assert(cmd.mail.envid.ptr > line && cmd.mail.envid.ptr < line + strlen(line));
     cr_assert_eq(cmd.arg.ptr, line + 5);
+}
+
+/* Deterministic mutation run: the parser must never read outside the line (ASan checks it
+ * in sanitizer builds) and every slice it returns must lie inside the line. */
+static int in_line(smtpcore_str s, const char *line, size_t len)
+{
+    if (s.len == 0)
+        return 1;
+    return s.ptr >= line && s.ptr + s.len <= line + len;
+}
+
+Test(robustness, mutated_lines_stay_in_bounds)
+{
+    static const char *seeds[] = {
+        "MAIL FROM:<@a.example,@b.example:\"q\\\"x\"@[IPv6:1::2]> SIZE=10 BODY=8BITMIME "
+        "SMTPUTF8 RET=FULL ENVID=a+2B AUTH=<>",
+        "RCPT TO:<Postmaster> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;a+2Bb@c",
+        "EHLO [IPv6:::ffff:192.0.2.1]", "BDAT 123 LAST", "AUTH PLAIN AGFsaWNlAHNlY3JldA==",
+        "RCPT TO:<\xc3\xa9@b\xc3\xbc.example>", "MAIL FROM:<u@[tag:a>b]>",
+    };
+    uint32_t rng = 12345;
+    for (size_t iter = 0; iter < 40000; iter++) {
+        const char *seed = seeds[iter % (sizeof seeds / sizeof seeds[0])];
+        size_t len = strlen(seed);
+        /* Exact-size heap copy so ASan catches any read past the end. */
+        char *line = malloc(len ? len : 1);
+        cr_assert_not_null(line);
+        memcpy(line, seed, len);
+        int muts = (int)(iter % 4) + 1;
+        for (int k = 0; k < muts; k++) {
+            rng = rng * 1103515245u + 12345u;
+            size_t pos = (rng >> 8) % len;
+            rng = rng * 1103515245u + 12345u;
+            unsigned op = (rng >> 16) % 4;
+            if (op == 0)
+                line[pos] = (char)(rng >> 24);
+            else if (op == 1)
+                line[pos] = "<>@:[]\".=, \\+"[(rng >> 24) % 13];
+            else if (op == 2)
+                len = pos + 1; /* truncate */
+            else
+                line[pos] = ' ';
+        }
+        int r = sc_command_parse(line, len, ALL_EXT, &cmd, &err);
+        if (r == 0) {
+            cr_assert(in_line(cmd.arg, line, len));
+            cr_assert(in_line(cmd.domain, line, len));
+            cr_assert(in_line(cmd.mailbox, line, len));
+            cr_assert(in_line(cmd.mail.envid, line, len));
+            cr_assert(in_line(cmd.mail.auth, line, len));
+            cr_assert(in_line(cmd.rcpt.orcpt, line, len));
+            cr_assert(in_line(cmd.mechanism, line, len));
+            cr_assert(in_line(cmd.initial_response, line, len));
+        } else {
+            cr_assert(err.code == 500 || err.code == 501 || err.code == 553 || err.code == 555);
+            cr_assert_not_null(err.text);
+        }
+        free(line);
+    }
 }
