@@ -1,0 +1,606 @@
+/* Client session: lifecycle, input framing, the event queue, the command queue and the
+ * RFC 2920 pump. Reply interpretation lives in client_proto.c, the transaction API in
+ * client_tx.c, AUTH in client_auth.c. */
+#include <string.h>
+
+#include "alloc.h"
+#include "base64.h"
+#include "client_internal.h"
+#include "command.h"
+#include "syntax.h"
+
+/* Queue entry header: kind, then the length as two big-endian bytes. */
+#define SC_QHDR 3
+#define SC_QMAX 65535u
+
+void smtpcore_client_config_init(smtpcore_client_config *cfg)
+{
+    if (!cfg)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+    cfg->tls_policy = SMTPCORE_TLS_OPPORTUNISTIC;
+    cfg->max_reply_line = 1000;
+    cfg->input_buffer_size = 8192;
+    cfg->output_buffer_size = 8192;
+    cfg->max_recipients = 1000;
+    cfg->envelope_buffer_size = 65536;
+}
+
+static size_t opt_strlen(const char *s) { return s ? strlen(s) : 0; }
+
+/* A string from the host that will end up on the wire: no CR, LF or NUL. */
+static int safe_str(const char *s)
+{
+    return !s || sc_command_check_arg(s, strlen(s)) == 0;
+}
+
+static char *copy_str(char **dst, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *p = *dst;
+    memcpy(p, s, n + 1);
+    *dst += n + 1;
+    return p;
+}
+
+int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg)
+{
+    if (!out)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!cfg || cfg->struct_size < sizeof *cfg || !cfg->helo_name)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (cfg->tls_policy != SMTPCORE_TLS_NEVER && cfg->tls_policy != SMTPCORE_TLS_OPPORTUNISTIC &&
+        cfg->tls_policy != SMTPCORE_TLS_REQUIRED)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (!safe_str(cfg->helo_name) || !safe_str(cfg->auth_user) ||
+        !safe_str(cfg->auth_password) || !safe_str(cfg->auth_mechanism))
+        return SMTPCORE_ERR_INJECTION;
+    size_t hl = strlen(cfg->helo_name);
+    int helo_ok = hl > 0 && (sc_domain_valid(cfg->helo_name, hl, 0) ||
+                             sc_address_literal_class(cfg->helo_name, hl) != SMTPCORE_HELO_INVALID);
+    if (!helo_ok || hl > 255)
+        return SMTPCORE_ERR_SYNTAX;
+    if (cfg->auth_user && !cfg->auth_password)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (cfg->auth_mechanism) {
+        size_t ml = strlen(cfg->auth_mechanism);
+        if (ml == 0 || ml > 20)
+            return SMTPCORE_ERR_SYNTAX;
+        for (size_t i = 0; i < ml; i++) {
+            char ch = cfg->auth_mechanism[i];
+            int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+            if (!ok)
+                return SMTPCORE_ERR_SYNTAX;
+        }
+    }
+
+    size_t max_line = cfg->max_reply_line ? cfg->max_reply_line : 1000;
+    if (max_line < 8)
+        max_line = 8;
+    size_t in_cap = cfg->input_buffer_size ? cfg->input_buffer_size : 8192;
+    if (in_cap < max_line)
+        in_cap = max_line;
+    size_t out_cap = cfg->output_buffer_size ? cfg->output_buffer_size : 8192;
+    if (out_cap < 1024)
+        out_cap = 1024;
+    size_t q_cap = cfg->envelope_buffer_size ? cfg->envelope_buffer_size : 65536;
+    if (q_cap < 1024)
+        q_cap = 1024;
+    size_t max_rcpt = cfg->max_recipients ? cfg->max_recipients : 1000;
+    if (max_rcpt > 1000000)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+
+    size_t ul = opt_strlen(cfg->auth_user), pl = opt_strlen(cfg->auth_password);
+    /* The longest AUTH line (XOAUTH2 initial response) must fit the output buffer. */
+    if (ul + pl > 16384 || sc_base64_encoded_len(ul + pl + 32) + 32 > out_cap)
+        return SMTPCORE_ERR_TOO_LONG;
+
+    smtpcore_allocator a;
+    sc_alloc_resolve(&a, cfg->allocator);
+    smtpcore_client *c = sc_malloc(&a, sizeof *c);
+    if (!c)
+        return SMTPCORE_ERR_NOMEM;
+    memset(c, 0, sizeof *c);
+    c->alloc = a;
+    c->strbuf_len = hl + 1 + (cfg->auth_user ? ul + 1 : 0) + (cfg->auth_password ? pl + 1 : 0) +
+                    (cfg->auth_mechanism ? strlen(cfg->auth_mechanism) + 1 : 0);
+    c->strbuf = sc_malloc(&a, c->strbuf_len);
+    c->ring_cap = max_rcpt + 16;
+    c->ring = sc_malloc(&a, c->ring_cap);
+    c->scratch_cap = in_cap > ul + pl + 64 ? in_cap : ul + pl + 64;
+    c->scratch = sc_malloc(&a, c->scratch_cap);
+    int bad = !c->strbuf || !c->ring || !c->scratch;
+    bad |= sc_buf_init(&c->in, &a, in_cap) != 0;
+    bad |= sc_buf_init(&c->out, &a, out_cap) != 0;
+    bad |= sc_buf_init(&c->queue, &a, q_cap) != 0;
+    if (bad) {
+        smtpcore_client_del(c);
+        return SMTPCORE_ERR_NOMEM;
+    }
+    char *sp = c->strbuf;
+    c->helo_name = copy_str(&sp, cfg->helo_name);
+    c->auth_user = copy_str(&sp, cfg->auth_user);
+    c->auth_password = copy_str(&sp, cfg->auth_password);
+    c->auth_mechanism = copy_str(&sp, cfg->auth_mechanism);
+    c->user_len = ul;
+    c->pass_len = pl;
+    c->quirks = cfg->quirks;
+    c->tls_policy = cfg->tls_policy;
+    c->tls_active = cfg->tls_active ? 1 : 0;
+    c->max_recipients = max_rcpt;
+    sc_line_init(&c->framer, max_line);
+    sc_reply_parser_init(&c->parser);
+    c->state = SC_CS_GREETING;
+    c->ring[0] = SC_CK_GREETING;
+    c->ring_len = 1;
+    c->last_sent_ends_group = 1;
+    *out = c;
+    return SMTPCORE_OK;
+}
+
+void smtpcore_client_del(smtpcore_client *c)
+{
+    if (!c)
+        return;
+    smtpcore_allocator a = c->alloc;
+    sc_buf_free(&c->in, &a);
+    sc_buf_free(&c->out, &a);
+    sc_buf_free(&c->queue, &a);
+    sc_free(&a, c->strbuf);
+    sc_free(&a, c->ring);
+    sc_free(&a, c->scratch);
+    sc_free(&a, c);
+}
+
+size_t smtpcore_client_memory(const smtpcore_client *c)
+{
+    if (!c)
+        return 0;
+    return sizeof *c + c->in.cap + c->out.cap + c->queue.cap + c->strbuf_len + c->ring_cap +
+           c->scratch_cap;
+}
+
+const smtpcore_caps *smtpcore_client_caps(const smtpcore_client *c)
+{
+    static const smtpcore_caps none = {0, 0, 0, 0};
+    return c ? &c->caps : &none;
+}
+
+int smtpcore_client_want_close(const smtpcore_client *c)
+{
+    return c ? c->state == SC_CS_CLOSED : 1;
+}
+
+/* ---- output ---- */
+
+size_t smtpcore_client_output(smtpcore_client *c, const char **data)
+{
+    if (!c) {
+        if (data)
+            *data = NULL;
+        return 0;
+    }
+    if (data)
+        *data = sc_buf_ptr(&c->out);
+    return sc_buf_len(&c->out);
+}
+
+int smtpcore_client_consume(smtpcore_client *c, size_t n)
+{
+    if (!c || n > sc_buf_len(&c->out))
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    sc_buf_consume(&c->out, n);
+    sc_client_pump(c);
+    return SMTPCORE_OK;
+}
+
+size_t smtpcore_client_copy_output(smtpcore_client *c, char *buf, size_t cap)
+{
+    if (!c || !buf)
+        return 0;
+    size_t n = sc_buf_len(&c->out);
+    if (n > cap)
+        n = cap;
+    if (n)
+        memcpy(buf, sc_buf_ptr(&c->out), n);
+    smtpcore_client_consume(c, n);
+    return n;
+}
+
+/* ---- events ---- */
+
+sc_cev *sc_client_push_ev(smtpcore_client *c, smtpcore_client_event_type t, smtpcore_failure f,
+                          const smtpcore_reply *reply)
+{
+    if (c->evq_len == SC_CEV_QUEUE)
+        return NULL; /* cannot happen: every step pushes at most a few events */
+    sc_cev *e = &c->evq[(c->evq_head + c->evq_len) % SC_CEV_QUEUE];
+    c->evq_len++;
+    memset(e, 0, sizeof *e);
+    e->ev.type = t;
+    e->ev.failure = f;
+    if (reply) {
+        e->ev.reply = *reply;
+        e->with_reply = 1;
+    }
+    e->ev.caps = c->caps;
+    return e;
+}
+
+void sc_client_push(smtpcore_client *c, smtpcore_client_event_type t, smtpcore_failure f,
+                    const smtpcore_reply *reply, smtpcore_violation v, const char *msg)
+{
+    sc_cev *e = sc_client_push_ev(c, t, f, reply);
+    if (!e)
+        return;
+    e->ev.violation = v;
+    if (msg) {
+        e->ev.message.ptr = msg;
+        e->ev.message.len = strlen(msg);
+    }
+}
+
+smtpcore_failure sc_client_class(int code)
+{
+    if (code >= 500)
+        return SMTPCORE_FAIL_PERMANENT;
+    if (code >= 400)
+        return SMTPCORE_FAIL_TRANSIENT;
+    return SMTPCORE_SUCCESS;
+}
+
+void sc_client_ready(smtpcore_client *c)
+{
+    c->state = SC_CS_READY;
+    sc_client_push(c, SMTPCORE_CEV_READY, SMTPCORE_SUCCESS, NULL, SMTPCORE_V_NONE, NULL);
+}
+
+/* Ends the conversation. Pending commands are dropped; QUIT is written only when asked and
+ * when it cannot be mistaken for body content. */
+void sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *reply,
+                     smtpcore_violation v, int send_quit)
+{
+    if (c->state == SC_CS_CLOSED)
+        return;
+    if (c->tx != SC_TX_NONE) {
+        c->tx = SC_TX_NONE;
+        sc_client_push(c, SMTPCORE_CEV_MESSAGE_RESULT,
+                       f == SMTPCORE_SUCCESS ? SMTPCORE_FAIL_TRANSIENT : f, reply, v,
+                       "transaction aborted: connection closing");
+        c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_accepted = c->rcpt_accepted;
+        c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_total = c->rcpt_total;
+    }
+    c->queue.start = c->queue.end = 0;
+    if (send_quit && !c->quit_queued)
+        (void)sc_buf_append_all(&c->out, "QUIT\r\n", 6);
+    c->state = SC_CS_CLOSED;
+    c->closed_emitted = 1;
+    sc_client_push(c, SMTPCORE_CEV_CLOSED, f, reply, v, NULL);
+}
+
+void sc_client_protocol_error(smtpcore_client *c, const smtpcore_reply *reply,
+                              smtpcore_violation v, const char *msg)
+{
+    if (c->state == SC_CS_CLOSED)
+        return;
+    sc_client_push(c, SMTPCORE_CEV_PROTOCOL_ERROR, SMTPCORE_FAIL_PERMANENT, reply, v, msg);
+    /* The reply stream can no longer be matched to commands: nothing more is sent. */
+    sc_client_close(c, SMTPCORE_FAIL_PERMANENT, reply, v, 0);
+}
+
+/* ---- command queue ---- */
+
+int sc_client_ends_group(sc_ckind k)
+{
+    switch (k) {
+    case SC_CK_RSET_TXN:
+    case SC_CK_RSET_USER:
+    case SC_CK_MAIL:
+    case SC_CK_RCPT:
+    case SC_CK_BDAT:
+    case SC_CK_BODY_MARK:
+    case SC_CK_DOT:
+    case SC_CK_DOT_SWALLOW:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+int sc_client_is_tx_kind(sc_ckind k)
+{
+    switch (k) {
+    case SC_CK_MAIL:
+    case SC_CK_RCPT:
+    case SC_CK_DATA:
+    case SC_CK_BODY_MARK:
+    case SC_CK_DOT:
+    case SC_CK_DOT_SWALLOW:
+    case SC_CK_BDAT:
+    case SC_CK_BDAT_LAST:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Room usable after sc_client_enqueue_begin() for an entry body. */
+static size_t enqueue_room(const smtpcore_client *c)
+{
+    size_t room = sc_buf_room(&c->queue);
+    room = room > SC_QHDR ? room - SC_QHDR : 0;
+    size_t lim = c->out.cap < SC_QMAX ? c->out.cap : SC_QMAX;
+    return room < lim ? room : lim;
+}
+
+char *sc_client_enqueue_begin(smtpcore_client *c, size_t *cap)
+{
+    *cap = enqueue_room(c);
+    if (*cap < 8)
+        return NULL;
+    char *p = sc_buf_reserve(&c->queue, *cap + SC_QHDR);
+    return p ? p + SC_QHDR : NULL;
+}
+
+int sc_client_enqueue_commit(smtpcore_client *c, sc_ckind kind, size_t len)
+{
+    if (len > SC_QMAX || len > c->out.cap)
+        return SMTPCORE_ERR_TOO_LONG;
+    char *h = c->queue.data + c->queue.end;
+    h[0] = (char)kind;
+    h[1] = (char)((len >> 8) & 0xff);
+    h[2] = (char)(len & 0xff);
+    sc_buf_commit(&c->queue, len + SC_QHDR);
+    return SMTPCORE_OK;
+}
+
+int sc_client_enqueue(smtpcore_client *c, sc_ckind kind, const char *bytes, size_t len)
+{
+    if (len > SC_QMAX || len > c->out.cap)
+        return SMTPCORE_ERR_TOO_LONG;
+    char *p = sc_buf_reserve(&c->queue, len + SC_QHDR);
+    if (!p)
+        return SMTPCORE_ERR_BUFFER_FULL;
+    if (len)
+        memcpy(p + SC_QHDR, bytes, len);
+    return sc_client_enqueue_commit(c, kind, len);
+}
+
+/* Used by writers that format straight into the queue: the room to pass as cap. */
+size_t sc_client_enqueue_cap(const smtpcore_client *c) { return enqueue_room(c); }
+
+static void queue_peek(const smtpcore_client *c, size_t off, sc_ckind *kind, size_t *len)
+{
+    const unsigned char *h = (const unsigned char *)c->queue.data + c->queue.start + off;
+    *kind = (sc_ckind)h[0];
+    *len = ((size_t)h[1] << 8) | h[2];
+}
+
+/* Removes every queued transaction command (MAIL refused, or the host aborted). */
+void sc_client_queue_drop_tx(smtpcore_client *c)
+{
+    char *base = c->queue.data + c->queue.start;
+    size_t n = sc_buf_len(&c->queue), rd = 0, wr = 0;
+    while (rd < n) {
+        sc_ckind k;
+        size_t len;
+        queue_peek(c, rd, &k, &len);
+        size_t total = len + SC_QHDR;
+        if (!sc_client_is_tx_kind(k)) {
+            if (wr != rd)
+                memmove(base + wr, base + rd, total);
+            wr += total;
+        }
+        rd += total;
+    }
+    c->queue.end = c->queue.start + wr;
+    if (wr == 0)
+        c->queue.start = c->queue.end = 0;
+}
+
+int sc_client_ring_push(smtpcore_client *c, sc_ckind kind)
+{
+    if (c->ring_len == c->ring_cap)
+        return -1;
+    c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = (uint8_t)kind;
+    c->ring_len++;
+    if (sc_client_is_tx_kind(kind))
+        c->tx_outstanding++;
+    if (kind == SC_CK_RSET_TXN || kind == SC_CK_RSET_USER || kind == SC_CK_RSET_FALLBACK)
+        c->rset_outstanding++;
+    c->last_sent_ends_group = c->pipelining ? sc_client_ends_group(kind) : 1;
+    return 0;
+}
+
+sc_ckind sc_client_ring_pop(smtpcore_client *c)
+{
+    sc_ckind k = (sc_ckind)c->ring[c->ring_head];
+    c->ring_head = (c->ring_head + 1) % c->ring_cap;
+    c->ring_len--;
+    if (sc_client_is_tx_kind(k) && c->tx_outstanding)
+        c->tx_outstanding--;
+    if ((k == SC_CK_RSET_TXN || k == SC_CK_RSET_USER || k == SC_CK_RSET_FALLBACK) &&
+        c->rset_outstanding)
+        c->rset_outstanding--;
+    return k;
+}
+
+/* Should a queued DATA / body mark be dropped because the transaction cannot succeed? */
+static int tx_hopeless(const smtpcore_client *c)
+{
+    return c->tx_mail_failed ||
+           (c->rcpt_replied == c->rcpt_total && c->rcpt_accepted == 0);
+}
+
+void sc_client_pump(smtpcore_client *c)
+{
+    while (c->state != SC_CS_CLOSED && sc_buf_len(&c->queue) > 0) {
+        /* Body bytes own the stream between 354 and the final dot. */
+        if (c->tx == SC_TX_BODY)
+            return;
+        if (c->ring_len > 0 && (c->last_sent_ends_group || !c->pipelining))
+            return;
+        sc_ckind k;
+        size_t len;
+        queue_peek(c, 0, &k, &len);
+        if (k == SC_CK_QUIT && (c->quirks & SMTPCORE_QUIRK_SPLIT_QUIT) && c->rset_outstanding)
+            return;
+        if ((k == SC_CK_DATA || k == SC_CK_BODY_MARK) && tx_hopeless(c)) {
+            sc_buf_consume(&c->queue, len + SC_QHDR);
+            sc_client_tx_check_done(c);
+            continue;
+        }
+        if (k == SC_CK_BODY_MARK) {
+            /* Not a command: the body may flow from here (BDAT). */
+            sc_buf_consume(&c->queue, len + SC_QHDR);
+            c->tx = SC_TX_BODY;
+            sc_client_push(c, SMTPCORE_CEV_SEND_BODY, SMTPCORE_SUCCESS, NULL, SMTPCORE_V_NONE,
+                           NULL);
+            continue;
+        }
+        if (c->ring_len == c->ring_cap || sc_buf_room(&c->out) < len)
+            return;
+        (void)sc_buf_append_all(&c->out, c->queue.data + c->queue.start + SC_QHDR, len);
+        sc_buf_consume(&c->queue, len + SC_QHDR);
+        (void)sc_client_ring_push(c, k);
+        if (k == SC_CK_DATA)
+            c->tx_data_sent = 1;
+    }
+}
+
+/* ---- input ---- */
+
+int smtpcore_client_receive(smtpcore_client *c, const char *data, size_t len, size_t *consumed)
+{
+    if (consumed)
+        *consumed = 0;
+    if (!c || !consumed || (!data && len))
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (c->state == SC_CS_TLS_WAIT) {
+        /* Plaintext between the 220 and the handshake can only be an injection. */
+        c->discarded += len;
+        *consumed = len;
+        return SMTPCORE_OK;
+    }
+    *consumed = sc_buf_append(&c->in, data, len);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_client_receive_eof(smtpcore_client *c)
+{
+    if (!c)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    c->eof = 1;
+    return SMTPCORE_OK;
+}
+
+/* Frames and parses the next whole reply. Returns 1 with *r set, 0 when more input is
+ * needed, -1 after a protocol error was raised. */
+static int parse_reply(smtpcore_client *c, smtpcore_reply *r)
+{
+    for (;;) {
+        const char *base = sc_buf_ptr(&c->in);
+        size_t avail = sc_buf_len(&c->in) - c->rpos;
+        size_t line_len = 0, used = 0;
+        uint32_t flags = 0;
+        sc_line_status st = sc_line_next(&c->framer, base + c->rpos, avail, &line_len, &used,
+                                         &flags);
+        if (st == SC_LINE_OVERLONG || (st == SC_LINE_NEED_MORE && used > 0)) {
+            sc_client_protocol_error(c, NULL, SMTPCORE_V_LINE_TOO_LONG,
+                                     "reply line over max_reply_line");
+            return -1;
+        }
+        if (st == SC_LINE_NEED_MORE) {
+            if (sc_buf_len(&c->in) == c->in.cap) {
+                sc_client_protocol_error(c, NULL, SMTPCORE_V_REPLY_TOO_LONG,
+                                         "reply larger than the input buffer");
+                return -1;
+            }
+            return 0;
+        }
+        sc_reply_status rs = sc_reply_parser_feed(&c->parser, base + c->rpos, line_len, used,
+                                                  flags);
+        if (rs == SC_REPLY_INVALID) {
+            smtpcore_reply bad;
+            memset(&bad, 0, sizeof bad);
+            bad.raw.ptr = base;
+            bad.raw.len = c->rpos + used;
+            bad.nlines = c->parser.nlines + 1;
+            bad.flags = c->parser.flags;
+            c->hold = bad.raw.len;
+            c->rpos = 0;
+            sc_client_protocol_error(c, &bad, SMTPCORE_V_MALFORMED_REPLY,
+                                     "reply line without a 3-digit code");
+            return -1;
+        }
+        c->rpos += used;
+        if (rs == SC_REPLY_CONTINUE)
+            continue;
+        memset(r, 0, sizeof *r);
+        r->code = c->parser.code;
+        r->enhanced = c->parser.enhanced;
+        r->raw.ptr = base;
+        r->raw.len = c->rpos;
+        r->nlines = c->parser.nlines;
+        r->flags = c->parser.flags;
+        c->hold = c->rpos;
+        c->rpos = 0;
+        sc_reply_parser_init(&c->parser);
+        return 1;
+    }
+}
+
+static void lost(smtpcore_client *c)
+{
+    sc_client_close(c, SMTPCORE_FAIL_TRANSIENT, NULL, SMTPCORE_V_CONNECTION_LOST,
+                    0);
+}
+
+int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev)
+{
+    if (!c || !ev)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    for (;;) {
+        if (c->evq_len > 0) {
+            sc_cev *e = &c->evq[c->evq_head];
+            c->evq_head = (c->evq_head + 1) % SC_CEV_QUEUE;
+            c->evq_len--;
+            *ev = e->ev;
+            if (e->with_reply)
+                ev->reply.raw.ptr = sc_buf_ptr(&c->in);
+            if (ev->type == SMTPCORE_CEV_READY || ev->type == SMTPCORE_CEV_MESSAGE_RESULT)
+                ev->caps = c->caps;
+            return SMTPCORE_OK;
+        }
+        if (c->hold) {
+            sc_buf_consume(&c->in, c->hold);
+            c->hold = 0;
+        }
+        memset(ev, 0, sizeof *ev);
+        if (c->state == SC_CS_CLOSED || c->state == SC_CS_TLS_WAIT)
+            return SMTPCORE_OK;
+        smtpcore_reply r;
+        int got = parse_reply(c, &r);
+        if (got < 0)
+            continue;
+        if (got == 0) {
+            if (c->eof) {
+                lost(c);
+                continue;
+            }
+            sc_client_pump(c);
+            if (c->evq_len > 0)
+                continue;
+            return SMTPCORE_OK;
+        }
+        sc_client_on_reply(c, &r);
+        sc_client_pump(c);
+    }
+}

@@ -1,0 +1,166 @@
+/* Client session internals shared by client*.c. Not part of the public API.
+ *
+ * Model: API calls format commands into a bounded queue (sc_cq); a pump moves them into the
+ * output buffer when RFC 2920 grouping allows; every command sent is remembered as a kind
+ * in a small ring so replies can be matched in order. Replies stay whole in the input
+ * buffer while the events that reference them are pending. */
+#ifndef SC_CLIENT_INTERNAL_H
+#define SC_CLIENT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <smtpcore/smtpcore.h>
+
+#include "buf.h"
+#include "data.h"
+#include "line.h"
+#include "reply.h"
+
+/* What a sent command (or queued entry) is, so its reply can be interpreted. */
+typedef enum sc_ckind {
+    SC_CK_GREETING = 1,
+    SC_CK_EHLO,
+    SC_CK_HELO,
+    SC_CK_RSET_FALLBACK, /* RSET between a refused EHLO and HELO: reply ignored */
+    SC_CK_STARTTLS,
+    SC_CK_AUTH,          /* AUTH and every line answering a 334 */
+    SC_CK_RSET_TXN,      /* automatic RSET before MAIL after a failed transaction */
+    SC_CK_RSET_USER,     /* smtpcore_client_rset(): CEV_REPLY */
+    SC_CK_NOOP,
+    SC_CK_MAIL,
+    SC_CK_RCPT,
+    SC_CK_DATA,
+    SC_CK_BODY_MARK,     /* queue-only: BDAT body may start here */
+    SC_CK_DOT,           /* end of DATA body */
+    SC_CK_DOT_SWALLOW,   /* lone "." after 354 with no accepted recipient */
+    SC_CK_BDAT,
+    SC_CK_BDAT_LAST,
+    SC_CK_QUIT
+} sc_ckind;
+
+typedef enum sc_cstate {
+    SC_CS_GREETING = 0, /* waiting for 220 */
+    SC_CS_SETUP,        /* EHLO/HELO/STARTTLS/AUTH in progress */
+    SC_CS_TLS_WAIT,     /* 220 to STARTTLS seen; waiting for tls_started() */
+    SC_CS_AUTH_HOST,    /* a challenge is with the host */
+    SC_CS_READY,        /* setup done */
+    SC_CS_CLOSED
+} sc_cstate;
+
+typedef enum sc_txstate {
+    SC_TX_NONE = 0,
+    SC_TX_ENVELOPE, /* MAIL queued; RCPT/DATA may follow */
+    SC_TX_BODY,     /* host feeds the body */
+    SC_TX_FINAL     /* end of body sent; waiting for the final reply */
+} sc_txstate;
+
+typedef enum sc_auth_mode {
+    SC_AM_NONE = 0, SC_AM_PLAIN, SC_AM_LOGIN, SC_AM_XOAUTH2, SC_AM_HOST
+} sc_auth_mode;
+
+#define SC_CEV_QUEUE 16
+
+/* A pending event; with_reply means its reply is the held reply at the input front. */
+typedef struct sc_cev {
+    smtpcore_client_event ev;
+    int with_reply;
+} sc_cev;
+
+struct smtpcore_client {
+    smtpcore_allocator alloc;
+    /* configuration (strings point into strbuf) */
+    const char *helo_name;
+    const char *auth_user;
+    const char *auth_password;
+    const char *auth_mechanism;
+    size_t user_len, pass_len;
+    char *strbuf;
+    size_t strbuf_len;
+    uint32_t quirks;
+    smtpcore_tls_policy tls_policy;
+    int tls_active;
+    size_t max_recipients;
+
+    sc_buf in, out, queue;
+    char *scratch; /* AUTH: decoded challenges and raw credentials */
+    size_t scratch_cap;
+
+    /* input framing */
+    sc_line_framer framer;
+    sc_reply_parser parser;
+    size_t rpos; /* bytes of the reply in progress already framed */
+    size_t hold; /* bytes at the input front referenced by pending events */
+    int eof;
+    size_t discarded; /* STARTTLS: plaintext dropped after the 220 */
+
+    /* commands sent and not yet answered */
+    uint8_t *ring;
+    size_t ring_cap, ring_head, ring_len;
+    int last_sent_ends_group;
+    size_t tx_outstanding;   /* ring entries belonging to the transaction */
+    size_t rset_outstanding; /* RSETs awaiting a reply (QUIRK_SPLIT_QUIT) */
+
+    /* pending events */
+    sc_cev evq[SC_CEV_QUEUE];
+    size_t evq_head, evq_len;
+
+    /* session */
+    sc_cstate state;
+    smtpcore_caps caps;
+    int pipelining; /* offered and not disabled */
+    int tls_tried;  /* STARTTLS answered (refused under OPPORTUNISTIC) */
+    int auth_done;
+    sc_auth_mode auth_mode;
+    int auth_step;
+    int quit_queued;
+    int closed_emitted;
+    int need_rset;
+
+    /* transaction */
+    sc_txstate tx;
+    int tx_bdat, tx_binary, tx_utf8;
+    int tx_mail_failed, tx_data_requested, tx_data_sent;
+    size_t tx_aborted; /* replies to commands of an aborted transaction still to swallow */
+    smtpcore_failure tx_fail; /* first failure class seen */
+    size_t rcpt_total, rcpt_replied, rcpt_accepted;
+    sc_stuffer stuffer;
+    smtpcore_failure bdat_fail;
+    int rcpt_transient; /* some RCPT failed with a transient class */
+};
+
+/* client.c */
+void sc_client_push(smtpcore_client *c, smtpcore_client_event_type t, smtpcore_failure f,
+                    const smtpcore_reply *reply, smtpcore_violation v, const char *msg);
+sc_cev *sc_client_push_ev(smtpcore_client *c, smtpcore_client_event_type t,
+                          smtpcore_failure f, const smtpcore_reply *reply);
+int sc_client_enqueue(smtpcore_client *c, sc_ckind kind, const char *bytes, size_t len);
+char *sc_client_enqueue_begin(smtpcore_client *c, size_t *cap);
+int sc_client_enqueue_commit(smtpcore_client *c, sc_ckind kind, size_t len);
+void sc_client_queue_drop_tx(smtpcore_client *c);
+void sc_client_pump(smtpcore_client *c);
+int sc_client_ring_push(smtpcore_client *c, sc_ckind kind);
+sc_ckind sc_client_ring_pop(smtpcore_client *c);
+size_t sc_client_enqueue_cap(const smtpcore_client *c);
+int sc_client_ends_group(sc_ckind k);
+int sc_client_is_tx_kind(sc_ckind k);
+void sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *reply,
+                     smtpcore_violation v, int send_quit);
+void sc_client_protocol_error(smtpcore_client *c, const smtpcore_reply *reply,
+                              smtpcore_violation v, const char *msg);
+void sc_client_ready(smtpcore_client *c);
+smtpcore_failure sc_client_class(int code);
+
+/* client_proto.c: interpreting replies, session setup */
+void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r);
+void sc_client_setup_next(smtpcore_client *c);
+int sc_client_send_hello(smtpcore_client *c);
+void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
+                         smtpcore_violation v);
+void sc_client_tx_check_done(smtpcore_client *c);
+
+/* client_auth.c */
+void sc_client_auth_start(smtpcore_client *c);
+void sc_client_auth_reply(smtpcore_client *c, const smtpcore_reply *r);
+
+#endif

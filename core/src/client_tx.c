@@ -1,0 +1,316 @@
+/* Client transaction API: host input is checked (injection, syntax, what the server
+ * offers) before anything is queued, so an invalid command is never sent. */
+#include <string.h>
+
+#include "client_internal.h"
+#include "command.h"
+#include "syntax.h"
+
+static int has_ext(const smtpcore_client *c, uint32_t ext)
+{
+    return c->caps.esmtp && (c->caps.extensions & ext) != 0;
+}
+
+static int str_safe(const char *s, size_t n) { return n == 0 || sc_command_check_arg(s, n) == 0; }
+
+static int can_start(const smtpcore_client *c)
+{
+    return c->state == SC_CS_READY && c->tx == SC_TX_NONE && !c->quit_queued;
+}
+
+/* Validates a mailbox ("" allowed for the reverse path only). */
+static int check_mailbox(const char *s, size_t n, int allow_null, int utf8_ok)
+{
+    if (!str_safe(s, n))
+        return SMTPCORE_ERR_INJECTION;
+    if (n == 0)
+        return allow_null ? SMTPCORE_OK : SMTPCORE_ERR_SYNTAX;
+    int utf8 = 0;
+    if (!sc_mailbox_valid(s, n, utf8_ok ? SC_SYN_UTF8 : 0, &utf8))
+        return SMTPCORE_ERR_SYNTAX;
+    return SMTPCORE_OK;
+}
+
+/* Formats a command straight into the queue. */
+static int queue_mail(smtpcore_client *c, const char *from, size_t n, const smtpcore_mail_params *p)
+{
+    size_t cap;
+    char *q = sc_client_enqueue_begin(c, &cap);
+    if (!q)
+        return SMTPCORE_ERR_BUFFER_FULL;
+    size_t len = sc_command_write_mail(q, cap, from, n, p);
+    if (len == (size_t)-1)
+        return SMTPCORE_ERR_BUFFER_FULL;
+    return sc_client_enqueue_commit(c, SC_CK_MAIL, len);
+}
+
+int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_mail_params *params)
+{
+    if (!c || !from)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (!can_start(c))
+        return SMTPCORE_ERR_INVALID_STATE;
+    size_t fl = strlen(from);
+    smtpcore_mail_params p;
+    memset(&p, 0, sizeof p);
+    if (params) {
+        if (!str_safe(params->envid.ptr, params->envid.len) ||
+            !str_safe(params->auth.ptr, params->auth.len) || !str_safe(from, fl))
+            return SMTPCORE_ERR_INJECTION;
+        if (params->body == SMTPCORE_BODY_8BITMIME && !has_ext(c, SMTPCORE_EXT_8BITMIME))
+            return SMTPCORE_ERR_UNSUPPORTED;
+        if (params->body == SMTPCORE_BODY_BINARYMIME &&
+            (!has_ext(c, SMTPCORE_EXT_BINARYMIME) || !has_ext(c, SMTPCORE_EXT_CHUNKING) ||
+             (c->quirks & SMTPCORE_QUIRK_NO_CHUNKING)))
+            return SMTPCORE_ERR_UNSUPPORTED;
+        if (params->smtputf8 && !has_ext(c, SMTPCORE_EXT_SMTPUTF8))
+            return SMTPCORE_ERR_UNSUPPORTED;
+        if (params->has_size && has_ext(c, SMTPCORE_EXT_SIZE)) {
+            if (c->caps.size_limit && params->size > c->caps.size_limit)
+                return SMTPCORE_ERR_TOO_LONG;
+            p.has_size = 1;
+            p.size = params->size;
+        }
+        if (c->caps.esmtp) {
+            p.body = params->body;
+            p.smtputf8 = params->smtputf8 ? 1 : 0;
+            if (has_ext(c, SMTPCORE_EXT_DSN)) {
+                p.ret = params->ret;
+                p.envid = params->envid;
+            }
+            if (has_ext(c, SMTPCORE_EXT_AUTH))
+                p.auth = params->auth;
+        }
+    }
+    int rc = check_mailbox(from, fl, 1, p.smtputf8);
+    if (rc != SMTPCORE_OK)
+        return rc;
+
+    /* The automatic RSET and MAIL go in together or not at all (compaction keeps the
+     * queued length, so truncating to it undoes a partial append). */
+    size_t mark = sc_buf_len(&c->queue);
+    if (c->need_rset) {
+        rc = sc_client_enqueue(c, SC_CK_RSET_TXN, "RSET\r\n", 6);
+        if (rc != SMTPCORE_OK)
+            return rc;
+    }
+    rc = queue_mail(c, from, fl, &p);
+    if (rc != SMTPCORE_OK) {
+        c->queue.end = c->queue.start + mark;
+        return rc;
+    }
+    c->need_rset = 0;
+    c->tx = SC_TX_ENVELOPE;
+    c->tx_utf8 = p.smtputf8;
+    c->tx_binary = p.body == SMTPCORE_BODY_BINARYMIME;
+    c->tx_bdat = c->tx_binary || (has_ext(c, SMTPCORE_EXT_CHUNKING) &&
+                                  !(c->quirks & SMTPCORE_QUIRK_NO_CHUNKING));
+    c->tx_mail_failed = c->tx_data_requested = c->tx_data_sent = 0;
+    c->rcpt_total = c->rcpt_replied = c->rcpt_accepted = 0;
+    c->rcpt_transient = 0;
+    c->tx_fail = c->bdat_fail = SMTPCORE_SUCCESS;
+    sc_client_pump(c);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_client_rcpt(smtpcore_client *c, const char *to, const smtpcore_rcpt_params *params)
+{
+    if (!c || !to)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (c->tx != SC_TX_ENVELOPE || c->tx_data_requested || c->tx_mail_failed)
+        return SMTPCORE_ERR_INVALID_STATE;
+    size_t tl = strlen(to);
+    smtpcore_rcpt_params p;
+    memset(&p, 0, sizeof p);
+    if (params) {
+        if (!str_safe(params->orcpt.ptr, params->orcpt.len))
+            return SMTPCORE_ERR_INJECTION;
+        if (has_ext(c, SMTPCORE_EXT_DSN))
+            p = *params;
+    }
+    int rc = check_mailbox(to, tl, 0, c->tx_utf8);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    if (c->rcpt_total >= c->max_recipients)
+        return SMTPCORE_ERR_TOO_LONG;
+    size_t cap;
+    char *q = sc_client_enqueue_begin(c, &cap);
+    if (!q)
+        return SMTPCORE_ERR_BUFFER_FULL;
+    size_t len = sc_command_write_rcpt(q, cap, to, tl, &p);
+    if (len == (size_t)-1)
+        return SMTPCORE_ERR_BUFFER_FULL;
+    rc = sc_client_enqueue_commit(c, SC_CK_RCPT, len);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    c->rcpt_total++;
+    sc_client_pump(c);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_client_data(smtpcore_client *c)
+{
+    if (!c)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (c->tx != SC_TX_ENVELOPE || c->tx_data_requested || c->rcpt_total == 0 ||
+        c->tx_mail_failed)
+        return SMTPCORE_ERR_INVALID_STATE;
+    int rc = c->tx_bdat ? sc_client_enqueue(c, SC_CK_BODY_MARK, NULL, 0)
+                        : sc_client_enqueue(c, SC_CK_DATA, "DATA\r\n", 6);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    c->tx_data_requested = 1;
+    if (c->tx_bdat)
+        sc_stuffer_init(&c->stuffer, 0, c->tx_binary);
+    sc_client_pump(c);
+    return SMTPCORE_OK;
+}
+
+/* Without pipelining a BDAT chunk waits for the previous chunk's reply. */
+static int bdat_can_send(smtpcore_client *c)
+{
+    /* In the body state the whole envelope is out (the pump reached the body mark), so
+     * anything still queued (QUIT) belongs after the body. */
+    if (c->ring_len + 1 >= c->ring_cap)
+        return 0;
+    return c->pipelining || c->ring_len == 0;
+}
+
+#define SC_BDAT_HDR 32
+
+int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len, size_t *consumed)
+{
+    if (consumed)
+        *consumed = 0;
+    if (!c || !consumed || (!data && len))
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (c->tx != SC_TX_BODY)
+        return SMTPCORE_ERR_INVALID_STATE;
+    if (len == 0)
+        return SMTPCORE_OK;
+    if (!c->tx_bdat) {
+        size_t room = sc_buf_room(&c->out);
+        if (room < 3)
+            return SMTPCORE_OK;
+        char *o = sc_buf_reserve(&c->out, room);
+        size_t w = sc_stuff(&c->stuffer, data, len, o, room, consumed);
+        sc_buf_commit(&c->out, w);
+        return SMTPCORE_OK;
+    }
+    if (!bdat_can_send(c))
+        return SMTPCORE_OK;
+    size_t room = sc_buf_room(&c->out);
+    if (room < SC_BDAT_HDR + 3)
+        return SMTPCORE_OK;
+    char *o = sc_buf_reserve(&c->out, room);
+    size_t w = sc_stuff(&c->stuffer, data, len, o + SC_BDAT_HDR, room - SC_BDAT_HDR, consumed);
+    if (w == 0)
+        return SMTPCORE_OK;
+    char hdr[SC_BDAT_HDR];
+    size_t hl = sc_command_write_bdat(hdr, sizeof hdr, w, 0);
+    memcpy(o, hdr, hl);
+    memmove(o + hl, o + SC_BDAT_HDR, w);
+    sc_buf_commit(&c->out, hl + w);
+    (void)sc_client_ring_push(c, SC_CK_BDAT);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_client_body_end(smtpcore_client *c)
+{
+    if (!c)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (c->tx != SC_TX_BODY)
+        return SMTPCORE_ERR_INVALID_STATE;
+    char tail[8];
+    if (!c->tx_bdat) {
+        size_t n = sc_stuff_finish(&c->stuffer, tail, sizeof tail);
+        if (n == (size_t)-1 || sc_buf_append_all(&c->out, tail, n) != 0)
+            return SMTPCORE_ERR_BUFFER_FULL;
+        c->tx = SC_TX_FINAL;
+        (void)sc_client_ring_push(c, SC_CK_DOT);
+        sc_client_pump(c);
+        return SMTPCORE_OK;
+    }
+    if (!bdat_can_send(c))
+        return SMTPCORE_ERR_BUFFER_FULL;
+    sc_stuffer save = c->stuffer;
+    size_t n = sc_stuff_finish(&c->stuffer, tail, sizeof tail);
+    char hdr[SC_BDAT_HDR];
+    size_t hl = sc_command_write_bdat(hdr, sizeof hdr, n == (size_t)-1 ? 0 : n, 1);
+    if (n == (size_t)-1 || sc_buf_room(&c->out) < hl + n) {
+        c->stuffer = save;
+        return SMTPCORE_ERR_BUFFER_FULL;
+    }
+    (void)sc_buf_append_all(&c->out, hdr, hl);
+    (void)sc_buf_append_all(&c->out, tail, n);
+    c->tx = SC_TX_FINAL;
+    (void)sc_client_ring_push(c, SC_CK_BDAT_LAST);
+    sc_client_pump(c);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_client_rset(smtpcore_client *c)
+{
+    if (!c)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (c->state != SC_CS_READY || c->quit_queued)
+        return SMTPCORE_ERR_INVALID_STATE;
+    if (c->tx != SC_TX_NONE && (c->tx != SC_TX_ENVELOPE || c->tx_data_sent))
+        return SMTPCORE_ERR_INVALID_STATE;
+    int rc = sc_client_enqueue(c, SC_CK_RSET_USER, "RSET\r\n", 6);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    if (c->tx == SC_TX_ENVELOPE) {
+        /* Abort: unsent commands vanish, replies to sent ones are swallowed. */
+        sc_client_queue_drop_tx(c);
+        c->tx = SC_TX_NONE;
+        c->tx_aborted = c->tx_outstanding;
+        c->tx_mail_failed = c->tx_data_requested = c->tx_data_sent = 0;
+        c->rcpt_total = c->rcpt_replied = c->rcpt_accepted = 0;
+    }
+    c->need_rset = 0;
+    sc_client_pump(c);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_client_noop(smtpcore_client *c)
+{
+    if (!c)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (!can_start(c))
+        return SMTPCORE_ERR_INVALID_STATE;
+    int rc = sc_client_enqueue(c, SC_CK_NOOP, "NOOP\r\n", 6);
+    if (rc == SMTPCORE_OK)
+        sc_client_pump(c);
+    return rc;
+}
+
+int smtpcore_client_quit(smtpcore_client *c)
+{
+    if (!c)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c->state == SC_CS_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+    if (c->quit_queued)
+        return SMTPCORE_OK;
+    int rc = sc_client_enqueue(c, SC_CK_QUIT, "QUIT\r\n", 6);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    c->quit_queued = 1;
+    sc_client_pump(c);
+    return SMTPCORE_OK;
+}
