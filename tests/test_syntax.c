@@ -346,7 +346,8 @@ Test(xtext, encode_round_trip)
 Test(helo, classes)
 {
     cr_assert_eq(smtpcore_helo_classify(S("mail.example.com")), SMTPCORE_HELO_FQDN);
-    cr_assert_eq(smtpcore_helo_classify(S("mail.example.com.")), SMTPCORE_HELO_FQDN);
+    cr_assert_eq(smtpcore_helo_classify(S("mail.example.com.")), SMTPCORE_HELO_INVALID);
+    cr_assert_eq(smtpcore_helo_classify(S("localhost.")), SMTPCORE_HELO_INVALID);
     cr_assert_eq(smtpcore_helo_classify(S("localhost")), SMTPCORE_HELO_SINGLE_LABEL);
     cr_assert_eq(smtpcore_helo_classify(S("[192.0.2.1]")), SMTPCORE_HELO_IPV4_LITERAL);
     cr_assert_eq(smtpcore_helo_classify(S("[IPv6:2001:db8::1]")), SMTPCORE_HELO_IPV6_LITERAL);

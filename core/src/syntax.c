@@ -432,9 +432,7 @@ smtpcore_helo_class smtpcore_helo_classify(const char *name, size_t len)
         return SMTPCORE_HELO_INVALID;
     if (name[0] == '[')
         return sc_address_literal_class(name, len);
-    /* Liberal: one trailing dot (an absolute name) is accepted. */
-    if (len > 1 && name[len - 1] == '.')
-        len--;
+    /* A trailing dot is not in the RFC 5321 Domain grammar, so "host.example." is INVALID. */
     size_t labels = domain_labels(name, len, 0);
     if (labels == 0)
         return SMTPCORE_HELO_INVALID;
