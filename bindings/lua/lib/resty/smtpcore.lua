@@ -1,0 +1,704 @@
+-- LuaJIT FFI binding of libsmtpcore, the sans-I/O SMTP engine.
+--
+-- Thin by design: the engine owns the protocol, this module only moves bytes and events
+-- across the FFI boundary. Events are pulled (no C callbacks into Lua: they abort JIT
+-- traces), scratch buffers are allocated once per module (as lua-resty-core does), and
+-- sessions are freed by ffi.gc or an explicit :close().
+--
+-- The event returned by :next_event() is a module-wide scratch struct: read what you need
+-- before the next call on ANY session of this module (and before yielding), or copy it
+-- with :event_table(). Its slices point into the session and die with the next call on it.
+local ffi = require "ffi"
+
+local ffi_new = ffi.new
+local ffi_str = ffi.string
+local ffi_gc = ffi.gc
+local ffi_cast = ffi.cast
+local tonumber = tonumber
+local type = type
+local error = error
+local pairs = pairs
+local setmetatable = setmetatable
+local str_format = string.format
+local tbl_concat = table.concat
+
+local _M = { _VERSION = "0.1.0" }
+
+-- ---------------------------------------------------------------------------------------
+-- Declarations: lib/resty/smtpcore/cdef.lua is generated from bindings/cdef/smtpcore_cdef.h
+-- (itself generated from the public headers); a test fails when either drifts.
+-- ---------------------------------------------------------------------------------------
+if not pcall(ffi.typeof, "smtpcore_server_event") then
+    ffi.cdef(require "resty.smtpcore.cdef")
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Finding the shared library
+-- ---------------------------------------------------------------------------------------
+local function file_exists(path)
+    local f = io.open(path, "rb")
+    if f then f:close() return true end
+    return false
+end
+
+--- Candidate paths in search order: $SMTPCORE_LIB (a file or a directory), then every
+--- package.cpath template with "?" as "libsmtpcore" and as "smtpcore", then the
+--- dynamic linker's own search for "smtpcore".
+local function candidates()
+    local list = {}
+    local env = os.getenv("SMTPCORE_LIB")
+    if env and env ~= "" then
+        if env:match("%.so[%.%d]*$") or env:match("%.dylib$") then
+            list[#list + 1] = env
+        else
+            list[#list + 1] = env:gsub("/+$", "") .. "/libsmtpcore.so"
+        end
+    end
+    for tmpl in package.cpath:gmatch("[^;]+") do
+        for _, name in ipairs({ "libsmtpcore", "smtpcore" }) do
+            list[#list + 1] = (tmpl:gsub("%?", name))
+        end
+    end
+    return list
+end
+
+local function load_library()
+    local tried = {}
+    for _, path in ipairs(candidates()) do
+        if file_exists(path) then
+            local ok, lib = pcall(ffi.load, path)
+            if ok then return lib, path end
+            tried[#tried + 1] = path .. " (" .. tostring(lib) .. ")"
+        else
+            tried[#tried + 1] = path .. " (not found)"
+        end
+    end
+    local ok, lib = pcall(ffi.load, "smtpcore")
+    if ok then return lib, "smtpcore (dynamic linker search)" end
+    tried[#tried + 1] = "smtpcore via the dynamic linker (" .. tostring(lib) .. ")"
+    return nil, "libsmtpcore not found; set SMTPCORE_LIB or package.cpath. Tried:\n  "
+        .. tbl_concat(tried, "\n  ")
+end
+
+local C, lib_path = load_library()
+if not C then error(lib_path, 2) end
+_M.lib_path = lib_path
+_M.C = C
+
+-- Resolve every symbol now so a stale library fails at require time with a clear message
+-- rather than in the middle of a conversation; the cached function pointers also save a
+-- namespace lookup per call.
+local function sym(name)
+    local ok, f = pcall(function() return C[name] end)
+    if not ok then
+        error("libsmtpcore at " .. lib_path .. " lacks " .. name .. " (version mismatch?)", 3)
+    end
+    return f
+end
+
+local c_strerror = sym "smtpcore_strerror"
+local c_violation_str = sym "smtpcore_violation_str"
+local c_version = sym "smtpcore_version"
+local c_reply_line = sym "smtpcore_reply_line"
+local c_helo_classify = sym "smtpcore_helo_classify"
+local c_address_literal = sym "smtpcore_address_literal"
+local c_xtext_decode = sym "smtpcore_xtext_decode"
+
+local s_config_init = sym "smtpcore_server_config_init"
+local s_new = sym "smtpcore_server_new"
+local s_del = sym "smtpcore_server_del"
+local s_receive = sym "smtpcore_server_receive"
+local s_receive_eof = sym "smtpcore_server_receive_eof"
+local s_next_event = sym "smtpcore_server_next_event"
+local s_accept = sym "smtpcore_server_accept"
+local s_reply = sym "smtpcore_server_reply"
+local s_reject = sym "smtpcore_server_reject"
+local s_output = sym "smtpcore_server_output"
+local s_consume = sym "smtpcore_server_consume"
+local s_want_flush = sym "smtpcore_server_want_flush"
+local s_want_close = sym "smtpcore_server_want_close"
+local s_tls_started = sym "smtpcore_server_tls_started"
+local s_memory = sym "smtpcore_server_memory"
+
+local c_config_init = sym "smtpcore_client_config_init"
+local c_new = sym "smtpcore_client_new"
+local c_del = sym "smtpcore_client_del"
+local c_receive = sym "smtpcore_client_receive"
+local c_receive_eof = sym "smtpcore_client_receive_eof"
+local c_next_event = sym "smtpcore_client_next_event"
+local c_mail = sym "smtpcore_client_mail"
+local c_rcpt = sym "smtpcore_client_rcpt"
+local c_data = sym "smtpcore_client_data"
+local c_body = sym "smtpcore_client_body"
+local c_body_end = sym "smtpcore_client_body_end"
+local c_rset = sym "smtpcore_client_rset"
+local c_noop = sym "smtpcore_client_noop"
+local c_quit = sym "smtpcore_client_quit"
+local c_auth_respond = sym "smtpcore_client_auth_respond"
+local c_tls_started = sym "smtpcore_client_tls_started"
+local c_output = sym "smtpcore_client_output"
+local c_consume = sym "smtpcore_client_consume"
+local c_caps = sym "smtpcore_client_caps"
+local c_want_close = sym "smtpcore_client_want_close"
+local c_memory = sym "smtpcore_client_memory"
+
+-- ---------------------------------------------------------------------------------------
+-- Module-wide scratch buffers (one of each; nothing here survives a yield)
+-- ---------------------------------------------------------------------------------------
+local size_out = ffi_new("size_t[1]")
+local ptr_out = ffi_new("const char *[1]")
+local server_out = ffi_new("smtpcore_server *[1]")
+local client_out = ffi_new("smtpcore_client *[1]")
+local sev = ffi_new("smtpcore_server_event")
+local cev = ffi_new("smtpcore_client_event")
+local str_buf = ffi_new("smtpcore_str")
+local mail_params = ffi_new("smtpcore_mail_params")
+local rcpt_params = ffi_new("smtpcore_rcpt_params")
+local literal_buf = ffi_new("char[64]")
+
+-- ---------------------------------------------------------------------------------------
+-- Constants (numbers, so comparisons compile to integer compares)
+-- ---------------------------------------------------------------------------------------
+local function enum_table(prefix, names)
+    local t, rev = {}, {}
+    for i, n in ipairs(names) do
+        t[n] = i - 1
+        rev[i - 1] = n
+    end
+    return t, rev
+end
+
+_M.OK = 0
+_M.ERR = {
+    INVALID_ARGUMENT = -1, NOMEM = -2, INVALID_STATE = -3, BUFFER_FULL = -4, CLOSED = -5,
+    INJECTION = -6, SYNTAX = -7, UNSUPPORTED = -8, TOO_LONG = -9, NO_ANSWER_PENDING = -10,
+}
+
+_M.SEV, _M.SEV_NAMES = enum_table("SEV", {
+    "NONE", "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "BODY", "MESSAGE_END",
+    "MESSAGE_ABORTED", "RSET", "NOOP", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "QUIT",
+    "PROTOCOL_ERROR", "CLOSE",
+})
+
+_M.CEV, _M.CEV_NAMES = enum_table("CEV", {
+    "NONE", "GREETING", "STARTTLS", "AUTH_CHALLENGE", "AUTH_RESULT", "READY", "MAIL_RESULT",
+    "RCPT_RESULT", "SEND_BODY", "MESSAGE_RESULT", "REPLY", "PROTOCOL_ERROR", "CLOSED",
+})
+
+_M.EXT = {
+    PIPELINING = 0x1, SIZE = 0x2, ["8BITMIME"] = 0x4, SMTPUTF8 = 0x8, DSN = 0x10,
+    ENHANCEDSTATUSCODES = 0x20, CHUNKING = 0x40, BINARYMIME = 0x80, STARTTLS = 0x100,
+    AUTH = 0x200, VRFY = 0x400, HELP = 0x800,
+}
+_M.AUTH = { PLAIN = 0x1, LOGIN = 0x2, XOAUTH2 = 0x4, ["CRAM-MD5"] = 0x8, OTHER = 0x40000000 }
+_M.QUIRK = { NO_PIPELINING = 0x1, SPLIT_QUIT = 0x2, NO_CHUNKING = 0x4, HELO_ONLY = 0x8 }
+_M.NOTIFY = { NEVER = 0x1, SUCCESS = 0x2, FAILURE = 0x4, DELAY = 0x8 }
+_M.FAILURE_NAMES = { [0] = "success", [4] = "transient", [5] = "permanent", [6] = "local" }
+_M.HELO_CLASS_NAMES = {
+    [0] = "invalid", "fqdn", "single_label", "ipv4_literal", "ipv6_literal", "general_literal",
+}
+
+local BODY_TYPES = { ["7BIT"] = 1, ["8BITMIME"] = 2, BINARYMIME = 3 }
+local RET_TYPES = { FULL = 1, HDRS = 2 }
+local TLS_POLICIES = { never = 0, opportunistic = 1, required = 2 }
+local POLICY_VALUES = {
+    helo_policy = { required = 0, optional = 1 },
+    bare_lf_policy = { reject = 0, accept = 1 },
+    talker_policy = { note = 0, reject = 1 },
+    injection_policy = { reject = 0, discard = 1 },
+}
+
+-- ---------------------------------------------------------------------------------------
+-- Small helpers
+-- ---------------------------------------------------------------------------------------
+
+--- Returns the engine's description of an error code.
+function _M.strerror(rc)
+    return ffi_str(c_strerror(rc))
+end
+
+--- Returns the engine's description of a violation code.
+function _M.violation_str(v)
+    return ffi_str(c_violation_str(v))
+end
+
+--- Returns the run-time library version ("MAJOR.MINOR.PATCH").
+function _M.version()
+    return ffi_str(c_version())
+end
+
+--- Copies a smtpcore_str slice into a Lua string ("" when empty).
+local function slice(s)
+    local n = s.len
+    if n == 0 then return "" end
+    return ffi_str(s.ptr, n)
+end
+_M.slice = slice
+
+local function fail(rc)
+    return nil, ffi_str(c_strerror(rc)), rc
+end
+
+--- Turns a list of names or a number into a bit mask.
+local function mask(v, names, what)
+    if v == nil then return nil end
+    if type(v) == "number" then return v end
+    local m = 0
+    for _, n in ipairs(v) do
+        local bit = names[n] or names[n:upper()]
+        if not bit then error("unknown " .. what .. " " .. tostring(n), 3) end
+        m = m + bit
+    end
+    return m
+end
+_M.mask = mask
+
+--- Lists the names of the bits set in a mask.
+local function mask_names(m, names)
+    local out = {}
+    for n, bit in pairs(names) do
+        if bit ~= 0 and m % (bit * 2) >= bit then out[#out + 1] = n end
+    end
+    table.sort(out)
+    return out
+end
+_M.mask_names = mask_names
+
+--- Syntactic class of a HELO/EHLO name, as a name ("fqdn", "ipv4_literal", ...).
+function _M.helo_classify(name)
+    return _M.HELO_CLASS_NAMES[tonumber(c_helo_classify(name, #name))]
+end
+
+--- Builds "[192.0.2.1]" or "[IPv6:...]" from a textual address, or nil, err.
+function _M.address_literal(ip)
+    local n = c_address_literal(ip, literal_buf, 64)
+    if n < 0 then return fail(n) end
+    return ffi_str(literal_buf, n)
+end
+
+--- Decodes RFC 3461 xtext, or nil, err.
+function _M.xtext_decode(s)
+    local out = ffi_new("char[?]", #s + 1)
+    local rc = c_xtext_decode(s, #s, out, #s + 1, size_out)
+    if rc ~= 0 then return fail(rc) end
+    return ffi_str(out, size_out[0])
+end
+
+--- Converts a reply struct into a Lua table {code, enhanced, text, lines, raw, flags}.
+local function reply_table(r)
+    local code = r.code
+    if code == 0 then return nil end
+    local lines = {}
+    local n = tonumber(r.nlines)
+    for i = 0, n - 1 do
+        if c_reply_line(r, i, str_buf) == 0 then lines[#lines + 1] = slice(str_buf) end
+    end
+    local e = r.enhanced
+    local enh
+    if e.cls ~= 0 then enh = str_format("%d.%d.%d", e.cls, e.subject, e.detail) end
+    return {
+        code = code,
+        enhanced = enh,
+        lines = lines,
+        text = tbl_concat(lines, "\n"),
+        raw = slice(r.raw),
+        flags = tonumber(r.flags),
+    }
+end
+_M.reply_table = reply_table
+
+local function caps_table(c)
+    return {
+        extensions = mask_names(tonumber(c.extensions), _M.EXT),
+        extension_mask = tonumber(c.extensions),
+        size_limit = tonumber(c.size_limit),
+        auth_mechs = mask_names(tonumber(c.auth_mechs), _M.AUTH),
+        esmtp = c.esmtp ~= 0,
+    }
+end
+_M.caps_table = caps_table
+
+-- ---------------------------------------------------------------------------------------
+-- Server sessions
+-- ---------------------------------------------------------------------------------------
+local Server = {}
+Server.__index = Server
+_M.Server = Server
+
+local SERVER_NUMBER_FIELDS = {
+    max_message_size = true, max_recipients = true, max_errors = true,
+    max_command_line = true, max_text_line = true, input_buffer_size = true,
+    output_buffer_size = true,
+}
+
+--- Creates a server session. opts: hostname, greeting_text, extensions (list of names or
+--- mask), auth_mechs, max_*, *_buffer_size, helo_policy ("required"/"optional"),
+--- bare_lf_policy ("reject"/"accept"), talker_policy ("note"/"reject"), injection_policy
+--- ("reject"/"discard"), allow_plaintext_auth, tls_active, own_names (list of strings).
+--- Returns the session or nil, err, rc.
+function _M.server_new(opts)
+    opts = opts or {}
+    local cfg = ffi_new("smtpcore_server_config")
+    s_config_init(cfg)
+    local keep = {} -- anchors C strings until smtpcore_server_new has copied them
+    for k, v in pairs(opts) do
+        if k == "hostname" or k == "greeting_text" then
+            cfg[k] = v
+        elseif k == "extensions" then
+            cfg.extensions = mask(v, _M.EXT, "extension")
+        elseif k == "auth_mechs" then
+            cfg.auth_mechs = mask(v, _M.AUTH, "mechanism")
+        elseif SERVER_NUMBER_FIELDS[k] then
+            cfg[k] = v
+        elseif POLICY_VALUES[k] then
+            local n = type(v) == "number" and v or POLICY_VALUES[k][v]
+            if not n then error("bad " .. k .. " " .. tostring(v), 2) end
+            cfg[k] = n
+        elseif k == "allow_plaintext_auth" or k == "tls_active" then
+            cfg[k] = v and 1 or 0
+        elseif k == "own_names" then
+            local arr = ffi_new("const char *[?]", #v + 1)
+            for i, name in ipairs(v) do arr[i - 1] = name end
+            keep[#keep + 1] = arr
+            cfg.own_names = arr
+            cfg.own_names_count = #v
+        else
+            error("unknown server option " .. tostring(k), 2)
+        end
+    end
+    local rc = s_new(server_out, cfg)
+    if rc ~= 0 then return fail(rc) end
+    local s = ffi_gc(server_out[0], s_del)
+    keep = nil
+    return setmetatable({ s = s }, Server)
+end
+
+--- Offers peer bytes; returns the number taken (the rest must be offered again later).
+function Server:receive(data, len)
+    local rc = s_receive(self.s, data, len or #data, size_out)
+    if rc ~= 0 then return fail(rc) end
+    return tonumber(size_out[0])
+end
+
+--- Tells the session the peer closed its side.
+function Server:receive_eof()
+    local rc = s_receive_eof(self.s)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- Returns the next event: the module-wide scratch struct (read .type first; numbers
+--- in _M.SEV). Valid until the next call on any session of this module.
+function Server:next_event()
+    local rc = s_next_event(self.s, sev)
+    if rc ~= 0 then return fail(rc) end
+    return sev
+end
+
+--- Answers the pending event with the default positive reply.
+function Server:accept()
+    local rc = s_accept(self.s)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- Answers the pending event with a custom reply (text lines separated by "\n").
+function Server:reply(code, enhanced, text)
+    local rc = s_reply(self.s, code, enhanced, text)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- Refuses the pending event (4xx/5xx).
+function Server:reject(code, enhanced, text)
+    local rc = s_reject(self.s, code, enhanced, text)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- Returns all pending output as a Lua string and marks it sent ("" when none). Use
+--- :output_view() + :consume() to avoid consuming before a partial write.
+function Server:take_output()
+    local n = s_output(self.s, ptr_out)
+    if n == 0 then return "" end
+    local out = ffi_str(ptr_out[0], n)
+    s_consume(self.s, n)
+    return out
+end
+
+--- Returns pointer, length of the pending output (valid until the next call).
+function Server:output_view()
+    local n = s_output(self.s, ptr_out)
+    return ptr_out[0], tonumber(n)
+end
+
+--- Marks n output bytes as sent.
+function Server:consume(n)
+    local rc = s_consume(self.s, n)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+function Server:want_flush() return s_want_flush(self.s) ~= 0 end
+function Server:want_close() return s_want_close(self.s) ~= 0 end
+function Server:memory() return tonumber(s_memory(self.s)) end
+
+--- Reports that TLS is up after a STARTTLS event.
+function Server:tls_started()
+    local rc = s_tls_started(self.s)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- Frees the session now (later calls raise an error).
+function Server:close()
+    local s = self.s
+    if s then
+        self.s = nil
+        ffi_gc(s, nil)
+        s_del(s)
+    end
+end
+
+--- Copies the current server event into a plain table (slices become strings; only the
+--- fields meaningful for its type are set).
+function _M.server_event_table(ev)
+    local t = tonumber(ev.type)
+    local r = {
+        type = t,
+        name = _M.SEV_NAMES[t],
+        answer_required = ev.answer_required ~= 0,
+        line = slice(ev.line),
+        violation = tonumber(ev.violation),
+        reply_code = ev.reply_code,
+        message = slice(ev.message),
+    }
+    if t == 2 then -- HELO
+        r.esmtp = ev.esmtp ~= 0
+        r.helo_class = _M.HELO_CLASS_NAMES[tonumber(ev.helo_class)]
+        r.helo_is_own_name = ev.helo_is_own_name ~= 0
+        r.address = slice(ev.address)
+    elseif t == 3 or t == 4 or t == 11 or t == 12 or t == 13 then
+        r.address = slice(ev.address)
+        r.address_utf8 = ev.address_utf8 ~= 0
+        r.rcpt_count = tonumber(ev.rcpt_count)
+        if t == 3 then
+            local m = ev.mail
+            r.mail = {
+                size = m.has_size ~= 0 and tonumber(m.size) or nil,
+                body = tonumber(m.body), smtputf8 = m.smtputf8 ~= 0, ret = tonumber(m.ret),
+                envid = slice(m.envid), auth = slice(m.auth),
+            }
+        elseif t == 4 then
+            r.rcpt = { notify = tonumber(ev.rcpt.notify), orcpt = slice(ev.rcpt.orcpt) }
+        end
+    elseif t == 6 then
+        r.data = slice(ev.data)
+    elseif t == 7 or t == 8 then
+        r.message_size = tonumber(ev.message_size)
+        r.bdat = ev.bdat ~= 0
+        r.long_lines = ev.long_lines ~= 0
+    elseif t == 15 then
+        r.auth_mech = tonumber(ev.auth_mech)
+        r.authzid = slice(ev.authzid)
+        r.username = slice(ev.username)
+        r.password = slice(ev.password)
+    elseif t == 14 then
+        r.discarded = tonumber(ev.discarded)
+    end
+    return r
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Client sessions
+-- ---------------------------------------------------------------------------------------
+local Client = {}
+Client.__index = Client
+_M.Client = Client
+
+local CLIENT_NUMBER_FIELDS = {
+    max_reply_line = true, input_buffer_size = true, output_buffer_size = true,
+    max_recipients = true, envelope_buffer_size = true,
+}
+
+--- Creates a client session. opts: helo_name (required), quirks (list or mask),
+--- tls_policy ("never"/"opportunistic"/"required"), tls_active, auth_user, auth_password,
+--- auth_mechanism, max_reply_line, *_buffer_size, max_recipients.
+--- Returns the session or nil, err, rc.
+function _M.client_new(opts)
+    local cfg = ffi_new("smtpcore_client_config")
+    c_config_init(cfg)
+    for k, v in pairs(opts or {}) do
+        if k == "helo_name" or k == "auth_user" or k == "auth_password"
+            or k == "auth_mechanism" then
+            cfg[k] = v
+        elseif k == "quirks" then
+            cfg.quirks = mask(v, _M.QUIRK, "quirk")
+        elseif k == "tls_policy" then
+            local n = type(v) == "number" and v or TLS_POLICIES[v]
+            if not n then error("bad tls_policy " .. tostring(v), 2) end
+            cfg.tls_policy = n
+        elseif k == "tls_active" then
+            cfg.tls_active = v and 1 or 0
+        elseif CLIENT_NUMBER_FIELDS[k] then
+            cfg[k] = v
+        else
+            error("unknown client option " .. tostring(k), 2)
+        end
+    end
+    local rc = c_new(client_out, cfg)
+    if rc ~= 0 then return fail(rc) end
+    return setmetatable({ c = ffi_gc(client_out[0], c_del) }, Client)
+end
+
+--- Offers server bytes; returns the number taken.
+function Client:receive(data, len)
+    local rc = c_receive(self.c, data, len or #data, size_out)
+    if rc ~= 0 then return fail(rc) end
+    return tonumber(size_out[0])
+end
+
+function Client:receive_eof()
+    local rc = c_receive_eof(self.c)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- Returns the next event (module-wide scratch struct; numbers in _M.CEV).
+function Client:next_event()
+    local rc = c_next_event(self.c, cev)
+    if rc ~= 0 then return fail(rc) end
+    return cev
+end
+
+local function set_str(dst, s)
+    if s then
+        dst.ptr = s
+        dst.len = #s
+    else
+        dst.ptr = nil
+        dst.len = 0
+    end
+end
+
+--- MAIL FROM:<from>. params: size, body ("7BIT"/"8BITMIME"/"BINARYMIME"), smtputf8,
+--- ret ("FULL"/"HDRS"), envid, auth (decoded; the engine xtext-encodes).
+function Client:mail(from, params)
+    local p = nil
+    if params then
+        p = mail_params
+        p.size = params.size or 0
+        p.has_size = params.size and 1 or 0
+        p.body = params.body and (BODY_TYPES[params.body] or error("bad body " .. params.body, 2)) or 0
+        p.smtputf8 = params.smtputf8 and 1 or 0
+        p.ret = params.ret and (RET_TYPES[params.ret] or error("bad ret " .. params.ret, 2)) or 0
+        set_str(p.envid, params.envid)
+        set_str(p.auth, params.auth)
+    end
+    local rc = c_mail(self.c, from, p)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- RCPT TO:<to>. params: notify (list of "SUCCESS"/"FAILURE"/"DELAY"/"NEVER" or mask),
+--- orcpt ("rfc822;addr", decoded).
+function Client:rcpt(to, params)
+    local p = nil
+    if params then
+        p = rcpt_params
+        p.notify = mask(params.notify, _M.NOTIFY, "notify") or 0
+        set_str(p.orcpt, params.orcpt)
+    end
+    local rc = c_rcpt(self.c, to, p)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+local function simple(f)
+    return function(self)
+        local rc = f(self.c)
+        if rc ~= 0 then return fail(rc) end
+        return true
+    end
+end
+
+Client.data = simple(c_data)
+Client.body_end = simple(c_body_end)
+Client.rset = simple(c_rset)
+Client.noop = simple(c_noop)
+Client.quit = simple(c_quit)
+Client.tls_started = simple(c_tls_started)
+
+--- Feeds body bytes starting at offset `from` (1-based, default 1); returns bytes taken.
+function Client:body(data, from)
+    from = from or 1
+    local len = #data - from + 1
+    local p = data
+    if from > 1 then p = ffi_cast("const char *", data) + (from - 1) end
+    local rc = c_body(self.c, p, len, size_out)
+    if rc ~= 0 then return fail(rc) end
+    return tonumber(size_out[0])
+end
+
+--- Answers an AUTH challenge; nil cancels with "*".
+function Client:auth_respond(data)
+    local rc = c_auth_respond(self.c, data, data and #data or 0)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+function Client:take_output()
+    local n = c_output(self.c, ptr_out)
+    if n == 0 then return "" end
+    local out = ffi_str(ptr_out[0], n)
+    c_consume(self.c, n)
+    return out
+end
+
+function Client:output_view()
+    local n = c_output(self.c, ptr_out)
+    return ptr_out[0], tonumber(n)
+end
+
+function Client:consume(n)
+    local rc = c_consume(self.c, n)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+function Client:caps() return caps_table(c_caps(self.c)) end
+function Client:want_close() return c_want_close(self.c) ~= 0 end
+function Client:memory() return tonumber(c_memory(self.c)) end
+
+function Client:close()
+    local c = self.c
+    if c then
+        self.c = nil
+        ffi_gc(c, nil)
+        c_del(c)
+    end
+end
+
+--- Copies the current client event into a plain table.
+function _M.client_event_table(ev)
+    local t = tonumber(ev.type)
+    local r = {
+        type = t,
+        name = _M.CEV_NAMES[t],
+        failure = _M.FAILURE_NAMES[tonumber(ev.failure)] or tonumber(ev.failure),
+        reply = reply_table(ev.reply),
+        violation = tonumber(ev.violation),
+        message = slice(ev.message),
+    }
+    if t == 5 then r.caps = caps_table(ev.caps) end
+    if t == 7 then r.rcpt_index = tonumber(ev.rcpt_index) end
+    if t == 9 then
+        r.rcpt_accepted = tonumber(ev.rcpt_accepted)
+        r.rcpt_total = tonumber(ev.rcpt_total)
+    end
+    if t == 3 then r.data = slice(ev.data) end
+    if t == 2 then r.discarded = tonumber(ev.discarded) end
+    return r
+end
+
+return _M

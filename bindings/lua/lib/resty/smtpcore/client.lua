@@ -1,0 +1,613 @@
+-- Sends mail over a cosocket (ngx.socket.tcp) or any object with the same methods
+-- (resty.smtpcore.socket wraps luasocket for plain LuaJIT). The smtpcore client engine
+-- does all of SMTP: greeting, EHLO/HELO fallback, STARTTLS, AUTH, pipelined groups,
+-- dot-stuffing; this module only moves bytes and turns events into results.
+--
+--   local client = require "resty.smtpcore.client"
+--   local mailer = client.new{ host = "127.0.0.1", port = 25, helo_name = "web.example.org" }
+--   local res, err = mailer:send{ from = "a@example.org", to = { "b@example.org" },
+--                                 body = "Subject: hi\r\n\r\nhello\r\n" }
+--
+-- Connection reuse: after a transaction that ended cleanly the socket goes back to the
+-- keepalive pool and its engine session to a per-worker idle list; every pooled socket
+-- has its own pool name so the session always matches its socket. A reused connection
+-- is checked with NOOP (or RSET) before it carries mail.
+local smtpcore = require "resty.smtpcore"
+
+local ffi_str = require("ffi").string
+local tonumber = tonumber
+local type = type
+local ipairs = ipairs
+local setmetatable = setmetatable
+local str_sub = string.sub
+local tbl_remove = table.remove
+
+local CEV = smtpcore.CEV
+local EV_NONE, EV_GREETING, EV_STARTTLS = CEV.NONE, CEV.GREETING, CEV.STARTTLS
+local EV_AUTH_CHALLENGE, EV_AUTH_RESULT, EV_READY = CEV.AUTH_CHALLENGE, CEV.AUTH_RESULT, CEV.READY
+local EV_MAIL_RESULT, EV_RCPT_RESULT, EV_SEND_BODY = CEV.MAIL_RESULT, CEV.RCPT_RESULT, CEV.SEND_BODY
+local EV_MESSAGE_RESULT, EV_REPLY = CEV.MESSAGE_RESULT, CEV.REPLY
+local EV_PROTOCOL_ERROR, EV_CLOSED = CEV.PROTOCOL_ERROR, CEV.CLOSED
+local ERR_BUFFER_FULL = smtpcore.ERR.BUFFER_FULL
+local event_table = smtpcore.client_event_table
+
+local ngx = ngx -- nil in plain LuaJIT
+
+local function now()
+    if ngx then return ngx.now() end
+    return require("socket").gettime()
+end
+
+local function default_socket_factory()
+    if ngx and ngx.socket and ngx.socket.tcp then return ngx.socket.tcp() end
+    return require("resty.smtpcore.socket").tcp()
+end
+
+local _M = { _VERSION = "0.1.0" }
+local Mailer = {}
+Mailer.__index = Mailer
+local Conn = {}
+Conn.__index = Conn
+_M.Conn = Conn
+
+-- Engine sessions of pooled connections, per pool base name: { {id, session, expires}, ... }
+-- (module level = per nginx worker; bounded by each mailer's pool_size).
+local idle = {}
+local next_id = 0
+
+-- ---------------------------------------------------------------------------------------
+-- Configuration
+-- ---------------------------------------------------------------------------------------
+
+--- Creates a mailer. opts:
+---   host (required), port (25), helo_name ("localhost.localdomain")
+---   ssl (false: implicit TLS from the first byte, port 465)
+---   starttls ("opportunistic" | "required" | "never"; default "opportunistic")
+---   ssl_verify (false), server_name (host)
+---   username, password, auth_mechanism ("PLAIN", "LOGIN", "XOAUTH2", other or nil=best)
+---   auth_challenge (function(challenge) -> response or nil) for other mechanisms
+---   timeout (ms, all three) or connect_timeout, send_timeout, read_timeout (60000)
+---   keepalive (true), keepalive_timeout (ms, 60000), pool_size (10), pool (name prefix)
+---   check_reused ("noop" | "rset"; default "noop")
+---   socket (a factory returning a cosocket-like object; default ngx.socket.tcp or the
+---           luasocket wrapper)
+---   quirks (list of names from smtpcore.QUIRK), read_size (4096)
+---   engine (a table of extra smtpcore client config fields, e.g. input_buffer_size)
+function _M.new(opts)
+    if type(opts) ~= "table" or not opts.host then
+        return nil, "opts.host is required"
+    end
+    local self = {
+        host = opts.host,
+        port = opts.port or 25,
+        helo_name = opts.helo_name or "localhost.localdomain",
+        ssl = opts.ssl and true or false,
+        starttls = opts.starttls or "opportunistic",
+        ssl_verify = opts.ssl_verify and true or false,
+        server_name = opts.server_name or opts.host,
+        username = opts.username,
+        password = opts.password,
+        auth_mechanism = opts.auth_mechanism,
+        auth_challenge = opts.auth_challenge,
+        connect_timeout = opts.connect_timeout or opts.timeout or 60000,
+        send_timeout = opts.send_timeout or opts.timeout or 60000,
+        read_timeout = opts.read_timeout or opts.timeout or 60000,
+        keepalive = opts.keepalive ~= false,
+        keepalive_timeout = opts.keepalive_timeout or 60000,
+        pool_size = opts.pool_size or 10,
+        check_reused = opts.check_reused or "noop",
+        socket = opts.socket or default_socket_factory,
+        quirks = opts.quirks,
+        read_size = opts.read_size or 4096,
+        engine = opts.engine,
+    }
+    if self.starttls ~= "opportunistic" and self.starttls ~= "required"
+        and self.starttls ~= "never" then
+        return nil, "bad starttls " .. tostring(self.starttls)
+    end
+    if self.check_reused ~= "noop" and self.check_reused ~= "rset" then
+        return nil, "bad check_reused " .. tostring(self.check_reused)
+    end
+    -- Everything that shapes a session goes into the pool name, so a pooled connection
+    -- is never handed to a mailer with other credentials or TLS settings.
+    self.pool = opts.pool or table.concat({ "smtpcore", self.host, tostring(self.port),
+        self.helo_name, self.username or "", self.ssl and "ssl" or "plain", self.starttls,
+        self.ssl_verify and "verify" or "noverify", self.server_name }, ":")
+    return setmetatable(self, Mailer)
+end
+
+function Mailer:_session()
+    local cfg = {
+        helo_name = self.helo_name,
+        tls_policy = self.ssl and "never" or self.starttls,
+        tls_active = self.ssl,
+        auth_user = self.username,
+        auth_password = self.password,
+        auth_mechanism = self.auth_mechanism,
+        quirks = self.quirks,
+    }
+    if self.engine then
+        for k, v in pairs(self.engine) do cfg[k] = v end
+    end
+    return smtpcore.client_new(cfg)
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Connections
+-- ---------------------------------------------------------------------------------------
+
+local function new_conn(mailer, sock, session, id)
+    return setmetatable({
+        mailer = mailer, sock = sock, session = session, id = id,
+        pending = nil,      -- server bytes the engine could not take yet
+        greeting = nil,     -- reply table of the 220
+        caps = nil,         -- caps table from READY
+        auth = nil,         -- AUTH_RESULT event table
+        error_event = nil,  -- PROTOCOL_ERROR event table
+        closed = false,
+        reused = false,
+        tls = mailer.ssl,
+    }, Conn)
+end
+
+local function open_socket(mailer, id)
+    local sock, err = mailer.socket()
+    if not sock then return nil, err end
+    sock:settimeouts(mailer.connect_timeout, mailer.send_timeout, mailer.read_timeout)
+    local ok
+    ok, err = sock:connect(mailer.host, mailer.port,
+                           { pool = mailer.pool .. "#" .. id, pool_size = 1 })
+    if not ok then return nil, "connect: " .. tostring(err) end
+    return sock
+end
+
+--- Opens (or reuses) a connection that is ready for a transaction. Returns a Conn or
+--- nil, err.
+function Mailer:connect()
+    local list = idle[self.pool]
+    local t = now()
+    local sock, id, err
+    while list and #list > 0 do
+        local e = tbl_remove(list)
+        if e.expires > t then
+            sock, err = open_socket(self, e.id)
+            if not sock then
+                e.session:close()
+                return nil, err
+            end
+            local reused = sock:getreusedtimes()
+            if reused and reused > 0 then
+                local conn = new_conn(self, sock, e.session, e.id)
+                conn.reused, conn.caps, conn.tls = true, e.caps, e.tls
+                if conn:_check_alive() then return conn end
+                conn:close()
+                sock = nil
+            else
+                -- The pool had dropped it, so this is a fresh connection: the old session
+                -- belongs to a dead socket; start a new one on this socket.
+                e.session:close()
+                id = e.id
+                break
+            end
+        else
+            e.session:close()
+        end
+    end
+
+    if not sock then
+        next_id = next_id + 1
+        id = next_id
+        sock, err = open_socket(self, id)
+        if not sock then return nil, err end
+    end
+    if self.ssl then
+        local ok, herr = sock:sslhandshake(false, self.server_name, self.ssl_verify)
+        if not ok then
+            sock:close()
+            return nil, "ssl handshake: " .. tostring(herr)
+        end
+    end
+    local session, serr = self:_session()
+    if not session then
+        sock:close()
+        return nil, "engine: " .. tostring(serr)
+    end
+    local conn = new_conn(self, sock, session, id)
+    local ev, werr = conn:_wait(EV_READY)
+    if not ev then
+        conn:close()
+        return nil, werr
+    end
+    if ev.type ~= EV_READY then
+        local msg = conn:_describe(ev)
+        conn:close()
+        return nil, msg
+    end
+    conn.caps = ev.caps
+    return conn
+end
+
+--- Sends one message on a connection from the pool (or a new one), then returns the
+--- connection to the pool (clean end) or closes it with QUIT.
+--- Returns the result table, or nil, err, partial result.
+function Mailer:send(msg)
+    local conn, err = self:connect()
+    if not conn then return nil, err end
+    local res, serr = conn:send(msg)
+    if not res then
+        conn:close()
+        return nil, serr
+    end
+    if self.keepalive then
+        conn:set_keepalive()
+    else
+        conn:quit()
+    end
+    return res
+end
+
+-- ---------------------------------------------------------------------------------------
+-- The event pump
+-- ---------------------------------------------------------------------------------------
+
+function Conn:_flush()
+    local session = self.session
+    local p, n = session:output_view()
+    if n == 0 then return true end
+    local data = ffi_str(p, n)
+    session:consume(n)
+    local ok, err = self.sock:send(data)
+    if not ok then return nil, "send: " .. tostring(err) end
+    return true
+end
+
+-- Feeds server bytes: the leftover first, else a fresh read. A fresh read only happens
+-- when the engine has nothing to say, so waiting on the socket is always correct here.
+function Conn:_feed()
+    local session = self.session
+    local data = self.pending
+    if data then
+        self.pending = nil
+    else
+        local err
+        data, err = self.sock:receiveany(self.mailer.read_size)
+        if not data then
+            if err == "closed" then
+                session:receive_eof()
+                return true
+            end
+            return nil, "receive: " .. tostring(err)
+        end
+    end
+    local n, err = session:receive(data)
+    if not n then return nil, "engine receive: " .. tostring(err) end
+    if n < #data then
+        if n == 0 and self.stalled then
+            return nil, "engine input stalled"
+        end
+        self.stalled = (n == 0)
+        self.pending = str_sub(data, n + 1)
+    else
+        self.stalled = false
+    end
+    return true
+end
+
+function Conn:_starttls()
+    local ok, err = self:_flush()
+    if not ok then return nil, err end
+    local m = self.mailer
+    local hs, herr = self.sock:sslhandshake(false, m.server_name, m.ssl_verify)
+    if not hs then return nil, "ssl handshake: " .. tostring(herr) end
+    -- Bytes read before the handshake were plaintext; the engine already discarded and
+    -- reported them (response injection), never let them reach the TLS conversation.
+    self.pending = nil
+    self.tls = true
+    local started, serr = self.session:tls_started()
+    if not started then return nil, "engine tls_started: " .. tostring(serr) end
+    return true
+end
+
+--- Runs the conversation until an event whose type is `want` (or `want2`), CLOSED or a
+--- failure; returns that event as a table. STARTTLS, AUTH challenges and informative
+--- events are handled here.
+function Conn:_wait(want, want2)
+    local session = self.session
+    if not session then return nil, "closed" end
+    while true do
+        local ev, err = session:next_event()
+        if not ev then return nil, "engine: " .. tostring(err) end
+        local t = tonumber(ev.type)
+        if t == EV_NONE then
+            local ok, ferr = self:_flush()
+            if not ok then return nil, ferr end
+            ok, ferr = self:_feed()
+            if not ok then return nil, ferr end
+        elseif t == want or t == want2 or t == EV_CLOSED then
+            local e = event_table(ev)
+            if t == EV_CLOSED then self.closed = true end
+            return e
+        elseif t == EV_STARTTLS then
+            local ok, terr = self:_starttls()
+            if not ok then return nil, terr end
+        elseif t == EV_AUTH_CHALLENGE then
+            local f = self.mailer.auth_challenge
+            local challenge = smtpcore.slice(ev.data)
+            local resp = f and f(challenge) or nil
+            local ok, aerr = session:auth_respond(resp)
+            if not ok then return nil, "engine auth_respond: " .. tostring(aerr) end
+        elseif t == EV_GREETING then
+            self.greeting = event_table(ev).reply
+        elseif t == EV_AUTH_RESULT then
+            self.auth = event_table(ev)
+        elseif t == EV_PROTOCOL_ERROR then
+            self.error_event = event_table(ev)
+        end
+        -- Anything else (an unexpected result type) is informative only.
+    end
+end
+
+--- A readable reason for an unexpected or CLOSED event.
+function Conn:_describe(ev)
+    local e = self.error_event or ev
+    local parts = { "smtp: " .. (e.name or "?") }
+    if self.auth and self.auth.failure ~= "success" then
+        parts[#parts + 1] = "AUTH failed"
+        e = self.auth
+    end
+    if e.violation and e.violation ~= 0 then
+        parts[#parts + 1] = smtpcore.violation_str(e.violation)
+    end
+    if e.message and e.message ~= "" then parts[#parts + 1] = e.message end
+    if e.reply then parts[#parts + 1] = tostring(e.reply.code) .. " " .. e.reply.text end
+    return table.concat(parts, ": ")
+end
+
+function Conn:_check_alive()
+    local session = self.session
+    local ok
+    if self.mailer.check_reused == "rset" then
+        ok = session:rset()
+    else
+        ok = session:noop()
+    end
+    if not ok then return false end
+    local ev = self:_wait(EV_REPLY)
+    return ev ~= nil and ev.type == EV_REPLY and ev.reply ~= nil
+        and ev.reply.code >= 200 and ev.reply.code < 300
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Transactions
+-- ---------------------------------------------------------------------------------------
+
+local function listify(v)
+    if v == nil then return {} end
+    if type(v) == "string" then return { v } end
+    return v
+end
+
+-- Returns an iterator over body chunks: a string, a list of strings, or a function
+-- returning strings then nil.
+local function chunks(body)
+    if type(body) == "string" then
+        local done = false
+        return function()
+            if done then return nil end
+            done = true
+            return body
+        end
+    elseif type(body) == "table" then
+        local i = 0
+        return function()
+            i = i + 1
+            return body[i]
+        end
+    elseif type(body) == "function" then
+        return body
+    end
+    return function() return nil end
+end
+
+function Conn:_send_body(body)
+    local session = self.session
+    for chunk in chunks(body) do
+        local off, len = 1, #chunk
+        while off <= len do
+            local n, err = session:body(chunk, off)
+            if not n then return nil, "engine body: " .. tostring(err) end
+            off = off + n
+            if off <= len then
+                -- Output buffer full: write it out, then offer the rest again.
+                local ok, ferr = self:_flush()
+                if not ok then return nil, ferr end
+            end
+        end
+    end
+    for _ = 1, 1000 do
+        local ok, err, rc = session:body_end()
+        if ok then return true end
+        if rc ~= ERR_BUFFER_FULL then return nil, "engine body_end: " .. tostring(err) end
+        local fok, ferr = self:_flush()
+        if not fok then return nil, ferr end
+    end
+    return nil, "engine body_end: output never drained"
+end
+
+local function reply_fields(dst, ev)
+    dst.failure = ev.failure
+    dst.ok = ev.failure == "success"
+    if ev.reply then
+        dst.code = ev.reply.code
+        dst.enhanced = ev.reply.enhanced
+        dst.text = ev.reply.text
+    end
+    if ev.violation and ev.violation ~= 0 then
+        dst.violation = smtpcore.violation_str(ev.violation)
+    end
+    if ev.message and ev.message ~= "" then dst.message = ev.message end
+end
+
+--- Sends one message on this connection. msg:
+---   from (reverse path without <>; "" for the null sender)
+---   to (an address or a list), body (a string, a list of strings or an iterator)
+---   mail_params (see smtpcore Client:mail), rcpt_params (one table for all recipients,
+---   or a list parallel to `to`)
+--- Returns { ok, code, enhanced, text, failure, mail = {...}, recipients = { {address,
+--- ok, code, enhanced, text, failure}, ... }, accepted, total, reused } or nil, err, res.
+function Conn:send(msg)
+    local session = self.session
+    if not session or self.closed then return nil, "connection closed" end
+    local to = listify(msg.to)
+    if #to == 0 then return nil, "no recipients" end
+    local res = { ok = false, reused = self.reused, recipients = {}, mail = {},
+                  accepted = 0, total = #to }
+    for i, addr in ipairs(to) do
+        res.recipients[i] = { address = addr, ok = false, failure = "not_sent" }
+    end
+
+    self.in_transaction = true
+    local ok, err, rc = session:mail(msg.from or "", msg.mail_params)
+    if not ok then
+        -- Refused before anything was sent (e.g. SIZE over the limit, SMTPUTF8 missing):
+        -- the session is still idle and usable.
+        res.failure, res.message = "local", err
+        res.mail.failure, res.mail.message, res.mail.rc = "local", err, rc
+        self.in_transaction = false
+        return res
+    end
+    local rp = msg.rcpt_params
+    local per_rcpt = rp and rp[1] ~= nil
+    for i, addr in ipairs(to) do
+        local p = rp
+        if per_rcpt then p = rp[i] end
+        ok, err = session:rcpt(addr, p)
+        if not ok then
+            -- The envelope is half queued; nothing sane can follow on this session.
+            self:close()
+            return nil, "recipient " .. tostring(addr) .. ": " .. tostring(err), res
+        end
+    end
+    ok, err = session:data()
+    if not ok then
+        self:close()
+        return nil, "engine data: " .. tostring(err), res
+    end
+
+    self._body = msg.body
+    local done, terr = self:_transaction(res)
+    self._body = nil
+    if not done then return nil, terr, res end
+    self.in_transaction = false
+    local n = 0
+    for _, r in ipairs(res.recipients) do if r.ok then n = n + 1 end end
+    res.accepted = n
+    return res
+end
+
+-- Runs one submitted transaction to its end: records MAIL/RCPT results, feeds the body on
+-- SEND_BODY, and returns "done" on MESSAGE_RESULT (or nil, err).
+function Conn:_transaction(res)
+    local session = self.session
+    while true do
+        local ev, err = session:next_event()
+        if not ev then return nil, "engine: " .. tostring(err) end
+        local t = tonumber(ev.type)
+        if t == EV_NONE then
+            local ok, ferr = self:_flush()
+            if not ok then return nil, ferr end
+            ok, ferr = self:_feed()
+            if not ok then return nil, ferr end
+        elseif t == EV_MAIL_RESULT then
+            reply_fields(res.mail, event_table(ev))
+        elseif t == EV_RCPT_RESULT then
+            local e = event_table(ev)
+            local r = res.recipients[e.rcpt_index + 1]
+            if r then reply_fields(r, e) end
+        elseif t == EV_SEND_BODY then
+            local ok, berr = self:_send_body(self._body)
+            if not ok then return nil, berr end
+        elseif t == EV_MESSAGE_RESULT then
+            local e = event_table(ev)
+            reply_fields(res, e)
+            res.rcpt_accepted, res.rcpt_total = e.rcpt_accepted, e.rcpt_total
+            return "done"
+        elseif t == EV_CLOSED then
+            self.closed = true
+            return nil, self:_describe(event_table(ev))
+        elseif t == EV_STARTTLS then
+            local ok, terr = self:_starttls()
+            if not ok then return nil, terr end
+        elseif t == EV_PROTOCOL_ERROR then
+            self.error_event = event_table(ev)
+        end
+    end
+end
+
+--- Returns the connection to the keepalive pool when the last transaction ended cleanly;
+--- otherwise ends it with QUIT. Returns true or nil, err.
+function Conn:set_keepalive()
+    local session, sock, m = self.session, self.sock, self.mailer
+    if not session then return nil, "closed" end
+    local _, pending_out = session:output_view()
+    local clean = not self.closed and not self.pending and pending_out == 0
+        and not session:want_close() and not self.error_event and not self.in_transaction
+    local list = idle[m.pool]
+    if not list then
+        list = {}
+        idle[m.pool] = list
+    end
+    if not clean or #list >= m.pool_size then
+        return self:quit()
+    end
+    local ok, err = sock:setkeepalive(m.keepalive_timeout, 1)
+    self.sock = nil
+    if not ok then
+        self:close()
+        return nil, "setkeepalive: " .. tostring(err)
+    end
+    list[#list + 1] = { id = self.id, session = session, caps = self.caps, tls = self.tls,
+                        expires = now() + m.keepalive_timeout / 1000 }
+    self.session = nil
+    return true
+end
+
+--- Ends the conversation politely (QUIT, wait for 221 briefly) and closes the socket.
+function Conn:quit()
+    local session = self.session
+    if session and not self.closed then
+        if session:quit() then
+            self:_wait(EV_CLOSED)
+        end
+    end
+    return self:close()
+end
+
+--- Closes the socket and frees the session without any more SMTP.
+function Conn:close()
+    if self.sock then
+        self.sock:close()
+        self.sock = nil
+    end
+    if self.session then
+        self.session:close()
+        self.session = nil
+    end
+    self.closed = true
+    return true
+end
+
+--- Convenience: one message through a temporary mailer. Returns res or nil, err.
+function _M.send(opts, msg)
+    local mailer, err = _M.new(opts)
+    if not mailer then return nil, err end
+    return mailer:send(msg)
+end
+
+--- Number of idle pooled sessions for a mailer (for tests and monitoring).
+function Mailer:idle_count()
+    local list = idle[self.pool]
+    return list and #list or 0
+end
+
+return _M

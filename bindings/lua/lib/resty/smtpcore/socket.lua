@@ -1,0 +1,156 @@
+-- A cosocket-shaped wrapper around luasocket, so resty.smtpcore.client runs the same code
+-- path in plain LuaJIT as inside nginx. Only the methods the client uses are provided:
+-- settimeout(s), connect (with a keepalive pool), getreusedtimes, send, receiveany,
+-- sslhandshake (through luasec, when installed), setkeepalive, close.
+--
+-- Timeouts are in milliseconds, as with ngx.socket.tcp.
+local socket = require "socket"
+
+local _M = {}
+local mt = { __index = _M }
+
+-- Idle connections by pool name. A plain-Lua process is one "worker", so a module-level
+-- table is the equivalent of the cosocket pool.
+local pools = {}
+
+local function now() return socket.gettime() end
+
+function _M.tcp()
+    return setmetatable({ connect_timeout = 60000, send_timeout = 60000,
+                          read_timeout = 60000, reused = 0 }, mt)
+end
+
+function _M:settimeout(ms)
+    self.connect_timeout, self.send_timeout, self.read_timeout = ms, ms, ms
+end
+
+function _M:settimeouts(c, s, r)
+    self.connect_timeout, self.send_timeout, self.read_timeout = c, s, r
+end
+
+-- An idle pooled socket is only usable when it has neither data nor EOF waiting: either
+-- means the server spoke (a 421 timeout notice) or left, and the connection is unsafe.
+local function still_idle(sock)
+    sock:settimeout(0)
+    local data, err, partial = sock:receive(1)
+    if data or (partial and #partial > 0) then return false end
+    return err == "timeout"
+end
+
+function _M:connect(host, port, opts)
+    local name = (opts and opts.pool) or (host .. ":" .. tostring(port))
+    self.pool = name
+    local list = pools[name]
+    while list and #list > 0 do
+        local e = table.remove(list)
+        if e.expires > now() and still_idle(e.sock) then
+            self.sock, self.reused, self.tls = e.sock, e.reused + 1, e.tls
+            return 1
+        end
+        e.sock:close()
+    end
+    local sock = socket.tcp()
+    sock:settimeout(self.connect_timeout / 1000)
+    local ok, err = sock:connect(host, port)
+    if not ok then
+        sock:close()
+        return nil, err
+    end
+    self.sock, self.reused = sock, 0
+    return 1
+end
+
+function _M:getreusedtimes()
+    if not self.sock then return nil, "closed" end
+    return self.reused
+end
+
+function _M:send(data)
+    local sock = self.sock
+    if not sock then return nil, "closed" end
+    sock:settimeout(self.send_timeout / 1000)
+    local i, n = 1, #data
+    while i <= n do
+        local last, err, partial = sock:send(data, i)
+        if not last then
+            if err == "timeout" and partial and partial >= i then
+                return nil, "timeout"
+            end
+            return nil, err
+        end
+        i = last + 1
+    end
+    return n
+end
+
+--- Returns whatever is available (at least one byte), waiting up to the read timeout.
+function _M:receiveany(max)
+    local sock = self.sock
+    if not sock then return nil, "closed" end
+    local r = socket.select({ sock }, nil, self.read_timeout / 1000)
+    if not r or not r[1] then
+        -- luasec sockets may hold decrypted bytes that select() cannot see.
+        if not (sock.dirty and sock:dirty()) then return nil, "timeout" end
+    end
+    sock:settimeout(0)
+    local data, err, partial = sock:receive(max)
+    if data then return data end
+    if partial and #partial > 0 then return partial end
+    if err == "timeout" or err == "wantread" then return nil, "timeout" end
+    return nil, err
+end
+
+--- TLS on the open connection (STARTTLS or implicit TLS). Needs luasec ("ssl" module).
+function _M:sslhandshake(_, server_name, verify)
+    local ok, ssl = pcall(require, "ssl")
+    if not ok then return nil, "TLS in plain LuaJIT needs luasec (Debian: lua-sec)" end
+    local params = {
+        mode = "client", protocol = "any", options = { "all", "no_sslv2", "no_sslv3" },
+        verify = verify and "peer" or "none",
+        cafile = verify and "/etc/ssl/certs/ca-certificates.crt" or nil,
+    }
+    local s, err = ssl.wrap(self.sock, params)
+    if not s then return nil, err end
+    if server_name then s:sni(server_name) end
+    s:settimeout(self.connect_timeout / 1000)
+    local hs, herr = s:dohandshake()
+    if not hs then return nil, herr end
+    self.sock, self.tls = s, true
+    return true
+end
+
+function _M:setkeepalive(timeout, size)
+    local sock = self.sock
+    if not sock then return nil, "closed" end
+    self.sock = nil
+    local list = pools[self.pool]
+    if not list then
+        list = {}
+        pools[self.pool] = list
+    end
+    if #list >= (size or 30) then
+        sock:close()
+        return 1
+    end
+    list[#list + 1] = { sock = sock, reused = self.reused, tls = self.tls,
+                        expires = now() + (timeout or 60000) / 1000 }
+    return 1
+end
+
+function _M:close()
+    local sock = self.sock
+    if not sock then return nil, "closed" end
+    self.sock = nil
+    sock:close()
+    return 1
+end
+
+--- Closes every pooled idle connection (for tests and clean shutdown).
+function _M.drain_pools()
+    for name, list in pairs(pools) do
+        for _, e in ipairs(list) do e.sock:close() end
+        pools[name] = nil
+    end
+end
+
+return _M

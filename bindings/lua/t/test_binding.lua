@@ -1,0 +1,122 @@
+-- The FFI layer itself: declarations in sync with the header, library discovery, the
+-- pure helper functions, and session lifetime.
+local H = require "harness"
+local ffi = require "ffi"
+local smtpcore = require "resty.smtpcore"
+local layout = require "layout"
+
+local ROOT = os.getenv("SMTPCORE_ROOT") or "."
+
+local T = {}
+local function test(name, fn) T[#T + 1] = { name, fn } end
+
+test("Lua cdef copy equals bindings/cdef/smtpcore_cdef.h", function()
+    local header = H.read_file(ROOT .. "/bindings/cdef/smtpcore_cdef.h")
+    H.ok(header, "read smtpcore_cdef.h")
+    H.eq(require "resty.smtpcore.cdef", header, "cdef.lua contents")
+end)
+
+test("struct layouts match the C compiler's", function()
+    local path = os.getenv("SMTPCORE_LAYOUT")
+    H.ok(path, "SMTPCORE_LAYOUT is set (by scripts/test.d/30-lua.sh)")
+    local c = {}
+    for line in io.lines(path) do
+        local k, v = line:match("^(%S+) (%d+)$")
+        c[k] = tonumber(v)
+    end
+    local n = 0
+    for _, s in ipairs(layout.structs(require "resty.smtpcore.cdef")) do
+        H.eq(ffi.sizeof(s.struct), c[s.struct], "sizeof " .. s.struct)
+        for _, f in ipairs(s.fields) do
+            H.eq(ffi.offsetof(s.struct, f), c[s.struct .. "." .. f], s.struct .. "." .. f)
+            n = n + 1
+        end
+    end
+    H.ok(n > 80, "compared " .. n .. " fields")
+end)
+
+test("a missing library reports every path tried", function()
+    local cmd = "SMTPCORE_LIB=/nonexistent/smtpcore-lib-dir "
+        .. "LUA_PATH='" .. package.path .. "' luajit -e "
+        .. "'package.cpath=\"/nonexistent/a/?.so;/nonexistent/b/lib?.so\"; "
+        .. "local ok, err = pcall(require, \"resty.smtpcore\"); io.write(tostring(ok), \"\\n\", err)' 2>&1"
+    local p = io.popen(cmd)
+    local out = p:read("*a")
+    p:close()
+    H.match(out, "^false\n", "require fails")
+    H.contains(out, "/nonexistent/smtpcore-lib-dir/libsmtpcore.so (not found)")
+    H.contains(out, "/nonexistent/a/libsmtpcore.so (not found)")
+    H.contains(out, "/nonexistent/a/smtpcore.so (not found)")
+    H.contains(out, "/nonexistent/b/liblibsmtpcore.so (not found)")
+    H.contains(out, "/nonexistent/b/libsmtpcore.so (not found)")
+    H.contains(out, "dynamic linker")
+end)
+
+test("SMTPCORE_LIB may name the file itself", function()
+    H.match(smtpcore.lib_path, "libsmtpcore%.so", "lib_path")
+end)
+
+test("version, strerror, violation_str", function()
+    H.match(smtpcore.version(), "^%d+%.%d+%.%d+$", "version")
+    H.contains(smtpcore.strerror(smtpcore.ERR.BUFFER_FULL), "buffer full")
+    H.eq(smtpcore.strerror(-1000), "unknown error")
+    H.eq(smtpcore.violation_str(2), "bare LF")
+end)
+
+test("helo_classify", function()
+    H.eq(smtpcore.helo_classify("mail.example.org"), "fqdn")
+    H.eq(smtpcore.helo_classify("localhost"), "single_label")
+    H.eq(smtpcore.helo_classify("[192.0.2.1]"), "ipv4_literal")
+    H.eq(smtpcore.helo_classify("[IPv6:2001:db8::1]"), "ipv6_literal")
+    H.eq(smtpcore.helo_classify("bad..name"), "invalid")
+end)
+
+test("address_literal", function()
+    H.eq(smtpcore.address_literal("192.0.2.1"), "[192.0.2.1]")
+    H.eq(smtpcore.address_literal("2001:db8::1"), "[IPv6:2001:db8::1]")
+    local v, err = smtpcore.address_literal("not-an-ip")
+    H.eq(v, nil)
+    H.contains(err, "syntax")
+end)
+
+test("xtext_decode", function()
+    H.eq(smtpcore.xtext_decode("a+2Bb+3Dc"), "a+b=c")
+    H.eq(smtpcore.xtext_decode(""), "")
+    H.eq(smtpcore.xtext_decode("a+ZZ"), nil)
+end)
+
+test("masks and names", function()
+    H.eq(smtpcore.mask({ "PIPELINING", "size" }, smtpcore.EXT, "ext"), 3)
+    local names = smtpcore.mask_names(0x1 + 0x100, smtpcore.EXT)
+    H.eq(table.concat(names, ","), "PIPELINING,STARTTLS")
+    H.ok(not pcall(smtpcore.mask, { "NOPE" }, smtpcore.EXT, "ext"), "unknown name raises")
+end)
+
+test("sessions are freed by ffi.gc and by close()", function()
+    -- Many short-lived sessions: without ffi.gc this would leak; with a double free it
+    -- would crash. close() then gc must not free twice either.
+    for i = 1, 2000 do
+        local s = assert(smtpcore.server_new())
+        local c = assert(smtpcore.client_new({ helo_name = "client.example.org" }))
+        if i % 2 == 0 then
+            s:close()
+            c:close()
+            s:close()
+        end
+    end
+    collectgarbage()
+    collectgarbage()
+    local s = assert(smtpcore.server_new())
+    H.ok(s:memory() > 0, "memory accounted")
+end)
+
+test("bad options are refused", function()
+    H.ok(not pcall(smtpcore.server_new, { no_such_option = 1 }), "unknown server option")
+    H.ok(not pcall(smtpcore.client_new, { helo_name = "x.example", tls_policy = "sometimes" }),
+         "bad tls_policy")
+    local c, err = smtpcore.client_new({ helo_name = "bad name\r\nRSET" })
+    H.eq(c, nil, "CRLF in helo_name")
+    H.ok(err, "error message")
+end)
+
+return T

@@ -1,0 +1,177 @@
+-- resty.smtpcore.client in plain LuaJIT (luasocket through resty.smtpcore.socket) against
+-- real servers on 127.0.0.1: the Lua example sink (examples/lua/sink.lua) and Postfix's
+-- smtp-sink. Same code path as inside nginx; only the socket factory differs.
+local H = require "harness"
+local socket = require "socket"
+local client = require "resty.smtpcore.client"
+local lsock = require "resty.smtpcore.socket"
+
+local ROOT = os.getenv("SMTPCORE_ROOT") or "."
+
+local T = {}
+local function test(name, fn) T[#T + 1] = { name, fn } end
+
+local MESSAGE = "From: Alice <alice@example.org>\r\n"
+    .. "To: Bob <bob@example.org>\r\n"
+    .. "Subject: smtpcore from LuaJIT\r\n"
+    .. "\r\n"
+    .. "Hello Bob,\r\n"
+    .. ".a line that starts with a dot\r\n"
+    .. "..and one with two\r\n"
+    .. "\r\n"
+    .. "8bit: caf\195\169\r\n"
+
+--- Starts the Lua sink; returns port, dir, pid.
+local function start_lua_sink(extra)
+    local dir = H.tmpdir()
+    local portfile = dir .. "/port"
+    local cmd = string.format("LUA_PATH='%s' luajit %s/examples/lua/sink.lua --dir %s "
+        .. "--port-file %s --idle-exit 60 %s", package.path, ROOT, dir, portfile, extra or "")
+    local pid = H.spawn(cmd)
+    local port = H.wait_for(function()
+        local s = H.read_file(portfile)
+        return s and tonumber(s:match("%d+"))
+    end, 10, "sink port file")
+    return port, dir, pid
+end
+
+local function wait_message(dir, n)
+    return H.wait_for(function() return H.read_file(dir .. "/" .. n .. ".eml") end, 10,
+                      "stored message " .. n)
+end
+
+local function mailer(port, extra)
+    local opts = { host = "127.0.0.1", port = port, helo_name = "client.example.org",
+                   timeout = 5000, socket = lsock.tcp }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return assert(client.new(opts))
+end
+
+test("send to the Lua sink: stored byte for byte, per-recipient results", function()
+    local port, dir, pid = start_lua_sink()
+    local m = mailer(port, { keepalive = false })
+    local res, err = m:send({ from = "alice@example.org",
+        to = { "bob@example.org", "reject-carol@example.org", "dave@example.org" },
+        body = MESSAGE })
+    H.ok(res, err)
+    H.eq(res.ok, true, "message accepted")
+    H.eq(res.code, 250)
+    H.eq(res.accepted, 2)
+    H.eq(res.total, 3)
+    H.eq(res.mail.code, 250)
+    H.eq(res.recipients[1].ok, true)
+    H.eq(res.recipients[2].ok, false)
+    H.eq(res.recipients[2].code, 550)
+    H.eq(res.recipients[2].enhanced, "5.1.1")
+    H.eq(res.recipients[2].failure, "permanent")
+    H.eq(res.recipients[3].code, 250)
+    H.eq(wait_message(dir, 1), MESSAGE, "stored message")
+    H.eq(H.read_file(dir .. "/1.env"),
+         "MAIL FROM:<alice@example.org>\nRCPT TO:<bob@example.org>\nRCPT TO:<dave@example.org>\n")
+    H.kill(pid)
+end)
+
+test("keepalive: the second message reuses the connection after NOOP", function()
+    local port, dir, pid = start_lua_sink()
+    local m = mailer(port, { keepalive = true, keepalive_timeout = 10000 })
+    local r1 = assert(m:send({ from = "a@example.org", to = "b@example.org", body = "One\r\n" }))
+    H.eq(r1.ok, true)
+    H.eq(r1.reused, false)
+    H.eq(m:idle_count(), 1, "pooled after a clean end")
+    local r2 = assert(m:send({ from = "a@example.org", to = "b@example.org",
+                               body = { "Tw", "o\r\n" } }))
+    H.eq(r2.ok, true)
+    H.eq(r2.reused, true, "second send reused the pooled connection")
+    H.eq(wait_message(dir, 2), "Two\r\n")
+    -- The pool dropped the socket behind our back: the stale session must not be used.
+    lsock.drain_pools()
+    local r3 = assert(m:send({ from = "a@example.org", to = "b@example.org", body = "3\r\n" }))
+    H.eq(r3.reused, false, "fresh connection after the pool lost it")
+    H.eq(wait_message(dir, 3), "3\r\n")
+    lsock.drain_pools()
+    H.kill(pid)
+end)
+
+test("a pooled connection the server closed is replaced", function()
+    local port, dir, pid = start_lua_sink()
+    local m = mailer(port, { keepalive = true })
+    assert(m:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" }))
+    wait_message(dir, 1)
+    H.kill(pid)
+    socket.sleep(0.2)
+    local port2, dir2, pid2 = start_lua_sink("--port " .. port)
+    H.eq(port2, port)
+    local r = assert(m:send({ from = "a@example.org", to = "b@example.org", body = "y\r\n" }))
+    H.eq(r.ok, true)
+    H.eq(r.reused, false)
+    H.eq(wait_message(dir2, 1), "y\r\n")
+    lsock.drain_pools()
+    H.kill(pid2)
+end)
+
+test("AUTH against the Lua sink", function()
+    local port, dir, pid = start_lua_sink("--auth user:secret")
+    local good = mailer(port, { username = "user", password = "secret", keepalive = false })
+    local res, err = good:send({ from = "a@example.org", to = "b@example.org", body = "auth\r\n" })
+    H.ok(res, err)
+    H.eq(res.ok, true)
+    H.eq(wait_message(dir, 1), "auth\r\n")
+    local bad = mailer(port, { username = "user", password = "nope", keepalive = false })
+    res, err = bad:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil, "refused")
+    H.contains(err, "535")
+    H.kill(pid)
+end)
+
+test("read timeout when the server never greets", function()
+    local srv = assert(socket.bind("127.0.0.1", 0))
+    local _, port = srv:getsockname()
+    local m = mailer(tonumber(port), { read_timeout = 300, keepalive = false })
+    local t0 = socket.gettime()
+    local res, err = m:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil)
+    H.contains(err, "timeout")
+    H.ok(socket.gettime() - t0 < 5, "gave up in bounded time")
+    srv:close()
+end)
+
+test("connection refused is an error, not a hang", function()
+    local port = H.free_port()
+    local m = mailer(port, { connect_timeout = 1000 })
+    local res, err = m:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil)
+    H.match(err, "^connect: ")
+end)
+
+test("send to Postfix smtp-sink: dump holds the message", function()
+    local sink = "/usr/sbin/smtp-sink"
+    H.ok(io.open(sink), "smtp-sink installed (postfix)")
+    local dir = H.tmpdir()
+    os.execute("chmod 777 " .. dir)
+    local port = H.free_port()
+    local pid = H.spawn(string.format("%s -u nobody -d %s/%%M. 127.0.0.1:%d 10", sink, dir, port))
+    H.wait_for(function()
+        local s = socket.connect("127.0.0.1", port)
+        if s then s:close() return true end
+    end, 10, "smtp-sink listening")
+    local m = mailer(port, { keepalive = false })
+    local res, err = m:send({ from = "alice@example.org",
+                              to = { "bob@example.org", "carol@example.org" }, body = MESSAGE })
+    H.ok(res, err)
+    H.eq(res.ok, true)
+    H.eq(res.accepted, 2)
+    local dump = H.wait_for(function()
+        local p = io.popen("cat " .. dir .. "/*.* 2>/dev/null")
+        local s = p:read("*a")
+        p:close()
+        return #s > 0 and s:find("\n\n$") and s
+    end, 10, "smtp-sink dump")
+    -- smtp-sink writes LF line ends and its own X- headers first, then the message.
+    H.contains(dump, "X-Mail-Args: FROM:<alice@example.org>")
+    H.contains(dump, "X-Rcpt-Args: TO:<bob@example.org>\nX-Rcpt-Args: TO:<carol@example.org>")
+    local lf = MESSAGE:gsub("\r\n", "\n")
+    H.eq(dump:sub(-(#lf + 1)), lf .. "\n", "message at the end of the dump")
+    H.kill(pid)
+end)
+
+return T

@@ -1,0 +1,200 @@
+-- The server role through the FFI: pipelined input in, events and replies out.
+local H = require "harness"
+local smtpcore = require "resty.smtpcore"
+
+local SEV = smtpcore.SEV
+
+local T = {}
+local function test(name, fn) T[#T + 1] = { name, fn } end
+
+-- Feeds `input` (in pieces of `step` bytes), answers events with `answer(ev_table)` or
+-- accept, and returns the event tables and all output. A table input is a list of
+-- stages, each fed once the previous one is fully processed (a client waiting for the
+-- replies that end a pipelined group, like the EHLO reply).
+local converse_one
+local function converse(s, input, answer, step)
+    if type(input) == "string" then return converse_one(s, input, answer, step, true) end
+    local events, out = {}, {}
+    for i, stage in ipairs(input) do
+        local ev, o = converse_one(s, stage, answer, step, i == 1)
+        for _, e in ipairs(ev) do events[#events + 1] = e end
+        out[#out + 1] = o
+    end
+    return events, table.concat(out)
+end
+
+function converse_one(s, input, answer, step, greet)
+    local events, out = {}, {}
+    local pos = 1
+    step = step or #input
+    -- A well-behaved client waits for the greeting: run CONNECT before any input,
+    -- otherwise the engine rightly reports an early talker.
+    if greet then
+    local first = assert(s:next_event())
+    local e0 = smtpcore.server_event_table(first)
+    events[1] = e0
+    if not (answer and answer(s, e0)) then assert(s:accept()) end
+    out[1] = s:take_output()
+    end
+    for _ = 1, 100000 do
+        local progressed = false
+        if pos <= #input then
+            local n = assert(s:receive(input:sub(pos, pos + step - 1)))
+            pos = pos + n
+            progressed = n > 0
+        end
+        local ev = assert(s:next_event())
+        if tonumber(ev.type) == SEV.NONE then
+            local o = s:take_output()
+            out[#out + 1] = o
+            if not progressed and #o == 0 then break end
+        else
+            local e = smtpcore.server_event_table(ev)
+            events[#events + 1] = e
+            if e.answer_required then
+                if not (answer and answer(s, e)) then assert(s:accept()) end
+            end
+            if e.type == SEV.CLOSE then
+                out[#out + 1] = s:take_output()
+                break
+            end
+        end
+    end
+    return events, table.concat(out)
+end
+
+local function codes(out)
+    local list = {}
+    for line in out:gmatch("([^\n]*)\n") do
+        local code, sep = line:match("^(%d%d%d)([ -])")
+        if sep == " " then list[#list + 1] = code end
+    end
+    return table.concat(list, " ")
+end
+
+local function names(events)
+    local list = {}
+    for _, e in ipairs(events) do
+        if e.type ~= SEV.BODY then list[#list + 1] = e.name end
+    end
+    return table.concat(list, " ")
+end
+
+local function body_of(events)
+    local parts = {}
+    for _, e in ipairs(events) do
+        if e.type == SEV.BODY then parts[#parts + 1] = e.data end
+    end
+    return table.concat(parts)
+end
+
+local TRANSACTION = { "EHLO client.example.org\r\n",
+    "MAIL FROM:<alice@example.org> SIZE=64\r\n"
+    .. "RCPT TO:<bob@example.org>\r\n"
+    .. "RCPT TO:<reject-me@example.org>\r\n"
+    .. "RCPT TO:<carol@example.org> NOTIFY=SUCCESS,FAILURE\r\n"
+    .. "DATA\r\n"
+    .. "Subject: hi\r\n\r\n..leading dot\r\nline\r\n.\r\n"
+    .. "QUIT\r\n" }
+
+local function reject_me(s, e)
+    if e.type == SEV.RCPT and e.address:match("^reject") then
+        assert(s:reject(550, "5.1.1", "No such user"))
+        return true
+    end
+end
+
+test("pipelined transaction: events, fields, body and replies", function()
+    local s = assert(smtpcore.server_new({ hostname = "mx.example.org" }))
+    local events, out = converse(s, TRANSACTION, reject_me)
+    H.eq(names(events), "CONNECT HELO MAIL RCPT RCPT RCPT DATA MESSAGE_END QUIT CLOSE")
+    H.eq(events[2].esmtp, true, "EHLO")
+    H.eq(events[2].helo_class, "fqdn")
+    H.eq(events[2].address, "client.example.org", "HELO argument")
+    H.eq(events[3].address, "alice@example.org")
+    H.eq(events[3].mail.size, 64, "SIZE=")
+    H.eq(events[4].address, "bob@example.org")
+    H.eq(events[6].rcpt.notify, smtpcore.NOTIFY.SUCCESS + smtpcore.NOTIFY.FAILURE)
+    H.eq(events[6].line, "RCPT TO:<carol@example.org> NOTIFY=SUCCESS,FAILURE", "raw line")
+    H.eq(body_of(events), "Subject: hi\r\n\r\n.leading dot\r\nline\r\n", "unstuffed body")
+    H.eq(events[#events - 1].name, "QUIT")
+    H.match(out, "^220 mx%.example%.org ", "greeting")
+    H.contains(out, "250-PIPELINING\r\n")
+    H.contains(out, "550 5.1.1 No such user\r\n")
+    H.eq(codes(out), "220 250 250 250 550 250 354 250 221")
+    H.ok(s:want_close(), "want_close after QUIT")
+end)
+
+test("byte-at-a-time input gives the same result", function()
+    local s = assert(smtpcore.server_new({ hostname = "mx.example.org" }))
+    local events, out = converse(s, TRANSACTION, reject_me, 1)
+    H.eq(names(events), "CONNECT HELO MAIL RCPT RCPT RCPT DATA MESSAGE_END QUIT CLOSE")
+    H.eq(body_of(events), "Subject: hi\r\n\r\n.leading dot\r\nline\r\n")
+    H.eq(codes(out), "220 250 250 250 550 250 354 250 221")
+end)
+
+test("custom multi-line reply and own_names loop check", function()
+    local s = assert(smtpcore.server_new({ hostname = "mx.example.org",
+                                           own_names = { "mx.example.org", "[192.0.2.1]" } }))
+    local events, out = converse(s, "HELO [192.0.2.1]\r\nNOOP\r\n", function(sess, e)
+        if e.type == SEV.CONNECT then
+            assert(sess:reply(220, nil, "mx.example.org first line\nsecond line"))
+            return true
+        end
+    end)
+    H.eq(events[2].helo_is_own_name, true, "helo_is_own_name")
+    H.eq(events[2].helo_class, "ipv4_literal")
+    H.match(out, "^220%-mx%.example%.org first line\r\n220 second line\r\n", "multi-line")
+end)
+
+test("reply with CR is refused as injection", function()
+    local s = assert(smtpcore.server_new())
+    local ev = assert(s:next_event())
+    H.eq(tonumber(ev.type), SEV.CONNECT)
+    local ok, err, rc = s:reply(220, nil, "evil\r\n250 ok")
+    H.eq(ok, nil)
+    H.eq(rc, smtpcore.ERR.INJECTION, err)
+    H.ok(s:accept())
+end)
+
+test("answer with nothing pending is an error code", function()
+    local s = assert(smtpcore.server_new())
+    assert(s:next_event())
+    assert(s:accept())
+    local ok, _, rc = s:accept()
+    H.eq(ok, nil)
+    H.eq(rc, smtpcore.ERR.NO_ANSWER_PENDING)
+end)
+
+test("AUTH PLAIN credentials arrive as slices", function()
+    local s = assert(smtpcore.server_new({
+        extensions = { "PIPELINING", "AUTH", "ENHANCEDSTATUSCODES" },
+        auth_mechs = { "PLAIN", "LOGIN" }, allow_plaintext_auth = true }))
+    -- "\0user\0pass" in base64
+    local events, out = converse(s, { "EHLO c.example.org\r\n", "AUTH PLAIN AHVzZXIAcGFzcw==\r\n" })
+    local auth
+    for _, e in ipairs(events) do if e.type == SEV.AUTH then auth = e end end
+    H.ok(auth, "AUTH event")
+    H.eq(auth.username, "user")
+    H.eq(auth.password, "pass")
+    H.eq(auth.authzid, "")
+    H.eq(auth.auth_mech, smtpcore.AUTH.PLAIN)
+    H.contains(out, "AUTH PLAIN LOGIN\r\n")
+    H.contains(out, "235 ")
+end)
+
+test("EOF mid-transaction closes", function()
+    local s = assert(smtpcore.server_new())
+    local events = converse(s, { "EHLO c.example.org\r\n", "MAIL FROM:<a@example.org>\r\n" })
+    assert(s:receive_eof())
+    local last
+    for _ = 1, 10 do
+        local ev = assert(s:next_event())
+        if tonumber(ev.type) == SEV.NONE then break end
+        last = smtpcore.server_event_table(ev)
+    end
+    H.ok(#events >= 3, "events before EOF")
+    H.eq(last and last.name, "CLOSE")
+end)
+
+return T
