@@ -1,0 +1,758 @@
+/* Server transcript runner (format: tests/transcripts/README.md). */
+#include "server_transcript.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <smtpcore/smtpcore.h>
+
+/* ---- small growable byte string ---- */
+
+typedef struct sct_bytes {
+    char *p;
+    size_t len, cap;
+} sct_bytes;
+
+static void sct_put(sct_bytes *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            abort();
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sct_puts(sct_bytes *b, const char *s)
+{
+    sct_put(b, s, strlen(s));
+}
+
+/* ---- names ---- */
+
+static const char *const sct_event_names[] = {
+    "NONE", "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "BODY", "MESSAGE_END", "MESSAGE_ABORTED",
+    "RSET", "NOOP", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "QUIT", "PROTOCOL_ERROR", "CLOSE"};
+
+static const char *const sct_violation_names[] = {
+    "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
+    "BAD_SEQUENCE", "EARLY_TALKER", "IMPROPER_PIPELINING", "STARTTLS_INJECTION",
+    "TOO_MANY_ERRORS", "MESSAGE_TOO_BIG", "TOO_MANY_RECIPIENTS", "BAD_PARAMETER",
+    "UNKNOWN_PARAMETER", "AUTH_FAILED", "MALFORMED_REPLY", "UNEXPECTED_REPLY",
+    "REPLY_TOO_LONG", "TLS_REQUIRED", "SERVICE_UNAVAILABLE", "CONNECTION_LOST",
+    "LOOP_DETECTED", "UNSUPPORTED"};
+
+const char *sct_event_name(int type)
+{
+    size_t n = sizeof(sct_event_names) / sizeof(sct_event_names[0]);
+    return type >= 0 && (size_t)type < n ? sct_event_names[type] : "?";
+}
+
+const char *sct_violation_name(int v)
+{
+    size_t n = sizeof(sct_violation_names) / sizeof(sct_violation_names[0]);
+    return v >= 0 && (size_t)v < n ? sct_violation_names[v] : "?";
+}
+
+static int sct_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t sct_unescape(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o < cap; i++) {
+        char c = in[i];
+        if (c == '\\' && i + 1 < len) {
+            char e = in[++i];
+            switch (e) {
+            case 'r': c = '\r'; break;
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case '0': c = '\0'; break;
+            case 'x':
+                if (i + 2 < len && sct_hex(in[i + 1]) >= 0 && sct_hex(in[i + 2]) >= 0) {
+                    c = (char)(sct_hex(in[i + 1]) * 16 + sct_hex(in[i + 2]));
+                    i += 2;
+                }
+                break;
+            default: c = e; break;
+            }
+        }
+        out[o++] = c;
+    }
+    return o;
+}
+
+/* ---- parsed transcript ---- */
+
+enum { SCT_OP_FEED, SCT_OP_SYNC, SCT_OP_TLS, SCT_OP_EOF };
+
+typedef struct sct_op {
+    int kind;
+    size_t off, len; /* FEED: slice of client bytes */
+} sct_op;
+
+typedef struct sct_answer {
+    int type; /* event type it applies to, or -1 for the next answer-required event */
+    int kind; /* 0 accept, 1 reject, 2 reply */
+    int code;
+    char enh[16];
+    int has_enh;
+    char text[512];
+    int has_text;
+} sct_answer;
+
+typedef struct sct_expect_ev {
+    int type;
+    int violation; /* -1: any */
+    int negate;    /* N: line */
+} sct_expect_ev;
+
+typedef struct sct_script {
+    smtpcore_server_config cfg;
+    const char *own[8];
+    char own_store[8][64];
+    unsigned modes;
+    sct_bytes client;
+    sct_bytes expect_out;
+    sct_op ops[512];
+    size_t nops;
+    sct_answer answers[128];
+    size_t nanswers;
+    sct_expect_ev evs[128];
+    size_t nevs;
+    sct_bytes bodies[16];
+    size_t nbodies;
+} sct_script;
+
+static int sct_fail(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int sct_lookup(const char *const *names, size_t n, const char *w, size_t wl)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == wl && memcmp(names[i], w, wl) == 0)
+            return (int)i;
+    return -1;
+}
+
+static uint32_t sct_ext_bit(const char *w, size_t n)
+{
+    static const struct { const char *name; uint32_t bit; } t[] = {
+        {"PIPELINING", SMTPCORE_EXT_PIPELINING}, {"SIZE", SMTPCORE_EXT_SIZE},
+        {"8BITMIME", SMTPCORE_EXT_8BITMIME}, {"SMTPUTF8", SMTPCORE_EXT_SMTPUTF8},
+        {"DSN", SMTPCORE_EXT_DSN}, {"ENHANCEDSTATUSCODES", SMTPCORE_EXT_ENHANCEDSTATUSCODES},
+        {"CHUNKING", SMTPCORE_EXT_CHUNKING}, {"BINARYMIME", SMTPCORE_EXT_BINARYMIME},
+        {"STARTTLS", SMTPCORE_EXT_STARTTLS}, {"AUTH", SMTPCORE_EXT_AUTH},
+        {"VRFY", SMTPCORE_EXT_VRFY}, {"HELP", SMTPCORE_EXT_HELP},
+        {"PLAIN", SMTPCORE_AUTH_PLAIN}, {"LOGIN", SMTPCORE_AUTH_LOGIN},
+        {"XOAUTH2", SMTPCORE_AUTH_XOAUTH2}};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strlen(t[i].name) == n && memcmp(t[i].name, w, n) == 0)
+            return t[i].bit;
+    return 0;
+}
+
+/* "A,B,C" -> OR of bits; 0 and *ok = 0 on an unknown name. */
+static uint32_t sct_bits(const char *v, int *ok)
+{
+    uint32_t r = 0;
+    while (*v) {
+        const char *e = strchr(v, ',');
+        size_t n = e ? (size_t)(e - v) : strlen(v);
+        uint32_t b = sct_ext_bit(v, n);
+        if (!b && n)
+            *ok = 0;
+        r |= b;
+        v += n + (e ? 1 : 0);
+    }
+    return r;
+}
+
+static int sct_config(sct_script *sc, const char *kv, char *err, size_t cap)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq)
+        return sct_fail(err, cap, "bad @config line: %s", kv);
+    size_t kl = (size_t)(eq - kv);
+    const char *v = eq + 1;
+    int ok = 1;
+    smtpcore_server_config *c = &sc->cfg;
+#define KEY(k) (kl == strlen(k) && memcmp(kv, k, kl) == 0)
+    if (KEY("ext"))
+        c->extensions = sct_bits(v, &ok);
+    else if (KEY("ext+"))
+        c->extensions |= sct_bits(v, &ok);
+    else if (KEY("ext-"))
+        c->extensions &= ~sct_bits(v, &ok);
+    else if (KEY("auth"))
+        c->auth_mechs = sct_bits(v, &ok);
+    else if (KEY("max_message_size"))
+        c->max_message_size = strtoull(v, NULL, 10);
+    else if (KEY("max_recipients"))
+        c->max_recipients = (uint32_t)strtoul(v, NULL, 10);
+    else if (KEY("max_errors"))
+        c->max_errors = (uint32_t)strtoul(v, NULL, 10);
+    else if (KEY("max_command_line"))
+        c->max_command_line = strtoul(v, NULL, 10);
+    else if (KEY("max_text_line"))
+        c->max_text_line = strtoul(v, NULL, 10);
+    else if (KEY("input_buffer_size"))
+        c->input_buffer_size = strtoul(v, NULL, 10);
+    else if (KEY("output_buffer_size"))
+        c->output_buffer_size = strtoul(v, NULL, 10);
+    else if (KEY("helo"))
+        c->helo_policy = strcmp(v, "optional") == 0 ? SMTPCORE_HELO_OPTIONAL
+                                                    : SMTPCORE_HELO_REQUIRED;
+    else if (KEY("bare_lf"))
+        c->bare_lf_policy = strcmp(v, "accept") == 0 ? SMTPCORE_BARE_LF_ACCEPT
+                                                     : SMTPCORE_BARE_LF_REJECT;
+    else if (KEY("talker"))
+        c->talker_policy = strcmp(v, "reject") == 0 ? SMTPCORE_TALKER_REJECT
+                                                    : SMTPCORE_TALKER_NOTE;
+    else if (KEY("injection"))
+        c->injection_policy = strcmp(v, "discard") == 0 ? SMTPCORE_INJECTION_DISCARD
+                                                        : SMTPCORE_INJECTION_REJECT;
+    else if (KEY("plaintext_auth"))
+        c->allow_plaintext_auth = atoi(v);
+    else if (KEY("tls_active"))
+        c->tls_active = atoi(v);
+    else if (KEY("hostname"))
+        c->hostname = v; /* points into the script text, alive during the run */
+    else if (KEY("greeting"))
+        c->greeting_text = v;
+    else if (KEY("own_names")) {
+        size_t n = 0;
+        while (*v && n < 8) {
+            const char *e = strchr(v, ',');
+            size_t l = e ? (size_t)(e - v) : strlen(v);
+            if (l >= sizeof(sc->own_store[0]))
+                l = sizeof(sc->own_store[0]) - 1;
+            memcpy(sc->own_store[n], v, l);
+            sc->own_store[n][l] = '\0';
+            sc->own[n] = sc->own_store[n];
+            n++;
+            v += l + (e ? 1 : 0);
+        }
+        c->own_names = sc->own;
+        c->own_names_count = n;
+    } else
+        return sct_fail(err, cap, "unknown @config key: %s", kv);
+#undef KEY
+    return ok ? 0 : sct_fail(err, cap, "unknown name in: %s", kv);
+}
+
+static int sct_answer_parse(sct_answer *a, const char *s, char *err, size_t cap)
+{
+    memset(a, 0, sizeof(*a));
+    size_t tl = strcspn(s, " ");
+    a->type = sct_lookup(sct_event_names, sizeof(sct_event_names) / sizeof(char *), s, tl);
+    if (a->type >= 0) {
+        s += tl;
+        while (*s == ' ')
+            s++;
+    }
+    if (strncmp(s, "accept", 6) == 0) {
+        a->kind = 0;
+        return 0;
+    }
+    if (strncmp(s, "reject ", 7) == 0)
+        a->kind = 1, s += 7;
+    else if (strncmp(s, "reply ", 6) == 0)
+        a->kind = 2, s += 6;
+    else
+        return sct_fail(err, cap, "bad A: line: %s", s);
+    char *end;
+    a->code = (int)strtol(s, &end, 10);
+    s = end;
+    while (*s == ' ')
+        s++;
+    size_t wl = strcspn(s, " ");
+    if (wl > 0 && wl < sizeof(a->enh) && s[0] >= '0' && s[0] <= '9' && memchr(s, '.', wl)) {
+        memcpy(a->enh, s, wl);
+        a->enh[wl] = '\0';
+        a->has_enh = 1;
+        s += wl;
+    } else if (wl == 1 && s[0] == '-') {
+        s += 1;
+    }
+    while (*s == ' ')
+        s++;
+    if (*s) {
+        size_t n = sct_unescape(s, strlen(s), a->text, sizeof(a->text) - 1);
+        a->text[n] = '\0';
+        a->has_text = 1;
+    }
+    return 0;
+}
+
+static void sct_flush_feed(sct_script *sc, size_t *feed_start)
+{
+    if (sc->client.len > *feed_start && sc->nops < 512) {
+        sct_op *op = &sc->ops[sc->nops++];
+        op->kind = SCT_OP_FEED;
+        op->off = *feed_start;
+        op->len = sc->client.len - *feed_start;
+    }
+    *feed_start = sc->client.len;
+}
+
+static void sct_add_op(sct_script *sc, int kind)
+{
+    if (sc->nops < 512)
+        sc->ops[sc->nops++].kind = kind;
+}
+
+static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
+{
+    smtpcore_server_config_init(&sc->cfg);
+    sc->modes = 7;
+    size_t feed_start = 0;
+    char *save = NULL;
+    char tmp[4096];
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r')
+            line[--l] = '\0';
+        if (l == 0 || line[0] == '#')
+            continue;
+        if (strncmp(line, "@config ", 8) == 0) {
+            if (sct_config(sc, line + 8, err, cap) != 0)
+                return -1;
+            continue;
+        }
+        if (strncmp(line, "@modes ", 7) == 0) {
+            sc->modes = 0;
+            if (strstr(line, "whole"))
+                sc->modes |= 1u << SCT_WHOLE;
+            if (strstr(line, "bytes"))
+                sc->modes |= 1u << SCT_BYTES;
+            if (strstr(line, "random"))
+                sc->modes |= 1u << SCT_RANDOM;
+            continue;
+        }
+        if (l < 2 || (line[1] != ':' && line[1] != '|'))
+            return sct_fail(err, cap, "bad line: %s", line);
+        const char *arg = line + 2;
+        if (*arg == ' ')
+            arg++;
+        size_t al = strlen(arg);
+        int raw = line[1] == '|';
+        switch (line[0]) {
+        case 'C':
+            if (raw) {
+                size_t n = sct_unescape(arg, al, tmp, sizeof(tmp));
+                sct_put(&sc->client, tmp, n);
+            } else {
+                sct_put(&sc->client, arg, al);
+                sct_put(&sc->client, "\r\n", 2);
+            }
+            break;
+        case 'S':
+            sct_flush_feed(sc, &feed_start);
+            sct_add_op(sc, SCT_OP_SYNC);
+            if (raw) {
+                size_t n = sct_unescape(arg, al, tmp, sizeof(tmp));
+                sct_put(&sc->expect_out, tmp, n);
+            } else {
+                sct_put(&sc->expect_out, arg, al);
+                sct_put(&sc->expect_out, "\r\n", 2);
+            }
+            break;
+        case 'T':
+            sct_flush_feed(sc, &feed_start);
+            if (strcmp(arg, "tls") == 0)
+                sct_add_op(sc, SCT_OP_TLS);
+            else if (strcmp(arg, "eof") == 0)
+                sct_add_op(sc, SCT_OP_EOF);
+            else
+                return sct_fail(err, cap, "bad T: line: %s", line);
+            break;
+        case 'A':
+            if (sc->nanswers >= 128)
+                return sct_fail(err, cap, "too many A: lines");
+            if (sct_answer_parse(&sc->answers[sc->nanswers++], arg, err, cap) != 0)
+                return -1;
+            break;
+        case 'E':
+        case 'N': {
+            if (sc->nevs >= 128)
+                return sct_fail(err, cap, "too many E: lines");
+            sct_expect_ev *e = &sc->evs[sc->nevs++];
+            size_t wl = strcspn(arg, " ");
+            e->type = sct_lookup(sct_event_names, sizeof(sct_event_names) / sizeof(char *), arg,
+                                 wl);
+            e->violation = -1;
+            e->negate = line[0] == 'N';
+            if (arg[wl] == ' ') {
+                const char *v = arg + wl + 1;
+                e->violation = sct_lookup(sct_violation_names,
+                                          sizeof(sct_violation_names) / sizeof(char *), v,
+                                          strlen(v));
+                if (e->violation < 0)
+                    return sct_fail(err, cap, "unknown violation: %s", line);
+            }
+            if (e->type < 0)
+                return sct_fail(err, cap, "unknown event: %s", line);
+            break;
+        }
+        case 'B': {
+            if (sc->nbodies >= 16)
+                return sct_fail(err, cap, "too many B lines");
+            size_t n = sct_unescape(arg, al, tmp, sizeof(tmp));
+            sct_put(&sc->bodies[sc->nbodies], tmp, n);
+            if (!sc->bodies[sc->nbodies].p)
+                sct_put(&sc->bodies[sc->nbodies], "", 0);
+            sc->nbodies++;
+            break;
+        }
+        default: return sct_fail(err, cap, "bad line: %s", line);
+        }
+    }
+    sct_flush_feed(sc, &feed_start);
+    sct_add_op(sc, SCT_OP_SYNC);
+    return 0;
+}
+
+/* ---- running ---- */
+
+typedef struct sct_run {
+    sct_script *sc;
+    smtpcore_server *s;
+    sct_bytes out;
+    sct_bytes events; /* "TYPE VIOLATION\n" per event */
+    int ev_types[4096];
+    int ev_viol[4096];
+    size_t nev;
+    sct_bytes bodies[16];
+    size_t nbodies;
+    sct_bytes cur_body;
+    size_t next_answer;
+    int starttls_seen;
+    int closed_input;
+    uint64_t rng;
+    char *err;
+    size_t errcap;
+    int failed;
+} sct_run;
+
+static uint64_t sct_rand(sct_run *r)
+{
+    uint64_t x = r->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    r->rng = x;
+    return x;
+}
+
+static int sct_give_answer(sct_run *r, const smtpcore_server_event *ev)
+{
+    if (r->next_answer >= r->sc->nanswers)
+        return smtpcore_server_accept(r->s);
+    const sct_answer *a = &r->sc->answers[r->next_answer];
+    /* A typed answer waits for an event of its type; others get the default. */
+    if (a->type >= 0 && a->type != (int)ev->type)
+        return smtpcore_server_accept(r->s);
+    r->next_answer++;
+    const char *enh = a->has_enh ? a->enh : NULL;
+    const char *text = a->has_text ? a->text : NULL;
+    switch (a->kind) {
+    case 0: return smtpcore_server_accept(r->s);
+    case 1: return smtpcore_server_reject(r->s, a->code, enh, text);
+    default: return smtpcore_server_reply(r->s, a->code, enh, text);
+    }
+}
+
+static void sct_record(sct_run *r, const smtpcore_server_event *ev)
+{
+    if (r->nev < 4096) {
+        r->ev_types[r->nev] = (int)ev->type;
+        r->ev_viol[r->nev] = (int)ev->violation;
+        r->nev++;
+    }
+    char line[96];
+    int n = snprintf(line, sizeof(line), "%s %s\n", sct_event_name((int)ev->type),
+                     sct_violation_name((int)ev->violation));
+    if (ev->type != SMTPCORE_SEV_BODY && n > 0)
+        sct_put(&r->events, line, (size_t)n);
+    if (ev->type == SMTPCORE_SEV_BODY)
+        sct_put(&r->cur_body, ev->data.ptr, ev->data.len);
+    if (ev->type == SMTPCORE_SEV_MESSAGE_END || ev->type == SMTPCORE_SEV_MESSAGE_ABORTED) {
+        if (r->nbodies < 16) {
+            r->bodies[r->nbodies] = r->cur_body;
+            r->nbodies++;
+        } else {
+            free(r->cur_body.p);
+        }
+        memset(&r->cur_body, 0, sizeof(r->cur_body));
+        sct_put(&r->cur_body, "", 0);
+    }
+    if (ev->type == SMTPCORE_SEV_STARTTLS)
+        r->starttls_seen = 1;
+}
+
+static int sct_drain(sct_run *r)
+{
+    for (int guard = 0; guard < 10000000; guard++) {
+        smtpcore_server_event ev;
+        int rc = smtpcore_server_next_event(r->s, &ev);
+        if (rc != SMTPCORE_OK)
+            return sct_fail(r->err, r->errcap, "next_event returned %d", rc);
+        if (ev.type == SMTPCORE_SEV_NONE) {
+            char buf[512];
+            size_t n = smtpcore_server_copy_output(r->s, buf, sizeof(buf));
+            if (n == 0)
+                return 0;
+            sct_put(&r->out, buf, n);
+            continue;
+        }
+        sct_record(r, &ev);
+        if (ev.answer_required) {
+            rc = sct_give_answer(r, &ev);
+            if (rc != SMTPCORE_OK)
+                return sct_fail(r->err, r->errcap, "answer to %s failed: %d",
+                                sct_event_name((int)ev.type), rc);
+        }
+    }
+    return sct_fail(r->err, r->errcap, "drain did not terminate");
+}
+
+static int sct_feed(sct_run *r, const char *p, size_t len, sct_mode mode)
+{
+    size_t at = 0;
+    int stuck = 0;
+    while (at < len && !r->closed_input) {
+        size_t chunk = len - at;
+        if (mode == SCT_BYTES)
+            chunk = 1;
+        else if (mode == SCT_RANDOM) {
+            uint64_t x = sct_rand(r);
+            size_t c = (x & 3) == 0 ? 1 + (size_t)(x >> 8) % 3 : 1 + (size_t)(x >> 8) % 40;
+            if (c < chunk)
+                chunk = c;
+        }
+        size_t used = 0;
+        int rc = smtpcore_server_receive(r->s, p + at, chunk, &used);
+        if (rc == SMTPCORE_ERR_CLOSED) {
+            r->closed_input = 1;
+            break;
+        }
+        if (rc != SMTPCORE_OK)
+            return sct_fail(r->err, r->errcap, "receive returned %d", rc);
+        at += used;
+        if (sct_drain(r) != 0)
+            return -1;
+        stuck = used == 0 ? stuck + 1 : 0;
+        if (stuck > 3)
+            return sct_fail(r->err, r->errcap, "input stuck at byte %zu", at);
+    }
+    return 0;
+}
+
+static void sct_escape(sct_bytes *dst, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && dst->len < 3000; i++) {
+        char c = p[i];
+        char tmp[8];
+        if (c == '\r')
+            sct_puts(dst, "\\r");
+        else if (c == '\n')
+            sct_puts(dst, "\\n\n    ");
+        else if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f) {
+            snprintf(tmp, sizeof(tmp), "\\x%02x", (unsigned char)c);
+            sct_put(dst, tmp, 4);
+        } else
+            sct_put(dst, &c, 1);
+    }
+}
+
+static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
+{
+    sct_script *sc = r->sc;
+    sct_bytes msg = {0};
+    int bad = 0;
+    if (r->out.len != sc->expect_out.len ||
+        (r->out.len && memcmp(r->out.p, sc->expect_out.p, r->out.len) != 0)) {
+        sct_puts(&msg, "output differs\n  expected:\n    ");
+        sct_escape(&msg, sc->expect_out.p, sc->expect_out.len);
+        sct_puts(&msg, "\n  got:\n    ");
+        sct_escape(&msg, r->out.p, r->out.len);
+        bad = 1;
+    }
+    /* E: lines must appear in order (as a subsequence); N: lines must not appear. */
+    size_t k = 0;
+    for (size_t i = 0; i < sc->nevs && !bad; i++) {
+        const sct_expect_ev *e = &sc->evs[i];
+        if (e->negate) {
+            for (size_t j = 0; j < r->nev; j++)
+                if (r->ev_types[j] == e->type &&
+                    (e->violation < 0 || r->ev_viol[j] == e->violation)) {
+                    sct_puts(&msg, "unexpected event ");
+                    sct_put(&msg, sct_event_name(e->type), strlen(sct_event_name(e->type)));
+                    bad = 1;
+                    break;
+                }
+            continue;
+        }
+        while (k < r->nev && !(r->ev_types[k] == e->type &&
+                               (e->violation < 0 || r->ev_viol[k] == e->violation)))
+            k++;
+        if (k == r->nev) {
+            char t[128];
+            snprintf(t, sizeof(t), "missing event #%zu: %s %s\n  events were:\n", i,
+                     sct_event_name(e->type),
+                     e->violation < 0 ? "" : sct_violation_name(e->violation));
+            sct_put(&msg, t, strlen(t));
+            sct_put(&msg, r->events.p ? r->events.p : "", r->events.len);
+            bad = 1;
+        } else {
+            k++;
+        }
+    }
+    for (size_t i = 0; i < sc->nbodies && !bad; i++) {
+        if (i >= r->nbodies || r->bodies[i].len != sc->bodies[i].len ||
+            memcmp(r->bodies[i].p, sc->bodies[i].p, sc->bodies[i].len) != 0) {
+            sct_puts(&msg, "body differs\n  expected:\n    ");
+            sct_escape(&msg, sc->bodies[i].p, sc->bodies[i].len);
+            sct_puts(&msg, "\n  got:\n    ");
+            if (i < r->nbodies)
+                sct_escape(&msg, r->bodies[i].p, r->bodies[i].len);
+            else
+                sct_puts(&msg, "(no message)");
+            bad = 1;
+        }
+    }
+    if (bad)
+        snprintf(r->err, r->errcap, "%s [mode %d seed %llu]: %s", name, (int)mode,
+                 (unsigned long long)seed, msg.p ? msg.p : "");
+    free(msg.p);
+    return bad ? -1 : 0;
+}
+
+static void sct_script_free(sct_script *sc)
+{
+    free(sc->client.p);
+    free(sc->expect_out.p);
+    for (size_t i = 0; i < sc->nbodies; i++)
+        free(sc->bodies[i].p);
+}
+
+int sct_run_text(const char *name, const char *text, size_t len, sct_mode mode, uint64_t seed,
+                 char *err, size_t errcap)
+{
+    char *copy = malloc(len + 1);
+    sct_script *sc = calloc(1, sizeof(*sc));
+    sct_run *r = calloc(1, sizeof(*r));
+    if (!copy || !sc || !r)
+        abort();
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    err[0] = '\0';
+    int result = 0;
+    if (sct_parse(sc, copy, err, errcap) != 0) {
+        result = -1;
+        goto out;
+    }
+    if (!(sc->modes & (1u << mode))) {
+        result = 1;
+        goto out;
+    }
+    r->sc = sc;
+    r->err = err;
+    r->errcap = errcap;
+    r->rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    int rc = smtpcore_server_new(&r->s, &sc->cfg);
+    if (rc != SMTPCORE_OK) {
+        result = sct_fail(err, errcap, "%s: smtpcore_server_new failed: %d", name, rc);
+        goto out;
+    }
+    sct_put(&r->cur_body, "", 0);
+    for (size_t i = 0; i < sc->nops && result == 0; i++) {
+        const sct_op *op = &sc->ops[i];
+        switch (op->kind) {
+        case SCT_OP_FEED: result = sct_feed(r, sc->client.p + op->off, op->len, mode); break;
+        case SCT_OP_SYNC: result = sct_drain(r); break;
+        case SCT_OP_TLS:
+            result = sct_drain(r);
+            if (result == 0 && !r->starttls_seen)
+                result = sct_fail(err, errcap, "T: tls without a STARTTLS event");
+            if (result == 0 && smtpcore_server_tls_started(r->s) != SMTPCORE_OK)
+                result = sct_fail(err, errcap, "tls_started refused");
+            r->starttls_seen = 0;
+            if (result == 0)
+                result = sct_drain(r);
+            break;
+        case SCT_OP_EOF:
+            result = sct_drain(r);
+            if (result == 0)
+                smtpcore_server_receive_eof(r->s);
+            if (result == 0)
+                result = sct_drain(r);
+            break;
+        default: break;
+        }
+    }
+    if (result == 0)
+        result = sct_check(r, name, mode, seed);
+    else {
+        char tmp[256];
+        snprintf(tmp, sizeof(tmp), "%s", err);
+        snprintf(err, errcap, "%s [mode %d seed %llu]: %s", name, (int)mode,
+                 (unsigned long long)seed, tmp);
+    }
+    smtpcore_server_del(r->s);
+out:
+    free(r->out.p);
+    free(r->events.p);
+    free(r->cur_body.p);
+    for (size_t i = 0; i < r->nbodies; i++)
+        free(r->bodies[i].p);
+    free(r);
+    sct_script_free(sc);
+    free(sc);
+    free(copy);
+    return result;
+}
+
+int sct_run_file(const char *path, sct_mode mode, uint64_t seed, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sct_fail(err, errcap, "cannot open %s", path);
+    sct_bytes b = {0};
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sct_put(&b, buf, n);
+    fclose(f);
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    int rc = sct_run_text(name, b.p ? b.p : "", b.len, mode, seed, err, errcap);
+    free(b.p);
+    return rc;
+}
