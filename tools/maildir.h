@@ -1,0 +1,47 @@
+/* Maildir delivery: each message is written to tmp/, fsynced, renamed into new/, and the
+ * new/ directory is fsynced, so a message is either stored whole or not at all. The file
+ * holds exactly the message bytes as received (unstuffed), nothing added. */
+#ifndef SMTPCORE_TOOLS_MAILDIR_H
+#define SMTPCORE_TOOLS_MAILDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** A maildir opened for delivery. */
+typedef struct tool_maildir {
+    char *path;        /**< The maildir root. */
+    int new_fd;        /**< Directory fd of new/ (fsynced after each rename). */
+    char host[64];     /**< Host part of unique names. */
+    unsigned long pid; /**< Process id part of unique names. */
+    uint64_t seq;      /**< Delivery counter part of unique names. */
+} tool_maildir;
+
+/** A message being written. */
+typedef struct tool_msgfile {
+    int fd;             /**< File in tmp/, -1 when none. */
+    int failed;         /**< A write failed: the message must not be acknowledged. */
+    char name[160];     /**< Unique file name (same in tmp/ and new/). */
+    uint64_t size;      /**< Bytes written so far. */
+    size_t buf_len;     /**< Bytes waiting in @ref buf. */
+    char *buf;          /**< Write-behind buffer (one per message in flight). */
+} tool_msgfile;
+
+/** Creates DIR, DIR/tmp, DIR/new, DIR/cur as needed. Returns 0 or -1 (message in err). */
+int tool_maildir_open(tool_maildir *md, const char *path, char *err, size_t err_cap);
+
+/** Releases the maildir. */
+void tool_maildir_close(tool_maildir *md);
+
+/** Starts a message in tmp/. Returns 0 or -1 (errno set). */
+int tool_msg_begin(tool_maildir *md, tool_msgfile *m);
+
+/** Appends bytes; errors are remembered in @ref tool_msgfile.failed. */
+void tool_msg_write(tool_msgfile *m, const char *data, size_t len);
+
+/** Flushes, fsyncs, renames into new/, fsyncs new/. Returns 0 or -1 (then removed). */
+int tool_msg_commit(tool_maildir *md, tool_msgfile *m);
+
+/** Removes a message that will not be acknowledged. Safe on an idle @p m. */
+void tool_msg_abort(tool_maildir *md, tool_msgfile *m);
+
+#endif

@@ -1,0 +1,697 @@
+/* smtpcore-send: sends one message through the smtpcore client engine. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <smtpcore/smtpcore.h>
+
+#include "cli.h"
+#include "net.h"
+#include "tls.h"
+#include "transcript.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_PARTIAL = 1,
+    EXIT_TEMPFAIL = 2,
+    EXIT_PERMFAIL = 3,
+    EXIT_LOCAL = 4,
+    MAX_MESSAGE = 256 * 1024 * 1024,
+    MAX_RCPTS = 1000
+};
+
+static const char usage_text[] =
+"NAME\n"
+"    smtpcore-send - send one message over SMTP with the smtpcore client engine\n"
+"\n"
+"SYNOPSIS\n"
+"    smtpcore-send --from ADDR --to ADDR [--to ADDR ...] [OPTIONS] HOST[:PORT] [FILE]\n"
+"\n"
+"DESCRIPTION\n"
+"    Connects to HOST:PORT (default port 25), says EHLO (falling back to HELO when the\n"
+"    server refuses EHLO), optionally starts TLS and authenticates, and sends the message\n"
+"    read from FILE (or standard input when FILE is absent or \"-\") to every --to\n"
+"    recipient in one transaction. MAIL, RCPT and DATA are pipelined when the server\n"
+"    offers PIPELINING. Line ends are normalised to CRLF and lines starting with '.' are\n"
+"    dot-stuffed by the engine; the message is otherwise sent as is.\n"
+"\n"
+"OPTIONS\n"
+"    --from ADDR          Envelope sender (\"\" for the null reverse path).\n"
+"    --to ADDR            Envelope recipient; repeat for more (up to 1000).\n"
+"    --helo NAME          Name for EHLO/HELO: a domain or an address literal. Default:\n"
+"                         this host's name when it is a fully qualified domain, otherwise\n"
+"                         the local address literal such as [127.0.0.1].\n"
+"    --starttls           Use STARTTLS when the server offers it.\n"
+"    --tls-required       Use STARTTLS and fail (exit 3) when it is not available.\n"
+"                         Certificates are not verified (opportunistic TLS, as MTAs do).\n"
+"    --auth USER:PASS     Authenticate (PLAIN or LOGIN, the best offered).\n"
+"    --auth-mech MECH     Force PLAIN, LOGIN or XOAUTH2.\n"
+"    --no-pipelining      Send one command at a time even when PIPELINING is offered.\n"
+"    --quirk NAME         Work around a broken server; repeatable or comma-separated:\n"
+"                         split-quit (never put QUIT in a group after RSET),\n"
+"                         no-pipelining, no-chunking, helo-only.\n"
+"    --timeout SECONDS    Give up when the server is silent this long (default 60).\n"
+"    -v, --verbose        Print the transcript on stdout: \"C: \" lines sent, \"S: \" lines\n"
+"                         received (a bare LF shows as \\n, a bare CR as \\r).\n"
+"    -q, --quiet          No result line on stderr.\n"
+"    -h, --help           This text.\n"
+"\n"
+"EXIT STATUS\n"
+"    0  the message was accepted for every recipient\n"
+"    1  partial: accepted, but some recipients were refused\n"
+"    2  temporary failure (4xx, connection lost or refused, timeout): try again later\n"
+"    3  permanent failure (5xx, TLS required but unavailable, message refused locally\n"
+"       because the server cannot take it, e.g. over its SIZE)\n"
+"    4  usage or local error (bad options, unreadable file)\n";
+
+typedef struct send_opts {
+    char host[256];
+    uint16_t port;
+    const char *from;
+    const char *to[MAX_RCPTS];
+    size_t nto;
+    const char *file;
+    const char *helo;
+    const char *auth;
+    const char *auth_mech;
+    smtpcore_tls_policy tls;
+    uint32_t quirks;
+    int verbose;
+    int quiet;
+    uint32_t timeout_s;
+} send_opts;
+
+/* What the conversation produced; reply texts are copied out of the engine. */
+typedef struct send_result {
+    int mail_failure;            /* smtpcore_failure of MAIL FROM, -1 when not seen */
+    char mail_reply[256];
+    int rcpt_failure[MAX_RCPTS]; /* -1 when not seen */
+    char rcpt_reply[MAX_RCPTS][128];
+    int have_message_result;
+    int message_failure;
+    size_t rcpt_accepted;
+    char message_reply[256];
+    int auth_failure;            /* 0, or the failure class of AUTH */
+    char auth_reply[256];
+    int closed;
+    smtpcore_violation close_violation;
+    char close_message[256];
+    int protocol_error;
+    char error_message[256];
+} send_result;
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "smtpcore-send: %s%s%s\nTry 'smtpcore-send --help'.\n", msg,
+            arg ? ": " : "", arg ? arg : "");
+    return EXIT_LOCAL;
+}
+
+static int add_quirks(send_opts *o, const char *list)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *q = strtok_r(buf, ",", &save); q; q = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(q, "split-quit"))
+            o->quirks |= SMTPCORE_QUIRK_SPLIT_QUIT;
+        else if (!strcmp(q, "no-pipelining"))
+            o->quirks |= SMTPCORE_QUIRK_NO_PIPELINING;
+        else if (!strcmp(q, "no-chunking"))
+            o->quirks |= SMTPCORE_QUIRK_NO_CHUNKING;
+        else if (!strcmp(q, "helo-only"))
+            o->quirks |= SMTPCORE_QUIRK_HELO_ONLY;
+        else
+            return -1;
+    }
+    return 0;
+}
+
+/* Returns -1 to continue, or an exit status. */
+static int parse_args(send_opts *o, int argc, char **argv)
+{
+    const char *target = NULL;
+    o->tls = SMTPCORE_TLS_NEVER;
+    o->timeout_s = 60;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        uint64_t n;
+        int r;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--from", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->from = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--to", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            if (o->nto >= MAX_RCPTS)
+                return usage_error("too many --to", v);
+            o->to[o->nto++] = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--helo", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->helo = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--auth-mech", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->auth_mech = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--auth", &v)) != 0) {
+            if (r < 0 || strchr(v, ':') == NULL)
+                return usage_error("--auth takes USER:PASS", v);
+            o->auth = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--quirk", &v)) != 0) {
+            if (r < 0 || add_quirks(o, v) != 0)
+                return usage_error("unknown quirk", v);
+        } else if ((r = tool_opt_value(argc, argv, &i, "--timeout", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 86400, &n) || n == 0)
+                return usage_error("bad --timeout", v);
+            o->timeout_s = (uint32_t)n;
+        } else if (!strcmp(a, "--starttls")) {
+            if (o->tls == SMTPCORE_TLS_NEVER)
+                o->tls = SMTPCORE_TLS_OPPORTUNISTIC;
+        } else if (!strcmp(a, "--tls-required")) {
+            o->tls = SMTPCORE_TLS_REQUIRED;
+        } else if (!strcmp(a, "--no-pipelining")) {
+            o->quirks |= SMTPCORE_QUIRK_NO_PIPELINING;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            o->verbose = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option", a);
+        } else if (target == NULL) {
+            target = a;
+        } else if (o->file == NULL) {
+            o->file = a;
+        } else {
+            return usage_error("unexpected argument", a);
+        }
+    }
+    if (target == NULL)
+        return usage_error("missing HOST:PORT", NULL);
+    if (tool_parse_hostport(target, 25, 0, o->host, sizeof o->host, &o->port) != 0)
+        return usage_error("bad HOST:PORT", target);
+    if (o->from == NULL)
+        return usage_error("missing --from", NULL);
+    if (o->nto == 0)
+        return usage_error("missing --to", NULL);
+    return -1;
+}
+
+static char *read_message(const char *file, size_t *len)
+{
+    FILE *f = (file == NULL || !strcmp(file, "-")) ? stdin : fopen(file, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "smtpcore-send: cannot open %s: %s\n", file, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        if (n == cap) {
+            if (cap >= MAX_MESSAGE) {
+                fprintf(stderr, "smtpcore-send: message larger than %d bytes\n", MAX_MESSAGE);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f)) {
+                fprintf(stderr, "smtpcore-send: read error: %s\n", strerror(errno));
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* First line of a reply, without code/terminator noise, for messages. */
+static void reply_text(const smtpcore_reply *r, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    if (r == NULL || r->code == 0 || r->raw.ptr == NULL)
+        return;
+    for (size_t i = 0; i < r->raw.len && n + 1 < cap; i++) {
+        char ch = r->raw.ptr[i];
+        if (ch == '\r' || ch == '\n')
+            break;
+        out[n++] = (unsigned char)ch < 0x20 ? '?' : ch;
+    }
+    out[n] = '\0';
+}
+
+static void copy_slice(smtpcore_str s, char *out, size_t cap)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    if (n > 0)
+        memcpy(out, s.ptr, n);
+    out[n] = '\0';
+}
+
+typedef struct send_session {
+    send_opts *o;
+    send_result *res;
+    smtpcore_client *c;
+    tool_stream st;
+    SSL_CTX *tls_ctx;
+    tool_transcript tc, ts;
+    const char *msg;
+    size_t msg_len, msg_off;
+    int submitted, sending_body, body_ended, quit_sent, eof_given;
+    char in[16384];
+    size_t in_len;
+    int64_t deadline;
+    int local_error;
+} send_session;
+
+/* Writes all pending output, waiting for the socket as needed. Returns 0 or -1. */
+static int flush_all(send_session *ss)
+{
+    const char *p;
+    size_t n;
+    while ((n = smtpcore_client_output(ss->c, &p)) > 0) {
+        short want;
+        long w = tool_stream_write(&ss->st, p, n, &want);
+        if (w > 0) {
+            tool_transcript_feed(&ss->tc, p, (size_t)w);
+            smtpcore_client_consume(ss->c, (size_t)w);
+            ss->deadline = tool_now_ms() + (int64_t)ss->o->timeout_s * 1000;
+            continue;
+        }
+        if (w != TOOL_IO_AGAIN || tool_wait(ss->st.fd, want, ss->deadline) != 1)
+            return -1;
+    }
+    return 0;
+}
+
+static int start_tls(send_session *ss)
+{
+    char err[256];
+    if (flush_all(ss) != 0)
+        return -1;
+    if (ss->tls_ctx == NULL)
+        ss->tls_ctx = tool_tls_client_ctx(err, sizeof err);
+    if (ss->tls_ctx == NULL || tool_tls_begin(&ss->st, ss->tls_ctx, 0, ss->o->host) != 0) {
+        fprintf(stderr, "smtpcore-send: TLS setup failed\n");
+        return -1;
+    }
+    /* Server bytes that came with the 220 in plaintext must not be read as TLS-protected:
+     * the engine discards what it buffered; we drop ours. */
+    ss->in_len = 0;
+    for (;;) {
+        short want = POLLIN;
+        int rc = tool_tls_handshake(&ss->st, 0, &want, err, sizeof err);
+        if (rc == 1)
+            break;
+        if (rc < 0 || tool_wait(ss->st.fd, want, ss->deadline) != 1) {
+            fprintf(stderr, "smtpcore-send: %s\n", rc < 0 ? err : "TLS handshake timed out");
+            return -1;
+        }
+    }
+    char desc[128];
+    tool_tls_describe(&ss->st, desc, sizeof desc);
+    char note[160];
+    snprintf(note, sizeof note, "TLS established: %s", desc);
+    tool_transcript_note(&ss->ts, note);
+    return smtpcore_client_tls_started(ss->c) == SMTPCORE_OK ? 0 : -1;
+}
+
+/* Submits the transaction at the first READY. Returns 0, or an exit status. */
+static int submit(send_session *ss)
+{
+    int rc = smtpcore_client_mail(ss->c, ss->o->from, NULL);
+    const char *what = ss->o->from;
+    for (size_t i = 0; rc == SMTPCORE_OK && i < ss->o->nto; i++) {
+        what = ss->o->to[i];
+        rc = smtpcore_client_rcpt(ss->c, ss->o->to[i], NULL);
+    }
+    if (rc == SMTPCORE_OK) {
+        what = "DATA";
+        rc = smtpcore_client_data(ss->c);
+    }
+    if (rc == SMTPCORE_OK) {
+        ss->submitted = 1;
+        return 0;
+    }
+    fprintf(stderr, "smtpcore-send: %s: %s\n", what, smtpcore_strerror(rc));
+    smtpcore_client_quit(ss->c);
+    ss->quit_sent = 1;
+    ss->submitted = 1;
+    return rc == SMTPCORE_ERR_UNSUPPORTED || rc == SMTPCORE_ERR_TOO_LONG ? EXIT_PERMFAIL
+                                                                         : EXIT_LOCAL;
+}
+
+static void do_quit(send_session *ss)
+{
+    if (!ss->quit_sent && smtpcore_client_quit(ss->c) == SMTPCORE_OK)
+        ss->quit_sent = 1;
+}
+
+/* Handles one event. Returns 0, or an exit status for a local failure. */
+static int on_event(send_session *ss, const smtpcore_client_event *ev)
+{
+    send_result *r = ss->res;
+    switch (ev->type) {
+    case SMTPCORE_CEV_STARTTLS:
+        if (start_tls(ss) != 0)
+            return EXIT_TEMPFAIL;
+        break;
+    case SMTPCORE_CEV_AUTH_CHALLENGE:
+        smtpcore_client_auth_respond(ss->c, NULL, 0); /* no host-run mechanisms here */
+        break;
+    case SMTPCORE_CEV_AUTH_RESULT:
+        if (ev->failure != SMTPCORE_SUCCESS) {
+            r->auth_failure = (int)ev->failure;
+            reply_text(&ev->reply, r->auth_reply, sizeof r->auth_reply);
+            do_quit(ss);
+        }
+        break;
+    case SMTPCORE_CEV_READY:
+        if (!ss->submitted)
+            return submit(ss);
+        do_quit(ss);
+        break;
+    case SMTPCORE_CEV_MAIL_RESULT:
+        r->mail_failure = (int)ev->failure;
+        reply_text(&ev->reply, r->mail_reply, sizeof r->mail_reply);
+        break;
+    case SMTPCORE_CEV_RCPT_RESULT:
+        if (ev->rcpt_index < ss->o->nto) {
+            r->rcpt_failure[ev->rcpt_index] = (int)ev->failure;
+            reply_text(&ev->reply, r->rcpt_reply[ev->rcpt_index], sizeof r->rcpt_reply[0]);
+        }
+        break;
+    case SMTPCORE_CEV_SEND_BODY:
+        ss->sending_body = 1;
+        break;
+    case SMTPCORE_CEV_MESSAGE_RESULT:
+        r->have_message_result = 1;
+        r->message_failure = (int)ev->failure;
+        r->rcpt_accepted = ev->rcpt_accepted;
+        reply_text(&ev->reply, r->message_reply, sizeof r->message_reply);
+        if (r->message_reply[0] == '\0')
+            copy_slice(ev->message, r->message_reply, sizeof r->message_reply);
+        ss->sending_body = 0;
+        do_quit(ss); /* INVALID_STATE here means READY comes first; quit then */
+        break;
+    case SMTPCORE_CEV_PROTOCOL_ERROR:
+        r->protocol_error = 1;
+        copy_slice(ev->message, r->error_message, sizeof r->error_message);
+        break;
+    case SMTPCORE_CEV_CLOSED:
+        r->closed = 1;
+        r->close_violation = ev->violation;
+        copy_slice(ev->message, r->close_message, sizeof r->close_message);
+        if (r->close_message[0] == '\0')
+            reply_text(&ev->reply, r->close_message, sizeof r->close_message);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* Feeds body bytes and the end of data. Returns 1 on progress. */
+static int feed_body(send_session *ss)
+{
+    if (!ss->sending_body || ss->body_ended)
+        return 0;
+    int progress = 0;
+    if (ss->msg_off < ss->msg_len) {
+        size_t used = 0;
+        int rc = smtpcore_client_body(ss->c, ss->msg + ss->msg_off, ss->msg_len - ss->msg_off,
+                                      &used);
+        if (rc != SMTPCORE_OK) {
+            ss->sending_body = 0; /* the engine ended the transaction (e.g. 5xx to DATA) */
+            return 1;
+        }
+        ss->msg_off += used;
+        progress = used > 0;
+    }
+    if (ss->msg_off == ss->msg_len) {
+        int rc = smtpcore_client_body_end(ss->c);
+        if (rc == SMTPCORE_OK) {
+            ss->body_ended = 1;
+            ss->sending_body = 0;
+            progress = 1;
+        } else if (rc != SMTPCORE_ERR_BUFFER_FULL) {
+            ss->sending_body = 0;
+        }
+    }
+    return progress;
+}
+
+static int run(send_session *ss)
+{
+    for (;;) {
+        int progress = 0;
+        smtpcore_client_event ev;
+        while (smtpcore_client_next_event(ss->c, &ev) == SMTPCORE_OK &&
+               ev.type != SMTPCORE_CEV_NONE) {
+            int rc = on_event(ss, &ev);
+            if (rc != 0)
+                return rc;
+            progress = 1;
+        }
+        progress |= feed_body(ss);
+        if (ss->in_len > 0) {
+            size_t used = 0;
+            if (smtpcore_client_receive(ss->c, ss->in, ss->in_len, &used) == SMTPCORE_ERR_CLOSED)
+                ss->in_len = 0;
+            if (used > 0) {
+                memmove(ss->in, ss->in + used, ss->in_len - used);
+                ss->in_len -= used;
+                progress = 1;
+            }
+        }
+        const char *p;
+        size_t pending = smtpcore_client_output(ss->c, &p);
+        if (pending > 0) {
+            short want;
+            long w = tool_stream_write(&ss->st, p, pending, &want);
+            if (w > 0) {
+                tool_transcript_feed(&ss->tc, p, (size_t)w);
+                smtpcore_client_consume(ss->c, (size_t)w);
+                progress = 1;
+            } else if (w == TOOL_IO_ERROR) {
+                if (!ss->eof_given) {
+                    smtpcore_client_receive_eof(ss->c);
+                    ss->eof_given = 1;
+                    continue;
+                }
+                return 0;
+            }
+            pending = smtpcore_client_output(ss->c, &p);
+        }
+        if ((ss->res->closed || smtpcore_client_want_close(ss->c)) && pending == 0)
+            return 0;
+        if (progress) {
+            ss->deadline = tool_now_ms() + (int64_t)ss->o->timeout_s * 1000;
+            continue;
+        }
+        if (ss->eof_given)
+            return 0; /* nothing more will come */
+        short events = (short)((ss->in_len < sizeof ss->in ? POLLIN : 0) | (pending ? POLLOUT : 0));
+        int wr = tool_wait(ss->st.fd, events, ss->deadline);
+        if (wr == 0) {
+            fprintf(stderr, "smtpcore-send: timeout waiting for %s\n", ss->o->host);
+            return EXIT_TEMPFAIL;
+        }
+        if (wr < 0)
+            return EXIT_TEMPFAIL;
+        if (ss->in_len < sizeof ss->in) {
+            short want;
+            long n = tool_stream_read(&ss->st, ss->in + ss->in_len, sizeof ss->in - ss->in_len,
+                                      &want);
+            if (n > 0) {
+                tool_transcript_feed(&ss->ts, ss->in + ss->in_len, (size_t)n);
+                ss->in_len += (size_t)n;
+            } else if (n == 0 || n == TOOL_IO_ERROR) {
+                /* Hand over what is buffered first; EOF is given when it is all taken. */
+                if (ss->in_len == 0 || n == TOOL_IO_ERROR) {
+                    ss->in_len = n == TOOL_IO_ERROR ? 0 : ss->in_len;
+                    smtpcore_client_receive_eof(ss->c);
+                    ss->eof_given = 1;
+                }
+            }
+        }
+    }
+}
+
+/* Maps what happened to the documented exit status and prints the result line. */
+static int verdict(const send_session *ss)
+{
+    const send_result *r = ss->res;
+    const send_opts *o = ss->o;
+    int status;
+    for (size_t i = 0; i < o->nto && !o->quiet; i++)
+        if (r->rcpt_failure[i] > 0)
+            fprintf(stderr, "smtpcore-send: <%s> refused: %s\n", o->to[i],
+                    r->rcpt_reply[i][0] ? r->rcpt_reply[i] : "(no reply)");
+    if (r->have_message_result && r->message_failure == SMTPCORE_SUCCESS) {
+        status = r->rcpt_accepted < o->nto ? EXIT_PARTIAL : EXIT_OK;
+        if (!o->quiet)
+            fprintf(stderr, "smtpcore-send: accepted for %zu of %zu recipients: %s\n",
+                    r->rcpt_accepted, o->nto, r->message_reply);
+        return status;
+    }
+    const char *why = NULL;
+    int cls = 0;
+    if (r->have_message_result) {
+        cls = r->message_failure;
+        why = r->message_reply;
+    } else if (r->auth_failure) {
+        cls = r->auth_failure;
+        why = r->auth_reply;
+    } else if (r->mail_failure > 0) {
+        cls = r->mail_failure;
+        why = r->mail_reply;
+    } else if (r->closed && r->close_violation == SMTPCORE_V_TLS_REQUIRED) {
+        cls = SMTPCORE_FAIL_PERMANENT;
+        why = r->close_message[0] ? r->close_message : "TLS required but not offered";
+    } else {
+        /* all recipients refused, or the conversation broke off */
+        int any_rcpt = 0, any_transient = 0;
+        for (size_t i = 0; i < o->nto; i++) {
+            any_rcpt |= r->rcpt_failure[i] > 0;
+            any_transient |= r->rcpt_failure[i] == SMTPCORE_FAIL_TRANSIENT;
+        }
+        if (any_rcpt) {
+            cls = any_transient ? SMTPCORE_FAIL_TRANSIENT : SMTPCORE_FAIL_PERMANENT;
+            why = "no recipient accepted";
+        } else {
+            cls = SMTPCORE_FAIL_TRANSIENT;
+            why = r->protocol_error ? r->error_message
+                  : r->close_message[0] ? r->close_message : "conversation ended early";
+        }
+    }
+    status = cls == SMTPCORE_FAIL_TRANSIENT ? EXIT_TEMPFAIL : EXIT_PERMFAIL;
+    if (!o->quiet)
+        fprintf(stderr, "smtpcore-send: %s failure: %s\n",
+                status == EXIT_TEMPFAIL ? "temporary" : "permanent", why && *why ? why : "?");
+    return status;
+}
+
+static int pick_helo(const send_opts *o, int fd, char *out, size_t cap)
+{
+    if (o->helo != NULL) {
+        if (smtpcore_helo_classify(o->helo, strlen(o->helo)) == SMTPCORE_HELO_INVALID)
+            return -1;
+        snprintf(out, cap, "%s", o->helo);
+        return 0;
+    }
+    char name[256];
+    if (gethostname(name, sizeof name) == 0) {
+        name[sizeof name - 1] = '\0';
+        if (smtpcore_helo_classify(name, strlen(name)) == SMTPCORE_HELO_FQDN) {
+            snprintf(out, cap, "%s", name);
+            return 0;
+        }
+    }
+    char ip[64];
+    if (tool_local_ip(fd, ip, sizeof ip) == 0 && cap <= (size_t)INT32_MAX &&
+        smtpcore_address_literal(ip, out, cap) > 0)
+        return 0;
+    snprintf(out, cap, "[127.0.0.1]");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static send_opts o;     /* large: recipient table */
+    static send_result res; /* large: per-recipient replies */
+    static send_session ss;
+    int rc = parse_args(&o, argc, argv);
+    if (rc >= 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    memset(&res, 0, sizeof res);
+    res.mail_failure = -1;
+    for (size_t i = 0; i < MAX_RCPTS; i++)
+        res.rcpt_failure[i] = -1;
+    size_t msg_len = 0;
+    char *msg = read_message(o.file, &msg_len);
+    if (msg == NULL)
+        return EXIT_LOCAL;
+
+    char err[256];
+    int fd = tool_connect(o.host, o.port, (int)o.timeout_s * 1000, err, sizeof err);
+    if (fd < 0) {
+        fprintf(stderr, "smtpcore-send: %s\n", err);
+        free(msg);
+        return EXIT_TEMPFAIL;
+    }
+    char helo[300];
+    if (pick_helo(&o, fd, helo, sizeof helo) != 0) {
+        close(fd);
+        free(msg);
+        return usage_error("--helo must be a domain or an address literal", o.helo);
+    }
+    char user[256] = "";
+    const char *pass = NULL;
+    if (o.auth != NULL) {
+        const char *colon = strchr(o.auth, ':');
+        snprintf(user, sizeof user, "%.*s", (int)(colon - o.auth), o.auth);
+        pass = colon + 1;
+    }
+    smtpcore_client_config cfg;
+    smtpcore_client_config_init(&cfg);
+    cfg.helo_name = helo;
+    cfg.quirks = o.quirks;
+    cfg.tls_policy = o.tls;
+    cfg.auth_user = o.auth ? user : NULL;
+    cfg.auth_password = pass;
+    cfg.auth_mechanism = o.auth_mech;
+    if (o.nto > cfg.max_recipients)
+        cfg.max_recipients = o.nto;
+    ss.o = &o;
+    ss.res = &res;
+    ss.st.fd = fd;
+    ss.st.ssl = NULL;
+    ss.tc = (tool_transcript){ .out = o.verbose ? stdout : NULL, .prefix = "C: " };
+    ss.ts = (tool_transcript){ .out = o.verbose ? stdout : NULL, .prefix = "S: " };
+    ss.msg = msg;
+    ss.msg_len = msg_len;
+    ss.deadline = tool_now_ms() + (int64_t)o.timeout_s * 1000;
+    rc = smtpcore_client_new(&ss.c, &cfg);
+    if (rc != SMTPCORE_OK) {
+        fprintf(stderr, "smtpcore-send: client: %s\n", smtpcore_strerror(rc));
+        tool_stream_close(&ss.st);
+        free(msg);
+        return EXIT_LOCAL;
+    }
+    rc = run(&ss);
+    if (rc == 0 || (rc == EXIT_TEMPFAIL && (res.have_message_result || res.closed)))
+        rc = verdict(&ss);
+    else if (rc == EXIT_TEMPFAIL && !o.quiet)
+        fprintf(stderr, "smtpcore-send: temporary failure: connection problem\n");
+    smtpcore_client_del(ss.c);
+    tool_stream_close(&ss.st);
+    if (ss.tls_ctx != NULL)
+        SSL_CTX_free(ss.tls_ctx);
+    free(msg);
+    return rc;
+}

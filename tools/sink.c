@@ -1,0 +1,350 @@
+/* smtpcore-sink: an SMTP server on the smtpcore engine that stores what it receives. */
+#include "sink.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "net.h"
+
+static const char usage_text[] =
+"NAME\n"
+"    smtpcore-sink - an SMTP server that stores every accepted message in a maildir\n"
+"\n"
+"SYNOPSIS\n"
+"    smtpcore-sink [--listen ADDR:PORT] [--maildir DIR] [OPTIONS]\n"
+"\n"
+"DESCRIPTION\n"
+"    Accepts SMTP connections (many at once, one process, non-blocking) and answers them\n"
+"    with the smtpcore server engine. With --maildir each accepted message is written to\n"
+"    DIR/tmp, fsynced, renamed into DIR/new and the directory fsynced before the 250 reply,\n"
+"    so a message acknowledged is never lost. The file holds exactly the message content\n"
+"    as received (dot-unstuffed); the envelope goes to the log line. Without --maildir\n"
+"    messages are accepted and discarded.\n"
+"\n"
+"    On start the bound address is printed on stdout as \"listening on ADDR:PORT\".\n"
+"    One line per transaction is logged on stderr.\n"
+"\n"
+"OPTIONS\n"
+"    --listen ADDR:PORT   Address to listen on (default 127.0.0.1:2525; port 0 picks a\n"
+"                         free port).\n"
+"    --maildir DIR        Store messages in maildir DIR (created if missing).\n"
+"    --max-size N         Largest message in octets, K/M/G suffixes allowed; 0 means no\n"
+"                         limit (default 10M). Advertised with SIZE.\n"
+"    --max-rcpt N         Recipients per transaction (default 100; more get 452).\n"
+"    --tls-cert FILE      PEM certificate chain; with --tls-key enables STARTTLS.\n"
+"    --tls-key FILE       PEM private key.\n"
+"    --auth-file FILE     Enables AUTH PLAIN and LOGIN against FILE's \"user:password\"\n"
+"                         lines. AUTH is offered only after STARTTLS unless\n"
+"                         --auth-plaintext is given.\n"
+"    --auth-plaintext     Offer AUTH on unencrypted connections too.\n"
+"    --require-helo       Refuse MAIL before HELO/EHLO (503). Default: HELO optional.\n"
+"    --bare-lf POLICY     reject (default): bare LF in commands gets 500 and a message\n"
+"                         containing one is refused with 550; accept: bare LF passes as\n"
+"                         content. End of data is only ever CRLF.CRLF.\n"
+"    --hostname NAME      Name in the greeting and EHLO reply (default localhost).\n"
+"    --max-conn N         Concurrent connections (default 1000; more get 421).\n"
+"    --timeout SECONDS    Idle timeout per connection (default 300).\n"
+"    --grace SECONDS      At shutdown, time given to messages in flight (default 30).\n"
+"    --quiet              No per-transaction log lines.\n"
+"    --verbose            Also log connections and protocol errors.\n"
+"    -h, --help           This text.\n"
+"\n"
+"SIGNALS\n"
+"    SIGTERM, SIGINT      Stop accepting connections. Idle sessions get \"421 4.3.2\"; a\n"
+"                         message in flight is stored and acknowledged, then 421. After\n"
+"                         --grace seconds remaining sessions are dropped (unacknowledged\n"
+"                         messages are removed, never half-stored). Exit status 0.\n"
+"\n"
+"LOG LINE\n"
+"    smtpcore-sink: id=N peer=ADDR:PORT helo=NAME tls=no|VERSION CIPHER auth=USER|-\n"
+"        from=<ADDR> nrcpt=N to=<A>,<B> size=OCTETS status=CODE [file=NAME] [reason=WHY]\n"
+"\n"
+"EXIT STATUS\n"
+"    0 after a clean shutdown, 2 on a usage error, 1 on a start-up failure.\n";
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "smtpcore-sink: %s%s%s\nTry 'smtpcore-sink --help'.\n", msg,
+            arg ? ": " : "", arg ? arg : "");
+    return 2;
+}
+
+/* Parses argv into ctx->opt. Returns -1 to continue, or an exit status. */
+static int parse_args(sink_ctx *ctx, int argc, char **argv)
+{
+    sink_options *o = &ctx->opt;
+    snprintf(o->host, sizeof o->host, "127.0.0.1");
+    o->port = 2525;
+    o->max_size = 10u * 1024 * 1024;
+    o->max_rcpt = 100;
+    o->max_conn = 1000;
+    o->timeout_s = 300;
+    o->grace_s = 30;
+    o->hostname = "localhost";
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        const char *a = argv[i];
+        uint64_t n;
+        int r;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--listen", &v)) != 0) {
+            if (r < 0 || tool_parse_hostport(v, 2525, 1, o->host, sizeof o->host, &o->port))
+                return usage_error("bad --listen", v);
+        } else if ((r = tool_opt_value(argc, argv, &i, "--maildir", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->maildir = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--max-size", &v)) != 0) {
+            if (r < 0 || tool_parse_size(v, &o->max_size))
+                return usage_error("bad --max-size", v);
+        } else if ((r = tool_opt_value(argc, argv, &i, "--max-rcpt", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 1000000, &n) || n == 0)
+                return usage_error("bad --max-rcpt", v);
+            o->max_rcpt = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--max-conn", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 100000, &n) || n == 0)
+                return usage_error("bad --max-conn", v);
+            o->max_conn = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--timeout", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 86400, &n) || n == 0)
+                return usage_error("bad --timeout", v);
+            o->timeout_s = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--grace", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 3600, &n))
+                return usage_error("bad --grace", v);
+            o->grace_s = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--tls-cert", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->tls_cert = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--tls-key", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->tls_key = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--auth-file", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->auth_file = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--hostname", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->hostname = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--bare-lf", &v)) != 0) {
+            if (r < 0 || (strcmp(v, "reject") != 0 && strcmp(v, "accept") != 0))
+                return usage_error("--bare-lf takes reject or accept", v);
+            o->bare_lf_accept = !strcmp(v, "accept");
+        } else if (!strcmp(a, "--auth-plaintext")) {
+            o->auth_plaintext = 1;
+        } else if (!strcmp(a, "--require-helo")) {
+            o->require_helo = 1;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            o->quiet = 1;
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            o->verbose = 1;
+        } else {
+            return usage_error("unknown option", a);
+        }
+    }
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return usage_error("--tls-cert and --tls-key go together", NULL);
+    return -1;
+}
+
+/* Builds the engine configuration and opens TLS, maildir and auth file. */
+static int setup(sink_ctx *ctx)
+{
+    char err[512];
+    smtpcore_server_config *cfg = &ctx->cfg;
+    smtpcore_server_config_init(cfg);
+    cfg->hostname = ctx->opt.hostname;
+    cfg->max_message_size = ctx->opt.max_size;
+    cfg->max_recipients = ctx->opt.max_rcpt;
+    cfg->helo_policy = ctx->opt.require_helo ? SMTPCORE_HELO_REQUIRED : SMTPCORE_HELO_OPTIONAL;
+    cfg->bare_lf_policy = ctx->opt.bare_lf_accept ? SMTPCORE_BARE_LF_ACCEPT
+                                                  : SMTPCORE_BARE_LF_REJECT;
+    cfg->allow_plaintext_auth = ctx->opt.auth_plaintext;
+    if (ctx->opt.tls_cert != NULL) {
+        ctx->tls = tool_tls_server_ctx(ctx->opt.tls_cert, ctx->opt.tls_key, err, sizeof err);
+        if (ctx->tls == NULL) {
+            fprintf(stderr, "smtpcore-sink: %s\n", err);
+            return -1;
+        }
+        cfg->extensions |= SMTPCORE_EXT_STARTTLS;
+    }
+    if (ctx->opt.auth_file != NULL) {
+        if (tool_auth_load(&ctx->auth, ctx->opt.auth_file, err, sizeof err) != 0) {
+            fprintf(stderr, "smtpcore-sink: %s\n", err);
+            return -1;
+        }
+        cfg->extensions |= SMTPCORE_EXT_AUTH;
+        cfg->auth_mechs = SMTPCORE_AUTH_PLAIN | SMTPCORE_AUTH_LOGIN;
+    }
+    if (ctx->opt.maildir != NULL &&
+        tool_maildir_open(&ctx->md, ctx->opt.maildir, err, sizeof err) != 0) {
+        fprintf(stderr, "smtpcore-sink: %s\n", err);
+        return -1;
+    }
+    /* Check the configuration once, so a bad value fails at start, not per connection. */
+    smtpcore_server *probe = NULL;
+    int rc = smtpcore_server_new(&probe, cfg);
+    if (rc != SMTPCORE_OK) {
+        fprintf(stderr, "smtpcore-sink: engine configuration: %s\n", smtpcore_strerror(rc));
+        return -1;
+    }
+    smtpcore_server_del(probe);
+    return 0;
+}
+
+static void accept_all(sink_ctx *ctx, int lfd, sink_conn **conns, size_t *nconns)
+{
+    static const char busy[] = "421 4.7.0 Too many connections, try later\r\n";
+    for (int k = 0; k < 64; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error such as ECONNABORTED/EMFILE */
+        if (*nconns >= ctx->opt.max_conn) {
+            (void)send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+            close(fd);
+            continue;
+        }
+        sink_conn *c = sink_conn_new(ctx, fd, (struct sockaddr *)&ss);
+        if (c == NULL)
+            continue;
+        ctx->connections++;
+        conns[(*nconns)++] = c;
+        sink_conn_run(ctx, c, tool_now_ms()); /* the greeting goes out at once */
+    }
+}
+
+static int serve(sink_ctx *ctx, int lfd, int sfd)
+{
+    size_t cap = ctx->opt.max_conn;
+    sink_conn **conns = calloc(cap, sizeof *conns);
+    struct pollfd *pfd = calloc(cap + 2, sizeof *pfd);
+    if (conns == NULL || pfd == NULL) {
+        fprintf(stderr, "smtpcore-sink: out of memory\n");
+        free(conns);
+        free(pfd);
+        return 1;
+    }
+    size_t nconns = 0;
+    int64_t stop_deadline = 0;
+    int64_t last_idle_check = tool_now_ms();
+    for (;;) {
+        int64_t now = tool_now_ms();
+        if (ctx->stopping && (nconns == 0 || now >= stop_deadline)) {
+            for (size_t i = 0; i < nconns; i++) {
+                sink_conn_abort(ctx, conns[i]);
+                sink_conn_free(ctx, conns[i]);
+            }
+            nconns = 0;
+            break;
+        }
+        int any_busy = 0;
+        pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN, .revents = 0 };
+        pfd[1] = (struct pollfd){ .fd = ctx->stopping ? -1 : lfd, .events = POLLIN, .revents = 0 };
+        for (size_t i = 0; i < nconns; i++) {
+            pfd[i + 2] = (struct pollfd){ .fd = sink_conn_fd(conns[i]),
+                                          .events = sink_conn_events(conns[i]), .revents = 0 };
+            any_busy |= sink_conn_busy(conns[i]);
+        }
+        int rc = poll(pfd, nconns + 2, any_busy ? 0 : 1000);
+        if (rc < 0 && errno != EINTR) {
+            fprintf(stderr, "smtpcore-sink: poll: %s\n", strerror(errno));
+            break;
+        }
+        now = tool_now_ms();
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si && !ctx->stopping) {
+                ctx->stopping = 1;
+                stop_deadline = now + (int64_t)ctx->opt.grace_s * 1000;
+                close(lfd);
+                lfd = -1;
+                if (!ctx->opt.quiet)
+                    fprintf(stderr, "smtpcore-sink: signal %u: shutting down\n", si.ssi_signo);
+                for (size_t i = 0; i < nconns; i++)
+                    sink_conn_shutdown(ctx, conns[i]);
+            }
+        }
+        size_t n_before = nconns;
+        for (size_t i = 0; i < n_before; i++) {
+            if (pfd[i + 2].revents != 0 || sink_conn_busy(conns[i]) || ctx->stopping)
+                sink_conn_run(ctx, conns[i], now);
+        }
+        if (lfd >= 0 && (pfd[1].revents & POLLIN))
+            accept_all(ctx, lfd, conns, &nconns);
+        if (now - last_idle_check >= 1000) {
+            last_idle_check = now;
+            for (size_t i = 0; i < nconns; i++)
+                sink_conn_check_idle(ctx, conns[i], now);
+        }
+        size_t w = 0;
+        for (size_t i = 0; i < nconns; i++) {
+            if (sink_conn_dead(conns[i]))
+                sink_conn_free(ctx, conns[i]);
+            else
+                conns[w++] = conns[i];
+        }
+        nconns = w;
+    }
+    if (lfd >= 0)
+        close(lfd);
+    free(conns);
+    free(pfd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    sink_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.md.new_fd = -1;
+    int rc = parse_args(&ctx, argc, argv);
+    if (rc >= 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    /* Signals arrive through a signalfd in the poll set: no handler, no global flag. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0 || setup(&ctx) != 0) {
+        if (sfd < 0)
+            perror("smtpcore-sink: signalfd");
+        return 1;
+    }
+    char bound[128], err[512];
+    int lfd = tool_listen(ctx.opt.host, ctx.opt.port, bound, sizeof bound, err, sizeof err);
+    if (lfd < 0) {
+        fprintf(stderr, "smtpcore-sink: %s\n", err);
+        return 1;
+    }
+    printf("listening on %s\n", bound);
+    fflush(stdout);
+    rc = serve(&ctx, lfd, sfd);
+    if (!ctx.opt.quiet)
+        fprintf(stderr, "smtpcore-sink: stopped: %llu connections, %llu messages stored, "
+                "%llu refused\n", (unsigned long long)ctx.connections,
+                (unsigned long long)ctx.stored, (unsigned long long)ctx.refused);
+    close(sfd);
+    if (ctx.tls != NULL)
+        SSL_CTX_free(ctx.tls);
+    tool_auth_free(&ctx.auth);
+    if (ctx.opt.maildir != NULL)
+        tool_maildir_close(&ctx.md);
+    return rc;
+}

@@ -1,0 +1,79 @@
+/* smtpcore-sink internals shared by the main loop (sink.c) and the per-connection
+ * protocol pump (sink_conn.c). */
+#ifndef SMTPCORE_TOOLS_SINK_H
+#define SMTPCORE_TOOLS_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <smtpcore/smtpcore.h>
+
+#include "auth_file.h"
+#include "maildir.h"
+#include "tls.h"
+
+/** Command-line settings. */
+typedef struct sink_options {
+    char host[256];          /**< --listen address. */
+    uint16_t port;           /**< --listen port (0: any free port). */
+    const char *maildir;     /**< --maildir, NULL to discard messages. */
+    uint64_t max_size;       /**< --max-size (0: unlimited). */
+    uint32_t max_rcpt;       /**< --max-rcpt. */
+    const char *tls_cert;    /**< --tls-cert. */
+    const char *tls_key;     /**< --tls-key. */
+    const char *auth_file;   /**< --auth-file. */
+    int auth_plaintext;      /**< --auth-plaintext. */
+    int require_helo;        /**< --require-helo. */
+    int bare_lf_accept;      /**< --bare-lf accept. */
+    int quiet;               /**< --quiet. */
+    int verbose;             /**< --verbose: log protocol errors and connections too. */
+    const char *hostname;    /**< --hostname for the greeting. */
+    uint32_t max_conn;       /**< --max-conn. */
+    uint32_t timeout_s;      /**< --timeout (idle seconds). */
+    uint32_t grace_s;        /**< --grace (seconds in-flight messages get at shutdown). */
+} sink_options;
+
+/** Process-wide state, passed explicitly (no globals). */
+typedef struct sink_ctx {
+    sink_options opt;            /**< Settings. */
+    smtpcore_server_config cfg;  /**< Engine configuration for every session. */
+    SSL_CTX *tls;                /**< Server TLS context, NULL without --tls-cert. */
+    tool_maildir md;             /**< Open maildir when opt.maildir is set. */
+    tool_auth_file auth;         /**< Credentials when opt.auth_file is set. */
+    int stopping;                /**< SIGTERM/SIGINT seen. */
+    uint64_t conn_seq;           /**< Connection ids. */
+    uint64_t stored;             /**< Messages acknowledged with 250. */
+    uint64_t refused;            /**< Messages refused or aborted. */
+    uint64_t connections;        /**< Connections accepted. */
+    int flush_fallbacks;         /**< Times output was written without the flush hint. */
+} sink_ctx;
+
+typedef struct sink_conn sink_conn;
+
+/** Creates a connection for an accepted socket. NULL when out of memory or the engine
+ *  refused the configuration (the socket is then closed). */
+sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer);
+
+/** Runs the connection as far as it can go without blocking. */
+void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms);
+
+/** The socket fd and the poll events the connection waits for. */
+int sink_conn_fd(const sink_conn *c);
+/** Poll events wanted (POLLIN/POLLOUT). */
+short sink_conn_events(const sink_conn *c);
+/** Nonzero when the connection can make progress without waiting for the socket. */
+int sink_conn_busy(const sink_conn *c);
+/** Nonzero when the connection is finished and may be freed. */
+int sink_conn_dead(const sink_conn *c);
+/** Closes connections idle for longer than the timeout; nonzero when it did. */
+int sink_conn_check_idle(sink_ctx *ctx, sink_conn *c, int64_t now_ms);
+/** Starts the shutdown of one connection (SIGTERM): idle ones get 421 and close;
+ *  a message in flight finishes first. */
+void sink_conn_shutdown(sink_ctx *ctx, sink_conn *c);
+/** Forces a connection closed (grace period over): an unacknowledged message is removed. */
+void sink_conn_abort(sink_ctx *ctx, sink_conn *c);
+/** Frees the connection and closes its socket. */
+void sink_conn_free(sink_ctx *ctx, sink_conn *c);
+
+#endif

@@ -1,0 +1,502 @@
+/* One smtpcore-sink connection: socket (plain or TLS) <-> server engine <-> maildir. */
+#include "sink.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+enum {
+    CONN_IN_SIZE = 16384,  /* host-side input bytes not yet taken by the engine */
+    PUMP_ROUNDS = 64       /* rounds per wake-up, so one fast client cannot starve others */
+};
+
+typedef enum conn_state {
+    CS_SMTP,          /* talking SMTP */
+    CS_TLS_FLUSH,     /* STARTTLS answered: writing the 220 before the handshake */
+    CS_TLS_HANDSHAKE, /* SSL_accept in progress */
+    CS_DEAD           /* finished; free me */
+} conn_state;
+
+struct sink_conn {
+    tool_stream st;
+    smtpcore_server *s;
+    conn_state state;
+    uint64_t id;
+    char peer[64];
+    char in[CONN_IN_SIZE];
+    size_t in_len;
+    int eof_seen;          /* the socket reached EOF */
+    int eof_given;         /* ...and the engine was told */
+    short io_want;         /* what the last would-block operation waits for */
+    int busy;              /* stopped early with work left */
+    int close_after_flush; /* QUIT/CLOSE/421: close once the output is written */
+    int bye_421;           /* shutting down: send a raw 421 after the output, then close */
+    int64_t last_activity;
+    /* transaction, kept for the log line */
+    char helo[128];
+    char from[256];
+    char rcpts[1024];
+    uint32_t rcpt_n;
+    int in_data;
+    tool_msgfile msg;
+    char auth_user[128];
+    int tls_done;
+};
+
+/* Copies an engine slice into a fixed buffer; over-long values are cut with "...". */
+static void copy_str(char *dst, size_t cap, smtpcore_str s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    if (n > 0)
+        memcpy(dst, s.ptr, n);
+    dst[n] = '\0';
+    if (s.len > n && cap > 4)
+        memcpy(dst + cap - 4, "...", 4);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
+            dst[i] = '?';
+}
+
+static void reset_tx(sink_ctx *ctx, sink_conn *c)
+{
+    if (c->in_data)
+        tool_msg_abort(&ctx->md, &c->msg);
+    c->in_data = 0;
+    c->from[0] = '\0';
+    c->rcpts[0] = '\0';
+    c->rcpt_n = 0;
+}
+
+static void log_tx(sink_ctx *ctx, sink_conn *c, int code, uint64_t size, const char *file,
+                   const char *reason)
+{
+    if (ctx->opt.quiet)
+        return;
+    char tlsdesc[96];
+    fprintf(stderr,
+            "smtpcore-sink: id=%llu peer=%s helo=%s tls=%s auth=%s from=<%s> nrcpt=%u to=%s "
+            "size=%llu status=%d%s%s%s%s\n",
+            (unsigned long long)c->id, c->peer, c->helo[0] ? c->helo : "-",
+            c->tls_done ? tool_tls_describe(&c->st, tlsdesc, sizeof tlsdesc) : "no",
+            c->auth_user[0] ? c->auth_user : "-", c->from, c->rcpt_n,
+            c->rcpts[0] ? c->rcpts : "-", (unsigned long long)size, code,
+            file ? " file=" : "", file ? file : "", reason ? " reason=" : "",
+            reason ? reason : "");
+}
+
+sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
+{
+    sink_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        tool_stream tmp = { .fd = fd, .ssl = NULL };
+        tool_stream_close(&tmp);
+        return NULL;
+    }
+    c->st.fd = fd;
+    c->st.ssl = NULL;
+    c->msg.fd = -1;
+    c->id = ++ctx->conn_seq;
+    c->last_activity = tool_now_ms();
+    tool_addr_str(peer, c->peer, sizeof c->peer);
+    int rc = smtpcore_server_new(&c->s, &ctx->cfg);
+    if (rc != SMTPCORE_OK) {
+        fprintf(stderr, "smtpcore-sink: session: %s\n", smtpcore_strerror(rc));
+        tool_stream_close(&c->st);
+        free(c);
+        return NULL;
+    }
+    if (ctx->opt.verbose)
+        fprintf(stderr, "smtpcore-sink: id=%llu connect from %s\n", (unsigned long long)c->id,
+                c->peer);
+    return c;
+}
+
+void sink_conn_free(sink_ctx *ctx, sink_conn *c)
+{
+    reset_tx(ctx, c);
+    smtpcore_server_del(c->s);
+    tool_stream_close(&c->st);
+    if (ctx->opt.verbose)
+        fprintf(stderr, "smtpcore-sink: id=%llu closed\n", (unsigned long long)c->id);
+    free(c);
+}
+
+int sink_conn_fd(const sink_conn *c) { return c->st.fd; }
+int sink_conn_dead(const sink_conn *c) { return c->state == CS_DEAD; }
+int sink_conn_busy(const sink_conn *c) { return c->state != CS_DEAD && c->busy; }
+
+short sink_conn_events(const sink_conn *c)
+{
+    if (c->state == CS_DEAD)
+        return 0;
+    if (c->state == CS_TLS_HANDSHAKE)
+        return c->io_want;
+    short ev = 0;
+    const char *p;
+    if (smtpcore_server_output(c->s, &p) > 0 || c->bye_421)
+        ev |= POLLOUT;
+    if (c->state == CS_SMTP && !c->eof_seen && c->in_len < sizeof c->in)
+        ev |= POLLIN;
+    if (c->st.ssl != NULL && c->io_want == POLLOUT)
+        ev |= POLLOUT; /* a TLS read may need to write first */
+    return ev;
+}
+
+/* Answers an event we chose to refuse because the server is stopping. */
+static void refuse_stopping(sink_conn *c)
+{
+    if (smtpcore_server_reply(c->s, 421, "4.3.2", "Service shutting down") != SMTPCORE_OK)
+        smtpcore_server_accept(c->s);
+    c->close_after_flush = 1;
+}
+
+static void on_message_end(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *ev)
+{
+    const char *file = NULL;
+    int code = 250;
+    if (c->in_data && ctx->opt.maildir != NULL) {
+        if (tool_msg_commit(&ctx->md, &c->msg) == 0) {
+            file = c->msg.name;
+        } else {
+            code = 451;
+        }
+    }
+    c->in_data = 0;
+    if (code == 250) {
+        smtpcore_server_accept(c->s);
+        ctx->stored++;
+    } else {
+        smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store the message, try later");
+        ctx->refused++;
+    }
+    log_tx(ctx, c, code, ev->message_size, file, ev->long_lines ? "long-lines" : NULL);
+    reset_tx(ctx, c);
+    if (ctx->stopping)
+        c->bye_421 = 1;
+}
+
+static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *ev)
+{
+    c->busy = 1;
+    switch (ev->type) {
+    case SMTPCORE_SEV_CONNECT:
+        if (ctx->stopping)
+            refuse_stopping(c);
+        break;
+    case SMTPCORE_SEV_HELO:
+        copy_str(c->helo, sizeof c->helo, ev->address);
+        if (ctx->stopping)
+            refuse_stopping(c);
+        break;
+    case SMTPCORE_SEV_MAIL:
+        reset_tx(ctx, c);
+        copy_str(c->from, sizeof c->from, ev->address);
+        if (ctx->stopping)
+            refuse_stopping(c);
+        break;
+    case SMTPCORE_SEV_RCPT: {
+        if (ctx->stopping) {
+            refuse_stopping(c);
+            break;
+        }
+        char one[256];
+        copy_str(one, sizeof one, ev->address);
+        size_t used = strlen(c->rcpts);
+        if (used + strlen(one) + 4 < sizeof c->rcpts)
+            snprintf(c->rcpts + used, sizeof c->rcpts - used, "%s<%s>", used ? "," : "", one);
+        c->rcpt_n++;
+        break;
+    }
+    case SMTPCORE_SEV_DATA:
+        if (ctx->stopping) {
+            refuse_stopping(c);
+            break;
+        }
+        if (ctx->opt.maildir != NULL) {
+            if (tool_msg_begin(&ctx->md, &c->msg) != 0) {
+                fprintf(stderr, "smtpcore-sink: maildir: %s\n", strerror(errno));
+                smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store messages now");
+                break;
+            }
+            c->in_data = 1;
+        }
+        break;
+    case SMTPCORE_SEV_BODY:
+        if (c->in_data)
+            tool_msg_write(&c->msg, ev->data.ptr, ev->data.len);
+        break;
+    case SMTPCORE_SEV_MESSAGE_END:
+        on_message_end(ctx, c, ev);
+        break;
+    case SMTPCORE_SEV_MESSAGE_ABORTED: {
+        char why[160];
+        copy_str(why, sizeof why, ev->message);
+        for (char *p = why; *p; p++)
+            if (*p == ' ')
+                *p = '_';
+        log_tx(ctx, c, ev->reply_code, ev->message_size, NULL,
+               why[0] ? why : smtpcore_violation_str(ev->violation));
+        ctx->refused++;
+        reset_tx(ctx, c);
+        break;
+    }
+    case SMTPCORE_SEV_RSET:
+        reset_tx(ctx, c);
+        break;
+    case SMTPCORE_SEV_STARTTLS:
+        /* Plaintext that followed STARTTLS must not be read as if it came through TLS
+         * (CVE-2011-0411 class): the engine drops what it holds, we drop what we hold. */
+        if (ctx->opt.verbose && (ev->discarded > 0 || c->in_len > 0))
+            fprintf(stderr, "smtpcore-sink: id=%llu discarded %zu plaintext bytes after "
+                    "STARTTLS\n", (unsigned long long)c->id, ev->discarded + c->in_len);
+        c->in_len = 0;
+        if (ctx->tls == NULL)
+            c->close_after_flush = 1;
+        else
+            c->state = CS_TLS_FLUSH;
+        break;
+    case SMTPCORE_SEV_AUTH:
+        if (ctx->auth.count > 0 &&
+            tool_auth_check(&ctx->auth, ev->username.ptr, ev->username.len, ev->password.ptr,
+                            ev->password.len)) {
+            copy_str(c->auth_user, sizeof c->auth_user, ev->username);
+            smtpcore_server_accept(c->s);
+        } else {
+            smtpcore_server_reject(c->s, 535, "5.7.8", "Authentication credentials invalid");
+        }
+        break;
+    case SMTPCORE_SEV_QUIT:
+        c->close_after_flush = 1;
+        break;
+    case SMTPCORE_SEV_CLOSE:
+        if (c->in_data) {
+            log_tx(ctx, c, 0, c->msg.size, NULL, "connection-lost");
+            ctx->refused++;
+        }
+        reset_tx(ctx, c);
+        c->close_after_flush = 1;
+        break;
+    case SMTPCORE_SEV_PROTOCOL_ERROR:
+        if (ctx->opt.verbose) {
+            char why[160];
+            copy_str(why, sizeof why, ev->message);
+            fprintf(stderr, "smtpcore-sink: id=%llu protocol error: %s (%s), reply %d\n",
+                    (unsigned long long)c->id, smtpcore_violation_str(ev->violation), why,
+                    ev->reply_code);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Writes pending engine output. Returns 1 on progress, 0 when blocked or idle, -1 dead. */
+static int write_output(sink_conn *c)
+{
+    const char *p;
+    size_t n = smtpcore_server_output(c->s, &p);
+    if (n == 0)
+        return 0;
+    long w = tool_stream_write(&c->st, p, n, &c->io_want);
+    if (w == TOOL_IO_AGAIN)
+        return 0;
+    if (w <= 0)
+        return -1;
+    smtpcore_server_consume(c->s, (size_t)w);
+    return 1;
+}
+
+/* Reads from the socket into the host buffer. Returns 1 on progress, 0 when blocked. */
+static int read_input(sink_conn *c)
+{
+    if (c->eof_seen || c->in_len >= sizeof c->in)
+        return 0;
+    long n = tool_stream_read(&c->st, c->in + c->in_len, sizeof c->in - c->in_len, &c->io_want);
+    if (n == TOOL_IO_AGAIN)
+        return 0;
+    if (n <= 0) {
+        c->eof_seen = 1; /* EOF or a reset: either way the peer is gone */
+        return 1;
+    }
+    c->in_len += (size_t)n;
+    return 1;
+}
+
+/* Gives host-buffered bytes to the engine, keeping what it does not take. */
+static int feed_engine(sink_conn *c)
+{
+    int progress = 0;
+    if (c->in_len > 0) {
+        size_t used = 0;
+        int rc = smtpcore_server_receive(c->s, c->in, c->in_len, &used);
+        if (rc == SMTPCORE_ERR_CLOSED) {
+            c->in_len = 0; /* the session is over; the rest is never read */
+            c->close_after_flush = 1;
+            return 1;
+        }
+        if (used > 0) {
+            memmove(c->in, c->in + used, c->in_len - used);
+            c->in_len -= used;
+            progress = 1;
+        }
+    }
+    if (c->eof_seen && c->in_len == 0 && !c->eof_given) {
+        smtpcore_server_receive_eof(c->s);
+        c->eof_given = 1;
+        progress = 1;
+    }
+    return progress;
+}
+
+static void start_handshake(sink_ctx *ctx, sink_conn *c)
+{
+    char err[256];
+    if (tool_tls_begin(&c->st, ctx->tls, 1, NULL) != 0) {
+        c->state = CS_DEAD;
+        return;
+    }
+    c->state = CS_TLS_HANDSHAKE;
+    c->io_want = POLLIN;
+    (void)err;
+}
+
+static void step_handshake(sink_ctx *ctx, sink_conn *c)
+{
+    char err[256];
+    int rc = tool_tls_handshake(&c->st, 1, &c->io_want, err, sizeof err);
+    if (rc < 0) {
+        if (!ctx->opt.quiet)
+            fprintf(stderr, "smtpcore-sink: id=%llu %s\n", (unsigned long long)c->id, err);
+        c->state = CS_DEAD;
+    } else if (rc == 1) {
+        c->tls_done = 1;
+        c->io_want = 0;
+        c->state = CS_SMTP;
+        if (smtpcore_server_tls_started(c->s) != SMTPCORE_OK)
+            c->state = CS_DEAD;
+        c->busy = 1;
+    }
+}
+
+static void send_bye(sink_conn *c)
+{
+    static const char bye[] = "421 4.3.2 Service shutting down\r\n";
+    short want;
+    /* Best effort: the peer may have gone; nothing acknowledged depends on it. */
+    (void)tool_stream_write(&c->st, bye, sizeof bye - 1, &want);
+    c->state = CS_DEAD;
+}
+
+void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
+{
+    c->busy = 0;
+    c->last_activity = now_ms;
+    for (int round = 0; round < PUMP_ROUNDS && c->state != CS_DEAD; round++) {
+        if (c->state == CS_TLS_HANDSHAKE) {
+            step_handshake(ctx, c);
+            if (c->state != CS_SMTP)
+                return;
+        }
+        int progress = 0;
+        if (c->state == CS_SMTP) {
+            progress |= read_input(c);
+            progress |= feed_engine(c);
+        }
+        c->busy = 0;
+        smtpcore_server_event ev;
+        while (c->state == CS_SMTP && smtpcore_server_next_event(c->s, &ev) == SMTPCORE_OK &&
+               ev.type != SMTPCORE_SEV_NONE) {
+            on_event(ctx, c, &ev);
+            if (ev.answer_required && c->state == CS_SMTP) {
+                /* Events not handled above take the engine's defaults (252 VRFY, etc.);
+                 * a second answer is refused by the engine, so this is harmless. */
+                int rc = smtpcore_server_accept(c->s);
+                (void)rc;
+            }
+            progress = 1;
+        }
+        const char *p;
+        size_t pending = smtpcore_server_output(c->s, &p);
+        int flush = smtpcore_server_want_flush(c->s) || c->state == CS_TLS_FLUSH ||
+                    c->close_after_flush || c->bye_421;
+        if (pending > 0 && !flush && !progress && c->in_len == 0) {
+            /* Input ran dry and the engine still holds replies: the flush hint should have
+             * been set. Write anyway so the client is never left waiting. */
+            if (ctx->flush_fallbacks++ == 0 && !ctx->opt.quiet)
+                fprintf(stderr, "smtpcore-sink: note: engine withheld output with input dry\n");
+            flush = 1;
+        }
+        if (pending > 0 && flush) {
+            int w = write_output(c);
+            if (w < 0) {
+                c->state = CS_DEAD;
+                break;
+            }
+            progress |= w;
+            pending = smtpcore_server_output(c->s, &p);
+        }
+        if (pending == 0) {
+            if (c->state == CS_TLS_FLUSH) {
+                start_handshake(ctx, c);
+                progress = 1;
+                continue;
+            }
+            if (c->bye_421) {
+                send_bye(c);
+                break;
+            }
+            if (c->close_after_flush || smtpcore_server_want_close(c->s) ||
+                (c->eof_given && !progress)) {
+                c->state = CS_DEAD;
+                break;
+            }
+        }
+        if (!progress)
+            return;
+    }
+    /* Out of rounds with work left (or TLS holding decrypted bytes): come back soon. */
+    if (c->state == CS_SMTP)
+        c->busy = 1;
+}
+
+int sink_conn_check_idle(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
+{
+    if (c->state == CS_DEAD)
+        return 0;
+    if (now_ms - c->last_activity < (int64_t)ctx->opt.timeout_s * 1000)
+        return 0;
+    if (c->state == CS_SMTP && !c->in_data) {
+        static const char msg[] = "421 4.4.2 Idle timeout, closing\r\n";
+        short want;
+        (void)tool_stream_write(&c->st, msg, sizeof msg - 1, &want);
+    }
+    if (c->in_data)
+        log_tx(ctx, c, 0, c->msg.size, NULL, "timeout");
+    reset_tx(ctx, c);
+    c->state = CS_DEAD;
+    return 1;
+}
+
+void sink_conn_shutdown(sink_ctx *ctx, sink_conn *c)
+{
+    (void)ctx;
+    if (c->state != CS_SMTP)
+        return; /* mid-handshake: the next command is refused with 421 */
+    c->busy = 1;
+    /* A message in flight is finished (stored and answered) first; on_message_end then
+     * asks for the 421. Everything else is answered, then 421 and close. */
+    if (!c->in_data)
+        c->bye_421 = 1;
+}
+
+void sink_conn_abort(sink_ctx *ctx, sink_conn *c)
+{
+    if (c->in_data)
+        log_tx(ctx, c, 0, c->msg.size, NULL, "shutdown");
+    reset_tx(ctx, c);
+    c->state = CS_DEAD;
+}
