@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from . import client, server
+from . import aio, client, server
 from .client import ClientConnection
 from .enums import (
     AuthMech, BareLfPolicy, BodyType, ClientEventType, DsnNotify, DsnRet, ErrorCode, Extension,
@@ -27,7 +27,7 @@ from .types import (
 __version__ = version()
 
 __all__ = [
-    "ServerConnection", "ClientConnection", "server", "client", "Reply", "Caps", "MailParams",
+    "ServerConnection", "ClientConnection", "server", "client", "aio", "Reply", "Caps", "MailParams",
     "RcptParams", "version", "version_num", "helo_classify", "address_literal", "xtext_decode",
     "SMTPCoreError", "InvalidArgumentError", "NoMemoryError", "InvalidStateError",
     "BufferFullError", "SessionClosedError", "InjectionError", "SMTPSyntaxError",

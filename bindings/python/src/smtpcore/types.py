@@ -77,8 +77,9 @@ class Reply:
             return None
         lines = []
         text = ffi.new("smtpcore_str *")
+        rp = ffi.addressof(r)
         for i in range(r.nlines):
-            if lib.smtpcore_reply_line(r, i, text) == 0:
+            if lib.smtpcore_reply_line(rp, i, text) == 0:
                 lines.append(decode_text(_slice(text)))
         e = r.enhanced
         enhanced = f"{e.cls}.{e.subject}.{e.detail}" if e.cls else None

@@ -1,0 +1,7 @@
+"""asyncio batteries: :func:`serve` (server) and :func:`send_message` (client)."""
+from ._common import Response
+from .client import SendError, SendResult, SMTPClient, SMTPClientError, send_message
+from .server import Envelope, Handler, Session, serve
+
+__all__ = ["serve", "Handler", "Session", "Envelope", "Response", "send_message",
+           "SMTPClient", "SendResult", "SendError", "SMTPClientError"]

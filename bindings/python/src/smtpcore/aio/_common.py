@@ -1,0 +1,31 @@
+"""Shared bits of the asyncio layer."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Response", "parse_response"]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A reply a handler returns to answer a server event, e.g.
+    ``Response(550, "No such user", "5.1.1")``. A 2xx/3xx code accepts, 4xx/5xx refuses."""
+
+    code: int
+    text: str | None = None
+    enhanced: str | None = None
+
+    def __str__(self) -> str:
+        return " ".join(str(p) for p in (self.code, self.enhanced, self.text) if p)
+
+
+_RESPONSE_RE = re.compile(r"^([2-5]\d\d)(?:[ -](\d\.\d{1,3}\.\d{1,3}))?(?:[ -](.*))?$", re.S)
+
+
+def parse_response(text: str) -> Response:
+    """Parses "550 5.1.1 No such user" (aiosmtpd-style handler results)."""
+    m = _RESPONSE_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"not an SMTP reply: {text!r}")
+    return Response(int(m.group(1)), m.group(3) or None, m.group(2))

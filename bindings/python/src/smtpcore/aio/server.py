@@ -1,0 +1,354 @@
+"""asyncio SMTP server on top of :class:`smtpcore.ServerConnection`.
+
+>>> async def on_message(envelope):
+...     print(envelope.mail_from, envelope.rcpt_tos, len(envelope.content))
+>>> server = await smtpcore.aio.serve(on_message, "127.0.0.1", 2525)
+>>> await server.serve_forever()
+
+The handler is either a callable taking the :class:`Envelope` of each message, or an
+object with any of the ``async def handle_*`` methods of :class:`Handler`. Handler
+methods return ``None``/``True`` (accept with the engine's default reply), ``False``
+(refuse with a default code), an ``int`` code, a ``"550 5.1.1 text"`` string or a
+:class:`Response`. An exception in a handler answers 451 4.3.0 and is logged.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import ssl
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Union
+
+from .. import server as sev
+from ..enums import AuthMech, Extension
+from ..errors import SMTPCoreError
+from ..server import DEFAULT_EXTENSIONS, ServerConnection
+from ..types import MailParams, RcptParams
+from ._common import Response, parse_response
+
+__all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
+
+log = logging.getLogger("smtpcore.aio.server")
+
+Result = Union[None, bool, int, str, Response]
+
+
+@dataclass(slots=True)
+class Session:
+    """Per-connection state visible to handlers."""
+
+    peer: Any = None
+    """The client's address, as from the socket's getpeername()."""
+    host_name: str | None = None
+    """Argument of the last HELO/EHLO."""
+    esmtp: bool = False
+    tls: bool = False
+    """True once STARTTLS completed (or for an implicit-TLS listener)."""
+    authenticated: str | None = None
+    """The user name of a successful AUTH."""
+    ssl_object: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free for the handler's own use."""
+
+
+@dataclass(slots=True)
+class Envelope:
+    """One mail transaction."""
+
+    mail_from: str | None = None
+    """Reverse path without <> ("" for the null sender)."""
+    mail_params: MailParams = field(default_factory=MailParams)
+    rcpt_tos: list[str] = field(default_factory=list)
+    """Accepted recipients, in order."""
+    rcpt_params: list[RcptParams] = field(default_factory=list)
+    content: bytes = b""
+    """The message exactly as received (unstuffed, CRLF line ends), at handle_message."""
+    bdat: bool = False
+    long_lines: bool = False
+
+
+class Handler:
+    """Base class with the default behaviour of every hook (subclass what you need)."""
+
+    async def handle_connect(self, session: Session) -> Result:
+        """Greeting due: None accepts (220), a 554 refuses the session."""
+        return None
+
+    async def handle_helo(self, session: Session, name: str, esmtp: bool) -> Result:
+        return None
+
+    async def handle_auth(self, session: Session, mechanism: AuthMech, username: str,
+                          password: str) -> Result:
+        """AUTH: return True to accept (235). The default refuses (535 5.7.8)."""
+        return False
+
+    async def handle_mail(self, session: Session, envelope: Envelope, address: str,
+                          params: MailParams) -> Result:
+        return None
+
+    async def handle_rcpt(self, session: Session, envelope: Envelope, address: str,
+                          params: RcptParams) -> Result:
+        return None
+
+    async def handle_data(self, session: Session, envelope: Envelope) -> Result:
+        return None
+
+    async def handle_message(self, session: Session, envelope: Envelope) -> Result:
+        """The whole message is in ``envelope.content``. The default accepts it."""
+        return None
+
+    async def handle_vrfy(self, session: Session, argument: str) -> Result:
+        return None
+
+    async def handle_close(self, session: Session) -> None:
+        return None
+
+
+class _CallableHandler(Handler):
+    def __init__(self, fn: Callable[[Envelope], Any]) -> None:
+        self._fn = fn
+
+    async def handle_message(self, session: Session, envelope: Envelope) -> Result:
+        r = self._fn(envelope)
+        if inspect.isawaitable(r):
+            r = await r
+        return r
+
+
+_DEFAULT_REFUSAL = {
+    sev.Connect: (554, "5.3.2", None),
+    sev.Helo: (550, "5.7.1", None),
+    sev.Auth: (535, "5.7.8", "Authentication credentials invalid"),
+    sev.Mail: (550, "5.7.1", None),
+    sev.Rcpt: (550, "5.1.1", None),
+    sev.Data: (554, "5.5.0", None),
+    sev.MessageEnd: (554, "5.6.0", "Message refused"),
+    sev.Vrfy: (550, "5.1.1", None),
+}
+
+
+def _answer(conn: ServerConnection, ev: sev.ServerEvent, result: Result) -> bool:
+    """Applies a handler result; returns True when the event was accepted."""
+    if result is None or result is True:
+        conn.accept()
+        return True
+    if result is False:
+        code, enh, text = _DEFAULT_REFUSAL.get(type(ev), (550, None, None))
+        conn.reject(code, enh, text)
+        return False
+    if isinstance(result, int):
+        result = Response(result)
+    elif isinstance(result, str):
+        result = parse_response(result)
+    if not isinstance(result, Response):
+        raise TypeError(f"handler returned {result!r}")
+    conn.reply(result.code, result.enhanced, result.text)
+    return result.code < 400
+
+
+class SMTPServerProtocolRunner:
+    """Runs one connection: reads, feeds the engine, calls the handler, writes."""
+
+    def __init__(self, handler: Handler, config: dict[str, Any], tls_context: Any,
+                 timeout: float | None) -> None:
+        self.handler = handler
+        self.config = config
+        self.tls_context = tls_context
+        self.timeout = timeout
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = ServerConnection(**self.config)
+        session = Session(peer=writer.get_extra_info("peername"),
+                          tls=bool(self.config.get("tls_active")))
+        if session.tls:
+            session.ssl_object = writer.get_extra_info("ssl_object")
+        try:
+            await self._run(conn, session, reader, writer)
+        except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            log.debug("connection from %s ended: %r", session.peer, exc)
+        except ssl.SSLError as exc:
+            log.info("TLS failure with %s: %s", session.peer, exc)
+        except Exception:  # noqa: BLE001  (one broken connection must not kill the server)
+            log.exception("error serving %s", session.peer)
+        finally:
+            conn.close()
+            try:
+                await self.handler.handle_close(session)
+            except Exception:  # noqa: BLE001
+                log.exception("handle_close failed")
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, ssl.SSLError, OSError):
+                pass
+
+    async def _call(self, conn: ServerConnection, ev: sev.ServerEvent,
+                    coro: Awaitable[Result]) -> bool:
+        try:
+            result = await coro
+        except Exception:  # noqa: BLE001
+            log.exception("handler failed on %s", type(ev).__name__)
+            try:
+                conn.reject(451, "4.3.0", "Error processing request")
+            except SMTPCoreError:
+                conn.reject(554)
+            return False
+        try:
+            return _answer(conn, ev, result)
+        except (SMTPCoreError, ValueError, TypeError):
+            log.exception("invalid handler result %r for %s", result, type(ev).__name__)
+            conn.reject(451, "4.3.0", "Error processing request")
+            return False
+
+    async def _run(self, conn: ServerConnection, session: Session,
+                   reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        h = self.handler
+        env = Envelope()
+        body = bytearray()
+        eof = False
+        while True:
+            ev = conn.next_event()
+            if ev is None:
+                out = conn.data_to_send()
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+                    continue
+                if conn.want_close or eof:
+                    return
+                data = await asyncio.wait_for(reader.read(65536), self.timeout)
+                if data:
+                    conn.receive_data(data)
+                else:
+                    eof = True
+                    conn.receive_eof()
+                continue
+
+            if isinstance(ev, sev.Body):
+                body += ev.data
+            elif isinstance(ev, sev.Rcpt):
+                if await self._call(conn, ev, h.handle_rcpt(session, env, ev.address, ev.params)):
+                    env.rcpt_tos.append(ev.address)
+                    env.rcpt_params.append(ev.params)
+            elif isinstance(ev, sev.Mail):
+                env = Envelope(mail_from=ev.address, mail_params=ev.params)
+                body.clear()
+                if not await self._call(conn, ev, h.handle_mail(session, env, ev.address,
+                                                                ev.params)):
+                    env = Envelope()
+            elif isinstance(ev, sev.MessageEnd):
+                env.content = bytes(body)
+                env.bdat = ev.bdat
+                env.long_lines = ev.long_lines
+                body.clear()
+                await self._call(conn, ev, h.handle_message(session, env))
+                env = Envelope()
+            elif isinstance(ev, sev.Data):
+                body.clear()
+                await self._call(conn, ev, h.handle_data(session, env))
+            elif isinstance(ev, (sev.MessageAborted, sev.Rset)):
+                body.clear()
+                env = Envelope()
+            elif isinstance(ev, sev.Helo):
+                session.host_name = ev.name
+                session.esmtp = ev.esmtp
+                env = Envelope()
+                await self._call(conn, ev, h.handle_helo(session, ev.name, ev.esmtp))
+            elif isinstance(ev, sev.Connect):
+                await self._call(conn, ev, h.handle_connect(session))
+            elif isinstance(ev, sev.Auth):
+                if await self._call(conn, ev, h.handle_auth(session, ev.mechanism, ev.username,
+                                                            ev.password)):
+                    session.authenticated = ev.username
+            elif isinstance(ev, sev.Vrfy):
+                await self._call(conn, ev, h.handle_vrfy(session, ev.argument))
+            elif isinstance(ev, sev.StartTLS):
+                out = conn.data_to_send()
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+                if conn.want_close or self.tls_context is None:
+                    return
+                await asyncio.wait_for(writer.start_tls(self.tls_context), self.timeout)
+                conn.tls_started()
+                session.tls = True
+                session.ssl_object = writer.get_extra_info("ssl_object")
+                session.host_name = None
+                env = Envelope()
+                body.clear()
+            elif isinstance(ev, sev.ProtocolError):
+                log.debug("%s: %s (%s)", session.peer, ev.violation.name, ev.message)
+            elif ev.answer_required:
+                conn.accept()
+
+
+async def serve(
+    handler: Handler | Callable[[Envelope], Any],
+    host: str | None = "127.0.0.1",
+    port: int = 0,
+    *,
+    tls_context: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
+    hostname: str | None = None,
+    auth_mechs: int | None = None,
+    allow_plaintext_auth: bool = False,
+    timeout: float | None = 300.0,
+    max_message_size: int | None = None,
+    extensions: int | None = None,
+    **config: Any,
+) -> asyncio.Server:
+    """Starts an SMTP server; returns the listening :class:`asyncio.Server`.
+
+    ``tls_context`` enables STARTTLS (or TLS from the first byte with
+    ``implicit_tls=True``, port 465 style). AUTH is offered (after TLS unless
+    ``allow_plaintext_auth``) when the handler overrides ``handle_auth`` or
+    ``auth_mechs`` is given. Other keyword arguments go to :class:`ServerConnection`.
+    Use port 0 for a free port: ``server.sockets[0].getsockname()[1]``.
+    """
+    if isinstance(handler, Handler):
+        overrides_auth = type(handler).handle_auth is not Handler.handle_auth
+    elif any(hasattr(handler, n) for n in _HOOKS):
+        overrides_auth = hasattr(handler, "handle_auth")
+        handler = _wrap_partial(handler)
+    elif callable(handler):
+        overrides_auth = False
+        handler = _CallableHandler(handler)
+    else:
+        raise TypeError("handler must be a Handler-like object or a callable")
+    exts = int(DEFAULT_EXTENSIONS if extensions is None else extensions)
+    if tls_context is not None and not implicit_tls:
+        exts |= Extension.STARTTLS
+    if auth_mechs is None and overrides_auth:
+        auth_mechs = AuthMech.PLAIN | AuthMech.LOGIN
+    if auth_mechs:
+        exts |= Extension.AUTH
+    cfg: dict[str, Any] = dict(config)
+    cfg.update(extensions=exts, hostname=hostname, allow_plaintext_auth=allow_plaintext_auth,
+               max_message_size=max_message_size)
+    if auth_mechs:
+        cfg["auth_mechs"] = int(auth_mechs)
+    if implicit_tls:
+        cfg["tls_active"] = True
+    runner = SMTPServerProtocolRunner(handler, cfg, None if implicit_tls else tls_context,
+                                      timeout)
+    ServerConnection(**cfg).close()  # validate the configuration now, not per connection
+    return await asyncio.start_server(runner, host, port,
+                                      ssl=tls_context if implicit_tls else None)
+
+
+def _wrap_partial(obj: Any) -> Handler:
+    """Adapts an object implementing only some handle_* coroutines (aiosmtpd style)."""
+    class _Adapter(Handler):
+        pass
+
+    adapter = _Adapter()
+    for name in _HOOKS:
+        fn = getattr(obj, name, None)
+        if fn is not None:
+            setattr(adapter, name, fn)
+    return adapter
+
+
+_HOOKS = ("handle_connect", "handle_helo", "handle_auth", "handle_mail", "handle_rcpt",
+          "handle_data", "handle_message", "handle_vrfy", "handle_close")
