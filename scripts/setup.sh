@@ -10,7 +10,7 @@ PACKAGES=(
   python3-venv python3-dev python3-pip
   luajit2 libluajit2-5.1-dev lua-socket lua-busted
   nginx libnginx-mod-http-lua lua-resty-core
-  postfix swaks gnuplot-nox procps
+  postfix swaks libnet-ssleay-perl gnuplot-nox procps
 )
 
 missing=()
