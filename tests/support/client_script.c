@@ -1,0 +1,709 @@
+/* Client transcript runner (format: tests/transcripts/README-client.md).
+ *
+ * The script is interpreted line by line. Consecutive S: lines form one block of server
+ * bytes, fed (split according to the mode) when the next other line comes; events are
+ * drained after every receive and every host action, and all output is collected. E: and
+ * C: lines then consume, in order, from the logs of events and output: so the result is
+ * the same whatever the split, and nothing may be left unchecked at the end. */
+#include "client_script.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <smtpcore/smtpcore.h>
+
+typedef struct ccs_bytes {
+    char *p;
+    size_t len, cap, pos; /* pos: consumed by checks */
+} ccs_bytes;
+
+static void ccs_put(ccs_bytes *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            abort();
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static int ccs_hex(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+size_t ccs_unescape(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o < cap; i++) {
+        char c = in[i];
+        if (c == '\\' && i + 1 < len) {
+            char e = in[++i];
+            switch (e) {
+            case 'r': c = '\r'; break;
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case '0': c = '\0'; break;
+            case 's': c = ' '; break;
+            case 'x':
+                if (i + 2 < len && ccs_hex(in[i + 1]) >= 0 && ccs_hex(in[i + 2]) >= 0) {
+                    c = (char)(ccs_hex(in[i + 1]) * 16 + ccs_hex(in[i + 2]));
+                    i += 2;
+                }
+                break;
+            default: c = e; break;
+            }
+        }
+        out[o++] = c;
+    }
+    return o;
+}
+
+static const char *const ccs_ev_names[] = {
+    "NONE", "GREETING", "STARTTLS", "AUTH_CHALLENGE", "AUTH_RESULT", "READY", "MAIL_RESULT",
+    "RCPT_RESULT", "SEND_BODY", "MESSAGE_RESULT", "REPLY", "PROTOCOL_ERROR", "CLOSED"};
+
+static const char *const ccs_viol_names[] = {
+    "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
+    "BAD_SEQUENCE", "EARLY_TALKER", "IMPROPER_PIPELINING", "STARTTLS_INJECTION",
+    "TOO_MANY_ERRORS", "MESSAGE_TOO_BIG", "TOO_MANY_RECIPIENTS", "BAD_PARAMETER",
+    "UNKNOWN_PARAMETER", "AUTH_FAILED", "MALFORMED_REPLY", "UNEXPECTED_REPLY",
+    "REPLY_TOO_LONG", "TLS_REQUIRED", "SERVICE_UNAVAILABLE", "CONNECTION_LOST",
+    "LOOP_DETECTED", "UNSUPPORTED"};
+
+static const char *ccs_failure_name(smtpcore_failure f)
+{
+    switch (f) {
+    case SMTPCORE_SUCCESS: return "OK";
+    case SMTPCORE_FAIL_TRANSIENT: return "TRANSIENT";
+    case SMTPCORE_FAIL_PERMANENT: return "PERMANENT";
+    case SMTPCORE_FAIL_LOCAL: return "LOCAL";
+    }
+    return "?";
+}
+
+static const char *ccs_viol(int v)
+{
+    size_t n = sizeof(ccs_viol_names) / sizeof(ccs_viol_names[0]);
+    return v >= 0 && (size_t)v < n ? ccs_viol_names[v] : "?";
+}
+
+void ccs_format_event(const void *evp, char *out, size_t cap)
+{
+    const smtpcore_client_event *ev = evp;
+    size_t n = sizeof(ccs_ev_names) / sizeof(ccs_ev_names[0]);
+    const char *name = (size_t)ev->type < n ? ccs_ev_names[ev->type] : "?";
+    const char *fl = ccs_failure_name(ev->failure);
+    switch (ev->type) {
+    case SMTPCORE_CEV_GREETING:
+        snprintf(out, cap, "%s %d", name, ev->reply.code);
+        break;
+    case SMTPCORE_CEV_AUTH_CHALLENGE: {
+        char esc[512];
+        size_t o = 0;
+        for (size_t i = 0; i < ev->data.len && o + 5 < sizeof esc; i++) {
+            unsigned char ch = (unsigned char)ev->data.ptr[i];
+            if (ch > 32 && ch < 127 && ch != '\\')
+                esc[o++] = (char)ch;
+            else
+                o += (size_t)snprintf(esc + o, sizeof esc - o, "\\x%02x", ch);
+        }
+        esc[o] = '\0';
+        snprintf(out, cap, "%s %s", name, esc);
+        break;
+    }
+    case SMTPCORE_CEV_AUTH_RESULT:
+        snprintf(out, cap, "%s %d %s %s", name, ev->reply.code, fl, ccs_viol(ev->violation));
+        break;
+    case SMTPCORE_CEV_MAIL_RESULT:
+    case SMTPCORE_CEV_REPLY:
+        snprintf(out, cap, "%s %d %s", name, ev->reply.code, fl);
+        break;
+    case SMTPCORE_CEV_RCPT_RESULT:
+        snprintf(out, cap, "%s %zu %d %s", name, ev->rcpt_index, ev->reply.code, fl);
+        break;
+    case SMTPCORE_CEV_MESSAGE_RESULT:
+        snprintf(out, cap, "%s %d %s %zu/%zu %s", name, ev->reply.code, fl, ev->rcpt_accepted,
+                 ev->rcpt_total, ccs_viol(ev->violation));
+        break;
+    case SMTPCORE_CEV_PROTOCOL_ERROR:
+        snprintf(out, cap, "%s %s %d", name, ccs_viol(ev->violation), ev->reply.code);
+        break;
+    case SMTPCORE_CEV_CLOSED:
+        snprintf(out, cap, "%s %s %s %d", name, fl, ccs_viol(ev->violation), ev->reply.code);
+        break;
+    default:
+        snprintf(out, cap, "%s", name);
+        break;
+    }
+}
+
+typedef struct ccs_run {
+    const char *name;
+    ccs_mode mode;
+    uint64_t param, rng;
+    smtpcore_client_config cfg;
+    char strs[4][1024]; /* helo, user, pass, mech */
+    smtpcore_client *c;
+    ccs_bytes events; /* formatted events, one per line */
+    ccs_bytes out;    /* client output */
+    ccs_bytes block;  /* pending server bytes */
+    size_t lineno;
+    char *err;
+    size_t errcap;
+} ccs_run;
+
+static int ccs_fail(ccs_run *r, const char *fmt, ...)
+{
+    int n = snprintf(r->err, r->errcap, "%s:%zu: ", r->name, r->lineno);
+    if (n < 0 || (size_t)n >= r->errcap)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err + n, r->errcap - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void ccs_collect(ccs_run *r)
+{
+    const char *p;
+    size_t n = smtpcore_client_output(r->c, &p);
+    if (n) {
+        ccs_put(&r->out, p, n);
+        smtpcore_client_consume(r->c, n);
+    }
+}
+
+static int ccs_drain(ccs_run *r)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        ccs_collect(r);
+        smtpcore_client_event ev;
+        if (smtpcore_client_next_event(r->c, &ev) != SMTPCORE_OK)
+            return ccs_fail(r, "next_event failed");
+        if (ev.type == SMTPCORE_CEV_NONE) {
+            ccs_collect(r);
+            return 0;
+        }
+        /* Slices must be readable (ASan checks the whole reply). */
+        volatile char sink = 0;
+        for (size_t i = 0; i < ev.reply.raw.len; i++)
+            sink ^= ev.reply.raw.ptr[i];
+        (void)sink;
+        char line[1024];
+        ccs_format_event(&ev, line, sizeof line);
+        ccs_put(&r->events, line, strlen(line));
+        ccs_put(&r->events, "\n", 1);
+    }
+    return ccs_fail(r, "events never end");
+}
+
+static uint64_t ccs_next_rand(ccs_run *r)
+{
+    uint64_t x = r->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    r->rng = x;
+    return x;
+}
+
+static int ccs_deliver(ccs_run *r, const char *p, size_t n)
+{
+    int stuck = 0;
+    while (n > 0) {
+        size_t used = 0;
+        int rc = smtpcore_client_receive(r->c, p, n, &used);
+        if (rc == SMTPCORE_ERR_CLOSED)
+            return 0; /* the rest is never read */
+        if (rc != SMTPCORE_OK)
+            return ccs_fail(r, "receive: %s", smtpcore_strerror(rc));
+        p += used;
+        n -= used;
+        if (ccs_drain(r) != 0)
+            return -1;
+        if (used == 0 && ++stuck > 3)
+            return ccs_fail(r, "receive takes no bytes");
+    }
+    return 0;
+}
+
+static int ccs_flush_block(ccs_run *r)
+{
+    size_t len = r->block.len;
+    const char *p = r->block.p;
+    r->block.len = 0;
+    if (len == 0)
+        return 0;
+    size_t pos = 0;
+    while (pos < len) {
+        size_t k = len - pos;
+        switch (r->mode) {
+        case CCS_WHOLE: break;
+        case CCS_BYTES: k = 1; break;
+        case CCS_SPLIT_AT:
+            if (pos == 0 && r->param > 0 && r->param < len)
+                k = (size_t)r->param;
+            break;
+        case CCS_RANDOM: k = 1 + (size_t)(ccs_next_rand(r) % (len - pos < 40 ? len - pos : 40)); break;
+        }
+        if (ccs_deliver(r, p + pos, k) != 0)
+            return -1;
+        pos += k;
+    }
+    return ccs_drain(r);
+}
+
+static int ccs_error_code(const char *s)
+{
+    static const struct { const char *n; int v; } t[] = {
+        {"OK", 0}, {"INVALID_ARGUMENT", -1}, {"NOMEM", -2}, {"INVALID_STATE", -3},
+        {"BUFFER_FULL", -4}, {"CLOSED", -5}, {"INJECTION", -6}, {"SYNTAX", -7},
+        {"UNSUPPORTED", -8}, {"TOO_LONG", -9}, {"NO_ANSWER_PENDING", -10}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(t[i].n, s) == 0)
+            return t[i].v;
+    return 1;
+}
+
+static int ccs_config(ccs_run *r, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq)
+        return ccs_fail(r, "bad @config: %s", kv);
+    size_t kl = (size_t)(eq - kv);
+    const char *v = eq + 1;
+    smtpcore_client_config *c = &r->cfg;
+#define KEY(k) (kl == strlen(k) && memcmp(kv, k, kl) == 0)
+#define STR(i)                                                                          \
+    (r->strs[i][ccs_unescape(v, strlen(v), r->strs[i], sizeof r->strs[i] - 1)] = '\0', \
+     r->strs[i])
+    if (KEY("helo"))
+        c->helo_name = STR(0);
+    else if (KEY("user"))
+        c->auth_user = STR(1);
+    else if (KEY("pass"))
+        c->auth_password = STR(2);
+    else if (KEY("mech"))
+        c->auth_mechanism = STR(3);
+    else if (KEY("tls"))
+        c->tls_policy = strcmp(v, "never") == 0      ? SMTPCORE_TLS_NEVER
+                        : strcmp(v, "required") == 0 ? SMTPCORE_TLS_REQUIRED
+                                                     : SMTPCORE_TLS_OPPORTUNISTIC;
+    else if (KEY("tls_active"))
+        c->tls_active = atoi(v);
+    else if (KEY("quirks")) {
+        c->quirks = 0;
+        if (strstr(v, "no_pipelining"))
+            c->quirks |= SMTPCORE_QUIRK_NO_PIPELINING;
+        if (strstr(v, "split_quit"))
+            c->quirks |= SMTPCORE_QUIRK_SPLIT_QUIT;
+        if (strstr(v, "no_chunking"))
+            c->quirks |= SMTPCORE_QUIRK_NO_CHUNKING;
+        if (strstr(v, "helo_only"))
+            c->quirks |= SMTPCORE_QUIRK_HELO_ONLY;
+    } else if (KEY("input_buffer_size"))
+        c->input_buffer_size = strtoul(v, NULL, 10);
+    else if (KEY("output_buffer_size"))
+        c->output_buffer_size = strtoul(v, NULL, 10);
+    else if (KEY("max_reply_line"))
+        c->max_reply_line = strtoul(v, NULL, 10);
+    else if (KEY("max_recipients"))
+        c->max_recipients = strtoul(v, NULL, 10);
+    else if (KEY("envelope_buffer_size"))
+        c->envelope_buffer_size = strtoul(v, NULL, 10);
+    else
+        return ccs_fail(r, "unknown @config key: %s", kv);
+#undef KEY
+#undef STR
+    return 0;
+}
+
+/* Splits "args -> ERR" into args and the expected return code. */
+static int ccs_split_expect(ccs_run *r, char *args, int *expect)
+{
+    *expect = 0;
+    char *arrow = strstr(args, " -> ");
+    if (!arrow && strncmp(args, "-> ", 3) == 0)
+        arrow = args - 1;
+    if (!arrow)
+        return 0;
+    *expect = ccs_error_code(arrow + 4);
+    if (*expect == 1)
+        return ccs_fail(r, "unknown error name: %s", arrow + 4);
+    if (arrow >= args)
+        *arrow = '\0';
+    else
+        *args = '\0';
+    return 0;
+}
+
+static char *ccs_word(char **s)
+{
+    while (**s == ' ')
+        (*s)++;
+    if (!**s)
+        return NULL;
+    char *w = *s;
+    while (**s && **s != ' ')
+        (*s)++;
+    if (**s)
+        *(*s)++ = '\0';
+    return w;
+}
+
+static int ccs_mail(ccs_run *r, char *args, int *rc)
+{
+    char from[512], envid[256], auth[256];
+    smtpcore_mail_params p;
+    memset(&p, 0, sizeof p);
+    char *w = ccs_word(&args);
+    if (!w)
+        return ccs_fail(r, "mail needs an address");
+    if (strcmp(w, "<>") == 0)
+        from[0] = '\0';
+    else
+        from[ccs_unescape(w, strlen(w), from, sizeof from - 1)] = '\0';
+    while ((w = ccs_word(&args)) != NULL) {
+        if (strncmp(w, "SIZE=", 5) == 0) {
+            p.has_size = 1;
+            p.size = strtoull(w + 5, NULL, 10);
+        } else if (strcmp(w, "BODY=8BITMIME") == 0) {
+            p.body = SMTPCORE_BODY_8BITMIME;
+        } else if (strcmp(w, "BODY=BINARYMIME") == 0) {
+            p.body = SMTPCORE_BODY_BINARYMIME;
+        } else if (strcmp(w, "BODY=7BIT") == 0) {
+            p.body = SMTPCORE_BODY_7BIT;
+        } else if (strcmp(w, "SMTPUTF8") == 0) {
+            p.smtputf8 = 1;
+        } else if (strcmp(w, "RET=FULL") == 0) {
+            p.ret = SMTPCORE_RET_FULL;
+        } else if (strcmp(w, "RET=HDRS") == 0) {
+            p.ret = SMTPCORE_RET_HDRS;
+        } else if (strncmp(w, "ENVID=", 6) == 0) {
+            p.envid.len = ccs_unescape(w + 6, strlen(w + 6), envid, sizeof envid);
+            p.envid.ptr = envid;
+        } else if (strncmp(w, "AUTH=", 5) == 0) {
+            p.auth.len = ccs_unescape(w + 5, strlen(w + 5), auth, sizeof auth);
+            p.auth.ptr = auth;
+        } else {
+            return ccs_fail(r, "unknown mail parameter %s", w);
+        }
+    }
+    *rc = smtpcore_client_mail(r->c, from, &p);
+    return 0;
+}
+
+static int ccs_rcpt(ccs_run *r, char *args, int *rc)
+{
+    char to[512], orcpt[256];
+    smtpcore_rcpt_params p;
+    memset(&p, 0, sizeof p);
+    char *w = ccs_word(&args);
+    if (!w)
+        return ccs_fail(r, "rcpt needs an address");
+    to[ccs_unescape(w, strlen(w), to, sizeof to - 1)] = '\0';
+    while ((w = ccs_word(&args)) != NULL) {
+        if (strncmp(w, "NOTIFY=", 7) == 0) {
+            if (strstr(w, "NEVER"))
+                p.notify |= SMTPCORE_NOTIFY_NEVER;
+            if (strstr(w, "SUCCESS"))
+                p.notify |= SMTPCORE_NOTIFY_SUCCESS;
+            if (strstr(w, "FAILURE"))
+                p.notify |= SMTPCORE_NOTIFY_FAILURE;
+            if (strstr(w, "DELAY"))
+                p.notify |= SMTPCORE_NOTIFY_DELAY;
+        } else if (strncmp(w, "ORCPT=", 6) == 0) {
+            p.orcpt.len = ccs_unescape(w + 6, strlen(w + 6), orcpt, sizeof orcpt);
+            p.orcpt.ptr = orcpt;
+        } else {
+            return ccs_fail(r, "unknown rcpt parameter %s", w);
+        }
+    }
+    *rc = smtpcore_client_rcpt(r->c, to, &p);
+    return 0;
+}
+
+/* Feeds a body through smtpcore_client_body(), writing output whenever it fills. */
+static int ccs_body(ccs_run *r, const char *data, size_t n, int *rc)
+{
+    for (int guard = 0; n > 0 && guard < 100000; guard++) {
+        size_t used = 0;
+        *rc = smtpcore_client_body(r->c, data, n, &used);
+        if (*rc != SMTPCORE_OK)
+            return 0;
+        data += used;
+        n -= used;
+        if (ccs_drain(r) != 0)
+            return -1;
+        if (used == 0)
+            return ccs_fail(r, "body takes no bytes (waiting for a reply?)");
+    }
+    return 0;
+}
+
+static int ccs_host(ccs_run *r, char *line)
+{
+    char *args = line;
+    char *verb = ccs_word(&args);
+    if (!verb)
+        return ccs_fail(r, "empty H: line");
+    int expect = 0, rc = 0;
+    char buf[4096];
+    if (strcmp(verb, "body") == 0 || strcmp(verb, "auth") == 0) {
+        /* The rest of the line is data (escaped); no "-> ERR" suffix. */
+        while (*args == ' ')
+            args++;
+        size_t n = ccs_unescape(args, strlen(args), buf, sizeof buf);
+        if (verb[0] == 'b') {
+            if (ccs_body(r, buf, n, &rc) != 0)
+                return -1;
+        } else {
+            rc = smtpcore_client_auth_respond(r->c, buf, n);
+        }
+    } else {
+        if (ccs_split_expect(r, args, &expect) != 0)
+            return -1;
+        if (strcmp(verb, "mail") == 0) {
+            if (ccs_mail(r, args, &rc) != 0)
+                return -1;
+        } else if (strcmp(verb, "rcpt") == 0) {
+            if (ccs_rcpt(r, args, &rc) != 0)
+                return -1;
+        } else if (strcmp(verb, "data") == 0) {
+            rc = smtpcore_client_data(r->c);
+        } else if (strcmp(verb, "end") == 0) {
+            rc = smtpcore_client_body_end(r->c);
+        } else if (strcmp(verb, "rset") == 0) {
+            rc = smtpcore_client_rset(r->c);
+        } else if (strcmp(verb, "noop") == 0) {
+            rc = smtpcore_client_noop(r->c);
+        } else if (strcmp(verb, "quit") == 0) {
+            rc = smtpcore_client_quit(r->c);
+        } else if (strcmp(verb, "tls") == 0) {
+            rc = smtpcore_client_tls_started(r->c);
+        } else if (strcmp(verb, "eof") == 0) {
+            rc = smtpcore_client_receive_eof(r->c);
+        } else if (strcmp(verb, "auth-cancel") == 0) {
+            rc = smtpcore_client_auth_respond(r->c, NULL, 0);
+        } else {
+            return ccs_fail(r, "unknown host action: %s", verb);
+        }
+    }
+    if (rc != expect)
+        return ccs_fail(r, "%s returned %d (%s), expected %d", verb, rc, smtpcore_strerror(rc),
+                        expect);
+    return ccs_drain(r);
+}
+
+static int ccs_expect_event(ccs_run *r, const char *want)
+{
+    const char *have = r->events.p ? r->events.p + r->events.pos : "";
+    const char *nl = strchr(have, '\n');
+    if (!nl)
+        return ccs_fail(r, "expected event \"%s\", got none", want);
+    size_t hl = (size_t)(nl - have), wl = strlen(want);
+    /* A prefix ending at a word boundary matches: details may be left out. */
+    if (wl > hl || memcmp(have, want, wl) != 0 || (wl < hl && have[wl] != ' '))
+        return ccs_fail(r, "expected event \"%s\", got \"%.*s\"", want, (int)hl, have);
+    r->events.pos += hl + 1;
+    return 0;
+}
+
+static int ccs_expect_out(ccs_run *r, const char *want, size_t wl)
+{
+    size_t avail = r->out.len - r->out.pos;
+    const char *have = r->out.p ? r->out.p + r->out.pos : "";
+    if (avail < wl || memcmp(have, want, wl) != 0) {
+        size_t show = avail < 200 ? avail : 200;
+        return ccs_fail(r, "expected client output \"%.*s\", have \"%.*s\"", (int)wl, want,
+                        (int)show, have);
+    }
+    r->out.pos += wl;
+    return 0;
+}
+
+static int ccs_start(ccs_run *r)
+{
+    if (r->c)
+        return 0;
+    int rc = smtpcore_client_new(&r->c, &r->cfg);
+    if (rc != SMTPCORE_OK)
+        return ccs_fail(r, "client_new: %s", smtpcore_strerror(rc));
+    return 0;
+}
+
+static int ccs_exec(ccs_run *r, char *text)
+{
+    char *save = NULL;
+    char tmp[8192];
+    r->lineno = 0;
+    char *cursor = text;
+    while (cursor && *cursor) {
+        char *line = cursor;
+        char *nl = strchr(cursor, '\n');
+        if (nl) {
+            *nl = '\0';
+            cursor = nl + 1;
+        } else {
+            cursor = NULL;
+        }
+        r->lineno++;
+        size_t l = strlen(line);
+        if (l && line[l - 1] == '\r')
+            line[--l] = '\0';
+        if (l == 0 || line[0] == '#')
+            continue;
+        if (strncmp(line, "@config ", 8) == 0) {
+            if (r->c)
+                return ccs_fail(r, "@config after the session started");
+            if (ccs_config(r, line + 8) != 0)
+                return -1;
+            continue;
+        }
+        if (strncmp(line, "@modes", 6) == 0)
+            continue;
+        if (l < 2 || (line[1] != ':' && line[1] != '|'))
+            return ccs_fail(r, "bad line: %s", line);
+        if (ccs_start(r) != 0)
+            return -1;
+        char *arg = line + 2;
+        if (*arg == ' ')
+            arg++;
+        size_t al = strlen(arg);
+        int raw = line[1] == '|';
+        if (line[0] == 'S') {
+            if (raw) {
+                ccs_put(&r->block, tmp, ccs_unescape(arg, al, tmp, sizeof tmp));
+            } else {
+                ccs_put(&r->block, arg, al);
+                ccs_put(&r->block, "\r\n", 2);
+            }
+            continue;
+        }
+        if (ccs_flush_block(r) != 0)
+            return -1;
+        switch (line[0]) {
+        case 'C': {
+            size_t n = raw ? ccs_unescape(arg, al, tmp, sizeof tmp - 2) : al;
+            if (!raw) {
+                memcpy(tmp, arg, al);
+                tmp[n++] = '\r';
+                tmp[n++] = '\n';
+            }
+            if (ccs_expect_out(r, tmp, n) != 0)
+                return -1;
+            break;
+        }
+        case 'E':
+            if (ccs_expect_event(r, arg) != 0)
+                return -1;
+            break;
+        case 'H':
+            if (ccs_host(r, arg) != 0)
+                return -1;
+            break;
+        default:
+            return ccs_fail(r, "bad line: %s", line);
+        }
+    }
+    (void)save;
+    if (ccs_start(r) != 0 || ccs_flush_block(r) != 0)
+        return -1;
+    r->lineno++;
+    if (r->events.pos < r->events.len)
+        return ccs_fail(r, "unchecked events at the end:\n%s", r->events.p + r->events.pos);
+    if (r->out.pos < r->out.len)
+        return ccs_fail(r, "unchecked client output at the end: \"%.*s\"",
+                        (int)(r->out.len - r->out.pos), r->out.p + r->out.pos);
+    return 0;
+}
+
+int ccs_run_text(const char *name, const char *text, size_t len, ccs_mode mode, uint64_t param,
+                 char *err, size_t errcap)
+{
+    ccs_run r;
+    memset(&r, 0, sizeof r);
+    r.name = name;
+    r.mode = mode;
+    r.param = param;
+    r.rng = param * 0x9E3779B97F4A7C15ull + 1;
+    r.err = err;
+    r.errcap = errcap;
+    smtpcore_client_config_init(&r.cfg);
+    strcpy(r.strs[0], "client.example.org");
+    r.cfg.helo_name = r.strs[0];
+    char *copy = malloc(len + 1);
+    if (!copy)
+        abort();
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    int rc = ccs_exec(&r, copy);
+    free(copy);
+    smtpcore_client_del(r.c);
+    free(r.events.p);
+    free(r.out.p);
+    free(r.block.p);
+    return rc;
+}
+
+/* Longest block of consecutive S: lines, to bound the split-at offsets. */
+static size_t ccs_longest_block(const char *text)
+{
+    size_t best = 0, cur = 0;
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        if (l >= 2 && p[0] == 'S' && (p[1] == ':' || p[1] == '|'))
+            cur += l + 2;
+        else if (l > 0 && p[0] != '#')
+            cur = 0;
+        if (cur > best)
+            best = cur;
+        p += l + (nl ? 1 : 0);
+    }
+    return best;
+}
+
+int ccs_run_file_all(const char *path, unsigned random_runs, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errcap, "cannot open %s", path);
+        return -1;
+    }
+    char *text = malloc(1 << 20);
+    if (!text)
+        abort();
+    size_t len = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    int rc = ccs_run_text(path, text, len, CCS_WHOLE, 0, err, errcap);
+    if (rc == 0)
+        rc = ccs_run_text(path, text, len, CCS_BYTES, 0, err, errcap);
+    size_t longest = ccs_longest_block(text);
+    for (size_t k = 1; rc == 0 && k < longest; k++)
+        rc = ccs_run_text(path, text, len, CCS_SPLIT_AT, k, err, errcap);
+    for (unsigned s = 1; rc == 0 && s <= random_runs; s++)
+        rc = ccs_run_text(path, text, len, CCS_RANDOM, s, err, errcap);
+    free(text);
+    return rc;
+}
