@@ -446,17 +446,15 @@ static size_t normalise(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-Test(stuff, stuff_unstuff_identity_property)
+/* Dense specials stress the byte-wise paths; sparse ones the 16-byte block path. */
+static void identity_property(const unsigned char *alphabet, size_t alen, uint64_t st)
 {
-    const unsigned char alphabet[] = {'.', '.', '.', '\r', '\r', '\n', '\n', 'a', 'b', ' ',
-                                      0, 0xff};
-    uint64_t st = 0xdeadbeefcafef00du;
     unsigned char in[300];
     char norm[700], stuffed[800];
     for (int iter = 0; iter < 5000; iter++) {
         size_t len = (size_t)(xorshift(&st) % 300);
         for (size_t i = 0; i < len; i++)
-            in[i] = alphabet[xorshift(&st) % sizeof alphabet];
+            in[i] = alphabet[xorshift(&st) % alen];
         size_t nl = normalise(in, len, norm);
         size_t chunk = 1 + (size_t)(xorshift(&st) % 64);
         size_t cap = 3 + (size_t)(xorshift(&st) % 64);
@@ -468,5 +466,35 @@ Test(stuff, stuff_unstuff_identity_property)
         cr_assert_eq(memcmp(r.content, norm, nl), 0, "iter %d", iter);
         cr_assert_eq(r.flags & (SC_DATA_BARE_CR | SC_DATA_BARE_LF), 0, "iter %d", iter);
         free(r.content);
+    }
+}
+
+Test(stuff, stuff_unstuff_identity_property)
+{
+    const unsigned char dense[] = {'.', '.', '.', '\r', '\r', '\n', '\n', 'a', 'b', ' ', 0, 0xff};
+    identity_property(dense, sizeof dense, 0xdeadbeefcafef00du);
+    unsigned char sparse[64];
+    memset(sparse, 'x', sizeof sparse);
+    memcpy(sparse, ".\r\n\r\n\r\n\r\n\r\n.a\n\r", 16);
+    identity_property(sparse, sizeof sparse, 0x0123456789abcdefu);
+}
+
+/* Long clean runs with CRLF at every offset: the block path must match the byte path. */
+Test(stuff, block_path_matches_bytewise)
+{
+    char in[400], a[900], b[900];
+    for (size_t gap = 1; gap < 40; gap++) {
+        for (size_t i = 0; i < sizeof in; i++)
+            in[i] = (char)('a' + i % 26);
+        for (size_t i = gap; i + 2 < sizeof in; i += gap + 2) {
+            in[i] = '\r';
+            in[i + 1] = '\n';
+            if (i + 2 < sizeof in && (i / gap) % 3 == 0)
+                in[i + 2] = '.';
+        }
+        size_t na = stuff_all(in, sizeof in, 1, 0, sizeof in, sizeof a, a, sizeof a);
+        size_t nb = stuff_all(in, sizeof in, 1, 0, 1, 3, b, sizeof b);
+        cr_assert_eq(na, nb, "gap %zu", gap);
+        cr_assert_eq(memcmp(a, b, na), 0, "gap %zu", gap);
     }
 }

@@ -6,8 +6,9 @@
  * in pending_cr, so that an LF arriving next (possibly in the next call) is swallowed:
  * nothing is ever held back across calls.
  *
- * Speed: runs of ordinary bytes are located with a CR-or-LF scan (SSE2 when available)
- * and copied with memcpy. */
+ * Speed: with SSE2, 64-byte blocks are classified at once and copied whole unless they
+ * hold something to rewrite (a bare CR or LF, or a dot starting a line); CRLF pairs are
+ * ordinary bytes. Elsewhere runs between CR/LF are copied with memcpy. */
 #include "data.h"
 
 #include <string.h>
@@ -36,6 +37,66 @@ static size_t find_cr_or_lf(const unsigned char *p, size_t n)
     return n;
 }
 
+#if defined(__SSE2__)
+static uint64_t eq_mask64(__m128i a, __m128i b, __m128i c, __m128i d, __m128i x)
+{
+    uint64_t m0 = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, x));
+    uint64_t m1 = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, x));
+    uint64_t m2 = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(c, x));
+    uint64_t m3 = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(d, x));
+    return m0 | (m1 << 16) | (m2 << 32) | (m3 << 48);
+}
+
+/* Copies clean 64-byte blocks from in+*ip to out+*op while there is room, stopping before
+ * the first byte that needs rewriting: an LF not preceded by CR, a CR not followed by LF
+ * within the block (a CR in the last lane is left to the slow path, which knows how to
+ * carry it across calls), or a line-leading dot when stuffing. Requires !pending_cr. */
+static void fast_blocks(sc_stuffer *s, const unsigned char *in, size_t len, size_t *ip,
+                        char *out, size_t cap, size_t *op)
+{
+    const __m128i crv = _mm_set1_epi8('\r');
+    const __m128i lfv = _mm_set1_epi8('\n');
+    const __m128i dotv = _mm_set1_epi8('.');
+    uint64_t bol_carry = s->at_line_start ? 1u : 0u;
+    uint64_t dot_on = s->dot_stuff ? ~(uint64_t)0 : 0;
+    size_t i = *ip, o = *op;
+    while (i + 64 <= len && cap - o >= 64) {
+        const unsigned char *p = in + i;
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + 48));
+        uint64_t cr = eq_mask64(a, b, c, d, crv);
+        uint64_t lf = eq_mask64(a, b, c, d, lfv);
+        uint64_t bol = (lf << 1) | bol_carry;
+        uint64_t trouble = (lf & ~(cr << 1)) | (cr & ~(lf >> 1));
+        if (dot_on)
+            trouble |= eq_mask64(a, b, c, d, dotv) & bol;
+        if (trouble == 0) {
+            char *q = out + o;
+            _mm_storeu_si128((__m128i *)(void *)q, a);
+            _mm_storeu_si128((__m128i *)(void *)(q + 16), b);
+            _mm_storeu_si128((__m128i *)(void *)(q + 32), c);
+            _mm_storeu_si128((__m128i *)(void *)(q + 48), d);
+            i += 64;
+            o += 64;
+            bol_carry = lf >> 63;
+            continue;
+        }
+        unsigned k = (unsigned)__builtin_ctzll(trouble);
+        memcpy(out + o, p, k);
+        i += k;
+        o += k;
+        bol_carry = (bol >> k) & 1u;
+        break;
+    }
+    if (i != *ip)
+        s->at_line_start = (int)bol_carry;
+    *ip = i;
+    *op = o;
+}
+#endif
+
 void sc_stuffer_init(sc_stuffer *s, int dot_stuff, int binary)
 {
     s->at_line_start = 1; /* the body starts right after the DATA command's CRLF */
@@ -57,6 +118,13 @@ size_t sc_stuff(sc_stuffer *s, const char *cin, size_t len, char *out, size_t ca
         return n;
     }
     while (ip < len) {
+#if defined(__SSE2__)
+        if (!s->pending_cr) {
+            fast_blocks(s, in, len, &ip, out, cap, &op);
+            if (ip == len)
+                break;
+        }
+#endif
         unsigned char c = in[ip];
         if (s->pending_cr) {
             s->pending_cr = 0;
