@@ -66,6 +66,7 @@ local next_id = 0
 ---   ssl_verify (false), server_name (host)
 ---   username, password, auth_mechanism ("PLAIN", "LOGIN", "XOAUTH2", other or nil=best)
 ---   auth_challenge (function(challenge) -> response or nil) for other mechanisms
+---   auth_optional (false: with a username, a failed or unavailable AUTH fails connect)
 ---   timeout (ms, all three) or connect_timeout, send_timeout, read_timeout (60000)
 ---   keepalive (true), keepalive_timeout (ms, 60000), pool_size (10), pool (name prefix)
 ---   check_reused ("noop" | "rset"; default "noop")
@@ -89,6 +90,7 @@ function _M.new(opts)
         password = opts.password,
         auth_mechanism = opts.auth_mechanism,
         auth_challenge = opts.auth_challenge,
+        auth_optional = opts.auth_optional and true or false,
         connect_timeout = opts.connect_timeout or opts.timeout or 60000,
         send_timeout = opts.send_timeout or opts.timeout or 60000,
         read_timeout = opts.read_timeout or opts.timeout or 60000,
@@ -224,6 +226,14 @@ function Mailer:connect()
         return nil, msg
     end
     conn.caps = ev.caps
+    -- The engine leaves the meaning of a failed AUTH to the host; with credentials
+    -- given, sending unauthenticated is almost never what the caller wants.
+    if self.username and not self.auth_optional
+        and not (conn.auth and conn.auth.failure == "success") then
+        local msg = conn:_describe(conn.auth or ev)
+        conn:quit()
+        return nil, msg
+    end
     return conn
 end
 
