@@ -112,6 +112,7 @@ typedef struct sct_op {
 
 typedef struct sct_answer {
     int type; /* event type it applies to, or -1 for the next answer-required event */
+    size_t after_op; /* armed once the runner reaches this op (its place in the file) */
     int kind; /* 0 accept, 1 reject, 2 reply */
     int code;
     char enh[16];
@@ -140,6 +141,7 @@ typedef struct sct_script {
     sct_expect_ev evs[128];
     size_t nevs;
     sct_bytes bodies[16];
+    int body_skip[16];
     size_t nbodies;
 } sct_script;
 
@@ -355,6 +357,13 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
                 sc->modes |= 1u << SCT_RANDOM;
             continue;
         }
+        if (strcmp(line, "B-") == 0) {
+            /* a message whose body is not checked */
+            if (sc->nbodies >= 16)
+                return sct_fail(err, cap, "too many B lines");
+            sc->body_skip[sc->nbodies++] = 1;
+            continue;
+        }
         if (l < 2 || (line[1] != ':' && line[1] != '|'))
             return sct_fail(err, cap, "bad line: %s", line);
         const char *arg = line + 2;
@@ -395,8 +404,9 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
         case 'A':
             if (sc->nanswers >= 128)
                 return sct_fail(err, cap, "too many A: lines");
-            if (sct_answer_parse(&sc->answers[sc->nanswers++], arg, err, cap) != 0)
+            if (sct_answer_parse(&sc->answers[sc->nanswers], arg, err, cap) != 0)
                 return -1;
+            sc->answers[sc->nanswers++].after_op = sc->nops;
             break;
         case 'E':
         case 'N': {
@@ -452,6 +462,7 @@ typedef struct sct_run {
     size_t nbodies;
     sct_bytes cur_body;
     size_t next_answer;
+    size_t op; /* index of the op being run */
     int starttls_seen;
     int closed_input;
     uint64_t rng;
@@ -476,7 +487,7 @@ static int sct_give_answer(sct_run *r, const smtpcore_server_event *ev)
         return smtpcore_server_accept(r->s);
     const sct_answer *a = &r->sc->answers[r->next_answer];
     /* A typed answer waits for an event of its type; others get the default. */
-    if (a->type >= 0 && a->type != (int)ev->type)
+    if (r->op < a->after_op || (a->type >= 0 && a->type != (int)ev->type))
         return smtpcore_server_accept(r->s);
     r->next_answer++;
     const char *enh = a->has_enh ? a->enh : NULL;
@@ -635,6 +646,8 @@ static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
         }
     }
     for (size_t i = 0; i < sc->nbodies && !bad; i++) {
+        if (sc->body_skip[i] && i < r->nbodies)
+            continue;
         if (i >= r->nbodies || r->bodies[i].len != sc->bodies[i].len ||
             memcmp(r->bodies[i].p, sc->bodies[i].p, sc->bodies[i].len) != 0) {
             sct_puts(&msg, "body differs\n  expected:\n    ");
@@ -694,6 +707,7 @@ int sct_run_text(const char *name, const char *text, size_t len, sct_mode mode, 
     sct_put(&r->cur_body, "", 0);
     for (size_t i = 0; i < sc->nops && result == 0; i++) {
         const sct_op *op = &sc->ops[i];
+        r->op = i;
         switch (op->kind) {
         case SCT_OP_FEED: result = sct_feed(r, sc->client.p + op->off, op->len, mode); break;
         case SCT_OP_SYNC: result = sct_drain(r); break;
