@@ -49,7 +49,7 @@ static size_t run_all(sct_mode mode, uint64_t seed)
 
 Test(server_transcripts, whole)
 {
-    cr_expect(run_all(SCT_WHOLE, 0) >= 15, "expected at least 15 transcripts");
+    cr_expect(run_all(SCT_WHOLE, 0) >= 80, "expected at least 80 transcripts");
 }
 
 Test(server_transcripts, one_byte_at_a_time)
