@@ -1,0 +1,67 @@
+-- The LuaJIT side of bench/lua: the same work as bench_ffi_c.c, through resty.smtpcore.
+-- Usage: luajit bench_ffi.lua TRANSACTIONS SESSIONS CHUNK
+local smtpcore = require "resty.smtpcore"
+local socket = require "socket"
+
+local tx_count = tonumber(arg[1]) or 1000
+local sessions = tonumber(arg[2]) or 100
+local chunk = tonumber(arg[3]) or 4096
+
+local SEV_NONE, SEV_BODY = smtpcore.SEV.NONE, smtpcore.SEV.BODY
+
+local TX = "MAIL FROM:<sender@example.org>\r\n"
+    .. "RCPT TO:<rcpt1@example.org>\r\n"
+    .. "RCPT TO:<rcpt2@example.org>\r\n"
+    .. "DATA\r\n"
+    .. "Subject: bench\r\n"
+    .. "\r\n"
+    .. ("x"):rep(60) .. "\r\n"
+    .. ("x"):rep(60) .. "\r\n"
+    .. ("x"):rep(60) .. "\r\n"
+    .. ".\r\n"
+local EHLO = "EHLO bench.example.org\r\n"
+local stream = TX:rep(tx_count)
+
+local events, body_bytes = 0, 0
+
+-- Pulls events until the session needs input; answers and drains output.
+local function drain(s)
+    while true do
+        local ev = s:next_event()
+        local t = ev.type
+        if t == SEV_NONE then
+            local _, len = s:output_view()
+            if len == 0 then return end
+            s:consume(len)
+        else
+            events = events + 1
+            if t == SEV_BODY then body_bytes = body_bytes + tonumber(ev.data.len) end
+            if ev.answer_required ~= 0 then s:accept() end
+        end
+    end
+end
+
+-- Offers the stream in chunks straight from the Lua string (no substring copies).
+local ffi = require "ffi"
+local function feed(s, data)
+    local base = ffi.cast("const char *", data)
+    local len, pos = #data, 0
+    while pos < len do
+        local want = len - pos
+        if want > chunk then want = chunk end
+        pos = pos + s:receive(base + pos, want)
+        drain(s)
+    end
+end
+
+local t0 = socket.gettime()
+for _ = 1, sessions do
+    local s = assert(smtpcore.server_new())
+    drain(s)
+    feed(s, EHLO)
+    feed(s, stream)
+    s:close()
+end
+local dt = socket.gettime() - t0
+print(string.format("LuaJIT events=%d body_bytes=%d seconds=%.3f events/s=%.0f",
+                    events, body_bytes, dt, events / dt))

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Events/s of a server session fed a pipelined stream: through the LuaJIT FFI binding vs
+# the same loop in C. Prints both and the ratio; asserts only that both did the same work.
+# Usage: bench/lua/run.sh [BUILD_DIR] [--quick]   (BUILD_DIR holds libsmtpcore.so)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BUILD=${1:-build/release}
+QUICK=${2:-}
+if [ ! -e "$BUILD/libsmtpcore.so" ]; then
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSMTPCORE_BUILD_TESTS=OFF \
+        -DSMTPCORE_BUILD_EXAMPLES=OFF -DSMTPCORE_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$BUILD" --target smtpcore -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+fi
+BUILD=$(cd "$BUILD" && pwd)
+OUT=$(mktemp -d /tmp/smtpcore-bench-lua.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+
+cc -std=c11 -O2 -Wall -Wextra -Werror -Wconversion -Wsign-conversion -D_POSIX_C_SOURCE=200809L \
+   -Icore/include -I"$BUILD/include" bench/lua/bench_ffi_c.c -L"$BUILD" -lsmtpcore \
+   -Wl,-rpath,"$BUILD" -o "$OUT/bench_ffi_c"
+
+if [ "$QUICK" = "--quick" ]; then ARGS=(200 20 4096); else ARGS=(2000 200 4096); fi
+export SMTPCORE_LIB=$BUILD/libsmtpcore.so
+export LUA_PATH="$ROOT/bindings/lua/lib/?.lua;/usr/share/lua/5.1/?.lua;;"
+
+c_line=$("$OUT/bench_ffi_c" "${ARGS[@]}")
+lua_line=$(luajit bench/lua/bench_ffi.lua "${ARGS[@]}")
+echo "$c_line"
+echo "$lua_line"
+field() { sed -n "s|.*$1=\([0-9.]*\).*|\1|p" <<<"$2"; }
+if [ "$(field events "$c_line")" != "$(field events "$lua_line")" ] ||
+   [ "$(field body_bytes "$c_line")" != "$(field body_bytes "$lua_line")" ]; then
+  echo "bench/lua: C and LuaJIT did different work" >&2
+  exit 1
+fi
+awk -v c="$(field events/s "$c_line")" -v l="$(field events/s "$lua_line")" \
+  'BEGIN { printf "LuaJIT/C events/s ratio: %.2f (transactions=%s sessions=%s chunk=%s)\n", l / c, ARGV[1], ARGV[2], ARGV[3] }' \
+  "${ARGS[@]}"
