@@ -171,7 +171,8 @@ typedef struct ccs_run {
 
 static int ccs_fail(ccs_run *r, const char *fmt, ...)
 {
-    int n = snprintf(r->err, r->errcap, "%s:%zu: ", r->name, r->lineno);
+    int n = snprintf(r->err, r->errcap, "%s:%zu (mode %d/%llu): ", r->name, r->lineno,
+                     (int)r->mode, (unsigned long long)r->param);
     if (n < 0 || (size_t)n >= r->errcap)
         return -1;
     va_list ap;
@@ -468,7 +469,9 @@ static int ccs_host(ccs_run *r, char *line)
     int expect = 0, rc = 0;
     char buf[4096];
     if (strcmp(verb, "body") == 0 || strcmp(verb, "auth") == 0) {
-        /* The rest of the line is data (escaped); no "-> ERR" suffix. */
+        /* The rest of the line is data (escaped); only auth takes a "-> ERR" suffix. */
+        if (verb[0] == 'a' && ccs_split_expect(r, args, &expect) != 0)
+            return -1;
         while (*args == ' ')
             args++;
         size_t n = ccs_unescape(args, strlen(args), buf, sizeof buf);
