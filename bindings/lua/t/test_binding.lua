@@ -119,4 +119,28 @@ test("bad options are refused", function()
     H.ok(err, "error message")
 end)
 
+test("docs/lua.md shows the nginx.conf the nginx test uses, verbatim", function()
+    local doc = H.read_file(ROOT .. "/docs/lua.md")
+    local conf = H.read_file(ROOT .. "/bindings/lua/t/nginx.conf")
+    H.ok(doc and conf, "read both files")
+    H.contains(doc, "```nginx\n" .. conf .. "```\n", "docs/lua.md")
+end)
+
+test("the rockspec lists every module and only existing files", function()
+    local env = {}
+    local chunk = assert(loadfile(ROOT .. "/bindings/lua/lua-resty-smtpcore-0.1.0-1.rockspec"))
+    setfenv(chunk, env)
+    chunk()
+    H.eq(env.package, "lua-resty-smtpcore")
+    local listed = {}
+    for mod, path in pairs(env.build.modules) do
+        H.ok(H.read_file(ROOT .. "/" .. path), "file of " .. mod .. " exists")
+        H.eq(path, "bindings/lua/lib/" .. mod:gsub("%.", "/") .. ".lua", "path of " .. mod)
+        listed[path] = true
+    end
+    local p = io.popen("cd " .. ROOT .. " && find bindings/lua/lib -name '*.lua'")
+    for path in p:lines() do H.ok(listed[path], path .. " is in the rockspec") end
+    p:close()
+end)
+
 return T
