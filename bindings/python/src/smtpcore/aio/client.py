@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from .. import client as cev
 from ..client import ClientConnection
 from ..enums import BodyType, Extension, Failure, TlsPolicy
-from ..errors import SMTPCoreError
+from ..errors import InvalidStateError, SMTPCoreError
 from ..types import Caps, Reply, address_literal
 
 __all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendError"]
@@ -271,7 +271,6 @@ class SMTPClient:
                 conn.receive_eof()
 
     async def _wait_ready(self) -> None:
-        auth_failure: Reply | None = None
         while not self._ready:
             ev = await self._next()
             if isinstance(ev, cev.Ready):
@@ -280,11 +279,11 @@ class SMTPClient:
             elif isinstance(ev, cev.Greeting):
                 self.greeting = ev.reply
             elif isinstance(ev, cev.AuthResult) and not ev.ok:
-                auth_failure = ev.reply
+                # The engine would carry on unauthenticated; with credentials configured
+                # that is never what the caller wants (smtplib.login() raises too).
+                raise SMTPClientError("authentication failed", ev.reply)
             elif isinstance(ev, (cev.ProtocolError, cev.Closed)):
                 why = getattr(ev, "message", "") or ev.violation.description
-                if auth_failure is not None:
-                    raise SMTPClientError("authentication failed", auth_failure)
                 raise SMTPClientError(why, ev.reply)
 
     # -- transactions
@@ -311,19 +310,13 @@ class SMTPClient:
             await self.connect()
         conn = self._conn
         assert conn is not None
-        if not self._ready:
-            await self._wait_ready()
-        caps = self.caps
+        result = SendResult(sender, {r: None for r in rcpts})
         opts = dict(mail_options or {})
-        if Extension.SIZE in caps and "size" not in opts:
-            opts["size"] = len(data)
-        if body is None and Extension.EIGHTBITMIME in caps and not data.isascii():
-            body = BodyType.EIGHTBITMIME
         if body is not None:
             opts["body"] = body
-        result = SendResult(sender, {r: None for r in rcpts})
         try:
-            conn.mail(sender, smtputf8=smtputf8, **opts)
+            await self._when_idle(lambda: conn.mail(sender, smtputf8=smtputf8,
+                                                    **self._mail_opts(opts, data)))
             for r in rcpts:
                 conn.rcpt(r, **(rcpt_options or {}))
             conn.data()
@@ -334,9 +327,7 @@ class SMTPClient:
                 pass
             result.failure = Failure.LOCAL
             result.message = str(exc)
-            self._ready = False
             raise SendError(result) from exc
-        self._ready = False
         while True:
             ev = await self._next()
             if isinstance(ev, cev.RcptResult):
@@ -372,13 +363,35 @@ class SMTPClient:
         """Sends RSET; returns the reply."""
         return await self._simple(ClientConnection.rset)
 
+    def _mail_opts(self, opts: dict[str, Any], data: bytes) -> dict[str, Any]:
+        caps = self.caps
+        opts = dict(opts)
+        if Extension.SIZE in caps and "size" not in opts:
+            opts["size"] = len(data)
+        if "body" not in opts and Extension.EIGHTBITMIME in caps and not data.isascii():
+            opts["body"] = BodyType.EIGHTBITMIME
+        return opts
+
+    async def _when_idle(self, start: Any) -> None:
+        """Calls ``start()`` once the engine accepts a new command (it raises
+        InvalidStateError until the previous exchange is over)."""
+        while True:
+            try:
+                start()
+                return
+            except InvalidStateError:
+                ev = await self._next()
+                if isinstance(ev, cev.Ready):
+                    self.caps = ev.caps
+                elif isinstance(ev, (cev.ProtocolError, cev.Closed)):
+                    raise SMTPClientError(getattr(ev, "message", "") or "connection closed",
+                                          ev.reply)
+
     async def _simple(self, fn: Any) -> Reply | None:
-        if self._conn is None:
+        conn = self._conn
+        if conn is None:
             raise SMTPClientError("not connected")
-        if not self._ready:
-            await self._wait_ready()
-        fn(self._conn)
-        self._ready = False
+        await self._when_idle(lambda: fn(conn))
         reply = None
         while True:
             ev = await self._next()
@@ -387,7 +400,6 @@ class SMTPClient:
                 break
             if isinstance(ev, (cev.ProtocolError, cev.Closed)):
                 raise SMTPClientError(ev.message or "connection closed", ev.reply)
-        self._ready = False
         return reply
 
 
@@ -410,8 +422,8 @@ async def send_message(
     conversation fails. Extra keywords go to :class:`SMTPClient`."""
     client = SMTPClient(host, port, starttls=starttls, tls_context=tls_context,
                         username=username, password=password, timeout=timeout, **kw)
-    await client.connect()
     try:
+        await client.connect()
         result = await client.send_message(msg, sender, recipients)
     except BaseException:
         await client.quit()

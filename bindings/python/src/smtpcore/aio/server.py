@@ -242,7 +242,12 @@ class SMTPServerProtocolRunner:
                 env.bdat = ev.bdat
                 env.long_lines = ev.long_lines
                 body.clear()
-                await self._call(conn, ev, h.handle_message(session, env))
+                if not env.rcpt_tos:
+                    # BDAT LAST after every RCPT was refused still reaches us (seen with
+                    # engine 0.1.0); never hand the handler a message without recipients.
+                    conn.reject(554, "5.5.1", "No valid recipients")
+                else:
+                    await self._call(conn, ev, h.handle_message(session, env))
                 env = Envelope()
             elif isinstance(ev, sev.Data):
                 body.clear()

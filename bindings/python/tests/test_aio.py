@@ -1,0 +1,203 @@
+"""smtpcore.aio client against smtpcore.aio server on 127.0.0.1 (both directions of the
+batteries at once): several recipients, refusals, STARTTLS, AUTH, handler styles."""
+import email.message
+
+import pytest
+
+import smtpcore
+import smtpcore.aio as aio
+
+from conftest import Collector, run, running_server
+
+
+def make_message(to="b@example.com, c@example.com", body="Hello.\n.\n..two dots\n"):
+    msg = email.message.EmailMessage()
+    msg["From"] = "Alice <a@example.com>"
+    msg["To"] = to
+    msg["Subject"] = "smtpcore test"
+    msg.set_content(body)
+    return msg
+
+
+def test_send_message_several_recipients_byte_identical():
+    handler = Collector()
+
+    async def main():
+        async with running_server(handler) as port:
+            msg = make_message()
+            msg["Bcc"] = "hidden@example.com"
+            result = await aio.send_message("127.0.0.1", port, msg)
+            return msg, result
+
+    msg, result = run(main())
+    assert result.ok and result.refused == {}
+    assert result.accepted == ["b@example.com", "c@example.com", "hidden@example.com"]
+    (env,) = handler.messages
+    assert env.mail_from == "a@example.com"
+    assert env.rcpt_tos == ["b@example.com", "c@example.com", "hidden@example.com"]
+    assert env.content == aio.client.flatten_message(msg)
+    assert b"hidden@example.com" not in env.content  # Bcc is not transmitted
+
+
+def test_refused_recipient_is_reported_per_recipient():
+    handler = Collector(refuse_rcpt=("nobody@example.com",))
+
+    async def main():
+        async with running_server(handler) as port:
+            return await aio.send_message("127.0.0.1", port,
+                                          make_message("b@example.com, nobody@example.com"))
+
+    result = run(main())
+    assert result.ok
+    assert result.accepted == ["b@example.com"]
+    assert result.refused["nobody@example.com"].code == 550
+    assert result.refused["nobody@example.com"].enhanced == "5.1.1"
+    assert handler.messages[0].rcpt_tos == ["b@example.com"]
+
+
+def test_all_recipients_refused_raises_send_error():
+    handler = Collector(refuse_rcpt=("x@example.com",))
+
+    async def main():
+        async with running_server(handler) as port:
+            return await aio.send_message("127.0.0.1", port, make_message("x@example.com"))
+
+    with pytest.raises(aio.SendError) as ei:
+        run(main())
+    assert not ei.value.result.ok
+    assert ei.value.result.refused["x@example.com"].code == 550
+    assert handler.messages == []
+
+
+def test_message_refused_by_handler():
+    class Refuse(aio.Handler):
+        async def handle_message(self, session, envelope):
+            return aio.Response(554, "Spam, go away", "5.7.1")
+
+    async def main():
+        async with running_server(Refuse()) as port:
+            return await aio.send_message("127.0.0.1", port, make_message())
+
+    with pytest.raises(aio.SendError) as ei:
+        run(main())
+    assert ei.value.result.reply.code == 554
+    assert "Spam" in ei.value.result.reply.text
+
+
+def test_several_messages_on_one_connection_and_noop():
+    handler = Collector()
+
+    async def main():
+        async with running_server(handler) as port:
+            async with aio.SMTPClient("127.0.0.1", port) as client:
+                for i in range(5):
+                    await client.send_message(make_message(body=f"message {i}\n"))
+                    assert (await client.noop()).code == 250
+                assert (await client.rset()).code == 250
+                await client.send("", ["b@example.com"], b"Subject: bounce\r\n\r\nx\r\n")
+
+    run(main())
+    assert len(handler.messages) == 6
+    assert [m.content.endswith(b"message %d\r\n" % i) for i, m in
+            enumerate(handler.messages[:5])] == [True] * 5
+    assert handler.messages[5].mail_from == ""
+
+
+def test_starttls_and_auth(server_tls, client_tls):
+    handler = Collector(credentials={"alice": "s3cret"})
+
+    async def main():
+        async with running_server(handler, tls_context=server_tls) as port:
+            return await aio.send_message(
+                "127.0.0.1", port, make_message(), starttls=True, tls_context=client_tls,
+                server_hostname="localhost", username="alice", password="s3cret")
+
+    assert run(main()).ok
+    assert handler.sessions == [(True, "alice")]
+
+
+def test_bad_password_fails_cleanly(server_tls, client_tls):
+    handler = Collector(credentials={"alice": "s3cret"})
+
+    async def main():
+        async with running_server(handler, tls_context=server_tls) as port:
+            return await aio.send_message(
+                "127.0.0.1", port, make_message(), starttls=True, tls_context=client_tls,
+                username="alice", password="wrong")
+
+    with pytest.raises(aio.SMTPClientError):
+        run(main())
+    assert handler.messages == []
+
+
+def test_required_tls_without_server_support_fails():
+    async def main():
+        async with running_server(Collector()) as port:
+            return await aio.send_message("127.0.0.1", port, make_message(), starttls=True)
+
+    with pytest.raises(aio.SMTPClientError):
+        run(main())
+
+
+def test_plain_callable_and_sync_handler():
+    got = []
+
+    async def main():
+        async with running_server(got.append) as port:
+            await aio.send_message("127.0.0.1", port, make_message())
+
+    run(main())
+    assert len(got) == 1 and got[0].rcpt_tos == ["b@example.com", "c@example.com"]
+
+
+def test_string_results_and_handler_exception():
+    class H:
+        async def handle_mail(self, session, envelope, address, params):
+            if address == "boom@example.com":
+                raise RuntimeError("handler bug")
+            return "250 2.1.0 Sender fine"
+
+    async def main():
+        async with running_server(H()) as port:
+            ok = await aio.send_message("127.0.0.1", port, make_message())
+            with pytest.raises(aio.SendError) as ei:
+                await aio.send_message("127.0.0.1", port, make_message(),
+                                       sender="boom@example.com")
+            return ok, ei.value
+
+    ok, err = run(main())
+    assert ok.mail_reply.lines == ("2.1.0 Sender fine",)
+    assert err.result.mail_reply.code == 451
+
+
+def test_smtputf8_addresses():
+    handler = Collector()
+
+    async def main():
+        async with running_server(handler) as port:
+            msg = make_message(to="josé@exämple.com")
+            return await aio.send_message("127.0.0.1", port, msg)
+
+    assert run(main()).ok
+    env = handler.messages[0]
+    assert env.rcpt_tos == ["josé@exämple.com"] and env.mail_params.smtputf8
+
+
+def test_implicit_tls(server_tls, client_tls):
+    handler = Collector()
+
+    async def main():
+        async with running_server(handler, tls_context=server_tls, implicit_tls=True) as port:
+            return await aio.send_message("127.0.0.1", port, make_message(),
+                                          implicit_tls=True, tls_context=client_tls,
+                                          server_hostname="localhost")
+
+    assert run(main()).ok
+    assert handler.sessions == [(True, None)]
+
+
+def test_response_parsing():
+    assert aio.Response(550, "No", "5.1.1") == aio._common.parse_response("550 5.1.1 No")
+    assert aio._common.parse_response("250 Ok").code == 250
+    with pytest.raises(ValueError):
+        aio._common.parse_response("hello")

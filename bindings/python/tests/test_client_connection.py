@@ -1,0 +1,186 @@
+"""ClientConnection driven by hand, and client <-> server sessions wired in memory."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import smtpcore
+from smtpcore import client as cev, server as sev
+
+
+def pair_run(client, server, body, sender="a@example.com", rcpts=("b@example.com",),
+             server_answer=None, client_kw=None, max_steps=10000):
+    """Runs one transaction then QUIT between two in-memory sessions. Returns
+    (client events, server events, received body)."""
+    cevents, sevents, got = [], [], bytearray()
+    submitted = done = False
+    for _ in range(max_steps):
+        progress = False
+        while (ev := server.next_event()) is not None:
+            sevents.append(ev)
+            progress = True
+            if isinstance(ev, sev.Body):
+                got += ev.data
+            if ev.answer_required:
+                (server_answer or (lambda s, e: s.accept()))(server, ev)
+        out = server.data_to_send()
+        if out:
+            client.receive_data(out)
+            progress = True
+        while (ev := client.next_event()) is not None:
+            cevents.append(ev)
+            progress = True
+            if isinstance(ev, cev.Ready) and not submitted:
+                submitted = True
+                client.mail(sender, **(client_kw or {}))
+                for r in rcpts:
+                    client.rcpt(r)
+                client.data()
+            elif isinstance(ev, cev.SendBody):
+                client.send_body(body)
+                client.end_body()
+            elif isinstance(ev, cev.MessageResult) and not done:
+                done = True
+                client.quit()
+        out = client.data_to_send()
+        if out:
+            server.receive_data(out)
+            progress = True
+        if not progress:
+            break
+    return cevents, sevents, bytes(got)
+
+
+def test_config_errors():
+    with pytest.raises(smtpcore.SMTPSyntaxError):
+        smtpcore.ClientConnection("not a valid name!")
+    with pytest.raises(smtpcore.InjectionError):
+        smtpcore.ClientConnection("c.example", username="a\r\nb", password="x")
+
+
+def test_mail_before_ready_is_invalid_state():
+    c = smtpcore.ClientConnection("c.example")
+    with pytest.raises(smtpcore.InvalidStateError):
+        c.mail("a@example.com")
+    with pytest.raises(smtpcore.InvalidStateError):
+        c.send_body(b"x")
+
+
+def test_greeting_reply_and_ehlo_output():
+    c = smtpcore.ClientConnection("client.example.com")
+    c.receive_data(b"220 mx.example.org ESMTP\r\n")
+    ev = c.next_event()
+    assert isinstance(ev, cev.Greeting)
+    assert ev.reply.code == 220 and ev.reply.lines == ("mx.example.org ESMTP",)
+    assert c.data_to_send() == b"EHLO client.example.com\r\n"
+
+
+def test_multiline_reply_and_caps():
+    c = smtpcore.ClientConnection("client.example.com", tls_policy=smtpcore.TlsPolicy.NEVER)
+    c.receive_data(b"220 mx ESMTP\r\n")
+    list(c)
+    c.data_to_send()
+    c.receive_data(b"250-mx.example.org\r\n250-PIPELINING\r\n250-SIZE 5000\r\n250 8BITMIME\r\n")
+    ready = [e for e in c if isinstance(e, cev.Ready)]
+    assert ready and ready[0].caps.size_limit == 5000
+    assert smtpcore.Extension.PIPELINING in ready[0].caps
+    assert c.caps == ready[0].caps
+    with pytest.raises(smtpcore.TooLongError):
+        c.mail("a@example.com", size=6000)
+    with pytest.raises(smtpcore.InjectionError):
+        c.mail("a@example.com\r\nRSET")
+
+
+def test_pair_several_recipients_per_recipient_results():
+    server = smtpcore.ServerConnection()
+    client = smtpcore.ClientConnection("client.example.com")
+
+    def answer(s, ev):
+        if isinstance(ev, sev.Rcpt) and ev.address.startswith("nobody"):
+            s.reject(550, "5.1.1", "No such user")
+        else:
+            s.accept()
+
+    body = b"Subject: t\r\n\r\nhello\r\n"
+    cevents, sevents, got = pair_run(client, server, body,
+                                     rcpts=("b@example.com", "nobody@example.com",
+                                            "c@example.com"), server_answer=answer)
+    results = {e.index: e for e in cevents if isinstance(e, cev.RcptResult)}
+    assert results[0].ok and results[2].ok
+    assert results[1].failure is smtpcore.Failure.PERMANENT
+    assert results[1].reply.code == 550 and results[1].reply.enhanced == "5.1.1"
+    final = next(e for e in cevents if isinstance(e, cev.MessageResult))
+    assert final.ok and final.rcpt_accepted == 2 and final.rcpt_total == 3
+    assert got == body
+    assert isinstance(cevents[-1], cev.Closed)
+    assert client.want_close and server.want_close
+
+
+@pytest.mark.parametrize("quirks", [0, smtpcore.Quirk.NO_CHUNKING,
+                                    smtpcore.Quirk.NO_PIPELINING | smtpcore.Quirk.NO_CHUNKING])
+def test_pair_body_with_dots_and_bare_newlines(quirks):
+    server = smtpcore.ServerConnection()
+    client = smtpcore.ClientConnection("client.example.com", quirks=quirks)
+    body = b"Subject: t\n\n.\n..\n.x\nend\n"
+    _, sevents, got = pair_run(client, server, body)
+    assert got == b"Subject: t\r\n\r\n.\r\n..\r\n.x\r\nend\r\n"
+    end = next(e for e in sevents if isinstance(e, sev.MessageEnd))
+    assert end.bdat == (not quirks & smtpcore.Quirk.NO_CHUNKING)
+
+
+def test_large_body_flows_through_small_buffers():
+    server = smtpcore.ServerConnection(input_buffer_size=1024, output_buffer_size=1024)
+    client = smtpcore.ClientConnection("client.example.com", output_buffer_size=1024,
+                                       input_buffer_size=1024, quirks=smtpcore.Quirk.NO_CHUNKING)
+    body = b"".join(b"line %06d .\r\n" % i for i in range(20000))
+    cevents, _, got = pair_run(client, server, body)
+    assert got == body
+    assert any(isinstance(e, cev.MessageResult) and e.ok for e in cevents)
+
+
+lines = st.lists(st.binary(max_size=80).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+                 max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines, st.booleans())
+def test_pair_any_body_arrives_byte_identical(body_lines, chunking):
+    body = b"".join(line + b"\r\n" for line in body_lines)
+    server = smtpcore.ServerConnection(bare_lf_policy=smtpcore.BareLfPolicy.ACCEPT)
+    client = smtpcore.ClientConnection(
+        "client.example.com", quirks=0 if chunking else smtpcore.Quirk.NO_CHUNKING)
+    cevents, _, got = pair_run(client, server, body)
+    assert got == body
+    assert any(isinstance(e, cev.MessageResult) and e.ok for e in cevents)
+
+
+def test_noop_and_rset_give_command_replies():
+    server = smtpcore.ServerConnection()
+    client = smtpcore.ClientConnection("client.example.com")
+    replies = []
+    for _ in range(200):
+        progress = False
+        for ev in server:
+            progress = True
+            if ev.answer_required:
+                server.accept()
+        out = server.data_to_send()
+        if out:
+            client.receive_data(out)
+            progress = True
+        for ev in client:
+            progress = True
+            if isinstance(ev, cev.Ready) and not replies:
+                client.noop()
+            elif isinstance(ev, cev.CommandReply):
+                replies.append(ev.reply.code)
+                if len(replies) == 1:
+                    client.rset()
+                else:
+                    client.quit()
+        out = client.data_to_send()
+        if out:
+            server.receive_data(out)
+            progress = True
+        if not progress:
+            break
+    assert replies == [250, 250]
+    assert client.want_close
