@@ -498,3 +498,116 @@ Test(stuff, block_path_matches_bytewise)
         cr_assert_eq(memcmp(a, b, na), 0, "gap %zu", gap);
     }
 }
+
+/* Mostly clean text with rare specials: the whole-buffer run takes the 64-byte block
+ * path, the byte-wise run never can, so they check each other (flags included). */
+Test(unstuff, block_path_matches_linewise)
+{
+    const size_t maxes[] = {64, 100, 1000};
+    for (uint64_t seed = 1; seed <= 30; seed++) {
+        uint64_t st = seed * 0x9e3779b97f4a7c15u;
+        size_t cap = 20000, n = 0;
+        char *s = malloc(cap + 8);
+        cr_assert_not_null(s);
+        unsigned density = 50 + (unsigned)(seed * 37 % 400);
+        while (n + 200 < cap) {
+            size_t l = (size_t)(xorshift(&st) % 160);
+            if (xorshift(&st) % 20 == 0)
+                s[n++] = '.';
+            for (size_t i = 0; i < l; i++) {
+                unsigned r = (unsigned)(xorshift(&st) % density);
+                s[n++] = r == 0 ? '\r' : r == 1 ? '\n' : r == 2 ? '\0' : r == 3 ? (char)0x80
+                                                                           : (char)('a' + r % 26);
+            }
+            s[n++] = '\r';
+            s[n++] = '\n';
+        }
+        for (size_t i = 0; i + 5 <= n; i++)
+            if (memcmp(s + i, "\r\n.\r\n", 5) == 0)
+                s[i + 2] = 'q';
+        memcpy(s + n, ".\r\n", 3);
+        n += 3;
+        for (size_t m = 0; m < 3; m++) {
+            unstuff_result w = unstuff_run(s, n, maxes[m], n, 0, 0, 0);
+            cr_assert_eq(w.end_at, (long)n, "seed %llu", (unsigned long long)seed);
+            unstuff_result b = unstuff_run(s, n, maxes[m], 1, 0, 0, 0);
+            assert_same_result(&w, &b, "block vs bytewise");
+            unstuff_result r = unstuff_run(s, n, maxes[m], 0, seed, 300, 0);
+            assert_same_result(&w, &r, "block vs random");
+            free(w.content);
+            free(b.content);
+            free(r.content);
+        }
+        free(s);
+    }
+}
+
+/* One special byte at every offset of a clean multi-block body: the flag must be raised
+ * wherever it lands (block lanes, block edges, line-wise tails). */
+Test(unstuff, single_special_at_every_offset)
+{
+    char base[700];
+    size_t n = 0;
+    while (n + 80 < sizeof base) {
+        for (size_t i = 0; i < 70; i++)
+            base[n++] = (char)('a' + i % 26);
+        base[n++] = '\r';
+        base[n++] = '\n';
+    }
+    const char specials[] = {'\r', '\n', '\0', (char)0x80};
+    const uint32_t want[] = {SC_DATA_BARE_CR, SC_DATA_BARE_LF, SC_DATA_NUL, SC_DATA_8BIT};
+    char s[720];
+    for (size_t pos = 0; pos < n; pos++) {
+        if (base[pos] == '\r' || base[pos] == '\n')
+            continue;
+        for (size_t k = 0; k < 4; k++) {
+            memcpy(s, base, n);
+            s[pos] = specials[k];
+            memcpy(s + n, ".\r\n", 3);
+            unstuff_result r = unstuff_run(s, n + 3, 1000, n + 3, 0, 0, 0);
+            cr_assert_eq(r.flags, want[k], "pos %zu k %zu flags %x", pos, k, r.flags);
+            cr_assert_eq(r.end_at, (long)(n + 3));
+            cr_assert_eq(r.content_len, n);
+            free(r.content);
+        }
+    }
+}
+
+/* Lines of exactly max_line octets pass, one more is flagged, for every line length the
+ * block path handles. */
+Test(unstuff, long_line_edges_in_blocks)
+{
+    char s[4000];
+    for (size_t L = 64; L < 300; L += 7) {
+        size_t n = 0;
+        while (n + L + 8 < sizeof s) {
+            for (size_t i = 0; i + 2 < L; i++)
+                s[n++] = 'x';
+            s[n++] = '\r';
+            s[n++] = '\n';
+        }
+        memcpy(s + n, ".\r\n", 3);
+        unstuff_result ok = unstuff_run(s, n + 3, L, n + 3, 0, 0, 0);
+        cr_assert_eq(ok.flags, 0, "L %zu", L);
+        unstuff_result bad = unstuff_run(s, n + 3, L - 1, n + 3, 0, 0, 0);
+        cr_assert_eq(bad.flags, SC_DATA_LONG_LINE, "L %zu", L);
+        free(ok.content);
+        free(bad.content);
+        /* One long line in the middle of short ones. */
+        n = 0;
+        for (int j = 0; j < 10; j++) {
+            size_t len = j == 6 ? L - 1 : 40; /* j==6: L+1 octets with CRLF */
+            for (size_t i = 0; i < len; i++)
+                s[n++] = 'y';
+            s[n++] = '\r';
+            s[n++] = '\n';
+        }
+        memcpy(s + n, ".\r\n", 3);
+        bad = unstuff_run(s, n + 3, L, n + 3, 0, 0, 0);
+        cr_assert_eq(bad.flags, SC_DATA_LONG_LINE, "mid L %zu", L);
+        ok = unstuff_run(s, n + 3, L + 1, n + 3, 0, 0, 0);
+        cr_assert_eq(ok.flags, 0, "mid L %zu", L);
+        free(ok.content);
+        free(bad.content);
+    }
+}

@@ -6,8 +6,10 @@
  * CRLF "." CRLF ends the body, and only a CRLF starts a line (so only a CRLF can make a
  * leading dot special). See docs/wire-lines-replies.md.
  *
- * Speed: lines are found with memchr; each line's content is then checked for CR, NUL
- * and 8-bit bytes (16 bytes at a time with SSE2, 8 at a time otherwise), skipping the
+ * Speed: with SSE2, 64-byte blocks are classified with bit masks (CRLF pairs, bare CR
+ * and LF, NUL, 8-bit, line lengths) and only a dot at a line start drops to the
+ * line-wise path. That path finds lines with memchr and checks each line's content for
+ * CR, NUL and 8-bit bytes (16 bytes at a time with SSE2, 8 otherwise), skipping the
  * checks for flags already raised. */
 #include "data.h"
 
@@ -101,6 +103,87 @@ void sc_unstuffer_init(sc_unstuffer *u, size_t max_line)
     u->size = 0;
 }
 
+#if defined(__SSE2__)
+static uint64_t mask64(__m128i a, __m128i b, __m128i c, __m128i d)
+{
+    uint64_t m0 = (uint64_t)(unsigned)_mm_movemask_epi8(a);
+    uint64_t m1 = (uint64_t)(unsigned)_mm_movemask_epi8(b);
+    uint64_t m2 = (uint64_t)(unsigned)_mm_movemask_epi8(c);
+    uint64_t m3 = (uint64_t)(unsigned)_mm_movemask_epi8(d);
+    return m0 | (m1 << 16) | (m2 << 32) | (m3 << 48);
+}
+
+static uint64_t eq64(__m128i a, __m128i b, __m128i c, __m128i d, __m128i x)
+{
+    return mask64(_mm_cmpeq_epi8(a, x), _mm_cmpeq_epi8(b, x), _mm_cmpeq_epi8(c, x),
+                  _mm_cmpeq_epi8(d, x));
+}
+
+/* Classifies whole 64-byte blocks of content from p on, as bit masks, without looking
+ * for lines one by one. Entry: state MID (the byte before p is no undecided CR and p is
+ * no undecided line start). Stops before a block holding a dot at a line start, which
+ * the line-wise path must decide. Returns the new position; *bol says it is at a line
+ * start (the blocks ended with CRLF), *cr_last that the last byte is a CR whose
+ * successor is not known yet. Needs max_line >= 64: lines inside a block are shorter. */
+static size_t fast_blocks(sc_unstuffer *u, const unsigned char *buf, size_t len, size_t p,
+                          int *bol, int *cr_last)
+{
+    const __m128i crv = _mm_set1_epi8('\r');
+    const __m128i lfv = _mm_set1_epi8('\n');
+    const __m128i dotv = _mm_set1_epi8('.');
+    const __m128i zero = _mm_setzero_si128();
+    uint64_t cr_carry = 0, bol_carry = 0;
+    uint64_t bare_lf = 0, bare_cr = 0, nul = 0, high = 0;
+    size_t line_len = u->line_len;
+    int long_line = 0;
+    while (len - p >= 64) {
+        const unsigned char *q = buf + p;
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(q + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(q + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(q + 48));
+        uint64_t cr = eq64(a, b, c, d, crv);
+        uint64_t lf = eq64(a, b, c, d, lfv);
+        uint64_t prev_cr = (cr << 1) | cr_carry;
+        uint64_t line_end = lf & prev_cr; /* LFs of CRLF pairs */
+        uint64_t starts = (line_end << 1) | bol_carry;
+        if (eq64(a, b, c, d, dotv) & starts)
+            break;
+        bare_lf |= lf & ~prev_cr;
+        /* A CR in the last lane is decided by the next block (or the line-wise path). */
+        bare_cr |= cr & ~(lf >> 1) & ~((uint64_t)1 << 63);
+        if (cr_carry && !(lf & 1))
+            bare_cr |= 1;
+        nul |= eq64(a, b, c, d, zero);
+        high |= mask64(a, b, c, d);
+        if (lf == 0) {
+            line_len += 64;
+            long_line |= line_len > u->max_line;
+        } else {
+            long_line |= line_len + (size_t)__builtin_ctzll(lf) + 1 > u->max_line;
+            line_len = (size_t)__builtin_clzll(lf); /* bytes after the last LF */
+        }
+        cr_carry = cr >> 63;
+        bol_carry = line_end >> 63;
+        p += 64;
+    }
+    if (bare_lf)
+        u->flags |= SC_DATA_BARE_LF;
+    if (bare_cr)
+        u->flags |= SC_DATA_BARE_CR;
+    if (nul)
+        u->flags |= SC_DATA_NUL;
+    if (high)
+        u->flags |= SC_DATA_8BIT;
+    if (long_line)
+        u->flags |= SC_DATA_LONG_LINE;
+    u->line_len = line_len;
+    *bol = (int)bol_carry;
+    *cr_last = (int)cr_carry;
+    return p;
+}
+#endif
+
 static void add_line_len(sc_unstuffer *u, size_t n)
 {
     u->line_len += n;
@@ -141,6 +224,25 @@ sc_unstuff_status sc_unstuff_next(sc_unstuffer *u, const char *cbuf, size_t len,
 
     size_t start = p;
     while (p < len) {
+#if defined(__SSE2__)
+        if (u->state == ST_MID && len - p >= 64 && u->max_line >= 64) {
+            int bol, cr_last;
+            size_t q = fast_blocks(u, buf, len, p, &bol, &cr_last);
+            if (q != p) {
+                p = q;
+                if (cr_last) {
+                    u->state = ST_MID_CR;
+                    continue;
+                }
+                if (bol && (p == len || buf[p] == '.')) {
+                    u->state = ST_BOL;
+                    break;
+                }
+                if (p == len)
+                    break;
+            }
+        }
+#endif
         if (u->state == ST_MID_CR) {
             if (buf[p] == '\n') {
                 p++;
