@@ -1,0 +1,251 @@
+/* Hostile inputs against a session with a counting allocator: nothing is allocated after
+ * creation and the session's memory never changes, whatever the peer sends. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <smtpcore/smtpcore.h>
+
+typedef struct tsm_count {
+    size_t calls; /* malloc + realloc calls */
+    size_t live;
+} tsm_count;
+
+static void *tsm_malloc(size_t n, void *user)
+{
+    tsm_count *c = user;
+    c->calls++;
+    c->live++;
+    return malloc(n);
+}
+
+static void *tsm_realloc(void *p, size_t n, void *user)
+{
+    tsm_count *c = user;
+    c->calls++;
+    if (!p)
+        c->live++;
+    return realloc(p, n);
+}
+
+static void tsm_free(void *p, void *user)
+{
+    tsm_count *c = user;
+    if (p)
+        c->live--;
+    free(p);
+}
+
+typedef struct tsm_env {
+    tsm_count count;
+    smtpcore_allocator alloc;
+    smtpcore_server *s;
+    size_t calls_after_new;
+    size_t memory;
+    uint64_t body_bytes;
+    size_t events[32];
+} tsm_env;
+
+static void tsm_open(tsm_env *e, uint32_t extensions, uint64_t max_size)
+{
+    memset(e, 0, sizeof(*e));
+    e->alloc.malloc_fn = tsm_malloc;
+    e->alloc.realloc_fn = tsm_realloc;
+    e->alloc.free_fn = tsm_free;
+    e->alloc.user = &e->count;
+    smtpcore_server_config c;
+    smtpcore_server_config_init(&c);
+    c.allocator = &e->alloc;
+    c.extensions = extensions;
+    c.max_message_size = max_size;
+    c.max_errors = 0; /* never give up: keep the session under pressure */
+    cr_assert_eq(smtpcore_server_new(&e->s, &c), SMTPCORE_OK);
+    e->calls_after_new = e->count.calls;
+    e->memory = smtpcore_server_memory(e->s);
+    cr_assert_gt(e->memory, c.input_buffer_size + c.output_buffer_size);
+}
+
+/* Runs events (accepting everything); optionally drains the output. */
+static void tsm_pump(tsm_env *e, int read_output)
+{
+    for (int i = 0; i < 1000000; i++) {
+        smtpcore_server_event ev;
+        cr_assert_eq(smtpcore_server_next_event(e->s, &ev), SMTPCORE_OK);
+        if (ev.type == SMTPCORE_SEV_NONE) {
+            const char *p;
+            size_t n = smtpcore_server_output(e->s, &p);
+            if (!read_output || n == 0)
+                return;
+            smtpcore_server_consume(e->s, n);
+            continue;
+        }
+        e->events[ev.type]++;
+        if (ev.type == SMTPCORE_SEV_BODY)
+            e->body_bytes += ev.data.len;
+        if (ev.answer_required)
+            cr_assert_eq(smtpcore_server_accept(e->s), SMTPCORE_OK);
+    }
+    cr_assert_fail("pump did not settle");
+}
+
+/* Feeds all of data (draining as needed); returns bytes the session refused to take
+ * while the output was not being read. */
+static size_t tsm_feed(tsm_env *e, const char *data, size_t len, int read_output)
+{
+    size_t at = 0;
+    int stalls = 0;
+    while (at < len) {
+        size_t used = 0;
+        cr_assert_eq(smtpcore_server_receive(e->s, data + at, len - at, &used), SMTPCORE_OK);
+        at += used;
+        tsm_pump(e, read_output);
+        if (used == 0 && ++stalls > 3)
+            return len - at;
+    }
+    return 0;
+}
+
+static void tsm_check(tsm_env *e)
+{
+    cr_expect_eq(e->count.calls, e->calls_after_new, "allocations after creation: %zu",
+                 e->count.calls - e->calls_after_new);
+    cr_expect_eq(smtpcore_server_memory(e->s), e->memory);
+}
+
+static void tsm_close(tsm_env *e)
+{
+    smtpcore_server_del(e->s);
+    cr_expect_eq(e->count.live, 0);
+}
+
+static void tsm_greet(tsm_env *e, const char *more)
+{
+    tsm_pump(e, 1);
+    tsm_feed(e, "EHLO c.example\r\n", 16, 1);
+    if (more)
+        tsm_feed(e, more, strlen(more), 1);
+}
+
+Test(server_memory, endless_line)
+{
+    tsm_env e;
+    tsm_open(&e, SMTPCORE_EXT_PIPELINING, 0);
+    tsm_greet(&e, NULL);
+    char chunk[65536];
+    memset(chunk, 'A', sizeof(chunk));
+    for (int i = 0; i < 160; i++) /* 10 MiB without a line end */
+        cr_assert_eq(tsm_feed(&e, chunk, sizeof(chunk), 1), 0);
+    tsm_feed(&e, "\r\nNOOP\r\n", 8, 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_PROTOCOL_ERROR], 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_NOOP], 1);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, endless_pipelining_without_reading)
+{
+    tsm_env e;
+    tsm_open(&e, SMTPCORE_EXT_PIPELINING, 0);
+    tsm_greet(&e, NULL);
+    static const char cmds[] = "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nRSET\r\n";
+    size_t refused = 0;
+    for (int i = 0; i < 100000 && refused == 0; i++)
+        refused = tsm_feed(&e, cmds, sizeof(cmds) - 1, 0);
+    /* The session stopped taking input instead of growing. */
+    cr_expect_gt(refused, 0);
+    const char *p;
+    cr_expect_leq(smtpcore_server_output(e.s, &p), 4096);
+    cr_expect(smtpcore_server_want_flush(e.s));
+    tsm_check(&e);
+    /* Once the peer reads, everything buffered is answered. */
+    tsm_pump(&e, 1);
+    cr_expect_gt(e.events[SMTPCORE_SEV_RSET], 10);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, giant_bdat)
+{
+    tsm_env e;
+    tsm_open(&e, SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_CHUNKING, 0);
+    tsm_greet(&e, "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+                  "BDAT 1000000000000000 LAST\r\n");
+    char chunk[65536];
+    memset(chunk, 'b', sizeof(chunk));
+    for (int i = 0; i < 800; i++) /* 50 MiB of it */
+        cr_assert_eq(tsm_feed(&e, chunk, sizeof(chunk), 1), 0);
+    cr_expect_eq(e.body_bytes, 800ull * sizeof(chunk));
+    cr_expect_eq(e.events[SMTPCORE_SEV_MESSAGE_END], 0);
+    tsm_check(&e);
+    smtpcore_server_receive_eof(e.s);
+    tsm_pump(&e, 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_MESSAGE_ABORTED], 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_CLOSE], 1);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, giant_bdat_over_limit)
+{
+    tsm_env e;
+    tsm_open(&e, SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_CHUNKING, 1000);
+    tsm_greet(&e, "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+                  "BDAT 1000000000000000 LAST\r\n");
+    char chunk[65536];
+    memset(chunk, 'b', sizeof(chunk));
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(tsm_feed(&e, chunk, sizeof(chunk), 1), 0);
+    cr_expect_leq(e.body_bytes, 1000);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, many_one_byte_chunks)
+{
+    tsm_env e;
+    tsm_open(&e, SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_CHUNKING, 0);
+    tsm_greet(&e, "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n");
+    static const char one[] = "BDAT 1\r\nx";
+    char block[90000];
+    size_t n = 0;
+    for (int i = 0; i < 10000; i++) {
+        memcpy(block + n, one, sizeof(one) - 1);
+        n += sizeof(one) - 1;
+    }
+    for (int round = 0; round < 5; round++) /* 50,000 chunks */
+        cr_assert_eq(tsm_feed(&e, block, n, 1), 0);
+    tsm_feed(&e, "BDAT 0 LAST\r\n", 13, 1);
+    cr_expect_eq(e.body_bytes, 50000);
+    cr_expect_eq(e.events[SMTPCORE_SEV_MESSAGE_END], 1);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, many_one_byte_chunks_unread)
+{
+    /* The same flood while the peer never reads a reply: bounded by backpressure. */
+    tsm_env e;
+    tsm_open(&e, SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_CHUNKING, 0);
+    tsm_greet(&e, "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n");
+    static const char one[] = "BDAT 1\r\nx";
+    size_t refused = 0;
+    for (int i = 0; i < 50000 && refused == 0; i++)
+        refused = tsm_feed(&e, one, sizeof(one) - 1, 0);
+    cr_expect_gt(refused, 0);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, long_dot_stuffed_message)
+{
+    tsm_env e;
+    tsm_open(&e, SMTPCORE_EXT_PIPELINING, 0);
+    tsm_greet(&e, "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+    static const char lines[] = "..\r\n.x\r\nplain line\r\n\n\r\r\n";
+    for (int i = 0; i < 20000; i++)
+        tsm_feed(&e, lines, sizeof(lines) - 1, 1);
+    tsm_feed(&e, ".\r\n", 3, 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_MESSAGE_ABORTED], 1); /* bare LF: refused */
+    tsm_check(&e);
+    tsm_close(&e);
+}
