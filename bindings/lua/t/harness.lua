@@ -91,6 +91,14 @@ function H.free_port()
     return tonumber(port)
 end
 
+--- smtp-sink refuses to run as root without -u; as anyone else -u would fail.
+function H.sink_user()
+    local p = io.popen("id -u")
+    local uid = p:read("*l")
+    p:close()
+    return uid == "0" and "-u nobody" or ""
+end
+
 function H.cleanup()
     for _, pid in ipairs(pids) do os.execute("kill " .. pid .. " 2>/dev/null") end
     pids = {}

@@ -68,7 +68,8 @@ luajit examples/lua/sink.lua --dir "$PREFIX/lua-sink" --port-file "$PREFIX/lua-s
   --idle-exit 120 2>"$PREFIX/lua-sink.log" &
 PIDS+=($!)
 SMTP_SINK_PORT=$(free_port)
-/usr/sbin/smtp-sink -u nobody -d "$PREFIX/smtp-sink/%M." "127.0.0.1:$SMTP_SINK_PORT" 10 &
+SINK_USER=(); [ "$(id -u)" -eq 0 ] && SINK_USER=(-u nobody)  # root must name a user
+/usr/sbin/smtp-sink "${SINK_USER[@]}" -d "$PREFIX/smtp-sink/%M." "127.0.0.1:$SMTP_SINK_PORT" 10 &
 PIDS+=($!)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost -keyout "$PREFIX/key.pem" -out "$PREFIX/ca.pem" \

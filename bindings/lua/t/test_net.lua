@@ -143,13 +143,78 @@ test("connection refused is an error, not a hang", function()
     H.match(err, "^connect: ")
 end)
 
+test("check_reused = rset also reuses the connection", function()
+    local port, dir, pid = start_lua_sink()
+    local m = mailer(port, { check_reused = "rset" })
+    assert(m:send({ from = "a@example.org", to = "b@example.org", body = "1\r\n" }))
+    local r = assert(m:send({ from = "a@example.org", to = "b@example.org", body = "2\r\n" }))
+    H.eq(r.reused, true)
+    H.eq(wait_message(dir, 2), "2\r\n")
+    lsock.drain_pools()
+    H.kill(pid)
+end)
+
+test("starttls = required against a server without STARTTLS fails before MAIL", function()
+    local port, dir, pid = start_lua_sink()
+    local m = mailer(port, { starttls = "required", keepalive = false })
+    local res, err = m:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil)
+    H.match(err, "TLS", "error names TLS")
+    socket.sleep(0.1)
+    H.eq(H.read_file(dir .. "/1.eml"), nil, "nothing stored")
+    H.kill(pid)
+end)
+
+--- A fake server: sends `script` to each connection (the readiness probe is the first),
+--- keeps it open a moment, and exits after a few connections or 10 s idle.
+local function start_fake(script)
+    local port = H.free_port()
+    local code = string.format([[
+        local socket = require "socket"
+        local srv = assert(socket.bind("127.0.0.1", %d))
+        srv:settimeout(10)
+        for _ = 1, 3 do
+            local c = srv:accept()
+            if not c then break end
+            c:send(%q)
+            socket.sleep(0.5)
+            c:close()
+        end
+    ]], port, script)
+    local pid = H.spawn("LUA_PATH='" .. package.path .. "' luajit -e '" .. code:gsub("'", "'\\''") .. "'")
+    H.wait_for(function()
+        local s = socket.connect("127.0.0.1", port)
+        if s then s:close() return true end
+    end, 10, "fake server")
+    return port, pid
+end
+
+test("a malformed greeting is a clean error", function()
+    local port, pid = start_fake("hello there\r\n")
+    local m = mailer(port, { read_timeout = 2000, keepalive = false })
+    local res, err = m:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil)
+    H.ok(err and not err:find("timeout"), "not a timeout: " .. tostring(err))
+    H.kill(pid)
+end)
+
+test("421 at greeting is reported with its text", function()
+    local port, pid = start_fake("421 4.3.2 Service shutting down\r\n")
+    local m = mailer(port, { read_timeout = 2000, keepalive = false })
+    local res, err = m:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil)
+    H.contains(err, "421")
+    H.kill(pid)
+end)
+
 test("send to Postfix smtp-sink: dump holds the message", function()
     local sink = "/usr/sbin/smtp-sink"
     H.ok(io.open(sink), "smtp-sink installed (postfix)")
     local dir = H.tmpdir()
     os.execute("chmod 777 " .. dir)
     local port = H.free_port()
-    local pid = H.spawn(string.format("%s -u nobody -d %s/%%M. 127.0.0.1:%d 10", sink, dir, port))
+    local pid = H.spawn(string.format("%s %s -d %s/%%M. 127.0.0.1:%d 10", sink, H.sink_user(),
+                                      dir, port))
     H.wait_for(function()
         local s = socket.connect("127.0.0.1", port)
         if s then s:close() return true end

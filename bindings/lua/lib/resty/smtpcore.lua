@@ -156,6 +156,18 @@ local mail_params = ffi_new("smtpcore_mail_params")
 local rcpt_params = ffi_new("smtpcore_rcpt_params")
 local literal_buf = ffi_new("char[64]")
 
+-- A growable scratch byte buffer (like lua-resty-core's get_string_buf), for outputs whose
+-- size depends on the input; it never shrinks, and is only used between two yields.
+local scratch_size = 256
+local scratch = ffi_new("char[?]", scratch_size)
+local function get_buf(size)
+    if size > scratch_size then
+        scratch_size = size
+        scratch = ffi_new("char[?]", size)
+    end
+    return scratch
+end
+
 -- ---------------------------------------------------------------------------------------
 -- Constants (numbers, so comparisons compile to integer compares)
 -- ---------------------------------------------------------------------------------------
@@ -278,7 +290,7 @@ end
 
 --- Decodes RFC 3461 xtext, or nil, err.
 function _M.xtext_decode(s)
-    local out = ffi_new("char[?]", #s + 1)
+    local out = get_buf(#s + 1)
     local rc = c_xtext_decode(s, #s, out, #s + 1, size_out)
     if rc ~= 0 then return fail(rc) end
     return ffi_str(out, size_out[0])
@@ -373,9 +385,11 @@ function _M.server_new(opts)
     return setmetatable({ s = s }, Server)
 end
 
---- Offers peer bytes; returns the number taken (the rest must be offered again later).
+--- Offers peer bytes (a string, or a pointer and a length); returns the number taken
+--- (the rest must be offered again later).
 function Server:receive(data, len)
-    local rc = s_receive(self.s, data, len or #data, size_out)
+    if type(data) == "string" and (not len or len > #data) then len = #data end
+    local rc = s_receive(self.s, data, len, size_out)
     if rc ~= 0 then return fail(rc) end
     return tonumber(size_out[0])
 end
@@ -553,7 +567,8 @@ end
 
 --- Offers server bytes; returns the number taken.
 function Client:receive(data, len)
-    local rc = c_receive(self.c, data, len or #data, size_out)
+    if type(data) == "string" and (not len or len > #data) then len = #data end
+    local rc = c_receive(self.c, data, len, size_out)
     if rc ~= 0 then return fail(rc) end
     return tonumber(size_out[0])
 end
@@ -633,6 +648,7 @@ Client.tls_started = simple(c_tls_started)
 function Client:body(data, from)
     from = from or 1
     local len = #data - from + 1
+    if len <= 0 or from < 1 then return 0 end
     local p = data
     if from > 1 then p = ffi_cast("const char *", data) + (from - 1) end
     local rc = c_body(self.c, p, len, size_out)
