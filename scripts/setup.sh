@@ -8,7 +8,7 @@ PACKAGES=(
   libcriterion-dev doxygen gcovr valgrind libssl-dev openssl
   python3-cffi python3-pytest python3-hypothesis python3-aiosmtpd python3-setuptools
   python3-venv python3-dev python3-pip
-  luajit2 libluajit2-5.1-dev lua-socket lua-busted
+  luajit2 libluajit2-5.1-dev lua-socket lua-sec lua-busted
   nginx libnginx-mod-http-lua lua-resty-core
   postfix swaks libnet-ssleay-perl gnuplot-nox procps
 )
