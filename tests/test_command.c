@@ -391,8 +391,10 @@ Test(rcpt_params, orcpt)
     expect_ok("RCPT TO:<u@x> ORCPT=rfc822;u+2Bx@example.com", SC_VERB_RCPT);
     cr_assert(str_is(cmd.rcpt.orcpt, "rfc822;u+2Bx@example.com"));
     expect_ok("RCPT TO:<u@x> ORCPT=utf-8;u@x NOTIFY=FAILURE", SC_VERB_RCPT);
+    expect_ok("RCPT TO:<u@x> ORCPT=rfc822;", SC_VERB_RCPT); /* xtext may be empty (RFC 3461) */
+    cr_assert(str_is(cmd.rcpt.orcpt, "rfc822;"));
     const char *bad[] = {"RCPT TO:<u@x> ORCPT=rfc822", "RCPT TO:<u@x> ORCPT=;u@x",
-                         "RCPT TO:<u@x> ORCPT=rfc822;", "RCPT TO:<u@x> ORCPT=rfc822;a+zz",
+                         "RCPT TO:<u@x> ORCPT=rfc822;a+zz",
                          "RCPT TO:<u@x> ORCPT=rf(c;a", "RCPT TO:<u@x> ORCPT=a;b ORCPT=a;b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_err(bad[i], 501, 5, 4, SMTPCORE_V_BAD_PARAMETER);

@@ -218,7 +218,8 @@ static int orcpt_valid(const char *s, size_t n)
             return 0;
         i++;
     }
-    if (i == 0 || i + 1 >= n)
+    /* xtext is *( xchar / hexchar ): the address part may be empty. */
+    if (i == 0 || i >= n)
         return 0;
     return sc_xtext_valid(s + i + 1, n - i - 1);
 }
