@@ -217,7 +217,7 @@ static inline void fz_reply_byte(fz_reply_checker *c, unsigned char b)
         } else if (b == ' ' || b == '\r') {
             c->last_line = 1;
         } else {
-            FZ_CHECK(!"bad separator after reply code");
+            fz_fail(__FILE__, __LINE__, "bad separator after reply code");
         }
     } else {
         /* Only CR, LF and NUL are forbidden in text: the host may pass other controls. */
