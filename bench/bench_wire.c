@@ -13,7 +13,7 @@
 #include "line.h"
 #include "reply.h"
 
-#define REPS 5
+#define REPS 11
 
 static double now(void)
 {

@@ -56,7 +56,6 @@ static void fast_blocks(sc_stuffer *s, const unsigned char *in, size_t len, size
 {
     const __m128i crv = _mm_set1_epi8('\r');
     const __m128i lfv = _mm_set1_epi8('\n');
-    const __m128i dotv = _mm_set1_epi8('.');
     uint64_t bol_carry = s->at_line_start ? 1u : 0u;
     uint64_t dot_on = s->dot_stuff ? ~(uint64_t)0 : 0;
     size_t i = *ip, o = *op;
@@ -70,8 +69,13 @@ static void fast_blocks(sc_stuffer *s, const unsigned char *in, size_t len, size
         uint64_t lf = eq_mask64(a, b, c, d, lfv);
         uint64_t bol = (lf << 1) | bol_carry;
         uint64_t trouble = (lf & ~(cr << 1)) | (cr & ~(lf >> 1));
-        if (dot_on)
-            trouble |= eq_mask64(a, b, c, d, dotv) & bol;
+        /* Line starts are few (one per line), so look at those bytes directly rather
+         * than comparing all 64 against '.'. */
+        for (uint64_t m = bol & dot_on; m != 0; m &= m - 1) {
+            unsigned j = (unsigned)__builtin_ctzll(m);
+            if (p[j] == '.')
+                trouble |= (uint64_t)1 << j;
+        }
         if (trouble == 0) {
             char *q = out + o;
             _mm_storeu_si128((__m128i *)(void *)q, a);
