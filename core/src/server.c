@@ -173,17 +173,19 @@ void smtpcore_server_del(smtpcore_server *s)
 
 smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type)
 {
-    /* The queue is sized for the longest chain one input step produces (note, refusal,
-     * too-many-errors, close); overflowing it would be an engine bug, so the last slot is
-     * reused rather than writing out of bounds. */
-    size_t idx;
-    if (s->evq_len < SC_SRV_EVQ) {
-        idx = (s->evq_head + s->evq_len) % SC_SRV_EVQ;
+    smtpcore_server_event *ev;
+    if (s->direct && !s->direct_used && s->evq_len == 0) {
+        ev = s->direct;
+        s->direct_used = 1;
+    } else if (s->evq_len < SC_SRV_EVQ) {
+        ev = &s->evq[(s->evq_head + s->evq_len) % SC_SRV_EVQ];
         s->evq_len++;
     } else {
-        idx = (s->evq_head + SC_SRV_EVQ - 1) % SC_SRV_EVQ;
+        /* The queue is sized for the longest chain one input step produces (note,
+         * refusal, too-many-errors, close); overflowing it would be an engine bug, so the
+         * last slot is reused rather than writing out of bounds. */
+        ev = &s->evq[(s->evq_head + SC_SRV_EVQ - 1) % SC_SRV_EVQ];
     }
-    smtpcore_server_event *ev = &s->evq[idx];
     memset(ev, 0, sizeof(*ev));
     ev->type = type;
     return ev;
@@ -270,28 +272,30 @@ int sc_srv_reply_raw(smtpcore_server *s, int code, const char *text, size_t len)
     return write_reply(s, code, NULL, text, len);
 }
 
-void sc_srv_refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
-                   const char *text, smtpcore_violation v, int counts)
+smtpcore_server_event *sc_srv_refuse(smtpcore_server *s, smtpcore_str line, int code,
+                                     const char *enh, const char *text, smtpcore_violation v,
+                                     int counts)
 {
     smtpcore_enhanced e = enh_from(enh);
-    sc_srv_refuse_e(s, line, code, &e, text, v, counts);
+    return sc_srv_refuse_e(s, line, code, &e, text, v, counts);
 }
 
-void sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, int code,
-                     const smtpcore_enhanced *enh, const char *text, smtpcore_violation v,
-                     int counts)
+smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, int code,
+                                       const smtpcore_enhanced *enh, const char *text,
+                                       smtpcore_violation v, int counts)
 {
     (void)write_reply(s, code, enh, text, strlen(text));
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
+    smtpcore_server_event *first = ev;
     ev->line = line;
     ev->violation = v;
     ev->reply_code = code;
     ev->message = cstr(text);
     if (!counts)
-        return;
+        return first;
     s->errors++;
     if (s->cfg.max_errors == 0 || s->errors < s->cfg.max_errors)
-        return;
+        return first;
     static const char too_many[] = "Error: too many errors";
     char buf[SC_SRV_MAX_HOSTNAME + sizeof(too_many) + 2];
     size_t hn = strlen(s->cfg.hostname);
@@ -304,6 +308,7 @@ void sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, int code,
     ev->reply_code = 421;
     ev->message = cstr(too_many);
     sc_srv_close(s, SMTPCORE_V_TOO_MANY_ERRORS);
+    return first;
 }
 
 void sc_srv_reset_txn(smtpcore_server *s)
@@ -434,51 +439,61 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
 {
     if (!s || !ev)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    memset(ev, 0, sizeof(*ev));
     if (pop_event(s, ev))
         return SMTPCORE_OK;
     drop_done(s);
-    if (s->awaiting != SMTPCORE_SEV_NONE)
+    if (s->awaiting != SMTPCORE_SEV_NONE) {
+        memset(ev, 0, sizeof(*ev));
         return SMTPCORE_OK;
+    }
+    s->direct = ev;
+    s->direct_used = 0;
     if (s->phase == SC_PH_GREETING) {
         if (!s->connect_delivered) {
             s->connect_delivered = 1;
             sc_srv_await(s, sc_srv_push(s, SMTPCORE_SEV_CONNECT));
-            pop_event(s, ev);
         }
+    } else {
+        /* Each pass consumes input or produces an event; the bound only guards against
+         * an engine bug turning into a hang. */
+        for (size_t guard = 0; guard < 1000000 && s->evq_len == 0 && !s->direct_used;
+             guard++) {
+            drop_done(s);
+            if (s->phase == SC_PH_CLOSED) {
+                s->in_done = sc_buf_len(&s->in);
+                break;
+            }
+            if (s->phase == SC_PH_TLS_WAIT)
+                break;
+            if (s->early_talker && !s->early_reported) {
+                early_talker(s);
+                continue;
+            }
+            /* Backpressure: a peer that pipelines without reading its replies stalls
+             * here instead of growing the output. */
+            if (sc_buf_room(&s->out) < SC_SRV_REPLY_RESERVE)
+                break;
+            int progress;
+            switch (s->phase) {
+            case SC_PH_DATA: progress = sc_srv_data_step(s); break;
+            case SC_PH_BDAT: progress = sc_srv_bdat_step(s); break;
+            default: progress = cmd_step(s); break;
+            }
+            if (!progress) {
+                if (s->eof)
+                    finish_eof(s);
+                break;
+            }
+        }
+    }
+    s->direct = NULL;
+    if (s->direct_used) {
+        if (ev->answer_required)
+            s->awaiting = ev->type;
         return SMTPCORE_OK;
     }
-    /* Each pass consumes input or queues an event; the bound only guards against an
-     * engine bug turning into a hang. */
-    for (size_t guard = 0; guard < 1000000 && s->evq_len == 0; guard++) {
-        drop_done(s);
-        if (s->phase == SC_PH_CLOSED) {
-            s->in_done = sc_buf_len(&s->in);
-            break;
-        }
-        if (s->phase == SC_PH_TLS_WAIT)
-            break;
-        if (s->early_talker && !s->early_reported) {
-            early_talker(s);
-            continue;
-        }
-        /* Backpressure: a peer that pipelines without reading its replies stalls here
-         * instead of growing the output. */
-        if (sc_buf_room(&s->out) < SC_SRV_REPLY_RESERVE)
-            break;
-        int progress;
-        switch (s->phase) {
-        case SC_PH_DATA: progress = sc_srv_data_step(s); break;
-        case SC_PH_BDAT: progress = sc_srv_bdat_step(s); break;
-        default: progress = cmd_step(s); break;
-        }
-        if (!progress) {
-            if (s->eof)
-                finish_eof(s);
-            break;
-        }
-    }
-    pop_event(s, ev);
+    if (!pop_event(s, ev))
+        memset(ev, 0, sizeof(*ev));
     return SMTPCORE_OK;
 }
 

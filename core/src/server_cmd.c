@@ -227,8 +227,8 @@ static void do_starttls(smtpcore_server *s, const sc_command *c, smtpcore_str li
     s->in_done += rest;
     if (rest && s->cfg.injection_policy == SMTPCORE_INJECTION_REJECT) {
         sc_srv_refuse(s, line, 554, "5.5.1", "Error: command pipelined after STARTTLS",
-                      SMTPCORE_V_STARTTLS_INJECTION, 0);
-        s->evq[(s->evq_head + s->evq_len - 1) % SC_SRV_EVQ].discarded = rest;
+                      SMTPCORE_V_STARTTLS_INJECTION, 0)
+            ->discarded = rest;
         sc_srv_close(s, SMTPCORE_V_STARTTLS_INJECTION);
         return;
     }

@@ -69,6 +69,10 @@ struct smtpcore_server {
     smtpcore_server_event_type awaiting; /* event waiting for an answer, or SEV_NONE */
     smtpcore_server_event evq[SC_SRV_EVQ];
     size_t evq_head, evq_len;
+    /* Inside next_event(): the caller's event, filled in place by the first push of a
+     * step (the common case of one event per step costs no queue copy). */
+    smtpcore_server_event *direct;
+    int direct_used;
 
     /* connection state */
     int connect_delivered;
@@ -117,11 +121,12 @@ struct smtpcore_server {
 /* server.c */
 smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type);
 void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *text);
-void sc_srv_refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
-                   const char *text, smtpcore_violation v, int counts);
-void sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, int code,
-                     const smtpcore_enhanced *enh, const char *text, smtpcore_violation v,
-                     int counts);
+smtpcore_server_event *sc_srv_refuse(smtpcore_server *s, smtpcore_str line, int code,
+                                     const char *enh, const char *text, smtpcore_violation v,
+                                     int counts);
+smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, int code,
+                                       const smtpcore_enhanced *enh, const char *text,
+                                       smtpcore_violation v, int counts);
 int sc_srv_reply_raw(smtpcore_server *s, int code, const char *text, size_t len);
 void sc_srv_reset_txn(smtpcore_server *s);
 void sc_srv_close(smtpcore_server *s, smtpcore_violation v);
