@@ -50,7 +50,7 @@ static void bench_commands(void)
     char *s = repeat(unit, 1u << 20, &len);
     uint32_t all_ext = 0xffffffffu;
     double best = 1e30;
-    size_t cmds = 0;
+    size_t cmds = 0, parsed = 0;
     for (int r = 0; r < REPS; r++) {
         double t0 = now();
         size_t count = 0, ok = 0;
@@ -75,10 +75,11 @@ static void bench_commands(void)
         if (t < best)
             best = t;
         cmds = count;
+        parsed = ok;
     }
     printf("command parse (framer + sc_command_parse, MAIL/RCPT/RCPT/RSET pipelined):\n");
-    printf("  %.2f M cmds/s  %.1f MB/s\n", (double)cmds / best / 1e6,
-           (double)len * 8 / best / 1e6);
+    printf("  %.2f M cmds/s  %.1f MB/s  (%zu of %zu accepted)\n", (double)cmds / best / 1e6,
+           (double)len * 8 / best / 1e6, parsed, cmds);
     free(s);
 }
 
