@@ -485,8 +485,8 @@ static int in_line(smtpcore_str s, const char *line, size_t len)
 Test(robustness, mutated_lines_stay_in_bounds)
 {
     static const char *seeds[] = {
-        "MAIL FROM:<@a.example,@b.example:\"q\\\"x\"@[IPv6:1::2]> SIZE=10 BODY=8BITMIME "
-        "SMTPUTF8 RET=FULL ENVID=a+2B AUTH=<>",
+        ("MAIL FROM:<@a.example,@b.example:\"q\\\"x\"@[IPv6:1::2]> SIZE=10 BODY=8BITMIME "
+         "SMTPUTF8 RET=FULL ENVID=a+2B AUTH=<>"),
         "RCPT TO:<Postmaster> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;a+2Bb@c",
         "EHLO [IPv6:::ffff:192.0.2.1]", "BDAT 123 LAST", "AUTH PLAIN AGFsaWNlAHNlY3JldA==",
         "RCPT TO:<\xc3\xa9@b\xc3\xbc.example>", "MAIL FROM:<u@[tag:a>b]>",
