@@ -6,6 +6,8 @@
 --
 -- Usage: luajit examples/lua/sink.lua --dir DIR [--port N] [--port-file F]
 --          [--max-messages N] [--idle-exit SECONDS] [--auth USER:PASS] [--hostname NAME]
+--          [--tls-cert CERT.pem --tls-key KEY.pem]
+-- With a certificate, STARTTLS is offered (through luasec) and AUTH only after it.
 -- Port 0 (the default) binds a free port; --port-file receives it once listening.
 -- Recipients whose local part starts with "reject" get 550 5.1.1 (handy for tests).
 --
@@ -29,6 +31,8 @@ do
         elseif k == "--idle-exit" then opts.idle_exit = tonumber(v)
         elseif k == "--auth" then opts.auth = v
         elseif k == "--hostname" then opts.hostname = v
+        elseif k == "--tls-cert" then opts.tls_cert = v
+        elseif k == "--tls-key" then opts.tls_key = v
         else
             io.stderr:write("unknown option " .. tostring(k) .. "\n")
             os.exit(2)
@@ -60,15 +64,25 @@ io.stderr:write("sink: listening on 127.0.0.1:" .. port .. "\n")
 local stored = 0
 local conns = {} -- sock -> connection state
 
+local ssl, tls_params
+if opts.tls_cert then
+    ssl = require "ssl" -- luasec (Debian: lua-sec)
+    tls_params = { mode = "server", protocol = "any", key = opts.tls_key,
+                   certificate = opts.tls_cert, options = { "all", "no_sslv2", "no_sslv3" } }
+end
+
 local function server_config()
     local cfg = { hostname = opts.hostname }
+    local ext = { "PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "DSN",
+                  "ENHANCEDSTATUSCODES", "CHUNKING" }
+    if ssl then ext[#ext + 1] = "STARTTLS" end
     if auth_user then
-        cfg.extensions = { "PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "DSN",
-                           "ENHANCEDSTATUSCODES", "CHUNKING", "AUTH" }
+        ext[#ext + 1] = "AUTH"
         cfg.auth_mechs = { "PLAIN", "LOGIN" }
-        -- Only over loopback in tests; a real server would require TLS first.
-        cfg.allow_plaintext_auth = true
+        -- Without TLS only over loopback (tests); with TLS the engine offers AUTH after it.
+        cfg.allow_plaintext_auth = not ssl
     end
+    cfg.extensions = ext
     return cfg
 end
 
@@ -80,6 +94,10 @@ local function store(c)
     f:close()
     local env = { "MAIL FROM:<" .. c.from .. ">" }
     for _, r in ipairs(c.rcpts) do env[#env + 1] = "RCPT TO:<" .. r .. ">" end
+    if c.tls or c.user then
+        env[#env + 1] = "tls=" .. (c.tls and "yes" or "no")
+        env[#env + 1] = "auth=" .. (c.user or "-")
+    end
     f = assert(io.open(base .. ".env", "wb"))
     f:write(table.concat(env, "\n"), "\n")
     f:close()
@@ -110,11 +128,36 @@ local function flush(c)
     return true
 end
 
+-- STARTTLS: the 220 is already flushed; handshake (blocking, bounded by the socket
+-- timeout), then tell the engine. Bytes we still hold arrived in plaintext after the
+-- STARTTLS command: drop them, like the engine drops what it had (CVE-2011-0411 class).
+local function start_tls(c)
+    local conn, err = ssl.wrap(c.sock, tls_params)
+    if not conn then return nil, err end
+    conn:settimeout(5)
+    local ok, herr = conn:dohandshake()
+    if not ok then return nil, herr end
+    conns[c.sock] = nil
+    c.sock = conn
+    conns[conn] = c
+    c.pending = nil
+    c.tls = true
+    c.tls_fresh = true
+    return c.session:tls_started()
+end
+
 -- Handles one event; returns false when the connection must close now.
 local function handle(c, ev)
     local s = c.session
     local t = tonumber(ev.type)
-    if t == SEV.MAIL then
+    if t == SEV.STARTTLS then
+        if not flush(c) then return false end
+        local ok, err = start_tls(c)
+        if not ok then
+            io.stderr:write("sink: TLS handshake failed: " .. tostring(err) .. "\n")
+            return false
+        end
+    elseif t == SEV.MAIL then
         c.from, c.rcpts, c.body = slice(ev.address), {}, {}
         s:accept()
     elseif t == SEV.RCPT then
@@ -135,6 +178,7 @@ local function handle(c, ev)
         c.body = {}
     elseif t == SEV.AUTH then
         if slice(ev.username) == auth_user and slice(ev.password) == auth_pass then
+            c.user = auth_user
             s:accept()
         else
             s:reject(535, "5.7.8", "Authentication credentials invalid")
@@ -173,11 +217,41 @@ local function drive(c)
             flush(c)
             return false
         else
-            handle(c, ev)
+            if handle(c, ev) == false then return false end
             progress = true
         end
     end
     return true
+end
+
+-- Reads what is there and drives the session. TLS may hold bytes that select() cannot
+-- see: go round while the socket says it is dirty.
+local function read_conn(c)
+    for _ = 1, 64 do
+        local sock = c.sock
+        sock:settimeout(0)
+        local data, err, partial = sock:receive(8192)
+        sock:settimeout(5)
+        data = data or partial
+        if data and #data > 0 then
+            c.pending = (c.pending or "") .. data
+            if not drive(c) then
+                close_conn(c)
+                return
+            end
+        end
+        if err == "closed" then
+            c.session:receive_eof()
+            drive(c)
+            close_conn(c)
+            return
+        end
+        -- Just after a handshake the peer's next command may already sit unprocessed in
+        -- the TLS layer (neither select() nor dirty() report it): try one more read.
+        local fresh = c.tls_fresh
+        c.tls_fresh = false
+        if not (fresh or (c.sock.dirty and c.sock:dirty())) then return end
+    end
 end
 
 local last_activity = socket.gettime()
@@ -200,18 +274,7 @@ while stored < opts.max_messages do
             end
         else
             local c = conns[sock]
-            sock:settimeout(0)
-            local data, err, partial = sock:receive(8192)
-            sock:settimeout(5)
-            data = data or partial
-            if data and #data > 0 then
-                c.pending = (c.pending or "") .. data
-                if not drive(c) then close_conn(c) end
-            elseif err == "closed" then
-                c.session:receive_eof()
-                drive(c)
-                close_conn(c)
-            end
+            if c then read_conn(c) end
         end
     end
 end

@@ -207,6 +207,53 @@ test("421 at greeting is reported with its text", function()
     H.kill(pid)
 end)
 
+--- A self-signed certificate for "localhost" in dir (cert.pem doubles as the CA).
+local function make_cert(dir)
+    local rc = os.execute("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+        .. "-addext subjectAltName=DNS:localhost -keyout " .. dir .. "/key.pem -out "
+        .. dir .. "/cert.pem >/dev/null 2>&1")
+    H.ok(rc == 0 or rc == true, "openssl req")
+    return dir .. "/cert.pem", dir .. "/key.pem"
+end
+
+test("STARTTLS + AUTH from plain LuaJIT to the Lua sink (luasec on both ends)", function()
+    local certdir = H.tmpdir()
+    local cert, key = make_cert(certdir)
+    local port, dir, pid = start_lua_sink("--auth user:secret --tls-cert " .. cert
+                                          .. " --tls-key " .. key)
+    local m = mailer(port, { starttls = "required", ssl_verify = true, server_name = "localhost",
+                             username = "user", password = "secret",
+                             socket = lsock.factory({ cafile = cert }) })
+    local res, err = m:send({ from = "a@example.org", to = "b@example.org", body = MESSAGE })
+    H.ok(res, err)
+    H.eq(res.ok, true)
+    H.eq(wait_message(dir, 1), MESSAGE)
+    H.eq(H.read_file(dir .. "/1.env"),
+         "MAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\ntls=yes\nauth=user\n")
+    -- The pooled TLS connection is reused without a second handshake.
+    local r2 = assert(m:send({ from = "a@example.org", to = "b@example.org", body = "tls 2\r\n" }))
+    H.eq(r2.reused, true)
+    H.eq(wait_message(dir, 2), "tls 2\r\n")
+    lsock.drain_pools()
+    -- A certificate for another name is refused when verifying.
+    local wrong = mailer(port, { starttls = "required", ssl_verify = true,
+                                 server_name = "mail.example.org", keepalive = false,
+                                 socket = lsock.factory({ cafile = cert }) })
+    res, err = wrong:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil)
+    H.contains(err, "ssl handshake")
+    H.kill(pid)
+end)
+
+test("certificate name matching", function()
+    local nm = lsock._name_matches
+    H.eq(nm("localhost", "LOCALHOST"), true)
+    H.eq(nm("*.example.org", "mx.example.org"), true)
+    H.eq(nm("*.example.org", "a.mx.example.org"), false)
+    H.eq(nm("*.org", "example.org"), false)
+    H.eq(nm("mx.example.org", "example.org"), false)
+end)
+
 test("send to Postfix smtp-sink: dump holds the message", function()
     local sink = "/usr/sbin/smtp-sink"
     H.ok(io.open(sink), "smtp-sink installed (postfix)")

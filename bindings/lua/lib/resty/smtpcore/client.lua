@@ -243,10 +243,10 @@ end
 function Mailer:send(msg)
     local conn, err = self:connect()
     if not conn then return nil, err end
-    local res, serr = conn:send(msg)
+    local res, serr, partial = conn:send(msg)
     if not res then
         conn:close()
-        return nil, serr
+        return nil, serr, partial
     end
     if self.keepalive then
         conn:set_keepalive()

@@ -20,6 +20,15 @@ function _M.tcp()
                           read_timeout = 60000, reused = 0 }, mt)
 end
 
+--- A socket factory with TLS trust settings: factory{ cafile = "...", capath = "..." }.
+function _M.factory(opts)
+    return function()
+        local s = _M.tcp()
+        s.cafile, s.capath = opts.cafile, opts.capath
+        return s
+    end
+end
+
 function _M:settimeout(ms)
     self.connect_timeout, self.send_timeout, self.read_timeout = ms, ms, ms
 end
@@ -34,7 +43,7 @@ local function still_idle(sock)
     sock:settimeout(0)
     local data, err, partial = sock:receive(1)
     if data or (partial and #partial > 0) then return false end
-    return err == "timeout"
+    return err == "timeout" or err == "wantread"
 end
 
 function _M:connect(host, port, opts)
@@ -83,39 +92,103 @@ function _M:send(data)
     return n
 end
 
---- Returns whatever is available (at least one byte), waiting up to the read timeout.
-function _M:receiveany(max)
-    local sock = self.sock
-    if not sock then return nil, "closed" end
-    local r = socket.select({ sock }, nil, self.read_timeout / 1000)
-    if not r or not r[1] then
-        -- luasec sockets may hold decrypted bytes that select() cannot see.
-        if not (sock.dirty and sock:dirty()) then return nil, "timeout" end
-    end
+-- One non-blocking read: data, or nil and "timeout" / "closed" / an error.
+local function try_read(sock, max)
     sock:settimeout(0)
     local data, err, partial = sock:receive(max)
     if data then return data end
     if partial and #partial > 0 then return partial end
-    if err == "timeout" or err == "wantread" then return nil, "timeout" end
+    if err == "timeout" or err == "wantread" or err == "wantwrite" then return nil, "timeout" end
     return nil, err
 end
 
---- TLS on the open connection (STARTTLS or implicit TLS). Needs luasec ("ssl" module).
+--- Returns whatever is available (at least one byte), waiting up to the read timeout.
+function _M:receiveany(max)
+    local sock = self.sock
+    if not sock then return nil, "closed" end
+    -- Try first: TLS may hold bytes (a whole record read with the handshake) that
+    -- select() cannot see.
+    local data, err = try_read(sock, max)
+    if data or err ~= "timeout" then return data, err end
+    local deadline = socket.gettime() + self.read_timeout / 1000
+    repeat
+        local left = deadline - socket.gettime()
+        if left <= 0 then break end
+        socket.select({ sock }, nil, left)
+        data, err = try_read(sock, max)
+        if data or err ~= "timeout" then return data, err end
+    until false
+    return nil, "timeout"
+end
+
+-- RFC 6125 host name check (luasec verifies the chain but not the name): DNS names of
+-- subjectAltName, else the subject's CN; "*" only as the whole leftmost label.
+local function name_matches(pattern, host)
+    pattern, host = pattern:lower(), host:lower()
+    if pattern == host then return true end
+    local rest = pattern:match("^%*(%..+)$")
+    if rest and rest:find("%.", 2) then
+        local hrest = host:match("^[^.]+(%..+)$")
+        return hrest == rest
+    end
+    return false
+end
+
+local function check_host(conn, host)
+    local cert = conn:getpeercertificate()
+    if not cert then return nil, "no peer certificate" end
+    local names = {}
+    local ext = cert:extensions() or {}
+    local san = ext["2.5.29.17"]
+    if san and san.dNSName then
+        for _, n in ipairs(san.dNSName) do names[#names + 1] = n end
+    end
+    if san and san.iPAddress then
+        for _, ip in ipairs(san.iPAddress) do
+            if ip == host then return true end
+        end
+    end
+    if #names == 0 then
+        for _, e in ipairs(cert:subject()) do
+            if e.name == "CN" or e.name == "commonName" then names[#names + 1] = e.value end
+        end
+    end
+    for _, n in ipairs(names) do
+        if name_matches(n, host) then return true end
+    end
+    return nil, "certificate does not match " .. host
+end
+_M._name_matches = name_matches
+
+--- TLS on the open connection (STARTTLS or implicit TLS), through luasec. With verify,
+--- the chain is checked against the factory's cafile/capath (default: the system bundle)
+--- and the certificate must name server_name.
 function _M:sslhandshake(_, server_name, verify)
     local ok, ssl = pcall(require, "ssl")
     if not ok then return nil, "TLS in plain LuaJIT needs luasec (Debian: lua-sec)" end
     local params = {
         mode = "client", protocol = "any", options = { "all", "no_sslv2", "no_sslv3" },
-        verify = verify and "peer" or "none",
-        cafile = verify and "/etc/ssl/certs/ca-certificates.crt" or nil,
+        verify = verify and { "peer", "fail_if_no_peer_cert" } or "none",
     }
-    local s, err = ssl.wrap(self.sock, params)
-    if not s then return nil, err end
-    if server_name then s:sni(server_name) end
-    s:settimeout(self.connect_timeout / 1000)
-    local hs, herr = s:dohandshake()
+    if verify then
+        params.cafile = self.cafile
+        params.capath = self.capath
+        if not params.cafile and not params.capath then params.capath = "/etc/ssl/certs" end
+    end
+    local conn, err = ssl.wrap(self.sock, params)
+    if not conn then return nil, err end
+    if server_name then conn:sni(server_name) end
+    conn:settimeout(self.connect_timeout / 1000)
+    local hs, herr = conn:dohandshake()
     if not hs then return nil, herr end
-    self.sock, self.tls = s, true
+    if verify then
+        local good, verr = check_host(conn, server_name or "")
+        if not good then
+            conn:close()
+            return nil, verr
+        end
+    end
+    self.sock, self.tls = conn, true
     return true
 end
 
