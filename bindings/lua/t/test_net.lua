@@ -245,6 +245,23 @@ test("STARTTLS + AUTH from plain LuaJIT to the Lua sink (luasec on both ends)", 
     H.kill(pid)
 end)
 
+test("examples/lua/send.lua sends stdin and reports per recipient", function()
+    local port, dir, pid = start_lua_sink()
+    local tmp = H.tmpdir()
+    H.write_file(tmp .. "/msg", MESSAGE)
+    local p = io.popen(string.format("LUA_PATH='%s' luajit %s/examples/lua/send.lua --host 127.0.0.1 "
+        .. "--port %d --from a@example.org --to b@example.org --to reject-c@example.org "
+        .. "--helo cli.example.org --timeout 5000 < %s/msg; echo rc=$?", package.path, ROOT,
+        port, tmp))
+    local out = p:read("*a")
+    p:close()
+    H.match(out, "^accepted 250 ")
+    H.match(out, "reject%-c@example%.org%s+550 permanent")
+    H.match(out, "rc=0\n$")
+    H.eq(wait_message(dir, 1), MESSAGE)
+    H.kill(pid)
+end)
+
 test("certificate name matching", function()
     local nm = lsock._name_matches
     H.eq(nm("localhost", "LOCALHOST"), true)
