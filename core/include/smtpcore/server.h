@@ -48,8 +48,10 @@ typedef enum smtpcore_talker_policy {
 
 /** @brief What to do with plaintext that followed STARTTLS in the same read. */
 typedef enum smtpcore_injection_policy {
-    /** Discard it, report it, and refuse: 554 5.5.0 is not sent (the peer is mid-TLS);
-     *  the session asks the host to close. Default. */
+    /** Discard it, report it, and close. Plaintext already buffered behind the STARTTLS
+     *  line gets "554 5.5.1" instead of the 220 (TLS is not started); plaintext received
+     *  after the 220 and before smtpcore_server_tls_started() gets no reply (the peer is
+     *  mid-TLS). Either way the session asks the host to close. Default. */
     SMTPCORE_INJECTION_REJECT = 0,
     /** Discard it, report it, and continue with the TLS handshake. */
     SMTPCORE_INJECTION_DISCARD = 1
