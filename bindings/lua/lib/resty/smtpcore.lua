@@ -330,6 +330,14 @@ local function caps_table(c)
 end
 _M.caps_table = caps_table
 
+-- A closed session: any method but close() raises instead of passing NULL to C.
+local Closed = {
+    __index = function(_, k)
+        if k == "close" then return function() end end
+        error("smtpcore: session is closed (" .. tostring(k) .. ")", 2)
+    end,
+}
+
 -- ---------------------------------------------------------------------------------------
 -- Server sessions
 -- ---------------------------------------------------------------------------------------
@@ -471,6 +479,7 @@ function Server:close()
         self.s = nil
         ffi_gc(s, nil)
         s_del(s)
+        setmetatable(self, Closed)
     end
 end
 
@@ -692,6 +701,7 @@ function Client:close()
         self.c = nil
         ffi_gc(c, nil)
         c_del(c)
+        setmetatable(self, Closed)
     end
 end
 
