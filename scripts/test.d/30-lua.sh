@@ -36,6 +36,22 @@ export SMTPCORE_LAYOUT=$WORK/layout.txt
 echo "lua: plain LuaJIT tests"
 luajit bindings/lua/t/run.lua
 
+# The in-memory tests again against the ASan+UBSan library that scripts/test.sh built
+# (build/dev): memory errors behind the FFI (slices, offsets, double frees) and leaks of
+# sessions that ffi.gc should free. The network tests spawn children, so they stay out.
+ASAN_RT=$(gcc -print-file-name=libasan.so)
+UBSAN_RT=$(gcc -print-file-name=libubsan.so)
+ASAN_LIB=${SMTPCORE_LUA_ASAN_LIB:-$ROOT/build/dev/libsmtpcore.so}
+if [ -e "$ASAN_LIB" ] && [ -e "$ASAN_RT" ] && [ "${ASAN_RT#/}" != "$ASAN_RT" ]; then
+  echo "lua: in-memory tests under ASan + UBSan ($ASAN_LIB)"
+  SMTPCORE_LIB=$ASAN_LIB LD_PRELOAD="$ASAN_RT $UBSAN_RT" \
+    ASAN_OPTIONS=detect_leaks=1 \
+    luajit bindings/lua/t/run.lua bindings/lua/t/test_binding.lua \
+      bindings/lua/t/test_server.lua bindings/lua/t/test_client.lua
+else
+  echo "lua: no build/dev ASan library; skipping the sanitizer pass"
+fi
+
 echo "lua: nginx + resty.smtpcore.client"
 bash bindings/lua/t/nginx_test.sh
 
