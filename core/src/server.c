@@ -428,8 +428,11 @@ static int cmd_step(smtpcore_server *s)
         }
         return 1;
     }
-    if (s->phase == SC_PH_AUTH)
+    if (s->phase == SC_PH_AUTH) {
+        /* A SASL response sent without waiting for the 334 is not a pipelined command. */
+        s->improper_next = 0;
         sc_srv_auth_line(s, p, line_len, flags);
+    }
     else
         sc_srv_command(s, p, line_len, flags, n - used);
     return 1;
