@@ -126,7 +126,17 @@ function H.run(files, filter)
                 local name = file:match("([^/]+)%.lua$") .. ": " .. t[1]
                 if not filter or name:find(filter, 1, true) then
                     local ok, err = xpcall(t[2], debug.traceback)
-                    if ok then
+                    if t.xfail then
+                        -- A known bug outside this binding: reported, never hidden, and
+                        -- flagged loudly once it is fixed so the mark gets removed.
+                        passed = passed + 1
+                        if ok then
+                            print("ok - " .. name .. " (XPASS: known bug fixed? remove the xfail: "
+                                  .. t.xfail .. ")")
+                        else
+                            print("ok - " .. name .. " (xfail, known bug: " .. t.xfail .. ")")
+                        end
+                    elseif ok then
                         passed = passed + 1
                         print("ok - " .. name)
                     else

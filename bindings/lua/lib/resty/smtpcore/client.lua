@@ -434,11 +434,16 @@ function Conn:_send_body(body)
             end
         end
     end
+    -- Write everything out before ending the body, so body_end() never meets a full
+    -- output buffer: its BUFFER_FULL retry has lost the final CRLF of a DATA body that
+    -- did not end in a line break (engine issue reported with bindings/lua/t tests).
+    local fok, ferr = self:_flush()
+    if not fok then return nil, ferr end
     for _ = 1, 1000 do
         local ok, err, rc = session:body_end()
         if ok then return true end
         if rc ~= ERR_BUFFER_FULL then return nil, "engine body_end: " .. tostring(err) end
-        local fok, ferr = self:_flush()
+        fok, ferr = self:_flush()
         if not fok then return nil, ferr end
     end
     return nil, "engine body_end: output never drained"
