@@ -1,5 +1,6 @@
 /* Server session API: configuration checks, answer validation, event fields, hints. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <smtpcore/smtpcore.h>
@@ -478,5 +479,186 @@ Test(server_api, null_arguments)
     smtpcore_server *s = tsa_new(NULL);
     cr_expect_eq(smtpcore_server_consume(s, 1), SMTPCORE_ERR_INVALID_ARGUMENT);
     cr_expect_gt(smtpcore_server_memory(s), 8192);
+    smtpcore_server_del(s);
+}
+
+Test(server_api, queued_events_survive_receive)
+{
+    smtpcore_server_config c;
+    smtpcore_server_config_init(&c);
+    c.extensions = SMTPCORE_EXT_ENHANCEDSTATUSCODES; /* no PIPELINING */
+    smtpcore_server *s = tsa_new(&c);
+    tsa_next(s);
+    smtpcore_server_accept(s);
+    tsa_out o = {.len = 0};
+    tsa_take(s, &o);
+    tsa_feed(s, "HELO c.example\r\nNOOP\r\nRSET\r\n");
+    cr_assert_eq(tsa_next(s).type, SMTPCORE_SEV_HELO);
+    smtpcore_server_accept(s);
+    /* NOOP arrived before the HELO reply: the note comes first, NOOP waits in the queue. */
+    smtpcore_server_event ev = tsa_next(s);
+    cr_assert_eq(ev.type, SMTPCORE_SEV_PROTOCOL_ERROR);
+    cr_expect_eq(ev.violation, SMTPCORE_V_IMPROPER_PIPELINING);
+    char fill[2000];
+    memset(fill, 'Z', sizeof(fill));
+    size_t used = 0;
+    cr_expect_eq(smtpcore_server_receive(s, fill, sizeof(fill), &used), SMTPCORE_OK);
+    cr_expect_gt(used, 0);
+    ev = tsa_next(s);
+    cr_assert_eq(ev.type, SMTPCORE_SEV_NOOP);
+    cr_assert_eq(ev.line.len, 4);
+    cr_expect(memcmp(ev.line.ptr, "NOOP", 4) == 0);
+    cr_expect_eq(tsa_next(s).type, SMTPCORE_SEV_RSET);
+    smtpcore_server_del(s);
+}
+
+Test(server_api, copy_output_partial_and_flush_in_data)
+{
+    smtpcore_server *s = tsa_ready(NULL);
+    tsa_feed(s, "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+    for (int i = 0; i < 3; i++) {
+        tsa_next(s);
+        smtpcore_server_accept(s);
+    }
+    char b[5];
+    cr_expect_eq(smtpcore_server_copy_output(s, b, sizeof(b)), 5);
+    cr_expect(memcmp(b, "250 2", 5) == 0);
+    cr_expect_eq(smtpcore_server_copy_output(s, NULL, 0), 0);
+    /* In DATA with little input left and output pending: flush. */
+    cr_expect_eq(smtpcore_server_want_flush(s), 1);
+    tsa_out o = {.len = 0};
+    tsa_take(s, &o);
+    tsa_feed(s, "body line\r\n.\r\n");
+    smtpcore_server_event ev;
+    do
+        ev = tsa_next(s);
+    while (ev.type == SMTPCORE_SEV_BODY);
+    cr_expect_eq(ev.type, SMTPCORE_SEV_MESSAGE_END);
+    smtpcore_server_del(s);
+}
+
+typedef struct tsa_failing {
+    int left; /* allocations that succeed */
+    int live;
+} tsa_failing;
+
+static void *tsa_fmalloc(size_t n, void *u)
+{
+    tsa_failing *f = u;
+    if (f->left-- <= 0)
+        return NULL;
+    f->live++;
+    return malloc(n);
+}
+
+static void *tsa_frealloc(void *p, size_t n, void *u)
+{
+    (void)u;
+    return realloc(p, n);
+}
+
+static void tsa_ffree(void *p, void *u)
+{
+    tsa_failing *f = u;
+    if (p)
+        f->live--;
+    free(p);
+}
+
+Test(server_api, out_of_memory_at_every_step)
+{
+    for (int ok = 0; ok < 6; ok++) {
+        tsa_failing f = {ok, 0};
+        smtpcore_allocator a = {tsa_fmalloc, tsa_frealloc, tsa_ffree, &f};
+        smtpcore_server_config c;
+        smtpcore_server_config_init(&c);
+        c.allocator = &a;
+        smtpcore_server *s = NULL;
+        int rc = smtpcore_server_new(&s, &c);
+        if (ok < 4) {
+            cr_expect_eq(rc, SMTPCORE_ERR_NOMEM, "with %d allocations", ok);
+            cr_expect_null(s);
+        } else {
+            cr_expect_eq(rc, SMTPCORE_OK);
+        }
+        smtpcore_server_del(s);
+        cr_expect_eq(f.live, 0, "leak with %d allocations", ok);
+    }
+}
+
+Test(server_api, auth_edge_cases)
+{
+    smtpcore_server_config c;
+    smtpcore_server_config_init(&c);
+    c.extensions |= SMTPCORE_EXT_AUTH;
+    c.auth_mechs = SMTPCORE_AUTH_PLAIN | SMTPCORE_AUTH_XOAUTH2;
+    c.allow_plaintext_auth = 1;
+    c.max_command_line = 2000;
+    c.input_buffer_size = 4096;
+    smtpcore_server *s = tsa_ready(&c);
+    smtpcore_server_event ev;
+    /* "=" is an empty initial response: an empty PLAIN message is malformed. */
+    tsa_feed(s, "AUTH PLAIN =\r\n");
+    ev = tsa_next(s);
+    cr_expect_eq(ev.type, SMTPCORE_SEV_PROTOCOL_ERROR);
+    cr_expect_eq(ev.reply_code, 501);
+    /* A response decoding to more than the 1 KiB scratch area. */
+    char line[1700];
+    memcpy(line, "AUTH PLAIN ", 11);
+    memset(line + 11, 'Q', 1600);
+    memcpy(line + 1611, "\r\n", 3);
+    tsa_feed(s, line);
+    ev = tsa_next(s);
+    cr_expect_eq(ev.type, SMTPCORE_SEV_PROTOCOL_ERROR);
+    cr_expect_eq(ev.reply_code, 500);
+    /* NUL inside a continuation line. */
+    tsa_feed(s, "AUTH XOAUTH2\r\n");
+    cr_expect_eq(tsa_next(s).type, SMTPCORE_SEV_NONE);
+    size_t used;
+    smtpcore_server_receive(s, "AA\0A\r\n", 6, &used);
+    ev = tsa_next(s);
+    cr_expect_eq(ev.type, SMTPCORE_SEV_PROTOCOL_ERROR);
+    cr_expect_eq(ev.reply_code, 501);
+    cr_expect_eq(ev.line.len, 0);
+    /* XOAUTH2 messages that are not user=...^Aauth=Bearer ...^A^A. */
+    static const char *bad[] = {
+        "AUTH XOAUTH2 dXNlcj1hAWF1dGg9QmVhcmVyIHQB\r\n",        /* one ^A at the end */
+        "AUTH XOAUTH2 dXNlcj1hAWF1dGg9QmFzaWMgdAEB\r\n",        /* auth=Basic */
+        "AUTH XOAUTH2 dXNlcj1hAWF1dGg9QmVhcmVyIAEB\r\n",        /* empty token */
+        "AUTH XOAUTH2 bmFtZT1hAWF1dGg9QmVhcmVyIHQBAQ==\r\n",    /* name= */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tsa_feed(s, bad[i]);
+        ev = tsa_next(s);
+        cr_expect_eq(ev.type, SMTPCORE_SEV_PROTOCOL_ERROR, "case %zu", i);
+        cr_expect_eq(ev.reply_code, 501, "case %zu", i);
+    }
+    tsa_feed(s, "AUTH XOAUTH2 dXNlcj1hAWF1dGg9YmVhcmVyIHRvawEB\r\n"); /* lower-case bearer */
+    ev = tsa_next(s);
+    cr_assert_eq(ev.type, SMTPCORE_SEV_AUTH);
+    cr_expect_eq(ev.username.len, 1);
+    cr_expect_eq(ev.password.len, 3);
+    cr_expect(memcmp(ev.password.ptr, "tok", 3) == 0);
+    smtpcore_server_del(s);
+}
+
+Test(server_api, bdat_after_refused_greeting)
+{
+    smtpcore_server_config c;
+    smtpcore_server_config_init(&c);
+    smtpcore_server *s = tsa_new(&c);
+    tsa_next(s);
+    cr_expect_eq(smtpcore_server_reject(s, 554, NULL, NULL), SMTPCORE_OK);
+    tsa_out o = {.len = 0};
+    tsa_take(s, &o);
+    cr_expect_str_eq(o.buf, "554 Transaction failed\r\n");
+    tsa_feed(s, "BDAT 6\r\nQUIT\r\nQUIT\r\n");
+    smtpcore_server_event ev = tsa_next(s);
+    cr_expect_eq(ev.type, SMTPCORE_SEV_PROTOCOL_ERROR);
+    cr_expect_eq(ev.reply_code, 503);
+    cr_expect_eq(tsa_next(s).type, SMTPCORE_SEV_QUIT);
+    o.len = 0;
+    tsa_take(s, &o);
+    cr_expect_str_eq(o.buf, "503 5.5.1 Error: service refused, send QUIT\r\n221 2.0.0 Bye\r\n");
     smtpcore_server_del(s);
 }

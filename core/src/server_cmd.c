@@ -206,8 +206,7 @@ static void do_bdat(smtpcore_server *s, const sc_command *c)
     sc_srv_bdat_start(s, c->chunk_size, c->last, mode);
 }
 
-static void do_starttls(smtpcore_server *s, const sc_command *c, smtpcore_str line,
-                        size_t rest)
+static void do_starttls(smtpcore_server *s, smtpcore_str line, size_t rest)
 {
     if (s->tls_active) {
         refuse(s, line, 503, "5.5.1", "Error: TLS already active", SMTPCORE_V_BAD_SEQUENCE);
@@ -216,10 +215,6 @@ static void do_starttls(smtpcore_server *s, const sc_command *c, smtpcore_str li
     if (!(s->cfg.extensions & SMTPCORE_EXT_STARTTLS)) {
         refuse(s, line, 502, "5.5.1", "Error: command not implemented",
                SMTPCORE_V_UNKNOWN_COMMAND);
-        return;
-    }
-    if (c->arg.len) {
-        refuse(s, line, 501, "5.5.4", "Syntax: STARTTLS", SMTPCORE_V_SYNTAX);
         return;
     }
     /* Whatever follows STARTTLS in the same read was sent in plaintext and would be
@@ -352,7 +347,7 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
         simple_info(s, SMTPCORE_SEV_QUIT, ln);
         sc_srv_close(s, SMTPCORE_V_NONE);
         break;
-    case SC_VERB_STARTTLS: do_starttls(s, &c, ln, rest); break;
+    case SC_VERB_STARTTLS: do_starttls(s, ln, rest); break;
     case SC_VERB_AUTH: sc_srv_auth_start(s, &c, ln); break;
     default:
         refuse(s, ln, 502, "5.5.1", "Error: command not implemented",
