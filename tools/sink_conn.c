@@ -41,7 +41,8 @@ struct sink_conn {
     char from[256];
     char rcpts[1024];
     uint32_t rcpt_n;
-    int in_data;
+    int in_data;           /* a maildir file is open for the current message */
+    int store_failed;      /* the file could not be created: refuse at the end */
     tool_msgfile msg;
     char auth_user[128];
     int tls_done;
@@ -66,6 +67,7 @@ static void reset_tx(sink_ctx *ctx, sink_conn *c)
     if (c->in_data)
         tool_msg_abort(&ctx->md, &c->msg);
     c->in_data = 0;
+    c->store_failed = 0;
     c->from[0] = '\0';
     c->rcpts[0] = '\0';
     c->rcpt_n = 0;
@@ -154,10 +156,26 @@ static void refuse_stopping(sink_conn *c)
     c->close_after_flush = 1;
 }
 
+/* Opens the maildir file for the message on its first content (DATA or BDAT). */
+static void ensure_msg(sink_ctx *ctx, sink_conn *c)
+{
+    if (ctx->opt.maildir == NULL || c->in_data || c->store_failed)
+        return;
+    if (tool_msg_begin(&ctx->md, &c->msg) != 0) {
+        fprintf(stderr, "smtpcore-sink: maildir: %s\n", strerror(errno));
+        c->store_failed = 1;
+        return;
+    }
+    c->in_data = 1;
+}
+
 static void on_message_end(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *ev)
 {
     const char *file = NULL;
     int code = 250;
+    ensure_msg(ctx, c); /* an empty BDAT LAST message has no content before its end */
+    if (c->store_failed)
+        code = 451;
     if (c->in_data && ctx->opt.maildir != NULL) {
         if (tool_msg_commit(&ctx->md, &c->msg) == 0) {
             file = c->msg.name;
@@ -216,16 +234,12 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
             refuse_stopping(c);
             break;
         }
-        if (ctx->opt.maildir != NULL) {
-            if (tool_msg_begin(&ctx->md, &c->msg) != 0) {
-                fprintf(stderr, "smtpcore-sink: maildir: %s\n", strerror(errno));
-                smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store messages now");
-                break;
-            }
-            c->in_data = 1;
-        }
+        ensure_msg(ctx, c);
+        if (c->store_failed)
+            smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store messages now");
         break;
     case SMTPCORE_SEV_BODY:
+        ensure_msg(ctx, c);
         if (c->in_data)
             tool_msg_write(&c->msg, ev->data.ptr, ev->data.len);
         break;

@@ -142,7 +142,7 @@ const char *tool_tls_describe(const tool_stream *st, char *out, size_t cap)
     if (st->ssl == NULL)
         snprintf(out, cap, "plain");
     else
-        snprintf(out, cap, "%s %s", SSL_get_version(st->ssl),
+        snprintf(out, cap, "%s/%s", SSL_get_version(st->ssl),
                  SSL_CIPHER_get_name(SSL_get_current_cipher(st->ssl)));
     return out;
 }
