@@ -1,6 +1,7 @@
 """Shared bits of the asyncio layer."""
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -29,3 +30,25 @@ def parse_response(text: str) -> Response:
     if not m:
         raise ValueError(f"not an SMTP reply: {text!r}")
     return Response(int(m.group(1)), m.group(3) or None, m.group(2))
+
+
+if hasattr(asyncio, "timeout"):  # Python >= 3.11: no extra task per read
+    async def read_some(reader: asyncio.StreamReader, timeout: float | None) -> bytes:
+        """One read of up to 64 KiB, bounded by ``timeout`` seconds (None: no bound)."""
+        async with asyncio.timeout(timeout):
+            return await reader.read(65536)
+else:  # pragma: no cover
+    async def read_some(reader: asyncio.StreamReader, timeout: float | None) -> bytes:
+        return await asyncio.wait_for(reader.read(65536), timeout)
+
+
+async def write_all(writer: asyncio.StreamWriter, data: bytes, timeout: float | None) -> None:
+    """Writes and waits only while the transport is over its high-water mark."""
+    writer.write(data)
+    transport = writer.transport
+    if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
+        if hasattr(asyncio, "timeout"):
+            async with asyncio.timeout(timeout):
+                await writer.drain()
+        else:  # pragma: no cover
+            await asyncio.wait_for(writer.drain(), timeout)

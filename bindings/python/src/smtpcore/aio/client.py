@@ -27,6 +27,7 @@ from ..client import ClientConnection
 from ..enums import BodyType, Extension, Failure, TlsPolicy
 from ..errors import InvalidStateError, SMTPCoreError
 from ..types import Caps, Reply, address_literal
+from ._common import read_some, write_all
 
 __all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendError"]
 
@@ -231,9 +232,9 @@ class SMTPClient:
         assert self._conn is not None and self._writer is not None
         out = self._conn.data_to_send()
         while out:
-            self._writer.write(out)
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
+            await write_all(self._writer, out, self.timeout)
             out = self._conn.data_to_send()
+        await self._writer.drain()
 
     async def _next(self) -> cev.ClientEvent:
         """The next event, doing the I/O the engine asks for (and STARTTLS)."""
@@ -258,12 +259,11 @@ class SMTPClient:
                 return ev
             out = conn.data_to_send()
             if out:
-                self._writer.write(out)
-                await asyncio.wait_for(self._writer.drain(), self.timeout)
+                await write_all(self._writer, out, self.timeout)
                 continue
             if self._eof:
                 raise SMTPClientError("connection closed by the server")
-            data = await asyncio.wait_for(self._reader.read(65536), self.timeout)
+            data = await read_some(self._reader, self.timeout)
             if data:
                 conn.receive_data(data)
             else:

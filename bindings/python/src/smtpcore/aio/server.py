@@ -25,7 +25,7 @@ from ..enums import AuthMech, Extension
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ..types import MailParams, RcptParams
-from ._common import Response, parse_response
+from ._common import Response, parse_response, read_some, write_all
 
 __all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
 
@@ -212,12 +212,12 @@ class SMTPServerProtocolRunner:
             if ev is None:
                 out = conn.data_to_send()
                 if out:
-                    writer.write(out)
-                    await writer.drain()
+                    await write_all(writer, out, self.timeout)
                     continue
                 if conn.want_close or eof:
+                    await writer.drain()
                     return
-                data = await asyncio.wait_for(reader.read(65536), self.timeout)
+                data = await read_some(reader, self.timeout)
                 if data:
                     conn.receive_data(data)
                 else:
