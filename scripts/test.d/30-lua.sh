@@ -47,7 +47,7 @@ if [ -e "$ASAN_LIB" ] && [ -e "$ASAN_RT" ] && [ "${ASAN_RT#/}" != "$ASAN_RT" ]; 
   SMTPCORE_LIB=$ASAN_LIB LD_PRELOAD="$ASAN_RT $UBSAN_RT" \
     ASAN_OPTIONS=detect_leaks=1 \
     luajit bindings/lua/t/run.lua bindings/lua/t/test_binding.lua \
-      bindings/lua/t/test_server.lua bindings/lua/t/test_client.lua
+      bindings/lua/t/test_server.lua bindings/lua/t/test_client.lua bindings/lua/t/test_roundtrip.lua
 else
   echo "lua: no build/dev ASan library; skipping the sanitizer pass"
 fi
