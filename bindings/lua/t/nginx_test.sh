@@ -167,6 +167,9 @@ size=$(stat -c %s "$PREFIX/msg1.lf")
 tail -c "$size" "$PREFIX/smtp-sink/$dump" > "$PREFIX/dump.tail"
 check_file_eq "smtp-sink dump tail" "$PREFIX/dump.tail" "$PREFIX/msg1.lf"
 grep -q '^X-Rcpt-Args: <bob@example.org>$' "$PREFIX/smtp-sink/$dump" || fail "smtp-sink envelope"
+# The message has 8-bit text: the client declared it.
+grep -q '^X-Mail-Args: <web@example.org> BODY=8BITMIME$' "$PREFIX/smtp-sink/$dump" \
+  || fail "BODY=8BITMIME not declared"
 
 # 4. aiosmtpd: STARTTLS (verified against the test CA) and AUTH, then exact bytes.
 post "/send/tls-sink?from=web@example.org&to=bob@example.org&to=carol@example.org" "$PREFIX/msg1"

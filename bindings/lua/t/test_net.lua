@@ -262,6 +262,31 @@ test("examples/lua/send.lua sends stdin and reports per recipient", function()
     H.kill(pid)
 end)
 
+test("an 8-bit body to a server without 8BITMIME is refused before MAIL", function()
+    local sink = "/usr/sbin/smtp-sink"
+    local dir = H.tmpdir()
+    os.execute("chmod 777 " .. dir)
+    local port = H.free_port()
+    local pid = H.spawn(string.format("%s %s -8 -d %s/%%M. 127.0.0.1:%d 10", sink, H.sink_user(),
+                                      dir, port))
+    H.wait_for(function()
+        local s = socket.connect("127.0.0.1", port)
+        if s then s:close() return true end
+    end, 10, "smtp-sink listening")
+    local m = mailer(port, { keepalive = false })
+    local res = assert(m:send({ from = "a@example.org", to = "b@example.org", body = MESSAGE }))
+    H.eq(res.ok, false)
+    H.eq(res.failure, "local")
+    H.contains(res.message, "8BITMIME")
+    -- 7-bit content still goes through on the same kind of server.
+    res = assert(m:send({ from = "a@example.org", to = "b@example.org", body = "plain\r\n" }))
+    H.eq(res.ok, true)
+    local permissive = mailer(port, { keepalive = false, allow_8bit = true })
+    res = assert(permissive:send({ from = "a@example.org", to = "b@example.org", body = MESSAGE }))
+    H.eq(res.ok, true, "allow_8bit sends it anyway")
+    H.kill(pid)
+end)
+
 test("certificate name matching", function()
     local nm = lsock._name_matches
     H.eq(nm("localhost", "LOCALHOST"), true)
@@ -296,7 +321,8 @@ test("send to Postfix smtp-sink: dump holds the message", function()
         return #s > 0 and s:find("\n\n$") and s
     end, 10, "smtp-sink dump")
     -- smtp-sink writes LF line ends and its own X- headers first, then the message.
-    H.contains(dump, "X-Mail-Args: <alice@example.org>")
+    -- The body has 8-bit text, so BODY=8BITMIME was declared for us.
+    H.contains(dump, "X-Mail-Args: <alice@example.org> BODY=8BITMIME")
     H.contains(dump, "X-Rcpt-Args: <bob@example.org>\nX-Rcpt-Args: <carol@example.org>")
     local lf = MESSAGE:gsub("\r\n", "\n")
     H.eq(dump:sub(-(#lf + 1)), lf .. "\n", "message at the end of the dump")

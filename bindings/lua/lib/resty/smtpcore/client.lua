@@ -67,6 +67,8 @@ local next_id = 0
 ---   username, password, auth_mechanism ("PLAIN", "LOGIN", "XOAUTH2", other or nil=best)
 ---   auth_challenge (function(challenge) -> response or nil) for other mechanisms
 ---   auth_optional (false: with a username, a failed or unavailable AUTH fails connect)
+---   allow_8bit (false: an 8-bit body to a server without 8BITMIME is refused locally;
+---               with 8BITMIME offered, BODY=8BITMIME is declared automatically)
 ---   timeout (ms, all three) or connect_timeout, send_timeout, read_timeout (60000)
 ---   keepalive (true), keepalive_timeout (ms, 60000), pool_size (10), pool (name prefix)
 ---   check_reused ("noop" | "rset"; default "noop")
@@ -91,6 +93,7 @@ function _M.new(opts)
         auth_mechanism = opts.auth_mechanism,
         auth_challenge = opts.auth_challenge,
         auth_optional = opts.auth_optional and true or false,
+        allow_8bit = opts.allow_8bit and true or false,
         connect_timeout = opts.connect_timeout or opts.timeout or 60000,
         send_timeout = opts.send_timeout or opts.timeout or 60000,
         read_timeout = opts.read_timeout or opts.timeout or 60000,
@@ -391,6 +394,18 @@ end
 -- Transactions
 -- ---------------------------------------------------------------------------------------
 
+local EXT_8BITMIME = smtpcore.EXT["8BITMIME"]
+
+local function has_8bit(body)
+    if type(body) == "string" then return body:find("[\128-\255]") ~= nil end
+    if type(body) == "table" then
+        for _, chunk in ipairs(body) do
+            if chunk:find("[\128-\255]") then return true end
+        end
+    end
+    return false
+end
+
 local function listify(v)
     if v == nil then return {} end
     if type(v) == "string" then return { v } end
@@ -481,8 +496,25 @@ function Conn:send(msg)
         res.recipients[i] = { address = addr, ok = false, failure = "not_sent" }
     end
 
+    -- RFC 6152: 8-bit content needs BODY=8BITMIME, and a server without 8BITMIME must not
+    -- get it at all. Declared for the caller when the body is known up front (a string or
+    -- a list); an iterator body is the caller's to declare.
+    local params = msg.mail_params
+    if not (params and params.body) and has_8bit(msg.body) then
+        local ext = self.caps and self.caps.extension_mask or 0
+        if ext % (EXT_8BITMIME * 2) >= EXT_8BITMIME then
+            local p = { body = "8BITMIME" }
+            for k, v in pairs(params or {}) do p[k] = v end
+            params = p
+        elseif not self.mailer.allow_8bit then
+            local why = "8-bit body but the server does not offer 8BITMIME"
+            res.failure, res.message = "local", why
+            res.mail.failure, res.mail.message = "local", why
+            return res
+        end
+    end
     self.in_transaction = true
-    local ok, err, rc = session:mail(msg.from or "", msg.mail_params)
+    local ok, err, rc = session:mail(msg.from or "", params)
     if not ok then
         -- Refused before anything was sent (e.g. SIZE over the limit, SMTPUTF8 missing):
         -- the session is still idle and usable.
