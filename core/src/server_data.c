@@ -68,6 +68,12 @@ int sc_srv_data_step(smtpcore_server *s)
     s->phase = SC_PH_CMD;
     s->group_end = 1;
     const sc_unstuffer *u = &s->unstuffer;
+    /* Which refusal wins is decided on the whole message, so that it does not depend on
+     * where the reads happened to split it. */
+    if (s->data_refuse) {
+        s->data_refuse = 0;
+        data_check(s);
+    }
     switch (s->data_refuse) {
     case SMTPCORE_V_NONE: {
         smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_MESSAGE_END);
