@@ -600,3 +600,47 @@ Test(client_robustness, random_garbage_never_crashes)
         smtpcore_client_del(c);
     }
 }
+
+/* body_end() refused with BUFFER_FULL must leave the body state unchanged, so the retry
+ * still ends the body with CRLF "." CRLF (found by the Lua binding's tests). */
+Test(client_body, body_end_retry_after_buffer_full)
+{
+    for (size_t fill = 1015; fill <= 1026; fill++) {
+        smtpcore_client_config cfg;
+        smtpcore_client_config_init(&cfg);
+        cfg.helo_name = "client.example.org";
+        cfg.output_buffer_size = 1024;
+        smtpcore_client *c = make(&cfg);
+        char out[4096];
+        feed(c, "220 mx\r\n");
+        next(c);
+        feed(c, "250-mx\r\n250 PIPELINING\r\n");
+        cr_assert_eq(next(c).type, SMTPCORE_CEV_READY);
+        cr_assert_eq(smtpcore_client_mail(c, "a@example.org", NULL), SMTPCORE_OK);
+        cr_assert_eq(smtpcore_client_rcpt(c, "b@example.org", NULL), SMTPCORE_OK);
+        cr_assert_eq(smtpcore_client_data(c), SMTPCORE_OK);
+        take(c, out, sizeof out);
+        feed(c, "250 ok\r\n250 ok\r\n354 go\r\n");
+        while (next(c).type != SMTPCORE_CEV_SEND_BODY)
+            ;
+        char body[1100];
+        memset(body, 'x', fill);
+        size_t used = 0, total = 0, sent = 0;
+        cr_assert_eq(smtpcore_client_body(c, body, fill, &used), SMTPCORE_OK);
+        char all[8192];
+        if (used < fill) {
+            sent += take(c, all + sent, sizeof all - sent);
+            total = used;
+            cr_assert_eq(smtpcore_client_body(c, body + total, fill - total, &used), SMTPCORE_OK);
+            cr_assert_eq(total + used, fill);
+        }
+        int rc, tries = 0;
+        while ((rc = smtpcore_client_body_end(c)) == SMTPCORE_ERR_BUFFER_FULL && tries++ < 5)
+            sent += take(c, all + sent, sizeof all - sent);
+        cr_assert_eq(rc, SMTPCORE_OK);
+        sent += take(c, all + sent, sizeof all - sent);
+        cr_expect_eq(sent, fill + 5, "fill %zu", fill);
+        cr_expect(memcmp(all + sent - 6, "x\r\n.\r\n", 6) == 0, "fill %zu: end of data lost", fill);
+        smtpcore_client_del(c);
+    }
+}

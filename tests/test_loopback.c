@@ -229,7 +229,16 @@ static void lb_server_events(lb_world *w)
             }
             if (w->got_len != w->tx.expect_len || memcmp(w->got, w->tx.expect, w->got_len) != 0) {
                 w->mismatches++;
-                lb_fail(w, "body differs");
+                size_t d = 0;
+                while (d < w->got_len && d < w->tx.expect_len && w->got[d] == w->tx.expect[d])
+                    d++;
+                char m[300];
+                snprintf(m, sizeof m, "body differs at %zu (got %zu, want %zu bytes, body %zu): "
+                         "got [%.*s] want [%.*s]", d, w->got_len, w->tx.expect_len,
+                         w->tx.body_len, (int)(w->got_len - d < 20 ? w->got_len - d : 20),
+                         w->got + d, (int)(w->tx.expect_len - d < 20 ? w->tx.expect_len - d : 20),
+                         w->tx.expect + d);
+                lb_fail(w, m);
             }
             w->delivered++;
             w->got_len = 0;

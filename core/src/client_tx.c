@@ -233,9 +233,14 @@ int smtpcore_client_body_end(smtpcore_client *c)
         return SMTPCORE_ERR_INVALID_STATE;
     char tail[8];
     if (!c->tx_bdat) {
+        /* sc_stuff_finish() moves the stuffer on; a refused append must leave it as it
+         * was, or the retry would lose the body's final CRLF. */
+        sc_stuffer save = c->stuffer;
         size_t n = sc_stuff_finish(&c->stuffer, tail, sizeof tail);
-        if (n == (size_t)-1 || sc_buf_append_all(&c->out, tail, n) != 0)
+        if (n == (size_t)-1 || sc_buf_append_all(&c->out, tail, n) != 0) {
+            c->stuffer = save;
             return SMTPCORE_ERR_BUFFER_FULL;
+        }
         c->tx = SC_TX_FINAL;
         (void)sc_client_ring_push(c, SC_CK_DOT);
         sc_client_pump(c);
