@@ -89,6 +89,26 @@ for _, mode in ipairs({ "BDAT", "DATA" }) do
     end)
 end
 
+test("the envelope leaves as one pipelined group", function()
+    local p = Pair.new({ helo_name = "client.example.org", quirks = { "NO_CHUNKING" } }, SERVER)
+    p:expect("READY")
+    assert(p.c:mail("a@example.org"))
+    assert(p.c:rcpt("b@example.org"))
+    assert(p.c:rcpt("c@example.org"))
+    assert(p.c:data())
+    H.eq(p.c:take_output(), "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+        .. "RCPT TO:<c@example.org>\r\nDATA\r\n", "one write")
+end)
+
+test("without PIPELINING the envelope goes one command at a time", function()
+    local p = Pair.new({ helo_name = "client.example.org", quirks = { "NO_PIPELINING" } }, SERVER)
+    p:expect("READY")
+    assert(p.c:mail("a@example.org"))
+    assert(p.c:rcpt("b@example.org"))
+    assert(p.c:data())
+    H.eq(p.c:take_output(), "MAIL FROM:<a@example.org>\r\n", "only MAIL before its reply")
+end)
+
 test("all recipients refused: no body is sent", function()
     local p = Pair.new({ helo_name = "client.example.org", quirks = { "NO_CHUNKING" } },
                        SERVER, reject_prefix)
