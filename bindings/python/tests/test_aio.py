@@ -4,7 +4,6 @@ import email.message
 
 import pytest
 
-import smtpcore
 import smtpcore.aio as aio
 
 from conftest import Collector, run, running_server
