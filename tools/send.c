@@ -563,6 +563,10 @@ static int verdict(const send_session *ss)
     if (r->have_message_result) {
         cls = r->message_failure;
         why = r->message_reply;
+        if (why[0] == '\0' && r->mail_failure > 0)
+            why = r->mail_reply;
+        else if (why[0] == '\0')
+            why = "no recipient accepted";
     } else if (r->auth_failure) {
         cls = r->auth_failure;
         why = r->auth_reply;
