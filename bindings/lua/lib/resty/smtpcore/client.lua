@@ -449,9 +449,9 @@ function Conn:_send_body(body)
             end
         end
     end
-    -- Write everything out before ending the body, so body_end() never meets a full
-    -- output buffer: its BUFFER_FULL retry has lost the final CRLF of a DATA body that
-    -- did not end in a line break (engine issue reported with bindings/lua/t tests).
+    -- Write everything out before ending the body, so body_end() rarely meets a full
+    -- output buffer (its retry path once lost the final CRLF of a DATA body; fixed in
+    -- the engine, and one write fewer either way).
     local fok, ferr = self:_flush()
     if not fok then return nil, ferr end
     for _ = 1, 1000 do
