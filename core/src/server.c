@@ -624,6 +624,9 @@ static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int c
     case SMTPCORE_SEV_DATA:
         s->group_end = 1;
         if (ok) {
+            /* Content that came before the 354 is read as content: the pipelining check
+             * is about commands, and the next one comes after the end of data. */
+            s->improper_next = 0;
             s->phase = SC_PH_DATA;
             s->data_refuse = 0;
             sc_unstuffer_init(&s->unstuffer, s->cfg.max_text_line);
