@@ -200,3 +200,14 @@ def test_response_parsing():
     assert aio._common.parse_response("250 Ok").code == 250
     with pytest.raises(ValueError):
         aio._common.parse_response("hello")
+
+
+def test_quickstart_example_runs():
+    import subprocess
+    import sys
+    from conftest import REPO
+    r = subprocess.run([sys.executable, str(REPO / "bindings/python/examples/quickstart.py")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "got ['you@example.com']" in r.stdout and "Hello from smtpcore!" in r.stdout
+    assert "accepted ['you@example.com']" in r.stdout

@@ -110,7 +110,7 @@ def test_aio_client_to_smtp_sink(shared_tmp):
     argv = [exe, "-d", str(dump) + "/%M.", f"127.0.0.1:{port}", "10"]
     if os.geteuid() == 0:
         argv[1:1] = ["-u", "nobody"]
-    sink = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sink = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port)
         msgs = [make_message(i) for i in range(5)]
