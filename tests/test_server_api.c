@@ -145,6 +145,8 @@ Test(server_api, reply_validation)
     cr_expect_eq(smtpcore_server_reply(s, 199, NULL, NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
     cr_expect_eq(smtpcore_server_reply(s, 600, NULL, NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
     cr_expect_eq(smtpcore_server_reply(s, 354, NULL, NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(smtpcore_server_reply(s, 262, NULL, NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(smtpcore_server_reject(s, 470, NULL, NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
     cr_expect_eq(smtpcore_server_reply(s, 550, "4.1.1", NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
     cr_expect_eq(smtpcore_server_reply(s, 550, "5.1", NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
     cr_expect_eq(smtpcore_server_reply(s, 550, NULL, "a\r\n250 forged"), SMTPCORE_ERR_INJECTION);

@@ -569,6 +569,9 @@ static const char *generic_text(int code)
 static int code_allowed(smtpcore_server_event_type t, int code)
 {
     int cls = code / 100;
+    /* RFC 5321 4.2: the second digit is 0-5; anything else is not a reply code. */
+    if ((code / 10) % 10 > 5)
+        return 0;
     switch (t) {
     case SMTPCORE_SEV_CONNECT: return code == 220 || code == 421 || code == 554;
     case SMTPCORE_SEV_DATA: return code == 354 || cls == 4 || cls == 5;
