@@ -440,8 +440,9 @@ static int tx_hopeless(const smtpcore_client *c)
 void sc_client_pump(smtpcore_client *c)
 {
     while (c->state != SC_CS_CLOSED && sc_buf_len(&c->queue) > 0) {
-        /* Body bytes own the stream between 354 and the final dot. */
-        if (c->tx == SC_TX_BODY)
+        /* Body bytes own the stream between 354 and the final dot; after a 220 to
+         * STARTTLS the next bytes must be the TLS handshake. */
+        if (c->tx == SC_TX_BODY || c->state == SC_CS_TLS_WAIT)
             return;
         if (c->ring_len > 0 && (c->last_sent_ends_group || !c->pipelining))
             return;
@@ -584,6 +585,10 @@ int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev)
             c->hold = 0;
         }
         memset(ev, 0, sizeof *ev);
+        if (c->state == SC_CS_TLS_WAIT && c->eof) {
+            lost(c);
+            continue;
+        }
         if (c->state == SC_CS_CLOSED || c->state == SC_CS_TLS_WAIT)
             return SMTPCORE_OK;
         smtpcore_reply r;

@@ -11,8 +11,8 @@
 static int code_allowed(sc_ckind k, int code)
 {
     int cls = code / 100;
-    if (cls == 4 || cls == 5)
-        return 1;
+    if (cls == 4 || cls == 5 || k == SC_CK_RSET_FALLBACK)
+        return 1; /* RFC 1869: whatever the fallback RSET gets is ignored */
     if (cls == 3)
         return (k == SC_CK_DATA && code == 354) || (k == SC_CK_AUTH && code == 334);
     if (cls != 2)

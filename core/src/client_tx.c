@@ -75,6 +75,11 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
         }
         if (c->caps.esmtp) {
             p.body = params->body;
+            /* BODY= belongs to 8BITMIME (RFC 6152) or BINARYMIME; 7BIT is the default
+             * anyway, so without them it is simply left out. */
+            if (p.body == SMTPCORE_BODY_7BIT &&
+                !has_ext(c, SMTPCORE_EXT_8BITMIME | SMTPCORE_EXT_BINARYMIME))
+                p.body = SMTPCORE_BODY_UNSPECIFIED;
             p.smtputf8 = params->smtputf8 ? 1 : 0;
             if (has_ext(c, SMTPCORE_EXT_DSN)) {
                 p.ret = params->ret;
