@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+"""Turns the raw outputs of the benchmarks (bench/run writes them into RAW_DIR/*.txt) into
+one table, bench/results/latest.json and a chart of ratios against the targets.
+
+The benchmark programs print human-readable text and were written independently, so every
+figure is found with a tolerant regular expression; a figure that cannot be found makes
+its row "n/a (reason)" and never stops the report. Standard library only.
+
+Usage: /usr/bin/python3 bench/report.py RAW_DIR OUT_DIR
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+NUM = r"([0-9]+(?:\.[0-9]+)?)"
+
+
+class Missing(Exception):
+    """A figure could not be found; the message is the reason shown in the table."""
+
+
+def read_raw(raw: str, name: str) -> str:
+    path = os.path.join(raw, name + ".txt")
+    if not os.path.exists(path):
+        raise Missing(f"{name} not run")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    status_path = os.path.join(raw, name + ".status")
+    if os.path.exists(status_path):
+        with open(status_path, encoding="utf-8") as f:
+            status = f.read().strip()
+        if status and status != "0":
+            first = _first_error_line(text, raw, name)
+            raise Missing(f"{name} {status}{': ' + first if first else ''}")
+    return text
+
+
+def _first_error_line(text: str, raw: str, name: str) -> str:
+    err_path = os.path.join(raw, name + ".err")
+    lines = []
+    if os.path.exists(err_path):
+        with open(err_path, encoding="utf-8", errors="replace") as f:
+            lines = [l.strip() for l in f if l.strip()]
+    lines = lines or [l.strip() for l in text.splitlines() if l.strip()]
+    return lines[-1][:80] if lines else ""
+
+
+def find(text: str, pattern: str, what: str, flags: int = 0) -> float:
+    m = re.search(pattern, text, flags)
+    if not m:
+        raise Missing(f"no '{what}' in output")
+    return float(m.group(1))
+
+
+def find_after(text: str, anchor: str, pattern: str, what: str) -> float:
+    """The first match of pattern after the line matching anchor."""
+    m = re.search(anchor, text)
+    if not m:
+        raise Missing(f"no '{what}' section in output")
+    return find(text[m.end():], pattern, what)
+
+
+# ---------------------------------------------------------------------------- rows
+#
+# A row is a dict: id, name, value (display text), figures (numbers for the JSON), and
+# optionally target: {text, met, score} where score >= 1.0 means met (used for the chart).
+
+
+def target(text: str, met: bool, score: float) -> dict:
+    return {"text": text, "met": bool(met), "score": score}
+
+
+def row_commands(raw: str) -> dict:
+    t = read_raw(raw, "bench_server")
+    ns = find(t, r"ns per command\s+" + NUM, "ns per command")
+    cps = find(t, r"commands per second\s+" + NUM, "commands per second")
+    apc = find(t, r"allocations/command\s+" + NUM, "allocations/command")
+    figures = {"ns_per_command": ns, "commands_per_s": cps, "allocations_per_command": apc}
+    extra = ""
+    try:
+        w = read_raw(raw, "bench_wire")
+        mcps = find(w, NUM + r"\s*M cmds/s", "M cmds/s")
+        figures["parse_only_ns_per_command"] = 1e3 / mcps
+        extra = f"; parser alone {1e3 / mcps:.0f} ns"
+    except Missing:
+        pass
+    try:
+        ir = read_ir(raw, "server")
+        figures["instructions_per_command"] = ir
+        extra += f"; {ir:.0f} instr/cmd"
+    except Missing:
+        pass
+    value = (f"{ns:.0f} ns/cmd, {cps / 1e6:.2f} M cmd/s, {apc:g} alloc/cmd{extra}")
+    met = ns <= 60 and apc == 0
+    return {"id": "1", "name": "server session, pipelined MAIL/RCPT/RSET",
+            "value": value, "figures": figures,
+            "target": target("<= 60 ns/cmd, 0 alloc/cmd", met, 60.0 / ns if ns else 0)}
+
+
+def wire_data(raw: str, size: str) -> tuple:
+    w = read_raw(raw, "bench_wire")
+    m = re.search(r"DATA body " + size + r"\s*KiB.*?\n(.*?)\n(.*?)\n", w, re.S)
+    if not m:
+        raise Missing(f"no {size} KiB DATA section in bench_wire output")
+    un = re.search(r"unstuff\s+" + NUM + r"\s*GB/s.*?memchr\S*\s+" + NUM, m.group(1))
+    st = re.search(r"stuff\s+" + NUM + r"\s*GB/s.*?memcpy\s+" + NUM, m.group(2))
+    if not un or not st:
+        raise Missing("DATA lines of bench_wire not understood")
+    return float(un.group(1)), float(un.group(2)), float(st.group(1)), float(st.group(2))
+
+
+def row_unstuff(raw: str) -> dict:
+    u64, m64, _, _ = wire_data(raw, "64")
+    figures = {"unstuff_gbps_64k": u64, "memchr_gbps_64k": m64, "ratio_64k": u64 / m64}
+    value = f"{u64:.2f} GB/s vs memchr {m64:.2f} (64 KiB): {u64 / m64:.2f}"
+    try:
+        u8, m8, _, _ = wire_data(raw, "8192")
+        figures.update(unstuff_gbps_8m=u8, memchr_gbps_8m=m8, ratio_8m=u8 / m8)
+        value += f"; 8 MiB {u8 / m8:.2f}"
+    except Missing:
+        pass
+    r = u64 / m64
+    return {"id": "2", "name": "DATA unstuffing + end-of-data (sc_unstuff_next)", "value": value,
+            "figures": figures, "target": target("ratio >= 0.5 of memchr", r >= 0.5, r / 0.5)}
+
+
+def row_session_data(raw: str) -> dict:
+    t = read_raw(raw, "bench_server")
+    d = find(t, r"DATA\s+" + NUM + r"\s*GB/s", "DATA GB/s")
+    m = find(t, r"memchr\s+" + NUM + r"\s*GB/s", "memchr GB/s")
+    figures = {"session_data_gbps": d, "memchr_gbps": m, "ratio": d / m}
+    value = f"{d:.2f} GB/s vs memchr {m:.2f}: {d / m:.2f}"
+    try:
+        b = find(t, r"BDAT\s+" + NUM + r"\s*GB/s", "BDAT GB/s")
+        figures["session_bdat_gbps"] = b
+        value += f"; BDAT {b:.2f} GB/s"
+    except Missing:
+        pass
+    try:
+        ir = read_ir(raw, "data")
+        figures["instructions_per_byte"] = ir
+        value += f"; {ir:.2f} instr/B"
+    except Missing:
+        pass
+    return {"id": "2b", "name": "same through a server session (DATA, 64 MiB)", "value": value,
+            "figures": figures, "target": None}
+
+
+def row_stuff(raw: str) -> dict:
+    _, _, s64, c64 = wire_data(raw, "64")
+    figures = {"stuff_gbps_64k": s64, "memcpy_gbps_64k": c64, "ratio_64k": s64 / c64}
+    value = f"{s64:.2f} GB/s vs memcpy {c64:.2f} (64 KiB): {s64 / c64:.2f}"
+    try:
+        _, _, s8, c8 = wire_data(raw, "8192")
+        figures.update(stuff_gbps_8m=s8, memcpy_gbps_8m=c8, ratio_8m=s8 / c8)
+        value += f"; 8 MiB {s8 / c8:.2f}"
+    except Missing:
+        pass
+    r = s64 / c64
+    return {"id": "3", "name": "client dot-stuffing + CRLF normalisation", "value": value,
+            "figures": figures,
+            "target": target("ratio >= 0.5 of memcpy (64 KiB)", r >= 0.5, r / 0.5)}
+
+
+def row_reply(raw: str) -> dict:
+    w = read_raw(raw, "bench_wire")
+    ns = find(w, NUM + r"\s*ns/reply", "ns/reply")
+    figures = {"ns_per_reply": ns, "ns_per_line": ns / 12}
+    value = f"{ns:.0f} ns/reply ({ns / 12:.0f} ns/line)"
+    try:
+        ir = read_ir(raw, "reply")
+        figures["instructions_per_reply"] = ir
+        value += f"; {ir:.0f} instr/reply"
+    except Missing:
+        pass
+    return {"id": "4", "name": "reply parsing, 12-line EHLO reply", "value": value,
+            "figures": figures, "target": None}
+
+
+def kv(text: str) -> dict:
+    out = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition("=")
+        if sep:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def row_memory_idle(raw: str) -> dict:
+    m = kv(read_raw(raw, "bench_memory"))
+    if "server_default_allocated" not in m:
+        raise Missing(m.get("server_default_error", "no server_default_allocated"))
+    srv = int(m["server_default_allocated"])
+    figures = {"server_idle_bytes": srv,
+               "server_idle_bytes_api": int(m.get("server_default_memory_api", 0))}
+    value = f"server {srv} B"
+    if "server_lean_allocated" in m:
+        figures["server_idle_bytes_lean_buffers"] = int(m["server_lean_allocated"])
+        value += f" (lean buffers {m['server_lean_allocated']} B)"
+    if "client_default_allocated" in m:
+        figures["client_idle_bytes"] = int(m["client_default_allocated"])
+        value += f", client {m['client_default_allocated']} B"
+    return {"id": "5a", "name": "memory per idle session (state + default buffers)",
+            "value": value, "figures": figures,
+            "target": target("server <= 2 KiB", srv <= 2048, 2048 / srv if srv else 0)}
+
+
+def row_memory_rss(raw: str) -> dict:
+    m = kv(read_raw(raw, "bench_memory"))
+    if "rss_delta_kib" not in m:
+        raise Missing(m.get("rss_error", "no rss_delta_kib"))
+    n = int(m["rss_sessions"])
+    mib = int(m["rss_delta_kib"]) / 1024
+    figures = {"sessions": n, "rss_delta_mib": mib,
+               "rss_bytes_per_session": float(m.get("rss_per_session_bytes", 0))}
+    value = f"{mib:.0f} MiB for {n} sessions ({figures['rss_bytes_per_session']:.0f} B each)"
+    scaled = mib * 100000 / n if n else float("inf")
+    return {"id": "5b", "name": "RSS, 100k server sessions mid-DATA", "value": value,
+            "figures": figures,
+            "target": target("< 256 MiB", scaled < 256, 256 / scaled if scaled else 0)}
+
+
+def rate_near(line: str, name: str) -> float | None:
+    """The msgs/s figure that follows `name` on a line (first number after it)."""
+    i = line.lower().find(name.lower())
+    if i < 0:
+        return None
+    m = re.search(NUM + r"\s*(?:msgs?|messages?)\s*/\s*s", line[i + len(name):], re.I)
+    if not m:
+        m = re.search(r"[:=\s]" + NUM, line[i + len(name):])
+    return float(m.group(1)) if m else None
+
+
+def row_sink(raw: str) -> dict:
+    t = read_raw(raw, "sink_vs_postfix")
+    ours = theirs = None
+    for line in t.splitlines():
+        low = line.lower()
+        if "smtpcore" in low and ours is None:
+            ours = rate_near(line, "smtpcore-sink") or rate_near(line, "smtpcore")
+        if ("postfix" in low or "smtp-sink" in low.replace("smtpcore-sink", "")) and theirs is None:
+            rest = line.replace("smtpcore-sink", "")
+            theirs = rate_near(rest, "smtp-sink") or rate_near(rest, "postfix")
+    ratio = None
+    m = re.search(r"ratio[^0-9]*" + NUM, t, re.I)
+    if m:
+        ratio = float(m.group(1))
+    if ratio is None and ours and theirs:
+        ratio = ours / theirs
+    if ratio is None:
+        raise Missing("sink_vs_postfix output not understood")
+    figures = {"ratio": ratio}
+    value = f"ratio {ratio:.2f}"
+    if ours and theirs:
+        figures.update(smtpcore_sink_msgs_per_s=ours, postfix_smtp_sink_msgs_per_s=theirs)
+        value = f"{ours:.0f} vs {theirs:.0f} msg/s: {ratio:.2f}"
+    return {"id": "6", "name": "smtpcore-sink vs Postfix smtp-sink (smtp-source)", "value": value,
+            "figures": figures, "target": target("ratio >= 1.0", ratio >= 1.0, ratio)}
+
+
+def python_line(raw: str, label: str, theirs: str) -> tuple:
+    t = read_raw(raw, "python")
+    for line in t.splitlines():
+        if line.lower().startswith(label):
+            ours_m = re.search(r"smtpcore\s+" + NUM, line)
+            theirs_m = re.search(theirs + r"\s+" + NUM, line)
+            if ours_m and theirs_m:
+                return float(ours_m.group(1)), float(theirs_m.group(1))
+    raise Missing(f"no '{label}' line in bench_aio output")
+
+
+def row_python_server(raw: str, generator: float | None) -> dict:
+    ours, theirs = python_line(raw, "server", "aiosmtpd")
+    r = ours / theirs
+    figures = {"smtpcore_msgs_per_s": ours, "aiosmtpd_msgs_per_s": theirs, "ratio": r}
+    value = f"{ours:.0f} vs aiosmtpd {theirs:.0f} msg/s: {r:.2f}"
+    if generator:
+        figures["generator_ceiling_msgs_per_s"] = generator
+        value += f" (smtp-source ceiling {generator:.0f}, {generator / ours:.1f}x headroom)"
+    return {"id": "7a", "name": "Python asyncio server vs aiosmtpd", "value": value,
+            "figures": figures, "target": target(">= 3x aiosmtpd", r >= 3, r / 3)}
+
+
+def row_python_client(raw: str) -> dict:
+    ours, theirs = python_line(raw, "client", "smtplib")
+    r = ours / theirs
+    return {"id": "7b", "name": "Python client vs smtplib", "value":
+            f"{ours:.0f} vs smtplib {theirs:.0f} msg/s: {r:.2f}",
+            "figures": {"smtpcore_msgs_per_s": ours, "smtplib_msgs_per_s": theirs, "ratio": r},
+            "target": target(">= 3x smtplib", r >= 3, r / 3)}
+
+
+def row_lua(raw: str) -> dict:
+    t = read_raw(raw, "lua")
+    mc = re.search(r"^C\b.*?events/s=" + NUM, t, re.M)
+    ml = re.search(r"^LuaJIT\b.*?events/s=" + NUM, t, re.M)
+    r = find(t, r"ratio:?\s*" + NUM, "LuaJIT/C ratio")
+    figures = {"ratio_luajit_to_c": r}
+    value = f"LuaJIT/C events/s {r:.2f}"
+    if mc and ml:
+        c, l = float(mc.group(1)), float(ml.group(1))
+        figures.update(c_events_per_s=c, luajit_events_per_s=l)
+        value += f" ({l / 1e6:.2f} vs {c / 1e6:.2f} M events/s)"
+    return {"id": "8", "name": "LuaJIT FFI binding vs C, same event loop", "value": value,
+            "figures": figures,
+            "target": target("within 1.5x of C (>= 0.67)", r >= 1 / 1.5, r * 1.5)}
+
+
+def row_client_engine(raw: str) -> dict:
+    t = read_raw(raw, "bench_client")
+    tx = find(t, NUM + r"\s*tx/s", "tx/s")
+    ns = find(t, NUM + r"\s*ns/tx", "ns/tx")
+    allocs = find(t, r"allocations during [0-9]+ tx:\s*" + NUM, "allocations")
+    return {"id": "i", "name": "(info) client engine, pipelined 3-RCPT transactions",
+            "value": f"{tx / 1e3:.0f} k tx/s, {ns:.0f} ns/tx, {allocs:g} allocations",
+            "figures": {"tx_per_s": tx, "ns_per_tx": ns, "allocations": allocs}, "target": None}
+
+
+def read_ir(raw: str, mode: str) -> float:
+    path = os.path.join(raw, "callgrind.json")
+    if not os.path.exists(path):
+        raise Missing("no callgrind run")
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if mode not in data:
+        raise Missing(f"no callgrind figure for {mode}")
+    return float(data[mode])
+
+
+def generator_ceiling(raw: str) -> float | None:
+    try:
+        return row_sink(raw)["figures"].get("postfix_smtp_sink_msgs_per_s")
+    except Missing:
+        return None
+
+
+def build_rows(raw: str) -> list:
+    builders = [
+        ("1", "server session, pipelined MAIL/RCPT/RSET", lambda: row_commands(raw)),
+        ("2", "DATA unstuffing + end-of-data (sc_unstuff_next)", lambda: row_unstuff(raw)),
+        ("2b", "same through a server session (DATA, 64 MiB)", lambda: row_session_data(raw)),
+        ("3", "client dot-stuffing + CRLF normalisation", lambda: row_stuff(raw)),
+        ("4", "reply parsing, 12-line EHLO reply", lambda: row_reply(raw)),
+        ("5a", "memory per idle session (state + default buffers)", lambda: row_memory_idle(raw)),
+        ("5b", "RSS, 100k server sessions mid-DATA", lambda: row_memory_rss(raw)),
+        ("6", "smtpcore-sink vs Postfix smtp-sink (smtp-source)", lambda: row_sink(raw)),
+        ("7a", "Python asyncio server vs aiosmtpd",
+         lambda: row_python_server(raw, generator_ceiling(raw))),
+        ("7b", "Python client vs smtplib", lambda: row_python_client(raw)),
+        ("8", "LuaJIT FFI binding vs C, same event loop", lambda: row_lua(raw)),
+        ("i", "(info) client engine, pipelined 3-RCPT transactions",
+         lambda: row_client_engine(raw)),
+    ]
+    rows = []
+    for rid, name, fn in builders:
+        try:
+            rows.append(fn())
+        except Missing as e:
+            rows.append({"id": rid, "name": name, "value": f"n/a ({e})", "figures": {},
+                         "target": None, "missing": True})
+        except (ValueError, ZeroDivisionError, KeyError) as e:
+            rows.append({"id": rid, "name": name, "value": f"n/a (parse error: {e})",
+                         "figures": {}, "target": None, "missing": True})
+    return rows
+
+
+# ---------------------------------------------------------------------------- output
+
+def print_table(rows: list) -> None:
+    w_id, w_name = 3, max(len(r["name"]) for r in rows)
+    w_val = min(max(len(r["value"]) for r in rows), 96)
+    head = f"{'#':<{w_id}} {'benchmark':<{w_name}}  {'result':<{w_val}}  target"
+    print(head)
+    print("-" * len(head) + "-" * 30)
+    for r in rows:
+        t = r.get("target")
+        verdict = ""
+        if t:
+            verdict = f"{'MET' if t['met'] else 'NOT MET'} ({t['text']})"
+        value = r["value"]
+        lines = [value[i:i + w_val] for i in range(0, len(value), w_val)] or [""]
+        print(f"{r['id']:<{w_id}} {r['name']:<{w_name}}  {lines[0]:<{w_val}}  {verdict}")
+        for more in lines[1:]:
+            print(f"{'':<{w_id}} {'':<{w_name}}  {more}")
+
+
+def write_chart(rows: list, out_dir: str) -> str:
+    """A bar per target: achieved / target on a log scale, 1.0 = target met."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "gnuplot not found"
+    scored = [r for r in rows if r.get("target")]
+    if not scored:
+        return "no targets to plot"
+    data = os.path.join(out_dir, "latest.dat")
+    with open(data, "w", encoding="utf-8") as f:
+        for i, r in enumerate(scored):
+            score = max(r["target"]["score"], 1e-3)
+            met = 1 if r["target"]["met"] else 0
+            label = f"{r['id']} {r['name'][:30]}".replace('"', "'")
+            f.write(f'{i} {score:.4f} {met} "{label}"\n')
+    png = os.path.join(out_dir, "latest.png")
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = os.path.join(here, "plot.gp")
+    try:
+        subprocess.run([gnuplot, "-e", f"datafile='{data}'; outfile='{png}'", script],
+                       check=True, timeout=60, capture_output=True, text=True)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
+        err = getattr(e, "stderr", "") or str(e)
+        return f"gnuplot failed: {err.strip().splitlines()[-1] if err.strip() else e}"
+    return ""
+
+
+def main() -> int:
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 64
+    raw, out_dir = sys.argv[1], sys.argv[2]
+    os.makedirs(out_dir, exist_ok=True)
+    rows = build_rows(raw)
+    print_table(rows)
+    targets = [r for r in rows if r.get("target")]
+    met = sum(1 for r in targets if r["target"]["met"])
+    print(f"\ntargets met: {met} of {len(targets)} measured "
+          f"({sum(1 for r in rows if r.get('missing'))} rows n/a)")
+    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "host": platform.node(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "python": platform.python_version()}
+    try:
+        meta["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                     capture_output=True, text=True, timeout=10,
+                                     cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except OSError:
+        pass
+    with open(os.path.join(out_dir, "latest.json"), "w", encoding="utf-8") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+        f.write("\n")
+    problem = write_chart(rows, out_dir)
+    print(f"wrote {os.path.join(out_dir, 'latest.json')}"
+          + (f"; chart skipped: {problem}" if problem else
+             f" and {os.path.join(out_dir, 'latest.png')}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
