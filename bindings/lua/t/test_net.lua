@@ -287,6 +287,39 @@ test("an 8-bit body to a server without 8BITMIME is refused before MAIL", functi
     H.kill(pid)
 end)
 
+test("the Lua sink drops a client that pipelines after STARTTLS", function()
+    local certdir = H.tmpdir()
+    local cert, key = make_cert(certdir)
+    local port, _, pid = start_lua_sink("--tls-cert " .. cert .. " --tls-key " .. key)
+    local s = assert(socket.connect("127.0.0.1", port))
+    s:settimeout(5)
+    H.match(s:receive("*l"), "^220 ")
+    s:send("EHLO x.example.org\r\n")
+    local saw_starttls = false
+    for _ = 1, 20 do
+        local l = assert(s:receive("*l"))
+        if l:find("STARTTLS") then saw_starttls = true end
+        if l:sub(4, 4) == " " then break end
+    end
+    H.ok(saw_starttls, "STARTTLS offered")
+    -- CVE-2011-0411 class: plaintext after STARTTLS in the same packet.
+    s:send("STARTTLS\r\nMAIL FROM:<evil@example.org>\r\n")
+    local lines = {}
+    for _ = 1, 5 do
+        local l, err = s:receive("*l")
+        if not l then
+            H.eq(err, "closed")
+            break
+        end
+        lines[#lines + 1] = l
+    end
+    local all = table.concat(lines, "\n")
+    H.ok(not all:find("^220"), "no TLS offered to an injector: " .. all)
+    H.ok(not all:find("250"), "the injected command was not run: " .. all)
+    s:close()
+    H.kill(pid)
+end)
+
 test("certificate name matching", function()
     local nm = lsock._name_matches
     H.eq(nm("localhost", "LOCALHOST"), true)
