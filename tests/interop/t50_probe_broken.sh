@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# smtpcore-probe against smtpcore-sink (conformant) and against a server that loses
+# pipelined commands (the 003 seed's): the probe must flag it, and smtpcore-send with
+# --quirk split-quit must still deliver. smtpcore-send -> smtpcore-sink end to end.
+source "$(dirname "$0")/lib.sh"
+source "$INTEROP_DIR/message.sh"
+echo "t50: smtpcore-probe, broken server, smtpcore-send -> smtpcore-sink"
+
+start_sink sink50 --maildir "$WORK/md50" --quiet
+st=0; timeout 60 "$PROBE" "127.0.0.1:$SINK_PORT" >"$WORK/probe-sink.txt" || st=$?
+if [ "$st" -eq 0 ] && grep -q "^verdict: conformant" "$WORK/probe-sink.txt"; then
+  ok "probe: smtpcore-sink conformant"
+else
+  fail "probe against smtpcore-sink: exit $st"; cat "$WORK/probe-sink.txt"
+fi
+grep -q "^bare-lf-dot *pass" "$WORK/probe-sink.txt" && ok "probe: sink not exposed to bare-LF smuggling" \
+  || fail "bare-lf-dot not pass"
+timeout 60 "$PROBE" --json "127.0.0.1:$SINK_PORT" >"$WORK/probe-sink.json" || true
+if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["conformant"] and len(d["checks"])==7 else 1)' "$WORK/probe-sink.json"; then
+  ok "probe --json: valid JSON, conformant, 7 checks"
+else
+  fail "probe --json"; cat "$WORK/probe-sink.json"
+fi
+stop_pid "$SINK_PID" || true
+
+# The same sink with --bare-lf accept still ends data only at CRLF.CRLF.
+start_sink sink50b --bare-lf accept --quiet
+timeout 60 "$PROBE" "127.0.0.1:$SINK_PORT" >"$WORK/probe-sinkb.txt" || true
+grep -q "^bare-lf-dot *pass.*250" "$WORK/probe-sinkb.txt" && ok "probe: --bare-lf accept takes <LF>.<LF> as content (one 250)" \
+  || { fail "--bare-lf accept"; cat "$WORK/probe-sinkb.txt"; }
+stop_pid "$SINK_PID" || true
+
+start_listener broken "$PY" "$INTEROP_DIR/broken_server.py" --store "$WORK/broken-store"
+BPORT=$LAST_PORT
+st=0; timeout 60 "$PROBE" --json "127.0.0.1:$BPORT" >"$WORK/probe-broken.json" || st=$?
+if [ "$st" -eq 1 ] && "$PY" -c '
+import json,sys
+d=json.load(open(sys.argv[1]))
+c={x["name"]:x["result"] for x in d["checks"]}
+sys.exit(0 if not d["conformant"] and c["pipelining"]=="fail" and c["dot-quit"]=="pass" else 1)' "$WORK/probe-broken.json"; then
+  ok "probe: broken server flagged (pipelining fail, dot-quit pass, exit 1)"
+else
+  fail "probe did not flag the broken server (exit $st)"; cat "$WORK/probe-broken.json"
+fi
+make_message "$WORK/split.eml" split
+n0=$(count_files "$WORK/broken-store")
+expect_status 0 "send --quirk split-quit to the broken server" \
+  timeout 30 "$SEND" -q --quirk split-quit --from sender@example.com --to one@example.com \
+    --to two@example.com "127.0.0.1:$BPORT" "$WORK/split.eml"
+f=$(grep -l "smtpcore interop split" "$WORK"/broken-store/msg-*.eml 2>/dev/null | head -1 || true)
+if [ -n "$f" ] && cmp -s "$f" "$WORK/split.eml"; then ok "broken server stored the message intact"
+else fail "message not delivered intact to the broken server (had $n0 files)"; fi
+
+# smtpcore-send -> smtpcore-sink: content, recipients, exit codes
+start_sink sink50c --maildir "$WORK/md50c" --max-rcpt 2
+make_message "$WORK/e2e.eml" e2e
+expect_status 0 "send -> sink, two recipients" timeout 30 "$SEND" -q --from sender@example.com \
+  --to one@example.com --to two@example.com "127.0.0.1:$SINK_PORT" "$WORK/e2e.eml"
+f=$(grep -lE "Subject: smtpcore interop e2e[[:cntrl:]]?$" "$WORK"/md50c/new/* 2>/dev/null | head -1 || true)
+[ -n "$f" ] && cmp -s "$f" "$WORK/e2e.eml" && ok "stored file identical" || fail "stored file differs"
+grep -q "nrcpt=2 to=<one@example.com>,<two@example.com>" "$WORK/sink50c.log" && ok "log line lists both recipients" \
+  || fail "log line"
+expect_status 1 "third recipient over --max-rcpt 2: partial" timeout 30 "$SEND" -q \
+  --from sender@example.com --to a@example.com --to b@example.com --to c@example.com \
+  "127.0.0.1:$SINK_PORT" "$WORK/e2e.eml"
+printf 'Subject: LF only\n\nbody with LF line ends\n.leading dot\n' > "$WORK/lf.eml"
+expect_status 0 "bare-LF input file: the client normalises to CRLF" timeout 30 "$SEND" -q \
+  --from sender@example.com --to a@example.com "127.0.0.1:$SINK_PORT" "$WORK/lf.eml"
+f=$(grep -l "Subject: LF only" "$WORK"/md50c/new/* | head -1 || true)
+[ -n "$f" ] && cmp -s "$f" <(sed 's/$/\r/' "$WORK/lf.eml") && ok "stored with CRLF line ends" || fail "LF normalisation"
+expect_status 4 "usage error: no --to" "$SEND" -q --from a@example.com "127.0.0.1:$SINK_PORT" "$WORK/lf.eml"
+expect_status 4 "usage error: invalid --helo" "$SEND" -q --helo "this is Jupiter" --from a@example.com \
+  --to b@example.com "127.0.0.1:$SINK_PORT" "$WORK/lf.eml"
+expect_status 3 "--tls-required without STARTTLS offered" timeout 30 "$SEND" -q --tls-required \
+  --from a@example.com --to b@example.com "127.0.0.1:$SINK_PORT" "$WORK/lf.eml"
+stop_pid "$SINK_PID" || true
+expect_status 2 "connection refused: temporary" "$SEND" -q --from a@example.com --to b@example.com \
+  "127.0.0.1:$SINK_PORT" "$WORK/lf.eml"
+finish
