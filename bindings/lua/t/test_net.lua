@@ -216,6 +216,17 @@ local function make_cert(dir)
     return dir .. "/cert.pem", dir .. "/key.pem"
 end
 
+test("a server that hangs up after the greeting is a clean error", function()
+    local port, pid = start_fake("220 fake.example.org ESMTP\r\n")
+    local m = mailer(port, { read_timeout = 3000, keepalive = false })
+    local t0 = socket.gettime()
+    local res, err = m:send({ from = "a@example.org", to = "b@example.org", body = "x\r\n" })
+    H.eq(res, nil)
+    H.ok(not err:find("timeout"), "noticed the close, not a timeout: " .. err)
+    H.ok(socket.gettime() - t0 < 2.5, "no wait for the read timeout")
+    H.kill(pid)
+end)
+
 test("STARTTLS + AUTH from plain LuaJIT to the Lua sink (luasec on both ends)", function()
     local certdir = H.tmpdir()
     local cert, key = make_cert(certdir)

@@ -286,6 +286,10 @@ function Conn:_feed()
         data, err = self.sock:receiveany(self.mailer.read_size)
         if not data then
             if err == "closed" then
+                -- Tell the engine once; if it still has nothing to say, stop here rather
+                -- than read a closed socket again.
+                if self.eof then return nil, "connection closed by the server" end
+                self.eof = true
                 session:receive_eof()
                 return true
             end
