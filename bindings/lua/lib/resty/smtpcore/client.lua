@@ -500,6 +500,16 @@ function Conn:send(msg)
         res.recipients[i] = { address = addr, ok = false, failure = "not_sent" }
     end
 
+    -- A line break in a recipient can only be an injection attempt; refusing it here
+    -- keeps the connection usable (the engine would refuse it too, with MAIL queued).
+    for i, addr in ipairs(to) do
+        if type(addr) ~= "string" or addr:find("[\r\n%z]") then
+            local why = "recipient " .. i .. " contains CR, LF or NUL"
+            res.failure, res.message = "local", why
+            res.recipients[i].failure, res.recipients[i].message = "local", why
+            return res
+        end
+    end
     -- RFC 6152: 8-bit content needs BODY=8BITMIME, and a server without 8BITMIME must not
     -- get it at all. Declared for the caller when the body is known up front (a string or
     -- a list); an iterator body is the caller's to declare.
