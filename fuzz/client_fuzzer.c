@@ -1,0 +1,647 @@
+/* Fuzzes a whole client session through the public API: the fuzzer plays the server
+ * (its bytes, split into reads) and the host (API calls chosen at each event).
+ *
+ * Input layout (fuzz_common.h): 8 configuration bytes at the front (all zero = defaults,
+ * see config()), then the server's bytes; decisions come from the back: read sizes, how
+ * much output is written, and what the host does at READY, SEND_BODY and challenges.
+ *
+ * Invariants:
+ * - the client's output is only well-formed SMTP: every command line parses with the
+ *   server's own parser using only extensions the server advertised, is at most 512
+ *   octets and ends in CRLF; AUTH continuation lines are base64 or "*"; DATA bodies hold
+ *   no bare CR/LF and no CRLF.CRLF before the real end, and unstuff to exactly the body
+ *   the host gave (CRLF-normalised); BDAT chunks carry exactly the body, LAST once;
+ * - smtpcore_client_memory() never changes;
+ * - event slices lie inside live memory; reply text is bytes the server sent;
+ * - result accounting: one MAIL_RESULT per transaction, RCPT_RESULT indexes unique and
+ *   below the recipients submitted, MESSAGE_RESULT totals consistent;
+ * - API calls return only their documented codes; CR/LF in addresses is refused;
+ * - the session never gets stuck, and after EOF it always reports CLOSED. */
+#include "fuzz_common.h"
+
+#include <smtpcore/smtpcore.h>
+
+#include "base64.h"
+#include "command.h"
+#include "data.h"
+
+#define MAX_INPUT 16384
+#define MAX_BODY 4096
+
+typedef struct outp {
+    /* command-line mode */
+    char line[1100];
+    size_t len;
+    int cr;
+    sc_verb last;      /* last command verb seen */
+    int in_auth;       /* AUTH sent: base64 lines may follow */
+    /* BDAT chunk data still to skip */
+    uint64_t chunk_left;
+    int chunk_last;
+    /* DATA body mode */
+    int body;
+    char *bbuf;
+    size_t blen, bcap;
+    int lost;          /* a transaction was cut off: stop exact body checks */
+} outp;
+
+typedef struct host {
+    smtpcore_client *c;
+    fz_src src;
+    const char *sent;
+    size_t sent_len;
+    const char *pend;
+    size_t pend_len;
+    size_t mem0;
+    outp o;
+    int closed, saw_closed;
+    /* transaction bookkeeping */
+    int tx;             /* MAIL accepted by the API */
+    int mail_result;
+    size_t rcpts;       /* RCPT calls accepted by the API */
+    uint64_t rcpt_seen; /* bitmap of RCPT_RESULT indexes (first 64) */
+    int body_mode;      /* SEND_BODY seen, body_end not yet done */
+    int body_started;   /* SEND_BODY seen in this transaction */
+    int body_done;      /* body_end returned OK */
+    const char *body;
+    size_t body_len, body_off;
+    char fed[MAX_BODY]; /* body bytes the client took */
+    size_t fed_len;
+    uint64_t chunk_total; /* BDAT data bytes seen in output for this message */
+    char *chunks;
+    size_t chunks_len;
+    int binary;
+} host;
+
+static int trace_on(void)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("FZ_TRACE") != NULL;
+    return on;
+}
+
+static void check_mem(host *h)
+{
+    FZ_CHECK(smtpcore_client_memory(h->c) == h->mem0);
+}
+
+/* CRLF, bare CR and bare LF each become CRLF. */
+static size_t normalise(const char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] == '\r') {
+            out[o++] = '\r';
+            out[o++] = '\n';
+            if (i + 1 < n && in[i + 1] == '\n')
+                i++;
+        } else if (in[i] == '\n') {
+            out[o++] = '\r';
+            out[o++] = '\n';
+        } else {
+            out[o++] = in[i];
+        }
+    }
+    return o;
+}
+
+/* The DATA body ended at bbuf[0, end): it must unstuff to what the host fed. */
+static void check_data_body(host *h, size_t end)
+{
+    outp *o = &h->o;
+    if (o->lost)
+        return;
+    sc_unstuffer u;
+    sc_unstuffer_init(&u, 0);
+    size_t pos = 0, got = 0;
+    char *content = malloc(end + 1);
+    FZ_CHECK(content != NULL);
+    for (int guard = 0; guard < 100000; guard++) {
+        size_t off = 0, len = 0, used = 0;
+        sc_unstuff_status st = sc_unstuff_next(&u, o->bbuf + pos, end - pos, &off, &len, &used);
+        if (st == SC_UNSTUFF_SEGMENT) {
+            memcpy(content + got, o->bbuf + pos + off, len);
+            got += len;
+        }
+        pos += used;
+        if (st == SC_UNSTUFF_END)
+            break;
+        FZ_CHECK(st != SC_UNSTUFF_NEED_MORE || used > 0);
+    }
+    FZ_CHECK(pos == end);
+    FZ_CHECK((u.flags & (SC_DATA_BARE_LF | SC_DATA_BARE_CR)) == 0);
+    char *want = malloc(2 * h->fed_len + 3);
+    FZ_CHECK(want != NULL);
+    size_t wl = normalise(h->fed, h->fed_len, want);
+    if (wl > 0 && !(wl >= 2 && want[wl - 2] == '\r' && want[wl - 1] == '\n')) {
+        want[wl++] = '\r';
+        want[wl++] = '\n';
+    }
+    FZ_CHECK(got == wl && (wl == 0 || memcmp(content, want, wl) == 0));
+    free(want);
+    free(content);
+}
+
+/* The last BDAT chunk is out: the chunks carry exactly what the host fed. */
+static void bdat_done(host *h)
+{
+    outp *o = &h->o;
+    if (!o->lost) {
+        char *want = malloc(2 * h->fed_len + 3);
+        FZ_CHECK(want != NULL);
+        size_t wl = h->binary ? h->fed_len : normalise(h->fed, h->fed_len, want);
+        const char *w = h->binary ? h->fed : want;
+        FZ_CHECK(h->chunks_len == wl && (wl == 0 || memcmp(h->chunks, w, wl) == 0));
+        free(want);
+    }
+    h->chunks_len = 0;
+    o->chunk_last = 0;
+}
+
+static void check_command(host *h, const char *l, size_t n)
+{
+    outp *o = &h->o;
+    FZ_CHECK(n + 2 <= 512); /* RFC 5321 4.5.3.1.4 */
+    FZ_CHECK(memchr(l, '\r', n) == NULL && memchr(l, '\0', n) == NULL);
+    if (o->in_auth) {
+        char tmp[1100];
+        if ((n == 1 && l[0] == '*') || n == 0 || sc_base64_decode(l, n, tmp, sizeof tmp) != (size_t)-1)
+            return; /* a SASL response line */
+    }
+    if (n == 1 && l[0] == '.' && o->last == SC_VERB_DATA) {
+        o->last = SC_VERB_UNKNOWN; /* empty body after a 354 with no recipient left */
+        return;
+    }
+    const smtpcore_caps *caps = smtpcore_client_caps(h->c);
+    uint32_t ext = caps->extensions; /* only what the server advertised */
+    sc_command cmd;
+    sc_reply_spec err;
+    memset(&cmd, 0, sizeof cmd);
+    memset(&err, 0, sizeof err);
+    int r = sc_command_parse(l, n, ext, &cmd, &err);
+#ifndef FZ_STRICT
+    /* KI-2 (fuzz/KNOWN_ISSUES.md): BODY=7BIT is sent without 8BITMIME advertised. */
+    if (r != 0 && cmd.verb == SC_VERB_MAIL && cmd.mail.body == SMTPCORE_BODY_7BIT &&
+        !(ext & (SMTPCORE_EXT_8BITMIME | SMTPCORE_EXT_BINARYMIME))) {
+        memset(&cmd, 0, sizeof cmd);
+        r = sc_command_parse(l, n, ext | SMTPCORE_EXT_8BITMIME, &cmd, &err);
+    }
+#endif
+    if (r != 0)
+        fprintf(stderr, "client sent an invalid command (%d %s): %.*s\n", err.code, err.text,
+                (int)n, l);
+    FZ_CHECK(r == 0);
+    o->last = cmd.verb;
+    o->in_auth = cmd.verb == SC_VERB_AUTH;
+    if (cmd.verb == SC_VERB_BDAT) {
+        FZ_CHECK(caps->extensions & SMTPCORE_EXT_CHUNKING);
+        o->chunk_left = cmd.chunk_size;
+        o->chunk_last = cmd.last;
+        FZ_CHECK(cmd.chunk_size <= MAX_INPUT * 3 + 64);
+        if (cmd.chunk_size == 0 && cmd.last)
+            bdat_done(h);
+    }
+}
+
+/* Consumes client output bytes, validating as it goes. */
+static void out_bytes(host *h, const char *p, size_t n)
+{
+    outp *o = &h->o;
+    for (size_t i = 0; i < n;) {
+        if (o->chunk_left > 0) {
+            size_t k = (size_t)(o->chunk_left < n - i ? o->chunk_left : n - i);
+            if (h->chunks_len + k <= 3 * MAX_BODY + 64) {
+                memcpy(h->chunks + h->chunks_len, p + i, k);
+                h->chunks_len += k;
+            } else {
+                o->lost = 1;
+            }
+            h->chunk_total += k;
+            o->chunk_left -= k;
+            i += k;
+            if (o->chunk_left == 0 && o->chunk_last)
+                bdat_done(h);
+            continue;
+        }
+        char b = p[i++];
+        if (o->body) {
+            /* Body bytes: no bare CR/LF, and the end sequence only at the real end. */
+            if (o->blen == o->bcap) {
+                o->lost = 1; /* too long to keep: only check framing from here */
+                o->blen = 0;
+            }
+            o->bbuf[o->blen++] = b;
+            if (b == '\n')
+                FZ_CHECK(o->blen >= 2 && o->bbuf[o->blen - 2] == '\r');
+            if (o->blen >= 2 && o->bbuf[o->blen - 2] == '\r')
+                FZ_CHECK(b == '\n');
+            int end = (o->blen == 3 && memcmp(o->bbuf, ".\r\n", 3) == 0 && !o->lost) ||
+                      (o->blen >= 5 && memcmp(o->bbuf + o->blen - 5, "\r\n.\r\n", 5) == 0);
+            if (end) {
+                FZ_CHECK(h->body_done); /* never before the host ended the body */
+                check_data_body(h, o->blen);
+                o->body = 0;
+                o->blen = 0;
+                o->last = SC_VERB_UNKNOWN;
+            }
+            continue;
+        }
+        if (o->cr) {
+            FZ_CHECK(b == '\n'); /* bare CR in a command */
+            o->cr = 0;
+            check_command(h, o->line, o->len);
+            o->len = 0;
+            continue;
+        }
+        FZ_CHECK(b != '\n'); /* bare LF in a command */
+        if (b == '\r') {
+            o->cr = 1;
+            continue;
+        }
+        FZ_CHECK(o->len < 510);
+        o->line[o->len++] = b;
+    }
+}
+
+static void drain_output(host *h, int all)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        const char *out = NULL;
+        size_t n = smtpcore_client_output(h->c, &out);
+        check_mem(h);
+        if (n == 0)
+            return;
+        uint8_t c = all ? 0 : fz_ctl(&h->src);
+        size_t k = c ? (c < n ? c : n) : n;
+        if (trace_on())
+            fprintf(stderr, "output %.*s", (int)k, out);
+        if (c & 1u) {
+            char tmp[256];
+            size_t want = k < sizeof tmp ? k : sizeof tmp;
+            size_t got = smtpcore_client_copy_output(h->c, tmp, want);
+            FZ_CHECK(got == want && memcmp(tmp, out, got) == 0);
+            out_bytes(h, tmp, got);
+        } else {
+            out_bytes(h, out, k);
+            FZ_CHECK(smtpcore_client_consume(h->c, k) == SMTPCORE_OK);
+        }
+        if (!all)
+            return;
+    }
+    fz_fail(__FILE__, __LINE__, "output never drains");
+}
+
+static int api_ok(int rc)
+{
+    return rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED ||
+           rc == SMTPCORE_ERR_INJECTION || rc == SMTPCORE_ERR_SYNTAX ||
+           rc == SMTPCORE_ERR_UNSUPPORTED || rc == SMTPCORE_ERR_TOO_LONG ||
+           rc == SMTPCORE_ERR_BUFFER_FULL;
+}
+
+static const char *const froms[] = {
+    "a@example.org", "", "\xc3\xa9l\xc3\xa8ve@\xc3\xa9\x63ole.example", "\"quoted local\"@example.org",
+    "a@[192.0.2.1]", "bad address", "a@example.org\r\nRCPT TO:<evil@example.com>", "a@b",
+};
+static const char *const tos[] = {
+    "b@example.net", "c@example.net", "postmaster", "\xc3\xa9@example.net",
+    "d@example.net>\r\nDATA", "@relay:e@example.net", "x@[IPv6:2001:db8::1]",
+};
+static const char *const bodies[] = {
+    "Subject: hi\r\n\r\nhello\r\n", "", ".\r\n", "\r\n.\r\n", "a\n.\nb", "x\r.\rY", ".dot\n..two\n",
+    "no newline at end", "\r\n.\r\nMAIL FROM:<evil@example.com>\r\n", "\0\0.\0\r\n", "\xff\xfe binary \x80",
+};
+
+static void start_transaction(host *h, uint8_t how)
+{
+    smtpcore_mail_params mp;
+    memset(&mp, 0, sizeof mp);
+    uint8_t k = fz_ctl(&h->src);
+    if (how & 8u) {
+        mp.has_size = 1;
+        mp.size = (uint64_t)fz_ctl32(&h->src);
+        mp.body = (smtpcore_body_type)(k & 3u);
+        mp.smtputf8 = (k >> 2) & 1u;
+        mp.ret = (smtpcore_dsn_ret)((k >> 3) % 3u);
+        if (k & 32u) {
+            mp.envid.ptr = "env+id=1";
+            mp.envid.len = 8;
+        }
+        if (k & 64u) {
+            mp.auth.ptr = "<>";
+            mp.auth.len = 2;
+        }
+    }
+    const char *from = froms[fz_ctl(&h->src) % (sizeof froms / sizeof froms[0])];
+    int rc = smtpcore_client_mail(h->c, from, (how & 8u) ? &mp : NULL);
+    check_mem(h);
+    if (trace_on())
+        fprintf(stderr, "mail(%s) -> %d\n", from, rc);
+    FZ_CHECK(api_ok(rc) && rc != SMTPCORE_ERR_BUFFER_FULL);
+    if (strpbrk(from, "\r\n"))
+        FZ_CHECK(rc != SMTPCORE_OK);
+    if (rc != SMTPCORE_OK)
+        return;
+    h->tx = 1;
+    h->body_started = 0;
+    h->body_done = 0;
+    h->mail_result = 0;
+    h->rcpts = 0;
+    h->rcpt_seen = 0;
+    h->binary = mp.body == SMTPCORE_BODY_BINARYMIME;
+    size_t n = 1 + fz_ctl(&h->src) % 4u;
+    for (size_t i = 0; i < n; i++) {
+        smtpcore_rcpt_params rp;
+        memset(&rp, 0, sizeof rp);
+        uint8_t r = fz_ctl(&h->src);
+        if (r & 1u)
+            rp.notify = SMTPCORE_NOTIFY_SUCCESS | SMTPCORE_NOTIFY_FAILURE;
+        if (r & 2u) {
+            rp.orcpt.ptr = "rfc822;b@example.net";
+            rp.orcpt.len = 20;
+        }
+        const char *to = tos[(r >> 2) % (sizeof tos / sizeof tos[0])];
+        rc = smtpcore_client_rcpt(h->c, to, &rp);
+        check_mem(h);
+        FZ_CHECK(api_ok(rc));
+        if (strpbrk(to, "\r\n"))
+            FZ_CHECK(rc != SMTPCORE_OK);
+        if (rc == SMTPCORE_OK)
+            h->rcpts++;
+    }
+    if (!(how & 16u)) {
+        rc = smtpcore_client_data(h->c);
+        FZ_CHECK(api_ok(rc));
+        if (h->rcpts == 0)
+            FZ_CHECK(rc != SMTPCORE_OK);
+    }
+}
+
+static void on_ready(host *h)
+{
+    uint8_t a = fz_ctl(&h->src);
+    int rc = SMTPCORE_OK;
+    switch (a & 7u) {
+    case 3: rc = smtpcore_client_noop(h->c); break;
+    case 4: rc = smtpcore_client_rset(h->c); break;
+    case 5: rc = smtpcore_client_quit(h->c); break;
+    case 6: break; /* idle: let the server talk */
+    default: start_transaction(h, a); return;
+    }
+    check_mem(h);
+    FZ_CHECK(api_ok(rc));
+}
+
+static void on_event(host *h, const smtpcore_client_event *ev)
+{
+    FZ_CHECK(ev->type >= SMTPCORE_CEV_NONE && ev->type <= SMTPCORE_CEV_CLOSED);
+    if (ev->reply.code) {
+        FZ_CHECK(ev->reply.nlines >= 1 && ev->reply.raw.len >= 4);
+        fz_touch(ev->reply.raw.ptr, ev->reply.raw.len);
+        if (h->sent_len <= 4096)
+            FZ_CHECK(fz_contains(h->sent, h->sent_len, ev->reply.raw.ptr, ev->reply.raw.len));
+        for (size_t i = 0; i < ev->reply.nlines; i++) {
+            smtpcore_str t;
+            FZ_CHECK(smtpcore_reply_line(&ev->reply, i, &t) == SMTPCORE_OK);
+            FZ_CHECK(fz_within(ev->reply.raw.ptr, ev->reply.raw.len, t.ptr, t.len));
+        }
+    }
+    fz_touch(ev->data.ptr, ev->data.len);
+    fz_touch(ev->message.ptr, ev->message.len);
+    switch (ev->type) {
+    case SMTPCORE_CEV_MAIL_RESULT:
+        FZ_CHECK(h->tx && !h->mail_result);
+        h->mail_result = 1;
+        break;
+    case SMTPCORE_CEV_RCPT_RESULT:
+        FZ_CHECK(h->tx && ev->rcpt_index < h->rcpts);
+        if (ev->rcpt_index < 64) {
+            FZ_CHECK(!(h->rcpt_seen & (1ull << ev->rcpt_index)));
+            h->rcpt_seen |= 1ull << ev->rcpt_index;
+        }
+        break;
+    case SMTPCORE_CEV_MESSAGE_RESULT:
+        FZ_CHECK(h->tx);
+        FZ_CHECK(ev->rcpt_total == h->rcpts && ev->rcpt_accepted <= ev->rcpt_total);
+        h->tx = 0;
+        h->body_mode = 0;
+        break;
+    case SMTPCORE_CEV_READY:
+        FZ_CHECK(!h->body_mode);
+        h->tx = 0;
+        if (!h->closed)
+            on_ready(h);
+        break;
+    case SMTPCORE_CEV_SEND_BODY:
+        FZ_CHECK(h->tx && !h->body_done);
+        /* Without pipelining, BDAT asks again after each chunk's reply: keep feeding. */
+        if (h->body_started)
+            break;
+        h->body_started = 1;
+        drain_output(h, 1);
+        h->body_mode = 1;
+        h->body_done = 0;
+        h->fed_len = 0;
+        h->chunks_len = 0;
+        h->body = bodies[fz_ctl(&h->src) % (sizeof bodies / sizeof bodies[0])];
+        h->body_len = strlen(h->body);
+        if (h->body == bodies[9])
+            h->body_len = 7; /* the NUL body */
+        h->body_off = 0;
+        if (h->o.last == SC_VERB_DATA && !h->o.cr && h->o.len == 0) {
+            h->o.body = 1;
+            h->o.blen = 0;
+        }
+        break;
+    case SMTPCORE_CEV_STARTTLS:
+        drain_output(h, 1);
+        FZ_CHECK(smtpcore_client_tls_started(h->c) == SMTPCORE_OK);
+        break;
+    case SMTPCORE_CEV_AUTH_CHALLENGE: {
+        uint8_t a = fz_ctl(&h->src);
+        int rc = (a & 1u) ? smtpcore_client_auth_respond(h->c, NULL, 0)
+                          : smtpcore_client_auth_respond(h->c, "response", 8);
+        FZ_CHECK(api_ok(rc));
+        break;
+    }
+    case SMTPCORE_CEV_CLOSED:
+        h->saw_closed = 1;
+        h->closed = 1;
+        h->o.lost = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+static size_t drain_events(host *h)
+{
+    size_t count = 0;
+    for (int guard = 0; guard < 100000; guard++) {
+        smtpcore_client_event ev;
+        memset(&ev, 0xA5, sizeof ev);
+        FZ_CHECK(smtpcore_client_next_event(h->c, &ev) == SMTPCORE_OK);
+        check_mem(h);
+        if (ev.type == SMTPCORE_CEV_NONE)
+            return count;
+        if (trace_on())
+            fprintf(stderr, "event %d failure=%d code=%d violation=%d\n", (int)ev.type,
+                    (int)ev.failure, ev.reply.code, (int)ev.violation);
+        count++;
+        on_event(h, &ev);
+    }
+    fz_fail(__FILE__, __LINE__, "events never end");
+    return count;
+}
+
+/* Feeds the chosen body; returns nonzero when something happened. */
+static int pump_body(host *h)
+{
+    if (!h->body_mode || h->closed)
+        return 0;
+    if (h->body_off < h->body_len) {
+        size_t used = (size_t)-1;
+        size_t piece = h->body_len - h->body_off;
+        uint8_t c = fz_ctl(&h->src);
+        if (c && c < piece)
+            piece = c;
+        int rc = smtpcore_client_body(h->c, h->body + h->body_off, piece, &used);
+        check_mem(h);
+        FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED);
+        if (rc != SMTPCORE_OK) {
+            h->body_mode = 0;
+            h->o.lost = 1;
+            return 1;
+        }
+        FZ_CHECK(used <= piece);
+        memcpy(h->fed + h->fed_len, h->body + h->body_off, used);
+        h->fed_len += used;
+        h->body_off += used;
+        return used > 0;
+    }
+    int rc = smtpcore_client_body_end(h->c);
+    check_mem(h);
+    FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_BUFFER_FULL ||
+             rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED);
+    if (rc == SMTPCORE_ERR_BUFFER_FULL)
+        return 0;
+    h->body_mode = 0;
+    h->body_done = rc == SMTPCORE_OK;
+    if (!h->body_done)
+        h->o.lost = 1;
+    return 1;
+}
+
+static void config(smtpcore_client_config *c, const uint8_t *hdr)
+{
+    smtpcore_client_config_init(c);
+    static const char *const helos[] = {"client.example.org", "[192.0.2.7]", "localhost",
+                                        "[IPv6:2001:db8::7]"};
+    c->helo_name = helos[(hdr[0] >> 6) & 3u];
+    c->quirks = hdr[0] & 15u;
+    c->tls_policy = (smtpcore_tls_policy)((hdr[0] >> 4) % 3u);
+    c->tls_active = (hdr[1] >> 7) & 1u;
+    static const char *const mechs[] = {NULL, "PLAIN", "LOGIN", "XOAUTH2", "CRAM-MD5", NULL};
+    uint8_t a = hdr[1] & 7u;
+    if (a % 6u) {
+        c->auth_user = "user\xc3\xa9";
+        c->auth_password = "pass word";
+        c->auth_mechanism = mechs[a % 6u];
+    }
+    if (hdr[2])
+        c->input_buffer_size = 64 + (size_t)hdr[2] * 16;
+    if (hdr[3])
+        c->output_buffer_size = 1024 + (size_t)hdr[3] * 8;
+    if (hdr[4])
+        c->max_reply_line = 8 + (size_t)hdr[4] * 4;
+    if (hdr[5])
+        c->max_recipients = hdr[5];
+    if (hdr[6])
+        c->envelope_buffer_size = 1024 + (size_t)hdr[6] * 8;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 8 || size > MAX_INPUT)
+        return 0;
+    smtpcore_client_config cfg;
+    config(&cfg, data);
+    static host h;
+    memset(&h, 0, sizeof h);
+    fz_init(&h.src, data + 8, size - 8);
+    h.sent = (const char *)data + 8;
+    h.o.bcap = 4 * MAX_BODY;
+    h.o.bbuf = malloc(h.o.bcap);
+    h.chunks = malloc(3 * MAX_BODY + 64);
+    FZ_CHECK(h.o.bbuf && h.chunks);
+    int rc = smtpcore_client_new(&h.c, &cfg);
+    if (rc != SMTPCORE_OK) {
+        FZ_CHECK(rc == SMTPCORE_ERR_TOO_LONG || rc == SMTPCORE_ERR_INVALID_ARGUMENT);
+        goto out;
+    }
+    h.mem0 = smtpcore_client_memory(h.c);
+    FZ_CHECK(h.mem0 > 0);
+
+    int eof = 0, idle = 0;
+    for (size_t iter = 0; iter < 4 * MAX_INPUT + 1000; iter++) {
+        int progress = drain_events(&h) > 0;
+        progress |= pump_body(&h);
+        const char *o;
+        progress |= smtpcore_client_output(h.c, &o) > 0;
+        drain_output(&h, 0);
+        if (h.closed && !eof)
+            break;
+        if (h.pend_len == 0 && h.src.n > 0) {
+            size_t k = fz_ctl(&h.src);
+            const uint8_t *p;
+            size_t got = fz_take(&h.src, k ? k : h.src.n, &p);
+            h.pend = (const char *)p;
+            h.pend_len = got;
+            h.sent_len += got;
+        }
+        if (h.pend_len > 0) {
+            size_t used = (size_t)-1;
+            rc = smtpcore_client_receive(h.c, h.pend, h.pend_len, &used);
+            check_mem(&h);
+            if (trace_on())
+                fprintf(stderr, "receive %zu -> %d used %zu\n", h.pend_len, rc, used);
+            if (rc == SMTPCORE_ERR_CLOSED) {
+                h.closed = 1;
+                break;
+            }
+            FZ_CHECK(rc == SMTPCORE_OK && used <= h.pend_len);
+            h.pend += used;
+            h.pend_len -= used;
+            progress |= used > 0;
+        } else if (!eof) {
+            FZ_CHECK(smtpcore_client_receive_eof(h.c) == SMTPCORE_OK);
+            eof = 1;
+            progress = 1;
+        }
+        if (progress) {
+            idle = 0;
+        } else if (++idle > 3) {
+            /* Nothing moves: that is only fine once the server's bytes are all given. */
+            FZ_CHECK(eof && h.pend_len == 0);
+            break;
+        }
+    }
+    /* Drain the rest: after EOF the client must have said CLOSED. */
+    for (int i = 0; i < 100; i++) {
+        size_t evs = drain_events(&h);
+        int moved = pump_body(&h);
+        const char *o;
+        size_t pending = smtpcore_client_output(h.c, &o);
+        drain_output(&h, 1);
+        if (evs == 0 && pending == 0 && !moved)
+            break;
+    }
+    if (eof)
+        FZ_CHECK(h.saw_closed || h.closed);
+    smtpcore_client_del(h.c);
+out:
+    free(h.o.bbuf);
+    free(h.chunks);
+    return 0;
+}
