@@ -183,6 +183,15 @@ RCPT TO:<carol@example.org>
 tls=yes
 auth=user"
 
+# 4b. Again: the pooled TLS connection (cosocket pool keeps the TLS state) is reused.
+post "/send/tls-sink?from=web@example.org&to=dave@example.org" "$PREFIX/msg2"
+check_eq "tls-sink response 2" "$(head -2 "$PREFIX/resp")" "200
+accepted 250 reused=true accepted=1/1"
+wait_file "$PREFIX/tls-sink/2.eml" 10
+check_file_eq "tls-sink message 2" "$PREFIX/tls-sink/2.eml" "$PREFIX/msg2"
+check_eq "tls-sink envelope 2" "$(tail -2 "$PREFIX/tls-sink/2.env")" "tls=yes
+auth=user"
+
 # 5. A refused sender address is a clean 502 from the handler, nginx stays healthy.
 post "/send/lua-sink?from=bad%0D%0ARSET&to=bob@example.org" "$PREFIX/msg2"
 head -1 "$PREFIX/resp" | grep -q '^200$' && grep -q '^refused' "$PREFIX/resp" \
