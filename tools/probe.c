@@ -235,7 +235,7 @@ static int raw_open(probe *p, tool_raw *r, int ehlo, char *why, size_t why_cap)
         char cmd[300];
         snprintf(cmd, sizeof cmd, "EHLO %s", p->helo);
         if (tool_raw_cmd(r, cmd, &rep) != 250) {
-            snprintf(why, why_cap, "EHLO: %s", rep.text[0] ? rep.text : "no reply");
+            snprintf(why, why_cap, "EHLO: %.200s", rep.text[0] ? rep.text : "no reply");
             tool_raw_close(r);
             return -1;
         }
@@ -312,18 +312,18 @@ static int raw_to_data(probe *p, tool_raw *r, char *why, size_t why_cap)
         return -1;
     snprintf(cmd, sizeof cmd, "MAIL FROM:<%s>", p->from);
     if (tool_raw_cmd(r, cmd, &rep) / 100 != 2) {
-        snprintf(why, why_cap, "MAIL refused: %s", rep.text);
+        snprintf(why, why_cap, "MAIL refused: %.200s", rep.text);
         tool_raw_close(r);
         return -1;
     }
     snprintf(cmd, sizeof cmd, "RCPT TO:<%s>", p->to);
     if (tool_raw_cmd(r, cmd, &rep) / 100 != 2) {
-        snprintf(why, why_cap, "RCPT refused (use --to): %s", rep.text);
+        snprintf(why, why_cap, "RCPT refused (use --to): %.200s", rep.text);
         tool_raw_close(r);
         return -1;
     }
     if (tool_raw_cmd(r, "DATA", &rep) != 354) {
-        snprintf(why, why_cap, "DATA: %s", rep.text);
+        snprintf(why, why_cap, "DATA: %.200s", rep.text);
         tool_raw_close(r);
         return -1;
     }

@@ -253,7 +253,7 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
             if (*p == ' ')
                 *p = '_';
         log_tx(ctx, c, ev->reply_code, ev->message_size, NULL,
-               why[0] ? why : smtpcore_violation_str(ev->violation));
+               why[0] ? why : smtpcore_violation_str((int)ev->violation));
         ctx->refused++;
         reset_tx(ctx, c);
         break;
@@ -299,7 +299,7 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
             char why[160];
             copy_str(why, sizeof why, ev->message);
             fprintf(stderr, "smtpcore-sink: id=%llu protocol error: %s (%s), reply %d\n",
-                    (unsigned long long)c->id, smtpcore_violation_str(ev->violation), why,
+                    (unsigned long long)c->id, smtpcore_violation_str((int)ev->violation), why,
                     ev->reply_code);
         }
         break;
