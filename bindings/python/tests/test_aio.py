@@ -4,6 +4,7 @@ import email.message
 
 import pytest
 
+import smtpcore
 import smtpcore.aio as aio
 
 from conftest import Collector, run, running_server
@@ -211,3 +212,49 @@ def test_quickstart_example_runs():
     assert r.returncode == 0, r.stderr
     assert "got ['you@example.com']" in r.stdout and "Hello from smtpcore!" in r.stdout
     assert "accepted ['you@example.com']" in r.stdout
+
+
+def test_many_pipelined_recipients_through_small_engine_buffers():
+    handler = Collector()
+    rcpts = [f"user{i}@example.com" for i in range(300)]
+    data = b"Subject: many\r\n\r\n" + b"".join(b"line %d\r\n" % i for i in range(5000))
+
+    async def main():
+        async with running_server(handler, input_buffer_size=600, output_buffer_size=1024,
+                                  max_recipients=1000) as port:
+            async with aio.SMTPClient("127.0.0.1", port, output_buffer_size=1024) as c:
+                return await c.send("a@example.com", rcpts, data)
+
+    result = run(main())
+    assert result.accepted == rcpts
+    assert handler.messages[0].rcpt_tos == rcpts
+    assert handler.messages[0].content == data
+
+
+@pytest.mark.parametrize("quirks", [0, 4])  # 4: Quirk.NO_CHUNKING (DATA instead of BDAT)
+def test_one_megabyte_message_byte_identical(quirks):
+    handler = Collector()
+    data = b"Subject: big\r\n\r\n" + b"".join(
+        (b"." if i % 7 == 0 else b"") + b"%08d " % i + b"x" * 90 + b"\r\n" for i in range(10000))
+
+    async def main():
+        async with running_server(handler) as port:
+            async with aio.SMTPClient("127.0.0.1", port, quirks=quirks) as c:
+                return await c.send("a@example.com", ["b@example.com"], data)
+
+    assert run(main()).ok
+    assert handler.messages[0].content == data
+    assert handler.messages[0].bdat == (quirks == 0)
+
+
+def test_message_over_size_limit_is_refused_before_sending():
+    handler = Collector()
+
+    async def main():
+        async with running_server(handler, max_message_size=1000) as port:
+            return await aio.send_message("127.0.0.1", port, make_message(body="x" * 2000))
+
+    with pytest.raises(aio.SendError) as ei:
+        run(main())
+    assert ei.value.result.failure == smtpcore.Failure.LOCAL
+    assert handler.messages == []

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Iterator
 from ._feed import PendingInput
 from ._ffi import ffi, lib
 from .enums import ClientEventType, DsnNotify, DsnRet, ErrorCode, Failure, TlsPolicy, Violation
-from .errors import SessionClosedError, check
+from .errors import InvalidStateError, SessionClosedError, check
 from .types import Caps, Reply, _slice, decode_text, encode_text
 
 __all__ = [
@@ -419,9 +419,15 @@ class ClientConnection:
         chunks = []
         total = 0
         while total < limit:
-            if len(self._body):
-                self._body.feed(self._offer_body)
-            self._try_end()
+            try:
+                if len(self._body):
+                    self._body.feed(self._offer_body)
+                self._try_end()
+            except (InvalidStateError, SessionClosedError):
+                # The engine abandoned the transaction (the server refused a BDAT chunk,
+                # or the session closed): the queued body is void; an event says why.
+                self._body.clear()
+                self._end = False
             n = lib.smtpcore_client_output(c, self._out)
             if n == 0:
                 break
@@ -446,5 +452,4 @@ class ClientConnection:
 
 
 def check_state(detail: str) -> Exception:
-    from .errors import InvalidStateError
     return InvalidStateError(ErrorCode.INVALID_STATE, detail)
