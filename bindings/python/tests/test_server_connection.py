@@ -195,3 +195,23 @@ def test_any_split_of_the_input_gives_the_same_events(cuts):
     assert [type(e) for e in events if not isinstance(e, (sev.Body, sev.ProtocolError))] == \
         [sev.Helo, sev.Mail, sev.Rcpt, sev.Data, sev.MessageEnd, sev.Quit, sev.Close]
     assert out.endswith(b"221 2.0.0 Bye\r\n")
+
+
+def test_config_fields_reach_the_engine():
+    conn = smtpcore.ServerConnection(own_names=["mx.example.org", "[192.0.2.1]"],
+                                     max_recipients=2, helo_policy=smtpcore.HeloPolicy.OPTIONAL)
+    drive(conn)
+    events, out = drive(conn, b"MAIL FROM:<a@example.com>\r\n")
+    assert isinstance(events[0], sev.Mail) and out.startswith(b"250")  # HELO optional
+    events, out = drive(conn, b"RCPT TO:<a@x.example>\r\nRCPT TO:<b@x.example>\r\n"
+                              b"RCPT TO:<c@x.example>\r\n")
+    assert out.count(b"250 ") == 2 and b"452" in out
+    events, _ = drive(conn, b"HELO mx.example.org\r\n")
+    helo = next(e for e in events if isinstance(e, sev.Helo))
+    assert helo.is_own_name and not helo.esmtp
+
+
+def test_memory_is_bounded_by_config():
+    small = smtpcore.ServerConnection(input_buffer_size=1024, output_buffer_size=1024)
+    big = smtpcore.ServerConnection(input_buffer_size=65536, output_buffer_size=65536)
+    assert 2048 <= small.memory < big.memory
