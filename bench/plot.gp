@@ -12,6 +12,8 @@ set grid ytics
 set ylabel "achieved / target"
 set xtics rotate by 30 right
 set key off
+set bmargin 6
+set lmargin 12
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 lc rgb "#333333"
 set label "target" at graph 0.01, first 1.25 tc rgb "#333333"
 plot datafile using 1:2:($3 > 0 ? 0x2e8b57 : 0xcd3333):xtic(4) with boxes lc rgb variable, \

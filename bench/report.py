@@ -391,6 +391,11 @@ def print_table(rows: list) -> None:
             print(f"{'':<{w_id}} {'':<{w_name}}  {more}")
 
 
+SHORT = {"1": "ns/command", "2": "unstuff/memchr", "3": "stuff/memcpy", "5a": "idle bytes",
+         "5b": "RSS 100k", "6": "sink/Postfix", "7a": "py server/aiosmtpd",
+         "7b": "py client/smtplib", "8": "LuaJIT/C"}
+
+
 def write_chart(rows: list, out_dir: str) -> str:
     """A bar per target: achieved / target on a log scale, 1.0 = target met."""
     gnuplot = shutil.which("gnuplot")
@@ -404,7 +409,7 @@ def write_chart(rows: list, out_dir: str) -> str:
         for i, r in enumerate(scored):
             score = max(r["target"]["score"], 1e-3)
             met = 1 if r["target"]["met"] else 0
-            label = f"{r['id']} {r['name'][:30]}".replace('"', "'")
+            label = f"{r['id']} {SHORT.get(r['id'], r['name'][:20])}".replace('"', "'")
             f.write(f'{i} {score:.4f} {met} "{label}"\n')
     png = os.path.join(out_dir, "latest.png")
     here = os.path.dirname(os.path.abspath(__file__))
