@@ -258,3 +258,47 @@ def test_message_over_size_limit_is_refused_before_sending():
         run(main())
     assert ei.value.result.failure == smtpcore.Failure.LOCAL
     assert handler.messages == []
+
+
+def test_dsn_parameters_round_trip():
+    handler = Collector()
+
+    async def main():
+        async with running_server(handler) as port:
+            async with aio.SMTPClient("127.0.0.1", port) as c:
+                return await c.send(
+                    "a@example.com", ["b@example.com"], b"Subject: dsn\r\n\r\nx\r\n",
+                    mail_options={"ret": smtpcore.DsnRet.HDRS, "envid": "id+1=2"},
+                    rcpt_options={"notify": smtpcore.DsnNotify.FAILURE | smtpcore.DsnNotify.DELAY,
+                                  "orcpt": "rfc822;b+x@example.com"})
+
+    assert run(main()).ok
+    env = handler.messages[0]
+    assert env.mail_params.ret == smtpcore.DsnRet.HDRS
+    assert smtpcore.xtext_decode(env.mail_params.envid) == b"id+1=2"
+    (rp,) = env.rcpt_params
+    assert rp.notify == smtpcore.DsnNotify.FAILURE | smtpcore.DsnNotify.DELAY
+    assert smtpcore.xtext_decode(rp.orcpt) == b"rfc822;b+x@example.com"
+
+
+def test_xoauth2_and_login_mechanisms(server_tls, client_tls):
+    seen = []
+
+    class H(aio.Handler):
+        async def handle_auth(self, session, mechanism, username, password):
+            seen.append((mechanism, username, password))
+            return password == "token-123"
+
+    async def main():
+        async with running_server(H(), tls_context=server_tls,
+                                  auth_mechs=smtpcore.AuthMech.XOAUTH2 | smtpcore.AuthMech.LOGIN
+                                  ) as port:
+            for mech in ("XOAUTH2", "LOGIN"):
+                await aio.send_message("127.0.0.1", port, make_message(), starttls=True,
+                                       tls_context=client_tls, server_hostname="localhost",
+                                       username="dave@example.com", password="token-123",
+                                       auth_mechanism=mech)
+
+    run(main())
+    assert seen == [(smtpcore.AuthMech.XOAUTH2, "dave@example.com", "token-123"),
+                    (smtpcore.AuthMech.LOGIN, "dave@example.com", "token-123")]
