@@ -1,7 +1,9 @@
 /* Fixed workloads for instruction counting under `valgrind --tool=callgrind` (bench/run
  * --profile and docs/performance.md). Timing is meaningless here; what matters is that
  * each mode runs one known amount of work so that instructions per unit (command, reply,
- * byte) can be derived from the total. Prints the unit count so the caller can divide.
+ * byte) can be derived from the total. Prints the unit count so the caller can divide,
+ * and the process CPU time of the measured part (a cross-check that other tenants of a
+ * shared machine do not inflate, unlike wall-clock time).
  *
  * Usage: bench_profile MODE [N]
  *   server   N pipelined MAIL/RCPT/RSET commands through a server session (default 60000)
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <smtpcore/smtpcore.h>
 
@@ -24,6 +27,14 @@
 #include "reply.h"
 
 static volatile size_t sink;
+
+/* Process CPU time: on a shared machine wall-clock time also counts other tenants. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static const char CMDS[] = "MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nRSET\r\n";
 static const char EHLO_REPLY[] = "250-mx.example.org Hello client.example.net [192.0.2.1]\r\n"
@@ -93,24 +104,27 @@ static smtpcore_server *session(void)
     return s;
 }
 
-static size_t run_server(size_t n)
+static size_t run_server(size_t n, double *cpu)
 {
     size_t len;
     char *in = repeat(CMDS, n / 3, &len);
     smtpcore_server *s = session();
+    double t0 = cpu_now();
     feed(s, in, len);
+    *cpu = cpu_now() - t0;
     smtpcore_server_del(s);
     free(in);
     return n / 3 * 3;
 }
 
-static size_t run_parse(size_t n)
+static size_t run_parse(size_t n, double *cpu)
 {
     size_t len;
     char *in = repeat(CMDS, n / 3, &len);
     sc_line_framer f;
     sc_line_init(&f, 512);
     size_t off = 0, count = 0;
+    double t0 = cpu_now();
     while (off < len) {
         size_t ll, c;
         uint32_t fl;
@@ -121,12 +135,13 @@ static size_t run_parse(size_t n)
         count += sc_command_parse(in + off, ll, 0xffffffffu, &cmd, &err) == 0;
         off += c;
     }
+    *cpu = cpu_now() - t0;
     sink += count;
     free(in);
     return count;
 }
 
-static size_t run_reply(size_t n)
+static size_t run_reply(size_t n, double *cpu)
 {
     size_t len;
     char *in = repeat(EHLO_REPLY, n, &len);
@@ -135,6 +150,7 @@ static size_t run_reply(size_t n)
     sc_reply_parser p;
     sc_reply_parser_init(&p);
     size_t off = 0, count = 0;
+    double t0 = cpu_now();
     while (off < len) {
         size_t ll, c;
         uint32_t fl;
@@ -147,12 +163,13 @@ static size_t run_reply(size_t n)
             sc_reply_parser_init(&p);
         }
     }
+    *cpu = cpu_now() - t0;
     sink += count;
     free(in);
     return count;
 }
 
-static size_t run_unstuff(size_t kib)
+static size_t run_unstuff(size_t kib, double *cpu)
 {
     size_t len;
     char *in = repeat(BODY_UNIT, kib * 1024 / (sizeof BODY_UNIT - 1) + 1, &len);
@@ -160,6 +177,7 @@ static size_t run_unstuff(size_t kib)
     sc_unstuffer u;
     sc_unstuffer_init(&u, 1000);
     size_t off = 0, total = 0;
+    double t0 = cpu_now();
     for (;;) {
         size_t so, sl, c;
         sc_unstuff_status st = sc_unstuff_next(&u, in + off, len + 3 - off, &so, &sl, &c);
@@ -168,12 +186,13 @@ static size_t run_unstuff(size_t kib)
         if (st != SC_UNSTUFF_SEGMENT)
             break;
     }
+    *cpu = cpu_now() - t0;
     sink += total;
     free(in);
     return len;
 }
 
-static size_t run_stuff(size_t kib)
+static size_t run_stuff(size_t kib, double *cpu)
 {
     size_t len;
     char *in = repeat(BODY_UNIT, kib * 1024 / (sizeof BODY_UNIT - 1) + 1, &len);
@@ -183,20 +202,24 @@ static size_t run_stuff(size_t kib)
     sc_stuffer st;
     sc_stuffer_init(&st, 1, 0);
     size_t used;
+    double t0 = cpu_now();
     sink += sc_stuff(&st, in, len, out, 2 * len + 1, &used);
+    *cpu = cpu_now() - t0;
     free(out);
     free(in);
     return len;
 }
 
-static size_t run_data(size_t kib)
+static size_t run_data(size_t kib, double *cpu)
 {
     size_t len;
     char *body = repeat(BODY_UNIT, kib * 1024 / (sizeof BODY_UNIT - 1) + 1, &len);
     smtpcore_server *s = session();
     feed(s, "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n", 58);
+    double t0 = cpu_now();
     feed(s, body, len);
     feed(s, ".\r\n", 3);
+    *cpu = cpu_now() - t0;
     smtpcore_server_del(s);
     free(body);
     return len;
@@ -206,7 +229,7 @@ int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
-        size_t (*fn)(size_t);
+        size_t (*fn)(size_t, double *);
         size_t dflt;
         const char *unit;
     } modes[] = {
@@ -222,8 +245,10 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], modes[i].name) != 0)
             continue;
         size_t n = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : modes[i].dflt;
-        size_t units = modes[i].fn(n);
-        printf("profile mode=%s units=%zu unit=%s\n", modes[i].name, units, modes[i].unit);
+        double cpu = 0;
+        size_t units = modes[i].fn(n, &cpu);
+        printf("profile mode=%s units=%zu unit=%s cpu_seconds=%.6f cpu_ns_per_unit=%.3f\n",
+               modes[i].name, units, modes[i].unit, cpu, units ? cpu * 1e9 / (double)units : 0.0);
         return 0;
     }
     fprintf(stderr, "unknown mode %s\n", argv[1]);
