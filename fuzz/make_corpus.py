@@ -125,7 +125,7 @@ def main():
             cb, sb, cfg, bodies, lines = parse(os.path.join(d, fn))
             hdr = server_header(cfg) if role == "server" else bytes(8)
             add("server", hdr + cb)
-            add("server_split", hdr[:4] + cb)
+            add("server_split", bytes([hdr[0], hdr[1], hdr[2] & 0x3f, hdr[3]]) + cb + bytes(4))
             add("client", bytes(8) + sb)
             add("reply", sb + bytes(5))
             for b in bodies:
