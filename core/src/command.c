@@ -37,7 +37,25 @@ static int verb_eq(const char *s, const char *lit, size_t n)
     return (a | 0x2020202020202020u) == b;
 }
 
-/* The verb is found by its length and first letter, so at most one comparison is made. */
+/* "FROM:" / "TO:" in any case, by word compares (letters only, so OR 0x20 folds exactly;
+ * the colon is compared as is). The caller has checked that 5 / 3 bytes are present. */
+static int keyword_eq(const char *s, int from)
+{
+    if (from) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, "from", 4);
+        return (a | 0x20202020u) == b && s[4] == ':';
+    }
+    uint16_t a, b;
+    memcpy(&a, s, 2);
+    memcpy(&b, "to", 2);
+    return (uint16_t)(a | 0x2020u) == b && s[2] == ':';
+}
+
+/* The verb is found by its length and first letter, so at most one comparison is made.
+ * OR 0x20 folds case for letters; any other byte it maps onto a letter is caught by the
+ * final whole-word compare. */
 sc_verb sc_verb_lookup(const char *s, size_t len)
 {
     if (!s)
@@ -45,9 +63,9 @@ sc_verb sc_verb_lookup(const char *s, size_t len)
     sc_verb v = SC_VERB_UNKNOWN;
     const char *lit = NULL;
     if (len == 4) {
-        switch (lower((unsigned char)s[0])) {
+        switch ((unsigned char)(s[0] | 0x20)) {
         case 'h':
-            if (lower((unsigned char)s[3]) == 'o') {
+            if ((unsigned char)(s[3] | 0x20) == 'o') {
                 v = SC_VERB_HELO;
                 lit = "helo";
             } else {
@@ -56,7 +74,7 @@ sc_verb sc_verb_lookup(const char *s, size_t len)
             }
             break;
         case 'e':
-            switch (lower((unsigned char)s[1])) {
+            switch ((unsigned char)(s[1] | 0x20)) {
             case 'h': v = SC_VERB_EHLO; lit = "ehlo"; break;
             case 'x': v = SC_VERB_EXPN; lit = "expn"; break;
             default: v = SC_VERB_ETRN; lit = "etrn"; break;
@@ -64,7 +82,7 @@ sc_verb sc_verb_lookup(const char *s, size_t len)
             break;
         case 'm': v = SC_VERB_MAIL; lit = "mail"; break;
         case 'r':
-            if (lower((unsigned char)s[1]) == 'c') {
+            if ((unsigned char)(s[1] | 0x20) == 'c') {
                 v = SC_VERB_RCPT;
                 lit = "rcpt";
             } else {
@@ -368,9 +386,8 @@ static int parse_params(const char *s, size_t n, int is_mail, uint32_t ext, sc_c
 static int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t ext, sc_command *cmd,
                            sc_reply_spec *err)
 {
-    const char *kw = is_mail ? "from:" : "to:";
     size_t kwl = is_mail ? 5 : 3;
-    if (n < kwl || !eq_ci(a, kw, kwl))
+    if (n < kwl || !keyword_eq(a, is_mail))
         return FAIL_SYNTAX(err, is_mail ? "Syntax: MAIL FROM:<address>" : "Syntax: RCPT TO:<address>");
     size_t i = kwl;
     while (i < n && a[i] == ' ') /* liberal: "MAIL FROM: <a@b>" */
