@@ -644,3 +644,78 @@ Test(client_body, body_end_retry_after_buffer_full)
         smtpcore_client_del(c);
     }
 }
+
+/* 1000 pipelined recipients: the envelope streams through a small output buffer, the
+ * replies through a small input buffer (receive() takes what fits), every RCPT_RESULT
+ * arrives in order. */
+Test(client_api, thousand_pipelined_recipients)
+{
+    smtpcore_client_config cfg;
+    smtpcore_client_config_init(&cfg);
+    cfg.helo_name = "client.example.org";
+    cfg.input_buffer_size = 2048;
+    cfg.output_buffer_size = 1024;
+    smtpcore_client *c = make(&cfg);
+    char out[2048];
+    feed(c, "220 mx\r\n");
+    next(c);
+    feed(c, "250-mx\r\n250 PIPELINING\r\n");
+    cr_assert_eq(next(c).type, SMTPCORE_CEV_READY);
+    take(c, out, sizeof out);
+    cr_assert_eq(smtpcore_client_mail(c, "a@example.org", NULL), SMTPCORE_OK);
+    for (int i = 0; i < 1000; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "r%d@example.net", i);
+        cr_assert_eq(smtpcore_client_rcpt(c, to, NULL), SMTPCORE_OK, "rcpt %d", i);
+    }
+    cr_assert_eq(smtpcore_client_rcpt(c, "one-too-many@example.net", NULL),
+                 SMTPCORE_ERR_TOO_LONG);
+    cr_assert_eq(smtpcore_client_data(c), SMTPCORE_OK);
+    /* Everything goes out as one group, 1 KiB at a time. */
+    size_t commands = 0;
+    for (int round = 0; round < 1000; round++) {
+        size_t n = take(c, out, sizeof out);
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            commands += out[i] == '\n';
+    }
+    cr_expect_eq(commands, 1002, "%zu commands", commands);
+    /* The server answers all at once; receive() takes it in pieces. */
+    size_t replies_len = 8 * 1001 + 8;
+    char *replies = malloc(replies_len);
+    for (size_t i = 0; i < 1001; i++)
+        memcpy(replies + 8 * i, i % 7 == 3 ? "550 no\r\n" : "250 ok\r\n", 8);
+    memcpy(replies + 8 * 1001, "354 go\r\n", 8);
+    size_t off = 0, rcpt_seen = 0, accepted = 0;
+    int send_body = 0, ok_order = 1;
+    for (int guard = 0; guard < 100000 && !send_body; guard++) {
+        size_t used = 0;
+        if (off < replies_len) {
+            cr_assert_eq(smtpcore_client_receive(c, replies + off, replies_len - off, &used),
+                         SMTPCORE_OK);
+            off += used;
+        }
+        smtpcore_client_event ev;
+        while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_CEV_NONE) {
+            if (ev.type == SMTPCORE_CEV_RCPT_RESULT) {
+                if (ev.rcpt_index != rcpt_seen)
+                    ok_order = 0;
+                if (ev.failure == SMTPCORE_SUCCESS)
+                    accepted++;
+                rcpt_seen++;
+            } else if (ev.type == SMTPCORE_CEV_SEND_BODY) {
+                send_body = 1;
+            }
+        }
+    }
+    free(replies);
+    cr_expect(ok_order);
+    cr_expect_eq(rcpt_seen, 1000);
+    size_t want = 0;
+    for (size_t i = 1; i <= 1000; i++)
+        want += i % 7 != 3;
+    cr_expect_eq(accepted, want);
+    cr_expect(send_body);
+    smtpcore_client_del(c);
+}

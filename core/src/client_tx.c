@@ -6,6 +6,10 @@
 #include "command.h"
 #include "syntax.h"
 
+/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with its CRLF; servers
+ * (ours included) refuse longer ones, so the client never sends them. */
+#define SC_CMD_LINE_MAX 512
+
 static int has_ext(const smtpcore_client *c, uint32_t ext)
 {
     return c->caps.esmtp && (c->caps.extensions & ext) != 0;
@@ -40,7 +44,9 @@ static int queue_mail(smtpcore_client *c, const char *from, size_t n, const smtp
         return SMTPCORE_ERR_BUFFER_FULL;
     size_t len = sc_command_write_mail(q, cap, from, n, p);
     if (len == (size_t)-1)
-        return SMTPCORE_ERR_BUFFER_FULL;
+        return cap >= SC_CMD_LINE_MAX ? SMTPCORE_ERR_TOO_LONG : SMTPCORE_ERR_BUFFER_FULL;
+    if (len > SC_CMD_LINE_MAX)
+        return SMTPCORE_ERR_TOO_LONG;
     return sc_client_enqueue_commit(c, SC_CK_MAIL, len);
 }
 
@@ -148,7 +154,9 @@ int smtpcore_client_rcpt(smtpcore_client *c, const char *to, const smtpcore_rcpt
         return SMTPCORE_ERR_BUFFER_FULL;
     size_t len = sc_command_write_rcpt(q, cap, to, tl, &p);
     if (len == (size_t)-1)
-        return SMTPCORE_ERR_BUFFER_FULL;
+        return cap >= SC_CMD_LINE_MAX ? SMTPCORE_ERR_TOO_LONG : SMTPCORE_ERR_BUFFER_FULL;
+    if (len > SC_CMD_LINE_MAX)
+        return SMTPCORE_ERR_TOO_LONG;
     rc = sc_client_enqueue_commit(c, SC_CK_RCPT, len);
     if (rc != SMTPCORE_OK)
         return rc;
