@@ -34,7 +34,10 @@ static const char usage_text[] =
 "                   (skipped when PIPELINING is not offered)\n"
 "    dot-quit       the end of data \".\" and QUIT sent in one write get 250 then 221\n"
 "                   (this check delivers one small message)\n"
-"    starttls       whether STARTTLS is offered (information only)\n"
+"    starttls       when offered: STARTTLS, the TLS handshake and a second EHLO work\n"
+"                   (info when not offered; certificates are not verified)\n"
+"    tls-injection  when STARTTLS is offered: a NOOP sent in plaintext in the same write\n"
+"                   as STARTTLS must not be answered inside TLS (CVE-2011-0411 class)\n"
 "    bare-lf-dot    a message body containing <LF>.<LF> followed by a real <CRLF>.<CRLF>:\n"
 "                   a server that answers twice took the bare-LF form as the end of data\n"
 "                   and is exposed to SMTP smuggling (this check may deliver a message)\n"
@@ -67,7 +70,7 @@ typedef struct probe {
     const char *from, *to, *helo;
     int timeout_ms;
     int json;
-    check checks[8];
+    check checks[10];
     size_t nchecks;
     smtpcore_caps caps;
     int have_caps;
@@ -382,6 +385,86 @@ static void check_bare_lf(probe *p)
                   a.text);
 }
 
+/* STARTTLS, handshake, EHLO again: the upgrade works end to end. */
+static void check_starttls(probe *p, SSL_CTX *ctx)
+{
+    if (!p->have_caps || !(p->caps.extensions & SMTPCORE_EXT_STARTTLS)) {
+        add_check(p, "starttls", R_INFO, "not offered");
+        return;
+    }
+    tool_raw r;
+    tool_raw_reply rep;
+    char why[256], cmd[300], desc[128];
+    if (raw_open(p, &r, 1, why, sizeof why) != 0) {
+        add_check(p, "starttls", R_FAIL, "%s", why);
+        return;
+    }
+    int code = tool_raw_cmd(&r, "STARTTLS", &rep);
+    if (code != 220) {
+        add_check(p, "starttls", R_FAIL, "offered, but STARTTLS answered %d: %.200s", code,
+                  rep.text);
+    } else if (ctx == NULL || tool_raw_starttls(&r, ctx, why, sizeof why) != 0) {
+        add_check(p, "starttls", R_FAIL, "TLS handshake failed: %s", ctx ? why : "no TLS context");
+    } else {
+        snprintf(cmd, sizeof cmd, "EHLO %s", p->helo);
+        code = tool_raw_cmd(&r, cmd, &rep);
+        tool_tls_describe(&r.st, desc, sizeof desc);
+        if (code == 250)
+            add_check(p, "starttls", R_PASS, "offered; %s; EHLO after TLS 250", desc);
+        else
+            add_check(p, "starttls", R_FAIL, "EHLO after TLS answered %d", code);
+        tool_raw_cmd(&r, "QUIT", &rep);
+    }
+    tool_raw_close(&r);
+}
+
+/* CVE-2011-0411 class: a command sent in plaintext right behind STARTTLS must not be
+ * executed inside the TLS session. */
+static void check_starttls_injection(probe *p, SSL_CTX *ctx)
+{
+    if (!p->have_caps || !(p->caps.extensions & SMTPCORE_EXT_STARTTLS))
+        return;
+    tool_raw r;
+    tool_raw_reply rep, extra;
+    char why[256], cmd[300];
+    if (raw_open(p, &r, 1, why, sizeof why) != 0) {
+        add_check(p, "tls-injection", R_FAIL, "%s", why);
+        return;
+    }
+    tool_raw_sends(&r, "STARTTLS\r\nNOOP\r\n");
+    int rc = tool_raw_reply_read(&r, &rep, p->timeout_ms);
+    if (rc != 1 || rep.code != 220) {
+        add_check(p, "tls-injection", R_PASS, "plaintext after STARTTLS refused: %.200s",
+                  rc == 1 ? rep.text : "connection closed");
+        tool_raw_close(&r);
+        return;
+    }
+    /* A NOOP reply already queued in plaintext would also be an answer to injected input. */
+    int early = r.in_len > 0;
+    r.in_len = 0;
+    if (ctx == NULL || tool_raw_starttls(&r, ctx, why, sizeof why) != 0) {
+        add_check(p, "tls-injection", R_PASS, "TLS not completed after injected input (%s)",
+                  ctx ? why : "no TLS context");
+        tool_raw_close(&r);
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "EHLO %s", p->helo);
+    tool_raw_sends(&r, cmd);
+    tool_raw_sends(&r, "\r\n");
+    rc = tool_raw_reply_read(&r, &rep, p->timeout_ms);
+    int rc2 = rc == 1 ? tool_raw_reply_read(&r, &extra, p->timeout_ms < 2000 ? p->timeout_ms : 2000)
+                      : 0;
+    /* Vulnerable: the first reply inside TLS answers the injected NOOP (not EHLO), so a
+     * second reply follows for EHLO. */
+    if (early || (rc == 1 && rc2 == 1))
+        add_check(p, "tls-injection", R_FAIL, "a command sent in plaintext with STARTTLS was "
+                  "executed inside TLS (CVE-2011-0411 class)");
+    else
+        add_check(p, "tls-injection", R_PASS, "plaintext sent with STARTTLS discarded; "
+                  "only EHLO answered inside TLS");
+    tool_raw_close(&r);
+}
+
 static void json_str(const char *s)
 {
     putchar('"');
@@ -485,9 +568,12 @@ int main(int argc, char **argv)
     check_helo_fallback(&p);
     check_pipelining(&p);
     check_dot_quit(&p);
-    add_check(&p, "starttls", R_INFO, "%s",
-              p.have_caps && (p.caps.extensions & SMTPCORE_EXT_STARTTLS) ? "offered"
-                                                                          : "not offered");
+    char err[256];
+    SSL_CTX *ctx = tool_tls_client_ctx(err, sizeof err);
+    check_starttls(&p, ctx);
+    check_starttls_injection(&p, ctx);
+    if (ctx != NULL)
+        SSL_CTX_free(ctx);
     check_bare_lf(&p);
     return report(&p, 1);
 usage:

@@ -16,20 +16,22 @@ int tool_raw_connect(tool_raw *r, const char *host, uint16_t port, int timeout_m
 {
     memset(r, 0, sizeof *r);
     r->timeout_ms = timeout_ms;
-    r->fd = tool_connect(host, port, timeout_ms, err, err_cap);
-    return r->fd < 0 ? -1 : 0;
+    r->st.ssl = NULL;
+    r->st.fd = tool_connect(host, port, timeout_ms, err, err_cap);
+    return r->st.fd < 0 ? -1 : 0;
 }
 
 int tool_raw_send(tool_raw *r, const char *data, size_t len)
 {
     int64_t deadline = tool_now_ms() + r->timeout_ms;
-    while (len > 0 && r->fd >= 0) {
-        ssize_t n = send(r->fd, data, len, MSG_NOSIGNAL);
+    while (len > 0 && r->st.fd >= 0) {
+        short want;
+        long n = tool_stream_write(&r->st, data, len, &want);
         if (n > 0) {
             data += n;
             len -= (size_t)n;
-        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (tool_wait(r->fd, POLLOUT, deadline) != 1)
+        } else if (n == TOOL_IO_AGAIN) {
+            if (tool_wait(r->st.fd, want, deadline) != 1)
                 return -1;
         } else {
             return -1;
@@ -93,22 +95,25 @@ int tool_raw_reply_read(tool_raw *r, tool_raw_reply *out, int wait_ms)
             r->in_len -= n;
             return 1;
         }
-        if (r->eof || r->fd < 0)
+        if (r->eof || r->st.fd < 0)
             return -1;
         if (r->in_len == sizeof r->in) {
             r->in_len = 0; /* a reply longer than any sane one: drop it */
             continue;
         }
-        int w = tool_wait(r->fd, POLLIN, deadline);
-        if (w == 0)
-            return 0;
-        if (w < 0)
-            return -1;
-        ssize_t got = recv(r->fd, r->in + r->in_len, sizeof r->in - r->in_len, 0);
-        if (got > 0)
+        short want = POLLIN;
+        long got = tool_stream_read(&r->st, r->in + r->in_len, sizeof r->in - r->in_len, &want);
+        if (got > 0) {
             r->in_len += (size_t)got;
-        else if (got == 0 || (errno != EAGAIN && errno != EINTR))
+        } else if (got == TOOL_IO_AGAIN) {
+            int w = tool_wait(r->st.fd, want, deadline);
+            if (w == 0)
+                return 0;
+            if (w < 0)
+                return -1;
+        } else {
             r->eof = 1;
+        }
     }
 }
 
@@ -122,9 +127,28 @@ int tool_raw_cmd(tool_raw *r, const char *cmd, tool_raw_reply *out)
     return rc == 1 ? out->code : rc;
 }
 
+int tool_raw_starttls(tool_raw *r, SSL_CTX *ctx, char *err, size_t err_cap)
+{
+    int64_t deadline = tool_now_ms() + r->timeout_ms;
+    if (tool_tls_begin(&r->st, ctx, 0, NULL) != 0) {
+        snprintf(err, err_cap, "TLS setup failed");
+        return -1;
+    }
+    for (;;) {
+        short want = POLLIN;
+        int rc = tool_tls_handshake(&r->st, 0, &want, err, err_cap);
+        if (rc == 1)
+            return 0;
+        if (rc < 0)
+            return -1;
+        if (tool_wait(r->st.fd, want, deadline) != 1) {
+            snprintf(err, err_cap, "TLS handshake timed out");
+            return -1;
+        }
+    }
+}
+
 void tool_raw_close(tool_raw *r)
 {
-    if (r->fd >= 0)
-        close(r->fd);
-    r->fd = -1;
+    tool_stream_close(&r->st);
 }

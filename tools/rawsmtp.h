@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tls.h"
+
 /** A raw connection with an input buffer of received, not yet parsed bytes. */
 typedef struct tool_raw {
-    int fd;            /**< Socket, -1 when closed. */
+    tool_stream st;    /**< Socket (fd -1 when closed) and TLS once started. */
     char in[16384];    /**< Received bytes not yet returned as replies. */
     size_t in_len;     /**< Bytes in @ref in. */
     int eof;           /**< The server closed the connection. */
@@ -40,6 +42,13 @@ int tool_raw_reply_read(tool_raw *r, tool_raw_reply *out, int wait_ms);
 
 /** Sends @p cmd + CRLF and reads its reply; returns its code, 0 on timeout, -1 on EOF. */
 int tool_raw_cmd(tool_raw *r, const char *cmd, tool_raw_reply *out);
+
+/**
+ * Starts TLS on the connection (after a 220 to STARTTLS). Bytes already buffered are
+ * kept in @p r as they were (so a test can see plaintext the server sent early).
+ * Returns 0, or -1 with a message in err.
+ */
+int tool_raw_starttls(tool_raw *r, SSL_CTX *ctx, char *err, size_t err_cap);
 
 /** Closes the socket. */
 void tool_raw_close(tool_raw *r);

@@ -9,7 +9,11 @@ closes. So "MAIL, RCPT, RSET, QUIT" in one write gets "250" then "221", two repl
 lost, exactly as in the seed. Everything else works: MAIL/RCPT/DATA groups, and
 "." + QUIT at the end of a message (the seed says that pair was handled correctly).
 
-Usage: broken_server.py [--port N] [--store DIR]
+With --tls-cert/--tls-key it also offers STARTTLS and has the CVE-2011-0411 defect:
+commands that arrived in plaintext in the same read as STARTTLS are executed after
+the TLS handshake, as if they had come through TLS.
+
+Usage: broken_server.py [--port N] [--store DIR] [--tls-cert PEM --tls-key PEM]
 Prints "listening on 127.0.0.1:PORT" once ready. With --store, each accepted message
 is written to DIR/msg-N.eml (content as received, dot-unstuffed). Stops on SIGTERM.
 Test use only: listens on 127.0.0.1.
@@ -20,6 +24,7 @@ import select
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 
@@ -50,6 +55,7 @@ class Handler(socketserver.BaseRequestHandler):
 
     def handle(self):
         srv = self.server
+        self.tls = False
         self.send("220 broken.example.net ESMTP broken-pipelining test server")
         buf = b""
         in_data = False
@@ -84,9 +90,15 @@ class Handler(socketserver.BaseRequestHandler):
                     continue
                 verb = line.split(b" ", 1)[0].upper()
                 if verb == b"EHLO":
+                    tls = b"250-STARTTLS\r\n" if srv.tls_ctx and not self.tls else b""
                     self.request.sendall(b"250-broken.example.net\r\n250-PIPELINING\r\n"
-                                         b"250-SIZE 10485760\r\n250-8BITMIME\r\n"
+                                         b"250-SIZE 10485760\r\n250-8BITMIME\r\n" + tls +
                                          b"250 ENHANCEDSTATUSCODES\r\n")
+                elif verb == b"STARTTLS" and srv.tls_ctx and not self.tls:
+                    self.send("220 2.0.0 Ready to start TLS")
+                    # The defect: the rest of this batch (plaintext) is not discarded.
+                    self.request = srv.tls_ctx.wrap_socket(self.request, server_side=True)
+                    self.tls = True
                 elif verb == b"HELO":
                     self.send("250 broken.example.net")
                 elif verb == b"MAIL":
@@ -111,9 +123,10 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, store_dir):
+    def __init__(self, addr, store_dir, tls_ctx):
         super().__init__(addr, Handler)
         self.store_dir = store_dir
+        self.tls_ctx = tls_ctx
         self.lock = threading.Lock()
         self.count = 0
 
@@ -134,10 +147,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--store", default=None)
+    ap.add_argument("--tls-cert", default=None)
+    ap.add_argument("--tls-key", default=None)
     args = ap.parse_args()
+    tls_ctx = None
+    if args.tls_cert:
+        tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls_ctx.load_cert_chain(args.tls_cert, args.tls_key)
     if args.store:
         os.makedirs(args.store, exist_ok=True)
-    srv = Server(("127.0.0.1", args.port), args.store)
+    srv = Server(("127.0.0.1", args.port), args.store, tls_ctx)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     print("listening on 127.0.0.1:%d" % srv.server_address[1], flush=True)
     try:

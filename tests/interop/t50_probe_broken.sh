@@ -23,6 +23,19 @@ else
 fi
 stop_pid "$SINK_PID" || true
 
+# With STARTTLS: the upgrade works and plaintext injected behind STARTTLS is refused.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+  -days 1 -subj "/CN=localhost" >/dev/null 2>&1
+start_sink sink50t --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --quiet
+st=0; timeout 60 "$PROBE" "127.0.0.1:$SINK_PORT" >"$WORK/probe-tls.txt" || st=$?
+if [ "$st" -eq 0 ] && grep -q "^starttls *pass" "$WORK/probe-tls.txt" &&
+   grep -q "^tls-injection *pass" "$WORK/probe-tls.txt"; then
+  ok "probe: sink with STARTTLS conformant (handshake, EHLO again, injection refused)"
+else
+  fail "probe against the TLS sink: exit $st"; cat "$WORK/probe-tls.txt"
+fi
+stop_pid "$SINK_PID" || true
+
 # The same sink with --bare-lf accept still ends data only at CRLF.CRLF.
 start_sink sink50b --bare-lf accept --quiet
 timeout 60 "$PROBE" "127.0.0.1:$SINK_PORT" >"$WORK/probe-sinkb.txt" || true
@@ -30,15 +43,17 @@ grep -q "^bare-lf-dot *pass.*250" "$WORK/probe-sinkb.txt" && ok "probe: --bare-l
   || { fail "--bare-lf accept"; cat "$WORK/probe-sinkb.txt"; }
 stop_pid "$SINK_PID" || true
 
-start_listener broken "$PY" "$INTEROP_DIR/broken_server.py" --store "$WORK/broken-store"
+start_listener broken "$PY" "$INTEROP_DIR/broken_server.py" --store "$WORK/broken-store" \
+  --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"
 BPORT=$LAST_PORT
 st=0; timeout 60 "$PROBE" --json "127.0.0.1:$BPORT" >"$WORK/probe-broken.json" || st=$?
 if [ "$st" -eq 1 ] && "$PY" -c '
 import json,sys
 d=json.load(open(sys.argv[1]))
 c={x["name"]:x["result"] for x in d["checks"]}
-sys.exit(0 if not d["conformant"] and c["pipelining"]=="fail" and c["dot-quit"]=="pass" else 1)' "$WORK/probe-broken.json"; then
-  ok "probe: broken server flagged (pipelining fail, dot-quit pass, exit 1)"
+sys.exit(0 if not d["conformant"] and c["pipelining"]=="fail" and c["dot-quit"]=="pass"
+         and c["tls-injection"]=="fail" and c["starttls"]=="pass" else 1)' "$WORK/probe-broken.json"; then
+  ok "probe: broken server flagged (pipelining fail, tls-injection fail, dot-quit pass, exit 1)"
 else
   fail "probe did not flag the broken server (exit $st)"; cat "$WORK/probe-broken.json"
 fi
@@ -50,6 +65,12 @@ expect_status 0 "send --quirk split-quit to the broken server" \
 f=$(grep -l "smtpcore interop split" "$WORK"/broken-store/msg-*.eml 2>/dev/null | head -1 || true)
 if [ -n "$f" ] && cmp -s "$f" "$WORK/split.eml"; then ok "broken server stored the message intact"
 else fail "message not delivered intact to the broken server (had $n0 files)"; fi
+make_message "$WORK/splittls.eml" splittls
+expect_status 0 "send --tls-required --quirk split-quit to the broken server" \
+  timeout 30 "$SEND" -q --tls-required --quirk split-quit --from sender@example.com \
+    --to one@example.com "127.0.0.1:$BPORT" "$WORK/splittls.eml"
+f=$(grep -l "smtpcore interop splittls" "$WORK"/broken-store/msg-*.eml 2>/dev/null | head -1 || true)
+[ -n "$f" ] && cmp -s "$f" "$WORK/splittls.eml" && ok "stored intact after STARTTLS" || fail "TLS delivery to the broken server"
 
 # smtpcore-send -> smtpcore-sink: content, recipients, exit codes
 start_sink sink50c --maildir "$WORK/md50c" --max-rcpt 2
