@@ -56,4 +56,21 @@ if [ "$st" -eq 0 ] && grep -q '"conformant":true' "$out"; then
 else
   fail "smtpcore-probe against Postfix: exit $st"; cat "$out"
 fi
+
+# The same Postfix with its stock bare-newline setting takes <LF>.<LF> as the end of data:
+# the probe must see the smuggling exposure.
+postconf -c "$pf/etc" -e "smtpd_forbid_bare_newline = no"
+postfix -c "$pf/etc" reload >/dev/null 2>&1 || true
+sleep 1
+st=0
+timeout 60 "$PROBE" --json --to probe@example.com "127.0.0.1:$pfport" >"$out" || st=$?
+if [ "$st" -eq 1 ] && "$PY" -c '
+import json,sys
+d=json.load(open(sys.argv[1]))
+c={x["name"]:x["result"] for x in d["checks"]}
+sys.exit(0 if c["bare-lf-dot"]=="fail" and c["pipelining"]=="pass" else 1)' "$out"; then
+  ok "smtpcore-probe: Postfix with smtpd_forbid_bare_newline=no flagged (bare-lf-dot fail)"
+else
+  fail "probe did not flag the bare-LF exposure (exit $st)"; cat "$out"
+fi
 finish
