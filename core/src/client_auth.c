@@ -6,7 +6,8 @@
 #include "base64.h"
 #include "client_internal.h"
 
-/* RFC 4954 4: an initial response must keep the command line within 512 octets. */
+/* RFC 4954 4: an initial response must keep the command line within 512 octets;
+ * otherwise the response follows an empty 334. */
 #define SC_AUTH_LINE_MAX 512
 
 static int ascii_ieq(const char *a, const char *b)
@@ -126,10 +127,16 @@ void sc_client_auth_start(smtpcore_client *c)
     case SC_AM_LOGIN:
         rc = queue_b64_line(c, "AUTH LOGIN", NULL, 0);
         break;
-    case SC_AM_XOAUTH2:
-        rc = queue_b64_line(c, "AUTH XOAUTH2 ", c->scratch, xoauth2_raw(c));
-        c->auth_step = 1;
+    case SC_AM_XOAUTH2: {
+        size_t n = xoauth2_raw(c);
+        if (13 + sc_base64_encoded_len(n) + 2 <= SC_AUTH_LINE_MAX) {
+            rc = queue_b64_line(c, "AUTH XOAUTH2 ", c->scratch, n);
+            c->auth_step = 1;
+        } else {
+            rc = queue_b64_line(c, "AUTH XOAUTH2", NULL, 0);
+        }
         break;
+    }
     default: {
         char prefix[32];
         size_t ml = strlen(c->auth_mechanism); /* <= 20, checked at creation */
@@ -178,8 +185,11 @@ void sc_client_auth_reply(smtpcore_client *c, const smtpcore_reply *r)
             respond(c, NULL, 0, 1);
         break;
     case SC_AM_XOAUTH2:
-        /* The 334 carries an error JSON; an empty line lets the server send its 5xx. */
-        if (step <= 1)
+        /* Step 0: the token did not fit the AUTH line. Later, the 334 carries an error
+         * JSON; an empty line lets the server send its 5xx. */
+        if (step == 0)
+            respond(c, c->scratch, xoauth2_raw(c), 0);
+        else if (step == 1)
             respond(c, NULL, 0, 0);
         else
             respond(c, NULL, 0, 1);
