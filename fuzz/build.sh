@@ -9,8 +9,13 @@
 # Only core/src/*.c and fuzz/ are needed: no CMake, no generated files except version.h.
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-SRC=${SRC:-$(dirname "$ROOT")}
+# OSS-Fuzz checks the repository out as $SRC/smtpcore; anywhere else the script's own
+# location tells where the sources are.
+if [ -n "${SRC:-}" ] && [ -d "$SRC/smtpcore/core/src" ]; then
+  ROOT=$SRC/smtpcore
+else
+  ROOT=$(dirname "$HERE")
+fi
 CC=${CC:-clang}
 SANITIZER=${SANITIZER:-address}
 case "$SANITIZER" in

@@ -75,16 +75,18 @@ static void check_mailbox(const char *s, size_t n)
     }
     if (u) {
         FZ_CHECK(u_utf8 == has_8bit(s, n));
-        /* Domains never contain '@', so the last one separates local part and domain. */
-        const char *at = NULL;
-        for (size_t i = 0; i < n; i++)
-            if (s[i] == '@')
-                at = s + i;
-        FZ_CHECK(at != NULL);
-        size_t local = (size_t)(at - s), dn = n - local - 1;
-        FZ_CHECK(local >= 1 && local <= 64);
-        FZ_CHECK(sc_domain_valid(at + 1, dn, SC_SYN_UTF8) ||
-                 sc_address_literal_class(at + 1, dn) != SMTPCORE_HELO_INVALID);
+        /* Some '@' separates a local part of 1..64 octets from a valid domain or
+         * address literal (a quoted local part and a general literal may hold '@'). */
+        int split_ok = 0;
+        for (size_t i = 1; i < n && i <= 64 && !split_ok; i++) {
+            if (s[i] != '@')
+                continue;
+            const char *d = s + i + 1;
+            size_t dn = n - i - 1;
+            split_ok = sc_domain_valid(d, dn, SC_SYN_UTF8) ||
+                       sc_address_literal_class(d, dn) != SMTPCORE_HELO_INVALID;
+        }
+        FZ_CHECK(split_ok);
         FZ_CHECK(memchr(s, '\r', n) == NULL && memchr(s, '\n', n) == NULL &&
                  memchr(s, '\0', n) == NULL);
     }
