@@ -54,6 +54,10 @@ typedef struct lb_world {
     size_t body_off;
     int closed;
     size_t results_ok, results_failed;
+    /* STARTTLS / AUTH (a pretend handshake: both sides are told TLS is up) */
+    int server_tls_pending, client_tls_pending;
+    size_t tls_done, auth_ok, auth_events;
+    const char *user, *pass;
     char failure[512];
 } lb_world;
 
@@ -164,6 +168,15 @@ static void lb_client_events(lb_world *w)
         case SMTPCORE_CEV_SEND_BODY:
             w->sending = 1;
             break;
+        case SMTPCORE_CEV_STARTTLS:
+            w->client_tls_pending = 1;
+            break;
+        case SMTPCORE_CEV_AUTH_RESULT:
+            if (ev.failure != SMTPCORE_SUCCESS)
+                lb_fail(w, "AUTH failed");
+            else
+                w->auth_ok++;
+            break;
         case SMTPCORE_CEV_MESSAGE_RESULT: {
             int want_ok = w->tx.accepted_expected > 0;
             if ((ev.failure == SMTPCORE_SUCCESS) != want_ok)
@@ -204,6 +217,19 @@ static void lb_server_events(lb_world *w)
             return lb_fail(w, "server next_event");
         switch (ev.type) {
         case SMTPCORE_SEV_NONE: return;
+        case SMTPCORE_SEV_STARTTLS:
+            w->server_tls_pending = 1;
+            break;
+        case SMTPCORE_SEV_AUTH:
+            w->auth_events++;
+            if (ev.username.len != strlen(w->user) || ev.password.len != strlen(w->pass) ||
+                memcmp(ev.username.ptr, w->user, ev.username.len) != 0 ||
+                memcmp(ev.password.ptr, w->pass, ev.password.len) != 0) {
+                lb_fail(w, "server saw other credentials");
+                smtpcore_server_reject(w->s, 535, "5.7.8", "bad credentials");
+                continue;
+            }
+            break;
         case SMTPCORE_SEV_RCPT:
             if (ev.address.len >= 6 && memcmp(ev.address.ptr, "reject", 6) == 0)
                 smtpcore_server_reject(w->s, 550, "5.1.1", "no such user");
@@ -321,7 +347,13 @@ static void lb_feed_body(lb_world *w)
     }
 }
 
-static void lb_run(uint64_t seed, uint32_t ext, uint32_t quirks, int binary, size_t txs)
+typedef struct lb_auth {
+    uint32_t server_mechs;
+    const char *mech, *user, *pass;
+} lb_auth;
+
+static void lb_run_auth(uint64_t seed, uint32_t ext, uint32_t quirks, int binary, size_t txs,
+                        const lb_auth *auth)
 {
     lb_world *w = calloc(1, sizeof *w);
     cr_assert_not_null(w);
@@ -334,12 +366,22 @@ static void lb_run(uint64_t seed, uint32_t ext, uint32_t quirks, int binary, siz
     sc.extensions = ext;
     sc.hostname = "mx.example.net";
     sc.max_errors = 1000000; /* refused recipients count as errors */
+    if (auth) {
+        sc.extensions |= SMTPCORE_EXT_STARTTLS | SMTPCORE_EXT_AUTH;
+        sc.auth_mechs = auth->server_mechs;
+    }
     cr_assert_eq(smtpcore_server_new(&w->s, &sc), SMTPCORE_OK);
     smtpcore_client_config cc;
     smtpcore_client_config_init(&cc);
     cc.helo_name = "client.example.org";
     cc.quirks = quirks;
     cc.output_buffer_size = 1024 + lb_below(&w->rng, 8192);
+    if (auth) {
+        cc.tls_policy = SMTPCORE_TLS_REQUIRED;
+        cc.auth_user = w->user = auth->user;
+        cc.auth_password = w->pass = auth->pass;
+        cc.auth_mechanism = auth->mech;
+    }
     cr_assert_eq(smtpcore_client_new(&w->c, &cc), SMTPCORE_OK);
 
     size_t idle = 0;
@@ -350,6 +392,21 @@ static void lb_run(uint64_t seed, uint32_t ext, uint32_t quirks, int binary, siz
         lb_client_events(w);
         lb_feed_body(w);
         moved |= lb_move_c2s(w);
+        /* The handshake starts once each side has written everything before it. */
+        if (w->server_tls_pending && smtpcore_server_output(w->s, NULL) == 0) {
+            if (smtpcore_server_tls_started(w->s) != SMTPCORE_OK)
+                lb_fail(w, "server tls_started");
+            w->server_tls_pending = 0;
+            moved = 1;
+        }
+        if (w->client_tls_pending && !w->server_tls_pending &&
+            smtpcore_client_output(w->c, NULL) == 0) {
+            if (smtpcore_client_tls_started(w->c) != SMTPCORE_OK)
+                lb_fail(w, "client tls_started");
+            w->client_tls_pending = 0;
+            w->tls_done++;
+            moved = 1;
+        }
         if (!moved && !w->sending) {
             if (++idle > 100)
                 break;
@@ -366,9 +423,19 @@ static void lb_run(uint64_t seed, uint32_t ext, uint32_t quirks, int binary, siz
     cr_expect_eq(w->mismatches, 0);
     cr_expect_gt(w->results_ok, txs / 2);
     cr_expect_gt(w->results_failed, 0);
+    if (auth) {
+        cr_expect_eq(w->tls_done, 1);
+        cr_expect_eq(w->auth_ok, 1);
+        cr_expect_eq(w->auth_events, 1);
+    }
     smtpcore_client_del(w->c);
     smtpcore_server_del(w->s);
     free(w);
+}
+
+static void lb_run(uint64_t seed, uint32_t ext, uint32_t quirks, int binary, size_t txs)
+{
+    lb_run_auth(seed, ext, quirks, binary, txs, NULL);
 }
 
 #define LB_BASE (SMTPCORE_EXT_SIZE | SMTPCORE_EXT_8BITMIME | SMTPCORE_EXT_ENHANCEDSTATUSCODES)
@@ -403,4 +470,25 @@ Test(loopback, quirks_split_quit_no_chunking)
 {
     lb_run(6, LB_BASE | SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_CHUNKING,
            SMTPCORE_QUIRK_SPLIT_QUIT | SMTPCORE_QUIRK_NO_CHUNKING, 0, 500);
+}
+
+/* STARTTLS (required) then AUTH, against the server engine's own SASL code. UTF-8
+ * credentials must arrive byte for byte. */
+Test(loopback, starttls_auth_plain_utf8)
+{
+    lb_auth a = {SMTPCORE_AUTH_PLAIN | SMTPCORE_AUTH_LOGIN, NULL, "j\xc3\xb6rg@example.org",
+                 "p\xc3\xa4ss w\xe2\x82\xacrd"};
+    lb_run_auth(7, LB_BASE | SMTPCORE_EXT_PIPELINING, 0, 0, 200, &a);
+}
+
+Test(loopback, starttls_auth_login)
+{
+    lb_auth a = {SMTPCORE_AUTH_LOGIN, "LOGIN", "user", "secret"};
+    lb_run_auth(8, LB_BASE | SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_CHUNKING, 0, 0, 200, &a);
+}
+
+Test(loopback, starttls_auth_xoauth2)
+{
+    lb_auth a = {SMTPCORE_AUTH_XOAUTH2, "XOAUTH2", "someone@example.org", "ya29.a0token"};
+    lb_run_auth(9, LB_BASE, 0, 0, 100, &a);
 }
