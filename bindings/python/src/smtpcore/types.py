@@ -35,6 +35,9 @@ def _slice(s: Any) -> bytes:
     return ffi.buffer(s.ptr, n)[:]
 
 
+_NO_FLAGS = ReplyFlag(0)
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A complete SMTP reply as received by a client (smtpcore_reply)."""
@@ -83,7 +86,8 @@ class Reply:
                 lines.append(decode_text(_slice(text)))
         e = r.enhanced
         enhanced = f"{e.cls}.{e.subject}.{e.detail}" if e.cls else None
-        return cls(int(r.code), enhanced, tuple(lines), ReplyFlag(r.flags), _slice(r.raw))
+        flags = _NO_FLAGS if not r.flags else ReplyFlag(r.flags)
+        return cls(int(r.code), enhanced, tuple(lines), flags, _slice(r.raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,7 @@ class Caps:
     """True if the server answered EHLO, False after a HELO fallback."""
 
     def __contains__(self, ext: object) -> bool:
-        return isinstance(ext, int) and bool(self.extensions & ext)
+        return isinstance(ext, int) and bool(int(self.extensions) & int(ext))
 
     @classmethod
     def _from_c(cls, c: Any) -> Caps:
