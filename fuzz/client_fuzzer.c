@@ -180,14 +180,6 @@ static void check_command(host *h, const char *l, size_t n)
     memset(&cmd, 0, sizeof cmd);
     memset(&err, 0, sizeof err);
     int r = sc_command_parse(l, n, ext, &cmd, &err);
-#ifndef FZ_STRICT
-    /* KI-2 (fuzz/KNOWN_ISSUES.md): BODY=7BIT is sent without 8BITMIME advertised. */
-    if (r != 0 && cmd.verb == SC_VERB_MAIL && cmd.mail.body == SMTPCORE_BODY_7BIT &&
-        !(ext & (SMTPCORE_EXT_8BITMIME | SMTPCORE_EXT_BINARYMIME))) {
-        memset(&cmd, 0, sizeof cmd);
-        r = sc_command_parse(l, n, ext | SMTPCORE_EXT_8BITMIME, &cmd, &err);
-    }
-#endif
     if (r != 0)
         fprintf(stderr, "client sent an invalid command (%d %s): %.*s\n", err.code, err.text,
                 (int)n, l);
