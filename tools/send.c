@@ -37,7 +37,10 @@ static const char usage_text[] =
 "    read from FILE (or standard input when FILE is absent or \"-\") to every --to\n"
 "    recipient in one transaction. MAIL, RCPT and DATA are pipelined when the server\n"
 "    offers PIPELINING. Line ends are normalised to CRLF and lines starting with '.' are\n"
-"    dot-stuffed by the engine; the message is otherwise sent as is.\n"
+"    dot-stuffed by the engine; the message is otherwise sent as is. MAIL FROM carries\n"
+"    SIZE= when the server offers SIZE, BODY=8BITMIME when the message has 8-bit bytes\n"
+"    and the server offers 8BITMIME, and SMTPUTF8 when an address is not ASCII (then\n"
+"    the server must offer SMTPUTF8, or the message fails with status 3).\n"
 "\n"
 "OPTIONS\n"
 "    --from ADDR          Envelope sender (\"\" for the null reverse path).\n"
@@ -339,10 +342,33 @@ static int start_tls(send_session *ss)
     return smtpcore_client_tls_started(ss->c) == SMTPCORE_OK ? 0 : -1;
 }
 
-/* Submits the transaction at the first READY. Returns 0, or an exit status. */
-static int submit(send_session *ss)
+static int has_8bit(const char *p, size_t n)
 {
-    int rc = smtpcore_client_mail(ss->c, ss->o->from, NULL);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* Submits the transaction at the first READY. Returns 0, or an exit status.
+ * MAIL parameters follow what the message needs and the server offers: SIZE when
+ * offered, BODY=8BITMIME for 8-bit content when offered (sent as is otherwise, as most
+ * MTAs do), SMTPUTF8 for non-ASCII addresses (refused by the engine when not offered). */
+static int submit(send_session *ss, const smtpcore_caps *caps)
+{
+    smtpcore_mail_params mp;
+    memset(&mp, 0, sizeof mp);
+    if (caps->extensions & SMTPCORE_EXT_SIZE) {
+        mp.has_size = 1;
+        mp.size = ss->msg_len;
+    }
+    if ((caps->extensions & SMTPCORE_EXT_8BITMIME) && has_8bit(ss->msg, ss->msg_len))
+        mp.body = SMTPCORE_BODY_8BITMIME;
+    int utf8 = has_8bit(ss->o->from, strlen(ss->o->from));
+    for (size_t i = 0; i < ss->o->nto; i++)
+        utf8 |= has_8bit(ss->o->to[i], strlen(ss->o->to[i]));
+    mp.smtputf8 = utf8;
+    int rc = smtpcore_client_mail(ss->c, ss->o->from, &mp);
     const char *what = ss->o->from;
     for (size_t i = 0; rc == SMTPCORE_OK && i < ss->o->nto; i++) {
         what = ss->o->to[i];
@@ -391,7 +417,7 @@ static int on_event(send_session *ss, const smtpcore_client_event *ev)
         break;
     case SMTPCORE_CEV_READY:
         if (!ss->submitted)
-            return submit(ss);
+            return submit(ss, &ev->caps);
         do_quit(ss);
         break;
     case SMTPCORE_CEV_MAIL_RESULT:
