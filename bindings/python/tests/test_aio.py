@@ -302,3 +302,20 @@ def test_xoauth2_and_login_mechanisms(server_tls, client_tls):
     run(main())
     assert seen == [(smtpcore.AuthMech.XOAUTH2, "dave@example.com", "token-123"),
                     (smtpcore.AuthMech.LOGIN, "dave@example.com", "token-123")]
+
+
+def test_connection_refused_and_failed_setup_leave_nothing_open():
+    from conftest import free_port
+    port = free_port()
+    with pytest.raises(OSError):
+        run(aio.send_message("127.0.0.1", port, make_message()))
+
+    async def main():
+        async with running_server(Collector()) as p:
+            client = aio.SMTPClient("127.0.0.1", p, starttls=True)  # server has no STARTTLS
+            with pytest.raises(aio.SMTPClientError):
+                async with client:
+                    pass
+            assert client._writer is None and client._conn is None
+
+    run(main())

@@ -191,12 +191,17 @@ class SMTPClient:
             tls_active=self.implicit_tls, username=user, password=password,
             auth_mechanism=mech, **self._config)
         ssl_arg = self._tls() if self.implicit_tls else None
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port, ssl=ssl_arg,
-                                    server_hostname=self.server_hostname if ssl_arg else None),
-            self.timeout)
-        self.tls = self.implicit_tls
-        await self._wait_ready()
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    self.host, self.port, ssl=ssl_arg,
+                    server_hostname=self.server_hostname if ssl_arg else None),
+                self.timeout)
+            self.tls = self.implicit_tls
+            await self._wait_ready()
+        except BaseException:
+            await self.close()
+            raise
         return self.caps
 
     async def close(self) -> None:
