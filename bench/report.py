@@ -446,7 +446,16 @@ def main() -> int:
           f"({sum(1 for r in rows if r.get('missing'))} rows n/a)")
     meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "host": platform.node(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "python": platform.python_version()}
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "loadavg_at_report": os.getloadavg()}
+    load = os.path.join(raw, "loadavg.txt")
+    if os.path.exists(load):
+        with open(load, encoding="utf-8") as f:
+            meta["loadavg_at_start"] = f.read().split()[:3]
+    print(f"machine: {meta['cpus']} CPUs, load average at start "
+          f"{' '.join(meta.get('loadavg_at_start', ['?']))}, at end "
+          f"{' '.join('%.2f' % x for x in meta['loadavg_at_report'])} "
+          "(other load inflates absolute times; ratios are measured back to back)")
     try:
         meta["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
                                      capture_output=True, text=True, timeout=10,
