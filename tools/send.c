@@ -284,6 +284,7 @@ typedef struct send_session {
     const char *msg;
     size_t msg_len, msg_off;
     int submitted, sending_body, body_ended, quit_sent, eof_given;
+    int sock_eof; /* the server closed; EOF goes to the engine once in[] is taken */
     char in[16384];
     size_t in_len;
     int64_t deadline;
@@ -513,6 +514,11 @@ static int run(send_session *ss)
                 progress = 1;
             }
         }
+        if (ss->sock_eof && ss->in_len == 0 && !ss->eof_given) {
+            smtpcore_client_receive_eof(ss->c);
+            ss->eof_given = 1;
+            progress = 1;
+        }
         const char *p;
         size_t pending = smtpcore_client_output(ss->c, &p);
         if (pending > 0) {
@@ -538,8 +544,8 @@ static int run(send_session *ss)
             ss->deadline = tool_now_ms() + (int64_t)ss->o->timeout_s * 1000;
             continue;
         }
-        if (ss->eof_given)
-            return 0; /* nothing more will come */
+        if (ss->eof_given || ss->sock_eof)
+            return 0; /* nothing more will come, and the engine took what it could */
         short events = (short)((ss->in_len < sizeof ss->in ? POLLIN : 0) | (pending ? POLLOUT : 0));
         int wr = tool_wait(ss->st.fd, events, ss->deadline);
         if (wr == 0) {
@@ -556,12 +562,8 @@ static int run(send_session *ss)
                 tool_transcript_feed(&ss->ts, ss->in + ss->in_len, (size_t)n);
                 ss->in_len += (size_t)n;
             } else if (n == 0 || n == TOOL_IO_ERROR) {
-                /* Hand over what is buffered first; EOF is given when it is all taken. */
-                if (ss->in_len == 0 || n == TOOL_IO_ERROR) {
-                    ss->in_len = n == TOOL_IO_ERROR ? 0 : ss->in_len;
-                    smtpcore_client_receive_eof(ss->c);
-                    ss->eof_given = 1;
-                }
+                /* Buffered replies are handed over first; EOF follows (loop above). */
+                ss->sock_eof = 1;
             }
         }
     }
