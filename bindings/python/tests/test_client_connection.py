@@ -184,3 +184,62 @@ def test_noop_and_rset_give_command_replies():
             break
     assert replies == [250, 250]
     assert client.want_close
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=50),
+       st.integers(min_value=1, max_value=40))
+def test_replies_split_anywhere_give_the_same_results(piece_sizes, nrcpt):
+    """Server bytes reach the client in arbitrary pieces; results never change."""
+    server = smtpcore.ServerConnection(max_recipients=100)
+    client = smtpcore.ClientConnection("client.example.com", input_buffer_size=1024)
+    rcpts = [f"r{i}@example.com" for i in range(nrcpt)]
+    body = b"Subject: s\r\n\r\nbody\r\n"
+    cevents, got, submitted, k = [], bytearray(), False, 0
+    for _ in range(5000):
+        progress = False
+        for ev in server:
+            progress = True
+            if isinstance(ev, sev.Body):
+                got += ev.data
+            if ev.answer_required:
+                if isinstance(ev, sev.Rcpt) and ev.address.startswith("r1"):
+                    server.reject(450, "4.2.0", "try later")
+                else:
+                    server.accept()
+        out = server.data_to_send()
+        while out:
+            n = piece_sizes[k % len(piece_sizes)]
+            k += 1
+            client.receive_data(out[:n])
+            out = out[n:]
+            progress = True
+        for ev in client:
+            cevents.append(ev)
+            progress = True
+            if isinstance(ev, cev.Ready) and not submitted:
+                submitted = True
+                client.mail("a@example.com")
+                for r in rcpts:
+                    client.rcpt(r)
+                client.data()
+            elif isinstance(ev, cev.SendBody):
+                client.send_body(body)
+                client.end_body()
+        out = client.data_to_send()
+        if out:
+            server.receive_data(out)
+            progress = True
+        if not progress:
+            break
+    results = {e.index: e.failure for e in cevents if isinstance(e, cev.RcptResult)}
+    assert sorted(results) == list(range(nrcpt))
+    for i, r in enumerate(rcpts):
+        want = smtpcore.Failure.TRANSIENT if r.startswith("r1") else smtpcore.Failure.SUCCESS
+        assert results[i] == want
+    final = [e for e in cevents if isinstance(e, cev.MessageResult)]
+    assert len(final) == 1
+    accepted = sum(1 for r in rcpts if not r.startswith("r1"))
+    assert final[0].rcpt_accepted == accepted
+    assert final[0].ok == (accepted > 0)
+    assert (bytes(got) == body) == (accepted > 0)
