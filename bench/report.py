@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Turns the raw outputs of the benchmarks (bench/run writes them into RAW_DIR/*.txt) into
-one table, bench/results/latest.json and a chart of ratios against the targets.
+one table, bench/results/latest.json, latest.md (the table in Markdown) and a chart of
+ratios against the targets (latest.png).
 
 The benchmark programs print human-readable text and were written independently, so every
 figure is found with a tolerant regular expression; a figure that cannot be found makes
@@ -405,6 +406,15 @@ SHORT = {"1": "ns/command", "2": "unstuff/memchr", "3": "stuff/memcpy", "5a": "i
          "7b": "py client/smtplib", "8": "LuaJIT/C"}
 
 
+def markdown_table(rows: list) -> str:
+    out = ["| # | benchmark | result | target |", "|---|---|---|---|"]
+    for r in rows:
+        t = r.get("target")
+        verdict = f"{'**met**' if t['met'] else '**not met**'} ({t['text']})" if t else ""
+        out.append(f"| {r['id']} | {r['name']} | {r['value'].replace('|', '/')} | {verdict} |")
+    return "\n".join(out) + "\n"
+
+
 def write_chart(rows: list, out_dir: str) -> str:
     """A bar per target: achieved / target on a log scale, 1.0 = target met."""
     gnuplot = shutil.which("gnuplot")
@@ -465,6 +475,8 @@ def main() -> int:
     with open(os.path.join(out_dir, "latest.json"), "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=2)
         f.write("\n")
+    with open(os.path.join(out_dir, "latest.md"), "w", encoding="utf-8") as f:
+        f.write(markdown_table(rows))
     problem = write_chart(rows, out_dir)
     print(f"wrote {os.path.join(out_dir, 'latest.json')}"
           + (f"; chart skipped: {problem}" if problem else
