@@ -71,3 +71,16 @@ for shape in "-d" ""; do
   printf '%-34s %10s msg/s %8s msg/s %6sx\n' "$label" "$a" "$b" "$r"
 done
 echo "(ratio = smtpcore-sink / smtp-sink; above 1 means smtpcore-sink is faster)"
+
+# For scale: the same sink storing every message (tmp/, fsync, rename, fsync of new/).
+"$SINK" --listen 127.0.0.1:0 --quiet --maildir "$tmp/maildir" >"$tmp/sinkmd.out" 2>"$tmp/sinkmd.log" &
+pids+=($!)
+for _ in $(seq 1 50); do
+  mport=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/sinkmd.out")
+  [ -n "$mport" ] && break; sleep 0.1
+done
+wait_port "$mport"
+m=$(run "$mport" -d)
+stored=$(find "$tmp/maildir/new" -type f | wc -l)
+printf '%-34s %10s msg/s   (%s files, fsync per message; smtp-sink stores nothing)\n' \
+  "smtpcore-sink --maildir, -d" "$m" "$stored"

@@ -20,9 +20,12 @@ check "600 files stored" wait_count "$WORK/md10/new" 600 10
 check "smtp-source: 100 messages with 20 recipients each" \
   src -s 4 -m 100 -r 20 -l 512 "127.0.0.1:$SINK_PORT"
 check "700 files stored" wait_count "$WORK/md10/new" 700 10
+check "smtp-source: 500 messages over 100 concurrent sessions" \
+  src -s 100 -m 500 -l 256 "127.0.0.1:$SINK_PORT"
+check "1200 files stored" wait_count "$WORK/md10/new" 1200 10
 n=$(count_files "$WORK/md10/new")
-if [ "$n" -eq 700 ]; then ok "exactly 700 files, none half-written in tmp/ ($(count_files "$WORK/md10/tmp") there)"
-else fail "$n files instead of 700"; fi
+if [ "$n" -eq 1200 ]; then ok "exactly 1200 files"
+else fail "$n files instead of 1200"; fi
 check "no file left in tmp/" test "$(count_files "$WORK/md10/tmp")" -eq 0
 expect_status 0 "sink stops cleanly on SIGTERM" stop_pid "$SINK_PID"
 
