@@ -125,24 +125,23 @@ class Closed(ClientEvent):
     message: str = ""
 
 
+_VIOLATIONS = {int(v): v for v in Violation}
+_FAILURES = {int(f): f for f in Failure}
+
+
 def _violation(v: int) -> Violation:
-    try:
-        return Violation(v)
-    except ValueError:
-        return Violation.NONE
+    # A newer engine may report a code this module does not know: show it as NONE.
+    return _VIOLATIONS.get(v, Violation.NONE)
 
 
 def _failure(f: int) -> Failure:
-    try:
-        return Failure(f)
-    except ValueError:
-        return Failure.LOCAL
+    return _FAILURES.get(f, Failure.LOCAL)
 
 
-def _convert(ev: Any) -> ClientEvent | None:
+def _convert(ev: Any, scratch: Any) -> ClientEvent | None:
     t = ev.type
-    failure = _failure(ev.failure)
-    reply = Reply._from_c(ev.reply)
+    failure = _FAILURES.get(ev.failure, Failure.LOCAL)
+    reply = Reply._from_c(ev.reply, scratch)
     if t == lib.SMTPCORE_CEV_RCPT_RESULT:
         return RcptResult(failure, reply, int(ev.rcpt_index))
     if t == lib.SMTPCORE_CEV_MAIL_RESULT:
@@ -199,7 +198,7 @@ class ClientConnection:
     auth_user/auth_password); ``None`` keeps the engine default.
     """
 
-    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "__weakref__")
+    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "_text", "__weakref__")
 
     def __init__(
         self,
@@ -243,6 +242,7 @@ class ClientConnection:
         self._end = False
         self._eof = 0
         self._out = ffi.new("const char **")
+        self._text = ffi.new("smtpcore_str *")  # scratch for reply lines
 
     # -- lifetime
     def close(self) -> None:
@@ -302,7 +302,7 @@ class ClientConnection:
         while True:
             check(lib.smtpcore_client_next_event(c, ev))
             if ev.type != lib.SMTPCORE_CEV_NONE:
-                return _convert(ev)
+                return _convert(ev, self._text)
             fed = self._in.feed(self._offer) if len(self._in) else 0
             if not fed and not self._deliver_eof():
                 return None

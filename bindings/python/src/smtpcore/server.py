@@ -190,11 +190,12 @@ class Close(ServerEvent):
     message: str = ""
 
 
+_VIOLATIONS = {int(v): v for v in Violation}
+
+
 def _violation(v: int) -> Violation:
-    try:
-        return Violation(v)
-    except ValueError:  # a newer engine; keep the number visible
-        return Violation.NONE
+    # A newer engine may report a code this module does not know: show it as NONE.
+    return _VIOLATIONS.get(v, Violation.NONE)
 
 
 def _convert(ev: Any) -> ServerEvent | None:

@@ -75,11 +75,12 @@ class Reply:
         return f"{self.code}{enh} {self.text}"
 
     @classmethod
-    def _from_c(cls, r: Any) -> Reply | None:
+    def _from_c(cls, r: Any, text: Any = None) -> Reply | None:
         if r.code == 0 and r.raw.len == 0:
             return None
         lines = []
-        text = ffi.new("smtpcore_str *")
+        if text is None:
+            text = ffi.new("smtpcore_str *")
         rp = ffi.addressof(r)
         for i in range(r.nlines):
             if lib.smtpcore_reply_line(rp, i, text) == 0:
