@@ -6,9 +6,9 @@
   smtpcore.aio client -> Postfix smtpd -> maildir, and Postfix's smtp client (relaying,
   pipelining) -> smtpcore.aio server.
 
-Byte identity is checked exactly, with each tool's documented framing accounted for:
-smtp-source sends an empty line before the final dot; smtp-sink and maildir store lines
-with LF and Postfix prepends its trace headers.
+Byte identity is checked exactly, with each tool's framing accounted for (as observed, and the
+same with aiosmtpd): smtp-source sends an empty line before the final dot; smtp-sink and
+maildir store lines with LF; Postfix prepends its trace headers.
 """
 import asyncio
 import email.message

@@ -5,6 +5,7 @@ import smtplib
 import pytest
 
 import smtpcore
+import smtpcore.aio
 
 from conftest import Collector, run, running_server
 
@@ -116,3 +117,22 @@ def test_smtplib_vrfy_help_noop_rset():
             await asyncio.to_thread(client, port)
 
     run(main())
+
+
+def test_controller_for_synchronous_code():
+    got = []
+    with smtpcore.aio.Controller(got.append) as ctl:
+        assert ctl.port > 0
+        with smtplib.SMTP(ctl.host, ctl.port, timeout=30) as s:
+            s.sendmail("a@example.com", ["b@example.com"], MESSAGE)
+        with smtplib.SMTP(ctl.host, ctl.port, timeout=30) as s:
+            s.sendmail("a@example.com", ["c@example.com"], MESSAGE)
+    assert [e.content for e in got] == [MESSAGE, MESSAGE]
+    with pytest.raises(OSError):
+        smtplib.SMTP(ctl.host, ctl.port, timeout=5)  # stopped: nothing listens any more
+
+
+def test_controller_reports_startup_errors():
+    with smtpcore.aio.Controller(lambda e: None) as ctl:
+        with pytest.raises(OSError):
+            smtpcore.aio.Controller(lambda e: None, port=ctl.port).start()

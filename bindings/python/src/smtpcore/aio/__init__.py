@@ -1,7 +1,8 @@
 """asyncio batteries: :func:`serve` (server) and :func:`send_message` (client)."""
 from ._common import Response
+from .controller import Controller
 from .client import SendError, SendResult, SMTPClient, SMTPClientError, send_message
 from .server import Envelope, Handler, Session, serve
 
-__all__ = ["serve", "Handler", "Session", "Envelope", "Response", "send_message",
+__all__ = ["serve", "Controller", "Handler", "Session", "Envelope", "Response", "send_message",
            "SMTPClient", "SendResult", "SendError", "SMTPClientError"]
