@@ -39,18 +39,23 @@ def read_raw(raw: str, name: str) -> str:
             status = f.read().strip()
         if status and status != "0":
             first = _first_error_line(text, raw, name)
+            if status == "n/a":  # bench/run did not start it; .err says why
+                raise Missing(first or f"{name} not run")
+            if status.isdigit():
+                status = f"exited with {status}"
             raise Missing(f"{name} {status}{': ' + first if first else ''}")
     return text
 
 
 def _first_error_line(text: str, raw: str, name: str) -> str:
+    """The last line the program wrote to stderr (its own reason), if any."""
+    del text  # stdout holds figures, not reasons
     err_path = os.path.join(raw, name + ".err")
     lines = []
     if os.path.exists(err_path):
         with open(err_path, encoding="utf-8", errors="replace") as f:
             lines = [l.strip() for l in f if l.strip()]
-    lines = lines or [l.strip() for l in text.splitlines() if l.strip()]
-    return lines[-1][:80] if lines else ""
+    return lines[-1][:70] if lines else ""
 
 
 def find(text: str, pattern: str, what: str, flags: int = 0) -> float:
