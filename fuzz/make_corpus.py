@@ -150,7 +150,8 @@ def main():
     # few decision bytes at the end (0 = accept).
     for units in ([0, 5, 12, 22, 36], [0, 5, 12, 25, 26, 15, 16, 17, 18, 19, 20, 21],
                   [0, 27, 29, 30, 31, 0, 5, 13, 14, 22], [1, 6, 7, 8, 9, 10, 11, 12, 24],
-                  [0, 32, 33, 34, 35, 2, 3, 4, 23, 28]):
+                  [0, 32, 33, 34, 35, 2, 3, 4, 23, 28], list(range(36, 58)),
+                  [0, 5, 12, 36, 37, 38, 5, 55, 56, 12, 22, 57]):
         add("server", bytes([0, 0x07, 0x80 | 0x10, 0, 0, 0, 0, 0]) + bytes(units) + bytes(8))
     # Round trips have no transcript form: a few hand-made seeds per mode.
     for sel in range(5):

@@ -400,6 +400,28 @@ static const unit units[] = {
      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", 1),
+    U("NOOP x\r\n", 1),
+    U("RSET x\r\n", 1),
+    U("HELP MAIL\r\n", 1),
+    U("VRFY\r\n", 1),
+    U("EXPN\r\n", 1),
+    U("DATA x\r\n", 1),
+    U("STARTTLS x\r\n", 1),
+    U("EHLO\r\n", 1),
+    U("HELO\r\n", 1),
+    U("MAIL FROM:<a@example.org> FOO=BAR\r\n", 1),
+    U("MAIL FROM:<a@example.org> SIZE=1 SIZE=2\r\n", 1),
+    U("RCPT TO:<b@example.net> NOTIFY=NEVER\r\n", 1),
+    U("RCPT TO:<>\r\n", 1),
+    U("TURN\r\n", 1),
+    U("ETRN example.org\r\n", 1),
+    U("BDAT x\r\n", 1),
+    U("BDAT 18446744073709551616\r\n", 1),
+    U("AUTH\r\n", 1),
+    U("AUTH FOO\r\n", 1),
+    U("mail from:<a@example.org>\r\n", 1),
+    U("noop\r\n", 1),
+    U("NOOP\t\r\n", 1),
     U("QUIT\r\n", 1),
 };
 
@@ -410,7 +432,14 @@ static void run_structured(host *h)
     size_t n_units = sizeof units / sizeof units[0];
     while (h->src.n > 0 && !h->closed) {
         const unit *u = &units[fz_byte(&h->src) % n_units];
-        feed_all(h, u->bytes, u->len);
+        /* In pieces (a decision byte each; 0 = the rest), draining after each piece. */
+        for (size_t at = 0; at < u->len && !h->closed;) {
+            size_t k = fz_ctl(&h->src);
+            if (k == 0 || k > u->len - at)
+                k = u->len - at;
+            feed_all(h, u->bytes + at, k);
+            at += k;
+        }
         drain_all(h);
         if (h->closed || smtpcore_server_want_close(h->s))
             break;
