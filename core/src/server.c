@@ -316,6 +316,7 @@ void sc_srv_reset_txn(smtpcore_server *s)
     s->mail_open = 0;
     s->rcpt_count = 0;
     s->body_type = SMTPCORE_BODY_UNSPECIFIED;
+    s->txn_utf8 = 0;
     s->bdat_used = 0;
     s->bdat_failed = 0;
     s->msg_size = 0;
@@ -618,6 +619,7 @@ static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int c
         if (ok) {
             s->mail_open = 1;
             s->body_type = s->pend_body;
+            s->txn_utf8 = s->pend_utf8;
         }
         break;
     case SMTPCORE_SEV_RCPT:

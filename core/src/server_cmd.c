@@ -143,6 +143,7 @@ static void do_mail(smtpcore_server *s, const sc_command *c, smtpcore_str line)
     ev->address_utf8 = c->mailbox_utf8;
     ev->mail = c->mail;
     s->pend_body = c->mail.body;
+    s->pend_utf8 = c->mail.smtputf8;
     sc_srv_await(s, ev);
 }
 
@@ -150,6 +151,13 @@ static void do_rcpt(smtpcore_server *s, const sc_command *c, smtpcore_str line)
 {
     if (!s->mail_open) {
         refuse(s, line, 503, "5.5.1", "Error: need MAIL command", SMTPCORE_V_BAD_SEQUENCE);
+        return;
+    }
+    /* The parser cannot see the MAIL line: a UTF-8 forward path is only valid inside a
+     * transaction opened with SMTPUTF8 (RFC 6531 3.4). */
+    if (c->mailbox_utf8 && !s->txn_utf8) {
+        refuse(s, line, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8",
+               SMTPCORE_V_SYNTAX);
         return;
     }
     /* RFC 5321 4.5.3.1.10: too many recipients is 452, so the client retries the rest. */

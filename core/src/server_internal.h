@@ -104,6 +104,7 @@ struct smtpcore_server {
     int mail_open;
     uint32_t rcpt_count;
     smtpcore_body_type body_type;
+    int txn_utf8;               /* the MAIL carried SMTPUTF8 (RFC 6531) */
     int bdat_used;
     int bdat_failed;            /* BDAT total crossed the size limit; read until LAST */
     uint64_t msg_size;          /* BDAT: octets received in this transaction */
@@ -115,6 +116,7 @@ struct smtpcore_server {
     int bdat_last;
     int pend_esmtp;             /* HELO event: EHLO (1) or HELO (0) */
     smtpcore_body_type pend_body; /* MAIL event: BODY= */
+    int pend_utf8;              /* MAIL event: SMTPUTF8 */
     sc_bdat_mode bdat_mode;
 };
 
