@@ -141,7 +141,7 @@ void tool_msg_abort(tool_maildir *md, tool_msgfile *m)
     m->buf = NULL;
 }
 
-int tool_msg_commit(tool_maildir *md, tool_msgfile *m)
+int tool_msg_commit_nosync(tool_maildir *md, tool_msgfile *m)
 {
     char from[4400], to[4400];
     if (m->fd < 0)
@@ -161,8 +161,18 @@ int tool_msg_commit(tool_maildir *md, tool_msgfile *m)
         unlink(from);
         return -1;
     }
-    /* The rename is durable only once the directory entry is on disk. */
-    if (fsync(md->new_fd) != 0)
-        return -1;
     return 0;
+}
+
+int tool_maildir_sync(tool_maildir *md)
+{
+    /* The rename is durable only once the directory entry is on disk. */
+    return fsync(md->new_fd) == 0 ? 0 : -1;
+}
+
+int tool_msg_commit(tool_maildir *md, tool_msgfile *m)
+{
+    if (tool_msg_commit_nosync(md, m) != 0)
+        return -1;
+    return tool_maildir_sync(md);
 }

@@ -41,6 +41,13 @@ void tool_msg_write(tool_msgfile *m, const char *data, size_t len);
 /** Flushes, fsyncs, renames into new/, fsyncs new/. Returns 0 or -1 (then removed). */
 int tool_msg_commit(tool_maildir *md, tool_msgfile *m);
 
+/** tool_msg_commit() without the fsync of new/: call tool_maildir_sync() once for a
+ *  batch before acknowledging any message of it. Returns 0 or -1 (then removed). */
+int tool_msg_commit_nosync(tool_maildir *md, tool_msgfile *m);
+
+/** Makes the renames into new/ durable (fsync of the directory). Returns 0 or -1. */
+int tool_maildir_sync(tool_maildir *md);
+
 /** Removes a message that will not be acknowledged. Safe on an idle @p m. */
 void tool_msg_abort(tool_maildir *md, tool_msgfile *m);
 

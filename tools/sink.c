@@ -188,10 +188,15 @@ static int setup(sink_ctx *ctx)
         cfg->extensions |= SMTPCORE_EXT_AUTH;
         cfg->auth_mechs = SMTPCORE_AUTH_PLAIN | SMTPCORE_AUTH_LOGIN;
     }
-    if (ctx->opt.maildir != NULL &&
-        tool_maildir_open(&ctx->md, ctx->opt.maildir, err, sizeof err) != 0) {
-        fprintf(stderr, "smtpcore-sink: %s\n", err);
-        return -1;
+    if (ctx->opt.maildir != NULL) {
+        if (tool_maildir_open(&ctx->md, ctx->opt.maildir, err, sizeof err) != 0) {
+            fprintf(stderr, "smtpcore-sink: %s\n", err);
+            return -1;
+        }
+        if (sink_store_start(&ctx->store, &ctx->md) != 0) {
+            fprintf(stderr, "smtpcore-sink: cannot start the storage thread\n");
+            return -1;
+        }
     }
     /* Check the configuration once, so a bad value fails at start, not per connection. */
     smtpcore_server *probe = NULL;
@@ -231,7 +236,7 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
 {
     size_t cap = ctx->opt.max_conn;
     sink_conn **conns = calloc(cap, sizeof *conns);
-    struct pollfd *pfd = calloc(cap + 2, sizeof *pfd);
+    struct pollfd *pfd = calloc(cap + 3, sizeof *pfd);
     if (conns == NULL || pfd == NULL) {
         fprintf(stderr, "smtpcore-sink: out of memory\n");
         free(conns);
@@ -244,6 +249,15 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
     for (;;) {
         int64_t now = tool_now_ms();
         if (ctx->stopping && (nconns == 0 || now >= stop_deadline)) {
+            /* Messages already with the storage thread are finished (and answered when
+             * their client is still there) before anything is dropped. */
+            sink_store_stop(&ctx->store);
+            for (sink_store_job *j = ctx->store.done, *next; j != NULL; j = next) {
+                next = j->next;
+                sink_conn_store_done(ctx, j->owner, j->result);
+                sink_conn_run(ctx, j->owner, now);
+            }
+            ctx->store.done = NULL;
             for (size_t i = 0; i < nconns; i++) {
                 sink_conn_abort(ctx, conns[i]);
                 sink_conn_free(ctx, conns[i]);
@@ -254,12 +268,13 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
         int any_busy = 0;
         pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN, .revents = 0 };
         pfd[1] = (struct pollfd){ .fd = ctx->stopping ? -1 : lfd, .events = POLLIN, .revents = 0 };
+        pfd[2] = (struct pollfd){ .fd = sink_store_fd(&ctx->store), .events = POLLIN, .revents = 0 };
         for (size_t i = 0; i < nconns; i++) {
-            pfd[i + 2] = (struct pollfd){ .fd = sink_conn_fd(conns[i]),
+            pfd[i + 3] = (struct pollfd){ .fd = sink_conn_fd(conns[i]),
                                           .events = sink_conn_events(conns[i]), .revents = 0 };
             any_busy |= sink_conn_busy(conns[i]);
         }
-        int rc = poll(pfd, nconns + 2, any_busy ? 0 : 1000);
+        int rc = poll(pfd, nconns + 3, any_busy ? 0 : 1000);
         if (rc < 0 && errno != EINTR) {
             fprintf(stderr, "smtpcore-sink: poll: %s\n", strerror(errno));
             break;
@@ -278,9 +293,16 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
                     sink_conn_shutdown(ctx, conns[i]);
             }
         }
+        if (pfd[2].revents & POLLIN) {
+            for (sink_store_job *j = sink_store_collect(&ctx->store), *next; j != NULL; j = next) {
+                next = j->next;
+                sink_conn_store_done(ctx, j->owner, j->result);
+                sink_conn_run(ctx, j->owner, now);
+            }
+        }
         size_t n_before = nconns;
         for (size_t i = 0; i < n_before; i++) {
-            if (pfd[i + 2].revents != 0 || sink_conn_busy(conns[i]) || ctx->stopping)
+            if (pfd[i + 3].revents != 0 || sink_conn_busy(conns[i]) || ctx->stopping)
                 sink_conn_run(ctx, conns[i], now);
         }
         if (lfd >= 0 && (pfd[1].revents & POLLIN))
@@ -336,6 +358,7 @@ int main(int argc, char **argv)
     printf("listening on %s\n", bound);
     fflush(stdout);
     rc = serve(&ctx, lfd, sfd);
+    sink_store_stop(&ctx.store); /* normally done by serve(); harmless twice */
     if (!ctx.opt.quiet)
         fprintf(stderr, "smtpcore-sink: stopped: %llu connections, %llu messages stored, "
                 "%llu refused\n", (unsigned long long)ctx.connections,

@@ -11,6 +11,7 @@
 
 #include "auth_file.h"
 #include "maildir.h"
+#include "store.h"
 #include "tls.h"
 
 /** Command-line settings. */
@@ -40,6 +41,7 @@ typedef struct sink_ctx {
     smtpcore_server_config cfg;  /**< Engine configuration for every session. */
     SSL_CTX *tls;                /**< Server TLS context, NULL without --tls-cert. */
     tool_maildir md;             /**< Open maildir when opt.maildir is set. */
+    sink_store store;            /**< Storage thread when opt.maildir is set. */
     tool_auth_file auth;         /**< Credentials when opt.auth_file is set. */
     int stopping;                /**< SIGTERM/SIGINT seen. */
     uint64_t conn_seq;           /**< Connection ids. */
@@ -73,6 +75,8 @@ int sink_conn_check_idle(sink_ctx *ctx, sink_conn *c, int64_t now_ms);
 void sink_conn_shutdown(sink_ctx *ctx, sink_conn *c);
 /** Forces a connection closed (grace period over): an unacknowledged message is removed. */
 void sink_conn_abort(sink_ctx *ctx, sink_conn *c);
+/** A message handed to the storage thread came back: answer it (250 or 451). */
+void sink_conn_store_done(sink_ctx *ctx, sink_conn *c, int result);
 /** Frees the connection and closes its socket. */
 void sink_conn_free(sink_ctx *ctx, sink_conn *c);
 

@@ -43,6 +43,10 @@ struct sink_conn {
     uint32_t rcpt_n;
     int in_data;           /* a maildir file is open for the current message */
     int store_failed;      /* the file could not be created: refuse at the end */
+    int store_wait;        /* the message is with the storage thread; its end is unanswered */
+    uint64_t end_size;     /* message size and long-line flag, kept for the log line */
+    int end_long_lines;
+    sink_store_job job;
     tool_msgfile msg;
     char auth_user[128];
     int tls_done;
@@ -64,6 +68,8 @@ static void copy_str(char *dst, size_t cap, smtpcore_str s)
 
 static void reset_tx(sink_ctx *ctx, sink_conn *c)
 {
+    if (c->store_wait)
+        return; /* the storage thread owns the file; sink_conn_store_done() finishes */
     if (c->in_data)
         tool_msg_abort(&ctx->md, &c->msg);
     c->in_data = 0;
@@ -128,7 +134,7 @@ void sink_conn_free(sink_ctx *ctx, sink_conn *c)
 }
 
 int sink_conn_fd(const sink_conn *c) { return c->st.fd; }
-int sink_conn_dead(const sink_conn *c) { return c->state == CS_DEAD; }
+int sink_conn_dead(const sink_conn *c) { return c->state == CS_DEAD && !c->store_wait; }
 int sink_conn_busy(const sink_conn *c) { return c->state != CS_DEAD && c->busy; }
 
 short sink_conn_events(const sink_conn *c)
@@ -169,32 +175,54 @@ static void ensure_msg(sink_ctx *ctx, sink_conn *c)
     c->in_data = 1;
 }
 
-static void on_message_end(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *ev)
+/* Answers the end of a message once its fate is known and logs the transaction. */
+static void finish_message(sink_ctx *ctx, sink_conn *c, int code, const char *file)
 {
-    const char *file = NULL;
-    int code = 250;
-    ensure_msg(ctx, c); /* an empty BDAT LAST message has no content before its end */
-    if (c->store_failed)
-        code = 451;
-    if (c->in_data && ctx->opt.maildir != NULL) {
-        if (tool_msg_commit(&ctx->md, &c->msg) == 0) {
-            file = c->msg.name;
-        } else {
-            code = 451;
-        }
+    if (c->state != CS_DEAD) {
+        if (code == 250)
+            smtpcore_server_accept(c->s);
+        else
+            smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store the message, try later");
     }
-    c->in_data = 0;
-    if (code == 250) {
-        smtpcore_server_accept(c->s);
+    if (code == 250)
         ctx->stored++;
-    } else {
-        smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store the message, try later");
+    else
         ctx->refused++;
-    }
-    log_tx(ctx, c, code, ev->message_size, file, ev->long_lines ? "long-lines" : NULL);
+    log_tx(ctx, c, code, c->end_size, file,
+           c->state == CS_DEAD ? "client-gone-before-reply"
+                               : c->end_long_lines ? "long-lines" : NULL);
+    c->in_data = 0;
     reset_tx(ctx, c);
     if (ctx->stopping)
         c->bye_421 = 1;
+    c->busy = 1;
+}
+
+static void on_message_end(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *ev)
+{
+    c->end_size = ev->message_size;
+    c->end_long_lines = ev->long_lines;
+    ensure_msg(ctx, c); /* an empty BDAT LAST message has no content before its end */
+    if (c->store_failed) {
+        finish_message(ctx, c, 451, NULL);
+        return;
+    }
+    if (!c->in_data) {
+        finish_message(ctx, c, 250, NULL); /* no --maildir: accept and discard */
+        return;
+    }
+    /* fsync + rename happen on the storage thread; the answer waits for them. */
+    c->job.msg = &c->msg;
+    c->job.owner = c;
+    c->store_wait = 1;
+    sink_store_submit(&ctx->store, &c->job);
+}
+
+void sink_conn_store_done(sink_ctx *ctx, sink_conn *c, int result)
+{
+    c->store_wait = 0;
+    c->in_data = 0; /* the file is in new/ or removed */
+    finish_message(ctx, c, result == 0 ? 250 : 451, result == 0 ? c->msg.name : NULL);
 }
 
 static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *ev)
@@ -287,7 +315,7 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
         c->close_after_flush = 1;
         break;
     case SMTPCORE_SEV_CLOSE:
-        if (c->in_data) {
+        if (c->in_data && !c->store_wait) {
             log_tx(ctx, c, 0, c->msg.size, NULL, "connection-lost");
             ctx->refused++;
         }
@@ -425,7 +453,7 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
         while (c->state == CS_SMTP && smtpcore_server_next_event(c->s, &ev) == SMTPCORE_OK &&
                ev.type != SMTPCORE_SEV_NONE) {
             on_event(ctx, c, &ev);
-            if (ev.answer_required && c->state == CS_SMTP) {
+            if (ev.answer_required && c->state == CS_SMTP && !c->store_wait) {
                 /* Events not handled above take the engine's defaults (252 VRFY, etc.);
                  * a second answer is refused by the engine, so this is harmless. */
                 int rc = smtpcore_server_accept(c->s);
@@ -464,7 +492,7 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
                 break;
             }
             if (c->close_after_flush || smtpcore_server_want_close(c->s) ||
-                (c->eof_given && !progress)) {
+                (c->eof_given && !progress && !c->store_wait)) {
                 c->state = CS_DEAD;
                 break;
             }
@@ -479,7 +507,7 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
 
 int sink_conn_check_idle(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
 {
-    if (c->state == CS_DEAD)
+    if (c->state == CS_DEAD || c->store_wait)
         return 0;
     if (now_ms - c->last_activity < (int64_t)ctx->opt.timeout_s * 1000)
         return 0;
@@ -509,7 +537,7 @@ void sink_conn_shutdown(sink_ctx *ctx, sink_conn *c)
 
 void sink_conn_abort(sink_ctx *ctx, sink_conn *c)
 {
-    if (c->in_data)
+    if (c->in_data && !c->store_wait)
         log_tx(ctx, c, 0, c->msg.size, NULL, "shutdown");
     reset_tx(ctx, c);
     c->state = CS_DEAD;
