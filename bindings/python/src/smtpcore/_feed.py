@@ -34,9 +34,9 @@ class PendingInput:
         self._off = 0
 
     def feed(self, fn: Callable[[Any, int, Any], int]) -> int:
-        """Offers the pending bytes to ``fn(ptr, len, consumed_ptr) -> rc`` until it takes
-        nothing more. Returns the number of bytes taken; raises nothing itself (the return
-        code of the last call is handed back through ``fn``'s own checks)."""
+        """Offers the pending bytes to ``fn(ptr, len, consumed_ptr)`` until it takes nothing
+        more, and returns how many it took. ``fn`` raises on engine errors; the bytes it did
+        not take stay queued."""
         total = 0
         data = self._data
         while self._off < len(data):

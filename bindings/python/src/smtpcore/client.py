@@ -356,7 +356,7 @@ class ClientConnection:
         and dot-stuffs). They are handed to the engine as :meth:`data_to_send` drains."""
         self._sess()
         if self._end:
-            raise check_state("end_body() was already called")
+            raise _state_error("end_body() was already called")
         self._body.append(data)
         self._body.feed(self._offer_body)
 
@@ -451,5 +451,5 @@ class ClientConnection:
         return int(lib.smtpcore_client_memory(self._sess()))
 
 
-def check_state(detail: str) -> Exception:
+def _state_error(detail: str) -> Exception:
     return InvalidStateError(ErrorCode.INVALID_STATE, detail)
