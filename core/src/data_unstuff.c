@@ -12,6 +12,7 @@
  * CR, NUL and 8-bit bytes (16 bytes at a time with SSE2, 8 otherwise), skipping the
  * checks for flags already raised. */
 #include "data.h"
+#include "scan.h"
 
 #include <string.h>
 
@@ -23,20 +24,12 @@ enum { ST_BOL = 0, ST_MID = 1, ST_MID_CR = 2, ST_DONE = 3 };
 
 #define SC_DATA_BYTE_FLAGS (SC_DATA_BARE_CR | SC_DATA_NUL | SC_DATA_8BIT)
 
-/* Precise classification of a short run (or of a run known to contain something). */
+/* Classification of a run, in SC_DATA_* terms. */
 static uint32_t scan_bytes(const unsigned char *p, size_t n)
 {
-    uint32_t f = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char b = p[i];
-        if (b == '\r')
-            f |= SC_DATA_BARE_CR;
-        else if (b == 0)
-            f |= SC_DATA_NUL;
-        else if (b >= 0x80)
-            f |= SC_DATA_8BIT;
-    }
-    return f;
+    uint32_t b = sc_scan_bytes(p, n);
+    return ((b & SC_SCAN_NUL) ? SC_DATA_NUL : 0u) | ((b & SC_SCAN_CR) ? SC_DATA_BARE_CR : 0u) |
+           ((b & SC_SCAN_8BIT) ? SC_DATA_8BIT : 0u);
 }
 
 /* Flags (among `need`) of line content p[0, n) that holds no LF, so every CR in it is
@@ -71,27 +64,7 @@ static uint32_t content_flags(const unsigned char *p, size_t n, uint32_t need)
         return f & need;
     }
 #endif
-    const uint64_t ones = 0x0101010101010101u;
-    const uint64_t highs = 0x8080808080808080u;
-    const uint64_t crs = ones * (uint64_t)'\r';
-    uint64_t any_zero = 0, any_cr = 0, any_high = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        uint64_t c = v ^ crs;
-        any_zero |= (v - ones) & ~v;
-        any_cr |= (c - ones) & ~c;
-        any_high |= v;
-    }
-    uint32_t f = scan_bytes(p + i, n - i);
-    if (any_zero & highs)
-        f |= SC_DATA_NUL;
-    if (any_cr & highs)
-        f |= SC_DATA_BARE_CR;
-    if (any_high & highs)
-        f |= SC_DATA_8BIT;
-    return f & need;
+    return scan_bytes(p, n) & need;
 }
 
 void sc_unstuffer_init(sc_unstuffer *u, size_t max_line)

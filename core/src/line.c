@@ -1,6 +1,7 @@
 /* Line framing: find the next LF with memchr, resume where the last call stopped, and
  * classify the bytes of the line once. See line.h for the policy. */
 #include "line.h"
+#include "scan.h"
 
 #include <string.h>
 
@@ -13,37 +14,9 @@
  * so the common clean ASCII line costs little more than the memchr that found it. */
 static uint32_t content_flags(const unsigned char *p, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101u;
-    const uint64_t highs = 0x8080808080808080u;
-    const uint64_t crs = ones * (uint64_t)'\r';
-    uint64_t any_zero = 0, any_cr = 0, any_high = 0;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        uint64_t c = v ^ crs;
-        any_zero |= (v - ones) & ~v;
-        any_cr |= (c - ones) & ~c;
-        any_high |= v;
-    }
-    uint32_t flags = 0;
-    /* The haszero test is exact per word; false positives only affect which byte. */
-    if (any_zero & highs)
-        flags |= SC_LINE_NUL;
-    if (any_cr & highs)
-        flags |= SC_LINE_BARE_CR;
-    if (any_high & highs)
-        flags |= SC_LINE_8BIT;
-    for (; i < n; i++) {
-        unsigned char b = p[i];
-        if (b == 0)
-            flags |= SC_LINE_NUL;
-        else if (b == '\r')
-            flags |= SC_LINE_BARE_CR;
-        else if (b >= 0x80)
-            flags |= SC_LINE_8BIT;
-    }
-    return flags;
+    uint32_t b = sc_scan_bytes(p, n);
+    return ((b & SC_SCAN_NUL) ? SC_LINE_NUL : 0u) | ((b & SC_SCAN_CR) ? SC_LINE_BARE_CR : 0u) |
+           ((b & SC_SCAN_8BIT) ? SC_LINE_8BIT : 0u);
 }
 
 void sc_line_init(sc_line_framer *f, size_t max_len)
