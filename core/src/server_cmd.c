@@ -210,6 +210,8 @@ static void do_bdat(smtpcore_server *s, const sc_command *c)
         mode = SC_BDAT_NO_TXN;
     else if (s->bdat_failed)
         mode = SC_BDAT_TOO_BIG;
+    else if (s->rcpt_count == 0)
+        mode = SC_BDAT_NO_RCPT; /* RFC 3030 2: like DATA, BDAT needs a valid recipient */
     /* The octets are read in every case, so they are never mistaken for commands. */
     sc_srv_bdat_start(s, c->chunk_size, c->last, mode);
 }

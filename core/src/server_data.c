@@ -163,6 +163,11 @@ static void bdat_finish(smtpcore_server *s)
         sc_srv_refuse(s, none, 502, "5.5.1", "Error: command not implemented",
                       SMTPCORE_V_UNKNOWN_COMMAND, 1);
         return;
+    case SC_BDAT_NO_RCPT:
+        sc_srv_refuse(s, none, 554, "5.5.1", "Error: no valid recipients",
+                      SMTPCORE_V_BAD_SEQUENCE, 1);
+        sc_srv_reset_txn(s);
+        return;
     case SC_BDAT_NO_TXN:
     default:
         sc_srv_refuse(s, none, 503, "5.5.1",

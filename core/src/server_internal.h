@@ -42,7 +42,8 @@ typedef enum sc_bdat_mode {
     SC_BDAT_STREAM = 0,  /* part of the transaction: BODY events */
     SC_BDAT_TOO_BIG,     /* the transaction failed on size: read through, 552 */
     SC_BDAT_NO_EXT,      /* CHUNKING not advertised: read through, 502 */
-    SC_BDAT_NO_TXN       /* no transaction (or refused session): read through, 503 */
+    SC_BDAT_NO_TXN,      /* no transaction (or refused session): read through, 503 */
+    SC_BDAT_NO_RCPT      /* MAIL but no accepted RCPT: read through, 554, transaction gone */
 } sc_bdat_mode;
 
 typedef enum sc_auth_step {
