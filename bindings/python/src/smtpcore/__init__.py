@@ -19,7 +19,7 @@ from .errors import (
     TooLongError, UnsupportedError,
 )
 from .server import ServerConnection
-from .types import (
+from .values import (
     Caps, MailParams, RcptParams, Reply, address_literal, helo_classify, version, version_num,
     xtext_decode,
 )

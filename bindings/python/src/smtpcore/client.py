@@ -14,7 +14,7 @@ from ._feed import PendingInput
 from ._ffi import ffi, lib
 from .enums import ClientEventType, DsnNotify, DsnRet, ErrorCode, Failure, TlsPolicy, Violation
 from .errors import InvalidStateError, SessionClosedError, check
-from .types import Caps, Reply, _slice, decode_text, encode_text
+from .values import Caps, Reply, _slice, decode_text, encode_text
 
 __all__ = [
     "ClientConnection", "ClientEvent", "Greeting", "StartTLS", "AuthChallenge", "AuthResult",

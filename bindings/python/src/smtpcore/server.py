@@ -17,7 +17,7 @@ from .enums import (
     ServerEventType, TalkerPolicy, Violation,
 )
 from .errors import check
-from .types import MailParams, RcptParams, _slice, decode_text, encode_text
+from .values import MailParams, RcptParams, _slice, decode_text, encode_text
 
 __all__ = [
     "ServerConnection", "ServerEvent", "Connect", "Helo", "Mail", "Rcpt", "Data", "Body",

@@ -26,7 +26,7 @@ from .. import client as cev
 from ..client import ClientConnection
 from ..enums import BodyType, Extension, Failure, TlsPolicy
 from ..errors import InvalidStateError, SMTPCoreError
-from ..types import Caps, Reply, address_literal
+from ..values import Caps, Reply, address_literal
 from ._common import read_some, write_all
 
 __all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendError"]

@@ -24,7 +24,7 @@ from .. import server as sev
 from ..enums import AuthMech, Extension
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
-from ..types import MailParams, RcptParams
+from ..values import MailParams, RcptParams
 from ._common import Response, parse_response, read_some, write_all
 
 __all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
