@@ -243,8 +243,8 @@ class SMTPServerProtocolRunner:
                 env.long_lines = ev.long_lines
                 body.clear()
                 if not env.rcpt_tos:
-                    # BDAT LAST after every RCPT was refused still reaches us (seen with
-                    # engine 0.1.0); never hand the handler a message without recipients.
+                    # Defence in depth: the engine itself refuses BDAT without an accepted
+                    # recipient (RFC 3030); a handler must never see such a message.
                     conn.reject(554, "5.5.1", "No valid recipients")
                 else:
                     await self._call(conn, ev, h.handle_message(session, env))
