@@ -1,5 +1,6 @@
 /* RFC 5321 4.1.2 / 4.1.3 address syntax, RFC 6531 UTF-8, RFC 3461 xtext.
  * Every function is a bounded single pass over its input; nothing allocates. */
+#include <stdint.h>
 #include <string.h>
 
 #include "syntax.h"
@@ -95,18 +96,17 @@ static int label_ok(const unsigned char *p, size_t start, size_t end)
     return n != 0 && n <= SC_LABEL_MAX && p[start] != '-' && p[end - 1] != '-';
 }
 
-/* Counts labels; returns 0 when invalid. Sets *eight when a byte >= 0x80 was seen. */
-static size_t domain_labels(const char *s, size_t len, uint32_t flags, int *eight)
+/* Scans a Domain at the start of p[0, len) up to the first byte that cannot belong to one
+ * (or len). Returns that offset with *labels and *eight set, or SIZE_MAX when what was
+ * scanned breaks the grammar (empty, too long, bad label, a trailing dot, bad UTF-8). */
+static size_t domain_scan(const unsigned char *p, size_t len, uint32_t flags, size_t *labels,
+                          int *eight)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    *eight = 0;
-    if (len == 0 || len > SC_DOMAIN_MAX)
-        return 0;
     /* ASCII label characters take the first test; UTF-8 only the second. */
     unsigned hi = (flags & SC_SYN_UTF8) ? C_8BIT : 0u;
     int e8 = 0;
-    size_t labels = 0, start = 0;
-    for (size_t i = 0; i < len; i++) {
+    size_t n = 0, start = 0, i = 0;
+    for (; i < len; i++) {
         unsigned k = sc_cls[p[i]];
         if (k & C_LDH)
             continue;
@@ -114,18 +114,30 @@ static size_t domain_labels(const char *s, size_t len, uint32_t flags, int *eigh
             e8 = 1;
             continue;
         }
-        if (p[i] != '.' || !label_ok(p, start, i))
-            return 0;
-        labels++;
+        if (p[i] != '.')
+            break;
+        if (!label_ok(p, start, i))
+            return SIZE_MAX;
+        n++;
         start = i + 1;
     }
-    /* Also refuses a trailing dot, which is not in the grammar. */
-    if (!label_ok(p, start, len))
-        return 0;
-    labels++;
-    if (e8 && !sc_utf8_valid(s, len))
-        return 0;
+    /* Also refuses a trailing dot, which is not in the grammar, and an empty domain. */
+    if (!label_ok(p, start, i) || i > SC_DOMAIN_MAX)
+        return SIZE_MAX;
+    if (e8 && !sc_utf8_valid((const char *)p, i))
+        return SIZE_MAX;
+    *labels = n + 1;
     *eight = e8;
+    return i;
+}
+
+/* Counts labels; returns 0 when invalid. Sets *eight when a byte >= 0x80 was seen. */
+static size_t domain_labels(const char *s, size_t len, uint32_t flags, int *eight)
+{
+    size_t labels = 0;
+    *eight = 0;
+    if (domain_scan((const unsigned char *)s, len, flags, &labels, eight) != len)
+        return 0;
     return labels;
 }
 
@@ -335,6 +347,31 @@ static size_t adl_len(const char *s, size_t len, uint32_t flags)
     }
 }
 
+/* A path whose mailbox at s[i..] is a Dot-string local part and a Domain, directly
+ * followed by '>': returns the offset after the '>' (setting *utf8), or 0 when the path
+ * has another shape or is invalid, for the general parser to decide. Valid Dot-strings
+ * and Domains hold no '>', so the '>' found here is the one the general parser finds. */
+static size_t path_fast(const char *s, size_t len, size_t i, uint32_t flags, int *utf8)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (i >= len || p[i] == '"')
+        return 0;
+    int eight = 0;
+    size_t l = local_part(p + i, len - i, flags, &eight);
+    if (l == 0 || l > SC_LOCAL_MAX || i + l >= len || p[i + l] != '@')
+        return 0;
+    if (eight && !sc_utf8_valid(s + i, l))
+        return 0;
+    size_t d = i + l + 1, labels;
+    int dom_eight = 0;
+    size_t dl = domain_scan(p + d, len - d, flags, &labels, &dom_eight);
+    if (dl == SIZE_MAX || d + dl >= len || p[d + dl] != '>')
+        return 0;
+    if (utf8)
+        *utf8 = eight | dom_eight;
+    return d + dl + 1;
+}
+
 size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
                      const char **mbox, size_t *mbox_len, int *utf8)
 {
@@ -355,6 +392,13 @@ size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
         if (a == 0)
             return 0;
         i = 1 + a + 1;
+    }
+    /* The common shape, Dot-string "@" Domain ">", in one pass with no search for '>'. */
+    size_t fast = path_fast(s, len, i, flags, utf8);
+    if (fast) {
+        *mbox = s + i;
+        *mbox_len = fast - 1 - i;
+        return fast;
     }
     /* The mailbox ends at the first '>' outside a quoted local part. */
     size_t j = i;
