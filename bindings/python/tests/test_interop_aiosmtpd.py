@@ -100,3 +100,42 @@ def test_starttls_and_auth_against_aiosmtpd(server_tls, client_tls):
         controller.stop()
     ((_, _, content, tls, _),) = rec.envelopes
     assert tls and content == aio.client.flatten_message(msg)
+
+
+class CustomMechanism(Recorder):
+    """aiosmtpd runs a made-up SASL mechanism X-ECHO with two challenges."""
+
+    async def auth_X__ECHO(self, server, args):  # aiosmtpd maps "__" to "-"
+        first = await server.challenge_auth("nonce-1")
+        second = await server.challenge_auth(b"nonce-2")
+        ok = first == b"nonce-1:zed" and second == b"nonce-2:zed"
+        return AuthResult(success=ok, handled=False)
+
+
+def test_host_run_sasl_mechanism_through_auth_callback(server_tls, client_tls):
+    rec = CustomMechanism()
+    controller = Controller(rec, hostname="127.0.0.1", port=free_port(),
+                            server_hostname="localhost", tls_context=server_tls,
+                            require_starttls=True, auth_require_tls=True)
+    controller.start()
+    seen = []
+
+    async def respond(challenge):
+        seen.append(challenge)
+        return challenge + b":zed"
+
+    try:
+        result = run(aio.send_message("127.0.0.1", controller.port, make_message("b@example.com"),
+                                      starttls=True, tls_context=client_tls,
+                                      server_hostname="localhost", username="zed",
+                                      password="unused", auth_mechanism="X-ECHO",
+                                      auth_callback=respond))
+        with pytest.raises(aio.SMTPClientError):  # no callback: the exchange is cancelled
+            run(aio.send_message("127.0.0.1", controller.port, make_message("b@example.com"),
+                                 starttls=True, tls_context=client_tls,
+                                 server_hostname="localhost", username="zed",
+                                 password="unused", auth_mechanism="X-ECHO"))
+    finally:
+        controller.stop()
+    assert result.ok
+    assert seen == [b"nonce-1", b"nonce-2"]

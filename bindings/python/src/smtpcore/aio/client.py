@@ -15,12 +15,13 @@ import asyncio
 import copy
 import email.message
 import email.utils
+import inspect
 import socket
 import ssl
 from dataclasses import dataclass, field
 from email.generator import BytesGenerator
 from io import BytesIO
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import client as cev
 from ..client import ClientConnection
@@ -120,6 +121,9 @@ class SMTPClient:
     certificate is not verified, as opportunistic TLS cannot be), True = required
     (verified with ``tls_context`` or the system defaults), False = never.
     ``implicit_tls``: TLS from the first byte (port 465).
+    ``auth_mechanism``: "PLAIN", "LOGIN", "XOAUTH2" (run by the engine), another name (each
+    334 challenge goes to ``auth_callback(challenge: bytes) -> bytes | None``, which may be a
+    coroutine; None cancels), or None for the best mechanism offered.
     """
 
     def __init__(
@@ -135,6 +139,7 @@ class SMTPClient:
         username: str | None = None,
         password: str | None = None,
         auth_mechanism: str | None = None,
+        auth_callback: Callable[[bytes], Any] | None = None,
         timeout: float | None = 60.0,
         **config: Any,
     ) -> None:
@@ -147,6 +152,7 @@ class SMTPClient:
         self.server_hostname = server_hostname or host
         self.tls_context = tls_context
         self._auth = (username, password, auth_mechanism)
+        self.auth_callback = auth_callback
         self._config = config
         self._conn: ClientConnection | None = None
         self._reader: asyncio.StreamReader | None = None
@@ -259,7 +265,13 @@ class SMTPClient:
                     self.tls = True
                     continue
                 if isinstance(ev, cev.AuthChallenge):
-                    conn.auth_respond(None)  # host-run mechanisms are not supported here
+                    # A mechanism the engine does not run itself: the host answers.
+                    answer = None
+                    if self.auth_callback is not None:
+                        answer = self.auth_callback(ev.challenge)
+                        if inspect.isawaitable(answer):
+                            answer = await answer
+                    conn.auth_respond(answer)  # None cancels the exchange with "*"
                     continue
                 return ev
             out = conn.data_to_send()
