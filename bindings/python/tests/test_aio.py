@@ -319,3 +319,29 @@ def test_connection_refused_and_failed_setup_leave_nothing_open():
             assert client._writer is None and client._conn is None
 
     run(main())
+
+
+def test_streaming_body_hook():
+    class Streamer(aio.Handler):
+        def __init__(self):
+            self.parts = []
+            self.sizes = []
+
+        async def handle_body(self, session, envelope, data):
+            self.parts.append(data)
+
+        async def handle_message(self, session, envelope):
+            self.sizes.append((len(envelope.content), sum(map(len, self.parts))))
+
+    h = Streamer()
+    data = b"Subject: stream\r\n\r\n" + b"".join(b"%06d\r\n" % i for i in range(100000))
+
+    async def main():
+        async with running_server(h) as port:
+            async with aio.SMTPClient("127.0.0.1", port) as c:
+                await c.send("a@example.com", ["b@example.com"], data)
+
+    run(main())
+    assert b"".join(h.parts) == data
+    assert len(h.parts) > 10  # arrived in slices, not as one buffer
+    assert h.sizes == [(0, len(data))]

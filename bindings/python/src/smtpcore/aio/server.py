@@ -94,6 +94,12 @@ class Handler:
     async def handle_data(self, session: Session, envelope: Envelope) -> Result:
         return None
 
+    async def handle_body(self, session: Session, envelope: Envelope, data: bytes) -> None:
+        """Override to stream the message: each slice of content (unstuffed) arrives here
+        as it is received, and ``envelope.content`` stays empty. By default the slices are
+        collected into ``envelope.content``."""
+        return None
+
     async def handle_message(self, session: Session, envelope: Envelope) -> Result:
         """The whole message is in ``envelope.content``. The default accepts it."""
         return None
@@ -156,6 +162,8 @@ class SMTPServerProtocolRunner:
         self.config = config
         self.tls_context = tls_context
         self.timeout = timeout
+        hook = handler.handle_body
+        self.streams_body = getattr(hook, "__func__", hook) is not Handler.handle_body
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = ServerConnection(**self.config)
@@ -226,7 +234,10 @@ class SMTPServerProtocolRunner:
                 continue
 
             if isinstance(ev, sev.Body):
-                body += ev.data
+                if self.streams_body:
+                    await h.handle_body(session, env, ev.data)
+                else:
+                    body += ev.data
             elif isinstance(ev, sev.Rcpt):
                 if await self._call(conn, ev, h.handle_rcpt(session, env, ev.address, ev.params)):
                     env.rcpt_tos.append(ev.address)
@@ -356,4 +367,4 @@ def _wrap_partial(obj: Any) -> Handler:
 
 
 _HOOKS = ("handle_connect", "handle_helo", "handle_auth", "handle_mail", "handle_rcpt",
-          "handle_data", "handle_message", "handle_vrfy", "handle_close")
+          "handle_data", "handle_body", "handle_message", "handle_vrfy", "handle_close")
