@@ -243,3 +243,24 @@ def test_replies_split_anywhere_give_the_same_results(piece_sizes, nrcpt):
     assert final[0].rcpt_accepted == accepted
     assert final[0].ok == (accepted > 0)
     assert (bytes(got) == body) == (accepted > 0)
+
+
+_PIECES = st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"a", b"\x00", b"\xff", b" ",
+                           b".\r\n", b"\r\n.\r\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=60).map(b"".join), st.booleans())
+def test_pair_arbitrary_bytes_are_normalised_then_delivered_exactly(body, chunking):
+    """Bare CR/LF become CRLF on the client, dots are stuffed and unstuffed, nothing else
+    changes. DATA ends the content with CRLF; BDAT sends the normalised bytes as they are."""
+    import re
+    server = smtpcore.ServerConnection(bare_lf_policy=smtpcore.BareLfPolicy.ACCEPT)
+    client = smtpcore.ClientConnection(
+        "client.example.com", quirks=0 if chunking else smtpcore.Quirk.NO_CHUNKING)
+    cevents, _, got = pair_run(client, server, body)
+    expected = re.sub(rb"\r\n|\r|\n", b"\r\n", body)
+    if not chunking and expected and not expected.endswith(b"\r\n"):
+        expected += b"\r\n"
+    assert got == expected
+    assert any(isinstance(e, cev.MessageResult) and e.ok for e in cevents)
