@@ -245,7 +245,8 @@ class SMTPClient:
         while out:
             await write_all(self._writer, out, self.timeout)
             out = self._conn.data_to_send()
-        await self._writer.drain()
+        async with asyncio.timeout(self.timeout):
+            await self._writer.drain()
 
     async def _next(self) -> cev.ClientEvent:
         """The next event, doing the I/O the engine asks for (and STARTTLS)."""

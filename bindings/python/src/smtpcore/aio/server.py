@@ -223,7 +223,8 @@ class SMTPServerProtocolRunner:
                     await write_all(writer, out, self.timeout)
                     continue
                 if conn.want_close or eof:
-                    await writer.drain()
+                    async with asyncio.timeout(self.timeout):
+                        await writer.drain()
                     return
                 data = await read_some(reader, self.timeout)
                 if data:
@@ -283,7 +284,8 @@ class SMTPServerProtocolRunner:
                 out = conn.data_to_send()
                 if out:
                     writer.write(out)
-                    await writer.drain()
+                async with asyncio.timeout(self.timeout):
+                    await writer.drain()  # the 220 must be out before the handshake
                 if conn.want_close or self.tls_context is None:
                     return
                 await asyncio.wait_for(writer.start_tls(self.tls_context), self.timeout)
