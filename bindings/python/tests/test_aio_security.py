@@ -91,3 +91,17 @@ def test_early_talker_and_unknown_commands_do_not_reach_handler():
     out = run(main())
     assert out.count(b"500 ") >= 2 and b"421" in out
     assert handler.messages == []
+
+
+def test_idle_session_is_closed_after_the_timeout():
+    async def main():
+        async with running_server(Collector(), timeout=0.3) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            greeting = await reader.readline()
+            rest = await asyncio.wait_for(reader.read(), 30)  # returns at EOF
+            writer.close()
+            await writer.wait_closed()
+            return greeting, rest
+
+    greeting, rest = run(main())
+    assert greeting.startswith(b"220 ") and rest == b""
