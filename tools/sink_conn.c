@@ -396,14 +396,12 @@ static int feed_engine(sink_conn *c)
 
 static void start_handshake(sink_ctx *ctx, sink_conn *c)
 {
-    char err[256];
     if (tool_tls_begin(&c->st, ctx->tls, 1, NULL) != 0) {
         c->state = CS_DEAD;
         return;
     }
     c->state = CS_TLS_HANDSHAKE;
     c->io_want = POLLIN;
-    (void)err;
 }
 
 static void step_handshake(sink_ctx *ctx, sink_conn *c)
@@ -468,7 +466,7 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
         if (pending > 0 && !flush && !progress && c->in_len == 0) {
             /* Input ran dry and the engine still holds replies: the flush hint should have
              * been set. Write anyway so the client is never left waiting. */
-            if (ctx->flush_fallbacks++ == 0 && !ctx->opt.quiet)
+            if (!c->store_wait && ctx->flush_fallbacks++ == 0 && !ctx->opt.quiet)
                 fprintf(stderr, "smtpcore-sink: note: engine withheld output with input dry\n");
             flush = 1;
         }
