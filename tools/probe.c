@@ -218,7 +218,7 @@ static int engine_session(probe *p)
     if (p->caps.esmtp)
         add_check(p, "ehlo", R_PASS, "%s", text);
     else
-        add_check(p, "ehlo", R_FAIL, "EHLO refused (RFC 5321 servers must support it); "
+        add_check(p, "ehlo", R_FAIL, "EHLO refused (RFC 5321 2.2.1: servers MUST support it); "
                   "the engine fell back to HELO");
     return 0;
 }
@@ -238,9 +238,14 @@ static int raw_open(probe *p, tool_raw *r, int ehlo, char *why, size_t why_cap)
         char cmd[300];
         snprintf(cmd, sizeof cmd, "EHLO %s", p->helo);
         if (tool_raw_cmd(r, cmd, &rep) != 250) {
-            snprintf(why, why_cap, "EHLO: %.200s", rep.text[0] ? rep.text : "no reply");
-            tool_raw_close(r);
-            return -1;
+            /* an SMTP-only server: the checks still run after HELO */
+            snprintf(cmd, sizeof cmd, "HELO %s", p->helo);
+            if (tool_raw_cmd(r, cmd, &rep) != 250) {
+                snprintf(why, why_cap, "EHLO and HELO refused: %.200s",
+                         rep.text[0] ? rep.text : "no reply");
+                tool_raw_close(r);
+                return -1;
+            }
         }
     }
     return 0;
