@@ -76,4 +76,18 @@ else
   fail "--no-pipelining still pipelined"; cat "$WORK/np2.t"
 fi
 stop_pid "$SSINK_PID" || true
+
+# smtpcore-probe against smtp-sink: conformant as is; with -e (no ESMTP) the ehlo check
+# fails while the other checks still run after HELO.
+start_smtp_sink probe1
+expect_status 0 "probe: smtp-sink conformant" timeout 60 "$PROBE" "127.0.0.1:$SSINK_PORT" >/dev/null
+stop_pid "$SSINK_PID" || true
+start_smtp_sink probe2 -e
+st=0; timeout 60 "$PROBE" "127.0.0.1:$SSINK_PORT" >"$WORK/probe2.txt" || st=$?
+if [ "$st" -eq 1 ] && grep -q "^ehlo *FAIL" "$WORK/probe2.txt" && grep -q "^dot-quit *pass" "$WORK/probe2.txt"; then
+  ok "probe: smtp-sink -e flagged (ehlo FAIL), other checks run after HELO"
+else
+  fail "probe against smtp-sink -e (exit $st)"; cat "$WORK/probe2.txt"
+fi
+stop_pid "$SSINK_PID" || true
 finish
