@@ -86,6 +86,16 @@ static inline size_t fz_take(fz_src *s, size_t k, const uint8_t **out)
     return k;
 }
 
+/* Up to k bytes from the back (decision side), in input order. */
+static inline size_t fz_take_back(fz_src *s, size_t k, const uint8_t **out)
+{
+    if (k > s->n)
+        k = s->n;
+    s->n -= k;
+    *out = s->p + s->n;
+    return k;
+}
+
 /* Splits the front bytes at the first occurrence of byte sep (consumed, not returned);
  * without one, returns everything left. */
 static inline size_t fz_take_until(fz_src *s, uint8_t sep, const uint8_t **out)
