@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -159,11 +160,37 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
     return -1;
 }
 
+/* Each connection needs a socket and, while a message is stored, a file: raise the soft
+ * descriptor limit to the hard one and keep --max-conn within it, so accept() never
+ * fails with EMFILE (which would leave the listening socket readable forever). */
+static void fit_fd_limit(sink_ctx *ctx)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t per_conn = ctx->opt.maildir != NULL ? 2 : 1;
+    rlim_t reserve = 64;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur <= reserve)
+        return;
+    rlim_t fit = (rl.rlim_cur - reserve) / per_conn;
+    if (ctx->opt.max_conn > fit) {
+        fprintf(stderr, "smtpcore-sink: --max-conn lowered to %llu (open file limit %llu)\n",
+                (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
+        ctx->opt.max_conn = (uint32_t)fit;
+    }
+}
+
 /* Builds the engine configuration and opens TLS, maildir and auth file. */
 static int setup(sink_ctx *ctx)
 {
     char err[512];
     smtpcore_server_config *cfg = &ctx->cfg;
+    fit_fd_limit(ctx);
     smtpcore_server_config_init(cfg);
     cfg->hostname = ctx->opt.hostname;
     cfg->max_message_size = ctx->opt.max_size;
