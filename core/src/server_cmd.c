@@ -84,14 +84,6 @@ static smtpcore_str mkstr(const char *p, size_t n)
     return r;
 }
 
-static sc_verb first_word_verb(const char *line, size_t len)
-{
-    size_t i = 0;
-    while (i < len && line[i] != ' ')
-        i++;
-    return sc_verb_lookup(line, i);
-}
-
 static void refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
                    const char *text, smtpcore_violation v)
 {
@@ -297,8 +289,12 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
                     size_t rest)
 {
     smtpcore_str ln = mkstr(line, len);
-    sc_verb verb = first_word_verb(line, len);
-    if (check_pipelining(s, verb, rest, ln))
+    /* Parsing has no side effects and names the verb even on error (command.h), so it
+     * comes first: the pipelining check needs the verb, and the line is scanned once. */
+    sc_command c;
+    sc_reply_spec err;
+    int rc = sc_command_parse(line, len, s->cfg.extensions, &c, &err);
+    if (check_pipelining(s, c.verb, rest, ln))
         return;
     if (flags & SC_LINE_NUL) {
         refuse(s, ln, 500, "5.5.2", "Error: NUL character in command", SMTPCORE_V_NUL);
@@ -312,11 +308,6 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
         refuse(s, ln, 500, "5.5.2", "Error: bare <LF> received", SMTPCORE_V_BARE_LF);
         return;
     }
-    sc_command c;
-    sc_reply_spec err;
-    memset(&c, 0, sizeof(c));
-    memset(&err, 0, sizeof(err));
-    int rc = sc_command_parse(line, len, s->cfg.extensions, &c, &err);
     if (s->refused && c.verb != SC_VERB_QUIT) {
         /* RFC 5321 3.1: after a 554 greeting only QUIT is served. */
         if (rc == 0 && c.verb == SC_VERB_BDAT)
@@ -341,11 +332,11 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
     case SC_VERB_BDAT: do_bdat(s, &c); break;
     case SC_VERB_RSET:
         sc_srv_reset_txn(s);
-        sc_srv_reply(s, 250, "2.0.0", "Ok");
+        SC_SRV_SAY(s, "250", "2.0.0", "Ok");
         simple_info(s, SMTPCORE_SEV_RSET, ln);
         break;
     case SC_VERB_NOOP:
-        sc_srv_reply(s, 250, "2.0.0", "Ok");
+        SC_SRV_SAY(s, "250", "2.0.0", "Ok");
         simple_info(s, SMTPCORE_SEV_NOOP, ln);
         s->group_end = 1;
         break;
@@ -353,7 +344,7 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
     case SC_VERB_EXPN: asked(s, SMTPCORE_SEV_EXPN, &c, ln); break;
     case SC_VERB_HELP: asked(s, SMTPCORE_SEV_HELP, &c, ln); break;
     case SC_VERB_QUIT:
-        sc_srv_reply(s, 221, "2.0.0", "Bye");
+        SC_SRV_SAY(s, "221", "2.0.0", "Bye");
         simple_info(s, SMTPCORE_SEV_QUIT, ln);
         sc_srv_close(s, SMTPCORE_V_NONE);
         break;

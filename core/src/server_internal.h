@@ -124,6 +124,13 @@ struct smtpcore_server {
 /* server.c */
 smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type);
 void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *text);
+void sc_srv_say(smtpcore_server *s, const char *r, size_t len, size_t enh_len);
+/* A one-line engine reply written from one literal "ccc x.y.z text\r\n": no formatting
+ * on the hot path, only a copy (the "x.y.z " part is skipped when ENHANCEDSTATUSCODES is
+ * not advertised). */
+#define SC_SRV_SAY(s, code, enh, text)                                                      \
+    sc_srv_say((s), code " " enh " " text "\r\n", sizeof(code " " enh " " text "\r\n") - 1,  \
+               sizeof(enh))
 smtpcore_server_event *sc_srv_refuse(smtpcore_server *s, smtpcore_str line, int code,
                                      const char *enh, const char *text, smtpcore_violation v,
                                      int counts);
