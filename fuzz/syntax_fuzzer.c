@@ -205,7 +205,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 2048)
         return 0;
     char *s = calloc(size ? size : 1, 1);
-    char *s = malloc(size ? size : 1);
     FZ_CHECK(s != NULL);
     if (size)
         memcpy(s, data, size);
