@@ -46,11 +46,19 @@ sc_unstuff_status sc_unstuff_next(sc_unstuffer *u, const char *buf, size_t len,
  * CRLF stays, a bare LF or bare CR becomes CRLF, a '.' at the start of a line is doubled
  * (unless stuffing is off, for BDAT). The output never contains a bare CR/LF, so the
  * client can never emit a smuggling sequence. */
+enum {
+    SC_STUFF_PATH_SCALAR = 0,
+    SC_STUFF_PATH_SSE2 = 1,
+    SC_STUFF_PATH_AVX2 = 2
+};
+
 typedef struct sc_stuffer {
     int at_line_start;
     int pending_cr; /* the last input byte was CR (decided by the next byte) */
     int dot_stuff;  /* 1 for DATA, 0 for BDAT */
     int binary;     /* 1: BINARYMIME, bytes pass unchanged */
+    int path;       /* SC_STUFF_PATH_*: the fastest this CPU runs, chosen at init; tests
+                     * may lower it (never raise it) to exercise the other paths */
 } sc_stuffer;
 
 void sc_stuffer_init(sc_stuffer *s, int dot_stuff, int binary);
