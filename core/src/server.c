@@ -171,32 +171,159 @@ void smtpcore_server_del(smtpcore_server *s)
 
 /* ---- helpers shared with server_*.c ---- */
 
+static uint32_t cred_off(const smtpcore_server *s, smtpcore_str v, uint32_t *len)
+{
+    *len = (uint32_t)v.len;
+    if (!v.ptr)
+        return SC_REC_NONE;
+    return (uint32_t)(v.ptr - (const char *)(const void *)s);
+}
+
+static smtpcore_str cred_str(const smtpcore_server *s, uint32_t off, uint32_t len)
+{
+    smtpcore_str r = {NULL, len};
+    if (off != SC_REC_NONE)
+        r.ptr = (const char *)(const void *)s + off;
+    return r;
+}
+
+/* Compacts the staged event into the queue. */
+static void commit_stage(smtpcore_server *s)
+{
+    const smtpcore_server_event *e = s->stage;
+    s->staged = 0;
+    sc_srv_rec *r;
+    if (s->evq_len < SC_SRV_EVQ) {
+        r = &s->evq[(s->evq_head + s->evq_len) % SC_SRV_EVQ];
+        s->evq_len++;
+    } else {
+        /* The queue is sized for the longest chain one step produces; overflowing it
+         * would be an engine bug, so the last slot is reused rather than writing out of
+         * bounds. */
+        r = &s->evq[(s->evq_head + SC_SRV_EVQ - 1) % SC_SRV_EVQ];
+    }
+    memset(r, 0, sizeof(*r));
+    r->type = (uint8_t)e->type;
+    r->violation = (uint8_t)e->violation;
+    r->helo_class = (uint8_t)e->helo_class;
+    r->bits = (uint8_t)((e->answer_required ? SC_REC_ANSWER : 0u) | (e->esmtp ? SC_REC_ESMTP : 0u) |
+                        (e->bdat ? SC_REC_BDAT : 0u) | (e->long_lines ? SC_REC_LONG_LINES : 0u) |
+                        (e->address_utf8 ? SC_REC_UTF8 : 0u) |
+                        (e->helo_is_own_name ? SC_REC_OWN_NAME : 0u));
+    r->reply_code = (uint16_t)e->reply_code;
+    r->auth_mech = (uint8_t)e->auth_mech;
+    r->rcpt_count = e->rcpt_count;
+    r->line = e->line;
+    switch (e->type) {
+    case SMTPCORE_SEV_AUTH:
+        r->u.cred[0] = cred_off(s, e->authzid, &r->u.cred[1]);
+        r->u.cred[2] = cred_off(s, e->username, &r->u.cred[3]);
+        r->u.cred[4] = cred_off(s, e->password, &r->u.cred[5]);
+        break;
+    case SMTPCORE_SEV_BODY: r->u.v.a = e->data; break;
+    case SMTPCORE_SEV_PROTOCOL_ERROR:
+    case SMTPCORE_SEV_MESSAGE_ABORTED:
+    case SMTPCORE_SEV_STARTTLS:
+    case SMTPCORE_SEV_CLOSE:
+        r->u.v.a = e->message;
+        r->u.v.n = e->type == SMTPCORE_SEV_MESSAGE_ABORTED ? e->message_size : e->discarded;
+        break;
+    case SMTPCORE_SEV_MESSAGE_END: r->u.v.n = e->message_size; break;
+    default: r->u.v.a = e->address; break;
+    }
+}
+
+/* Expands a queued record into the public event. */
+static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_server_event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->type = (smtpcore_server_event_type)r->type;
+    ev->answer_required = (r->bits & SC_REC_ANSWER) != 0;
+    ev->esmtp = (r->bits & SC_REC_ESMTP) != 0;
+    ev->bdat = (r->bits & SC_REC_BDAT) != 0;
+    ev->long_lines = (r->bits & SC_REC_LONG_LINES) != 0;
+    ev->address_utf8 = (r->bits & SC_REC_UTF8) != 0;
+    ev->helo_is_own_name = (r->bits & SC_REC_OWN_NAME) != 0;
+    ev->violation = (smtpcore_violation)r->violation;
+    ev->helo_class = (smtpcore_helo_class)r->helo_class;
+    ev->reply_code = r->reply_code;
+    ev->auth_mech = r->auth_mech;
+    ev->rcpt_count = r->rcpt_count;
+    ev->line = r->line;
+    switch (ev->type) {
+    case SMTPCORE_SEV_AUTH:
+        ev->authzid = cred_str(s, r->u.cred[0], r->u.cred[1]);
+        ev->username = cred_str(s, r->u.cred[2], r->u.cred[3]);
+        ev->password = cred_str(s, r->u.cred[4], r->u.cred[5]);
+        break;
+    case SMTPCORE_SEV_BODY: ev->data = r->u.v.a; break;
+    case SMTPCORE_SEV_PROTOCOL_ERROR:
+    case SMTPCORE_SEV_MESSAGE_ABORTED:
+    case SMTPCORE_SEV_STARTTLS:
+    case SMTPCORE_SEV_CLOSE:
+        ev->message = r->u.v.a;
+        if (ev->type == SMTPCORE_SEV_MESSAGE_ABORTED)
+            ev->message_size = r->u.v.n;
+        else
+            ev->discarded = (size_t)r->u.v.n;
+        break;
+    case SMTPCORE_SEV_MESSAGE_END: ev->message_size = r->u.v.n; break;
+    case SMTPCORE_SEV_MAIL:
+    case SMTPCORE_SEV_RCPT: {
+        /* The line was accepted by the parser when the event was made, and it is still
+         * in the input buffer: parsing it again gives the same parameters. */
+        sc_command c;
+        sc_reply_spec err;
+        (void)sc_command_parse(r->line.ptr, r->line.len, s->cfg.extensions, &c, &err);
+        ev->address = c.mailbox;
+        if (ev->type == SMTPCORE_SEV_MAIL)
+            ev->mail = c.mail;
+        else
+            ev->rcpt = c.rcpt;
+        break;
+    }
+    default: ev->address = r->u.v.a; break;
+    }
+}
+
 smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type)
 {
     smtpcore_server_event *ev;
-    if (s->direct && !s->direct_used && s->evq_len == 0) {
+    if (s->direct && !s->direct_used && s->evq_len == 0 && !s->staged) {
         ev = s->direct;
         s->direct_used = 1;
-    } else if (s->evq_len < SC_SRV_EVQ) {
-        ev = &s->evq[(s->evq_head + s->evq_len) % SC_SRV_EVQ];
-        s->evq_len++;
     } else {
-        /* The queue is sized for the longest chain one input step produces (note,
-         * refusal, too-many-errors, close); overflowing it would be an engine bug, so the
-         * last slot is reused rather than writing out of bounds. */
-        ev = &s->evq[(s->evq_head + SC_SRV_EVQ - 1) % SC_SRV_EVQ];
+        if (s->staged)
+            commit_stage(s);
+        ev = s->stage;
+        s->staged = 1;
     }
     memset(ev, 0, sizeof(*ev));
     ev->type = type;
     return ev;
 }
 
+/* Every public call that can make events brackets itself with these: events after the
+ * first of a call are staged on that call's stack and compacted into the queue. */
+static void stage_begin(smtpcore_server *s, smtpcore_server_event *tmp)
+{
+    s->stage = tmp;
+    s->staged = 0;
+}
+
+static void stage_end(smtpcore_server *s)
+{
+    if (s->staged)
+        commit_stage(s);
+    s->stage = NULL;
+}
+
 static int pop_event(smtpcore_server *s, smtpcore_server_event *ev)
 {
     if (s->evq_len == 0)
         return 0;
-    *ev = s->evq[s->evq_head];
-    s->evq_head = (s->evq_head + 1) % SC_SRV_EVQ;
+    expand(s, &s->evq[s->evq_head], ev);
+    s->evq_head = (uint8_t)((s->evq_head + 1) % SC_SRV_EVQ);
     s->evq_len--;
     if (ev->answer_required)
         s->awaiting = ev->type;
@@ -467,6 +594,8 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
         memset(ev, 0, sizeof(*ev));
         return SMTPCORE_OK;
     }
+    smtpcore_server_event tmp;
+    stage_begin(s, &tmp);
     s->direct = ev;
     s->direct_used = 0;
     if (s->phase == SC_PH_GREETING) {
@@ -477,7 +606,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
     } else {
         /* Each pass consumes input or produces an event; the bound only guards against
          * an engine bug turning into a hang. */
-        for (size_t guard = 0; guard < 1000000 && s->evq_len == 0 && !s->direct_used;
+        for (size_t guard = 0; guard < 1000000 && s->evq_len == 0 && !s->direct_used && !s->staged;
              guard++) {
             drop_done(s);
             if (s->phase == SC_PH_CLOSED) {
@@ -508,6 +637,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
         }
     }
     s->direct = NULL;
+    stage_end(s);
     if (s->direct_used) {
         if (ev->answer_required)
             s->awaiting = ev->type;
@@ -696,8 +826,8 @@ static const fast_default *fast_default_for(smtpcore_server_event_type t)
     }
 }
 
-static int answer(smtpcore_server *s, int code, const char *enhanced, const char *text,
-                  int use_default)
+static int answer_inner(smtpcore_server *s, int code, const char *enhanced, const char *text,
+                        int use_default)
 {
     if (!s)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
@@ -756,6 +886,19 @@ static int answer(smtpcore_server *s, int code, const char *enhanced, const char
     s->awaiting = SMTPCORE_SEV_NONE;
     after_answer(s, t, code);
     return SMTPCORE_OK;
+}
+
+/* An answer can close the session (421 to CONNECT), which makes an event. */
+static int answer(smtpcore_server *s, int code, const char *enhanced, const char *text,
+                  int use_default)
+{
+    if (!s)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    smtpcore_server_event tmp;
+    stage_begin(s, &tmp);
+    int rc = answer_inner(s, code, enhanced, text, use_default);
+    stage_end(s);
+    return rc;
 }
 
 int smtpcore_server_accept(smtpcore_server *s)
@@ -849,6 +992,8 @@ int smtpcore_server_tls_started(smtpcore_server *s)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (s->phase != SC_PH_TLS_WAIT)
         return SMTPCORE_ERR_INVALID_STATE;
+    smtpcore_server_event tmp;
+    stage_begin(s, &tmp);
     /* RFC 3207 4.2: forget everything learnt in plaintext. */
     s->tls_active = 1;
     s->helo_done = 0;
@@ -869,6 +1014,7 @@ int smtpcore_server_tls_started(smtpcore_server *s)
         if (s->cfg.injection_policy == SMTPCORE_INJECTION_REJECT)
             sc_srv_close(s, SMTPCORE_V_STARTTLS_INJECTION);
     }
+    stage_end(s);
     return SMTPCORE_OK;
 }
 

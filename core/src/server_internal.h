@@ -23,7 +23,9 @@
 #define SC_SRV_REPLY_RESERVE 1024u
 #define SC_SRV_AUTH_SCRATCH 1024u
 #define SC_SRV_HELO_COPY 256u
-#define SC_SRV_EVQ 6u
+/* The longest chain one step produces: note, refusal, too-many-errors, close. The
+ * first of them goes straight to the caller. */
+#define SC_SRV_EVQ 4u
 #define SC_SRV_MAX_HOSTNAME 255u
 #define SC_SRV_MAX_GREETING 400u
 
@@ -45,6 +47,39 @@ typedef enum sc_bdat_mode {
     SC_BDAT_NO_TXN,      /* no transaction (or refused session): read through, 503 */
     SC_BDAT_NO_RCPT      /* MAIL but no accepted RCPT: read through, 554, transaction gone */
 } sc_bdat_mode;
+
+/* A queued event, compact: the public event is 272 bytes and mostly zero, so only what
+ * the engine can set is kept and next_event() expands it. MAIL/RCPT parameters are not
+ * kept but parsed again from the line, which stays in the input buffer while events are
+ * queued; AUTH credentials are kept as offsets from the session, whose single block holds
+ * the scratch area and the buffers. */
+enum {
+    SC_REC_ANSWER = 1u << 0,
+    SC_REC_ESMTP = 1u << 1,
+    SC_REC_BDAT = 1u << 2,
+    SC_REC_LONG_LINES = 1u << 3,
+    SC_REC_UTF8 = 1u << 4,
+    SC_REC_OWN_NAME = 1u << 5
+};
+#define SC_REC_NONE UINT32_MAX
+
+typedef struct sc_srv_rec {
+    uint8_t type;
+    uint8_t violation;
+    uint8_t helo_class;
+    uint8_t bits;       /* SC_REC_* */
+    uint16_t reply_code;
+    uint8_t auth_mech;
+    uint32_t rcpt_count;
+    smtpcore_str line;
+    union {
+        struct {
+            smtpcore_str a; /* address, data or message, by type */
+            uint64_t n;     /* message_size or discarded, by type */
+        } v;
+        uint32_t cred[6]; /* AUTH: offset and length of authzid, username, password */
+    } u;
+} sc_srv_rec;
 
 typedef enum sc_auth_step {
     SC_AUTH_NONE = 0,
@@ -68,12 +103,16 @@ struct smtpcore_server {
 
     sc_srv_phase phase;
     smtpcore_server_event_type awaiting; /* event waiting for an answer, or SEV_NONE */
-    smtpcore_server_event evq[SC_SRV_EVQ];
-    size_t evq_head, evq_len;
+    sc_srv_rec evq[SC_SRV_EVQ];
+    uint8_t evq_head, evq_len;
     /* Inside next_event(): the caller's event, filled in place by the first push of a
-     * step (the common case of one event per step costs no queue copy). */
+     * step (the common case of one event per step costs no queue copy). Later pushes
+     * are filled in `stage` (on the stack of the public call) and compacted into the
+     * queue at the next push or at the end of the call. */
+    uint8_t direct_used;
+    uint8_t staged;
     smtpcore_server_event *direct;
-    int direct_used;
+    smtpcore_server_event *stage;
 
     /* connection state */
     int connect_delivered;
