@@ -58,8 +58,13 @@ static void check_mem(host *h)
 static void check_sent(host *h, smtpcore_str x)
 {
     fz_touch(x.ptr, x.len);
-    if (h->sent && h->sent_len <= 4096)
-        FZ_CHECK(fz_contains(h->sent, h->sent_len, x.ptr, x.len));
+    if (h->sent && h->sent_len <= 4096 && !fz_contains(h->sent, h->sent_len, x.ptr, x.len)) {
+        fprintf(stderr, "slice of %zu bytes not among the %zu bytes sent:", x.len, h->sent_len);
+        for (size_t i = 0; i < x.len; i++)
+            fprintf(stderr, " %02x", (unsigned char)x.ptr[i]);
+        fprintf(stderr, "\n");
+        fz_fail(__FILE__, __LINE__, "event slice holds bytes the client never sent");
+    }
 }
 
 static void check_event(host *h, const smtpcore_server_event *ev)
@@ -481,8 +486,12 @@ static void run_raw(host *h)
                 const char *o;
                 size_t before = smtpcore_server_output(h->s, &o);
                 drain_output(h, 1);
-                if (evs == 0 && before == 0 && !h->closed)
-                    FZ_CHECK(feed(h, h->pend, h->pend_len) > 0 || h->closed);
+                if (evs == 0 && before == 0 && !h->closed) {
+                    size_t again = feed(h, h->pend, h->pend_len);
+                    FZ_CHECK(again > 0 || h->closed);
+                    h->pend += again;
+                    h->pend_len -= again;
+                }
             }
             continue;
         }
