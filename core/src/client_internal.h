@@ -125,8 +125,13 @@ struct smtpcore_client {
     smtpcore_failure tx_fail; /* first failure class seen */
     size_t rcpt_total, rcpt_replied, rcpt_accepted;
     sc_stuffer stuffer;
-    smtpcore_failure bdat_fail;
+    smtpcore_failure bdat_fail; /* class of the first refused BDAT chunk */
     int rcpt_transient; /* some RCPT failed with a transient class */
+    /* RFC 3030 2: after a refused chunk the transaction has failed; its reply is kept (raw
+     * bytes in scratch, unused outside AUTH) until the replies to chunks already sent are
+     * in, and body()/body_end() take and drop the rest of the body until the next MAIL. */
+    smtpcore_reply bdat_reply;
+    int body_discard;
 };
 
 /* client.c */
@@ -158,6 +163,7 @@ int sc_client_send_hello(smtpcore_client *c);
 void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
                          smtpcore_violation v);
 void sc_client_tx_check_done(smtpcore_client *c);
+void sc_client_bdat_check_done(smtpcore_client *c);
 
 /* client_auth.c */
 void sc_client_auth_start(smtpcore_client *c);

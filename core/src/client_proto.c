@@ -86,6 +86,9 @@ void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_
 {
     sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_MESSAGE_RESULT, f, r);
     if (e) {
+        /* The kept reply of a refused chunk lives in scratch, not at the input front. */
+        if (r == &c->bdat_reply)
+            e->with_reply = 0;
         e->ev.violation = v;
         e->ev.rcpt_accepted = c->rcpt_accepted;
         e->ev.rcpt_total = c->rcpt_total;
@@ -235,11 +238,49 @@ static void on_data(smtpcore_client *c, const smtpcore_reply *r)
                         SMTPCORE_V_NONE);
 }
 
-static void on_final(smtpcore_client *c, sc_ckind k, const smtpcore_reply *r)
+/* Failure class of a transaction with a refused chunk: a failed envelope says more. */
+static smtpcore_failure bdat_failure(const smtpcore_client *c)
 {
     smtpcore_failure f = env_failure(c);
-    if (f == SMTPCORE_SUCCESS && k == SC_CK_BDAT_LAST)
-        f = c->bdat_fail;
+    return f != SMTPCORE_SUCCESS ? f : c->bdat_fail;
+}
+
+/* A chunk was refused earlier: the transaction ends with that chunk's reply once every
+ * chunk already sent (and BDAT LAST, if it went out) has been answered. */
+void sc_client_bdat_check_done(smtpcore_client *c)
+{
+    if (c->bdat_fail == SMTPCORE_SUCCESS || c->tx_outstanding > 0 ||
+        (c->tx != SC_TX_BODY && c->tx != SC_TX_FINAL))
+        return;
+    sc_client_tx_finish(c, bdat_failure(c), &c->bdat_reply, SMTPCORE_V_NONE);
+}
+
+/* RFC 3030 2: a 4xx/5xx to BDAT fails the transaction; the rest of the body is not sent
+ * (the server still reads and answers the chunks already on their way). */
+static void on_bdat_refused(smtpcore_client *c, const smtpcore_reply *r)
+{
+    if (c->tx != SC_TX_BODY && c->tx != SC_TX_FINAL)
+        return;
+    c->bdat_fail = sc_client_class(r->code);
+    c->body_discard = 1;
+    if (c->tx_outstanding == 0) {
+        sc_client_tx_finish(c, bdat_failure(c), r, SMTPCORE_V_NONE);
+        return;
+    }
+    /* The input front moves on with the next replies; a whole reply fits in the input
+     * buffer and scratch is at least that large. */
+    memcpy(c->scratch, r->raw.ptr, r->raw.len);
+    c->bdat_reply = *r;
+    c->bdat_reply.raw.ptr = c->scratch;
+}
+
+static void on_final(smtpcore_client *c, sc_ckind k, const smtpcore_reply *r)
+{
+    if (k == SC_CK_BDAT_LAST && c->bdat_fail != SMTPCORE_SUCCESS) {
+        sc_client_bdat_check_done(c);
+        return;
+    }
+    smtpcore_failure f = env_failure(c);
     if (f == SMTPCORE_SUCCESS)
         f = sc_client_class(r->code);
     sc_client_tx_finish(c, f, r, SMTPCORE_V_NONE);
@@ -324,8 +365,15 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
         on_final(c, k, r);
         break;
     case SC_CK_BDAT:
-        if (r->code / 100 != 2 && c->bdat_fail == SMTPCORE_SUCCESS)
-            c->bdat_fail = sc_client_class(r->code);
+        if (c->bdat_fail != SMTPCORE_SUCCESS) {
+            /* A later chunk of a failed transaction: its verdict adds nothing. */
+            sc_client_bdat_check_done(c);
+            break;
+        }
+        if (r->code / 100 != 2) {
+            on_bdat_refused(c, r);
+            break;
+        }
         /* One chunk at a time without pipelining: ask for the next one. */
         if (!c->pipelining && c->tx == SC_TX_BODY)
             sc_client_push(c, SMTPCORE_CEV_SEND_BODY, SMTPCORE_SUCCESS, r, SMTPCORE_V_NONE,

@@ -113,6 +113,7 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
         return rc;
     }
     c->need_rset = 0;
+    c->body_discard = 0;
     c->tx = SC_TX_ENVELOPE;
     c->tx_utf8 = p.smtputf8;
     c->tx_binary = p.body == SMTPCORE_BODY_BINARYMIME;
@@ -205,6 +206,11 @@ int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len, size_
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (c->state == SC_CS_CLOSED)
         return SMTPCORE_ERR_CLOSED;
+    if (c->body_discard) {
+        /* A chunk was refused: the host's loop runs to its end, nothing more is sent. */
+        *consumed = len;
+        return SMTPCORE_OK;
+    }
     if (c->tx != SC_TX_BODY)
         return SMTPCORE_ERR_INVALID_STATE;
     if (len == 0)
@@ -242,6 +248,12 @@ int smtpcore_client_body_end(smtpcore_client *c)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (c->state == SC_CS_CLOSED)
         return SMTPCORE_ERR_CLOSED;
+    if (c->body_discard) {
+        /* No BDAT LAST after a refused chunk; MESSAGE_RESULT comes (or came) anyway. */
+        if (c->tx == SC_TX_BODY)
+            c->tx = SC_TX_FINAL;
+        return SMTPCORE_OK;
+    }
     if (c->tx != SC_TX_BODY)
         return SMTPCORE_ERR_INVALID_STATE;
     char tail[8];
