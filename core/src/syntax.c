@@ -102,25 +102,31 @@ static int label_ok(const unsigned char *p, size_t start, size_t end)
 static size_t domain_scan(const unsigned char *p, size_t len, uint32_t flags, size_t *labels,
                           int *eight)
 {
-    /* ASCII label characters take the first test; UTF-8 only the second. */
+    /* ASCII label characters take the tight inner loop; UTF-8 and dots the outer one. */
     unsigned hi = (flags & SC_SYN_UTF8) ? C_8BIT : 0u;
+    const unsigned char *q = p, *end = p + len;
+    size_t n = 0, start = 0;
     int e8 = 0;
-    size_t n = 0, start = 0, i = 0;
-    for (; i < len; i++) {
-        unsigned k = sc_cls[p[i]];
-        if (k & C_LDH)
-            continue;
-        if (k & hi) {
+    for (;;) {
+        while (q < end && (sc_cls[*q] & C_LDH))
+            q++;
+        if (q == end)
+            break;
+        if (sc_cls[*q] & hi) {
             e8 = 1;
+            q++;
             continue;
         }
-        if (p[i] != '.')
+        if (*q != '.')
             break;
+        size_t i = (size_t)(q - p);
         if (!label_ok(p, start, i))
             return SIZE_MAX;
         n++;
         start = i + 1;
+        q++;
     }
+    size_t i = (size_t)(q - p);
     /* Also refuses a trailing dot, which is not in the grammar, and an empty domain. */
     if (!label_ok(p, start, i) || i > SC_DOMAIN_MAX)
         return SIZE_MAX;
@@ -284,13 +290,13 @@ static size_t local_part(const unsigned char *p, size_t len, uint32_t flags, int
     unsigned hi = (flags & SC_SYN_UTF8) ? C_8BIT : 0u;
     for (;;) {
         size_t atom = i;
-        for (; i < len; i++) {
-            unsigned k = sc_cls[p[i]];
-            if (k & C_ATEXT)
-                continue;
-            if (!(k & hi))
+        for (;;) {
+            while (i < len && (sc_cls[p[i]] & C_ATEXT))
+                i++;
+            if (i == len || !(sc_cls[p[i]] & hi))
                 break;
             *eight = 1;
+            i++;
         }
         if (i == atom)
             return 0;
