@@ -27,8 +27,11 @@ void smtpcore_server_config_init(smtpcore_server_config *cfg)
     cfg->max_errors = 10;
     cfg->max_command_line = 512;
     cfg->max_text_line = 1000;
-    cfg->input_buffer_size = 4096;
-    cfg->output_buffer_size = 4096;
+    /* Small by default so that many idle sessions are cheap: one command line in, and
+     * out the reserve of one step (see reply_reserve()) plus room to batch the replies of
+     * a pipelined group. Hosts that move much message content raise both. */
+    cfg->input_buffer_size = 514;
+    cfg->output_buffer_size = 768;
 }
 
 /* A configured string goes verbatim into replies, so it must be one printable line. */
@@ -45,6 +48,17 @@ static int text_ok(const char *t, size_t max, int allow_space)
     return 1;
 }
 
+/* The output room a step needs before it runs: the most the engine writes by itself in
+ * one step or as a default answer. The EHLO reply is the largest: host name, the echoed
+ * HELO name (at most SC_SRV_HELO_ECHO) and every extension line (under 220 bytes with
+ * all of them); a refusal plus the 421 that may follow it is smaller. Never less than
+ * one full reply line, the room a host answer is promised. */
+static size_t reply_reserve(const smtpcore_server_config *c)
+{
+    size_t ehlo = 4 + strlen(c->hostname) + 7 + SC_SRV_HELO_ECHO + 2 + 220;
+    return ehlo > SC_SRV_MIN_RESERVE ? ehlo : SC_SRV_MIN_RESERVE;
+}
+
 static int config_check(const smtpcore_server_config *c)
 {
     if (!c->hostname || !c->hostname[0] || !text_ok(c->hostname, SC_SRV_MAX_HOSTNAME, 0))
@@ -53,9 +67,11 @@ static int config_check(const smtpcore_server_config *c)
         return -1;
     if (c->max_command_line < 16 || c->max_text_line < 3)
         return -1;
-    if (c->input_buffer_size < c->max_command_line + 2)
+    /* Offsets into the buffers are kept in 32 bits (a session is meant to be small). */
+    if (c->input_buffer_size < c->max_command_line + 2 || c->input_buffer_size > UINT32_MAX ||
+        c->output_buffer_size > UINT32_MAX)
         return -1;
-    if (c->output_buffer_size < SC_SRV_REPLY_RESERVE)
+    if (c->output_buffer_size < reply_reserve(c))
         return -1;
     if ((c->auth_mechs & ~SC_SRV_ALLOWED_MECHS) != 0)
         return -1;
@@ -80,21 +96,23 @@ static int config_check(const smtpcore_server_config *c)
     return 0;
 }
 
-/* Copies hostname, greeting and own names into one block so the session does not depend
- * on the caller's strings after creation. */
-static int copy_strings(smtpcore_server *s, const smtpcore_server_config *c)
+static size_t strings_size(const smtpcore_server_config *c)
+{
+    size_t total = c->own_names_count * sizeof(const char *) + strlen(c->hostname) + 1 +
+                   strlen(c->greeting_text) + 1;
+    for (size_t i = 0; i < c->own_names_count; i++)
+        total += strlen(c->own_names[i]) + 1;
+    return total;
+}
+
+/* Copies hostname, greeting and own names into the session's block so the session does
+ * not depend on the caller's strings after creation. */
+static void copy_strings(smtpcore_server *s, const smtpcore_server_config *c)
 {
     size_t n_own = c->own_names_count;
-    size_t table = n_own * sizeof(const char *);
-    size_t total = table + strlen(c->hostname) + 1 + strlen(c->greeting_text) + 1;
-    for (size_t i = 0; i < n_own; i++)
-        total += strlen(c->own_names[i]) + 1;
-    s->strings = sc_malloc(&s->alloc, total);
-    if (!s->strings)
-        return -1;
-    s->strings_size = total;
-    const char **tab = (const char **)(void *)s->strings;
-    char *p = s->strings + table;
+    char *strings = (char *)(s + 1);
+    const char **tab = (const char **)(void *)strings;
+    char *p = strings + n_own * sizeof(const char *);
     size_t len = strlen(c->hostname) + 1;
     memcpy(p, c->hostname, len);
     s->cfg.hostname = p;
@@ -111,7 +129,6 @@ static int copy_strings(smtpcore_server *s, const smtpcore_server_config *c)
     }
     s->cfg.own_names = n_own ? tab : NULL;
     s->cfg.allocator = NULL;
-    return 0;
 }
 
 int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg)
@@ -135,19 +152,25 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     if (c.auth_mechs == 0)
         c.extensions &= ~(uint32_t)SMTPCORE_EXT_AUTH;
 
+    /* One block: session, strings, input buffer, output buffer. The strings start with
+     * a pointer table, and the struct's size keeps it aligned. */
+    size_t strs = strings_size(&c);
+    size_t total = sizeof(smtpcore_server) + strs + c.input_buffer_size + c.output_buffer_size;
     smtpcore_allocator a;
     sc_alloc_resolve(&a, c.allocator);
-    smtpcore_server *s = sc_malloc(&a, sizeof(*s));
+    smtpcore_server *s = sc_malloc(&a, total);
     if (!s)
         return SMTPCORE_ERR_NOMEM;
     memset(s, 0, sizeof(*s));
     s->alloc = a;
     s->cfg = c;
-    if (copy_strings(s, &c) != 0 || sc_buf_init(&s->in, &a, c.input_buffer_size) != 0 ||
-        sc_buf_init(&s->out, &a, c.output_buffer_size) != 0) {
-        smtpcore_server_del(s);
-        return SMTPCORE_ERR_NOMEM;
-    }
+    s->strings_size = strs;
+    copy_strings(s, &c);
+    s->in.data = (char *)(s + 1) + strs;
+    s->in.cap = c.input_buffer_size;
+    s->out.data = s->in.data + c.input_buffer_size;
+    s->out.cap = c.output_buffer_size;
+    s->reserve = (uint32_t)reply_reserve(&c);
     sc_line_init(&s->framer, c.max_command_line);
     s->tls_active = c.tls_active ? 1 : 0;
     s->phase = SC_PH_GREETING;
@@ -161,11 +184,6 @@ void smtpcore_server_del(smtpcore_server *s)
     if (!s)
         return;
     smtpcore_allocator a = s->alloc;
-    if (s->in.data)
-        sc_buf_free(&s->in, &a);
-    if (s->out.data)
-        sc_buf_free(&s->out, &a);
-    sc_free(&a, s->strings);
     sc_free(&a, s);
 }
 
@@ -176,14 +194,14 @@ static uint32_t cred_off(const smtpcore_server *s, smtpcore_str v, uint32_t *len
     *len = (uint32_t)v.len;
     if (!v.ptr)
         return SC_REC_NONE;
-    return (uint32_t)(v.ptr - (const char *)(const void *)s);
+    return (uint32_t)(v.ptr - (const char *)s->in.data);
 }
 
 static smtpcore_str cred_str(const smtpcore_server *s, uint32_t off, uint32_t len)
 {
     smtpcore_str r = {NULL, len};
     if (off != SC_REC_NONE)
-        r.ptr = (const char *)(const void *)s + off;
+        r.ptr = s->in.data + off;
     return r;
 }
 
@@ -338,8 +356,16 @@ void sc_srv_await(smtpcore_server *s, smtpcore_server_event *ev)
 
 size_t sc_srv_unprocessed(const smtpcore_server *s, const char **p)
 {
-    *p = s->in.data + s->in.start + s->in_done;
-    return sc_buf_len(&s->in) - s->in_done;
+    *p = s->in.data + s->in.start + s->auth_keep + s->in_done;
+    return sc_buf_len(&s->in) - s->auth_keep - s->in_done;
+}
+
+void sc_srv_auth_release(smtpcore_server *s)
+{
+    /* The kept bytes become processed input: dropped at the next call, so slices into
+     * them stay valid until then. */
+    s->in_done += s->auth_keep;
+    s->auth_keep = 0;
 }
 
 static int enh_on(const smtpcore_server *s)
@@ -375,7 +401,7 @@ void sc_srv_say(smtpcore_server *s, const char *r, size_t len, size_t enh_len)
 {
     int enh = enh_on(s);
     size_t n = enh ? len : len - enh_len;
-    /* Room for it is guaranteed: a step starts only with SC_SRV_REPLY_RESERVE free. */
+    /* Room for it is guaranteed: a step starts only with s->reserve bytes free. */
     char *dst = sc_buf_reserve(&s->out, n);
     if (!dst)
         return;
@@ -392,7 +418,7 @@ void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *tex
 {
     smtpcore_enhanced e = enh_from(enh);
     /* Only engine texts come here, and a reply is never queued without
-     * SC_SRV_REPLY_RESERVE bytes of room, so this cannot fail. */
+     * s->reserve bytes of room, so this cannot fail. */
     (void)write_reply(s, code, &e, text, strlen(text));
 }
 
@@ -400,6 +426,7 @@ void sc_srv_close(smtpcore_server *s, smtpcore_violation v)
 {
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_CLOSE);
     ev->violation = v;
+    sc_srv_auth_release(s);
     s->phase = SC_PH_CLOSED;
     s->want_close = 1;
     s->group_end = 1;
@@ -470,10 +497,18 @@ void sc_srv_reset_txn(smtpcore_server *s)
 
 static void drop_done(smtpcore_server *s)
 {
-    if (s->in_done) {
+    /* The EHLO reply repeats the HELO name from the input: keep it in place. */
+    if (!s->in_done || s->awaiting == SMTPCORE_SEV_HELO)
+        return;
+    if (s->auth_keep) {
+        char *keep_end = s->in.data + s->in.start + s->auth_keep;
+        size_t rest = sc_buf_len(&s->in) - s->auth_keep - s->in_done;
+        memmove(keep_end, keep_end + s->in_done, rest);
+        s->in.end -= s->in_done;
+    } else {
         sc_buf_consume(&s->in, s->in_done);
-        s->in_done = 0;
     }
+    s->in_done = 0;
 }
 
 int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len, size_t *consumed)
@@ -495,11 +530,12 @@ int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len, si
         *consumed = len;
         return SMTPCORE_OK;
     }
-    if (s->evq_len == 0) {
+    if (s->evq_len == 0 && s->awaiting != SMTPCORE_SEV_HELO) {
         drop_done(s);
         *consumed = sc_buf_append(&s->in, data, len);
     } else {
-        /* Queued events still point into the buffer: append without compacting. */
+        /* Queued events (or the name the EHLO reply repeats) still point into the
+         * buffer: append without compacting. */
         size_t room = s->in.cap - s->in.end;
         size_t n = len < room ? len : room;
         if (n) {
@@ -558,12 +594,25 @@ static int cmd_step(smtpcore_server *s)
 {
     const char *p;
     size_t n = sc_srv_unprocessed(s, &p);
+    char *w = s->in.data + (p - (const char *)s->in.data); /* SASL decodes in place */
     size_t line_len = 0, used = 0;
     uint32_t flags = 0;
     sc_line_status st = sc_line_next(&s->framer, p, n, &line_len, &used, &flags);
     s->in_done += used;
-    if (st == SC_LINE_NEED_MORE)
+    if (st == SC_LINE_NEED_MORE) {
+        if (s->auth_keep && sc_buf_len(&s->in) == s->in.cap) {
+            /* The LOGIN user name and the password line do not fit in the input
+             * together: the line is over-long for this exchange. Discard it like the
+             * framer discards any over-long line; its end fails the exchange. */
+            s->framer.discarding = 1;
+            s->framer.scanned = 0;
+            s->framer.flags_acc = 0;
+            s->in_done = n;
+            sc_srv_auth_release(s);
+            return 1;
+        }
         return used > 0;
+    }
     if (st == SC_LINE_OVERLONG) {
         if (s->phase == SC_PH_AUTH) {
             sc_srv_auth_overlong(s);
@@ -576,7 +625,7 @@ static int cmd_step(smtpcore_server *s)
     if (s->phase == SC_PH_AUTH) {
         /* A SASL response sent without waiting for the 334 is not a pipelined command. */
         s->improper_next = 0;
-        sc_srv_auth_line(s, p, line_len, flags);
+        sc_srv_auth_line(s, w, line_len, flags);
     }
     else
         sc_srv_command(s, p, line_len, flags, n - used);
@@ -621,7 +670,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
             }
             /* Backpressure: a peer that pipelines without reading its replies stalls
              * here instead of growing the output. */
-            if (sc_buf_room(&s->out) < SC_SRV_REPLY_RESERVE)
+            if (sc_buf_room(&s->out) < s->reserve)
                 break;
             int progress;
             switch (s->phase) {
@@ -968,7 +1017,7 @@ int smtpcore_server_want_flush(const smtpcore_server *s)
     if (!s || sc_buf_len(&s->out) == 0)
         return 0;
     if (s->awaiting != SMTPCORE_SEV_NONE || s->group_end || s->want_close ||
-        sc_buf_room(&s->out) < SC_SRV_REPLY_RESERVE)
+        sc_buf_room(&s->out) < s->reserve)
         return 1;
     const char *p;
     size_t n = sc_srv_unprocessed(s, &p);
@@ -1003,6 +1052,7 @@ int smtpcore_server_tls_started(smtpcore_server *s)
     sc_srv_reset_txn(s);
     s->in.start = s->in.end = 0;
     s->in_done = 0;
+    s->auth_keep = 0;
     sc_line_reset(&s->framer);
     s->phase = SC_PH_CMD;
     if (s->tls_late_discarded) {

@@ -1,5 +1,8 @@
 /* Server: the SASL exchange of AUTH (RFC 4954) for PLAIN, LOGIN and XOAUTH2.
- * Responses are decoded into a fixed scratch area inside the session; the host only sees
+ * Responses are decoded in place in the input buffer (decoded base64 is shorter than its
+ * text, and the framer is done with a line once it is handed out), so the session needs
+ * no scratch area. The LOGIN user name must outlive its line: it stays at the front of
+ * the input buffer (auth_keep) until the password line has been read. The host only sees
  * the final credentials, and never in an event's line. */
 #include <string.h>
 
@@ -32,6 +35,7 @@ static void auth_end(smtpcore_server *s)
 {
     s->phase = SC_PH_CMD;
     s->auth_step = SC_AUTH_NONE;
+    sc_srv_auth_release(s);
 }
 
 static void auth_fail(smtpcore_server *s, int code, const char *enh, const char *text)
@@ -54,16 +58,18 @@ static void challenge(smtpcore_server *s, const char *b64)
     (void)sc_buf_append_all(&s->out, buf, n + 6);
 }
 
-/* Decodes into scratch[off..]; 0 ok, -1 invalid base64, -2 too long. */
-static int decode(smtpcore_server *s, const char *in, size_t len, size_t off, size_t *out)
+/* Decodes in place; 0 ok, -1 invalid base64, -2 too long. `before` is what earlier
+ * responses of the exchange already hold (the LOGIN user name): together they keep the
+ * historical bound of SC_SRV_AUTH_MAX decoded bytes. */
+static int decode(char *in, size_t len, size_t before, size_t *out)
 {
     if (len == 1 && in[0] == '=') {
         *out = 0;
         return 0;
     }
-    if (len / 4 * 3 > SC_SRV_AUTH_SCRATCH - off)
+    if (len / 4 * 3 > SC_SRV_AUTH_MAX - before)
         return -2;
-    size_t n = sc_base64_decode(in, len, s->auth_scratch + off, SC_SRV_AUTH_SCRATCH - off);
+    size_t n = sc_base64_decode(in, len, in, len);
     if (n == (size_t)-1)
         return -1;
     *out = n;
@@ -84,9 +90,8 @@ static void deliver(smtpcore_server *s, smtpcore_str authzid, smtpcore_str user,
 }
 
 /* PLAIN (RFC 4616): authzid NUL authcid NUL passwd. */
-static void finish_plain(smtpcore_server *s, size_t n, smtpcore_str line)
+static void finish_plain(smtpcore_server *s, const char *d, size_t n, smtpcore_str line)
 {
-    const char *d = s->auth_scratch;
     const char *z1 = memchr(d, '\0', n);
     const char *z2 = z1 ? memchr(z1 + 1, '\0', n - (size_t)(z1 + 1 - d)) : NULL;
     if (!z2 || memchr(z2 + 1, '\0', n - (size_t)(z2 + 1 - d)) || z2 == z1 + 1) {
@@ -98,9 +103,8 @@ static void finish_plain(smtpcore_server *s, size_t n, smtpcore_str line)
 }
 
 /* XOAUTH2: "user=" u ^A "auth=Bearer " token ^A ^A. */
-static void finish_xoauth2(smtpcore_server *s, size_t n, smtpcore_str line)
+static void finish_xoauth2(smtpcore_server *s, const char *d, size_t n, smtpcore_str line)
 {
-    const char *d = s->auth_scratch;
     const char *end = d + n;
     if (n < 5 + 1 + 12 + 2 || memcmp(d, "user=", 5) != 0 || end[-1] != '\x01' ||
         end[-2] != '\x01') {
@@ -124,10 +128,10 @@ static void finish_xoauth2(smtpcore_server *s, size_t n, smtpcore_str line)
     deliver(s, no_line, mkstr(u, (size_t)(sep - u)), mkstr(tok, (size_t)(tok_end - tok)), line);
 }
 
-static int decode_or_fail(smtpcore_server *s, const char *in, size_t len, size_t off,
+static int decode_or_fail(smtpcore_server *s, char *in, size_t len, size_t before,
                           size_t *out)
 {
-    int rc = decode(s, in, len, off, out);
+    int rc = decode(in, len, before, out);
     if (rc == -2)
         auth_fail(s, 500, "5.5.6", "Authentication exchange line is too long");
     else if (rc == -1)
@@ -135,31 +139,42 @@ static int decode_or_fail(smtpcore_server *s, const char *in, size_t len, size_t
     return rc;
 }
 
-static void response(smtpcore_server *s, const char *in, size_t len, smtpcore_str line)
+/* `in` is a response inside the input buffer, whose line began at the front of the
+ * unprocessed input (every step starts with the processed bytes dropped). */
+static void response(smtpcore_server *s, char *in, size_t len, smtpcore_str line)
 {
     size_t n = 0;
     switch (s->auth_step) {
     case SC_AUTH_PLAIN_WAIT:
         if (decode_or_fail(s, in, len, 0, &n) == 0)
-            finish_plain(s, n, line);
+            finish_plain(s, in, n, line);
         return;
     case SC_AUTH_XOAUTH2_WAIT:
         if (decode_or_fail(s, in, len, 0, &n) == 0)
-            finish_xoauth2(s, n, line);
+            finish_xoauth2(s, in, n, line);
         return;
-    case SC_AUTH_LOGIN_USER:
+    case SC_AUTH_LOGIN_USER: {
         if (decode_or_fail(s, in, len, 0, &n) != 0)
             return;
-        s->auth_used = n;
+        /* Keep the line up to the end of the decoded name at the front of the input;
+         * what follows it is processed input again (see sc_srv_unprocessed()). */
+        size_t off = (size_t)(in - (s->in.data + s->in.start));
+        /* Both are below the input buffer size, which the config bounds to 32 bits. */
+        s->auth_used = (uint32_t)n;
+        s->auth_user_off = (uint32_t)off;
+        s->auth_keep = (uint32_t)(off + n);
+        s->in_done -= s->auth_keep;
         s->auth_step = SC_AUTH_LOGIN_PASS;
         challenge(s, "UGFzc3dvcmQ6"); /* "Password:" */
         return;
-    case SC_AUTH_LOGIN_PASS:
+    }
+    case SC_AUTH_LOGIN_PASS: {
         if (decode_or_fail(s, in, len, s->auth_used, &n) != 0)
             return;
-        deliver(s, no_line, mkstr(s->auth_scratch, s->auth_used),
-                mkstr(s->auth_scratch + s->auth_used, n), line);
+        const char *user = s->in.data + s->in.start + s->auth_user_off;
+        deliver(s, no_line, mkstr(user, s->auth_used), mkstr(in, n), line);
         return;
+    }
     default: auth_end(s); return;
     }
 }
@@ -201,7 +216,7 @@ void sc_srv_auth_start(smtpcore_server *s, const sc_command *c, smtpcore_str lin
                       SMTPCORE_V_AUTH_FAILED, 1);
         return;
     }
-    s->auth_mech = mech;
+    s->auth_mech = (uint8_t)mech;
     s->auth_used = 0;
     const smtpcore_str ir = c->initial_response;
     switch (mech) {
@@ -223,10 +238,10 @@ void sc_srv_auth_start(smtpcore_server *s, const sc_command *c, smtpcore_str lin
         challenge(s, "");
         return;
     }
-    response(s, ir.ptr, ir.len, shown);
+    response(s, s->in.data + (ir.ptr - (const char *)s->in.data), ir.len, shown);
 }
 
-void sc_srv_auth_line(smtpcore_server *s, const char *line, size_t len, uint32_t flags)
+void sc_srv_auth_line(smtpcore_server *s, char *line, size_t len, uint32_t flags)
 {
     if (len == 1 && line[0] == '*') {
         auth_fail(s, 501, "5.0.0", "Authentication cancelled");

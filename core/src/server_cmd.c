@@ -9,7 +9,8 @@ static size_t put(char *b, size_t cap, size_t n, const char *s, size_t len)
 {
     if (n + len > cap)
         len = cap - n;
-    memcpy(b + n, s, len);
+    if (len)
+        memcpy(b + n, s, len);
     return n + len;
 }
 
@@ -105,11 +106,9 @@ static void do_helo(smtpcore_server *s, const sc_command *c, smtpcore_str line)
                                           s->cfg.own_names_count) ? 1 : 0;
     if (ev->helo_is_own_name)
         ev->violation = SMTPCORE_V_LOOP_DETECTED;
-    size_t n = c->domain.len < SC_SRV_HELO_COPY ? c->domain.len : SC_SRV_HELO_COPY - 1;
-    if (n)
-        memcpy(s->helo_name, c->domain.ptr, n);
-    s->helo_name_len = n;
-    s->pend_esmtp = esmtp;
+    s->helo_name = c->domain.ptr;
+    s->helo_name_len = (uint32_t)(c->domain.len < SC_SRV_HELO_ECHO ? c->domain.len : SC_SRV_HELO_ECHO);
+    s->pend_esmtp = esmtp ? 1 : 0;
     sc_srv_await(s, ev);
 }
 
@@ -135,7 +134,7 @@ static void do_mail(smtpcore_server *s, const sc_command *c, smtpcore_str line)
     ev->address_utf8 = c->mailbox_utf8;
     ev->mail = c->mail;
     s->pend_body = c->mail.body;
-    s->pend_utf8 = c->mail.smtputf8;
+    s->pend_utf8 = c->mail.smtputf8 ? 1 : 0;
     sc_srv_await(s, ev);
 }
 

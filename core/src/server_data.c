@@ -106,8 +106,8 @@ void sc_srv_bdat_start(smtpcore_server *s, uint64_t n, int last, sc_bdat_mode mo
     s->phase = SC_PH_BDAT;
     s->bdat_remaining = n;
     s->bdat_chunk = n;
-    s->bdat_last = last;
-    s->bdat_mode = mode;
+    s->bdat_last = last ? 1 : 0;
+    s->bdat_mode = (uint8_t)mode;
     s->data_refuse = 0;
     if (mode == SC_BDAT_STREAM || mode == SC_BDAT_TOO_BIG)
         s->bdat_used = 1;

@@ -17,12 +17,14 @@
 #include "data.h"
 #include "line.h"
 
-/* Room the output must have before a command is processed: the largest reply the engine
- * writes by itself (an EHLO reply is at most ~750 bytes with a 255-byte host name) and the
- * room a host answer gets. */
-#define SC_SRV_REPLY_RESERVE 1024u
-#define SC_SRV_AUTH_SCRATCH 1024u
-#define SC_SRV_HELO_COPY 256u
+/* The least output room a step and a host answer get, and so the smallest output
+ * buffer: one reply line of the RFC 5321 maximum (512 octets). A step may need more when
+ * the host name is long (the EHLO reply repeats it); see reply_reserve() in server.c. */
+#define SC_SRV_MIN_RESERVE 512u
+/* Decoded SASL responses of one exchange are limited to this (500 5.5.6 beyond). */
+#define SC_SRV_AUTH_MAX 1024u
+/* The part of the HELO/EHLO name the EHLO reply repeats. */
+#define SC_SRV_HELO_ECHO 255u
 /* The longest chain one step produces: note, refusal, too-many-errors, close. The
  * first of them goes straight to the caller. */
 #define SC_SRV_EVQ 4u
@@ -89,75 +91,81 @@ typedef enum sc_auth_step {
     SC_AUTH_LOGIN_PASS   /* "334 UGFzc3dvcmQ6" sent */
 } sc_auth_step;
 
+/* Flags are bytes and sizes that the config bounds are 32-bit: an idle session is
+ * meant to stay within 2 KiB with its buffers (see smtpcore_server_memory()). */
 struct smtpcore_server {
     smtpcore_allocator alloc;
-    smtpcore_server_config cfg; /* string fields point into strings[] */
-    char *strings;              /* one block: hostname, greeting, own names, pointer table */
-    size_t strings_size;
+    smtpcore_server_config cfg; /* string fields point into the strings after the struct */
+    size_t strings_size;        /* hostname, greeting, own names, their pointer table */
 
     sc_buf in;
     sc_buf out;
-    size_t in_done;             /* processed bytes at the front of in, dropped lazily */
+    size_t in_done;             /* processed bytes after auth_keep, dropped lazily */
+    size_t tls_late_discarded;  /* plaintext received while waiting for tls_started() */
     sc_line_framer framer;
     sc_unstuffer unstuffer;
-
-    sc_srv_phase phase;
-    smtpcore_server_event_type awaiting; /* event waiting for an answer, or SEV_NONE */
-    sc_srv_rec evq[SC_SRV_EVQ];
-    uint8_t evq_head, evq_len;
+    uint64_t msg_size;          /* BDAT: octets received in this transaction */
+    uint64_t bdat_remaining;    /* current BDAT chunk */
+    uint64_t bdat_chunk;
     /* Inside next_event(): the caller's event, filled in place by the first push of a
      * step (the common case of one event per step costs no queue copy). Later pushes
      * are filled in `stage` (on the stack of the public call) and compacted into the
      * queue at the next push or at the end of the call. */
-    uint8_t direct_used;
-    uint8_t staged;
     smtpcore_server_event *direct;
     smtpcore_server_event *stage;
+    /* The name the EHLO reply repeats: a slice of the input, which is neither dropped nor
+     * compacted while the HELO event awaits its answer. */
+    const char *helo_name;
+    sc_srv_rec evq[SC_SRV_EVQ];
+
+    smtpcore_server_event_type awaiting; /* event waiting for an answer, or SEV_NONE */
+    smtpcore_body_type body_type;
+    smtpcore_body_type pend_body; /* MAIL event: BODY= */
+    uint32_t reserve;           /* output room a step needs (see reply_reserve()) */
+    uint32_t errors;
+    uint32_t rcpt_count;
+    uint32_t helo_name_len;
+    uint32_t auth_used;         /* LOGIN: length of the decoded user name */
+    uint32_t auth_user_off;     /* LOGIN: where it starts, from the front of the input */
+    uint32_t auth_keep;         /* LOGIN: bytes at the front of the input kept for it */
+
+    uint8_t phase;              /* sc_srv_phase */
+    uint8_t auth_step;          /* sc_auth_step */
+    uint8_t auth_mech;          /* SMTPCORE_AUTH_* of the exchange */
+    uint8_t bdat_mode;          /* sc_bdat_mode */
+    uint8_t evq_head, evq_len;
+    uint8_t direct_used;
+    uint8_t staged;
 
     /* connection state */
-    int connect_delivered;
-    int refused;                /* greeting was 554: only QUIT is served */
-    int output_seen;            /* the host has looked at the output at least once */
-    int early_talker;           /* bytes arrived before the greeting was handed out */
-    int early_reported;
-    int improper_reported;
-    int improper_next;          /* the next command arrived before its predecessor's reply */
-    int eof;
-    int want_close;
-    int group_end;              /* a group-ending reply is queued: flush */
-    int tls_active;
-    size_t tls_late_discarded;  /* plaintext received while waiting for tls_started() */
-    uint32_t errors;
+    uint8_t connect_delivered;
+    uint8_t refused;            /* greeting was 554: only QUIT is served */
+    uint8_t output_seen;        /* the host has looked at the output at least once */
+    uint8_t early_talker;       /* bytes arrived before the greeting was handed out */
+    uint8_t early_reported;
+    uint8_t improper_reported;
+    uint8_t improper_next;      /* the next command arrived before its predecessor's reply */
+    uint8_t eof;
+    uint8_t want_close;
+    uint8_t group_end;          /* a group-ending reply is queued: flush */
+    uint8_t tls_active;
 
     /* HELO / AUTH */
-    int helo_done;
-    int esmtp;
-    int authenticated;
-    char helo_name[SC_SRV_HELO_COPY];
-    size_t helo_name_len;
-    sc_auth_step auth_step;
-    uint32_t auth_mech;
-    char auth_scratch[SC_SRV_AUTH_SCRATCH];
-    size_t auth_used;           /* LOGIN: bytes of scratch holding the user name */
+    uint8_t helo_done;
+    uint8_t esmtp;
+    uint8_t authenticated;
 
     /* transaction */
-    int mail_open;
-    uint32_t rcpt_count;
-    smtpcore_body_type body_type;
-    int txn_utf8;               /* the MAIL carried SMTPUTF8 (RFC 6531) */
-    int bdat_used;
-    int bdat_failed;            /* BDAT total crossed the size limit; read until LAST */
-    uint64_t msg_size;          /* BDAT: octets received in this transaction */
+    uint8_t mail_open;
+    uint8_t txn_utf8;           /* the MAIL carried SMTPUTF8 (RFC 6531) */
+    uint8_t bdat_used;
+    uint8_t bdat_failed;        /* BDAT total crossed the size limit; read until LAST */
 
     /* current DATA / BDAT */
-    int data_refuse;            /* 0, or the violation that stops BODY events */
-    uint64_t bdat_remaining;
-    uint64_t bdat_chunk;
-    int bdat_last;
-    int pend_esmtp;             /* HELO event: EHLO (1) or HELO (0) */
-    smtpcore_body_type pend_body; /* MAIL event: BODY= */
-    int pend_utf8;              /* MAIL event: SMTPUTF8 */
-    sc_bdat_mode bdat_mode;
+    uint8_t data_refuse;        /* 0, or the violation that stops BODY events */
+    uint8_t bdat_last;
+    uint8_t pend_esmtp;         /* HELO event: EHLO (1) or HELO (0) */
+    uint8_t pend_utf8;          /* MAIL event: SMTPUTF8 */
 };
 
 /* server.c */
@@ -180,6 +188,7 @@ int sc_srv_reply_raw(smtpcore_server *s, int code, const char *text, size_t len)
 void sc_srv_reset_txn(smtpcore_server *s);
 void sc_srv_close(smtpcore_server *s, smtpcore_violation v);
 size_t sc_srv_unprocessed(const smtpcore_server *s, const char **p);
+void sc_srv_auth_release(smtpcore_server *s);
 void sc_srv_await(smtpcore_server *s, smtpcore_server_event *ev);
 
 /* server_cmd.c: one framed command line. */
@@ -195,7 +204,7 @@ void sc_srv_abort_body(smtpcore_server *s, smtpcore_violation v);
 
 /* server_auth.c */
 void sc_srv_auth_start(smtpcore_server *s, const sc_command *cmd, smtpcore_str line);
-void sc_srv_auth_line(smtpcore_server *s, const char *line, size_t len, uint32_t flags);
+void sc_srv_auth_line(smtpcore_server *s, char *line, size_t len, uint32_t flags);
 void sc_srv_auth_overlong(smtpcore_server *s);
 
 #endif
