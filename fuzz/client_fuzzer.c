@@ -309,6 +309,9 @@ static const char *const bodies[] = {
 
 static void start_transaction(host *h, uint8_t how)
 {
+    /* Output of the previous transaction is checked against that transaction's body
+     * and mode, so write it all before this one changes them. */
+    drain_output(h, 1);
     smtpcore_mail_params mp;
     memset(&mp, 0, sizeof mp);
     uint8_t k = fz_ctl(&h->src);

@@ -36,6 +36,11 @@ static void drain(smtpcore_server *s, record *r)
         smtpcore_server_event ev;
         while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_SEV_NONE) {
             any = 1;
+            if (getenv("FZ_TRACE"))
+                fprintf(stderr, "%s event %d violation %d size %llu data %zu line %.*s\n",
+                        r == &rec_whole ? "whole" : "split", (int)ev.type, (int)ev.violation,
+                        (unsigned long long)ev.message_size, ev.data.len, (int)ev.line.len,
+                        ev.line.ptr ? ev.line.ptr : "");
             if (ev.answer_required)
                 FZ_CHECK(smtpcore_server_accept(s) == SMTPCORE_OK);
             if (ev.type == SMTPCORE_SEV_BODY) {
@@ -58,9 +63,12 @@ static void drain(smtpcore_server *s, record *r)
                 r->ev[r->nev++] = (int)(ev.message_size & 0xffffff) * -1 - 1;
                 FZ_CHECK(ev.message_size == r->body_len - r->msg_start || r->truncated);
                 r->msg_start = r->body_len;
-            } else if (ev.type == SMTPCORE_SEV_MESSAGE_ABORTED) {
-                /* The host discards an aborted message, so what part of it was already
-                 * delivered may depend on the reads; only finished messages count. */
+            } else if (ev.type == SMTPCORE_SEV_MESSAGE_ABORTED || ev.type == SMTPCORE_SEV_CLOSE ||
+                       ev.violation == SMTPCORE_V_MESSAGE_TOO_BIG) {
+                /* A message that will not end in MESSAGE_END is discarded by the host, and
+                 * how much of it was streamed before the engine knew depends on the reads
+                 * (e.g. a size limit crossed by one large read or by the last of many small
+                 * ones); only finished messages are compared. */
                 r->body_len = r->msg_start;
             }
         }
@@ -107,6 +115,7 @@ static void run(const smtpcore_server_config *cfg, const char *wire, size_t n, f
     }
     if (smtpcore_server_receive_eof(s) == SMTPCORE_OK)
         drain(s, r);
+    r->body_len = r->msg_start; /* an unfinished message does not count */
     smtpcore_server_del(s);
 }
 
