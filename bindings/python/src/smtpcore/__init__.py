@@ -2,11 +2,14 @@
 
 - :class:`ServerConnection` / :class:`ClientConnection`: bytes in, events out, bytes out.
 - :mod:`smtpcore.server` / :mod:`smtpcore.client`: the event classes of each role.
-- :mod:`smtpcore.aio`: ``serve()`` and ``send_message()`` on asyncio streams.
+- :mod:`smtpcore.aio`: ``serve()`` and ``send_message()`` on asyncio.
+- :class:`SMTPClient` / :func:`send_message_sync`: a blocking client on a plain socket.
 """
 from __future__ import annotations
 
 from . import aio, client, server
+from .aio.client import SendError, SendResult, SMTPClientError
+from .blocking import SMTPClient, send_message_sync
 from .client import ClientConnection
 from .enums import (
     AuthMech, BareLfPolicy, BodyType, ClientEventType, DsnNotify, DsnRet, ErrorCode, Extension,
@@ -27,7 +30,8 @@ from .values import (
 __version__ = version()
 
 __all__ = [
-    "ServerConnection", "ClientConnection", "server", "client", "aio", "Reply", "Caps", "MailParams",
+    "ServerConnection", "ClientConnection", "SMTPClient", "send_message_sync", "SendResult",
+    "SendError", "SMTPClientError", "server", "client", "aio", "Reply", "Caps", "MailParams",
     "RcptParams", "version", "version_num", "helo_classify", "address_literal", "xtext_decode",
     "SMTPCoreError", "InvalidArgumentError", "NoMemoryError", "InvalidStateError",
     "BufferFullError", "SessionClosedError", "InjectionError", "SMTPSyntaxError",

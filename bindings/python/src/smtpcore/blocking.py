@@ -1,0 +1,383 @@
+"""Blocking SMTP client on a plain socket (no asyncio), for scripts and threads.
+
+>>> result = smtpcore.send_message_sync("127.0.0.1", 2525, msg)
+>>> result.refused            # {} when every recipient was accepted
+
+or, for several messages over one connection:
+
+>>> with smtpcore.SMTPClient("127.0.0.1", 2525) as client:
+...     client.send_message(msg1)
+...     client.send(sender, [rcpt], raw_bytes)
+
+Same options and result types as :class:`smtpcore.aio.SMTPClient`. The engine pipelines
+MAIL, every RCPT and DATA in one write (PIPELINING) and the body with its final "." in
+another, so a message costs two round trips where smtplib needs 3 + one per recipient.
+"""
+from __future__ import annotations
+
+import email.message
+import socket
+import ssl
+from typing import Any, Callable, Iterable
+
+from ._ffi import ffi, lib
+from .aio.client import (
+    SendError, SendResult, SMTPClientError, _default_helo, envelope_of, flatten_message,
+)
+from .client import _FAILURES, ClientConnection, _violation
+from .enums import BodyType, Extension, Failure, TlsPolicy
+from .errors import InvalidStateError, SMTPCoreError
+from .values import Caps, Reply, _slice, decode_text
+
+__all__ = ["SMTPClient", "send_message_sync"]
+
+_READ_SIZE = 65536
+_T_GREETING = lib.SMTPCORE_CEV_GREETING
+_T_STARTTLS = lib.SMTPCORE_CEV_STARTTLS
+_T_CHALLENGE = lib.SMTPCORE_CEV_AUTH_CHALLENGE
+_T_AUTH = lib.SMTPCORE_CEV_AUTH_RESULT
+_T_READY = lib.SMTPCORE_CEV_READY
+_T_MAIL = lib.SMTPCORE_CEV_MAIL_RESULT
+_T_RCPT = lib.SMTPCORE_CEV_RCPT_RESULT
+_T_BODY = lib.SMTPCORE_CEV_SEND_BODY
+_T_END = lib.SMTPCORE_CEV_MESSAGE_RESULT
+_T_REPLY = lib.SMTPCORE_CEV_REPLY
+_T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
+_T_CLOSED = lib.SMTPCORE_CEV_CLOSED
+
+
+class SMTPClient:
+    """One SMTP connection that can send several messages (blocking I/O).
+
+    The options are those of :class:`smtpcore.aio.SMTPClient` (``auth_callback`` must be
+    a plain function here); ``timeout`` bounds every connect, read and write.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        helo_name: str | None = None,
+        starttls: bool | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        server_hostname: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        auth_mechanism: str | None = None,
+        auth_callback: Callable[[bytes], bytes | None] | None = None,
+        timeout: float | None = 60.0,
+        **config: Any,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.helo_name = helo_name or _default_helo()
+        self.starttls = starttls
+        self.implicit_tls = implicit_tls
+        self.server_hostname = server_hostname or host
+        self.tls_context = tls_context
+        self._auth = (username, password, auth_mechanism)
+        self.auth_callback = auth_callback
+        self._config = config
+        self._conn: ClientConnection | None = None
+        self._sock: socket.socket | None = None
+        self._buf = bytearray(_READ_SIZE)
+        self._view = memoryview(self._buf)
+        self._cbuf = ffi.from_buffer(self._buf)
+        self._eof = False
+        self._ready = False
+        self.caps: Caps = Caps()
+        self.greeting: Reply | None = None
+        self.tls = False
+
+    def _tls(self) -> ssl.SSLContext:
+        if self.tls_context is None:
+            ctx = ssl.create_default_context()
+            if not (self.starttls is True or self.implicit_tls):
+                # Opportunistic STARTTLS cannot verify (as MTAs do): encrypt anyway.
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self.tls_context = ctx
+        return self.tls_context
+
+    # -- lifetime
+    def __enter__(self) -> SMTPClient:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.quit()
+        else:
+            self.close()
+
+    def connect(self) -> Caps:
+        """Connects and waits until the session is ready (greeting, EHLO, STARTTLS, AUTH
+        done). Returns the server's capabilities."""
+        policy = {None: TlsPolicy.OPPORTUNISTIC, True: TlsPolicy.REQUIRED,
+                  False: TlsPolicy.NEVER}[self.starttls]
+        user, password, mech = self._auth
+        self._conn = ClientConnection(
+            self.helo_name, tls_policy=TlsPolicy.NEVER if self.implicit_tls else policy,
+            tls_active=self.implicit_tls, username=user, password=password,
+            auth_mechanism=mech, **self._config)
+        try:
+            sock = socket.create_connection((self.host, self.port), self.timeout)
+            self._sock = sock
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.implicit_tls:
+                self._sock = self._tls().wrap_socket(sock, server_hostname=self.server_hostname)
+                self.tls = True
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self.caps
+
+    def close(self) -> None:
+        """Closes the connection without QUIT."""
+        sock, self._sock = self._sock, None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if sock is not None:
+            sock.close()
+
+    def quit(self) -> None:
+        """Sends QUIT, waits for the end of the conversation, closes."""
+        try:
+            if self._conn is not None and not self._eof:
+                self._conn.quit()
+                while self._next() != _T_CLOSED:
+                    pass
+        except (SMTPClientError, SMTPCoreError, OSError):
+            pass
+        finally:
+            self.close()
+
+    # -- event pump
+    def _flush(self) -> None:
+        conn, sock = self._conn, self._sock
+        assert conn is not None and sock is not None
+        out = conn.data_to_send()
+        while out:
+            sock.sendall(out)
+            out = conn.data_to_send()
+
+    def _next(self) -> int:
+        """The type of the next event (its struct is in the connection), doing the I/O
+        the engine asks for, STARTTLS and host-run AUTH steps on the way."""
+        conn, sock = self._conn, self._sock
+        if conn is None or sock is None:
+            raise SMTPClientError("not connected")
+        while True:
+            t = conn._next_raw()
+            if t:
+                if t == _T_STARTTLS:
+                    self._flush()
+                    sock = self._sock = self._tls().wrap_socket(
+                        sock, server_hostname=self.server_hostname)
+                    conn.tls_started()
+                    self.tls = True
+                    continue
+                if t == _T_CHALLENGE:
+                    challenge = _slice(conn._ev.data)
+                    answer = None
+                    if self.auth_callback is not None:
+                        answer = self.auth_callback(challenge)
+                    conn.auth_respond(answer)  # None cancels the exchange with "*"
+                    continue
+                return t
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
+                continue
+            if self._eof:
+                raise SMTPClientError("connection closed by the server")
+            try:
+                n = sock.recv_into(self._buf)
+            except socket.timeout as exc:
+                raise SMTPClientError("timed out waiting for the server") from exc
+            if n:
+                conn._receive_into(self._cbuf, self._view, n)
+            else:
+                self._eof = True
+                conn.receive_eof()
+
+    def _failed(self, why: str) -> SMTPClientError:
+        assert self._conn is not None
+        ev = self._conn._event()
+        msg = getattr(ev, "message", "") or getattr(ev, "violation", None)
+        text = msg if isinstance(msg, str) else (msg.description if msg else why)
+        return SMTPClientError(text or why, ev.reply if ev is not None else None)
+
+    def _wait_ready(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while not self._ready:
+            t = self._next()
+            if t == _T_READY:
+                self.caps = Caps._from_c(conn._ev.caps)
+                self._ready = True
+            elif t == _T_GREETING:
+                self.greeting = conn._reply()
+            elif t == _T_AUTH and conn._ev.failure != lib.SMTPCORE_SUCCESS:
+                raise SMTPClientError("authentication failed", conn._reply())
+            elif t in (_T_ERROR, _T_CLOSED):
+                raise self._failed("connection closed")
+
+    # -- transactions
+    def send_message(self, msg: email.message.Message, sender: str | None = None,
+                     recipients: Iterable[str] | None = None, **kw: Any) -> SendResult:
+        """Sends an :class:`email.message.EmailMessage`. Sender and recipients default to
+        the headers (From/Sender; To, Cc, Bcc), as smtplib does; Bcc is not transmitted."""
+        hdr_sender, hdr_rcpts = envelope_of(msg)
+        sender = hdr_sender if sender is None else sender
+        rcpts = hdr_rcpts if recipients is None else list(recipients)
+        international = any(not a.isascii() for a in [sender, *rcpts])
+        data = flatten_message(msg, utf8=international)
+        return self.send(sender, rcpts, data, smtputf8=international, **kw)
+
+    def send(self, sender: str, recipients: Iterable[str], data: bytes, *,
+             smtputf8: bool = False, body: BodyType | None = None,
+             mail_options: dict[str, Any] | None = None,
+             rcpt_options: dict[str, Any] | None = None) -> SendResult:
+        """Sends raw message bytes (any line ends; the engine makes them CRLF and
+        dot-stuffs). Raises :class:`SendError` when no recipient got it."""
+        rcpts = list(recipients)
+        if not rcpts:
+            raise ValueError("no recipients")
+        if self._conn is None:
+            self.connect()
+        conn = self._conn
+        assert conn is not None
+        result = SendResult(sender, dict.fromkeys(rcpts))
+        opts = mail_options or {}
+        caps = self.caps
+        if ("size" not in opts and caps.extensions & Extension.SIZE) or body is not None \
+                or ("body" not in opts and caps.extensions & Extension.EIGHTBITMIME
+                    and not data.isascii()):
+            opts = dict(opts)
+            if body is not None:
+                opts["body"] = body
+            if "size" not in opts and caps.extensions & Extension.SIZE:
+                opts["size"] = len(data)
+            if "body" not in opts and caps.extensions & Extension.EIGHTBITMIME \
+                    and not data.isascii():
+                opts["body"] = BodyType.EIGHTBITMIME
+        try:
+            self._when_idle(lambda: conn.mail(sender, smtputf8=smtputf8, **opts))
+            if rcpt_options:
+                for r in rcpts:
+                    conn.rcpt(r, **rcpt_options)
+            else:
+                for r in rcpts:
+                    conn.rcpt(r)
+            conn.data()
+        except SMTPCoreError as exc:
+            try:
+                conn.rset()
+            except SMTPCoreError:
+                pass
+            result.failure = Failure.LOCAL
+            result.message = str(exc)
+            raise SendError(result) from exc
+        ev = conn._ev
+        replies = result.recipients
+        while True:
+            t = self._next()
+            if t == _T_RCPT:
+                i = ev.rcpt_index
+                if i < len(rcpts):
+                    replies[rcpts[i]] = conn._reply()
+            elif t == _T_MAIL:
+                result.mail_reply = conn._reply()
+            elif t == _T_BODY:
+                conn.send_body(data)
+                conn.end_body()
+            elif t == _T_END:
+                result.reply = conn._reply()
+                result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
+                if ev.message.len:
+                    result.message = decode_text(_slice(ev.message))
+                break
+            elif t == _T_READY:
+                self.caps = Caps._from_c(ev.caps)
+                self._ready = True
+            elif t in (_T_ERROR, _T_CLOSED):
+                f = _FAILURES.get(ev.failure, Failure.LOCAL)
+                result.failure = f if f != Failure.SUCCESS else Failure.LOCAL
+                result.reply = conn._reply()
+                result.message = (decode_text(_slice(ev.message))
+                                  or _violation(ev.violation).description)
+                raise SendError(result)
+        if result.failure != Failure.SUCCESS:
+            raise SendError(result)
+        return result
+
+    def noop(self) -> Reply | None:
+        """Sends NOOP; returns the reply."""
+        return self._simple(ClientConnection.noop)
+
+    def rset(self) -> Reply | None:
+        """Sends RSET; returns the reply."""
+        return self._simple(ClientConnection.rset)
+
+    def _when_idle(self, start: Any) -> None:
+        """Calls ``start()`` once the engine accepts a new command (it raises
+        InvalidStateError until the previous exchange is over)."""
+        conn = self._conn
+        assert conn is not None
+        while True:
+            try:
+                start()
+                return
+            except InvalidStateError:
+                t = self._next()
+                if t == _T_READY:
+                    self.caps = Caps._from_c(conn._ev.caps)
+                elif t in (_T_ERROR, _T_CLOSED):
+                    raise self._failed("connection closed") from None
+
+    def _simple(self, fn: Any) -> Reply | None:
+        conn = self._conn
+        if conn is None:
+            raise SMTPClientError("not connected")
+        self._when_idle(lambda: fn(conn))
+        while True:
+            t = self._next()
+            if t == _T_REPLY:
+                return conn._reply()
+            if t in (_T_ERROR, _T_CLOSED):
+                raise self._failed("connection closed")
+
+
+def send_message_sync(
+    host: str,
+    port: int,
+    msg: email.message.Message,
+    *,
+    sender: str | None = None,
+    recipients: Iterable[str] | None = None,
+    starttls: bool | None = None,
+    tls_context: ssl.SSLContext | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    timeout: float | None = 60.0,
+    **kw: Any,
+) -> SendResult:
+    """Blocking :func:`smtpcore.aio.send_message`: connects, sends one message, quits.
+    Returns per-recipient results; raises :class:`SendError` if no recipient accepted it,
+    :class:`SMTPClientError` when the conversation fails."""
+    client = SMTPClient(host, port, starttls=starttls, tls_context=tls_context,
+                        username=username, password=password, timeout=timeout, **kw)
+    try:
+        client.connect()
+        result = client.send_message(msg, sender, recipients)
+    except BaseException:
+        client.quit()
+        raise
+    client.quit()
+    return result
