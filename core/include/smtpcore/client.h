@@ -174,6 +174,10 @@ SMTPCORE_EXTERN int smtpcore_client_data(smtpcore_client *c);
  * @param c Session.
  * @param data Body bytes.
  * @param len Number of bytes.
+ * After the server refused a BDAT chunk (RFC 3030 2) nothing more is sent for the
+ * transaction: from then until the next smtpcore_client_mail() every call returns
+ * ::SMTPCORE_OK with @p consumed = @p len and the bytes are dropped;
+ * ::SMTPCORE_CEV_MESSAGE_RESULT carries the refused chunk's reply.
  * @param[out] consumed Bytes taken; write the output and offer the rest again.
  * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE (body not wanted now).
  */
@@ -182,6 +186,9 @@ SMTPCORE_EXTERN int smtpcore_client_body(smtpcore_client *c, const char *data, s
 
 /**
  * @brief Ends the body: "." (or BDAT LAST) is queued. ::SMTPCORE_CEV_MESSAGE_RESULT follows.
+ *
+ * After a refused BDAT chunk it sends nothing and returns ::SMTPCORE_OK (until the next
+ * smtpcore_client_mail()); see smtpcore_client_body().
  * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE, ::SMTPCORE_ERR_BUFFER_FULL (write
  *         output and call again).
  */
