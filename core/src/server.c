@@ -952,6 +952,21 @@ static int answer(smtpcore_server *s, int code, const char *enhanced, const char
 
 int smtpcore_server_accept(smtpcore_server *s)
 {
+    /* The pipelined transaction commands take a short path: a preformatted reply and
+     * a state change that makes no event. */
+    if (s && (s->awaiting == SMTPCORE_SEV_RCPT || s->awaiting == SMTPCORE_SEV_MAIL)) {
+        if (s->awaiting == SMTPCORE_SEV_RCPT) {
+            SC_SRV_SAY(s, "250", "2.1.5", "Ok");
+            s->rcpt_count++;
+        } else {
+            SC_SRV_SAY(s, "250", "2.1.0", "Ok");
+            s->mail_open = 1;
+            s->body_type = s->pend_body;
+            s->txn_utf8 = s->pend_utf8;
+        }
+        s->awaiting = SMTPCORE_SEV_NONE;
+        return SMTPCORE_OK;
+    }
     return answer(s, 0, NULL, NULL, 1);
 }
 
