@@ -63,6 +63,10 @@ static void drain(smtpcore_server *s, record *r)
                 r->ev[r->nev++] = (int)(ev.message_size & 0xffffff) * -1 - 1;
                 FZ_CHECK(ev.message_size == r->body_len - r->msg_start || r->truncated);
                 r->msg_start = r->body_len;
+            } else if (ev.type == SMTPCORE_SEV_MAIL) {
+                /* A new transaction: content streamed for one that RSET or EHLO dropped
+                 * (BDAT chunks before the reset) is not part of this message. */
+                r->body_len = r->msg_start;
             } else if (ev.type == SMTPCORE_SEV_MESSAGE_ABORTED || ev.type == SMTPCORE_SEV_CLOSE ||
                        ev.violation == SMTPCORE_V_MESSAGE_TOO_BIG) {
                 /* A message that will not end in MESSAGE_END is discarded by the host, and
