@@ -74,8 +74,13 @@ typedef struct smtpcore_server_config {
     size_t max_command_line;       /**< Command line limit incl. CRLF. Default 512. */
     size_t max_text_line;          /**< DATA line limit incl. CRLF. Default 1000; longer lines
                                         are accepted and flagged in the end event. */
-    size_t input_buffer_size;      /**< Input bound in bytes. Default 4096 (>= max_command_line). */
-    size_t output_buffer_size;     /**< Output bound in bytes. Default 4096. */
+    size_t input_buffer_size;      /**< Input bound in bytes. Default 514: one command line of
+                                        max_command_line (>= max_command_line + 2). Raise it
+                                        for throughput on message content. */
+    size_t output_buffer_size;     /**< Output bound in bytes. Default 768. At least the room
+                                        one step needs (512, more with a long host name:
+                                        the EHLO reply repeats it); the rest batches the
+                                        replies of a pipelined group. */
     smtpcore_helo_policy helo_policy;          /**< Default ::SMTPCORE_HELO_REQUIRED. */
     smtpcore_bare_lf_policy bare_lf_policy;    /**< Default ::SMTPCORE_BARE_LF_REJECT. */
     smtpcore_talker_policy talker_policy;      /**< Default ::SMTPCORE_TALKER_NOTE. */
