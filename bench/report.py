@@ -218,9 +218,12 @@ def row_memory_idle(raw: str) -> dict:
     figures = {"server_idle_bytes": srv,
                "server_idle_bytes_api": int(m.get("server_default_memory_api", 0))}
     value = f"server {srv} B"
-    if "server_lean_allocated" in m:
-        figures["server_idle_bytes_lean_buffers"] = int(m["server_lean_allocated"])
-        value += f" (lean buffers {m['server_lean_allocated']} B)"
+    if "server_default_input_buffer" in m:
+        value += (f" (buffers {m['server_default_input_buffer']}"
+                  f"+{m['server_default_output_buffer']})")
+    if "server_4k_allocated" in m:
+        figures["server_idle_bytes_4k_buffers"] = int(m["server_4k_allocated"])
+        value += f", {m['server_4k_allocated']} B with 4 KiB buffers"
     if "client_default_allocated" in m:
         figures["client_idle_bytes"] = int(m["client_default_allocated"])
         value += f", client {m['client_default_allocated']} B"
