@@ -211,3 +211,32 @@ Test(client_bdat_fail, nonpipelined)
     cr_assert_eq(smtpcore_client_output(c, NULL), 0);
     smtpcore_client_del(c);
 }
+
+/* A 421 after the refusal: MESSAGE_RESULT keeps the refused chunk's text, CLOSED the 421's
+ * (two events pointing at different storage, both valid until the next call). */
+Test(client_bdat_fail, close_after_refusal_keeps_both_replies)
+{
+    smtpcore_client *c = bf_session(1);
+    cr_assert_eq(bf_next(c).type, SMTPCORE_CEV_SEND_BODY);
+    size_t used = 0;
+    cr_assert_eq(smtpcore_client_body(c, "abc", 3, &used), SMTPCORE_OK);
+    cr_assert_eq(smtpcore_client_body(c, "def", 3, &used), SMTPCORE_OK);
+    char drop[256];
+    (void)smtpcore_client_copy_output(c, drop, sizeof drop);
+    bf_feed(c, "250 ok\r\n250 ok\r\n554 5.6.0 refused\r\n421 4.3.2 bye\r\n");
+    cr_assert_eq(bf_next(c).type, SMTPCORE_CEV_MAIL_RESULT);
+    cr_assert_eq(bf_next(c).type, SMTPCORE_CEV_RCPT_RESULT);
+    smtpcore_client_event ev = bf_next(c);
+    cr_assert_eq(ev.type, SMTPCORE_CEV_MESSAGE_RESULT);
+    cr_assert_eq(ev.failure, SMTPCORE_FAIL_PERMANENT);
+    cr_assert_eq(ev.violation, SMTPCORE_V_SERVICE_UNAVAILABLE);
+    cr_assert_eq(ev.reply.raw.len, 19);
+    cr_assert(memcmp(ev.reply.raw.ptr, "554 5.6.0 refused\r\n", 19) == 0);
+    ev = bf_next(c);
+    cr_assert_eq(ev.type, SMTPCORE_CEV_CLOSED);
+    cr_assert_eq(ev.reply.code, 421);
+    cr_assert(memcmp(ev.reply.raw.ptr, "421 4.3.2 bye\r\n", 15) == 0);
+    cr_assert_eq(smtpcore_client_body(c, "x", 1, &used), SMTPCORE_ERR_CLOSED);
+    cr_assert_eq(smtpcore_client_output(c, NULL), 0);
+    smtpcore_client_del(c);
+}

@@ -269,9 +269,18 @@ void sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_repl
         return;
     if (c->tx != SC_TX_NONE) {
         c->tx = SC_TX_NONE;
-        sc_client_push(c, SMTPCORE_CEV_MESSAGE_RESULT,
-                       f == SMTPCORE_SUCCESS ? SMTPCORE_FAIL_TRANSIENT : f, reply, v,
-                       "transaction aborted: connection closing");
+        if (c->bdat_fail != SMTPCORE_SUCCESS) {
+            /* The server already refused a chunk: that verdict is the message's outcome;
+             * the closing reason stays in violation and in CLOSED. */
+            sc_client_push(c, SMTPCORE_CEV_MESSAGE_RESULT, c->bdat_fail, &c->bdat_reply, v,
+                           "transaction failed (BDAT chunk refused); connection closing");
+            c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].with_reply = 0;
+            c->bdat_fail = SMTPCORE_SUCCESS;
+        } else {
+            sc_client_push(c, SMTPCORE_CEV_MESSAGE_RESULT,
+                           f == SMTPCORE_SUCCESS ? SMTPCORE_FAIL_TRANSIENT : f, reply, v,
+                           "transaction aborted: connection closing");
+        }
         c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_accepted = c->rcpt_accepted;
         c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_total = c->rcpt_total;
     }
