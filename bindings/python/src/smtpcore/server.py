@@ -403,6 +403,63 @@ class ServerConnection:
             if not fed and not self._deliver_eof():
                 return None
 
+    def _next_raw(self) -> int:
+        """Fast path for the batteries: fills ``self._ev`` (the C struct, valid until the
+        next call) and returns its type, 0 when there is nothing to do. No event object
+        is built; :meth:`_event` converts the current struct when one is wanted."""
+        s = self._s
+        if s is None:
+            self._sess()
+        ev = self._ev
+        while True:
+            check(lib.smtpcore_server_next_event(s, ev))
+            t = ev.type
+            if t:
+                return t
+            fed = self._in.feed(self._offer) if self._in._data else 0
+            if not fed and not self._deliver_eof():
+                return 0
+
+    def _event(self) -> ServerEvent | None:
+        """The event object of the struct filled by the last :meth:`_next_raw`."""
+        return _convert(self._ev)
+
+    def _receive_into(self, cbuf: Any, view: memoryview, n: int) -> None:
+        """receive_data() for bytes already in the host's read buffer ``view`` (``cbuf`` is
+        ``ffi.from_buffer`` of it): no copy unless the engine leaves some bytes over."""
+        if self._s is None:
+            self._sess()
+        if self._in._data:
+            self._in.append(view[:n])
+            self._in.feed(self._offer)
+            return
+        consumed = self._in._consumed
+        consumed[0] = 0
+        if self._offer(cbuf, n, consumed) == lib.SMTPCORE_ERR_CLOSED:
+            return
+        k = int(consumed[0])
+        if k < n:
+            self._in.append(view[k:n])
+            self._in.feed(self._offer)
+
+    def _take_output(self) -> bytes:
+        """All pending output as one bytes object (one transport write per drain)."""
+        s = self._s
+        if s is None:
+            return b""
+        out = self._out
+        n = lib.smtpcore_server_output(s, out)
+        if n == 0:
+            return b""
+        data = ffi.buffer(out[0], n)[:]
+        check(lib.smtpcore_server_consume(s, n))
+        n = lib.smtpcore_server_output(s, out)
+        while n:
+            data += ffi.buffer(out[0], n)[:]
+            check(lib.smtpcore_server_consume(s, n))
+            n = lib.smtpcore_server_output(s, out)
+        return data
+
     def __iter__(self) -> Iterator[ServerEvent]:
         """Iterates over the events available now."""
         while True:

@@ -139,6 +139,9 @@ class MailParams:
 
     @classmethod
     def _from_c(cls, m: Any) -> MailParams:
+        if not (m.has_size or m.body or m.smtputf8 or m.ret) and m.envid.ptr == ffi.NULL \
+                and m.auth.ptr == ffi.NULL:
+            return _NO_MAIL_PARAMS
         return cls(int(m.size) if m.has_size else None, BodyType(m.body), bool(m.smtputf8),
                    DsnRet(m.ret), _slice(m.envid) if m.envid.ptr != ffi.NULL else None,
                    _slice(m.auth) if m.auth.ptr != ffi.NULL else None)
@@ -153,7 +156,13 @@ class RcptParams:
 
     @classmethod
     def _from_c(cls, r: Any) -> RcptParams:
+        if not r.notify and r.orcpt.ptr == ffi.NULL:
+            return _NO_RCPT_PARAMS
         return cls(DsnNotify(r.notify), _slice(r.orcpt) if r.orcpt.ptr != ffi.NULL else None)
+
+
+_NO_MAIL_PARAMS = MailParams()
+_NO_RCPT_PARAMS = RcptParams()
 
 
 def version() -> str:

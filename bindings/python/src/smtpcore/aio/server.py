@@ -26,6 +26,7 @@ from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ..values import MailParams, RcptParams
 from ._common import Response, parse_response, read_some, write_all
+from ._protocol import ServerProtocol, default_hooks
 
 __all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
 
@@ -136,11 +137,16 @@ _DEFAULT_REFUSAL = {
 
 def _answer(conn: ServerConnection, ev: sev.ServerEvent, result: Result) -> bool:
     """Applies a handler result; returns True when the event was accepted."""
+    return _answer_kind(conn, type(ev), result)
+
+
+def _answer_kind(conn: ServerConnection, kind: type, result: Result) -> bool:
+    """_answer for an event of class ``kind`` (the fast path builds no event object)."""
     if result is None or result is True:
         conn.accept()
         return True
     if result is False:
-        code, enh, text = _DEFAULT_REFUSAL.get(type(ev), (550, None, None))
+        code, enh, text = _DEFAULT_REFUSAL.get(kind, (550, None, None))
         conn.reject(code, enh, text)
         return False
     if isinstance(result, int):
@@ -164,6 +170,7 @@ class SMTPServerProtocolRunner:
         self.timeout = timeout
         hook = handler.handle_body
         self.streams_body = getattr(hook, "__func__", hook) is not Handler.handle_body
+        self.hooks = default_hooks(handler, Handler)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = ServerConnection(**self.config)
@@ -351,6 +358,10 @@ async def serve(
     runner = SMTPServerProtocolRunner(handler, cfg, None if implicit_tls else tls_context,
                                       timeout)
     ServerConnection(**cfg).close()  # validate the configuration now, not per connection
+    if tls_context is None:
+        # Plaintext: the BufferedProtocol fast path (see _protocol.py).
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: ServerProtocol(runner), host, port)
     return await asyncio.start_server(runner, host, port,
                                       ssl=tls_context if implicit_tls else None)
 
