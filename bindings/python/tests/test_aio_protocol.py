@@ -1,0 +1,157 @@
+"""The plaintext fast path of smtpcore.aio.serve (aio/_protocol.py): handlers that really
+suspend (they continue as tasks), handler failures before and after suspending, a whole
+session pipelined in one segment answered in one write, the idle timeout, handle_close."""
+import asyncio
+import socket
+
+import smtpcore.aio as aio
+
+from conftest import run, running_server
+
+
+async def exchange(port: int, data: bytes, until: bytes, timeout: float = 30.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        got = b""
+        async with asyncio.timeout(timeout):
+            while until not in got:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                got += chunk
+        return got
+    finally:
+        writer.close()
+
+
+SESSION = (b"EHLO c.example.com\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<ok@example.com>\r\n"
+           b"RCPT TO:<bad@example.com>\r\nRCPT TO:<slow@example.com>\r\nDATA\r\n"
+           b"Subject: x\r\n\r\nbody\r\n..dot\r\n.\r\nQUIT\r\n")
+
+
+class Suspending(aio.Handler):
+    """Every hook awaits for real, so the protocol must pause and resume around it."""
+
+    def __init__(self) -> None:
+        self.messages = []
+        self.closed = asyncio.Event()
+
+    async def handle_rcpt(self, session, envelope, address, params):
+        await asyncio.sleep(0.01)
+        if address.startswith("bad"):
+            return "550 5.1.1 no such user"
+        if address.startswith("slow"):
+            await asyncio.sleep(0)
+        return None
+
+    async def handle_data(self, session, envelope):
+        await asyncio.sleep(0)
+        return None
+
+    async def handle_message(self, session, envelope):
+        await asyncio.sleep(0.01)
+        self.messages.append(envelope)
+        return "250 2.0.0 stored"
+
+    async def handle_close(self, session):
+        self.closed.set()
+
+
+def test_pipelined_session_with_suspending_handlers():
+    handler = Suspending()
+
+    async def main():
+        async with running_server(handler) as port:
+            got = await exchange(port, SESSION, b"221")
+            await asyncio.wait_for(handler.closed.wait(), 10)
+            return got
+
+    got = run(main())
+    codes = [line[:3] for line in got.split(b"\r\n") if line[:3].isdigit()
+             and line[3:4] == b" "]
+    # greeting, EHLO, MAIL, RCPT ok, RCPT bad, RCPT slow, DATA, message, QUIT
+    assert codes == [b"220", b"250", b"250", b"250", b"550", b"250", b"354", b"250", b"221"]
+    assert b"250 2.0.0 stored" in got
+    (env,) = handler.messages
+    assert env.rcpt_tos == ["ok@example.com", "slow@example.com"]
+    assert env.content == b"Subject: x\r\n\r\nbody\r\n.dot\r\n"
+
+
+def test_default_hooks_answer_a_whole_pipelined_session():
+    messages = []
+
+    async def main():
+        async with running_server(lambda env: messages.append(env)) as port:
+            return await exchange(port, SESSION, b"221")
+
+    got = run(main())
+    assert got.count(b"\r\n250 ") + got.startswith(b"250 ") >= 6
+    assert messages[0].rcpt_tos == ["ok@example.com", "bad@example.com", "slow@example.com"]
+
+
+class Failing(aio.Handler):
+    async def handle_rcpt(self, session, envelope, address, params):
+        if address.startswith("late"):
+            await asyncio.sleep(0)
+        raise RuntimeError("boom")
+
+    async def handle_message(self, session, envelope):
+        return object()  # not a valid result
+
+
+def test_handler_failures_answer_451_before_and_after_suspending():
+    async def main():
+        async with running_server(Failing()) as port:
+            return await exchange(
+                port, b"EHLO c.example.com\r\nMAIL FROM:<a@example.com>\r\n"
+                      b"RCPT TO:<now@example.com>\r\nRCPT TO:<late@example.com>\r\nQUIT\r\n",
+                b"221")
+
+    got = run(main())
+    assert got.count(b"451 4.3.0") == 2
+
+
+def test_invalid_result_for_message_is_451():
+    class H(aio.Handler):
+        async def handle_message(self, session, envelope):
+            return object()
+
+    async def main():
+        async with running_server(H()) as port:
+            return await exchange(port, SESSION, b"221")
+
+    assert b"451 4.3.0" in run(main())
+
+
+def test_idle_timeout_closes_the_connection():
+    async def main():
+        async with running_server(lambda env: None, timeout=0.3) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                async with asyncio.timeout(15):
+                    got = b""
+                    while True:
+                        chunk = await reader.read(4096)
+                        if not chunk:
+                            return got
+                        got += chunk
+            finally:
+                writer.close()
+
+    got = run(main())
+    assert got.startswith(b"220")
+
+
+def test_peer_closing_mid_transaction_is_clean():
+    handler = Suspending()
+
+    async def main():
+        async with running_server(handler) as port:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<ok@example.com>\r\n")
+            await asyncio.wait_for(handler.closed.wait(), 10)
+
+    run(main())
+    assert handler.messages == []
