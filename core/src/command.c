@@ -504,9 +504,15 @@ int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_comm
     memset(err, 0, sizeof *err);
     if (!line)
         len = 0;
-    size_t vl = 0;
-    while (vl < len && line[vl] != ' ')
-        vl++;
+    /* Nearly every verb has four letters: try that length first. A space inside the
+     * first four bytes cannot matter: no verb matches a word holding one, so the result
+     * is "unknown command" whichever length is tried. */
+    size_t vl = 4;
+    if (len < 4 || (len > 4 && line[4] != ' ')) {
+        vl = 0;
+        while (vl < len && line[vl] != ' ')
+            vl++;
+    }
     cmd->verb = sc_verb_lookup(line, vl);
     if (cmd->verb == SC_VERB_UNKNOWN)
         return FAIL_UNKNOWN(err);
