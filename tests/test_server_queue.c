@@ -129,3 +129,15 @@ Test(server_queue, queued_helo_and_vrfy)
     cr_expect(tsq_is(ev.address, "someone"));
     smtpcore_server_del(s);
 }
+
+Test(server_queue, note_before_auth_hides_the_initial_response)
+{
+    smtpcore_server *s = tsq_session(SMTPCORE_EXT_AUTH);
+    tsq_feed(s, "NOOP\r\nAUTH LOGIN YWxpY2U=\r\n"); /* "alice" */
+    cr_assert_eq(tsq_next(s).type, SMTPCORE_SEV_NOOP);
+    smtpcore_server_event ev = tsq_next(s);
+    cr_assert_eq(ev.type, SMTPCORE_SEV_PROTOCOL_ERROR);
+    cr_expect_eq(ev.violation, SMTPCORE_V_IMPROPER_PIPELINING);
+    cr_expect(tsq_is(ev.line, "AUTH LOGIN"));
+    smtpcore_server_del(s);
+}

@@ -293,7 +293,12 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
     sc_command c;
     sc_reply_spec err;
     int rc = sc_command_parse(line, len, s->cfg.extensions, &c, &err);
-    if (check_pipelining(s, c.verb, rest, ln))
+    /* An AUTH line is shown only up to its mechanism, as in the AUTH event: its initial
+     * response is a credential, and it is decoded in place right after this. */
+    smtpcore_str shown = ln;
+    if (c.verb == SC_VERB_AUTH && c.mechanism.ptr)
+        shown.len = (size_t)(c.mechanism.ptr + c.mechanism.len - line);
+    if (check_pipelining(s, c.verb, rest, shown))
         return;
     if (flags & SC_LINE_NUL) {
         refuse(s, ln, 500, "5.5.2", "Error: NUL character in command", SMTPCORE_V_NUL);
