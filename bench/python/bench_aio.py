@@ -6,6 +6,13 @@ smtp-source (C, so the load generator is not the bottleneck), each server in its
 process. Client: smtpcore.aio.SMTPClient vs smtplib sending the same messages to the same
 Postfix smtp-sink, over one connection, then over 8 (asyncio tasks vs 8 threads).
 
+Added lines (after the original three, which keep their format): the servers under two
+smtp-source processes at once and how busy each server process was (a server that is
+not near 100% of one core is not the bottleneck: the generator or the machine is); the
+blocking smtpcore.SMTPClient; and both clients sending pre-flattened bytes
+(smtplib.sendmail vs SMTPClient.send), which leaves out the email-package flattening
+that costs both sides the same few hundred microseconds per EmailMessage.
+
 Each side runs --rounds times, interleaved with the other, and the best round is shown
 (the machine's other load only ever slows a round down). CPU time per message (the
 server process's, or the client's own) is printed too: it is less sensitive to that load.
@@ -89,6 +96,14 @@ def run_aiosmtpd_server(port: int) -> None:
 
 def bench_server(kind: str, messages: int, sessions: int, msgfile: str) -> tuple[float, float]:
     """Returns (messages/s, server CPU microseconds per message)."""
+    rate, cpu, _ = bench_server_n(kind, messages, sessions, msgfile, 1)
+    return rate, cpu
+
+
+def bench_server_n(kind: str, messages: int, sessions: int, msgfile: str,
+                   generators: int) -> tuple[float, float, float]:
+    """``generators`` smtp-source processes at once, ``messages`` in all. Returns
+    (messages/s, server CPU microseconds per message, server CPU busy fraction)."""
     port = free_port()
     child = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)],
                              stdout=subprocess.DEVNULL)
@@ -97,16 +112,21 @@ def bench_server(kind: str, messages: int, sessions: int, msgfile: str) -> tuple
         wait_listening(port)
         cpu0 = proc_cpu(child.pid)
         t0 = time.perf_counter()
-        subprocess.run([tool("smtp-source"), "-m", str(messages), "-s", str(sessions), "-d",
-                        "-F", msgfile, "-f", "a@example.com", "-t", "b@example.com",
-                        "-M", "client.example.com", f"127.0.0.1:{port}"],
-                       check=True, timeout=600)
+        per = messages // generators
+        gens = [subprocess.Popen([tool("smtp-source"), "-m", str(per), "-s", str(sessions),
+                                  "-d", "-F", msgfile, "-f", "a@example.com", "-t",
+                                  "b@example.com", "-M", "client.example.com",
+                                  f"127.0.0.1:{port}"]) for _ in range(generators)]
+        for g in gens:
+            if g.wait(600) != 0:
+                raise SystemExit(f"smtp-source failed ({g.returncode})")
         elapsed = time.perf_counter() - t0
         cpu = proc_cpu(child.pid) - cpu0
     finally:
         child.terminate()
         child.wait(10)
-    return messages / elapsed, cpu / messages * 1e6
+    sent = per * generators
+    return sent / elapsed, cpu / sent * 1e6, cpu / elapsed
 
 
 def proc_cpu(pid: int) -> float:
@@ -186,6 +206,49 @@ def bench_smtpcore_concurrent(port: int, msgs: list, conns: int = 8) -> None:
     asyncio.run(main())
 
 
+@timed
+def bench_smtpcore_sync(port: int, msgs: list) -> None:
+    import smtpcore
+
+    with smtpcore.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
+                             starttls=False) as c:
+        for m in msgs:
+            c.send_message(m)
+
+
+RCPTS = ["b@example.com", "c@example.com"]
+
+
+@timed
+def bench_smtplib_raw(port: int, raws: list) -> None:
+    with smtplib.SMTP("127.0.0.1", port) as s:
+        for r in raws:
+            s.sendmail("a@example.com", RCPTS, r)
+
+
+@timed
+def bench_smtpcore_sync_raw(port: int, raws: list) -> None:
+    import smtpcore
+
+    with smtpcore.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
+                             starttls=False) as c:
+        for r in raws:
+            c.send("a@example.com", RCPTS, r)
+
+
+@timed
+def bench_smtpcore_aio_raw(port: int, raws: list) -> None:
+    import smtpcore.aio
+
+    async def main():
+        async with smtpcore.aio.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
+                                           starttls=False) as c:
+            for r in raws:
+                await c.send("a@example.com", RCPTS, r)
+
+    asyncio.run(main())
+
+
 def start_sink() -> tuple[subprocess.Popen, int]:
     port = free_port()
     argv = [tool("smtp-sink"), f"127.0.0.1:{port}", "100"]
@@ -232,6 +295,21 @@ def main() -> None:
             ours = best(ours, bench_server("smtpcore", args.messages, args.sessions, msgfile))
             theirs = best(theirs, bench_server("aiosmtpd", args.messages, args.sessions, msgfile))
         line("server (receive, smtp-source load)", ours, theirs, "aiosmtpd")
+        ours2 = theirs2 = None
+        busy: dict[str, float] = {}
+        for _ in range(args.rounds):
+            for kind in ("smtpcore", "aiosmtpd"):
+                rate, cpu, util = bench_server_n(kind, args.messages, args.sessions, msgfile, 2)
+                if kind == "smtpcore":
+                    ours2 = best(ours2, (rate, cpu))
+                else:
+                    theirs2 = best(theirs2, (rate, cpu))
+                busy[kind] = max(busy.get(kind, 0.0), util)
+        line("server, 2 smtp-source processes", ours2, theirs2, "aiosmtpd")
+        print(f"{'server CPU busy (2 generators)':<34} smtpcore {busy['smtpcore'] * 100:5.0f}% "
+              f"of a core | aiosmtpd {busy['aiosmtpd'] * 100:5.0f}% of a core "
+              f"({os.cpu_count()} CPUs; below ~90% the server is not the bottleneck, "
+              f"compare CPU/msg)")
 
         msgs = [make_message(i) for i in range(args.messages)]
         sink, port = start_sink()
@@ -247,6 +325,23 @@ def main() -> None:
             sink.wait(10)
         line("client, 1 connection (smtp-sink)", ours, theirs, "smtplib")
         line("client, 8 connections (smtp-sink)", ours8, theirs8, "smtplib")
+        from smtpcore.aio.client import flatten_message
+        raws = [flatten_message(m) for m in msgs]
+        sink, port = start_sink()
+        try:
+            sync = lib = sync_raw = lib_raw = aio_raw = None
+            for _ in range(args.rounds):
+                sync = best(sync, bench_smtpcore_sync(port, msgs))
+                lib = best(lib, bench_smtplib(port, msgs))
+                sync_raw = best(sync_raw, bench_smtpcore_sync_raw(port, raws))
+                lib_raw = best(lib_raw, bench_smtplib_raw(port, raws))
+                aio_raw = best(aio_raw, bench_smtpcore_aio_raw(port, raws))
+        finally:
+            sink.terminate()
+            sink.wait(10)
+        line("client blocking, EmailMessage", sync, lib, "smtplib")
+        line("client blocking, raw bytes", sync_raw, lib_raw, "smtplib")
+        line("client asyncio, raw bytes", aio_raw, lib_raw, "smtplib")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

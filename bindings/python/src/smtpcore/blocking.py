@@ -26,12 +26,14 @@ from .aio.client import (
 )
 from .client import _FAILURES, ClientConnection, _violation
 from .enums import BodyType, Extension, Failure, TlsPolicy
-from .errors import InvalidStateError, SMTPCoreError
-from .values import Caps, Reply, _slice, decode_text
+from .errors import InvalidStateError, SMTPCoreError, check
+from .values import Caps, Reply, _slice, decode_text, encode_text
 
 __all__ = ["SMTPClient", "send_message_sync"]
 
 _READ_SIZE = 65536
+_SIZE = int(Extension.SIZE)
+_EIGHTBIT = int(Extension.EIGHTBITMIME)
 _T_GREETING = lib.SMTPCORE_CEV_GREETING
 _T_STARTTLS = lib.SMTPCORE_CEV_STARTTLS
 _T_CHALLENGE = lib.SMTPCORE_CEV_AUTH_CHALLENGE
@@ -86,6 +88,7 @@ class SMTPClient:
         self._buf = bytearray(_READ_SIZE)
         self._view = memoryview(self._buf)
         self._cbuf = ffi.from_buffer(self._buf)
+        self._mp = ffi.new("smtpcore_mail_params *")  # zeroed: no parameters
         self._eof = False
         self._ready = False
         self.caps: Caps = Caps()
@@ -254,27 +257,35 @@ class SMTPClient:
         conn = self._conn
         assert conn is not None
         result = SendResult(sender, dict.fromkeys(rcpts))
-        opts = mail_options or {}
-        caps = self.caps
-        if ("size" not in opts and caps.extensions & Extension.SIZE) or body is not None \
-                or ("body" not in opts and caps.extensions & Extension.EIGHTBITMIME
-                    and not data.isascii()):
-            opts = dict(opts)
+        exts = int(self.caps.extensions)
+        if not mail_options and body is None and (data.isascii() or not exts & _EIGHTBIT):
+            # The common case, without a Python-side parameter object: SIZE only.
+            start = self._mail_size
+            args: tuple[Any, ...] = (sender, len(data) if exts & _SIZE else None, smtputf8)
+        else:
+            opts = dict(mail_options or {})
             if body is not None:
                 opts["body"] = body
-            if "size" not in opts and caps.extensions & Extension.SIZE:
+            if "size" not in opts and exts & _SIZE:
                 opts["size"] = len(data)
-            if "body" not in opts and caps.extensions & Extension.EIGHTBITMIME \
-                    and not data.isascii():
+            if "body" not in opts and exts & _EIGHTBIT and not data.isascii():
                 opts["body"] = BodyType.EIGHTBITMIME
+            start = conn.mail
+            args = (sender,)
+            kwargs = dict(opts, smtputf8=smtputf8)
         try:
-            self._when_idle(lambda: conn.mail(sender, smtputf8=smtputf8, **opts))
+            if start is conn.mail:
+                self._when_idle(lambda: conn.mail(*args, **kwargs))
+            else:
+                self._when_idle(lambda: start(*args))
             if rcpt_options:
                 for r in rcpts:
                     conn.rcpt(r, **rcpt_options)
             else:
+                c = conn._c
                 for r in rcpts:
-                    conn.rcpt(r)
+                    # No parameter struct: NULL params (the engine's documented default).
+                    check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
             conn.data()
         except SMTPCoreError as exc:
             try:
@@ -316,6 +327,15 @@ class SMTPClient:
         if result.failure != Failure.SUCCESS:
             raise SendError(result)
         return result
+
+    def _mail_size(self, sender: str, size: int | None, smtputf8: bool) -> None:
+        """MAIL FROM with only SIZE/SMTPUTF8, reusing one parameter struct."""
+        p = self._mp
+        p.has_size = 0 if size is None else 1
+        p.size = size or 0
+        p.smtputf8 = 1 if smtputf8 else 0
+        assert self._conn is not None
+        check(lib.smtpcore_client_mail(self._conn._sess(), encode_text(sender), p))
 
     def noop(self) -> Reply | None:
         """Sends NOOP; returns the reply."""

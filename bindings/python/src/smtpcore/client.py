@@ -457,8 +457,21 @@ class ClientConnection:
         """Takes pending output to be written to the server. Queued body bytes are fed to
         the engine as room frees up, up to about ``limit`` bytes per call."""
         c = self._sess()
-        chunks = []
-        total = 0
+        if not self._end and not self._body._data:
+            # No body queued on this side: just what the engine has (the common case).
+            out = self._out
+            n = lib.smtpcore_client_output(c, out)
+            if n == 0:
+                return b""
+            data = ffi.buffer(out[0], n)[:]
+            check(lib.smtpcore_client_consume(c, n))
+            if n >= limit or lib.smtpcore_client_output(c, out) == 0:
+                return data
+            chunks = [data]
+            total = n
+        else:
+            chunks = []
+            total = 0
         while total < limit:
             try:
                 if len(self._body):

@@ -76,8 +76,19 @@ class Reply:
 
     @classmethod
     def _from_c(cls, r: Any, text: Any = None) -> Reply | None:
-        if r.code == 0 and r.raw.len == 0:
+        code = r.code
+        n = r.raw.len
+        if code == 0 and n == 0:
             return None
+        if r.nlines == 1 and not r.flags and n >= 5:
+            # One well-formed line "ddd text\r\n": its text is the raw bytes after the
+            # code and separator (what smtpcore_reply_line returns), without a C call.
+            raw = ffi.buffer(r.raw.ptr, n)[:]
+            if raw[-2:] == b"\r\n" and (n == 5 or raw[3:4] in (b" ", b"-")):
+                e = r.enhanced
+                enhanced = f"{e.cls}.{e.subject}.{e.detail}" if e.cls else None
+                text = raw[4:-2].decode("utf-8", "surrogateescape") if n > 5 else ""
+                return cls(code, enhanced, (text,), _NO_FLAGS, raw)
         lines = []
         if text is None:
             text = ffi.new("smtpcore_str *")
