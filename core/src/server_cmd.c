@@ -107,7 +107,8 @@ static void do_helo(smtpcore_server *s, const sc_command *c, smtpcore_str line)
     if (ev->helo_is_own_name)
         ev->violation = SMTPCORE_V_LOOP_DETECTED;
     s->helo_name = c->domain.ptr;
-    s->helo_name_len = (uint32_t)(c->domain.len < SC_SRV_HELO_ECHO ? c->domain.len : SC_SRV_HELO_ECHO);
+    s->helo_name_len =
+        (uint32_t)(c->domain.len < SC_SRV_HELO_ECHO ? c->domain.len : SC_SRV_HELO_ECHO);
     s->pend_esmtp = esmtp ? 1 : 0;
     sc_srv_await(s, ev);
 }

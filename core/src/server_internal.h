@@ -168,7 +168,8 @@ struct smtpcore_server {
     uint8_t pend_utf8;          /* MAIL event: SMTPUTF8 */
 };
 
-/* server.c */
+/* server.c. An event returned by sc_srv_push() (or sc_srv_refuse*()) may be filled in
+ * only until the next push: later events of a step reuse one staging slot. */
 smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type);
 void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *text);
 void sc_srv_say(smtpcore_server *s, const char *r, size_t len, size_t enh_len);
