@@ -6,6 +6,10 @@
 #include "server_internal.h"
 #include "syntax.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define SC_SRV_ALLOWED_MECHS                                                            \
     ((uint32_t)SMTPCORE_AUTH_PLAIN | (uint32_t)SMTPCORE_AUTH_LOGIN |                    \
      (uint32_t)SMTPCORE_AUTH_XOAUTH2)
@@ -189,6 +193,27 @@ void smtpcore_server_del(smtpcore_server *s)
 
 /* ---- helpers shared with server_*.c ---- */
 
+/* Clears an event. The public event is 272 bytes and is cleared once per event; a plain
+ * memset of that size becomes `rep stos`, whose start-up cost was a sixth of the time of
+ * a DATA body in bench_server. Unaligned 16-byte stores cost a few cycles. (The empty asm
+ * keeps the compiler from recognising the loop as a memset again.) */
+static void zero_event(smtpcore_server_event *ev)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    unsigned char *p = (unsigned char *)ev;
+    const __m128i z = _mm_setzero_si128();
+    size_t i = 0;
+    for (; i + 16 <= sizeof(*ev); i += 16) {
+        _mm_storeu_si128((__m128i *)(void *)(p + i), z);
+        __asm__ volatile("" : : : "memory");
+    }
+    if (i < sizeof(*ev))
+        memset(p + i, 0, sizeof(*ev) - i);
+#else
+    memset(ev, 0, sizeof(*ev));
+#endif
+}
+
 static uint32_t cred_off(const smtpcore_server *s, smtpcore_str v, uint32_t *len)
 {
     *len = (uint32_t)v.len;
@@ -254,7 +279,7 @@ static void commit_stage(smtpcore_server *s)
 /* Expands a queued record into the public event. */
 static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_server_event *ev)
 {
-    memset(ev, 0, sizeof(*ev));
+    zero_event(ev);
     ev->type = (smtpcore_server_event_type)r->type;
     ev->answer_required = (r->bits & SC_REC_ANSWER) != 0;
     ev->esmtp = (r->bits & SC_REC_ESMTP) != 0;
@@ -316,7 +341,7 @@ smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_typ
         ev = s->stage;
         s->staged = 1;
     }
-    memset(ev, 0, sizeof(*ev));
+    zero_event(ev);
     ev->type = type;
     return ev;
 }
@@ -640,7 +665,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
         return SMTPCORE_OK;
     drop_done(s);
     if (s->awaiting != SMTPCORE_SEV_NONE) {
-        memset(ev, 0, sizeof(*ev));
+        zero_event(ev);
         return SMTPCORE_OK;
     }
     smtpcore_server_event tmp;
@@ -693,7 +718,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
         return SMTPCORE_OK;
     }
     if (!pop_event(s, ev))
-        memset(ev, 0, sizeof(*ev));
+        zero_event(ev);
     return SMTPCORE_OK;
 }
 
