@@ -61,31 +61,39 @@ static size_t find_cr_or_lf(const unsigned char *p, size_t n, int path)
  * against LF instead, which only finds LFs after LFs, already trouble anyway. */
 
 #if defined(__SSE2__)
-static __m128i trouble16(const unsigned char *b, __m128i cr, __m128i lf, __m128i dot)
+static __m128i trouble16(const unsigned char *b, __m128i v, __m128i cr, __m128i lf, __m128i dot)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b);
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(b - 1));
     __m128i pair = _mm_xor_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(w, cr));
     __m128i bol_dot = _mm_and_si128(_mm_cmpeq_epi8(v, dot), _mm_cmpeq_epi8(w, lf));
     return _mm_or_si128(pair, bol_dot);
 }
 
+static __m128i load16(const unsigned char *b)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)b);
+}
+
+/* Stores come after all loads: q may alias p as far as the compiler knows. */
 static size_t clean_sse2(const unsigned char *p, size_t n, char *q, size_t room, int dot_stuff)
 {
     const __m128i cr = _mm_set1_epi8('\r');
     const __m128i lf = _mm_set1_epi8('\n');
     const __m128i dot = _mm_set1_epi8(dot_stuff ? '.' : '\n');
+    const size_t lim = n < room ? n : room;
     size_t k = 0;
-    while (n - k >= 64 && room - k >= 64) {
+    for (; k + 64 <= lim; k += 64) {
         const unsigned char *b = p + k;
+        __m128i v0 = load16(b), v1 = load16(b + 16), v2 = load16(b + 32), v3 = load16(b + 48);
+        __m128i t0 = trouble16(b, v0, cr, lf, dot);
+        __m128i t1 = trouble16(b + 16, v1, cr, lf, dot);
+        __m128i t2 = trouble16(b + 32, v2, cr, lf, dot);
+        __m128i t3 = trouble16(b + 48, v3, cr, lf, dot);
         char *d = q + k;
-        for (int j = 0; j < 4; j++)
-            _mm_storeu_si128((__m128i *)(void *)(d + 16 * j),
-                             _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j)));
-        __m128i t0 = trouble16(b, cr, lf, dot);
-        __m128i t1 = trouble16(b + 16, cr, lf, dot);
-        __m128i t2 = trouble16(b + 32, cr, lf, dot);
-        __m128i t3 = trouble16(b + 48, cr, lf, dot);
+        _mm_storeu_si128((__m128i *)(void *)d, v0);
+        _mm_storeu_si128((__m128i *)(void *)(d + 16), v1);
+        _mm_storeu_si128((__m128i *)(void *)(d + 32), v2);
+        _mm_storeu_si128((__m128i *)(void *)(d + 48), v3);
         __m128i any = _mm_or_si128(_mm_or_si128(t0, t1), _mm_or_si128(t2, t3));
         if (_mm_movemask_epi8(any) != 0) {
             uint64_t m = (uint64_t)(unsigned)_mm_movemask_epi8(t0) |
@@ -94,7 +102,6 @@ static size_t clean_sse2(const unsigned char *p, size_t n, char *q, size_t room,
                          (uint64_t)(unsigned)_mm_movemask_epi8(t3) << 48;
             return k + (size_t)__builtin_ctzll(m);
         }
-        k += 64;
     }
     return k;
 }
