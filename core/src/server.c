@@ -343,6 +343,7 @@ smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_typ
     }
     zero_event(ev);
     ev->type = type;
+    s->step_made = 1;
     return ev;
 }
 
@@ -672,6 +673,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
     stage_begin(s, &tmp);
     s->direct = ev;
     s->direct_used = 0;
+    s->step_made = 0;
     if (s->phase == SC_PH_GREETING) {
         if (!s->connect_delivered) {
             s->connect_delivered = 1;
@@ -680,7 +682,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
     } else {
         /* Each pass consumes input or produces an event; the bound only guards against
          * an engine bug turning into a hang. */
-        for (size_t guard = 0; guard < 1000000 && s->evq_len == 0 && !s->direct_used && !s->staged;
+        for (size_t guard = 0; guard < 1000000 && !s->step_made;
              guard++) {
             drop_done(s);
             if (s->phase == SC_PH_CLOSED) {

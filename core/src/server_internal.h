@@ -136,6 +136,9 @@ struct smtpcore_server {
     uint8_t evq_head, evq_len;
     uint8_t direct_used;
     uint8_t staged;
+    /* Set by every push; the step loop tests only this byte (a wider load of the flags
+     * above right after their byte stores stalled store forwarding). */
+    uint8_t step_made;
 
     /* connection state */
     uint8_t connect_delivered;
