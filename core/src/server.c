@@ -332,7 +332,9 @@ static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_serve
 smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type)
 {
     smtpcore_server_event *ev;
-    if (s->direct && !s->direct_used && s->evq_len == 0 && !s->staged) {
+    /* Inside next_event() the queue is empty when a step starts, so the first push of
+     * the call is the one that may use the caller's event. */
+    if (s->direct && !s->step_made) {
         ev = s->direct;
         s->direct_used = 1;
     } else {
