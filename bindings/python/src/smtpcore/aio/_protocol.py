@@ -112,8 +112,10 @@ class ServerProtocol(asyncio.BufferedProtocol):
             self.timer = self.loop.call_later(self.timeout, self._check_idle)
         self._process()
 
-    def get_buffer(self, sizehint: int) -> bytearray:
-        return self.buf
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # A memoryview, not the bytearray: Python 3.11's SSL transport reads the rest of
+        # a record into buf[offset:], which for a bytearray is a copy (data lost).
+        return self.view
 
     def buffer_updated(self, nbytes: int) -> None:
         if self.done:

@@ -24,11 +24,23 @@ from io import BytesIO
 from typing import Any, Callable, Iterable
 
 from .. import client as cev
-from ..client import ClientConnection
+from .._ffi import ffi, lib
+from ..client import _FAILURES, ClientConnection, _violation
 from ..enums import BodyType, Extension, Failure, TlsPolicy
-from ..errors import InvalidStateError, SMTPCoreError
-from ..values import Caps, Reply, address_literal
-from ._common import read_some, write_all
+from ..errors import InvalidStateError, SMTPCoreError, check
+from ..values import Caps, Reply, _slice, address_literal, decode_text, encode_text
+
+_SIZE = int(Extension.SIZE)
+_EIGHTBIT = int(Extension.EIGHTBITMIME)
+_T_STARTTLS = lib.SMTPCORE_CEV_STARTTLS
+_T_CHALLENGE = lib.SMTPCORE_CEV_AUTH_CHALLENGE
+_T_READY = lib.SMTPCORE_CEV_READY
+_T_MAIL = lib.SMTPCORE_CEV_MAIL_RESULT
+_T_RCPT = lib.SMTPCORE_CEV_RCPT_RESULT
+_T_BODY = lib.SMTPCORE_CEV_SEND_BODY
+_T_END = lib.SMTPCORE_CEV_MESSAGE_RESULT
+_T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
+_T_CLOSED = lib.SMTPCORE_CEV_CLOSED
 
 __all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendError"]
 
@@ -114,6 +126,82 @@ def _default_helo() -> str:
     return address_literal("127.0.0.1")
 
 
+class _ClientProtocol(asyncio.BufferedProtocol):
+    """Reads with recv_into into one buffer and feeds the engine straight from it: no
+    bytes object per read (asyncio's stream transport allocates 256 KiB for each, which
+    costs page faults), no StreamReader. Wakes the client task through ``waiter``."""
+
+    _LIMIT = 1 << 20  # input queued beyond the engine's buffer before reading pauses
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.buf = bytearray(65536)
+        self.view = memoryview(self.buf)
+        self.cbuf = ffi.from_buffer(self.buf)
+        self.transport: Any = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.drain: asyncio.Future[None] | None = None
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.got = False
+        self.eof = False
+        self.paused = False
+        self.reading_paused = False
+        self.error: BaseException | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # A memoryview, not the bytearray: Python 3.11's SSL transport reads the rest of
+        # a record into buf[offset:], which for a bytearray is a copy (data lost).
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        try:
+            self.conn._receive_into(self.cbuf, self.view, nbytes)
+        except SMTPCoreError as exc:
+            self.error = exc
+        self.got = True
+        if len(self.conn._in) > self._LIMIT and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def resume(self) -> None:
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self._wake()
+        self.paused = False
+        d = self.drain
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        d = self.drain
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+
 class SMTPClient:
     """One SMTP connection that can send several messages.
 
@@ -155,9 +243,10 @@ class SMTPClient:
         self.auth_callback = auth_callback
         self._config = config
         self._conn: ClientConnection | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._reader: _ClientProtocol | None = None  # the protocol (reads feed the engine)
+        self._writer: Any = None  # the transport
         self._eof = False
+        self._mp = ffi.new("smtpcore_mail_params *")  # zeroed: no parameters
         self._ready = False
         self.caps: Caps = Caps()
         self.greeting: Reply | None = None
@@ -198,9 +287,11 @@ class SMTPClient:
             auth_mechanism=mech, **self._config)
         ssl_arg = self._tls() if self.implicit_tls else None
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    self.host, self.port, ssl=ssl_arg,
+            conn = self._conn
+            loop = asyncio.get_running_loop()
+            self._writer, self._reader = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _ClientProtocol(conn), self.host, self.port, ssl=ssl_arg,
                     server_hostname=self.server_hostname if ssl_arg else None),
                 self.timeout)
             self.tls = self.implicit_tls
@@ -219,10 +310,12 @@ class SMTPClient:
             self._conn = None
         if w is not None:
             w.close()
-            try:
-                await w.wait_closed()
-            except (OSError, ssl.SSLError):
-                pass
+            proto = self._reader
+            if proto is not None and not proto.lost.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(proto.lost), 10)
+                except (asyncio.TimeoutError, OSError, ssl.SSLError):
+                    w.abort()
 
     async def quit(self) -> None:
         """Sends QUIT, waits for the end of the conversation, closes."""
@@ -243,10 +336,9 @@ class SMTPClient:
         assert self._conn is not None and self._writer is not None
         out = self._conn.data_to_send()
         while out:
-            await write_all(self._writer, out, self.timeout)
+            await self._write(out)
             out = self._conn.data_to_send()
-        async with asyncio.timeout(self.timeout):
-            await self._writer.drain()
+        await self._drain()
 
     async def _next(self) -> cev.ClientEvent:
         """The next event, doing the I/O the engine asks for (and STARTTLS)."""
@@ -258,10 +350,7 @@ class SMTPClient:
             if ev is not None:
                 if isinstance(ev, cev.StartTLS):
                     await self._flush()
-                    await asyncio.wait_for(
-                        self._writer.start_tls(self._tls(),
-                                               server_hostname=self.server_hostname),
-                        self.timeout)
+                    await self._start_tls()
                     conn.tls_started()
                     self.tls = True
                     continue
@@ -277,16 +366,53 @@ class SMTPClient:
                 return ev
             out = conn.data_to_send()
             if out:
-                await write_all(self._writer, out, self.timeout)
+                await self._write(out)
                 continue
             if self._eof:
                 raise SMTPClientError("connection closed by the server")
-            data = await read_some(self._reader, self.timeout)
-            if data:
-                conn.receive_data(data)
-            else:
-                self._eof = True
-                conn.receive_eof()
+            await self._wait_input()
+
+    async def _write(self, data: bytes) -> None:
+        """Writes; waits only while the transport is over its high-water mark."""
+        self._writer.write(data)  # type: ignore[union-attr]
+        proto = self._reader
+        if proto is not None and proto.paused:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        proto = self._reader
+        if proto is not None and proto.paused and not proto.lost.done():
+            proto.drain = asyncio.get_running_loop().create_future()
+            async with asyncio.timeout(self.timeout):
+                await proto.drain
+        if proto is not None and proto.error is not None:
+            raise proto.error
+
+    async def _wait_input(self) -> None:
+        """Returns once more input reached the engine, or after delivering EOF."""
+        proto = self._reader
+        conn = self._conn
+        assert proto is not None and conn is not None
+        if not proto.got and not proto.eof:
+            proto.resume()
+            proto.waiter = asyncio.get_running_loop().create_future()
+            async with asyncio.timeout(self.timeout):
+                await proto.waiter
+        proto.got = False
+        if proto.error is not None:
+            raise proto.error
+        if proto.eof:
+            self._eof = True
+            conn.receive_eof()
+
+    async def _start_tls(self) -> None:
+        loop = asyncio.get_running_loop()
+        proto = self._reader
+        assert proto is not None
+        self._writer = await asyncio.wait_for(
+            loop.start_tls(self._writer, proto, self._tls(),
+                           server_hostname=self.server_hostname),
+            self.timeout)
 
     async def _wait_ready(self) -> None:
         while not self._ready:
@@ -328,15 +454,26 @@ class SMTPClient:
             await self.connect()
         conn = self._conn
         assert conn is not None
-        result = SendResult(sender, {r: None for r in rcpts})
-        opts = dict(mail_options or {})
-        if body is not None:
-            opts["body"] = body
+        result = SendResult(sender, dict.fromkeys(rcpts))
+        exts = int(self.caps.extensions)
         try:
-            await self._when_idle(lambda: conn.mail(sender, smtputf8=smtputf8,
-                                                    **self._mail_opts(opts, data)))
-            for r in rcpts:
-                conn.rcpt(r, **(rcpt_options or {}))
+            if not mail_options and body is None and (data.isascii() or not exts & _EIGHTBIT):
+                # The common case: SIZE only, one reused parameter struct.
+                size = len(data) if exts & _SIZE else None
+                await self._when_idle(lambda: self._mail_size(conn, sender, size, smtputf8))
+            else:
+                opts = dict(mail_options or {})
+                if body is not None:
+                    opts["body"] = body
+                await self._when_idle(lambda: conn.mail(sender, smtputf8=smtputf8,
+                                                        **self._mail_opts(opts, data)))
+            if rcpt_options:
+                for r in rcpts:
+                    conn.rcpt(r, **rcpt_options)
+            else:
+                c = conn._c
+                for r in rcpts:
+                    check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
             conn.data()
         except SMTPCoreError as exc:
             try:
@@ -346,32 +483,89 @@ class SMTPClient:
             result.failure = Failure.LOCAL
             result.message = str(exc)
             raise SendError(result) from exc
+        ev = conn._ev
+        replies = result.recipients
         while True:
-            ev = await self._next()
-            if isinstance(ev, cev.RcptResult):
-                if 0 <= ev.index < len(rcpts):
-                    result.recipients[rcpts[ev.index]] = ev.reply
-            elif isinstance(ev, cev.MailResult):
-                result.mail_reply = ev.reply
-            elif isinstance(ev, cev.SendBody):
+            # Raw event types from the C struct: no event objects on this path.
+            t = conn._next_raw()
+            if not t:
+                t = await self._next_type()
+            if t == _T_RCPT:
+                i = ev.rcpt_index
+                if i < len(rcpts):
+                    replies[rcpts[i]] = conn._reply()
+            elif t == _T_MAIL:
+                result.mail_reply = conn._reply()
+            elif t == _T_BODY:
                 conn.send_body(data)
                 conn.end_body()
-            elif isinstance(ev, cev.MessageResult):
-                result.reply = ev.reply
-                result.failure = ev.failure
-                result.message = ev.message
+            elif t == _T_END:
+                result.reply = conn._reply()
+                result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
+                if ev.message.len:
+                    result.message = decode_text(_slice(ev.message))
                 break
-            elif isinstance(ev, cev.Ready):
-                self.caps = ev.caps
+            elif t == _T_READY:
+                self.caps = Caps._from_c(ev.caps)
                 self._ready = True
-            elif isinstance(ev, (cev.ProtocolError, cev.Closed)):
-                result.failure = ev.failure if ev.failure != Failure.SUCCESS else Failure.LOCAL
-                result.reply = ev.reply
-                result.message = ev.message or ev.violation.description
+            elif t == _T_ERROR or t == _T_CLOSED:
+                f = _FAILURES.get(ev.failure, Failure.LOCAL)
+                result.failure = f if f != Failure.SUCCESS else Failure.LOCAL
+                result.reply = conn._reply()
+                result.message = (decode_text(_slice(ev.message))
+                                  or _violation(ev.violation).description)
                 raise SendError(result)
-        if not result.ok:
+            elif t in (_T_STARTTLS, _T_CHALLENGE):
+                await self._host_step(conn._event())
+        if result.failure != Failure.SUCCESS:
             raise SendError(result)
         return result
+
+    def _mail_size(self, conn: ClientConnection, sender: str, size: int | None,
+                   smtputf8: bool) -> None:
+        """MAIL FROM with only SIZE/SMTPUTF8, reusing one parameter struct."""
+        p = self._mp
+        p.has_size = 0 if size is None else 1
+        p.size = size or 0
+        p.smtputf8 = 1 if smtputf8 else 0
+        check(lib.smtpcore_client_mail(conn._sess(), encode_text(sender), p))
+
+    async def _next_type(self) -> int:
+        """The type of the next event (its struct is in the connection), writing what
+        the engine has and reading until there is one. STARTTLS and host-run AUTH steps
+        are returned as their types too (the caller runs :meth:`_host_step`)."""
+        conn = self._conn
+        writer, reader = self._writer, self._reader
+        if conn is None or writer is None or reader is None:
+            raise SMTPClientError("not connected")
+        while True:
+            t = conn._next_raw()
+            if t:
+                return t
+            out = conn.data_to_send()
+            if out:
+                await self._write(out)
+                continue
+            if self._eof:
+                raise SMTPClientError("connection closed by the server")
+            await self._wait_input()
+
+    async def _host_step(self, ev: cev.ClientEvent | None) -> None:
+        """Runs a StartTLS or AuthChallenge event met on the fast path."""
+        assert self._conn is not None and self._writer is not None
+        conn = self._conn
+        if isinstance(ev, cev.StartTLS):
+            await self._flush()
+            await self._start_tls()
+            conn.tls_started()
+            self.tls = True
+        elif isinstance(ev, cev.AuthChallenge):
+            answer = None
+            if self.auth_callback is not None:
+                answer = self.auth_callback(ev.challenge)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            conn.auth_respond(answer)
 
     async def noop(self) -> Reply | None:
         """Sends NOOP; returns the reply."""
