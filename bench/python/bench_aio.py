@@ -306,6 +306,21 @@ def main() -> None:
                     theirs2 = best(theirs2, (rate, cpu))
                 busy[kind] = max(busy.get(kind, 0.0), util)
         line("server, 2 smtp-source processes", ours2, theirs2, "aiosmtpd")
+        ceiling = 0.0
+        sink, port = start_sink()
+        try:
+            for _ in range(args.rounds):
+                t0 = time.perf_counter()
+                subprocess.run([tool("smtp-source"), "-m", str(args.messages), "-s",
+                                str(args.sessions), "-d", "-F", msgfile, "-f", "a@example.com",
+                                "-t", "b@example.com", "-M", "client.example.com",
+                                f"127.0.0.1:{port}"], check=True, timeout=600)
+                ceiling = max(ceiling, args.messages / (time.perf_counter() - t0))
+        finally:
+            sink.terminate()
+            sink.wait(10)
+        print(f"{'generator ceiling':<34} smtp-source into Postfix smtp-sink {ceiling:7.1f} msg/s "
+              f"(a server near this rate is generator-bound)")
         print(f"{'server CPU busy (2 generators)':<34} smtpcore {busy['smtpcore'] * 100:5.0f}% "
               f"of a core | aiosmtpd {busy['aiosmtpd'] * 100:5.0f}% of a core "
               f"({os.cpu_count()} CPUs; below ~90% the server is not the bottleneck, "
