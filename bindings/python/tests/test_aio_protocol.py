@@ -155,3 +155,25 @@ def test_peer_closing_mid_transaction_is_clean():
 
     run(main())
     assert handler.messages == []
+
+
+def test_connections_leave_no_protocol_or_session_behind():
+    """Every per-connection object (protocol, engine session, read buffer) is freed once
+    the connection is closed, also after suspending handlers and refused recipients."""
+    import gc
+
+    from smtpcore.aio._protocol import ServerProtocol
+
+    handler = Suspending()
+
+    async def main():
+        async with running_server(handler) as port:
+            for _ in range(30):
+                await exchange(port, SESSION, b"221")
+            await asyncio.sleep(0.2)  # let connection_lost and handle_close run
+
+    run(main())
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, ServerProtocol)]
+    assert alive == []
+    assert len(handler.messages) == 30
