@@ -53,6 +53,8 @@ typedef struct host {
     const char *pend;
     size_t pend_len;
     size_t mem0;
+    fz_alloc_stats alloc;
+    size_t allocs0;
     outp o;
     int closed, saw_closed;
     /* transaction bookkeeping */
@@ -84,6 +86,8 @@ static int trace_on(void)
 static void check_mem(host *h)
 {
     FZ_CHECK(smtpcore_client_memory(h->c) == h->mem0);
+    /* Nothing is allocated per command once the session exists. */
+    FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs == h->allocs0);
 }
 
 /* CRLF, bare CR and bare LF each become CRLF. */
@@ -288,6 +292,7 @@ static void drain_output(host *h, int all)
 
 static int api_ok(int rc)
 {
+    FZ_CHECK(smtpcore_strerror(rc) != NULL);
     return rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED ||
            rc == SMTPCORE_ERR_INJECTION || rc == SMTPCORE_ERR_SYNTAX ||
            rc == SMTPCORE_ERR_UNSUPPORTED || rc == SMTPCORE_ERR_TOO_LONG ||
@@ -406,6 +411,8 @@ static void on_event(host *h, const smtpcore_client_event *ev)
     }
     fz_touch(ev->data.ptr, ev->data.len);
     fz_touch(ev->message.ptr, ev->message.len);
+    const char *vs = smtpcore_violation_str((int)ev->violation);
+    FZ_CHECK(vs != NULL && vs[0] != '\0');
     switch (ev->type) {
     case SMTPCORE_CEV_MAIL_RESULT:
         FZ_CHECK(h->tx && !h->mail_result);
@@ -577,6 +584,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&h, 0, sizeof h);
     fz_init(&h.src, data + 8, size - 8);
     h.sent = (const char *)data + 8;
+    smtpcore_allocator alloc = fz_counting_allocator(&h.alloc);
+    cfg.allocator = &alloc;
     h.o.bcap = 4 * MAX_BODY;
     h.o.bbuf = malloc(h.o.bcap);
     h.chunks = malloc(3 * MAX_BODY + 64);
@@ -587,7 +596,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
     }
     h.mem0 = smtpcore_client_memory(h.c);
-    FZ_CHECK(h.mem0 > 0);
+    h.allocs0 = h.alloc.mallocs + h.alloc.reallocs;
+    FZ_CHECK(h.mem0 > 0 && h.allocs0 > 0);
 
     int eof = 0, idle = 0;
     for (size_t iter = 0; iter < 4 * MAX_INPUT + 1000; iter++) {
@@ -646,6 +656,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (eof)
         FZ_CHECK(h.saw_closed || h.closed);
     smtpcore_client_del(h.c);
+    FZ_CHECK(h.alloc.live == 0); /* everything freed, through the host's allocator */
 out:
     free(h.o.bbuf);
     free(h.chunks);

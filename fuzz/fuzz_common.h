@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <smtpcore/smtpcore.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A finding that cannot be fixed at once is tolerated under #ifndef FZ_STRICT so that
@@ -175,6 +177,46 @@ static inline int fz_within(const char *base, size_t bn, const char *p, size_t n
         return 1;
     uintptr_t b = (uintptr_t)base, q = (uintptr_t)p;
     return q >= b && q - b <= bn && n <= bn - (q - b);
+}
+
+/* ---- a counting allocator: sessions must not allocate after creation ---- */
+
+typedef struct fz_alloc_stats {
+    size_t mallocs, reallocs, frees;
+    size_t live;
+} fz_alloc_stats;
+
+static inline void *fz_malloc(size_t n, void *user)
+{
+    fz_alloc_stats *st = user;
+    st->mallocs++;
+    st->live++;
+    return malloc(n);
+}
+
+static inline void *fz_realloc(void *p, size_t n, void *user)
+{
+    fz_alloc_stats *st = user;
+    st->reallocs++;
+    if (!p)
+        st->live++;
+    return realloc(p, n);
+}
+
+static inline void fz_free(void *p, void *user)
+{
+    fz_alloc_stats *st = user;
+    st->frees++;
+    if (p)
+        st->live--;
+    free(p);
+}
+
+static inline smtpcore_allocator fz_counting_allocator(fz_alloc_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    smtpcore_allocator a = {fz_malloc, fz_realloc, fz_free, st};
+    return a;
 }
 
 /* ---- streaming check of server output: only legal SMTP reply lines ----

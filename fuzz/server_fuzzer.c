@@ -31,6 +31,8 @@ typedef struct host {
     const char *pend;     /* offered but not yet taken */
     size_t pend_len;
     size_t mem0;
+    fz_alloc_stats alloc;  /* counts through the session's allocator */
+    size_t allocs0;        /* allocations made by smtpcore_server_new() */
     fz_reply_checker chk;
     int closed;           /* receive() returned CLOSED or CLOSE was seen */
     int saw_close;
@@ -52,6 +54,8 @@ static int trace_on(void)
 static void check_mem(host *h)
 {
     FZ_CHECK(smtpcore_server_memory(h->s) == h->mem0);
+    /* Nothing is allocated per command once the session exists. */
+    FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs == h->allocs0);
 }
 
 /* Raw slices must be bytes the client sent (only checked on small inputs: quadratic). */
@@ -102,6 +106,9 @@ static void check_event(host *h, const smtpcore_server_event *ev)
     }
     if (ev->type == SMTPCORE_SEV_PROTOCOL_ERROR)
         FZ_CHECK(ev->violation != SMTPCORE_V_NONE);
+    /* Every violation the engine reports has a description. */
+    const char *vs = smtpcore_violation_str((int)ev->violation);
+    FZ_CHECK(vs != NULL && vs[0] != '\0');
     if (ev->reply_code)
         FZ_CHECK(ev->reply_code >= 200 && ev->reply_code <= 599);
 }
@@ -195,6 +202,7 @@ static void answer(host *h, const smtpcore_server_event *ev)
     if (trace_on())
         fprintf(stderr, "  answer choice %u rc=%d\n", a & 7u, rc);
     FZ_CHECK(rc == SMTPCORE_OK || ok_refusal(rc));
+    FZ_CHECK(smtpcore_strerror(rc) != NULL);
     /* A refused answer leaves the event pending: the default must still work. */
     if (!answered)
         FZ_CHECK(smtpcore_server_accept(h->s) == SMTPCORE_OK);
@@ -528,15 +536,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     smtpcore_server_config cfg;
     int structured = config(&cfg, data);
-    host h;
+    static host h;
     memset(&h, 0, sizeof h);
+    smtpcore_allocator alloc = fz_counting_allocator(&h.alloc);
+    cfg.allocator = &alloc;
     fz_init(&h.src, data + 8, size - 8);
     h.sent = (const char *)data + 8;
     fz_reply_checker_init(&h.chk);
     if (smtpcore_server_new(&h.s, &cfg) != SMTPCORE_OK)
         return 0;
     h.mem0 = smtpcore_server_memory(h.s);
-    FZ_CHECK(h.mem0 > 0);
+    h.allocs0 = h.alloc.mallocs + h.alloc.reallocs;
+    FZ_CHECK(h.mem0 > 0 && h.allocs0 > 0);
     if (structured) {
         h.sent = NULL; /* the wire bytes come from the unit table */
         run_structured(&h);
@@ -546,5 +557,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Output never ends in the middle of a reply line. */
     FZ_CHECK(fz_reply_checker_idle(&h.chk));
     smtpcore_server_del(h.s);
+    FZ_CHECK(h.alloc.live == 0); /* everything freed, through the host's allocator */
     return 0;
 }
