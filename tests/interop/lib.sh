@@ -77,6 +77,10 @@ wait_port() {
 # sets LAST_PORT and LAST_PID; its stderr goes to $WORK/NAME.log.
 start_listener() {
   local name=$1; shift
+  # Create the files first: the background child opens them only after the fork, and a
+  # busy machine lets the sed below run before that.
+  : >"$WORK/$name.out"
+  : >"$WORK/$name.log"
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
   LAST_PID=$!
   BG_PIDS+=("$LAST_PID")
