@@ -12,38 +12,11 @@
 
 #include <smtpcore/smtpcore.h>
 
+#include "bench_common.h"
+
 #define REPS 5
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static volatile size_t sink;
-
-typedef struct bc_count {
-    size_t calls;
-} bc_count;
-
-static void *bc_malloc(size_t n, void *u)
-{
-    ((bc_count *)u)->calls++;
-    return malloc(n);
-}
-
-static void *bc_realloc(void *p, size_t n, void *u)
-{
-    ((bc_count *)u)->calls++;
-    return realloc(p, n);
-}
-
-static void bc_free(void *p, void *u)
-{
-    (void)u;
-    free(p);
-}
 
 static const char GREETING[] = "220 mx.example.net ESMTP\r\n";
 static const char EHLO_REPLY[] = "250-mx.example.net Hello\r\n250-PIPELINING\r\n250-SIZE 10485760\r\n"
@@ -138,8 +111,8 @@ static void one_transaction(smtpcore_client *c, size_t *events)
 
 int main(void)
 {
-    bc_count count = {0};
-    smtpcore_allocator a = {bc_malloc, bc_realloc, bc_free, &count};
+    bench_count count = {0};
+    smtpcore_allocator a = bench_counting_allocator(&count);
     const size_t txs = 200000;
     double best = 1e9;
     size_t events = 0, allocs_after_new = 0;
@@ -147,10 +120,10 @@ int main(void)
         smtpcore_client *c = ready_session(&a);
         size_t before = count.calls;
         events = 0;
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t i = 0; i < txs; i++)
             one_transaction(c, &events);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         allocs_after_new = count.calls - before;
         if (dt < best)
             best = dt;
@@ -164,7 +137,7 @@ int main(void)
     const size_t sessions = 50000;
     best = 1e9;
     for (int r = 0; r < REPS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t i = 0; i < sessions; i++) {
             smtpcore_client *c = ready_session(NULL);
             size_t ev = 0;
@@ -175,7 +148,7 @@ int main(void)
             drain_events(c, &ev);
             smtpcore_client_del(c);
         }
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (dt < best)
             best = dt;
     }

@@ -11,38 +11,11 @@
 
 #include <smtpcore/smtpcore.h>
 
+#include "bench_common.h"
+
 #define REPS 5
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static volatile size_t sink;
-
-typedef struct bs_count {
-    size_t calls;
-} bs_count;
-
-static void *bs_malloc(size_t n, void *u)
-{
-    ((bs_count *)u)->calls++;
-    return malloc(n);
-}
-
-static void *bs_realloc(void *p, size_t n, void *u)
-{
-    ((bs_count *)u)->calls++;
-    return realloc(p, n);
-}
-
-static void bs_free(void *p, void *u)
-{
-    (void)u;
-    free(p);
-}
 
 static char *repeat(const char *unit, size_t target, size_t *out_len)
 {
@@ -97,12 +70,9 @@ static void feed(smtpcore_server *s, const char *p, size_t len, bs_stats *st)
     }
 }
 
-static smtpcore_server *session(bs_count *count, smtpcore_allocator *a, uint32_t ext)
+static smtpcore_server *session(bench_count *count, smtpcore_allocator *a, uint32_t ext)
 {
-    a->malloc_fn = bs_malloc;
-    a->realloc_fn = bs_realloc;
-    a->free_fn = bs_free;
-    a->user = count;
+    *a = bench_counting_allocator(count);
     smtpcore_server_config c;
     smtpcore_server_config_init(&c);
     c.allocator = a;
@@ -128,15 +98,15 @@ static void bench_commands(void)
     double best = 1e30;
     size_t cmds = 0, allocs = 0;
     for (int r = 0; r < REPS; r++) {
-        bs_count count = {0};
+        bench_count count = {0};
         smtpcore_allocator a;
         smtpcore_server *s = session(&count, &a, SMTPCORE_EXT_PIPELINING |
                                                      SMTPCORE_EXT_ENHANCEDSTATUSCODES);
         size_t before = count.calls;
         bs_stats st = {0, 0};
-        double t0 = now();
+        double t0 = bench_now();
         feed(s, in, len, &st);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         allocs = count.calls - before;
         cmds = st.commands;
         if (t < best)
@@ -155,14 +125,14 @@ static double memchr_pass(const char *p, size_t len)
 {
     double best = 1e30;
     for (int r = 0; r < REPS; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         size_t lines = 0;
         const char *q = p, *end = p + len;
         while ((q = memchr(q, '\n', (size_t)(end - q))) != NULL) {
             lines++;
             q++;
         }
-        double t = now() - t0;
+        double t = bench_now() - t0;
         sink += lines;
         if (t < best)
             best = t;
@@ -181,15 +151,15 @@ static void bench_body(void)
     double best = 1e30;
     uint64_t got = 0;
     for (int r = 0; r < REPS; r++) {
-        bs_count count = {0};
+        bench_count count = {0};
         smtpcore_allocator a;
         smtpcore_server *s = session(&count, &a, SMTPCORE_EXT_PIPELINING);
         bs_stats st = {0, 0};
         feed(s, start, sizeof(start) - 1, &st);
-        double t0 = now();
+        double t0 = bench_now();
         feed(s, body, len, &st);
         feed(s, ".\r\n", 3, &st);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         got = st.body;
         if (t < best)
             best = t;
@@ -206,14 +176,14 @@ static void bench_body(void)
     /* BDAT: raw octets, no unstuffing; one 1 MiB chunk after another. */
     best = 1e30;
     for (int r = 0; r < REPS; r++) {
-        bs_count count = {0};
+        bench_count count = {0};
         smtpcore_allocator a;
         smtpcore_server *s = session(&count, &a,
                                      SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_CHUNKING);
         bs_stats st = {0, 0};
         static const char mail[] = "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n";
         feed(s, mail, sizeof(mail) - 1, &st);
-        double t0 = now();
+        double t0 = bench_now();
         const size_t chunk = 1u << 20;
         for (size_t off = 0; off + chunk <= len; off += chunk) {
             char hdr[40];
@@ -222,7 +192,7 @@ static void bench_body(void)
             feed(s, body + off, chunk, &st);
         }
         feed(s, "BDAT 0 LAST\r\n", 13, &st);
-        double t = now() - t0;
+        double t = bench_now() - t0;
         got = st.body;
         if (t < best)
             best = t;
