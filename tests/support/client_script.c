@@ -6,6 +6,7 @@
  * C: lines then consume, in order, from the logs of events and output: so the result is
  * the same whatever the split, and nothing may be left unchecked at the end. */
 #include "client_script.h"
+#include "escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,43 +38,6 @@ static void ccs_put(ccs_bytes *b, const char *p, size_t n)
     b->p[b->len] = '\0';
 }
 
-static int ccs_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-size_t ccs_unescape(const char *in, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o < cap; i++) {
-        char c = in[i];
-        if (c == '\\' && i + 1 < len) {
-            char e = in[++i];
-            switch (e) {
-            case 'r': c = '\r'; break;
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case '0': c = '\0'; break;
-            case 's': c = ' '; break;
-            case 'x':
-                if (i + 2 < len && ccs_hex(in[i + 1]) >= 0 && ccs_hex(in[i + 2]) >= 0) {
-                    c = (char)(ccs_hex(in[i + 1]) * 16 + ccs_hex(in[i + 2]));
-                    i += 2;
-                }
-                break;
-            default: c = e; break;
-            }
-        }
-        out[o++] = c;
-    }
-    return o;
-}
 
 static const char *const ccs_ev_names[] = {
     "NONE", "GREETING", "STARTTLS", "AUTH_CHALLENGE", "AUTH_RESULT", "READY", "MAIL_RESULT",
@@ -294,7 +258,7 @@ static int ccs_config(ccs_run *r, const char *kv)
     smtpcore_client_config *c = &r->cfg;
 #define KEY(k) (kl == strlen(k) && memcmp(kv, k, kl) == 0)
 #define STR(i)                                                                          \
-    (r->strs[i][ccs_unescape(v, strlen(v), r->strs[i], sizeof r->strs[i] - 1)] = '\0', \
+    (r->strs[i][ts_unescape(v, strlen(v), r->strs[i], sizeof r->strs[i] - 1)] = '\0', \
      r->strs[i])
     if (KEY("helo"))
         c->helo_name = STR(0);
@@ -381,7 +345,7 @@ static int ccs_mail(ccs_run *r, char *args, int *rc)
     if (strcmp(w, "<>") == 0)
         from[0] = '\0';
     else
-        from[ccs_unescape(w, strlen(w), from, sizeof from - 1)] = '\0';
+        from[ts_unescape(w, strlen(w), from, sizeof from - 1)] = '\0';
     while ((w = ccs_word(&args)) != NULL) {
         if (strncmp(w, "SIZE=", 5) == 0) {
             p.has_size = 1;
@@ -399,10 +363,10 @@ static int ccs_mail(ccs_run *r, char *args, int *rc)
         } else if (strcmp(w, "RET=HDRS") == 0) {
             p.ret = SMTPCORE_RET_HDRS;
         } else if (strncmp(w, "ENVID=", 6) == 0) {
-            p.envid.len = ccs_unescape(w + 6, strlen(w + 6), envid, sizeof envid);
+            p.envid.len = ts_unescape(w + 6, strlen(w + 6), envid, sizeof envid);
             p.envid.ptr = envid;
         } else if (strncmp(w, "AUTH=", 5) == 0) {
-            p.auth.len = ccs_unescape(w + 5, strlen(w + 5), auth, sizeof auth);
+            p.auth.len = ts_unescape(w + 5, strlen(w + 5), auth, sizeof auth);
             p.auth.ptr = auth;
         } else {
             return ccs_fail(r, "unknown mail parameter %s", w);
@@ -420,7 +384,7 @@ static int ccs_rcpt(ccs_run *r, char *args, int *rc)
     char *w = ccs_word(&args);
     if (!w)
         return ccs_fail(r, "rcpt needs an address");
-    to[ccs_unescape(w, strlen(w), to, sizeof to - 1)] = '\0';
+    to[ts_unescape(w, strlen(w), to, sizeof to - 1)] = '\0';
     while ((w = ccs_word(&args)) != NULL) {
         if (strncmp(w, "NOTIFY=", 7) == 0) {
             if (strstr(w, "NEVER"))
@@ -432,7 +396,7 @@ static int ccs_rcpt(ccs_run *r, char *args, int *rc)
             if (strstr(w, "DELAY"))
                 p.notify |= SMTPCORE_NOTIFY_DELAY;
         } else if (strncmp(w, "ORCPT=", 6) == 0) {
-            p.orcpt.len = ccs_unescape(w + 6, strlen(w + 6), orcpt, sizeof orcpt);
+            p.orcpt.len = ts_unescape(w + 6, strlen(w + 6), orcpt, sizeof orcpt);
             p.orcpt.ptr = orcpt;
         } else {
             return ccs_fail(r, "unknown rcpt parameter %s", w);
@@ -474,7 +438,7 @@ static int ccs_host(ccs_run *r, char *line)
             return -1;
         while (*args == ' ')
             args++;
-        size_t n = ccs_unescape(args, strlen(args), buf, sizeof buf);
+        size_t n = ts_unescape(args, strlen(args), buf, sizeof buf);
         if (verb[0] == 'b') {
             if (ccs_body(r, buf, n, &rc) != 0)
                 return -1;
@@ -594,7 +558,7 @@ static int ccs_exec(ccs_run *r, char *text)
         int raw = line[1] == '|';
         if (line[0] == 'S') {
             if (raw) {
-                ccs_put(&r->block, tmp, ccs_unescape(arg, al, tmp, sizeof tmp));
+                ccs_put(&r->block, tmp, ts_unescape(arg, al, tmp, sizeof tmp));
             } else {
                 ccs_put(&r->block, arg, al);
                 ccs_put(&r->block, "\r\n", 2);
@@ -605,7 +569,7 @@ static int ccs_exec(ccs_run *r, char *text)
             return -1;
         switch (line[0]) {
         case 'C': {
-            size_t n = raw ? ccs_unescape(arg, al, tmp, sizeof tmp - 2) : al;
+            size_t n = raw ? ts_unescape(arg, al, tmp, sizeof tmp - 2) : al;
             if (!raw) {
                 memcpy(tmp, arg, al);
                 tmp[n++] = '\r';

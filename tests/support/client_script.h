@@ -23,7 +23,6 @@ int ccs_run_text(const char *name, const char *text, size_t len, ccs_mode mode, 
 int ccs_run_file_all(const char *path, unsigned random_runs, char *err, size_t errcap);
 
 /* Decodes \r \n \t \0 \\ \s (space) and \xNN; returns the decoded length (<= cap). */
-size_t ccs_unescape(const char *in, size_t len, char *out, size_t cap);
 
 /* Formats a client event the way E: lines spell it, e.g. "RCPT_RESULT 1 550 PERMANENT". */
 void ccs_format_event(const void *client_event, char *out, size_t cap);

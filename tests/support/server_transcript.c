@@ -1,5 +1,6 @@
 /* Server transcript runner (format: tests/transcripts/README.md). */
 #include "server_transcript.h"
+#include "escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,42 +65,6 @@ const char *sct_violation_name(int v)
     return v >= 0 && (size_t)v < n ? sct_violation_names[v] : "?";
 }
 
-static int sct_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-size_t sct_unescape(const char *in, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o < cap; i++) {
-        char c = in[i];
-        if (c == '\\' && i + 1 < len) {
-            char e = in[++i];
-            switch (e) {
-            case 'r': c = '\r'; break;
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case '0': c = '\0'; break;
-            case 'x':
-                if (i + 2 < len && sct_hex(in[i + 1]) >= 0 && sct_hex(in[i + 2]) >= 0) {
-                    c = (char)(sct_hex(in[i + 1]) * 16 + sct_hex(in[i + 2]));
-                    i += 2;
-                }
-                break;
-            default: c = e; break;
-            }
-        }
-        out[o++] = c;
-    }
-    return o;
-}
 
 /* ---- parsed transcript ---- */
 
@@ -305,7 +270,7 @@ static int sct_answer_parse(sct_answer *a, const char *s, char *err, size_t cap)
     while (*s == ' ')
         s++;
     if (*s) {
-        size_t n = sct_unescape(s, strlen(s), a->text, sizeof(a->text) - 1);
+        size_t n = ts_unescape(s, strlen(s), a->text, sizeof(a->text) - 1);
         a->text[n] = '\0';
         a->has_text = 1;
     }
@@ -374,7 +339,7 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
         switch (line[0]) {
         case 'C':
             if (raw) {
-                size_t n = sct_unescape(arg, al, tmp, sizeof(tmp));
+                size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
                 sct_put(&sc->client, tmp, n);
             } else {
                 sct_put(&sc->client, arg, al);
@@ -385,7 +350,7 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
             sct_flush_feed(sc, &feed_start);
             sct_add_op(sc, SCT_OP_SYNC);
             if (raw) {
-                size_t n = sct_unescape(arg, al, tmp, sizeof(tmp));
+                size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
                 sct_put(&sc->expect_out, tmp, n);
             } else {
                 sct_put(&sc->expect_out, arg, al);
@@ -433,7 +398,7 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
         case 'B': {
             if (sc->nbodies >= 16)
                 return sct_fail(err, cap, "too many B lines");
-            size_t n = sct_unescape(arg, al, tmp, sizeof(tmp));
+            size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
             sct_put(&sc->bodies[sc->nbodies], tmp, n);
             if (!sc->bodies[sc->nbodies].p)
                 sct_put(&sc->bodies[sc->nbodies], "", 0);

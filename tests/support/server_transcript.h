@@ -23,7 +23,6 @@ int sct_run_file(const char *path, sct_mode mode, uint64_t seed, char *err, size
 
 /* Decodes the escapes of a C| / B| / S| line (\r \n \t \0 \\ \xNN) into out (cap bytes);
  * returns the decoded length. */
-size_t sct_unescape(const char *in, size_t len, char *out, size_t cap);
 
 /* Name of a server event type as used in E: lines ("MAIL", "PROTOCOL_ERROR"...). */
 const char *sct_event_name(int type);
