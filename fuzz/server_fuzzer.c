@@ -74,16 +74,7 @@ static void check_sent(host *h, smtpcore_str x)
 static void check_event(host *h, const smtpcore_server_event *ev)
 {
     FZ_CHECK(ev->type >= SMTPCORE_SEV_NONE && ev->type <= SMTPCORE_SEV_CLOSE);
-#ifndef FZ_STRICT
-    /* KI-3 (fuzz/KNOWN_ISSUES.md): a note queued before an AUTH line holds that line
-     * after the SASL initial response was decoded in place. */
-    if (ev->type == SMTPCORE_SEV_PROTOCOL_ERROR && ev->line.len >= 5 &&
-        (ev->line.ptr[0] | 0x20) == 'a' && (ev->line.ptr[1] | 0x20) == 'u' &&
-        (ev->line.ptr[2] | 0x20) == 't' && (ev->line.ptr[3] | 0x20) == 'h')
-        fz_touch(ev->line.ptr, ev->line.len);
-    else
-#endif
-        check_sent(h, ev->line);
+    check_sent(h, ev->line);
     FZ_CHECK(memchr(ev->line.ptr ? ev->line.ptr : "", '\n', ev->line.len) == NULL);
     fz_touch(ev->address.ptr, ev->address.len);
     fz_touch(ev->mail.envid.ptr, ev->mail.envid.len);
