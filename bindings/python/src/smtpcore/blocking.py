@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable
 
 from ._ffi import ffi, lib
 from .aio.client import (
-    SendError, SendResult, SMTPClientError, _default_helo, envelope_of, flatten_message,
+    SendError, SendResult, SMTPClientError, _default_helo, _fail_locally, _queue_rcpts_and_data,
+    envelope_of, flatten_message,
 )
 from .client import _FAILURES, ClientConnection, _violation
 from .enums import BodyType, Extension, Failure, TlsPolicy
@@ -278,23 +279,9 @@ class SMTPClient:
                 self._when_idle(lambda: conn.mail(*args, **kwargs))
             else:
                 self._when_idle(lambda: start(*args))
-            if rcpt_options:
-                for r in rcpts:
-                    conn.rcpt(r, **rcpt_options)
-            else:
-                c = conn._c
-                for r in rcpts:
-                    # No parameter struct: NULL params (the engine's documented default).
-                    check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
-            conn.data()
         except SMTPCoreError as exc:
-            try:
-                conn.rset()
-            except SMTPCoreError:
-                pass
-            result.failure = Failure.LOCAL
-            result.message = str(exc)
-            raise SendError(result) from exc
+            _fail_locally(conn, result, exc)
+        _queue_rcpts_and_data(conn, rcpts, rcpt_options, result)
         ev = conn._ev
         replies = result.recipients
         while True:

@@ -119,6 +119,35 @@ def envelope_of(msg: email.message.Message) -> tuple[str, list[str]]:
     return sender, rcpts
 
 
+def _fail_locally(conn: ClientConnection, result: SendResult, exc: SMTPCoreError) -> None:
+    """The engine refused the envelope before sending it: abort and raise SendError."""
+    try:
+        conn.rset()
+    except SMTPCoreError:
+        pass
+    result.failure = Failure.LOCAL
+    result.message = str(exc)
+    raise SendError(result) from exc
+
+
+def _queue_rcpts_and_data(conn: ClientConnection, rcpts: list[str],
+                          rcpt_options: dict[str, Any] | None, result: SendResult) -> None:
+    """Queues the RCPTs and DATA behind an accepted MAIL (shared by the asyncio and the
+    blocking client); a refusal by the engine raises SendError."""
+    try:
+        if rcpt_options:
+            for r in rcpts:
+                conn.rcpt(r, **rcpt_options)
+        else:
+            c = conn._c
+            for r in rcpts:
+                # No parameter struct: NULL params (the engine's documented default).
+                check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
+        conn.data()
+    except SMTPCoreError as exc:
+        _fail_locally(conn, result, exc)
+
+
 def _default_helo() -> str:
     name = socket.getfqdn()
     if "." in name and not name.endswith("."):
@@ -467,22 +496,9 @@ class SMTPClient:
                     opts["body"] = body
                 await self._when_idle(lambda: conn.mail(sender, smtputf8=smtputf8,
                                                         **self._mail_opts(opts, data)))
-            if rcpt_options:
-                for r in rcpts:
-                    conn.rcpt(r, **rcpt_options)
-            else:
-                c = conn._c
-                for r in rcpts:
-                    check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
-            conn.data()
         except SMTPCoreError as exc:
-            try:
-                conn.rset()
-            except SMTPCoreError:
-                pass
-            result.failure = Failure.LOCAL
-            result.message = str(exc)
-            raise SendError(result) from exc
+            _fail_locally(conn, result, exc)
+        _queue_rcpts_and_data(conn, rcpts, rcpt_options, result)
         ev = conn._ev
         replies = result.recipients
         while True:
