@@ -6,7 +6,7 @@
  * C: lines then consume, in order, from the logs of events and output: so the result is
  * the same whatever the split, and nothing may be left unchecked at the end. */
 #include "client_script.h"
-#include "escape.h"
+#include "transcript_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,28 +15,6 @@
 
 #include <smtpcore/smtpcore.h>
 
-typedef struct ccs_bytes {
-    char *p;
-    size_t len, cap, pos; /* pos: consumed by checks */
-} ccs_bytes;
-
-static void ccs_put(ccs_bytes *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            abort();
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
 
 
 static const char *const ccs_ev_names[] = {
@@ -125,9 +103,9 @@ typedef struct ccs_run {
     smtpcore_client_config cfg;
     char strs[4][1024]; /* helo, user, pass, mech */
     smtpcore_client *c;
-    ccs_bytes events; /* formatted events, one per line */
-    ccs_bytes out;    /* client output */
-    ccs_bytes block;  /* pending server bytes */
+    ts_bytes events; /* formatted events, one per line */
+    ts_bytes out;    /* client output */
+    ts_bytes block;  /* pending server bytes */
     size_t lineno;
     char *err;
     size_t errcap;
@@ -151,7 +129,7 @@ static void ccs_collect(ccs_run *r)
     const char *p;
     size_t n = smtpcore_client_output(r->c, &p);
     if (n) {
-        ccs_put(&r->out, p, n);
+        ts_put(&r->out, p, n);
         smtpcore_client_consume(r->c, n);
     }
 }
@@ -174,8 +152,8 @@ static int ccs_drain(ccs_run *r)
         (void)sink;
         char line[1024];
         ccs_format_event(&ev, line, sizeof line);
-        ccs_put(&r->events, line, strlen(line));
-        ccs_put(&r->events, "\n", 1);
+        ts_put(&r->events, line, strlen(line));
+        ts_put(&r->events, "\n", 1);
     }
     return ccs_fail(r, "events never end");
 }
@@ -558,10 +536,10 @@ static int ccs_exec(ccs_run *r, char *text)
         int raw = line[1] == '|';
         if (line[0] == 'S') {
             if (raw) {
-                ccs_put(&r->block, tmp, ts_unescape(arg, al, tmp, sizeof tmp));
+                ts_put(&r->block, tmp, ts_unescape(arg, al, tmp, sizeof tmp));
             } else {
-                ccs_put(&r->block, arg, al);
-                ccs_put(&r->block, "\r\n", 2);
+                ts_put(&r->block, arg, al);
+                ts_put(&r->block, "\r\n", 2);
             }
             continue;
         }

@@ -1,6 +1,6 @@
 /* Server transcript runner (format: tests/transcripts/README.md). */
 #include "server_transcript.h"
-#include "escape.h"
+#include "transcript_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,34 +9,9 @@
 
 #include <smtpcore/smtpcore.h>
 
-/* ---- small growable byte string ---- */
-
-typedef struct sct_bytes {
-    char *p;
-    size_t len, cap;
-} sct_bytes;
-
-static void sct_put(sct_bytes *b, const char *p, size_t n)
+static void sct_puts(ts_bytes *b, const char *s)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q)
-            abort();
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sct_puts(sct_bytes *b, const char *s)
-{
-    sct_put(b, s, strlen(s));
+    ts_put(b, s, strlen(s));
 }
 
 /* ---- names ---- */
@@ -97,15 +72,15 @@ typedef struct sct_script {
     const char *own[8];
     char own_store[8][64];
     unsigned modes;
-    sct_bytes client;
-    sct_bytes expect_out;
+    ts_bytes client;
+    ts_bytes expect_out;
     sct_op ops[512];
     size_t nops;
     sct_answer answers[128];
     size_t nanswers;
     sct_expect_ev evs[128];
     size_t nevs;
-    sct_bytes bodies[16];
+    ts_bytes bodies[16];
     int body_skip[16];
     size_t nbodies;
 } sct_script;
@@ -340,10 +315,10 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
         case 'C':
             if (raw) {
                 size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
-                sct_put(&sc->client, tmp, n);
+                ts_put(&sc->client, tmp, n);
             } else {
-                sct_put(&sc->client, arg, al);
-                sct_put(&sc->client, "\r\n", 2);
+                ts_put(&sc->client, arg, al);
+                ts_put(&sc->client, "\r\n", 2);
             }
             break;
         case 'S':
@@ -351,10 +326,10 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
             sct_add_op(sc, SCT_OP_SYNC);
             if (raw) {
                 size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
-                sct_put(&sc->expect_out, tmp, n);
+                ts_put(&sc->expect_out, tmp, n);
             } else {
-                sct_put(&sc->expect_out, arg, al);
-                sct_put(&sc->expect_out, "\r\n", 2);
+                ts_put(&sc->expect_out, arg, al);
+                ts_put(&sc->expect_out, "\r\n", 2);
             }
             break;
         case 'T':
@@ -399,9 +374,9 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
             if (sc->nbodies >= 16)
                 return sct_fail(err, cap, "too many B lines");
             size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
-            sct_put(&sc->bodies[sc->nbodies], tmp, n);
+            ts_put(&sc->bodies[sc->nbodies], tmp, n);
             if (!sc->bodies[sc->nbodies].p)
-                sct_put(&sc->bodies[sc->nbodies], "", 0);
+                ts_put(&sc->bodies[sc->nbodies], "", 0);
             sc->nbodies++;
             break;
         }
@@ -418,14 +393,14 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
 typedef struct sct_run {
     sct_script *sc;
     smtpcore_server *s;
-    sct_bytes out;
-    sct_bytes events; /* "TYPE VIOLATION\n" per event */
+    ts_bytes out;
+    ts_bytes events; /* "TYPE VIOLATION\n" per event */
     int ev_types[4096];
     int ev_viol[4096];
     size_t nev;
-    sct_bytes bodies[16];
+    ts_bytes bodies[16];
     size_t nbodies;
-    sct_bytes cur_body;
+    ts_bytes cur_body;
     size_t next_answer;
     size_t op; /* index of the op being run */
     int starttls_seen;
@@ -475,9 +450,9 @@ static void sct_record(sct_run *r, const smtpcore_server_event *ev)
     int n = snprintf(line, sizeof(line), "%s %s\n", sct_event_name((int)ev->type),
                      sct_violation_name((int)ev->violation));
     if (ev->type != SMTPCORE_SEV_BODY && n > 0)
-        sct_put(&r->events, line, (size_t)n);
+        ts_put(&r->events, line, (size_t)n);
     if (ev->type == SMTPCORE_SEV_BODY)
-        sct_put(&r->cur_body, ev->data.ptr, ev->data.len);
+        ts_put(&r->cur_body, ev->data.ptr, ev->data.len);
     if (ev->type == SMTPCORE_SEV_MESSAGE_END || ev->type == SMTPCORE_SEV_MESSAGE_ABORTED) {
         if (r->nbodies < 16) {
             r->bodies[r->nbodies] = r->cur_body;
@@ -486,7 +461,7 @@ static void sct_record(sct_run *r, const smtpcore_server_event *ev)
             free(r->cur_body.p);
         }
         memset(&r->cur_body, 0, sizeof(r->cur_body));
-        sct_put(&r->cur_body, "", 0);
+        ts_put(&r->cur_body, "", 0);
     }
     if (ev->type == SMTPCORE_SEV_STARTTLS)
         r->starttls_seen = 1;
@@ -504,7 +479,7 @@ static int sct_drain(sct_run *r)
             size_t n = smtpcore_server_copy_output(r->s, buf, sizeof(buf));
             if (n == 0)
                 return 0;
-            sct_put(&r->out, buf, n);
+            ts_put(&r->out, buf, n);
             continue;
         }
         sct_record(r, &ev);
@@ -550,7 +525,7 @@ static int sct_feed(sct_run *r, const char *p, size_t len, sct_mode mode)
     return 0;
 }
 
-static void sct_escape(sct_bytes *dst, const char *p, size_t n)
+static void sct_escape(ts_bytes *dst, const char *p, size_t n)
 {
     for (size_t i = 0; i < n && dst->len < 3000; i++) {
         char c = p[i];
@@ -561,16 +536,16 @@ static void sct_escape(sct_bytes *dst, const char *p, size_t n)
             sct_puts(dst, "\\n\n    ");
         else if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f) {
             snprintf(tmp, sizeof(tmp), "\\x%02x", (unsigned char)c);
-            sct_put(dst, tmp, 4);
+            ts_put(dst, tmp, 4);
         } else
-            sct_put(dst, &c, 1);
+            ts_put(dst, &c, 1);
     }
 }
 
 static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
 {
     sct_script *sc = r->sc;
-    sct_bytes msg = {0};
+    ts_bytes msg = {0};
     int bad = 0;
     if (r->out.len != sc->expect_out.len ||
         (r->out.len && memcmp(r->out.p, sc->expect_out.p, r->out.len) != 0)) {
@@ -589,7 +564,7 @@ static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
                 if (r->ev_types[j] == e->type &&
                     (e->violation < 0 || r->ev_viol[j] == e->violation)) {
                     sct_puts(&msg, "unexpected event ");
-                    sct_put(&msg, sct_event_name(e->type), strlen(sct_event_name(e->type)));
+                    ts_put(&msg, sct_event_name(e->type), strlen(sct_event_name(e->type)));
                     bad = 1;
                     break;
                 }
@@ -603,8 +578,8 @@ static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
             snprintf(t, sizeof(t), "missing event #%zu: %s %s\n  events were:\n", i,
                      sct_event_name(e->type),
                      e->violation < 0 ? "" : sct_violation_name(e->violation));
-            sct_put(&msg, t, strlen(t));
-            sct_put(&msg, r->events.p ? r->events.p : "", r->events.len);
+            ts_put(&msg, t, strlen(t));
+            ts_put(&msg, r->events.p ? r->events.p : "", r->events.len);
             bad = 1;
         } else {
             k++;
@@ -669,7 +644,7 @@ int sct_run_text(const char *name, const char *text, size_t len, sct_mode mode, 
         result = sct_fail(err, errcap, "%s: smtpcore_server_new failed: %d", name, rc);
         goto out;
     }
-    sct_put(&r->cur_body, "", 0);
+    ts_put(&r->cur_body, "", 0);
     for (size_t i = 0; i < sc->nops && result == 0; i++) {
         const sct_op *op = &sc->ops[i];
         r->op = i;
@@ -723,11 +698,11 @@ int sct_run_file(const char *path, sct_mode mode, uint64_t seed, char *err, size
     FILE *f = fopen(path, "rb");
     if (!f)
         return sct_fail(err, errcap, "cannot open %s", path);
-    sct_bytes b = {0};
+    ts_bytes b = {0};
     char buf[4096];
     size_t n;
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        sct_put(&b, buf, n);
+        ts_put(&b, buf, n);
     fclose(f);
     const char *name = strrchr(path, '/');
     name = name ? name + 1 : path;

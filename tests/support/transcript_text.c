@@ -1,4 +1,7 @@
-#include "escape.h"
+#include "transcript_text.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static int ts_hex(char c)
 {
@@ -36,4 +39,22 @@ size_t ts_unescape(const char *in, size_t len, char *out, size_t cap)
         out[o++] = c;
     }
     return o;
+}
+
+void ts_put(ts_bytes *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            abort();
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = '\0';
 }
