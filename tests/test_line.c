@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "line.h"
+#include "scan.h"
 
 /* ---- helpers ---- */
 
@@ -409,5 +410,56 @@ Test(line, split_invariance)
         free(whole.v);
         free(bytes.v);
         free(s);
+    }
+}
+
+/* Byte-by-byte statement of what sc_line_scan promises (line.h). */
+static size_t scan_reference(const unsigned char *p, size_t from, size_t len, uint32_t *bits)
+{
+    size_t i = from;
+    while (i < len && p[i] != '\n')
+        i++;
+    uint32_t b = 0;
+    for (size_t j = from; j < i; j++) {
+        if (p[j] == 0)
+            b |= SC_SCAN_NUL;
+        if (p[j] >= 0x80)
+            b |= SC_SCAN_8BIT;
+        if (p[j] == '\r' && j + 1 < i)
+            b |= SC_SCAN_CR;
+    }
+    *bits = b;
+    return i;
+}
+
+/* The SSE2 scan (16-byte blocks, a shifted or copied tail, a fallback to the portable scan
+ * for lines that are not clean) and the portable scan against the reference, on every
+ * start inside random buffers: the special bytes land on block edges, in the tail, just
+ * before and after the LF. */
+Test(line, scan_paths_agree_with_reference)
+{
+    static const unsigned char odd[] = {'a', '\r', '\r', '\n', '\n', 0, 0x80, 0xff, ' '};
+    uint64_t seed = 0x2545f4914f6cdd1du;
+    unsigned char buf[80];
+    for (int round = 0; round < 3000; round++) {
+        size_t len = (size_t)(xorshift(&seed) % sizeof buf);
+        /* Mostly plain bytes, so that long runs without an LF occur. */
+        uint64_t density = xorshift(&seed) % 4;
+        for (size_t i = 0; i < len; i++) {
+            uint64_t r = xorshift(&seed);
+            buf[i] = (r % 16 < density) ? odd[(r >> 8) % sizeof odd] : 'x';
+        }
+        for (size_t from = 0; from <= len; from++) {
+            uint32_t want = 0, got = 0, port = 0;
+            size_t wi = scan_reference(buf, from, len, &want);
+            size_t gi = sc_line_scan(buf, from, len, &got);
+            size_t pi = sc_line_scan_portable(buf, from, len, &port);
+            cr_assert_eq(gi, wi, "round %d from %zu len %zu", round, from, len);
+            cr_assert_eq(pi, wi, "round %d from %zu len %zu", round, from, len);
+            cr_assert_eq(got, want, "round %d from %zu len %zu: %x, want %x", round, from, len,
+                         got, want);
+            cr_assert_eq(port, want, "round %d from %zu len %zu: %x, want %x", round, from,
+                         len, port, want);
+        }
     }
 }

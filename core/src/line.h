@@ -50,6 +50,15 @@ void sc_line_init(sc_line_framer *f, size_t max_len);
 sc_line_status sc_line_next(sc_line_framer *f, const char *buf, size_t len, size_t *line_len,
                             size_t *consumed, uint32_t *flags);
 
+/* The scan under sc_line_next, exposed for tests: finds the first LF in p[from, len) and
+ * returns its index (len when there is none). *bits gets SC_SCAN_NUL and SC_SCAN_8BIT for
+ * the bytes of p[from, index) and SC_SCAN_CR for a CR in p[from, index - 1): a CR just
+ * before the LF ends the line, one at the very end of the input is not decided yet. A CR
+ * at from - 1 is the caller's business. sc_line_scan uses SSE2 where the compiler targets
+ * it; sc_line_scan_portable is memchr plus word-at-a-time classification, the reference. */
+size_t sc_line_scan(const unsigned char *p, size_t from, size_t len, uint32_t *bits);
+size_t sc_line_scan_portable(const unsigned char *p, size_t from, size_t len, uint32_t *bits);
+
 /* Forget scanning progress (e.g. after the caller discarded its buffer for STARTTLS). */
 void sc_line_reset(sc_line_framer *f);
 
