@@ -14,7 +14,9 @@
  * - smtpcore_client_memory() never changes;
  * - event slices lie inside live memory; reply text is bytes the server sent;
  * - result accounting: one MAIL_RESULT per transaction, RCPT_RESULT indexes unique and
- *   below the recipients submitted, MESSAGE_RESULT totals consistent;
+ *   below the recipients submitted, MESSAGE_RESULT totals consistent; when the host
+ *   starts the next transaction right behind a "." (RFC 2920 3.1), the earlier one's
+ *   MESSAGE_RESULT comes first with its own totals and no READY comes before it;
  * - API calls return only their documented codes; CR/LF in addresses is refused;
  * - the session never gets stuck, and after EOF it always reports CLOSED. */
 #include "fuzz_common.h"
@@ -73,6 +75,12 @@ typedef struct host {
     char *chunks;
     size_t chunks_len;
     int binary;
+    /* A transaction overtaken by the next MAIL, waiting for the reply to its "." */
+    int fin;
+    size_t fin_rcpts;
+    int data_mode; /* the body goes after DATA (not in BDAT chunks) */
+    int body_first;   /* feed the whole body before pulling the next event ... */
+    int body_stalled; /* ... unless the engine takes nothing (it waits for a reply) */
 } host;
 
 static int trace_on(void)
@@ -312,7 +320,8 @@ static const char *const bodies[] = {
     "no newline at end", "\r\n.\r\nMAIL FROM:<evil@example.com>\r\n", "\0\0.\0\r\n", "\xff\xfe binary \x80",
 };
 
-static void start_transaction(host *h, uint8_t how)
+/* Returns nonzero when the engine accepted the MAIL. */
+static int start_transaction(host *h, uint8_t how)
 {
     /* Output of the previous transaction is checked against that transaction's body
      * and mode, so write it all before this one changes them. */
@@ -344,7 +353,7 @@ static void start_transaction(host *h, uint8_t how)
     if (strpbrk(from, "\r\n"))
         FZ_CHECK(rc != SMTPCORE_OK);
     if (rc != SMTPCORE_OK)
-        return;
+        return 0;
     h->tx = 1;
     h->body_started = 0;
     h->body_done = 0;
@@ -378,6 +387,7 @@ static void start_transaction(host *h, uint8_t how)
         if (h->rcpts == 0)
             FZ_CHECK(rc != SMTPCORE_OK);
     }
+    return 1;
 }
 
 static void on_ready(host *h)
@@ -426,13 +436,20 @@ static void on_event(host *h, const smtpcore_client_event *ev)
         }
         break;
     case SMTPCORE_CEV_MESSAGE_RESULT:
+        if (h->fin) {
+            /* The overtaken transaction's verdict comes before anything that ends the
+             * later one. */
+            FZ_CHECK(ev->rcpt_total == h->fin_rcpts && ev->rcpt_accepted <= ev->rcpt_total);
+            h->fin = 0;
+            break;
+        }
         FZ_CHECK(h->tx);
         FZ_CHECK(ev->rcpt_total == h->rcpts && ev->rcpt_accepted <= ev->rcpt_total);
         h->tx = 0;
         h->body_mode = 0;
         break;
     case SMTPCORE_CEV_READY:
-        FZ_CHECK(!h->body_mode);
+        FZ_CHECK(!h->body_mode && !h->fin);
         h->tx = 0;
         if (!h->closed)
             on_ready(h);
@@ -444,11 +461,17 @@ static void on_event(host *h, const smtpcore_client_event *ev)
             break;
         h->body_started = 1;
         drain_output(h, 1);
+        h->data_mode = h->o.last == SC_VERB_DATA;
         h->body_mode = 1;
+        h->body_stalled = 0;
         h->body_done = 0;
         h->fed_len = 0;
         h->chunks_len = 0;
         uint8_t pick = fz_ctl(&h->src);
+        /* Hosts either feed the whole body before they look at events again (then replies
+         * the server sent early stay unread until the "." is out) or watch events while
+         * feeding (a refused BDAT chunk, a 421). */
+        h->body_first = !(pick & 0x40u);
         if (pick & 0x80u) {
             /* Fuzzer bytes as the body (from the decision side, so that the server's
              * bytes stay one contiguous run). */
@@ -492,6 +515,8 @@ static size_t drain_events(host *h)
 {
     size_t count = 0;
     for (int guard = 0; guard < 100000; guard++) {
+        if (h->body_mode && h->body_first && !h->body_stalled && !h->closed)
+            return count;
         smtpcore_client_event ev;
         memset(&ev, 0xA5, sizeof ev);
         FZ_CHECK(smtpcore_client_next_event(h->c, &ev) == SMTPCORE_OK);
@@ -531,18 +556,36 @@ static int pump_body(host *h)
         memcpy(h->fed + h->fed_len, h->body + h->body_off, used);
         h->fed_len += used;
         h->body_off += used;
+        h->body_stalled = used == 0;
         return used > 0;
     }
     int rc = smtpcore_client_body_end(h->c);
     check_mem(h);
     FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_BUFFER_FULL ||
              rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED);
+    h->body_stalled = rc == SMTPCORE_ERR_BUFFER_FULL;
     if (rc == SMTPCORE_ERR_BUFFER_FULL)
         return 0;
     h->body_mode = 0;
     h->body_done = rc == SMTPCORE_OK;
-    if (!h->body_done)
+    if (!h->body_done) {
         h->o.lost = 1;
+        return 1;
+    }
+    /* Sometimes the next transaction starts at once, behind the "." (allowed with
+     * PIPELINING after DATA; refused with INVALID_STATE otherwise). */
+    uint8_t next = fz_ctl(&h->src);
+    if (trace_on())
+        fprintf(stderr, "body_end ok (%s mode)\n", h->data_mode ? "DATA" : "BDAT");
+    if ((next & 3u) == 0 && h->data_mode && h->tx && !h->closed) {
+        size_t rcpts = h->rcpts;
+        if (start_transaction(h, next)) {
+            if (trace_on())
+                fprintf(stderr, "next transaction started behind the dot\n");
+            h->fin = 1;
+            h->fin_rcpts = rcpts;
+        }
+    }
     return 1;
 }
 

@@ -127,6 +127,11 @@ def main():
             add("server", hdr + cb)
             add("server_split", bytes([hdr[0], hdr[1], hdr[2] & 0x3f, hdr[3]]) + cb + bytes(4))
             add("client", bytes(8) + sb)
+            # The same server bytes in one read (the last byte is the first decision:
+            # 0 = take everything), every later decision 0: the host starts a transaction
+            # at READY, feeds the body before pulling events, and starts the next
+            # transaction behind the "." where the server pipelines.
+            add("client", bytes(8) + sb + b"\0")
             add("reply", sb + bytes(5))
             for b in bodies:
                 add("stuffing", b + bytes(6))

@@ -267,6 +267,9 @@ void sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_repl
 {
     if (c->state == SC_CS_CLOSED)
         return;
+    if (c->fin_pending)
+        sc_client_fin_result(c, f == SMTPCORE_SUCCESS ? SMTPCORE_FAIL_TRANSIENT : f, reply, v,
+                             "transaction aborted: connection closing");
     if (c->tx != SC_TX_NONE) {
         c->tx = SC_TX_NONE;
         if (c->bdat_fail != SMTPCORE_SUCCESS) {
@@ -431,7 +434,8 @@ sc_ckind sc_client_ring_pop(smtpcore_client *c)
     sc_ckind k = (sc_ckind)c->ring[c->ring_head];
     c->ring_head = (c->ring_head + 1) % c->ring_cap;
     c->ring_len--;
-    if (sc_client_is_tx_kind(k) && c->tx_outstanding)
+    /* The "." of a finishing transaction left tx_outstanding when the next one started. */
+    if (sc_client_is_tx_kind(k) && c->tx_outstanding && !(k == SC_CK_DOT && c->fin_pending))
         c->tx_outstanding--;
     if ((k == SC_CK_RSET_TXN || k == SC_CK_RSET_USER || k == SC_CK_RSET_FALLBACK) &&
         c->rset_outstanding)

@@ -132,6 +132,14 @@ struct smtpcore_client {
      * in, and body()/body_end() take and drop the rest of the body until the next MAIL. */
     smtpcore_reply bdat_reply;
     int body_discard;
+
+    /* RFC 2920 3.1: with PIPELINING the next transaction may start right behind the final
+     * "." of a DATA transaction. The earlier one then only waits for the reply to its ".":
+     * that reply is its MESSAGE_RESULT, with the counts kept here. At most one such
+     * transaction exists: the next one's body cannot start before its 354, which comes
+     * after the reply to the earlier ".". */
+    int fin_pending;
+    size_t fin_rcpt_accepted, fin_rcpt_total;
 };
 
 /* client.c */
@@ -164,6 +172,8 @@ void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_
                          smtpcore_violation v);
 void sc_client_tx_check_done(smtpcore_client *c);
 void sc_client_bdat_check_done(smtpcore_client *c);
+void sc_client_fin_result(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
+                          smtpcore_violation v, const char *msg);
 
 /* client_auth.c */
 void sc_client_auth_start(smtpcore_client *c);

@@ -105,6 +105,26 @@ void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_
     sc_client_ready(c);
 }
 
+/* The reply to the "." of a transaction that the next one overtook (or the connection
+ * closing before it came): its MESSAGE_RESULT, and nothing else changes. The next
+ * transaction is under way, so no READY follows; and after a reply to "." the server
+ * has no transaction state left, so no RSET is needed whatever the verdict. */
+void sc_client_fin_result(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
+                          smtpcore_violation v, const char *msg)
+{
+    c->fin_pending = 0;
+    sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_MESSAGE_RESULT, f, r);
+    if (!e)
+        return;
+    e->ev.violation = v;
+    e->ev.rcpt_accepted = c->fin_rcpt_accepted;
+    e->ev.rcpt_total = c->fin_rcpt_total;
+    if (msg) {
+        e->ev.message.ptr = msg;
+        e->ev.message.len = strlen(msg);
+    }
+}
+
 void sc_client_tx_check_done(smtpcore_client *c)
 {
     if (c->tx != SC_TX_ENVELOPE || c->tx_outstanding > 0)
@@ -309,6 +329,11 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
     if (!code_allowed(k, r->code)) {
         sc_client_protocol_error(c, r, SMTPCORE_V_UNEXPECTED_REPLY,
                                  "reply code not allowed for the command");
+        return;
+    }
+    /* Ahead of the swallowing below: an aborted transaction is always the later one. */
+    if (k == SC_CK_DOT && c->fin_pending) {
+        sc_client_fin_result(c, sc_client_class(r->code), r, SMTPCORE_V_NONE, NULL);
         return;
     }
     if (sc_client_is_tx_kind(k) && c->tx_aborted > 0) {

@@ -22,6 +22,16 @@ static int can_start(const smtpcore_client *c)
     return c->state == SC_CS_READY && c->tx == SC_TX_NONE && !c->quit_queued;
 }
 
+/* RFC 2920 3.1: message content may be followed by the next commands in the same group,
+ * so with PIPELINING the next MAIL goes out right behind the "." of a DATA transaction
+ * (one round trip per message instead of two). Not behind BDAT LAST: a refused chunk's
+ * verdict may still be on its way and belongs to that transaction. */
+static int can_overtake(const smtpcore_client *c)
+{
+    return c->state == SC_CS_READY && c->tx == SC_TX_FINAL && !c->tx_bdat && c->pipelining &&
+           !c->fin_pending && !c->quit_queued;
+}
+
 /* Validates a mailbox ("" allowed for the reverse path only). */
 static int check_mailbox(const char *s, size_t n, int allow_null, int utf8_ok)
 {
@@ -56,7 +66,8 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (c->state == SC_CS_CLOSED)
         return SMTPCORE_ERR_CLOSED;
-    if (!can_start(c))
+    int overtake = can_overtake(c);
+    if (!can_start(c) && !overtake)
         return SMTPCORE_ERR_INVALID_STATE;
     size_t fl = strlen(from);
     smtpcore_mail_params p;
@@ -111,6 +122,14 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
     if (rc != SMTPCORE_OK) {
         c->queue.end = c->queue.start + mark;
         return rc;
+    }
+    if (overtake) {
+        /* The earlier transaction keeps only its "." (the sole entry it has left in the
+         * ring: its 354 came after every MAIL/RCPT reply) and its counts. */
+        c->fin_pending = 1;
+        c->fin_rcpt_accepted = c->rcpt_accepted;
+        c->fin_rcpt_total = c->rcpt_total;
+        c->tx_outstanding = 0;
     }
     c->need_rset = 0;
     c->body_discard = 0;

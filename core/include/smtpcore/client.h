@@ -71,7 +71,9 @@ typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_MAIL_RESULT,     /**< Reply to MAIL FROM. */
     SMTPCORE_CEV_RCPT_RESULT,     /**< Reply to one RCPT TO (see rcpt_index). */
     SMTPCORE_CEV_SEND_BODY,       /**< Feed the body with smtpcore_client_body(). */
-    SMTPCORE_CEV_MESSAGE_RESULT,  /**< Final outcome of the transaction (see failure). */
+    SMTPCORE_CEV_MESSAGE_RESULT,  /**< Final outcome of the transaction (see failure);
+                                       READY follows unless the next transaction already
+                                       started (see smtpcore_client_mail()). */
     SMTPCORE_CEV_REPLY,           /**< Reply to NOOP or RSET requested by the host. */
     SMTPCORE_CEV_PROTOCOL_ERROR,  /**< The server broke the protocol; CLOSED follows. */
     SMTPCORE_CEV_CLOSED           /**< The conversation is over; close the connection. */
@@ -137,7 +139,11 @@ SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c, smtpcore_clie
 /**
  * @brief Starts a transaction: MAIL FROM:\<from\> with optional parameters.
  *
- * Allowed after ::SMTPCORE_CEV_READY. Parameters the server did not advertise are
+ * Allowed after ::SMTPCORE_CEV_READY, and, when the server offers PIPELINING, also right
+ * after smtpcore_client_body_end() of a DATA transaction (RFC 2920 3.1): the new MAIL
+ * goes out behind the ".", and the earlier transaction's ::SMTPCORE_CEV_MESSAGE_RESULT
+ * still comes before this one's events, with no ::SMTPCORE_CEV_READY in between.
+ * Parameters the server did not advertise are
  * refused here (::SMTPCORE_ERR_UNSUPPORTED), so nothing invalid is sent; DSN parameters
  * are silently left out when DSN is not offered. SIZE over the server's limit is
  * refused (::SMTPCORE_ERR_TOO_LONG).
