@@ -21,29 +21,23 @@ import ssl
 from typing import Any, Callable, Iterable
 
 from ._ffi import ffi, lib
+from ._batch import Batch, Job, Outgoing, job_of
 from .aio.client import (
-    SendError, SendResult, SMTPClientError, _default_helo, _fail_locally, _queue_rcpts_and_data,
-    envelope_of, flatten_message,
+    SendError, SendResult, SMTPClientError, _default_helo, envelope_of, flatten_message,
 )
-from .client import _FAILURES, ClientConnection, _violation
-from .enums import BodyType, Extension, Failure, TlsPolicy
-from .errors import InvalidStateError, SMTPCoreError, check
-from .values import Caps, Reply, _slice, decode_text, encode_text
+from .client import ClientConnection
+from .enums import BodyType, Failure, TlsPolicy
+from .errors import InvalidStateError, SMTPCoreError
+from .values import Caps, Reply, _slice
 
 __all__ = ["SMTPClient", "send_message_sync"]
 
 _READ_SIZE = 65536
-_SIZE = int(Extension.SIZE)
-_EIGHTBIT = int(Extension.EIGHTBITMIME)
 _T_GREETING = lib.SMTPCORE_CEV_GREETING
 _T_STARTTLS = lib.SMTPCORE_CEV_STARTTLS
 _T_CHALLENGE = lib.SMTPCORE_CEV_AUTH_CHALLENGE
 _T_AUTH = lib.SMTPCORE_CEV_AUTH_RESULT
 _T_READY = lib.SMTPCORE_CEV_READY
-_T_MAIL = lib.SMTPCORE_CEV_MAIL_RESULT
-_T_RCPT = lib.SMTPCORE_CEV_RCPT_RESULT
-_T_BODY = lib.SMTPCORE_CEV_SEND_BODY
-_T_END = lib.SMTPCORE_CEV_MESSAGE_RESULT
 _T_REPLY = lib.SMTPCORE_CEV_REPLY
 _T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
 _T_CLOSED = lib.SMTPCORE_CEV_CLOSED
@@ -170,12 +164,14 @@ class SMTPClient:
             sock.sendall(out)
             out = conn.data_to_send()
 
-    def _next(self) -> int:
+    def _next(self, idle: Callable[[], None] | None = None) -> int:
         """The type of the next event (its struct is in the connection), doing the I/O
-        the engine asks for, STARTTLS and host-run AUTH steps on the way."""
+        the engine asks for, STARTTLS and host-run AUTH steps on the way. ``idle`` runs
+        when all output is written, before waiting for the server."""
         conn, sock = self._conn, self._sock
         if conn is None or sock is None:
             raise SMTPClientError("not connected")
+        idled = False
         while True:
             t = conn._next_raw()
             if t:
@@ -198,12 +194,17 @@ class SMTPClient:
             if out:
                 sock.sendall(out)
                 continue
+            if idle is not None and not idled:
+                idled = True  # once per wait: it may have queued commands or events
+                idle()
+                continue
             if self._eof:
                 raise SMTPClientError("connection closed by the server")
             try:
                 n = sock.recv_into(self._buf)
             except socket.timeout as exc:
                 raise SMTPClientError("timed out waiting for the server") from exc
+            idled = False
             if n:
                 conn._receive_into(self._cbuf, self._view, n)
             else:
@@ -253,76 +254,40 @@ class SMTPClient:
         rcpts = list(recipients)
         if not rcpts:
             raise ValueError("no recipients")
-        if self._conn is None:
-            self.connect()
-        conn = self._conn
-        assert conn is not None
-        result = SendResult(sender, dict.fromkeys(rcpts))
-        exts = int(self.caps.extensions)
-        if not mail_options and body is None and (data.isascii() or not exts & _EIGHTBIT):
-            # The common case, without a Python-side parameter object: SIZE only.
-            start = self._mail_size
-            args: tuple[Any, ...] = (sender, len(data) if exts & _SIZE else None, smtputf8)
-        else:
-            opts = dict(mail_options or {})
-            if body is not None:
-                opts["body"] = body
-            if "size" not in opts and exts & _SIZE:
-                opts["size"] = len(data)
-            if "body" not in opts and exts & _EIGHTBIT and not data.isascii():
-                opts["body"] = BodyType.EIGHTBITMIME
-            start = conn.mail
-            args = (sender,)
-            kwargs = dict(opts, smtputf8=smtputf8)
-        try:
-            if start is conn.mail:
-                self._when_idle(lambda: conn.mail(*args, **kwargs))
-            else:
-                self._when_idle(lambda: start(*args))
-        except SMTPCoreError as exc:
-            _fail_locally(conn, result, exc)
-        _queue_rcpts_and_data(conn, rcpts, rcpt_options, result)
-        ev = conn._ev
-        replies = result.recipients
-        while True:
-            t = self._next()
-            if t == _T_RCPT:
-                i = ev.rcpt_index
-                if i < len(rcpts):
-                    replies[rcpts[i]] = conn._reply()
-            elif t == _T_MAIL:
-                result.mail_reply = conn._reply()
-            elif t == _T_BODY:
-                conn.send_body(data)
-                conn.end_body()
-            elif t == _T_END:
-                result.reply = conn._reply()
-                result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
-                if ev.message.len:
-                    result.message = decode_text(_slice(ev.message))
-                break
-            elif t == _T_READY:
-                self.caps = Caps._from_c(ev.caps)
-                self._ready = True
-            elif t in (_T_ERROR, _T_CLOSED):
-                f = _FAILURES.get(ev.failure, Failure.LOCAL)
-                result.failure = f if f != Failure.SUCCESS else Failure.LOCAL
-                result.reply = conn._reply()
-                result.message = (decode_text(_slice(ev.message))
-                                  or _violation(ev.violation).description)
-                raise SendError(result)
+        job = Job(sender, rcpts, data, smtputf8, body, mail_options, rcpt_options)
+        result = self._run([job])[0]
         if result.failure != Failure.SUCCESS:
             raise SendError(result)
         return result
 
-    def _mail_size(self, sender: str, size: int | None, smtputf8: bool) -> None:
-        """MAIL FROM with only SIZE/SMTPUTF8, reusing one parameter struct."""
-        p = self._mp
-        p.has_size = 0 if size is None else 1
-        p.size = size or 0
-        p.smtputf8 = 1 if smtputf8 else 0
-        assert self._conn is not None
-        check(lib.smtpcore_client_mail(self._conn._sess(), encode_text(sender), p))
+    def send_many(self, messages: Iterable[Outgoing]) -> list[SendResult]:
+        """Sends several messages, each an :class:`email.message.Message` (envelope from
+        its headers, as :meth:`send_message`) or ``(sender, recipients, data)``.
+
+        With PIPELINING each message's MAIL, RCPTs and DATA go out behind the previous
+        message's final ".", so a message costs one round trip. Returns one
+        :class:`SendResult` per message, in order; failures are in the results (nothing
+        is raised for a refused message; a message the conversation ended before has
+        ``failure`` set and ``message`` saying why)."""
+        jobs = [job_of(m) for m in messages]
+        return self._run(jobs) if jobs else []
+
+    def _run(self, jobs: list[Job]) -> list[SendResult]:
+        if self._conn is None:
+            self.connect()
+        conn = self._conn
+        assert conn is not None
+        batch = Batch(conn, jobs, self._mp, int(self.caps.extensions))
+        batch.start()
+        while not batch.done:
+            # A large body reaches the engine while the output drains; the next message
+            # may start behind its "." before the replies are awaited.
+            t = conn._next_raw() or self._next(batch.start)
+            if t == _T_READY:
+                self.caps = Caps._from_c(conn._ev.caps)
+                self._ready = True
+            batch.on_event(t)
+        return batch.results
 
     def noop(self) -> Reply | None:
         """Sends NOOP; returns the reply."""

@@ -198,7 +198,7 @@ class ClientConnection:
     auth_user/auth_password); ``None`` keeps the engine default.
     """
 
-    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "_text", "__weakref__")
+    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "_text", "_replies", "__weakref__")
 
     def __init__(
         self,
@@ -243,6 +243,9 @@ class ClientConnection:
         self._eof = 0
         self._out = ffi.new("const char **")
         self._text = ffi.new("smtpcore_str *")  # scratch for reply lines
+        # Replies are immutable and servers repeat the same few ("250 2.1.5 Ok"): one
+        # object per distinct single-line reply, bounded.
+        self._replies: dict[bytes, Reply] = {}
 
     # -- lifetime
     def close(self) -> None:
@@ -330,7 +333,18 @@ class ClientConnection:
 
     def _reply(self) -> Reply | None:
         """The reply of the struct filled by the last :meth:`_next_raw`."""
-        return Reply._from_c(self._ev.reply, self._text)
+        r = self._ev.reply
+        if r.nlines != 1 or r.flags or r.raw.len > 128:
+            return Reply._from_c(r, self._text)
+        raw = ffi.buffer(r.raw.ptr, r.raw.len)[:]
+        cache = self._replies
+        reply = cache.get(raw)
+        if reply is None:
+            reply = Reply._from_c(r, self._text)
+            if len(cache) >= 64:
+                cache.clear()
+            cache[raw] = reply  # type: ignore[assignment]
+        return reply
 
     def _receive_into(self, cbuf: Any, view: memoryview, n: int) -> None:
         """receive_data() for bytes already in the host's read buffer ``view`` (``cbuf`` is

@@ -12,23 +12,20 @@ or, for several messages over one connection:
 from __future__ import annotations
 
 import asyncio
-import copy
 import email.message
 import email.utils
 import inspect
 import socket
 import ssl
-from dataclasses import dataclass, field
-from email.generator import BytesGenerator
-from io import BytesIO
 from typing import Any, Callable, Iterable
 
 from .. import client as cev
+from .._batch import Batch, Job, Outgoing, SendResult, envelope_of, flatten_message, job_of
 from .._ffi import ffi, lib
-from ..client import _FAILURES, ClientConnection, _violation
+from ..client import ClientConnection
 from ..enums import BodyType, Extension, Failure, TlsPolicy
-from ..errors import InvalidStateError, SMTPCoreError, check
-from ..values import Caps, Reply, _slice, address_literal, decode_text, encode_text
+from ..errors import InvalidStateError, SMTPCoreError
+from ..values import Caps, Reply, address_literal
 
 _SIZE = int(Extension.SIZE)
 _EIGHTBIT = int(Extension.EIGHTBITMIME)
@@ -53,34 +50,6 @@ class SMTPClientError(Exception):
         self.reply = reply
 
 
-@dataclass(slots=True)
-class SendResult:
-    """Outcome of one transaction."""
-
-    sender: str
-    recipients: dict[str, Reply | None] = field(default_factory=dict)
-    """Every recipient with the server's reply to its RCPT, in submission order."""
-    mail_reply: Reply | None = None
-    reply: Reply | None = None
-    """The final reply (to the end of data), or the reply that ended the transaction."""
-    failure: Failure = Failure.SUCCESS
-    message: str = ""
-
-    @property
-    def accepted(self) -> list[str]:
-        return [r for r, rep in self.recipients.items() if rep is not None and rep.is_success]
-
-    @property
-    def refused(self) -> dict[str, Reply | None]:
-        """Recipients the server refused (like smtplib's send_message result)."""
-        return {r: rep for r, rep in self.recipients.items()
-                if rep is None or not rep.is_success}
-
-    @property
-    def ok(self) -> bool:
-        return self.failure == Failure.SUCCESS
-
-
 class SendError(SMTPClientError):
     """The message was not delivered to any recipient; ``result`` has the details."""
 
@@ -88,64 +57,6 @@ class SendError(SMTPClientError):
         why = result.message or "message refused"
         super().__init__(why, result.reply)
         self.result = result
-
-
-def _addresses(values: Iterable[str]) -> list[str]:
-    return [a for _, a in email.utils.getaddresses(list(values)) if a]
-
-
-def flatten_message(msg: email.message.Message, utf8: bool = False) -> bytes:
-    """The bytes smtpcore sends for ``msg``: CRLF line ends, Bcc/Resent-Bcc removed."""
-    m = copy.copy(msg)
-    del m["Bcc"]
-    del m["Resent-Bcc"]
-    buf = BytesIO()
-    policy = m.policy.clone(utf8=True) if utf8 else m.policy
-    BytesGenerator(buf, policy=policy).flatten(m, linesep="\r\n")
-    return buf.getvalue()
-
-
-def envelope_of(msg: email.message.Message) -> tuple[str, list[str]]:
-    """Sender and recipients the way smtplib.send_message picks them."""
-    resent = msg.get_all("Resent-Date")
-    if resent:
-        prefix = "Resent-"
-    else:
-        prefix = ""
-    sender_hdr = msg[prefix + "Sender"] or msg[prefix + "From"]
-    sender = _addresses([sender_hdr])[0] if sender_hdr else ""
-    rcpts = _addresses(v for h in ("To", "Cc", "Bcc")
-                       for v in (msg.get_all(prefix + h) or []))
-    return sender, rcpts
-
-
-def _fail_locally(conn: ClientConnection, result: SendResult, exc: SMTPCoreError) -> None:
-    """The engine refused the envelope before sending it: abort and raise SendError."""
-    try:
-        conn.rset()
-    except SMTPCoreError:
-        pass
-    result.failure = Failure.LOCAL
-    result.message = str(exc)
-    raise SendError(result) from exc
-
-
-def _queue_rcpts_and_data(conn: ClientConnection, rcpts: list[str],
-                          rcpt_options: dict[str, Any] | None, result: SendResult) -> None:
-    """Queues the RCPTs and DATA behind an accepted MAIL (shared by the asyncio and the
-    blocking client); a refusal by the engine raises SendError."""
-    try:
-        if rcpt_options:
-            for r in rcpts:
-                conn.rcpt(r, **rcpt_options)
-        else:
-            c = conn._c
-            for r in rcpts:
-                # No parameter struct: NULL params (the engine's documented default).
-                check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
-        conn.data()
-    except SMTPCoreError as exc:
-        _fail_locally(conn, result, exc)
 
 
 def _default_helo() -> str:
@@ -479,81 +390,57 @@ class SMTPClient:
         rcpts = list(recipients)
         if not rcpts:
             raise ValueError("no recipients")
-        if self._conn is None:
-            await self.connect()
-        conn = self._conn
-        assert conn is not None
-        result = SendResult(sender, dict.fromkeys(rcpts))
-        exts = int(self.caps.extensions)
-        try:
-            if not mail_options and body is None and (data.isascii() or not exts & _EIGHTBIT):
-                # The common case: SIZE only, one reused parameter struct.
-                size = len(data) if exts & _SIZE else None
-                await self._when_idle(lambda: self._mail_size(conn, sender, size, smtputf8))
-            else:
-                opts = dict(mail_options or {})
-                if body is not None:
-                    opts["body"] = body
-                await self._when_idle(lambda: conn.mail(sender, smtputf8=smtputf8,
-                                                        **self._mail_opts(opts, data)))
-        except SMTPCoreError as exc:
-            _fail_locally(conn, result, exc)
-        _queue_rcpts_and_data(conn, rcpts, rcpt_options, result)
-        ev = conn._ev
-        replies = result.recipients
-        while True:
-            # Raw event types from the C struct: no event objects on this path.
-            t = conn._next_raw()
-            if not t:
-                t = await self._next_type()
-            if t == _T_RCPT:
-                i = ev.rcpt_index
-                if i < len(rcpts):
-                    replies[rcpts[i]] = conn._reply()
-            elif t == _T_MAIL:
-                result.mail_reply = conn._reply()
-            elif t == _T_BODY:
-                conn.send_body(data)
-                conn.end_body()
-            elif t == _T_END:
-                result.reply = conn._reply()
-                result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
-                if ev.message.len:
-                    result.message = decode_text(_slice(ev.message))
-                break
-            elif t == _T_READY:
-                self.caps = Caps._from_c(ev.caps)
-                self._ready = True
-            elif t == _T_ERROR or t == _T_CLOSED:
-                f = _FAILURES.get(ev.failure, Failure.LOCAL)
-                result.failure = f if f != Failure.SUCCESS else Failure.LOCAL
-                result.reply = conn._reply()
-                result.message = (decode_text(_slice(ev.message))
-                                  or _violation(ev.violation).description)
-                raise SendError(result)
-            elif t in (_T_STARTTLS, _T_CHALLENGE):
-                await self._host_step(conn._event())
+        job = Job(sender, rcpts, data, smtputf8, body, mail_options, rcpt_options)
+        result = (await self._run([job]))[0]
         if result.failure != Failure.SUCCESS:
             raise SendError(result)
         return result
 
-    def _mail_size(self, conn: ClientConnection, sender: str, size: int | None,
-                   smtputf8: bool) -> None:
-        """MAIL FROM with only SIZE/SMTPUTF8, reusing one parameter struct."""
-        p = self._mp
-        p.has_size = 0 if size is None else 1
-        p.size = size or 0
-        p.smtputf8 = 1 if smtputf8 else 0
-        check(lib.smtpcore_client_mail(conn._sess(), encode_text(sender), p))
+    async def send_many(self, messages: Iterable[Outgoing]) -> list[SendResult]:
+        """Sends several messages, each an :class:`email.message.Message` (envelope from
+        its headers, as :meth:`send_message`) or ``(sender, recipients, data)``.
 
-    async def _next_type(self) -> int:
+        With PIPELINING each message's MAIL, RCPTs and DATA go out behind the previous
+        message's final ".", so a message costs one round trip. Returns one
+        :class:`SendResult` per message, in order; failures are in the results (nothing
+        is raised for a refused message; a message the conversation ended before has
+        ``failure`` set and ``message`` saying why)."""
+        jobs = [job_of(m) for m in messages]
+        return await self._run(jobs) if jobs else []
+
+    async def _run(self, jobs: list[Job]) -> list[SendResult]:
+        """Drives a :class:`Batch` (one transaction after the other; one client task
+        at a time, like every method of this class)."""
+        if self._conn is None:
+            await self.connect()
+        conn = self._conn
+        assert conn is not None
+        batch = Batch(conn, jobs, self._mp, int(self.caps.extensions))
+        batch.start()
+        while not batch.done:
+            # Raw event types from the C struct: no event objects on this path.
+            t = conn._next_raw()
+            if not t:
+                t = await self._next_type(batch.start)
+            if t == _T_STARTTLS or t == _T_CHALLENGE:
+                await self._host_step(conn._event())
+                continue
+            if t == _T_READY:
+                self.caps = Caps._from_c(conn._ev.caps)
+                self._ready = True
+            batch.on_event(t)
+        return batch.results
+
+    async def _next_type(self, idle: Callable[[], None] | None = None) -> int:
         """The type of the next event (its struct is in the connection), writing what
         the engine has and reading until there is one. STARTTLS and host-run AUTH steps
-        are returned as their types too (the caller runs :meth:`_host_step`)."""
+        are returned as their types too (the caller runs :meth:`_host_step`). ``idle``
+        runs when all output is written, before waiting for the server."""
         conn = self._conn
         writer, reader = self._writer, self._reader
         if conn is None or writer is None or reader is None:
             raise SMTPClientError("not connected")
+        idled = False
         while True:
             t = conn._next_raw()
             if t:
@@ -562,9 +449,14 @@ class SMTPClient:
             if out:
                 await self._write(out)
                 continue
+            if idle is not None and not idled:
+                idled = True  # once per wait: it may have queued commands or events
+                idle()
+                continue
             if self._eof:
                 raise SMTPClientError("connection closed by the server")
             await self._wait_input()
+            idled = False
 
     async def _host_step(self, ev: cev.ClientEvent | None) -> None:
         """Runs a StartTLS or AuthChallenge event met on the fast path."""
@@ -590,15 +482,6 @@ class SMTPClient:
     async def rset(self) -> Reply | None:
         """Sends RSET; returns the reply."""
         return await self._simple(ClientConnection.rset)
-
-    def _mail_opts(self, opts: dict[str, Any], data: bytes) -> dict[str, Any]:
-        caps = self.caps
-        opts = dict(opts)
-        if Extension.SIZE in caps and "size" not in opts:
-            opts["size"] = len(data)
-        if "body" not in opts and Extension.EIGHTBITMIME in caps and not data.isascii():
-            opts["body"] = BodyType.EIGHTBITMIME
-        return opts
 
     async def _when_idle(self, start: Any) -> None:
         """Calls ``start()`` once the engine accepts a new command (it raises

@@ -1,0 +1,280 @@
+"""Messages over one client connection: the transaction logic shared by the asyncio and
+the blocking client, which differ only in how they wait for the next event.
+
+A :class:`Batch` is sans-I/O. It starts each message's transaction on a
+:class:`~smtpcore.ClientConnection` when the engine accepts a MAIL and files every event
+into the :class:`SendResult` of the message it belongs to. With PIPELINING the engine
+accepts the next MAIL right behind the previous message's final "." (RFC 2920 3.1), and
+the batch starts it there: MAIL, every RCPT and DATA of message n+1 travel with the end
+of message n, so a message costs one round trip (smtplib: three plus one per recipient).
+Events keep their order: message n's result comes before message n+1's MAIL reply.
+"""
+from __future__ import annotations
+
+import copy
+import email.message
+import email.utils
+from collections import deque
+from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from io import BytesIO
+from typing import Any, Iterable, Union
+
+from ._ffi import ffi, lib
+from .client import _FAILURES, ClientConnection, _violation
+from .enums import BodyType, Extension, Failure
+from .errors import InvalidStateError, SMTPCoreError, check
+from .values import Reply, _slice, decode_text, encode_text
+
+_SIZE = int(Extension.SIZE)
+_EIGHTBIT = int(Extension.EIGHTBITMIME)
+_T_MAIL = lib.SMTPCORE_CEV_MAIL_RESULT
+_T_RCPT = lib.SMTPCORE_CEV_RCPT_RESULT
+_T_BODY = lib.SMTPCORE_CEV_SEND_BODY
+_T_END = lib.SMTPCORE_CEV_MESSAGE_RESULT
+_T_READY = lib.SMTPCORE_CEV_READY
+_T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
+_T_CLOSED = lib.SMTPCORE_CEV_CLOSED
+
+@dataclass(slots=True)
+class SendResult:
+    """Outcome of one transaction."""
+
+    sender: str
+    recipients: dict[str, Reply | None] = field(default_factory=dict)
+    """Every recipient with the server's reply to its RCPT, in submission order."""
+    mail_reply: Reply | None = None
+    reply: Reply | None = None
+    """The final reply (to the end of data), or the reply that ended the transaction."""
+    failure: Failure = Failure.SUCCESS
+    message: str = ""
+
+    @property
+    def accepted(self) -> list[str]:
+        return [r for r, rep in self.recipients.items() if rep is not None and rep.is_success]
+
+    @property
+    def refused(self) -> dict[str, Reply | None]:
+        """Recipients the server refused (like smtplib's send_message result)."""
+        return {r: rep for r, rep in self.recipients.items()
+                if rep is None or not rep.is_success}
+
+    @property
+    def ok(self) -> bool:
+        return self.failure == Failure.SUCCESS
+
+
+def _addresses(values: Iterable[str]) -> list[str]:
+    return [a for _, a in email.utils.getaddresses(list(values)) if a]
+
+
+def flatten_message(msg: email.message.Message, utf8: bool = False) -> bytes:
+    """The bytes smtpcore sends for ``msg``: CRLF line ends, Bcc/Resent-Bcc removed."""
+    m = copy.copy(msg)
+    del m["Bcc"]
+    del m["Resent-Bcc"]
+    buf = BytesIO()
+    policy = m.policy.clone(utf8=True) if utf8 else m.policy
+    BytesGenerator(buf, policy=policy).flatten(m, linesep="\r\n")
+    return buf.getvalue()
+
+
+def envelope_of(msg: email.message.Message) -> tuple[str, list[str]]:
+    """Sender and recipients the way smtplib.send_message picks them."""
+    resent = msg.get_all("Resent-Date")
+    if resent:
+        prefix = "Resent-"
+    else:
+        prefix = ""
+    sender_hdr = msg[prefix + "Sender"] or msg[prefix + "From"]
+    sender = _addresses([sender_hdr])[0] if sender_hdr else ""
+    rcpts = _addresses(v for h in ("To", "Cc", "Bcc")
+                       for v in (msg.get_all(prefix + h) or []))
+    return sender, rcpts
+
+
+#: What :meth:`SMTPClient.send_many` takes per message: an email message (envelope from
+#: its headers, as ``send_message``), or ``(sender, recipients, data)``.
+Outgoing = Union[email.message.Message, "tuple[str, Iterable[str], bytes]"]
+
+
+@dataclass(slots=True)
+class Job:
+    """One message to send, with the options of ``SMTPClient.send``."""
+
+    sender: str
+    rcpts: list[str]
+    data: bytes
+    smtputf8: bool = False
+    body: BodyType | None = None
+    mail_options: dict[str, Any] | None = None
+    rcpt_options: dict[str, Any] | None = None
+
+
+def job_of(item: Outgoing) -> Job:
+    """A :class:`Job` from a ``send_many`` item; ValueError for one without recipients."""
+    if isinstance(item, email.message.Message):
+        sender, rcpts = envelope_of(item)
+        international = any(not a.isascii() for a in [sender, *rcpts])
+        job = Job(sender, rcpts, flatten_message(item, utf8=international), international)
+    else:
+        sender, recipients, data = item
+        job = Job(sender, list(recipients), data if type(data) is bytes else bytes(data))
+    if not job.rcpts:
+        raise ValueError("no recipients")
+    return job
+
+
+class Batch:
+    """Sends ``jobs`` in order over ``conn``; ``results[i]`` belongs to ``jobs[i]``.
+
+    The driver calls :meth:`start` once and :meth:`on_event` with the type of every
+    event (the struct in ``conn._ev``) until :attr:`done`. ``mail_params`` is a zeroed
+    ``smtpcore_mail_params *`` the batch may reuse for the common MAIL (SIZE only).
+    """
+
+    def __init__(self, conn: ClientConnection, jobs: list[Job], mail_params: Any,
+                 extensions: int) -> None:
+        self.conn = conn
+        self.jobs = jobs
+        self.results = [SendResult(j.sender, dict.fromkeys(j.rcpts)) for j in jobs]
+        self.extensions = extensions  # the server's, updated by the driver at READY
+        self._mp = mail_params
+        self._next = 0               # first job not started
+        # Started jobs without a result, oldest first: a result belongs to the oldest,
+        # MAIL/RCPT replies and the request for a body to the newest (a MAIL only
+        # overtakes a transaction whose "." is out; with BDAT the body request comes
+        # before the envelope's replies).
+        self._active: deque[int] = deque()
+        self._body_given = False     # the newest active job has its body
+        self._pending = len(jobs)    # jobs without a final result
+
+    @property
+    def done(self) -> bool:
+        return self._pending == 0
+
+    # -- starting transactions
+    def start(self) -> None:
+        """Starts the next message if the engine takes a MAIL now (after READY, or with
+        PIPELINING right behind the previous "."); otherwise it is tried again later."""
+        while self._next < len(self.jobs) and (self._body_given or not self._active):
+            i = self._next
+            job = self.jobs[i]
+            try:
+                self._mail(job)
+            except InvalidStateError:
+                return
+            except SMTPCoreError as exc:  # refused before anything was sent
+                self._next += 1
+                self._local_failure(i, exc, abort=False)
+                continue
+            self._next += 1
+            try:
+                self._envelope(job)
+            except SMTPCoreError as exc:
+                self._local_failure(i, exc, abort=True)
+                continue
+            self._active.append(i)
+            self._body_given = False
+
+    def _mail(self, job: Job) -> None:
+        exts = self.extensions
+        data = job.data
+        if not job.mail_options and job.body is None and (
+                not exts & _EIGHTBIT or data.isascii()):
+            # The common case: SIZE at most, one reused parameter struct.
+            p = self._mp
+            p.has_size = 1 if exts & _SIZE else 0
+            p.size = len(data) if exts & _SIZE else 0
+            p.smtputf8 = 1 if job.smtputf8 else 0
+            check(lib.smtpcore_client_mail(self.conn._sess(), encode_text(job.sender), p))
+            return
+        opts = dict(job.mail_options or {})
+        if job.body is not None:
+            opts["body"] = job.body
+        if "size" not in opts and exts & _SIZE:
+            opts["size"] = len(data)
+        if "body" not in opts and exts & _EIGHTBIT and not data.isascii():
+            opts["body"] = BodyType.EIGHTBITMIME
+        self.conn.mail(job.sender, smtputf8=job.smtputf8, **opts)
+
+    def _envelope(self, job: Job) -> None:
+        conn = self.conn
+        if job.rcpt_options:
+            for r in job.rcpts:
+                conn.rcpt(r, **job.rcpt_options)
+        else:
+            c = conn._c
+            for r in job.rcpts:
+                # No parameter struct: NULL params (the engine's documented default).
+                check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
+        conn.data()
+
+    def _local_failure(self, i: int, exc: SMTPCoreError, abort: bool) -> None:
+        """The engine refused part of the envelope before sending it (bad address, an
+        option the server does not offer): nothing of it may be sent."""
+        if abort:
+            try:
+                self.conn.rset()  # drops what is queued; its reply is not ours
+            except SMTPCoreError:
+                pass
+        result = self.results[i]
+        result.failure = Failure.LOCAL
+        result.message = str(exc)
+        self._pending -= 1
+
+    # -- events
+    def on_event(self, t: int) -> None:
+        """Files the event just returned by ``conn._next_raw()`` (type ``t``)."""
+        conn = self.conn
+        ev = conn._ev
+        if t == _T_RCPT:
+            if self._active:
+                i = self._active[-1]
+                rcpts = self.jobs[i].rcpts
+                if ev.rcpt_index < len(rcpts):
+                    self.results[i].recipients[rcpts[ev.rcpt_index]] = conn._reply()
+        elif t == _T_MAIL:
+            if self._active:
+                self.results[self._active[-1]].mail_reply = conn._reply()
+        elif t == _T_BODY:
+            # BDAT without pipelining asks again after each chunk: the body is given once.
+            if not self._active or self._body_given:
+                return
+            conn.send_body(self.jobs[self._active[-1]].data)
+            conn.end_body()
+            self._body_given = True
+            self.start()
+        elif t == _T_END:
+            if not self._active:
+                return
+            i = self._active.popleft()
+            result = self.results[i]
+            result.reply = conn._reply()
+            result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
+            if ev.message.len:
+                result.message = decode_text(_slice(ev.message))
+            self._pending -= 1
+        elif t == _T_READY:
+            self.extensions = int(ev.caps.extensions)
+            self.start()
+        elif t == _T_ERROR or t == _T_CLOSED:
+            self._fail_rest()
+
+    def _fail_rest(self) -> None:
+        """The conversation ended: every message without a result fails with the event's
+        reason (after a protocol error the server's verdicts can no longer be trusted)."""
+        conn = self.conn
+        ev = conn._ev
+        f = _FAILURES.get(ev.failure, Failure.LOCAL)
+        why = decode_text(_slice(ev.message)) or _violation(ev.violation).description
+        reply = conn._reply()
+        open_ = list(self._active)
+        for i in open_ + list(range(self._next, len(self.jobs))):
+            result = self.results[i]
+            result.failure = f if f != Failure.SUCCESS else Failure.LOCAL
+            result.reply = reply
+            result.message = why if i in open_ else f"not sent: {why}"
+        self._active.clear()
+        self._next = len(self.jobs)
+        self._pending = 0

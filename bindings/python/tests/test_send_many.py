@@ -1,0 +1,164 @@
+"""SMTPClient.send_many (blocking and asyncio): several messages over one connection, the
+next MAIL pipelined behind the previous final "." (RFC 2920 3.1), results in order,
+failures in the results, and what happens when the conversation ends mid-batch."""
+import asyncio
+import email.message
+import socket
+import threading
+
+import pytest
+
+import smtpcore
+import smtpcore.aio as aio
+
+from conftest import Collector, run
+
+A, B, C = "a@example.com", "b@example.com", "c@example.com"
+
+
+def send_many(kind, port, items, **kw):
+    """send_many with the blocking or the asyncio client (same arguments)."""
+    if kind == "blocking":
+        with smtpcore.SMTPClient("127.0.0.1", port, helo_name="c.example.com", timeout=30,
+                                 **kw) as client:
+            return client.send_many(items)
+
+    async def main():
+        async with aio.SMTPClient("127.0.0.1", port, helo_name="c.example.com", timeout=30,
+                                  starttls=False, **kw) as client:
+            return await client.send_many(items)
+
+    return run(main())
+
+
+class ScriptedServer:
+    """A server in a thread that answers each flight of client bytes (read until it ends
+    in CRLF) with the next scripted answer and records what arrived in each read. An
+    answer of None closes the connection instead."""
+
+    def __init__(self, script):
+        self.script = script
+        self.reads: list[bytes] = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(30)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        conn, _ = self.listener.accept()
+        conn.settimeout(30)
+        with conn:
+            conn.sendall(b"220 test ESMTP\r\n")
+            for answer in self.script:
+                data = b""
+                while not data.endswith(b"\r\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                self.reads.append(data)
+                if answer is None:
+                    return
+                conn.sendall(answer)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.thread.join(30)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_next_mail_travels_behind_the_dot(kind):
+    script = [
+        b"250-test\r\n250 PIPELINING\r\n",
+        b"250 ok\r\n250 ok\r\n354 go\r\n",
+        b"250 2.0.0 queued 1\r\n250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n354 go\r\n",
+        b"554 5.6.0 content refused\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        b"250 2.0.0 queued 3\r\n",
+        b"221 bye\r\n",
+    ]
+    items = [(A, [B], b"one\n"), (A, [B, C], b"two\n"), (A, [C], b"three\n")]
+    with ScriptedServer(script) as srv:
+        results = send_many(kind, srv.port, items)
+    # One flight per message: its body and "." with the next message's envelope.
+    assert srv.reads[1] == b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+    assert srv.reads[2] == (b"one\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+                            b"RCPT TO:<c@example.com>\r\nDATA\r\n")
+    assert srv.reads[3] == (b"two\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<c@example.com>\r\n"
+                            b"DATA\r\n")
+    assert srv.reads[4] == b"three\r\n.\r\n"
+    first, second, third = results
+    assert first.ok and first.reply.text.endswith("queued 1") and first.accepted == [B]
+    # The second message's final verdict is its own; its refused recipient too.
+    assert second.failure == smtpcore.Failure.PERMANENT and second.reply.code == 554
+    assert second.accepted == [B] and second.refused[C].code == 550
+    assert third.ok and third.reply.text.endswith("queued 3") and third.mail_reply.code == 250
+
+
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_connection_lost_mid_batch(kind):
+    script = [
+        b"250-test\r\n250 PIPELINING\r\n",
+        b"250 ok\r\n250 ok\r\n354 go\r\n",
+        None,  # the body, its "." and the next envelope arrive; the server hangs up
+    ]
+    items = [(A, [B], b"one\n"), (A, [B], b"two\n"), (A, [B], b"three\n")]
+    with ScriptedServer(script) as srv:
+        results = send_many(kind, srv.port, items)
+    assert srv.reads[2].startswith(b"one\r\n.\r\nMAIL FROM:")
+    # The first message's fate is unknown (no reply to its "."), the second was under
+    # way, the third never started: all fail, none silently.
+    assert results[0].failure == results[1].failure == smtpcore.Failure.TRANSIENT
+    assert results[2].failure != smtpcore.Failure.SUCCESS
+    assert results[2].message.startswith("not sent")
+    assert all(r.message for r in results)
+
+
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_send_many_through_the_smtpcore_server(kind):
+    """EmailMessage and tuple items mixed, a refused recipient, a message nobody gets,
+    a locally invalid address: every item has its result, in order, and the server got
+    exactly the deliverable messages."""
+    collector = Collector(refuse_rcpt=("nobody@example.com",))
+    msg = email.message.EmailMessage()
+    msg["From"] = A
+    msg["To"] = "b@example.com, nobody@example.com"
+    msg["Subject"] = "batch"
+    msg.set_content("hello\n.\n")
+    items = [msg, (A, ["nobody@example.com"], b"lost\n"), (A, ["bad address"], b"x\n")]
+    items += [(A, [C], b"n%d\n" % i) for i in range(20)]
+    with aio.Controller(collector) as ctl:
+        results = send_many(kind, ctl.port, items)
+    assert len(results) == len(items)
+    assert results[0].ok and results[0].accepted == [B]
+    assert results[0].refused["nobody@example.com"].code == 550
+    assert results[1].failure == smtpcore.Failure.PERMANENT and results[1].accepted == []
+    assert results[2].failure == smtpcore.Failure.LOCAL and results[2].message
+    assert all(r.ok for r in results[3:])
+    assert [m.content for m in collector.messages[1:]] == [b"n%d\r\n" % i for i in range(20)]
+    assert collector.messages[0].rcpt_tos == [B]
+
+
+def test_send_many_without_pipelining_still_sends_everything():
+    """Without PIPELINING every command waits for its reply (no overtaking), and the
+    results are the same."""
+    script = [b"250 test\r\n"]
+    for _ in range(2):
+        script += [b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n", b"250 queued\r\n"]
+    script.append(b"221 bye\r\n")
+    with ScriptedServer(script) as srv:
+        results = send_many("blocking", srv.port, [(A, [B], b"one\n"), (A, [B], b"two\n")])
+    assert [r.ok for r in results] == [True, True]
+    assert srv.reads[1:5] == [b"MAIL FROM:<a@example.com>\r\n", b"RCPT TO:<b@example.com>\r\n",
+                              b"DATA\r\n", b"one\r\n.\r\n"]
+
+
+def test_send_many_empty_and_invalid_items():
+    assert asyncio.run(aio.SMTPClient("127.0.0.1", 1).send_many([])) == []
+    with pytest.raises(ValueError):
+        smtpcore.SMTPClient("127.0.0.1", 1).send_many([(A, [], b"x")])
