@@ -136,6 +136,48 @@ def test_aio_client_to_smtp_sink(shared_tmp):
     assert stored == expected
 
 
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_send_many_to_smtp_sink(shared_tmp, kind):
+    """send_many against Postfix's smtp-sink (PIPELINING, no CHUNKING): every MAIL after
+    the first travels behind the previous final dot, and each message arrives intact."""
+    import smtpcore
+
+    exe = require_tool("smtp-sink")
+    dump = shared_tmp / "dump"
+    dump.mkdir()
+    os.chmod(dump, 0o777)
+    port = free_port()
+    argv = [exe, "-d", str(dump) + "/%M.", f"127.0.0.1:{port}", "10"]
+    if os.geteuid() == 0:
+        argv[1:1] = ["-u", "nobody"]
+    sink = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    msgs = [make_message(i) for i in range(20)]
+    try:
+        wait_listening(port)
+        if kind == "blocking":
+            with smtpcore.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
+                                     timeout=30) as c:
+                results = c.send_many(msgs)
+        else:
+            async def main():
+                async with aio.SMTPClient("127.0.0.1", port,
+                                          helo_name="client.example.com") as c:
+                    return await c.send_many(msgs)
+
+            results = run(main())
+        assert [r.accepted for r in results] == [["b@example.com", "c@example.com"]] * 20
+        deadline = time.monotonic() + 10
+        while len(list(dump.iterdir())) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the last file is closed after the final reply
+        stored = sorted(parse_sink_dump(p.read_bytes()) for p in dump.iterdir())
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    expected = sorted(aio.client.flatten_message(m).replace(b"\r\n", b"\n") for m in msgs)
+    assert stored == expected
+
+
 # --------------------------------------------------------------------- private Postfix
 
 INSTANCE = REPO / "tests" / "interop" / "postfix_instance.sh"
