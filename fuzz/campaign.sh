@@ -14,6 +14,9 @@
 # new_<t>/ (inputs found; merge them into fuzz/corpus/<t> with fuzz/update_corpus.sh or
 # -merge=1), art_<t>/ (crashing inputs, if any), summary.tsv.
 # The committed corpus is only read. Exit status 1 if any target reported a finding.
+# Do not pause a running fuzzer (SIGSTOP) to free the CPU for a moment: libFuzzer's
+# -timeout is wall-clock, so the unit in progress is then written out as a "timeout" or
+# "slow-unit" artifact that replays in milliseconds (seen on 3 Dec 2026).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
