@@ -51,6 +51,10 @@ static const char usage_text[] =
 "    --starttls           Use STARTTLS when the server offers it.\n"
 "    --tls-required       Use STARTTLS and fail (exit 3) when it is not available.\n"
 "                         Certificates are not verified (opportunistic TLS, as MTAs do).\n"
+"    --tls-verify         Like --tls-required, and the server's certificate must chain to\n"
+"                         a trusted CA (the system's, or --cafile) and be for HOST (a\n"
+"                         name, or an IP address in its subjectAltName); exit 3 if not.\n"
+"    --cafile FILE        Trust the CA certificates in FILE (PEM); implies --tls-verify.\n"
 "    --auth USER:PASS     Authenticate (PLAIN or LOGIN, the best offered).\n"
 "    --auth-mech MECH     Force PLAIN, LOGIN or XOAUTH2.\n"
 "    --no-pipelining      Send one command at a time even when PIPELINING is offered.\n"
@@ -67,8 +71,8 @@ static const char usage_text[] =
 "    0  the message was accepted for every recipient\n"
 "    1  partial: accepted, but some recipients were refused\n"
 "    2  temporary failure (4xx, connection lost or refused, timeout): try again later\n"
-"    3  permanent failure (5xx, TLS required but unavailable, message refused locally\n"
-"       because the server cannot take it, e.g. over its SIZE)\n"
+"    3  permanent failure (5xx, TLS required but unavailable or its certificate refused,\n"
+"       message refused locally because the server cannot take it, e.g. over its SIZE)\n"
 "    4  usage or local error (bad options, unreadable file)\n";
 
 typedef struct send_opts {
@@ -78,6 +82,8 @@ typedef struct send_opts {
     const char *to[MAX_RCPTS];
     size_t nto;
     const char *file;
+    int tls_verify;     /* check the certificate chain and the host name */
+    const char *cafile; /* trust anchors for tls_verify; NULL = the system's */
     const char *helo;
     const char *auth;
     const char *auth_mech;
@@ -180,6 +186,15 @@ static int parse_args(send_opts *o, int argc, char **argv)
                 o->tls = SMTPCORE_TLS_OPPORTUNISTIC;
         } else if (!strcmp(a, "--tls-required")) {
             o->tls = SMTPCORE_TLS_REQUIRED;
+        } else if (!strcmp(a, "--tls-verify")) {
+            o->tls = SMTPCORE_TLS_REQUIRED;
+            o->tls_verify = 1;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--cafile", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->tls = SMTPCORE_TLS_REQUIRED;
+            o->tls_verify = 1;
+            o->cafile = v;
         } else if (!strcmp(a, "--no-pipelining")) {
             o->quirks |= SMTPCORE_QUIRK_NO_PIPELINING;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -289,6 +304,7 @@ typedef struct send_session {
     size_t in_len;
     int64_t deadline;
     int local_error;
+    int tls_refused; /* --tls-verify: the certificate (or the trust store) was refused */
 } send_session;
 
 /* Writes all pending output, waiting for the socket as needed. Returns 0 or -1. */
@@ -316,9 +332,17 @@ static int start_tls(send_session *ss)
     char err[256];
     if (flush_all(ss) != 0)
         return -1;
-    if (ss->tls_ctx == NULL)
+    if (ss->tls_ctx == NULL) {
         ss->tls_ctx = tool_tls_client_ctx(err, sizeof err);
-    if (ss->tls_ctx == NULL || tool_tls_begin(&ss->st, ss->tls_ctx, 0, ss->o->host) != 0) {
+        if (ss->tls_ctx != NULL && ss->o->tls_verify &&
+            tool_tls_client_verify(ss->tls_ctx, ss->o->cafile, err, sizeof err) != 0) {
+            fprintf(stderr, "smtpcore-send: %s\n", err);
+            ss->tls_refused = 1;
+            return -1;
+        }
+    }
+    if (ss->tls_ctx == NULL || tool_tls_begin(&ss->st, ss->tls_ctx, 0, ss->o->host) != 0 ||
+        (ss->o->tls_verify && tool_tls_expect_host(&ss->st, ss->o->host) != 0)) {
         fprintf(stderr, "smtpcore-send: TLS setup failed\n");
         return -1;
     }
@@ -332,6 +356,10 @@ static int start_tls(send_session *ss)
             break;
         if (rc < 0 || tool_wait(ss->st.fd, want, ss->deadline) != 1) {
             fprintf(stderr, "smtpcore-send: %s\n", rc < 0 ? err : "TLS handshake timed out");
+            /* A certificate we were told to check and cannot accept will not get better
+             * by trying again: permanent, like TLS that is required but not offered. */
+            if (rc < 0 && ss->o->tls_verify && strstr(err, "certificate not accepted"))
+                ss->tls_refused = 1;
             return -1;
         }
     }
@@ -404,7 +432,7 @@ static int on_event(send_session *ss, const smtpcore_client_event *ev)
     switch (ev->type) {
     case SMTPCORE_CEV_STARTTLS:
         if (start_tls(ss) != 0)
-            return EXIT_TEMPFAIL;
+            return ss->tls_refused ? EXIT_PERMFAIL : EXIT_TEMPFAIL;
         break;
     case SMTPCORE_CEV_AUTH_CHALLENGE:
         smtpcore_client_auth_respond(ss->c, NULL, 0); /* no host-run mechanisms here */
@@ -720,6 +748,8 @@ int main(int argc, char **argv)
         rc = verdict(&ss);
     else if (rc == EXIT_TEMPFAIL && !o.quiet)
         fprintf(stderr, "smtpcore-send: temporary failure: connection problem\n");
+    else if (rc == EXIT_PERMFAIL && ss.tls_refused && !o.quiet)
+        fprintf(stderr, "smtpcore-send: permanent failure: TLS certificate not accepted\n");
     smtpcore_client_del(ss.c);
     tool_stream_close(&ss.st);
     if (ss.tls_ctx != NULL)

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 static void ssl_err(char *err, size_t cap, const char *what)
 {
@@ -58,6 +59,36 @@ SSL_CTX *tool_tls_client_ctx(char *err, size_t err_cap)
     return ctx;
 }
 
+int tool_tls_client_verify(SSL_CTX *ctx, const char *cafile, char *err, size_t err_cap)
+{
+    int ok = cafile != NULL ? SSL_CTX_load_verify_locations(ctx, cafile, NULL)
+                            : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok != 1) {
+        ssl_err(err, err_cap, cafile != NULL ? cafile : "system trust store");
+        return -1;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return 0;
+}
+
+int tool_tls_expect_host(tool_stream *st, const char *host)
+{
+    char name[256];
+    size_t n = strlen(host);
+    /* "[2001:db8::1]" is how an IPv6 host is written on the command line. */
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof name) {
+        memcpy(name, host + 1, n - 2);
+        name[n - 2] = '\0';
+        host = name;
+    }
+    X509_VERIFY_PARAM *param = SSL_get0_param(st->ssl);
+    /* An IP address is matched against IP subjectAltNames, never against DNS names. */
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, host) == 1)
+        return 0;
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    return SSL_set1_host(st->ssl, host) == 1 ? 0 : -1;
+}
+
 int tool_tls_begin(tool_stream *st, SSL_CTX *ctx, int server, const char *sni)
 {
     st->ssl = SSL_new(ctx);
@@ -93,6 +124,17 @@ int tool_tls_handshake(tool_stream *st, int server, short *want, char *err, size
     int r = ssl_retry(st->ssl, rc, want);
     if (r == TOOL_IO_AGAIN)
         return 0;
+    /* With verification on, say why the certificate was refused (OpenSSL's own error
+     * is only "certificate verify failed"). */
+    long vr = !server && (SSL_get_verify_mode(st->ssl) & SSL_VERIFY_PEER)
+                  ? SSL_get_verify_result(st->ssl)
+                  : X509_V_OK;
+    if (vr != X509_V_OK) {
+        snprintf(err, err_cap, "TLS handshake: certificate not accepted: %s",
+                 X509_verify_cert_error_string(vr));
+        ERR_clear_error();
+        return -1;
+    }
     ssl_err(err, err_cap, "TLS handshake");
     return -1;
 }

@@ -18,8 +18,17 @@ typedef struct tool_stream {
 /** Server context from PEM files; NULL with a message in @p err. */
 SSL_CTX *tool_tls_server_ctx(const char *cert, const char *key, char *err, size_t err_cap);
 
-/** Client context. Certificates are not verified (opportunistic TLS, as MTAs do). */
+/** Client context. Certificates are not verified (opportunistic TLS, as MTAs do) unless
+ *  tool_tls_client_verify() is called on it. */
 SSL_CTX *tool_tls_client_ctx(char *err, size_t err_cap);
+
+/** Makes a client context verify the server's chain: against the PEM bundle @p cafile,
+ *  or the system's trust store when it is NULL. Returns 0, or -1 with a message. */
+int tool_tls_client_verify(SSL_CTX *ctx, const char *cafile, char *err, size_t err_cap);
+
+/** With a verifying context: the certificate must be for @p host (a DNS name, or an IP
+ *  address checked against the IP subjectAltNames). Call after tool_tls_begin(). */
+int tool_tls_expect_host(tool_stream *st, const char *host);
 
 /** Attaches TLS to a plaintext stream. Returns 0 or -1. */
 int tool_tls_begin(tool_stream *st, SSL_CTX *ctx, int server, const char *sni);

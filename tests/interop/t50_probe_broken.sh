@@ -36,6 +36,32 @@ else
 fi
 stop_pid "$SINK_PID" || true
 
+# smtpcore-send --tls-verify / --cafile: the chain must reach a trusted CA and the
+# certificate must be for the host (here an IP address, so its IP subjectAltName).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/vkey.pem" -out "$WORK/vcert.pem" \
+  -days 1 -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/okey.pem" -out "$WORK/ocert.pem" \
+  -days 1 -subj "/CN=mx.example.net" -addext "subjectAltName=DNS:mx.example.net" >/dev/null 2>&1
+printf 'Subject: verified\r\n\r\nhi\r\n' > "$WORK/v.eml"
+start_sink sink50v --tls-cert "$WORK/vcert.pem" --tls-key "$WORK/vkey.pem" --quiet
+expect_status 0 "send --cafile: certificate for 127.0.0.1 signed by the given CA" timeout 30 \
+  "$SEND" -q --cafile "$WORK/vcert.pem" --from a@example.com --to b@example.com \
+  "127.0.0.1:$SINK_PORT" "$WORK/v.eml"
+expect_status 3 "send --tls-verify: self-signed, not in the system trust store" timeout 30 \
+  "$SEND" -q --tls-verify --from a@example.com --to b@example.com "127.0.0.1:$SINK_PORT" "$WORK/v.eml"
+expect_status 3 "send --cafile with another CA" timeout 30 "$SEND" -q --cafile "$WORK/ocert.pem" \
+  --from a@example.com --to b@example.com "127.0.0.1:$SINK_PORT" "$WORK/v.eml"
+stop_pid "$SINK_PID" || true
+start_sink sink50o --tls-cert "$WORK/ocert.pem" --tls-key "$WORK/okey.pem" --quiet
+st=0; timeout 30 "$SEND" --cafile "$WORK/ocert.pem" --from a@example.com --to b@example.com \
+  "127.0.0.1:$SINK_PORT" "$WORK/v.eml" 2>"$WORK/v-mismatch.err" || st=$?
+[ "$st" -eq 3 ] && grep -q "IP address mismatch" "$WORK/v-mismatch.err" \
+  && ok "send --cafile: trusted certificate for another name refused (IP address mismatch)" \
+  || { fail "host check (exit $st)"; cat "$WORK/v-mismatch.err"; }
+expect_status 0 "send --tls-required (opportunistic, unverified) still delivers" timeout 30 \
+  "$SEND" -q --tls-required --from a@example.com --to b@example.com "127.0.0.1:$SINK_PORT" "$WORK/v.eml"
+stop_pid "$SINK_PID" || true
+
 # The same sink with --bare-lf accept still ends data only at CRLF.CRLF.
 start_sink sink50b --bare-lf accept --quiet
 timeout 60 "$PROBE" "127.0.0.1:$SINK_PORT" >"$WORK/probe-sinkb.txt" || true
