@@ -391,4 +391,69 @@ test("send to Postfix smtp-sink: dump holds the message", function()
     H.kill(pid)
 end)
 
+test("send_many to Postfix smtp-sink: each MAIL behind the previous dot, all stored", function()
+    local sink = "/usr/sbin/smtp-sink"
+    H.ok(io.open(sink), "smtp-sink installed (postfix)")
+    local dir = H.tmpdir()
+    os.execute("chmod 777 " .. dir)
+    local port = H.free_port()
+    local pid = H.spawn(string.format("%s %s -d %s/%%M. 127.0.0.1:%d 10", sink, H.sink_user(),
+                                      dir, port))
+    H.wait_for(function()
+        local s = socket.connect("127.0.0.1", port)
+        if s then s:close() return true end
+    end, 10, "smtp-sink listening")
+    local m = mailer(port, { keepalive = false })
+    local msgs = {}
+    for i = 1, 10 do
+        msgs[i] = { from = "alice@example.org", to = { "bob@example.org", "carol@example.org" },
+                    body = "Subject: batch " .. i .. "\r\n\r\nmessage " .. i .. "\r\n.dot\r\n" }
+    end
+    -- A message refused locally keeps its place in the results.
+    table.insert(msgs, 4, { from = "alice@example.org", to = "evil@example.org>\r\nDATA",
+                            body = "x\r\n" })
+    local results, err = m:send_many(msgs)
+    H.ok(results, err)
+    H.eq(#results, 11)
+    for i, r in ipairs(results) do
+        if i == 4 then
+            H.eq(r.ok, false)
+            H.eq(r.failure, "local")
+        else
+            H.eq(r.ok, true, "message " .. i)
+            H.eq(r.accepted, 2)
+            H.eq(r.rcpt_total, 2)
+        end
+    end
+    local dump = H.wait_for(function()
+        local p = io.popen("cat " .. dir .. "/*.* 2>/dev/null")
+        local s = p:read("*a")
+        p:close()
+        local _, n = s:gsub("X%-Mail%-Args:", "")
+        return n == 10 and s
+    end, 10, "smtp-sink dumps")
+    for i = 1, 10 do
+        H.contains(dump, "Subject: batch " .. i .. "\n\nmessage " .. i .. "\n.dot\n")
+    end
+    H.kill(pid)
+end)
+
+test("send_many against a server that hangs up mid-batch: no message is lost silently", function()
+    -- Greets and answers EHLO (sent ahead: replies are matched in order), then hangs up
+    -- while the first envelope is out.
+    local port, pid = start_fake("220 fake ESMTP\r\n250-fake\r\n250 PIPELINING\r\n")
+    local m = mailer(port, { read_timeout = 2000, keepalive = false })
+    local results, err, partial = m:send_many({
+        { from = "a@example.org", to = "b@example.org", body = "1\r\n" },
+        { from = "a@example.org", to = "b@example.org", body = "2\r\n" } })
+    H.eq(results, nil)
+    H.ok(err)
+    H.eq(#partial, 2)
+    H.eq(partial[1].ok, false)
+    H.eq(partial[1].failure, "transient", "under way when the server left: send again")
+    H.eq(partial[2].failure, "not_sent")
+    H.eq(partial[2].message, err)
+    H.kill(pid)
+end)
+
 return T

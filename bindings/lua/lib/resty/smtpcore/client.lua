@@ -29,6 +29,7 @@ local EV_MAIL_RESULT, EV_RCPT_RESULT, EV_SEND_BODY = CEV.MAIL_RESULT, CEV.RCPT_R
 local EV_MESSAGE_RESULT, EV_REPLY = CEV.MESSAGE_RESULT, CEV.REPLY
 local EV_PROTOCOL_ERROR, EV_CLOSED = CEV.PROTOCOL_ERROR, CEV.CLOSED
 local ERR_BUFFER_FULL = smtpcore.ERR.BUFFER_FULL
+local ERR_INVALID_STATE = smtpcore.ERR.INVALID_STATE
 local event_table = smtpcore.client_event_table
 
 local ngx = ngx -- nil in plain LuaJIT
@@ -482,24 +483,19 @@ local function reply_fields(dst, ev)
     if ev.message and ev.message ~= "" then dst.message = ev.message end
 end
 
---- Sends one message on this connection. msg:
----   from (reverse path without <>; "" for the null sender)
----   to (an address or a list), body (a string, a list of strings or an iterator)
----   mail_params (see smtpcore Client:mail), rcpt_params (one table for all recipients,
----   or a list parallel to `to`)
---- Returns { ok, code, enhanced, text, failure, mail = {...}, recipients = { {address,
---- ok, code, enhanced, text, failure}, ... }, accepted, total, reused } or nil, err, res.
-function Conn:send(msg)
-    local session = self.session
-    if not session or self.closed then return nil, "connection closed" end
+-- Checks a message before anything is sent and builds its result table. Returns res,
+-- params, to; or res alone when the message is refused locally (res.failure = "local").
+function Conn:_prepare(msg)
     local to = listify(msg.to)
-    if #to == 0 then return nil, "no recipients" end
     local res = { ok = false, reused = self.reused, recipients = {}, mail = {},
                   accepted = 0, total = #to }
     for i, addr in ipairs(to) do
         res.recipients[i] = { address = addr, ok = false, failure = "not_sent" }
     end
-
+    if #to == 0 then
+        res.failure, res.message = "local", "no recipients"
+        return res
+    end
     -- A line break in a recipient can only be an injection attempt; refusing it here
     -- keeps the connection usable (the engine would refuse it too, with MAIL queued).
     for i, addr in ipairs(to) do
@@ -527,6 +523,53 @@ function Conn:send(msg)
             return res
         end
     end
+    return res, params, to
+end
+
+-- Queues RCPTs and DATA behind an accepted MAIL. Returns true, or nil, err (the envelope
+-- is then half queued and the connection is closed: nothing sane can follow on it).
+function Conn:_envelope(msg, to)
+    local session = self.session
+    local rp = msg.rcpt_params
+    local per_rcpt = rp and rp[1] ~= nil
+    for i, addr in ipairs(to) do
+        local p = rp
+        if per_rcpt then p = rp[i] end
+        local ok, err = session:rcpt(addr, p)
+        if not ok then
+            self:close()
+            return nil, "recipient " .. tostring(addr) .. ": " .. tostring(err)
+        end
+    end
+    local ok, err = session:data()
+    if not ok then
+        self:close()
+        return nil, "engine data: " .. tostring(err)
+    end
+    return true
+end
+
+local function count_accepted(res)
+    local n = 0
+    for _, r in ipairs(res.recipients) do if r.ok then n = n + 1 end end
+    res.accepted = n
+end
+
+--- Sends one message on this connection. msg:
+---   from (reverse path without <>; "" for the null sender)
+---   to (an address or a list), body (a string, a list of strings or an iterator)
+---   mail_params (see smtpcore Client:mail), rcpt_params (one table for all recipients,
+---   or a list parallel to `to`)
+--- Returns { ok, code, enhanced, text, failure, mail = {...}, recipients = { {address,
+--- ok, code, enhanced, text, failure}, ... }, accepted, total, reused } or nil, err, res.
+function Conn:send(msg)
+    local session = self.session
+    if not session or self.closed then return nil, "connection closed" end
+    local res, params, to = self:_prepare(msg)
+    if not to then
+        if res.message == "no recipients" then return nil, "no recipients" end
+        return res
+    end
     self.in_transaction = true
     local ok, err, rc = session:mail(msg.from or "", params)
     if not ok then
@@ -537,33 +580,122 @@ function Conn:send(msg)
         self.in_transaction = false
         return res
     end
-    local rp = msg.rcpt_params
-    local per_rcpt = rp and rp[1] ~= nil
-    for i, addr in ipairs(to) do
-        local p = rp
-        if per_rcpt then p = rp[i] end
-        ok, err = session:rcpt(addr, p)
-        if not ok then
-            -- The envelope is half queued; nothing sane can follow on this session.
-            self:close()
-            return nil, "recipient " .. tostring(addr) .. ": " .. tostring(err), res
-        end
-    end
-    ok, err = session:data()
-    if not ok then
-        self:close()
-        return nil, "engine data: " .. tostring(err), res
-    end
+    local eok, eerr = self:_envelope(msg, to)
+    if not eok then return nil, eerr, res end
 
     self._body = msg.body
     local done, terr = self:_transaction(res)
     self._body = nil
     if not done then return nil, terr, res end
     self.in_transaction = false
-    local n = 0
-    for _, r in ipairs(res.recipients) do if r.ok then n = n + 1 end end
-    res.accepted = n
+    count_accepted(res)
     return res
+end
+
+--- Sends several messages (tables as for send) on this connection. With PIPELINING each
+--- message's MAIL, RCPTs and DATA go out behind the previous message's final dot
+--- (RFC 2920 3.1): one round trip per message. Returns a list of result tables, one per
+--- message in order (a refused message is a result with ok = false, not an error), or
+--- nil, err, results when the conversation failed; results of messages it never reached
+--- then have failure = "not_sent".
+function Conn:send_many(msgs)
+    local session = self.session
+    if not session or self.closed then return nil, "connection closed" end
+    local results, nmsg = {}, #msgs
+    local nextm, active, body_given, pending = 1, {}, true, nmsg
+    self.in_transaction = true
+
+    -- Starts messages while the engine takes a MAIL: after READY, or right behind the
+    -- previous message's dot. Returns true, or nil, err when the connection had to go.
+    local function start()
+        while nextm <= nmsg and (body_given or #active == 0) do
+            local i, msg = nextm, msgs[nextm]
+            local res, params, to = self:_prepare(msg)
+            results[i] = res
+            if not to then
+                nextm, pending = nextm + 1, pending - 1
+            else
+                local ok, err, rc = session:mail(msg.from or "", params)
+                if not ok and rc == ERR_INVALID_STATE then return true end -- not now
+                nextm = nextm + 1
+                if not ok then
+                    res.failure, res.message = "local", err
+                    res.mail.failure, res.mail.message, res.mail.rc = "local", err, rc
+                    pending = pending - 1
+                else
+                    local eok, eerr = self:_envelope(msg, to)
+                    if not eok then return nil, eerr end
+                    active[#active + 1] = i
+                    body_given = false
+                end
+            end
+        end
+        return true
+    end
+
+    local function unfinished(why)
+        for i = 1, nmsg do
+            local res = results[i]
+            if not res then
+                res = self:_prepare(msgs[i])
+                results[i] = res
+            end
+            if res.failure == nil then
+                res.failure = (i < nextm) and "transient" or "not_sent"
+                res.message = why
+            end
+        end
+    end
+
+    local ok, err = start()
+    while ok and pending > 0 do
+        local ev, eerr = session:next_event()
+        if not ev then ok, err = nil, "engine: " .. tostring(eerr); break end
+        local t = tonumber(ev.type)
+        local newest = results[active[#active]]
+        if t == EV_NONE then
+            ok, err = self:_flush()
+            if ok then ok, err = self:_feed() end
+        elseif t == EV_MAIL_RESULT then
+            if newest then reply_fields(newest.mail, event_table(ev)) end
+        elseif t == EV_RCPT_RESULT then
+            local e = event_table(ev)
+            local r = newest and newest.recipients[e.rcpt_index + 1]
+            if r then reply_fields(r, e) end
+        elseif t == EV_SEND_BODY then
+            -- BDAT without pipelining asks again after each chunk: the body goes once.
+            if #active > 0 and not body_given then
+                body_given = true
+                ok, err = self:_send_body(msgs[active[#active]].body)
+                if ok then ok, err = start() end
+            end
+        elseif t == EV_MESSAGE_RESULT then
+            -- The verdict belongs to the oldest message without one.
+            local i = table.remove(active, 1)
+            if i then
+                local e, res = event_table(ev), results[i]
+                reply_fields(res, e)
+                res.rcpt_accepted, res.rcpt_total = e.rcpt_accepted, e.rcpt_total
+                count_accepted(res)
+                pending = pending - 1
+            end
+        elseif t == EV_READY then
+            ok, err = start()
+        elseif t == EV_CLOSED then
+            self.closed = true
+            ok, err = nil, self:_describe(event_table(ev))
+        elseif t == EV_STARTTLS then
+            ok, err = self:_starttls()
+        elseif t == EV_PROTOCOL_ERROR then
+            self.error_event = event_table(ev)
+        end
+    end
+    if not ok then
+        unfinished(err)
+        return nil, err, results
+    end
+    self.in_transaction = false
+    return results
 end
 
 -- Runs one submitted transaction to its end: records MAIL/RCPT results, feeds the body on
@@ -656,6 +788,25 @@ function Conn:close()
     end
     self.closed = true
     return true
+end
+
+--- Sends several messages on one pooled (or new) connection (see Conn:send_many), then
+--- returns the connection to the pool or closes it. Returns the list of results, or nil,
+--- err, partial results.
+function Mailer:send_many(msgs)
+    local conn, err = self:connect()
+    if not conn then return nil, err end
+    local res, serr, partial = conn:send_many(msgs)
+    if not res then
+        conn:close()
+        return nil, serr, partial
+    end
+    if self.keepalive then
+        conn:set_keepalive()
+    else
+        conn:quit()
+    end
+    return res
 end
 
 --- Convenience: one message through a temporary mailer. Returns res or nil, err.
