@@ -147,23 +147,25 @@ class Batch:
         # before the envelope's replies).
         self._active: deque[int] = deque()
         self._body_given = False     # the newest active job has its body
-        self._pending = len(jobs)    # jobs without a final result
+        self.pending = len(jobs)     # jobs without a final result (0: done)
 
     @property
     def done(self) -> bool:
-        return self._pending == 0
+        return self.pending == 0
 
     # -- starting transactions
-    def start(self) -> None:
+    def start(self) -> bool:
         """Starts the next message if the engine takes a MAIL now (after READY, or with
-        PIPELINING right behind the previous "."); otherwise it is tried again later."""
+        PIPELINING right behind the previous "."); otherwise it is tried again later.
+        Returns True when it queued commands."""
+        started = False
         while self._next < len(self.jobs) and (self._body_given or not self._active):
             i = self._next
             job = self.jobs[i]
             try:
                 self._mail(job)
             except InvalidStateError:
-                return
+                return started
             except SMTPCoreError as exc:  # refused before anything was sent
                 self._next += 1
                 self._local_failure(i, exc, abort=False)
@@ -173,9 +175,12 @@ class Batch:
                 self._envelope(job)
             except SMTPCoreError as exc:
                 self._local_failure(i, exc, abort=True)
+                started = True  # its MAIL and the RSET that drops it are queued
                 continue
             self._active.append(i)
             self._body_given = False
+            started = True
+        return started
 
     def _mail(self, job: Job) -> None:
         exts = self.extensions
@@ -221,7 +226,7 @@ class Batch:
         result = self.results[i]
         result.failure = Failure.LOCAL
         result.message = str(exc)
-        self._pending -= 1
+        self.pending -= 1
 
     # -- events
     def on_event(self, t: int) -> None:
@@ -254,7 +259,7 @@ class Batch:
             result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
             if ev.message.len:
                 result.message = decode_text(_slice(ev.message))
-            self._pending -= 1
+            self.pending -= 1
         elif t == _T_READY:
             self.extensions = int(ev.caps.extensions)
             self.start()
@@ -277,4 +282,4 @@ class Batch:
             result.message = why if i in open_ else f"not sent: {why}"
         self._active.clear()
         self._next = len(self.jobs)
-        self._pending = 0
+        self.pending = 0

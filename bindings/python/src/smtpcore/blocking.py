@@ -164,10 +164,11 @@ class SMTPClient:
             sock.sendall(out)
             out = conn.data_to_send()
 
-    def _next(self, idle: Callable[[], None] | None = None) -> int:
+    def _next(self, idle: Callable[[], bool] | None = None) -> int:
         """The type of the next event (its struct is in the connection), doing the I/O
         the engine asks for, STARTTLS and host-run AUTH steps on the way. ``idle`` runs
-        when all output is written, before waiting for the server."""
+        when all output is written, before waiting for the server; it returns True when
+        it queued something (written before the wait)."""
         conn, sock = self._conn, self._sock
         if conn is None or sock is None:
             raise SMTPClientError("not connected")
@@ -191,13 +192,13 @@ class SMTPClient:
                     continue
                 return t
             out = conn.data_to_send()
-            if out:
+            while out:  # writing raises no event: drain it all, then wait
                 sock.sendall(out)
-                continue
+                out = conn.data_to_send()
             if idle is not None and not idled:
-                idled = True  # once per wait: it may have queued commands or events
-                idle()
-                continue
+                idled = True  # once per wait
+                if idle():
+                    continue
             if self._eof:
                 raise SMTPClientError("connection closed by the server")
             try:
@@ -279,7 +280,7 @@ class SMTPClient:
         assert conn is not None
         batch = Batch(conn, jobs, self._mp, int(self.caps.extensions))
         batch.start()
-        while not batch.done:
+        while batch.pending:
             # A large body reaches the engine while the output drains; the next message
             # may start behind its "." before the replies are awaited.
             t = conn._next_raw() or self._next(batch.start)

@@ -318,8 +318,11 @@ class ClientConnection:
         if c is None:
             self._sess()
         ev = self._ev
+        next_event = lib.smtpcore_client_next_event
         while True:
-            check(lib.smtpcore_client_next_event(c, ev))
+            rc = next_event(c, ev)
+            if rc:
+                check(rc)
             t = ev.type
             if t:
                 return t
@@ -409,11 +412,23 @@ class ClientConnection:
     def send_body(self, data: bytes | bytearray | memoryview) -> None:
         """Queues body bytes (any split, any line endings; the engine normalises to CRLF
         and dot-stuffs). They are handed to the engine as :meth:`data_to_send` drains."""
-        self._sess()
+        c = self._sess()
         if self._end:
             raise _state_error("end_body() was already called")
-        self._body.append(data)
-        self._body.feed(self._offer_body)
+        body = self._body
+        if not body._data and data:
+            # Nothing queued: offer the caller's bytes as they are (no copy); only what
+            # the engine cannot take yet is queued.
+            consumed = body._consumed
+            consumed[0] = 0
+            with ffi.from_buffer(data) as buf:
+                check(lib.smtpcore_client_body(c, buf, len(data), consumed))
+            n = int(consumed[0])
+            if n == len(data):
+                return
+            data = memoryview(data)[n:]
+        body.append(data)
+        body.feed(self._offer_body)
 
     def end_body(self) -> None:
         """Ends the body ("." or BDAT LAST); MessageResult follows."""

@@ -417,7 +417,7 @@ class SMTPClient:
         assert conn is not None
         batch = Batch(conn, jobs, self._mp, int(self.caps.extensions))
         batch.start()
-        while not batch.done:
+        while batch.pending:
             # Raw event types from the C struct: no event objects on this path.
             t = conn._next_raw()
             if not t:
@@ -431,7 +431,7 @@ class SMTPClient:
             batch.on_event(t)
         return batch.results
 
-    async def _next_type(self, idle: Callable[[], None] | None = None) -> int:
+    async def _next_type(self, idle: Callable[[], bool] | None = None) -> int:
         """The type of the next event (its struct is in the connection), writing what
         the engine has and reading until there is one. STARTTLS and host-run AUTH steps
         are returned as their types too (the caller runs :meth:`_host_step`). ``idle``
@@ -450,9 +450,9 @@ class SMTPClient:
                 await self._write(out)
                 continue
             if idle is not None and not idled:
-                idled = True  # once per wait: it may have queued commands or events
-                idle()
-                continue
+                idled = True  # once per wait; True: it queued commands, write them first
+                if idle():
+                    continue
             if self._eof:
                 raise SMTPClientError("connection closed by the server")
             await self._wait_input()
