@@ -192,7 +192,12 @@ class Batch:
             p.has_size = 1 if exts & _SIZE else 0
             p.size = len(data) if exts & _SIZE else 0
             p.smtputf8 = 1 if job.smtputf8 else 0
-            check(lib.smtpcore_client_mail(self.conn._sess(), encode_text(job.sender), p))
+            s = job.sender
+            rc = lib.smtpcore_client_mail(
+                self.conn._sess(),
+                s.encode("utf-8", "surrogateescape") if type(s) is str else encode_text(s), p)
+            if rc:
+                check(rc)
             return
         opts = dict(job.mail_options or {})
         if job.body is not None:
@@ -210,10 +215,16 @@ class Batch:
                 conn.rcpt(r, **job.rcpt_options)
         else:
             c = conn._c
+            rcpt, null = lib.smtpcore_client_rcpt, ffi.NULL
             for r in job.rcpts:
                 # No parameter struct: NULL params (the engine's documented default).
-                check(lib.smtpcore_client_rcpt(c, encode_text(r), ffi.NULL))
-        conn.data()
+                rc = rcpt(c, r.encode("utf-8", "surrogateescape") if type(r) is str
+                          else encode_text(r), null)
+                if rc:
+                    check(rc)
+        rc = lib.smtpcore_client_data(conn._c)
+        if rc:
+            check(rc)
 
     def _local_failure(self, i: int, exc: SMTPCoreError, abort: bool) -> None:
         """The engine refused part of the envelope before sending it (bad address, an
