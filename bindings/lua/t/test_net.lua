@@ -358,7 +358,8 @@ test("certificate name matching", function()
     H.eq(nm("mx.example.org", "example.org"), false)
 end)
 
-test("send to Postfix smtp-sink: dump holds the message", function()
+--- Postfix's smtp-sink dumping each message into a fresh directory; returns port, dir, pid.
+local function start_smtp_sink()
     local sink = "/usr/sbin/smtp-sink"
     H.ok(io.open(sink), "smtp-sink installed (postfix)")
     local dir = H.tmpdir()
@@ -370,6 +371,11 @@ test("send to Postfix smtp-sink: dump holds the message", function()
         local s = socket.connect("127.0.0.1", port)
         if s then s:close() return true end
     end, 10, "smtp-sink listening")
+    return port, dir, pid
+end
+
+test("send to Postfix smtp-sink: dump holds the message", function()
+    local port, dir, pid = start_smtp_sink()
     local m = mailer(port, { keepalive = false })
     local res, err = m:send({ from = "alice@example.org",
                               to = { "bob@example.org", "carol@example.org" }, body = MESSAGE })
@@ -392,17 +398,7 @@ test("send to Postfix smtp-sink: dump holds the message", function()
 end)
 
 test("send_many to Postfix smtp-sink: each MAIL behind the previous dot, all stored", function()
-    local sink = "/usr/sbin/smtp-sink"
-    H.ok(io.open(sink), "smtp-sink installed (postfix)")
-    local dir = H.tmpdir()
-    os.execute("chmod 777 " .. dir)
-    local port = H.free_port()
-    local pid = H.spawn(string.format("%s %s -d %s/%%M. 127.0.0.1:%d 10", sink, H.sink_user(),
-                                      dir, port))
-    H.wait_for(function()
-        local s = socket.connect("127.0.0.1", port)
-        if s then s:close() return true end
-    end, 10, "smtp-sink listening")
+    local port, dir, pid = start_smtp_sink()
     local m = mailer(port, { keepalive = false })
     local msgs = {}
     for i = 1, 10 do

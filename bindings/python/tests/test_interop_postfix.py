@@ -101,9 +101,10 @@ def parse_sink_dump(data: bytes) -> bytes:
     return rest[:-1]
 
 
-def test_aio_client_to_smtp_sink(shared_tmp):
+def start_smtp_sink(tmp: Path) -> tuple[subprocess.Popen, int, Path]:
+    """Postfix's smtp-sink on a free port, dumping each message into tmp/dump."""
     exe = require_tool("smtp-sink")
-    dump = shared_tmp / "dump"
+    dump = tmp / "dump"
     dump.mkdir()
     os.chmod(dump, 0o777)
     port = free_port()
@@ -111,6 +112,20 @@ def test_aio_client_to_smtp_sink(shared_tmp):
     if os.geteuid() == 0:
         argv[1:1] = ["-u", "nobody"]
     sink = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return sink, port, dump
+
+
+def read_dumps(dump: Path, count: int) -> list[bytes]:
+    """The messages smtp-sink stored (sorted), once count files are there or after 10 s."""
+    deadline = time.monotonic() + 10
+    while len(list(dump.iterdir())) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the last file is closed after the final reply
+    return sorted(parse_sink_dump(p.read_bytes()) for p in dump.iterdir())
+
+
+def test_aio_client_to_smtp_sink(shared_tmp):
+    sink, port, dump = start_smtp_sink(shared_tmp)
     try:
         wait_listening(port)
         msgs = [make_message(i) for i in range(5)]
@@ -124,11 +139,7 @@ def test_aio_client_to_smtp_sink(shared_tmp):
 
         results = run(main())
         assert all(r.accepted == ["b@example.com", "c@example.com"] for r in results)
-        deadline = time.monotonic() + 10
-        while len(list(dump.iterdir())) < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)  # the last file is closed after the final reply
-        stored = sorted(parse_sink_dump(p.read_bytes()) for p in dump.iterdir())
+        stored = read_dumps(dump, 5)
     finally:
         sink.terminate()
         sink.wait(10)
@@ -142,15 +153,7 @@ def test_send_many_to_smtp_sink(shared_tmp, kind):
     the first travels behind the previous final dot, and each message arrives intact."""
     import smtpcore
 
-    exe = require_tool("smtp-sink")
-    dump = shared_tmp / "dump"
-    dump.mkdir()
-    os.chmod(dump, 0o777)
-    port = free_port()
-    argv = [exe, "-d", str(dump) + "/%M.", f"127.0.0.1:{port}", "10"]
-    if os.geteuid() == 0:
-        argv[1:1] = ["-u", "nobody"]
-    sink = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sink, port, dump = start_smtp_sink(shared_tmp)
     msgs = [make_message(i) for i in range(20)]
     try:
         wait_listening(port)
@@ -166,11 +169,7 @@ def test_send_many_to_smtp_sink(shared_tmp, kind):
 
             results = run(main())
         assert [r.accepted for r in results] == [["b@example.com", "c@example.com"]] * 20
-        deadline = time.monotonic() + 10
-        while len(list(dump.iterdir())) < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)  # the last file is closed after the final reply
-        stored = sorted(parse_sink_dump(p.read_bytes()) for p in dump.iterdir())
+        stored = read_dumps(dump, 20)
     finally:
         sink.terminate()
         sink.wait(10)

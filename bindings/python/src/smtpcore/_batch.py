@@ -111,6 +111,16 @@ class Job:
     rcpt_options: dict[str, Any] | None = None
 
 
+def job_for_send(sender: str, recipients: Iterable[str], data: bytes, smtputf8: bool,
+                 body: BodyType | None, mail_options: dict[str, Any] | None,
+                 rcpt_options: dict[str, Any] | None) -> Job:
+    """The one job of ``SMTPClient.send``; ValueError without recipients."""
+    rcpts = list(recipients)
+    if not rcpts:
+        raise ValueError("no recipients")
+    return Job(sender, rcpts, data, smtputf8, body, mail_options, rcpt_options)
+
+
 def job_of(item: Outgoing) -> Job:
     """A :class:`Job` from a ``send_many`` item; ValueError for one without recipients."""
     if isinstance(item, email.message.Message):
@@ -148,10 +158,6 @@ class Batch:
         self._active: deque[int] = deque()
         self._body_given = False     # the newest active job has its body
         self.pending = len(jobs)     # jobs without a final result (0: done)
-
-    @property
-    def done(self) -> bool:
-        return self.pending == 0
 
     # -- starting transactions
     def start(self) -> bool:

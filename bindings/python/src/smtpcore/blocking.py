@@ -21,7 +21,7 @@ import ssl
 from typing import Any, Callable, Iterable
 
 from ._ffi import ffi, lib
-from ._batch import Batch, Job, Outgoing, job_of
+from ._batch import Batch, Job, Outgoing, job_for_send, job_of
 from .aio.client import (
     SendError, SendResult, SMTPClientError, _default_helo, envelope_of, flatten_message,
 )
@@ -252,10 +252,8 @@ class SMTPClient:
              rcpt_options: dict[str, Any] | None = None) -> SendResult:
         """Sends raw message bytes (any line ends; the engine makes them CRLF and
         dot-stuffs). Raises :class:`SendError` when no recipient got it."""
-        rcpts = list(recipients)
-        if not rcpts:
-            raise ValueError("no recipients")
-        job = Job(sender, rcpts, data, smtputf8, body, mail_options, rcpt_options)
+        job = job_for_send(sender, recipients, data, smtputf8, body, mail_options,
+                           rcpt_options)
         result = self._run([job])[0]
         if result.failure != Failure.SUCCESS:
             raise SendError(result)

@@ -241,23 +241,29 @@ function Mailer:connect()
     return conn
 end
 
---- Sends one message on a connection from the pool (or a new one), then returns the
---- connection to the pool (clean end) or closes it with QUIT.
---- Returns the result table, or nil, err, partial result.
-function Mailer:send(msg)
-    local conn, err = self:connect()
+-- Runs conn[method](conn, arg) on a connection from the pool (or a new one), then returns
+-- the connection to the pool (clean end) or closes it with QUIT.
+local function on_connection(mailer, method, arg)
+    local conn, err = mailer:connect()
     if not conn then return nil, err end
-    local res, serr, partial = conn:send(msg)
+    local res, serr, partial = conn[method](conn, arg)
     if not res then
         conn:close()
         return nil, serr, partial
     end
-    if self.keepalive then
+    if mailer.keepalive then
         conn:set_keepalive()
     else
         conn:quit()
     end
     return res
+end
+
+--- Sends one message on a connection from the pool (or a new one), then returns the
+--- connection to the pool (clean end) or closes it with QUIT.
+--- Returns the result table, or nil, err, partial result.
+function Mailer:send(msg)
+    return on_connection(self, "send", msg)
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -794,19 +800,7 @@ end
 --- returns the connection to the pool or closes it. Returns the list of results, or nil,
 --- err, partial results.
 function Mailer:send_many(msgs)
-    local conn, err = self:connect()
-    if not conn then return nil, err end
-    local res, serr, partial = conn:send_many(msgs)
-    if not res then
-        conn:close()
-        return nil, serr, partial
-    end
-    if self.keepalive then
-        conn:set_keepalive()
-    else
-        conn:quit()
-    end
-    return res
+    return on_connection(self, "send_many", msgs)
 end
 
 --- Convenience: one message through a temporary mailer. Returns res or nil, err.

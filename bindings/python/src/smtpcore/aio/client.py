@@ -20,24 +20,18 @@ import ssl
 from typing import Any, Callable, Iterable
 
 from .. import client as cev
-from .._batch import Batch, Job, Outgoing, SendResult, envelope_of, flatten_message, job_of
+from .._batch import (
+    Batch, Job, Outgoing, SendResult, envelope_of, flatten_message, job_for_send, job_of,
+)
 from .._ffi import ffi, lib
 from ..client import ClientConnection
-from ..enums import BodyType, Extension, Failure, TlsPolicy
+from ..enums import BodyType, Failure, TlsPolicy
 from ..errors import InvalidStateError, SMTPCoreError
 from ..values import Caps, Reply, address_literal
 
-_SIZE = int(Extension.SIZE)
-_EIGHTBIT = int(Extension.EIGHTBITMIME)
 _T_STARTTLS = lib.SMTPCORE_CEV_STARTTLS
 _T_CHALLENGE = lib.SMTPCORE_CEV_AUTH_CHALLENGE
 _T_READY = lib.SMTPCORE_CEV_READY
-_T_MAIL = lib.SMTPCORE_CEV_MAIL_RESULT
-_T_RCPT = lib.SMTPCORE_CEV_RCPT_RESULT
-_T_BODY = lib.SMTPCORE_CEV_SEND_BODY
-_T_END = lib.SMTPCORE_CEV_MESSAGE_RESULT
-_T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
-_T_CLOSED = lib.SMTPCORE_CEV_CLOSED
 
 __all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendError"]
 
@@ -387,10 +381,8 @@ class SMTPClient:
                    mail_options: dict[str, Any] | None = None,
                    rcpt_options: dict[str, Any] | None = None) -> SendResult:
         """Sends raw message bytes. Raises :class:`SendError` when no recipient got it."""
-        rcpts = list(recipients)
-        if not rcpts:
-            raise ValueError("no recipients")
-        job = Job(sender, rcpts, data, smtputf8, body, mail_options, rcpt_options)
+        job = job_for_send(sender, recipients, data, smtputf8, body, mail_options,
+                           rcpt_options)
         result = (await self._run([job]))[0]
         if result.failure != Failure.SUCCESS:
             raise SendError(result)
