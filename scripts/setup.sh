@@ -11,6 +11,7 @@ PACKAGES=(
   luajit2 libluajit2-5.1-dev lua-socket lua-sec lua-busted
   nginx libnginx-mod-http-lua lua-resty-core
   postfix swaks libnet-ssleay-perl gnuplot-nox procps
+  haproxy dovecot-core dovecot-lmtpd libnginx-mod-mail python3-uvloop mypy strace
 )
 
 missing=()
@@ -33,6 +34,6 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages may start system services; the tests run their own instances on free
 # ports, so stop the system ones to keep the machine quiet (ignore failures: no systemd).
-for svc in postfix nginx; do
+for svc in postfix nginx haproxy dovecot; do
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done
