@@ -15,7 +15,7 @@ Needs LuaJIT (or OpenResty) and libsmtpcore.so installed where package.cpath or 
 SMTPCORE_LIB environment variable points.
 ]],
    homepage = "https://example.invalid/smtpcore",
-   license = "See the smtpcore repository",
+   license = "MIT",
 }
 dependencies = {
    -- The FFI needs LuaJIT, which reports itself as Lua 5.1.
