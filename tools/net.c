@@ -83,6 +83,12 @@ static struct addrinfo *resolve(const char *host, uint16_t port, int passive, ch
 int tool_listen(const char *host, uint16_t port, char *bound, size_t bound_cap, char *err,
                 size_t err_cap)
 {
+    return tool_listen_ex(host, port, 0, bound, bound_cap, err, err_cap);
+}
+
+int tool_listen_ex(const char *host, uint16_t port, int reuseport, char *bound,
+                   size_t bound_cap, char *err, size_t err_cap)
+{
     struct addrinfo *res = resolve(host, port, 1, err, err_cap);
     if (res == NULL)
         return -1;
@@ -93,6 +99,12 @@ int tool_listen(const char *host, uint16_t port, char *bound, size_t bound_cap, 
             continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+            snprintf(err, err_cap, "SO_REUSEPORT: %s", strerror(errno));
+            close(fd);
+            fd = -1;
+            continue;
+        }
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 512) == 0 &&
             tool_set_nonblock(fd) == 0)
             break;

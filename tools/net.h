@@ -22,6 +22,14 @@ int tool_listen(const char *host, uint16_t port, char *bound, size_t bound_cap, 
                 size_t err_cap);
 
 /**
+ * tool_listen() with SO_REUSEPORT set when @p reuseport is nonzero, so that several
+ * sockets (one per worker process) can listen on the same address and the kernel spreads
+ * the connections over them.
+ */
+int tool_listen_ex(const char *host, uint16_t port, int reuseport, char *bound,
+                   size_t bound_cap, char *err, size_t err_cap);
+
+/**
  * Connects to HOST:PORT within @p timeout_ms. The returned fd is non-blocking.
  * Returns the fd, or -1 with a message in @p err.
  */

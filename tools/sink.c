@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "net.h"
+#include "workers.h"
 
 static const char usage_text[] =
 "NAME\n"
@@ -22,7 +23,7 @@ static const char usage_text[] =
 "    smtpcore-sink [--listen ADDR:PORT] [--maildir DIR] [OPTIONS]\n"
 "\n"
 "DESCRIPTION\n"
-"    Accepts SMTP connections (many at once, one process, non-blocking) and answers them\n"
+"    Accepts SMTP connections (many at once per process, non-blocking) and answers them\n"
 "    with the smtpcore server engine. With --maildir each accepted message is written to\n"
 "    DIR/tmp, fsynced, renamed into DIR/new and the directory fsynced before the 250 reply,\n"
 "    so a message acknowledged is never lost. The file holds exactly the message content\n"
@@ -53,6 +54,12 @@ static const char usage_text[] =
 "    --max-conn N         Concurrent connections (default 1000; more get 421).\n"
 "    --timeout SECONDS    Idle timeout per connection (default 300).\n"
 "    --grace SECONDS      At shutdown, time given to messages in flight (default 30).\n"
+"    --workers N          Serve with N worker processes (default 1). Each worker is a\n"
+"                         whole sink with its own sessions, storage thread and\n"
+"                         --max-conn; a supervisor starts them, forwards SIGTERM/SIGINT\n"
+"                         and prints one summary with the totals.\n"
+"    --worker-socket MODE reuseport (default): one SO_REUSEPORT listener per worker, the\n"
+"                         kernel spreads connections; shared: one listener for all.\n"
 "    --quiet              No per-transaction log lines.\n"
 "    --verbose            Also log connections and protocol errors.\n"
 "    -h, --help           This text.\n"
@@ -68,7 +75,8 @@ static const char usage_text[] =
 "        from=<ADDR> nrcpt=N to=<A>,<B> size=OCTETS status=CODE [file=NAME] [reason=WHY]\n"
 "\n"
 "EXIT STATUS\n"
-"    0 after a clean shutdown, 2 on a usage error, 1 on a start-up failure.\n";
+"    0 after a clean shutdown, 2 on a usage error, 1 on a start-up failure (or,\n"
+"    with --workers, when a worker failed or died).\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -89,6 +97,7 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
     o->timeout_s = 300;
     o->grace_s = 30;
     o->hostname = "localhost";
+    o->workers = 1;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         const char *a = argv[i];
@@ -123,6 +132,15 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
             if (r < 0 || tool_parse_uint(v, 3600, &n))
                 return usage_error("bad --grace", v);
             o->grace_s = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--workers", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 256, &n) || n == 0)
+                return usage_error("bad --workers (1 to 256)", v);
+            o->workers = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--worker-socket", &v)) != 0) {
+            if (r < 0 || (strcmp(v, "reuseport") != 0 && strcmp(v, "shared") != 0))
+                return usage_error("--worker-socket takes reuseport or shared", v);
+            o->worker_socket = !strcmp(v, "shared") ? SINK_WORKER_SHARED
+                                                     : SINK_WORKER_REUSEPORT;
         } else if ((r = tool_opt_value(argc, argv, &i, "--tls-cert", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
@@ -359,11 +377,24 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
     return 0;
 }
 
+/* Releases what setup() opened (the storage thread is stopped by serve()). */
+static void cleanup(sink_ctx *ctx)
+{
+    sink_store_stop(&ctx->store); /* normally done by serve(); harmless twice */
+    if (ctx->tls != NULL)
+        SSL_CTX_free(ctx->tls);
+    ctx->tls = NULL;
+    tool_auth_free(&ctx->auth);
+    if (ctx->opt.maildir != NULL)
+        tool_maildir_close(&ctx->md);
+}
+
 int main(int argc, char **argv)
 {
     sink_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.md.new_fd = -1;
+    ctx.id_step = 1;
     int rc = parse_args(&ctx, argc, argv);
     if (rc >= 0)
         return rc;
@@ -374,6 +405,10 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    if (ctx.opt.workers > 1) {
+        static const sink_worker_ops ops = { setup, serve, cleanup };
+        return sink_workers_main(&ctx, &ops);
+    }
     int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0 || setup(&ctx) != 0) {
         if (sfd < 0)
@@ -389,16 +424,12 @@ int main(int argc, char **argv)
     printf("listening on %s\n", bound);
     fflush(stdout);
     rc = serve(&ctx, lfd, sfd);
-    sink_store_stop(&ctx.store); /* normally done by serve(); harmless twice */
+    sink_store_stop(&ctx.store);
     if (!ctx.opt.quiet)
         fprintf(stderr, "smtpcore-sink: stopped: %llu connections, %llu messages stored, "
                 "%llu refused\n", (unsigned long long)ctx.connections,
                 (unsigned long long)ctx.stored, (unsigned long long)ctx.refused);
     close(sfd);
-    if (ctx.tls != NULL)
-        SSL_CTX_free(ctx.tls);
-    tool_auth_free(&ctx.auth);
-    if (ctx.opt.maildir != NULL)
-        tool_maildir_close(&ctx.md);
+    cleanup(&ctx);
     return rc;
 }

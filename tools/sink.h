@@ -33,6 +33,8 @@ typedef struct sink_options {
     uint32_t max_conn;       /**< --max-conn. */
     uint32_t timeout_s;      /**< --timeout (idle seconds). */
     uint32_t grace_s;        /**< --grace (seconds in-flight messages get at shutdown). */
+    uint32_t workers;        /**< --workers (processes; 1: no supervisor). */
+    int worker_socket;       /**< --worker-socket: a sink_worker_socket (workers.h). */
 } sink_options;
 
 /** Process-wide state, passed explicitly (no globals). */
@@ -45,6 +47,7 @@ typedef struct sink_ctx {
     tool_auth_file auth;         /**< Credentials when opt.auth_file is set. */
     int stopping;                /**< SIGTERM/SIGINT seen. */
     uint64_t conn_seq;           /**< Connection ids. */
+    uint64_t id_step;            /**< Id increment (the number of workers: ids stay unique). */
     uint64_t stored;             /**< Messages acknowledged with 250. */
     uint64_t refused;            /**< Messages refused or aborted. */
     uint64_t connections;        /**< Connections accepted. */

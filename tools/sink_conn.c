@@ -107,7 +107,7 @@ sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
     c->st.fd = fd;
     c->st.ssl = NULL;
     c->msg.fd = -1;
-    c->id = ++ctx->conn_seq;
+    c->id = (ctx->conn_seq += ctx->id_step);
     c->last_activity = tool_now_ms();
     tool_addr_str(peer, c->peer, sizeof c->peer);
     int rc = smtpcore_server_new(&c->s, &ctx->cfg);
