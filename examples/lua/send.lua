@@ -47,8 +47,11 @@ if not res then
     io.stderr:write("send: " .. tostring(err) .. "\n")
     os.exit(1)
 end
-print(string.format("%s %s %s", res.ok and "accepted" or "refused", tostring(res.code or "-"),
-                    res.text or res.message or ""))
+-- On a refusal the top-level reply is the one that decided it (stage: mail, rcpt, data);
+-- a multi-line reply is printed whole, one indented line per reply line.
+print(string.format("%s %s %s%s", res.ok and "accepted" or "refused", tostring(res.code or "-"),
+                    ((res.text or res.message or ""):gsub("\n", "\n    ")),
+                    res.stage and (" [" .. res.stage .. "]") or ""))
 for _, r in ipairs(res.recipients) do
     print(string.format("  %-40s %s %s", r.address, tostring(r.code or "-"), r.failure))
 end

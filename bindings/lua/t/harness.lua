@@ -99,6 +99,34 @@ function H.sink_user()
     return uid == "0" and "-u nobody" or ""
 end
 
+local function serialize(v)
+    if type(v) == "table" then
+        local parts = {}
+        for k, x in pairs(v) do
+            parts[#parts + 1] = "[" .. serialize(k) .. "] = " .. serialize(x)
+        end
+        return "{ " .. table.concat(parts, ", ") .. " }"
+    elseif type(v) == "string" then
+        return string.format("%q", v)
+    end
+    return tostring(v)
+end
+
+--- Starts bindings/lua/t/script_server.lua with a script table (see that file); returns
+--- port, log path (the lines it received) and pid.
+function H.script_server(script)
+    local dir = H.tmpdir()
+    H.write_file(dir .. "/script.lua", "return " .. serialize(script) .. "\n")
+    local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
+    local pid = H.spawn(string.format("LUA_PATH='%s' luajit %s/script_server.lua %s/port %s/script.lua %s/log",
+        package.path, here, dir, dir, dir))
+    local port = H.wait_for(function()
+        local s = H.read_file(dir .. "/port")
+        return s and tonumber(s:match("%d+"))
+    end, 10, "script server port file")
+    return port, dir .. "/log", pid
+end
+
 function H.cleanup()
     for _, pid in ipairs(pids) do os.execute("kill " .. pid .. " 2>/dev/null") end
     pids = {}

@@ -151,6 +151,14 @@ got=$(cd "$PREFIX/lua-sink" && cat 3.eml 4.eml 5.eml | sort | md5sum)
 want=$(cat "$PREFIX/cmsg1" "$PREFIX/cmsg2" "$PREFIX/cmsg3" | sort | md5sum)
 check_eq "concurrent messages stored" "$got" "$want"
 
+# 2c. Every recipient refused: the result names the recipients' 550 as the deciding reply
+# (not the server's "no valid recipients" answer to DATA), at the top level.
+post "/send/lua-sink?from=web@example.org&to=reject-a@example.org&to=reject-b@example.org" "$PREFIX/msg2"
+check_eq "lua-sink refusal" "$(sed -e 1d -e 's/ reused=[a-z]*//' "$PREFIX/resp")" "refused 550 accepted=0/2
+rcpt reject-a@example.org 550 permanent
+rcpt reject-b@example.org 550 permanent
+decided at rcpt: 550 5.1.1 No such user here (permanent)"
+
 # 3. Postfix smtp-sink: it stores LF lines after its own headers, plus an empty line.
 post "/send/smtp-sink?from=web@example.org&to=bob@example.org" "$PREFIX/msg1"
 check_eq "smtp-sink response" "$(head -2 "$PREFIX/resp")" "200

@@ -478,10 +478,9 @@ end
 local function reply_fields(dst, ev)
     dst.failure = ev.failure
     dst.ok = ev.failure == "success"
-    if ev.reply then
-        dst.code = ev.reply.code
-        dst.enhanced = ev.reply.enhanced
-        dst.text = ev.reply.text
+    local r = ev.reply
+    if r then
+        dst.code, dst.enhanced, dst.text, dst.lines = r.code, r.enhanced, r.text, r.lines
     end
     if ev.violation and ev.violation ~= 0 then
         dst.violation = smtpcore.violation_str(ev.violation)
@@ -507,7 +506,7 @@ function Conn:_prepare(msg)
     for i, addr in ipairs(to) do
         if type(addr) ~= "string" or addr:find("[\r\n%z]") then
             local why = "recipient " .. i .. " contains CR, LF or NUL"
-            res.failure, res.message = "local", why
+            res.failure, res.stage, res.message = "local", "rcpt", why
             res.recipients[i].failure, res.recipients[i].message = "local", why
             return res
         end
@@ -524,7 +523,7 @@ function Conn:_prepare(msg)
             params = p
         elseif not self.mailer.allow_8bit then
             local why = "8-bit body but the server does not offer 8BITMIME"
-            res.failure, res.message = "local", why
+            res.failure, res.stage, res.message = "local", "mail", why
             res.mail.failure, res.mail.message = "local", why
             return res
         end
@@ -561,13 +560,51 @@ local function count_accepted(res)
     res.accepted = n
 end
 
+local function take_reply(res, src, stage)
+    res.code, res.enhanced, res.text, res.lines = src.code, src.enhanced, src.text, src.lines
+    res.failure, res.stage = src.failure, stage
+end
+
+-- Records a transaction's MESSAGE_RESULT and names the reply that decided a failure,
+-- as the Python client does: the server's last word (a "554 no valid recipients" or
+-- "503 need MAIL command" to DATA) rarely says why. res.final keeps that last word.
+--   MAIL refused              -> the MAIL reply, stage "mail"
+--   no recipient accepted     -> the first deferred (4xx) recipient's reply, since a
+--                                retry can succeed, else the first refused one; "rcpt"
+--   otherwise                 -> the reply to DATA or to the final dot, stage "data"
+local function finish(res, e)
+    reply_fields(res, e)
+    res.rcpt_accepted, res.rcpt_total = e.rcpt_accepted, e.rcpt_total
+    count_accepted(res)
+    if res.code then
+        res.final = { code = res.code, enhanced = res.enhanced, text = res.text,
+                      lines = res.lines }
+    end
+    if res.ok then return end
+    local m = res.mail
+    if m.failure and m.failure ~= "success" then return take_reply(res, m, "mail") end
+    if res.accepted == 0 then
+        local first
+        for _, r in ipairs(res.recipients) do
+            if r.code then
+                if r.failure == "transient" then return take_reply(res, r, "rcpt") end
+                first = first or r
+            end
+        end
+        if first then return take_reply(res, first, "rcpt") end
+    end
+    res.stage = "data"
+end
+
 --- Sends one message on this connection. msg:
 ---   from (reverse path without <>; "" for the null sender)
 ---   to (an address or a list), body (a string, a list of strings or an iterator)
 ---   mail_params (see smtpcore Client:mail), rcpt_params (one table for all recipients,
 ---   or a list parallel to `to`)
---- Returns { ok, code, enhanced, text, failure, mail = {...}, recipients = { {address,
---- ok, code, enhanced, text, failure}, ... }, accepted, total, reused } or nil, err, res.
+--- Returns { ok, code, enhanced, text, lines, failure, stage, final, mail = {...},
+--- recipients = { {address, ok, code, enhanced, text, failure}, ... }, accepted, total,
+--- reused } or nil, err, res. On a refusal, code/enhanced/text/failure are the deciding
+--- reply's and stage ("mail", "rcpt", "data") says where it came from (see finish()).
 function Conn:send(msg)
     local session = self.session
     if not session or self.closed then return nil, "connection closed" end
@@ -581,7 +618,7 @@ function Conn:send(msg)
     if not ok then
         -- Refused before anything was sent (e.g. SIZE over the limit, SMTPUTF8 missing):
         -- the session is still idle and usable.
-        res.failure, res.message = "local", err
+        res.failure, res.stage, res.message = "local", "mail", err
         res.mail.failure, res.mail.message, res.mail.rc = "local", err, rc
         self.in_transaction = false
         return res
@@ -594,7 +631,6 @@ function Conn:send(msg)
     self._body = nil
     if not done then return nil, terr, res end
     self.in_transaction = false
-    count_accepted(res)
     return res
 end
 
@@ -625,7 +661,7 @@ function Conn:send_many(msgs)
                 if not ok and rc == ERR_INVALID_STATE then return true end -- not now
                 nextm = nextm + 1
                 if not ok then
-                    res.failure, res.message = "local", err
+                    res.failure, res.stage, res.message = "local", "mail", err
                     res.mail.failure, res.mail.message, res.mail.rc = "local", err, rc
                     pending = pending - 1
                 else
@@ -679,10 +715,7 @@ function Conn:send_many(msgs)
             -- The verdict belongs to the oldest message without one.
             local i = table.remove(active, 1)
             if i then
-                local e, res = event_table(ev), results[i]
-                reply_fields(res, e)
-                res.rcpt_accepted, res.rcpt_total = e.rcpt_accepted, e.rcpt_total
-                count_accepted(res)
+                finish(results[i], event_table(ev))
                 pending = pending - 1
             end
         elseif t == EV_READY then
@@ -727,9 +760,7 @@ function Conn:_transaction(res)
             local ok, berr = self:_send_body(self._body)
             if not ok then return nil, berr end
         elseif t == EV_MESSAGE_RESULT then
-            local e = event_table(ev)
-            reply_fields(res, e)
-            res.rcpt_accepted, res.rcpt_total = e.rcpt_accepted, e.rcpt_total
+            finish(res, event_table(ev))
             return "done"
         elseif t == EV_CLOSED then
             self.closed = true
