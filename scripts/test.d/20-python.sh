@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python binding: (re)creates .venv from Debian's python3 (system site packages: cffi,
 # setuptools, pytest, hypothesis, aiosmtpd), installs bindings/python offline, runs pytest
-# (unit, property, interop with smtplib/aiosmtpd/swaks/Postfix, the 100k-session leak test).
+# (unit, property, interop with smtplib/aiosmtpd/swaks/Postfix, the 100k-session leak test),
+# and type-checks the package with Debian's mypy in strict mode.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
@@ -15,4 +16,6 @@ rm -rf bindings/python/src/smtpcore.egg-info
 .venv/bin/pip install --no-build-isolation --no-deps --no-index --quiet --force-reinstall ./bindings/python
 ROOT=$PWD
 (cd /tmp && "$ROOT/.venv/bin/python" -c 'import smtpcore; print("smtpcore", smtpcore.__version__, "imported from", smtpcore.__file__)')
+# Strict typing of the package as users' type checkers see it (the cache stays in .venv).
+(cd bindings/python/src && mypy --strict --cache-dir "$ROOT/.venv/mypy-cache" -p smtpcore)
 .venv/bin/python -m pytest bindings/python/tests -q -p no:cacheprovider

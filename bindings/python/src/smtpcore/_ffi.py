@@ -1,4 +1,4 @@
 """The compiled CFFI module (API mode). Everything else goes through these two names."""
-from ._smtpcore import ffi, lib  # type: ignore[import-not-found]
+from ._smtpcore import ffi, lib
 
 __all__ = ["ffi", "lib"]

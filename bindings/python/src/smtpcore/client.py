@@ -267,7 +267,7 @@ class ClientConnection:
 
     # -- input
     def _offer(self, ptr: Any, n: int, consumed: Any) -> int:
-        rc = lib.smtpcore_client_receive(self._c, ptr, n, consumed)
+        rc: int = lib.smtpcore_client_receive(self._c, ptr, n, consumed)
         if rc == lib.SMTPCORE_ERR_CLOSED:
             self._in.clear()
             return rc
@@ -323,7 +323,7 @@ class ClientConnection:
             rc = next_event(c, ev)
             if rc:
                 check(rc)
-            t = ev.type
+            t: int = ev.type
             if t:
                 return t
             fed = self._in.feed(self._offer) if self._in._data else 0
@@ -492,7 +492,7 @@ class ClientConnection:
             n = lib.smtpcore_client_output(c, out)
             if n == 0:
                 return b""
-            data = ffi.buffer(out[0], n)[:]
+            data: bytes = ffi.buffer(out[0], n)[:]
             check(lib.smtpcore_client_consume(c, n))
             if n >= limit or lib.smtpcore_client_output(c, out) == 0:
                 return data

@@ -61,7 +61,8 @@ class Violation(IntEnum):
     def description(self) -> str:
         """The engine's English description (smtpcore_violation_str)."""
         from ._ffi import ffi
-        return ffi.string(lib.smtpcore_violation_str(int(self))).decode("ascii")
+        text: bytes = ffi.string(lib.smtpcore_violation_str(int(self)))
+        return text.decode("ascii")
 
 
 class ReplyFlag(IntFlag):

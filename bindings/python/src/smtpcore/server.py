@@ -351,7 +351,7 @@ class ServerConnection:
 
     # -- input
     def _offer(self, ptr: Any, n: int, consumed: Any) -> int:
-        rc = lib.smtpcore_server_receive(self._s, ptr, n, consumed)
+        rc: int = lib.smtpcore_server_receive(self._s, ptr, n, consumed)
         if rc == lib.SMTPCORE_ERR_CLOSED:
             # The session is over (QUIT or close): what the peer sent after it is void.
             self._in.clear()
@@ -413,7 +413,7 @@ class ServerConnection:
         ev = self._ev
         while True:
             check(lib.smtpcore_server_next_event(s, ev))
-            t = ev.type
+            t: int = ev.type
             if t:
                 return t
             fed = self._in.feed(self._offer) if self._in._data else 0
@@ -451,7 +451,7 @@ class ServerConnection:
         n = lib.smtpcore_server_output(s, out)
         if n == 0:
             return b""
-        data = ffi.buffer(out[0], n)[:]
+        data: bytes = ffi.buffer(out[0], n)[:]
         check(lib.smtpcore_server_consume(s, n))
         n = lib.smtpcore_server_output(s, out)
         while n:
@@ -500,7 +500,7 @@ class ServerConnection:
             n = min(n, limit)
         if n == 0:
             return b""
-        data = ffi.buffer(self._out[0], n)[:]
+        data: bytes = ffi.buffer(self._out[0], n)[:]
         check(lib.smtpcore_server_consume(s, n))
         return data
 

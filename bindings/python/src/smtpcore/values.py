@@ -32,7 +32,8 @@ def _slice(s: Any) -> bytes:
     n = s.len
     if n == 0:
         return b""
-    return ffi.buffer(s.ptr, n)[:]
+    data: bytes = ffi.buffer(s.ptr, n)[:]
+    return data
 
 
 _NO_FLAGS = ReplyFlag(0)
@@ -178,7 +179,8 @@ _NO_RCPT_PARAMS = RcptParams()
 
 def version() -> str:
     """Run-time engine version "MAJOR.MINOR.PATCH"."""
-    return ffi.string(lib.smtpcore_version()).decode("ascii")
+    text: bytes = ffi.string(lib.smtpcore_version())
+    return text.decode("ascii")
 
 
 def version_num() -> int:
@@ -196,7 +198,8 @@ def address_literal(ip: str) -> str:
     """"192.0.2.1" -> "[192.0.2.1]", "2001:db8::1" -> "[IPv6:2001:db8::1]"."""
     out = ffi.new("char[]", 64)
     n = check(lib.smtpcore_address_literal(ip.encode("ascii"), out, 64))
-    return ffi.buffer(out, n)[:].decode("ascii")
+    text: bytes = ffi.buffer(out, n)[:]
+    return text.decode("ascii")
 
 
 def xtext_decode(data: str | bytes) -> bytes:
@@ -205,6 +208,7 @@ def xtext_decode(data: str | bytes) -> bytes:
     out = ffi.new("char[]", max(1, len(b)))
     n = ffi.new("size_t *")
     check(lib.smtpcore_xtext_decode(b, len(b), out, len(b), n))
-    return ffi.buffer(out, n[0])[:]
+    decoded: bytes = ffi.buffer(out, n[0])[:]
+    return decoded
 
 

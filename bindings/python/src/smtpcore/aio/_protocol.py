@@ -316,8 +316,8 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 continue
             if t == _MAIL:
                 address = decode_text(_slice(ev.address))
-                params = MailParams._from_c(ev.mail)
-                self.env = Envelope(mail_from=address, mail_params=params)
+                mparams = MailParams._from_c(ev.mail)
+                self.env = Envelope(mail_from=address, mail_params=mparams)
                 self.body.clear()
                 hook = hooks["handle_mail"]
                 if hook is None:
@@ -327,7 +327,8 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 def started(ok: bool) -> None:
                     if not ok:
                         self.env = Envelope()
-                if not self._call(hook(session, self.env, address, params), sev.Mail, started):
+                if not self._call(hook(session, self.env, address, mparams), sev.Mail,
+                                  started):
                     return
                 continue
             if t == _END:
@@ -426,6 +427,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 return
             if t == _PROTOCOL_ERROR:
                 e = conn._event()
+                assert isinstance(e, sev.ProtocolError)
                 log.debug("%s: %s (%s)", session.peer, e.violation.name, e.message)
                 continue
             if ev.answer_required:

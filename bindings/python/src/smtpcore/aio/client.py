@@ -33,7 +33,8 @@ _T_STARTTLS = lib.SMTPCORE_CEV_STARTTLS
 _T_CHALLENGE = lib.SMTPCORE_CEV_AUTH_CHALLENGE
 _T_READY = lib.SMTPCORE_CEV_READY
 
-__all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendError"]
+__all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendError",
+           "envelope_of", "flatten_message"]
 
 
 class SMTPClientError(Exception):
@@ -308,7 +309,7 @@ class SMTPClient:
 
     async def _write(self, data: bytes) -> None:
         """Writes; waits only while the transport is over its high-water mark."""
-        self._writer.write(data)  # type: ignore[union-attr]
+        self._writer.write(data)
         proto = self._reader
         if proto is not None and proto.paused:
             await self._drain()

@@ -120,7 +120,7 @@ class _CallableHandler(Handler):
         r = self._fn(envelope)
         if inspect.isawaitable(r):
             r = await r
-        return r
+        return r  # type: ignore[no-any-return]
 
 
 _DEFAULT_REFUSAL = {
