@@ -567,19 +567,17 @@ end
 
 -- Records a transaction's MESSAGE_RESULT and names the reply that decided a failure,
 -- as the Python client does: the server's last word (a "554 no valid recipients" or
--- "503 need MAIL command" to DATA) rarely says why. res.final keeps that last word.
+-- "503 need MAIL command" to DATA) rarely says why.
 --   MAIL refused              -> the MAIL reply, stage "mail"
 --   no recipient accepted     -> the first deferred (4xx) recipient's reply, since a
 --                                retry can succeed, else the first refused one; "rcpt"
 --   otherwise                 -> the reply to DATA or to the final dot, stage "data"
+-- The engine's MESSAGE_RESULT may already carry that reply; the rule here does not
+-- depend on it, and it gives the stage.
 local function finish(res, e)
     reply_fields(res, e)
     res.rcpt_accepted, res.rcpt_total = e.rcpt_accepted, e.rcpt_total
     count_accepted(res)
-    if res.code then
-        res.final = { code = res.code, enhanced = res.enhanced, text = res.text,
-                      lines = res.lines }
-    end
     if res.ok then return end
     local m = res.mail
     if m.failure and m.failure ~= "success" then return take_reply(res, m, "mail") end
@@ -601,7 +599,7 @@ end
 ---   to (an address or a list), body (a string, a list of strings or an iterator)
 ---   mail_params (see smtpcore Client:mail), rcpt_params (one table for all recipients,
 ---   or a list parallel to `to`)
---- Returns { ok, code, enhanced, text, lines, failure, stage, final, mail = {...},
+--- Returns { ok, code, enhanced, text, lines, failure, stage, mail = {...},
 --- recipients = { {address, ok, code, enhanced, text, failure}, ... }, accepted, total,
 --- reused } or nil, err, res. On a refusal, code/enhanced/text/failure are the deciding
 --- reply's and stage ("mail", "rcpt", "data") says where it came from (see finish()).
