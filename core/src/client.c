@@ -51,8 +51,18 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     if (!out)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if (!cfg || cfg->struct_size < sizeof *cfg || !cfg->helo_name)
+    if (!cfg || cfg->struct_size == 0 || cfg->struct_size > sizeof(smtpcore_client_config))
         return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* An older caller may pass a smaller struct: the fields it lacks keep defaults. */
+    smtpcore_client_config full;
+    smtpcore_client_config_init(&full);
+    memcpy(&full, cfg, cfg->struct_size);
+    full.struct_size = sizeof full;
+    cfg = &full;
+    if (!cfg->helo_name)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (cfg->lmtp)
+        return SMTPCORE_ERR_INVALID_ARGUMENT; /* LMTP: not implemented yet */
     if (cfg->tls_policy != SMTPCORE_TLS_NEVER && cfg->tls_policy != SMTPCORE_TLS_OPPORTUNISTIC &&
         cfg->tls_policy != SMTPCORE_TLS_REQUIRED)
         return SMTPCORE_ERR_INVALID_ARGUMENT;

@@ -79,6 +79,8 @@ static int config_check(const smtpcore_server_config *c)
         return -1;
     if ((c->auth_mechs & ~SC_SRV_ALLOWED_MECHS) != 0)
         return -1;
+    if (c->lmtp)
+        return -1; /* LMTP: not implemented yet */
     if ((unsigned)c->helo_policy > SMTPCORE_HELO_OPTIONAL ||
         (unsigned)c->bare_lf_policy > SMTPCORE_BARE_LF_ACCEPT ||
         (unsigned)c->talker_policy > SMTPCORE_TALKER_REJECT ||

@@ -55,6 +55,11 @@ typedef struct smtpcore_client_config {
     size_t max_recipients;       /**< Recipients one transaction may hold. Default 1000. */
     size_t envelope_buffer_size; /**< Bytes for queued commands of one transaction. Default 65536. */
     const smtpcore_allocator *allocator; /**< NULL for malloc/free. Copied. */
+    /** LMTP mode (RFC 2033). Default 0. Nonzero: LHLO instead of EHLO, with no HELO
+     *  fallback (a refused LHLO ends the session); after the data one
+     *  ::SMTPCORE_CEV_DELIVERY_RESULT per accepted recipient, then
+     *  ::SMTPCORE_CEV_MESSAGE_RESULT with the totals. */
+    int lmtp;
 } smtpcore_client_config;
 
 /** @brief Client event types. */
@@ -73,10 +78,18 @@ typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_SEND_BODY,       /**< Feed the body with smtpcore_client_body(). */
     SMTPCORE_CEV_MESSAGE_RESULT,  /**< Final outcome of the transaction (see failure);
                                        READY follows unless the next transaction already
-                                       started (see smtpcore_client_mail()). */
+                                       started (see smtpcore_client_mail()). LMTP: after
+                                       the DELIVERY_RESULTs; failure is SUCCESS when one
+                                       recipient got a 2xx, else FAIL_TRANSIENT when one
+                                       got a 4xx, else FAIL_PERMANENT; reply is the
+                                       last delivery reply. */
     SMTPCORE_CEV_REPLY,           /**< Reply to NOOP or RSET requested by the host. */
     SMTPCORE_CEV_PROTOCOL_ERROR,  /**< The server broke the protocol; CLOSED follows. */
-    SMTPCORE_CEV_CLOSED           /**< The conversation is over; close the connection. */
+    SMTPCORE_CEV_CLOSED,          /**< The conversation is over; close the connection. */
+    SMTPCORE_CEV_DELIVERY_RESULT  /**< LMTP: the reply for one accepted recipient after the end
+                                       of the data (RFC 2033 4.2); rcpt_index is its index in
+                                       the order of smtpcore_client_rcpt(). One per accepted
+                                       recipient, in RCPT order, before MESSAGE_RESULT. */
 } smtpcore_client_event_type;
 
 /** @brief Outcome classes carried by client events. */
@@ -93,8 +106,10 @@ typedef struct smtpcore_client_event {
     smtpcore_failure failure;   /**< Outcome class of this event. */
     smtpcore_reply reply;       /**< The reply behind the event (code 0 when none). */
     smtpcore_caps caps;         /**< READY: the server's capabilities. */
-    size_t rcpt_index;          /**< RCPT_RESULT: index in the order of smtpcore_client_rcpt(). */
-    size_t rcpt_accepted;       /**< MESSAGE_RESULT: recipients accepted. */
+    size_t rcpt_index;          /**< RCPT_RESULT, DELIVERY_RESULT: index in the order of
+                                     smtpcore_client_rcpt(). */
+    size_t rcpt_accepted;       /**< MESSAGE_RESULT: recipients accepted (LMTP: recipients
+                                     whose delivery reply was 2xx). */
     size_t rcpt_total;          /**< MESSAGE_RESULT: recipients submitted. */
     smtpcore_str data;          /**< AUTH_CHALLENGE: decoded challenge. */
     smtpcore_violation violation; /**< PROTOCOL_ERROR/CLOSED/MESSAGE_RESULT: reason. */

@@ -90,6 +90,14 @@ typedef struct smtpcore_server_config {
     const char *const *own_names;  /**< Names and literals that mean "us" (loop check). */
     size_t own_names_count;        /**< Entries in @ref own_names. */
     const smtpcore_allocator *allocator; /**< NULL for malloc/free. Copied. */
+    /** LMTP mode (RFC 2033). Default 0. Nonzero: the session expects LHLO (HELO and EHLO
+     *  get "500 5.5.1"), always advertises PIPELINING and ENHANCEDSTATUSCODES, and after
+     *  the end of a message (DATA or BDAT LAST) sends one reply per accepted recipient,
+     *  given with smtpcore_server_reply_rcpt() (see ::SMTPCORE_SEV_MESSAGE_END). The
+     *  default greeting text becomes "LMTP smtpcore". Requires max_recipients > 0: the
+     *  per-recipient replies are stored in room sized from it at smtpcore_server_new()
+     *  (see docs/server-guide.md, "LMTP"). */
+    int lmtp;
 } smtpcore_server_config;
 
 /** @brief Server event types. */
@@ -97,14 +105,21 @@ typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_NONE = 0,        /**< Nothing to do: feed more input or drain output. */
     SMTPCORE_SEV_CONNECT,         /**< Greeting due. Answer: accept (220) or reject (554; the
                                        session then answers every command but QUIT with 503). */
-    SMTPCORE_SEV_HELO,            /**< HELO or EHLO (@ref smtpcore_server_event.esmtp). Answer. */
+    SMTPCORE_SEV_HELO,            /**< HELO or EHLO (@ref smtpcore_server_event.esmtp); in LMTP
+                                       mode (smtpcore_server_lmtp()) always LHLO, with esmtp 1.
+                                       Answer. */
     SMTPCORE_SEV_MAIL,            /**< MAIL FROM. Answer. */
     SMTPCORE_SEV_RCPT,            /**< RCPT TO. Answer. */
     SMTPCORE_SEV_DATA,            /**< DATA command. Answer: accept (354) or reject. */
     SMTPCORE_SEV_BODY,            /**< A slice of message content, already unstuffed. */
-    SMTPCORE_SEV_MESSAGE_END,     /**< End of DATA or BDAT LAST. Answer: accept (250) or reject. */
+    SMTPCORE_SEV_MESSAGE_END,     /**< End of DATA or BDAT LAST. Answer: accept (250) or reject.
+                                       LMTP mode: one answer per accepted recipient
+                                       (@ref smtpcore_server_event.rcpt_count of them) with
+                                       smtpcore_server_reply_rcpt(); accept/reply/reject
+                                       answer all recipients not yet answered at once. */
     SMTPCORE_SEV_MESSAGE_ABORTED, /**< The engine refused the message (see violation); the reply
-                                       is already queued; discard the body. */
+                                       is already queued (LMTP mode: once per recipient);
+                                       discard the body. */
     SMTPCORE_SEV_RSET,            /**< Transaction reset by RSET (informative). */
     SMTPCORE_SEV_NOOP,            /**< NOOP (informative). */
     SMTPCORE_SEV_VRFY,            /**< VRFY. Answer (default 252). */
@@ -136,7 +151,9 @@ typedef struct smtpcore_server_event {
     int address_utf8;           /**< The mailbox contains UTF-8 (RFC 6531). */
     smtpcore_mail_params mail;  /**< MAIL parameters. */
     smtpcore_rcpt_params rcpt;  /**< RCPT parameters. */
-    uint32_t rcpt_count;        /**< Accepted recipients so far in this transaction. */
+    uint32_t rcpt_count;        /**< Accepted recipients so far in this transaction
+                                     (MESSAGE_END: all of them, the number of per-recipient
+                                     replies LMTP mode sends). */
     /* BODY / MESSAGE_END */
     smtpcore_str data;          /**< BODY: content bytes. */
     uint64_t message_size;      /**< MESSAGE_END/ABORTED: octets of content received. */
@@ -228,6 +245,43 @@ SMTPCORE_EXTERN int smtpcore_server_reply(smtpcore_server *s, int code, const ch
  */
 SMTPCORE_EXTERN int smtpcore_server_reject(smtpcore_server *s, int code, const char *enhanced,
                                            const char *text);
+
+/**
+ * @brief LMTP: answers one recipient of the message that ::SMTPCORE_SEV_MESSAGE_END ended.
+ *
+ * @p index is the recipient's position among the accepted RCPTs of the transaction
+ * (0 .. rcpt_count - 1 of the MESSAGE_END event). Recipients may be answered in any
+ * order and at any time, also after later smtpcore_server_next_event() calls that
+ * returned ::SMTPCORE_SEV_NONE; the replies go out in RCPT order as soon as they are
+ * contiguous (RFC 2033 4.2), and commands pipelined behind the message are not processed
+ * until every recipient has its reply. smtpcore_server_accept(), smtpcore_server_reply()
+ * and smtpcore_server_reject() on the MESSAGE_END answer every recipient not yet
+ * answered with one reply. Replies that cannot be written yet (out of order, or the
+ * output buffer is full) are stored in room sized at smtpcore_server_new() from
+ * max_recipients; nothing is allocated.
+ * @param s Session in LMTP mode.
+ * @param index Recipient index.
+ * @param code 2xx, 4xx or 5xx.
+ * @param enhanced "x.y.z" (class matching @p code) or NULL for a default.
+ * @param text Reply text or NULL for the default; '\n' separates lines; no CR or NUL.
+ * @return ::SMTPCORE_OK; ::SMTPCORE_ERR_NO_ANSWER_PENDING (no message awaits its
+ *         answers); ::SMTPCORE_ERR_INVALID_STATE (the session is not in LMTP mode);
+ *         ::SMTPCORE_ERR_INVALID_ARGUMENT (index out of range or already answered, bad
+ *         code or enhanced code); ::SMTPCORE_ERR_INJECTION; ::SMTPCORE_ERR_TOO_LONG;
+ *         ::SMTPCORE_ERR_BUFFER_FULL (the reply store is full: write the output, answer
+ *         the lowest unanswered recipients first, or use shorter texts).
+ */
+SMTPCORE_EXTERN int smtpcore_server_reply_rcpt(smtpcore_server *s, size_t index, int code,
+                                               const char *enhanced, const char *text);
+
+/**
+ * @brief LMTP: the number of recipients of the ended message still without an answer
+ *        (0 when no message awaits its answers).
+ */
+SMTPCORE_EXTERN size_t smtpcore_server_rcpt_unanswered(const smtpcore_server *s);
+
+/** @brief Nonzero when the session runs in LMTP mode (its HELO events are LHLO). */
+SMTPCORE_EXTERN int smtpcore_server_lmtp(const smtpcore_server *s);
 
 /**
  * @brief Gives a view of the bytes waiting to be sent to the peer.

@@ -19,7 +19,7 @@ from .values import Caps, Reply, _slice, decode_text, encode_text
 __all__ = [
     "ClientConnection", "ClientEvent", "Greeting", "StartTLS", "AuthChallenge", "AuthResult",
     "Ready", "MailResult", "RcptResult", "SendBody", "MessageResult", "CommandReply",
-    "ProtocolError", "Closed",
+    "ProtocolError", "Closed", "DeliveryResult",
 ]
 
 
@@ -125,6 +125,14 @@ class Closed(ClientEvent):
     message: str = ""
 
 
+@dataclass(slots=True)
+class DeliveryResult(ClientEvent):
+    """LMTP: the reply for one accepted recipient after the data; ``index`` in the order
+    of rcpt() calls. One per accepted recipient, in RCPT order, before MessageResult."""
+    type: ClassVar[ClientEventType] = ClientEventType.DELIVERY_RESULT
+    index: int = 0
+
+
 _VIOLATIONS = {int(v): v for v in Violation}
 _FAILURES = {int(f): f for f in Failure}
 
@@ -144,6 +152,8 @@ def _convert(ev: Any, scratch: Any) -> ClientEvent | None:
     reply = Reply._from_c(ev.reply, scratch)
     if t == lib.SMTPCORE_CEV_RCPT_RESULT:
         return RcptResult(failure, reply, int(ev.rcpt_index))
+    if t == lib.SMTPCORE_CEV_DELIVERY_RESULT:
+        return DeliveryResult(failure, reply, int(ev.rcpt_index))
     if t == lib.SMTPCORE_CEV_MAIL_RESULT:
         return MailResult(failure, reply)
     if t == lib.SMTPCORE_CEV_SEND_BODY:

@@ -187,6 +187,7 @@ typedef struct smtpcore_server_config {
     const char *const *own_names;
     size_t own_names_count;
     const smtpcore_allocator *allocator;
+    int lmtp;
 } smtpcore_server_config;
 typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_NONE = 0,
@@ -246,6 +247,10 @@ int smtpcore_server_reply(smtpcore_server *s, int code, const char *enhanced,
                                           const char *text);
 int smtpcore_server_reject(smtpcore_server *s, int code, const char *enhanced,
                                            const char *text);
+int smtpcore_server_reply_rcpt(smtpcore_server *s, size_t index, int code,
+                                               const char *enhanced, const char *text);
+size_t smtpcore_server_rcpt_unanswered(const smtpcore_server *s);
+int smtpcore_server_lmtp(const smtpcore_server *s);
 size_t smtpcore_server_output(smtpcore_server *s, const char **data);
 int smtpcore_server_consume(smtpcore_server *s, size_t n);
 size_t smtpcore_server_copy_output(smtpcore_server *s, char *buf, size_t cap);
@@ -280,6 +285,7 @@ typedef struct smtpcore_client_config {
     size_t max_recipients;
     size_t envelope_buffer_size;
     const smtpcore_allocator *allocator;
+    int lmtp;
 } smtpcore_client_config;
 typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_NONE = 0,
@@ -294,7 +300,8 @@ typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_MESSAGE_RESULT,
     SMTPCORE_CEV_REPLY,
     SMTPCORE_CEV_PROTOCOL_ERROR,
-    SMTPCORE_CEV_CLOSED
+    SMTPCORE_CEV_CLOSED,
+    SMTPCORE_CEV_DELIVERY_RESULT
 } smtpcore_client_event_type;
 typedef enum smtpcore_failure {
     SMTPCORE_SUCCESS = 0,
