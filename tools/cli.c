@@ -52,6 +52,15 @@ int tool_parse_hostport(const char *s, uint16_t default_port, int allow_zero, ch
     size_t hlen;
     if (s == NULL || s[0] == '\0')
         return -1;
+    if (strncmp(s, "unix:", 5) == 0) {
+        /* sockaddr_un.sun_path holds 108 bytes with its terminator on Linux */
+        size_t n = strlen(s);
+        if (n == 5 || n - 5 >= 108 || n >= host_cap)
+            return -1;
+        memcpy(host, s, n + 1);
+        *port = 0;
+        return 0;
+    }
     if (s[0] == '[') {
         const char *close = strchr(s, ']');
         if (close == NULL)

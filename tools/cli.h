@@ -7,7 +7,9 @@
 
 /**
  * Splits "HOST:PORT", "[V6]:PORT" or "HOST" (then @p default_port) into @p host and
- * @p port. Port 0 is allowed when @p allow_zero. Returns 0 or -1.
+ * @p port. Port 0 is allowed when @p allow_zero. "unix:PATH" names a Unix-domain socket:
+ * @p host receives it whole (tool_connect() and tool_is_unix() know the prefix) and
+ * @p port is 0. Returns 0 or -1.
  */
 int tool_parse_hostport(const char *s, uint16_t default_port, int allow_zero, char *host,
                         size_t host_cap, uint16_t *port);

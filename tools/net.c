@@ -9,6 +9,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +43,8 @@ void tool_addr_str(const struct sockaddr *sa, char *out, size_t cap)
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
         port = ntohs(in6->sin6_port);
         snprintf(out, cap, "[%s]:%u", host, port);
+    } else if (sa->sa_family == AF_UNIX) {
+        snprintf(out, cap, "unix");
     } else {
         snprintf(out, cap, "unknown");
     }
@@ -125,6 +129,92 @@ int tool_listen_ex(const char *host, uint16_t port, int reuseport, char *bound,
     return fd;
 }
 
+int tool_is_unix(const char *host)
+{
+    return strncmp(host, "unix:", 5) == 0;
+}
+
+/* Fills a sockaddr_un; -1 when the path does not fit (no silent truncation). */
+static int unix_addr(const char *path, struct sockaddr_un *un, char *err, size_t err_cap)
+{
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof un->sun_path) {
+        snprintf(err, err_cap, "bad socket path (1 to %zu bytes): %s", sizeof un->sun_path - 1,
+                 path);
+        return -1;
+    }
+    memcpy(un->sun_path, path, n + 1);
+    return 0;
+}
+
+/* A blocking connect to a Unix-domain socket: 0 when something listens there. */
+static int unix_alive(const struct sockaddr_un *un)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1; /* cannot tell: assume alive, never remove what may be in use */
+    int rc = connect(fd, (const struct sockaddr *)un, sizeof *un);
+    int e = errno;
+    close(fd);
+    return rc == 0 || (e != ECONNREFUSED && e != ENOENT);
+}
+
+int tool_listen_unix(const char *path, unsigned mode, tool_unix_file *file, char *bound,
+                     size_t bound_cap, char *err, size_t err_cap)
+{
+    memset(file, 0, sizeof *file);
+    struct sockaddr_un un;
+    if (unix_addr(path, &un, err, err_cap) != 0)
+        return -1;
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, err_cap, "%s exists and is not a socket", path);
+            return -1;
+        }
+        if (unix_alive(&un)) {
+            snprintf(err, err_cap, "%s: another server is listening there", path);
+            return -1;
+        }
+        unlink(path); /* stale: its server is gone */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, err_cap, "socket: %s", strerror(errno));
+        return -1;
+    }
+    /* bind() creates the file with the umask applied; chmod sets the mode asked for. The
+     * window in between only ever has fewer permissions than asked. */
+    if (bind(fd, (struct sockaddr *)&un, sizeof un) != 0) {
+        snprintf(err, err_cap, "cannot listen on unix:%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (chmod(path, (mode_t)mode) != 0 || lstat(path, &st) != 0 || listen(fd, 512) != 0 ||
+        tool_set_nonblock(fd) != 0) {
+        snprintf(err, err_cap, "cannot listen on unix:%s: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    memcpy(file->path, un.sun_path, sizeof file->path);
+    file->dev = st.st_dev;
+    file->ino = st.st_ino;
+    snprintf(bound, bound_cap, "unix:%s", path);
+    return fd;
+}
+
+void tool_unix_file_remove(tool_unix_file *file)
+{
+    struct stat there;
+    if (file->path[0] != '\0' && lstat(file->path, &there) == 0 && S_ISSOCK(there.st_mode) &&
+        there.st_ino == file->ino && there.st_dev == file->dev)
+        unlink(file->path);
+    memset(file, 0, sizeof *file);
+}
+
 int tool_wait(int fd, short events, int64_t deadline_ms)
 {
     for (;;) {
@@ -140,8 +230,40 @@ int tool_wait(int fd, short events, int64_t deadline_ms)
     }
 }
 
+/* Connects to a Unix-domain socket. A local connect does not wait for a handshake: it
+ * succeeds, fails, or (backlog full) says EAGAIN, which is retried until the deadline. */
+static int connect_unix(const char *path, int timeout_ms, char *err, size_t err_cap)
+{
+    struct sockaddr_un un;
+    if (unix_addr(path, &un, err, err_cap) != 0)
+        return -1;
+    int64_t deadline = tool_now_ms() + timeout_ms;
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || tool_set_nonblock(fd) != 0) {
+            snprintf(err, err_cap, "socket: %s", strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        if (connect(fd, (struct sockaddr *)&un, sizeof un) == 0)
+            return fd;
+        int e = errno;
+        close(fd);
+        if (e != EAGAIN || tool_now_ms() >= deadline) {
+            snprintf(err, err_cap, "cannot connect to unix:%s: %s", path,
+                     strerror(e == EAGAIN ? ETIMEDOUT : e));
+            return -1;
+        }
+        struct timespec pause = { 0, 10 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+}
+
 int tool_connect(const char *host, uint16_t port, int timeout_ms, char *err, size_t err_cap)
 {
+    if (tool_is_unix(host))
+        return connect_unix(host + 5, timeout_ms, err, err_cap);
     struct addrinfo *res = resolve(host, port, 0, err, err_cap);
     if (res == NULL)
         return -1;

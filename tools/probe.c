@@ -21,6 +21,7 @@ static const char usage_text[] =
 "\n"
 "SYNOPSIS\n"
 "    smtpcore-probe [--json] [--from ADDR] [--to ADDR] [--helo NAME] HOST[:PORT]\n"
+"    smtpcore-probe [OPTIONS] unix:PATH\n"
 "\n"
 "DESCRIPTION\n"
 "    Runs a fixed set of checks, each over its own connection, and prints a verdict table:\n"
@@ -492,13 +493,19 @@ static const char *result_name(result_kind r)
 
 static int report(const probe *p, int reachable)
 {
+    char target[300];
+    if (tool_is_unix(p->host))
+        snprintf(target, sizeof target, "%s", p->host);
+    else
+        snprintf(target, sizeof target, "%s:%u", p->host, (unsigned)p->port);
     int failed = 0;
     for (size_t i = 0; i < p->nchecks; i++)
         failed |= p->checks[i].result == R_FAIL;
     const char *verdict = !reachable ? "unreachable" : failed ? "NOT conformant" : "conformant";
     if (p->json) {
-        printf("{\"target\":\"%s:%u\",\"conformant\":%s,\"verdict\":", p->host,
-               (unsigned)p->port, reachable && !failed ? "true" : "false");
+        printf("{\"target\":");
+        json_str(target);
+        printf(",\"conformant\":%s,\"verdict\":", reachable && !failed ? "true" : "false");
         json_str(verdict);
         printf(",\"checks\":[");
         for (size_t i = 0; i < p->nchecks; i++) {
@@ -512,7 +519,7 @@ static int report(const probe *p, int reachable)
         }
         printf("]}\n");
     } else {
-        printf("smtpcore-probe %s:%u\n", p->host, (unsigned)p->port);
+        printf("smtpcore-probe %s\n", target);
         printf("%-14s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
         for (size_t i = 0; i < p->nchecks; i++)
             printf("%-14s %-6s %s\n", p->checks[i].name, result_name(p->checks[i].result),
@@ -583,6 +590,6 @@ int main(int argc, char **argv)
     return report(&p, 1);
 usage:
     fprintf(stderr, "usage: smtpcore-probe [--json] [--from ADDR] [--to ADDR] [--helo NAME] "
-                    "[--timeout SEC] HOST[:PORT]\nTry 'smtpcore-probe --help'.\n");
+                    "[--timeout SEC] HOST[:PORT]|unix:PATH\nTry 'smtpcore-probe --help'.\n");
     return 4;
 }

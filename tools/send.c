@@ -30,17 +30,19 @@ static const char usage_text[] =
 "\n"
 "SYNOPSIS\n"
 "    smtpcore-send --from ADDR --to ADDR [--to ADDR ...] [OPTIONS] HOST[:PORT] [FILE]\n"
+"    smtpcore-send --from ADDR --to ADDR [--to ADDR ...] [OPTIONS] unix:PATH [FILE]\n"
 "\n"
 "DESCRIPTION\n"
-"    Connects to HOST:PORT (default port 25), says EHLO (falling back to HELO when the\n"
-"    server refuses EHLO), optionally starts TLS and authenticates, and sends the message\n"
-"    read from FILE (or standard input when FILE is absent or \"-\") to every --to\n"
-"    recipient in one transaction. MAIL, RCPT and DATA are pipelined when the server\n"
-"    offers PIPELINING. Line ends are normalised to CRLF and lines starting with '.' are\n"
-"    dot-stuffed by the engine; the message is otherwise sent as is. MAIL FROM carries\n"
-"    SIZE= when the server offers SIZE, BODY=8BITMIME when the message has 8-bit bytes\n"
-"    and the server offers 8BITMIME, and SMTPUTF8 when an address is not ASCII (then\n"
-"    the server must offer SMTPUTF8, or the message fails with status 3).\n"
+"    Connects to HOST:PORT (default port 25) or to the Unix-domain socket PATH, says\n"
+"    EHLO (falling back to HELO when the server refuses EHLO), optionally starts TLS and\n"
+"    authenticates, and sends the message read from FILE (or standard input when FILE is\n"
+"    absent or \"-\") to every --to recipient in one transaction. MAIL, RCPT and DATA\n"
+"    are pipelined when the server offers PIPELINING. Line ends are normalised to CRLF\n"
+"    and lines starting with '.' are dot-stuffed by the engine; the message is otherwise\n"
+"    sent as is. MAIL FROM carries SIZE= when the server offers SIZE, BODY=8BITMIME when\n"
+"    the message has 8-bit bytes and the server offers 8BITMIME, and SMTPUTF8 when an\n"
+"    address is not ASCII (then the server must offer SMTPUTF8, or the message fails\n"
+"    with status 3).\n"
 "\n"
 "OPTIONS\n"
 "    --from ADDR          Envelope sender (\"\" for the null reverse path).\n"
@@ -341,7 +343,8 @@ static int start_tls(send_session *ss)
             return -1;
         }
     }
-    if (ss->tls_ctx == NULL || tool_tls_begin(&ss->st, ss->tls_ctx, 0, ss->o->host) != 0 ||
+    const char *sni = tool_is_unix(ss->o->host) ? NULL : ss->o->host;
+    if (ss->tls_ctx == NULL || tool_tls_begin(&ss->st, ss->tls_ctx, 0, sni) != 0 ||
         (ss->o->tls_verify && tool_tls_expect_host(&ss->st, ss->o->host) != 0)) {
         fprintf(stderr, "smtpcore-send: TLS setup failed\n");
         return -1;

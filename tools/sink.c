@@ -20,7 +20,7 @@ static const char usage_text[] =
 "    smtpcore-sink - an SMTP server that stores every accepted message in a maildir\n"
 "\n"
 "SYNOPSIS\n"
-"    smtpcore-sink [--listen ADDR:PORT] [--maildir DIR] [OPTIONS]\n"
+"    smtpcore-sink [--listen ADDR:PORT|unix:PATH] [--maildir DIR] [OPTIONS]\n"
 "\n"
 "DESCRIPTION\n"
 "    Accepts SMTP connections (many at once per process, non-blocking) and answers them\n"
@@ -30,12 +30,18 @@ static const char usage_text[] =
 "    as received (dot-unstuffed); the envelope goes to the log line. Without --maildir\n"
 "    messages are accepted and discarded.\n"
 "\n"
-"    On start the bound address is printed on stdout as \"listening on ADDR:PORT\".\n"
+"    On start the bound address is printed on stdout as \"listening on ADDR:PORT\"\n"
+"    (or \"listening on unix:PATH\").\n"
 "    One line per transaction is logged on stderr.\n"
 "\n"
 "OPTIONS\n"
 "    --listen ADDR:PORT   Address to listen on (default 127.0.0.1:2525; port 0 picks a\n"
 "                         free port).\n"
+"    --listen unix:PATH   Listen on a Unix-domain socket instead. A stale socket file at\n"
+"                         PATH (its server gone) is replaced; a live one or any other\n"
+"                         file is an error. The file is removed on exit.\n"
+"    --socket-mode MODE   Octal permissions of the unix: socket (default 0666: any local\n"
+"                         user may connect, as with Dovecot's LMTP socket).\n"
 "    --maildir DIR        Store messages in maildir DIR (created if missing).\n"
 "    --max-size N         Largest message in octets, K/M/G suffixes allowed; 0 means no\n"
 "                         limit (default 10M). Advertised with SIZE.\n"
@@ -91,6 +97,7 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
     sink_options *o = &ctx->opt;
     snprintf(o->host, sizeof o->host, "127.0.0.1");
     o->port = 2525;
+    o->socket_mode = 0666;
     o->max_size = 10u * 1024 * 1024;
     o->max_rcpt = 100;
     o->max_conn = 1000;
@@ -109,6 +116,12 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
         } else if ((r = tool_opt_value(argc, argv, &i, "--listen", &v)) != 0) {
             if (r < 0 || tool_parse_hostport(v, 2525, 1, o->host, sizeof o->host, &o->port))
                 return usage_error("bad --listen", v);
+        } else if ((r = tool_opt_value(argc, argv, &i, "--socket-mode", &v)) != 0) {
+            char *end = NULL;
+            unsigned long m = r < 0 ? 0 : strtoul(v, &end, 8);
+            if (r < 0 || end == v || *end != '\0' || m > 0777)
+                return usage_error("bad --socket-mode (octal, at most 0777)", v);
+            o->socket_mode = (unsigned)m;
         } else if ((r = tool_opt_value(argc, argv, &i, "--maildir", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
@@ -281,6 +294,14 @@ static void accept_all(sink_ctx *ctx, int lfd, sink_conn **conns, size_t *nconns
     }
 }
 
+/* Closes the listening socket; a unix: socket's file goes with it, so clients that come
+ * later get "no such file" at once instead of waiting on a socket nobody accepts on. */
+static void close_listener(sink_ctx *ctx, int lfd)
+{
+    tool_unix_file_remove(&ctx->unix_file);
+    close(lfd);
+}
+
 static int serve(sink_ctx *ctx, int lfd, int sfd)
 {
     size_t cap = ctx->opt.max_conn;
@@ -334,7 +355,7 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
             if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si && !ctx->stopping) {
                 ctx->stopping = 1;
                 stop_deadline = now + (int64_t)ctx->opt.grace_s * 1000;
-                close(lfd);
+                close_listener(ctx, lfd);
                 lfd = -1;
                 if (!ctx->opt.quiet)
                     fprintf(stderr, "smtpcore-sink: signal %u: shutting down\n", si.ssi_signo);
@@ -371,7 +392,7 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
         nconns = w;
     }
     if (lfd >= 0)
-        close(lfd);
+        close_listener(ctx, lfd);
     free(conns);
     free(pfd);
     return 0;
@@ -416,7 +437,10 @@ int main(int argc, char **argv)
         return 1;
     }
     char bound[128], err[512];
-    int lfd = tool_listen(ctx.opt.host, ctx.opt.port, bound, sizeof bound, err, sizeof err);
+    int lfd = tool_is_unix(ctx.opt.host)
+                  ? tool_listen_unix(ctx.opt.host + 5, ctx.opt.socket_mode, &ctx.unix_file, bound,
+                                     sizeof bound, err, sizeof err)
+                  : tool_listen(ctx.opt.host, ctx.opt.port, bound, sizeof bound, err, sizeof err);
     if (lfd < 0) {
         fprintf(stderr, "smtpcore-sink: %s\n", err);
         return 1;

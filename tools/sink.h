@@ -11,13 +11,15 @@
 
 #include "auth_file.h"
 #include "maildir.h"
+#include "net.h"
 #include "store.h"
 #include "tls.h"
 
 /** Command-line settings. */
 typedef struct sink_options {
-    char host[256];          /**< --listen address. */
+    char host[256];          /**< --listen address, or "unix:PATH". */
     uint16_t port;           /**< --listen port (0: any free port). */
+    unsigned socket_mode;    /**< --socket-mode of a unix: listener. */
     const char *maildir;     /**< --maildir, NULL to discard messages. */
     uint64_t max_size;       /**< --max-size (0: unlimited). */
     uint32_t max_rcpt;       /**< --max-rcpt. */
@@ -44,6 +46,7 @@ typedef struct sink_ctx {
     SSL_CTX *tls;                /**< Server TLS context, NULL without --tls-cert. */
     tool_maildir md;             /**< Open maildir when opt.maildir is set. */
     sink_store store;            /**< Storage thread when opt.maildir is set. */
+    tool_unix_file unix_file;    /**< The unix: listener's socket file, removed on exit. */
     tool_auth_file auth;         /**< Credentials when opt.auth_file is set. */
     int stopping;                /**< SIGTERM/SIGINT seen. */
     uint64_t conn_seq;           /**< Connection ids. */

@@ -73,6 +73,8 @@ static void worker_life(sink_ctx *ctx, const sink_worker_ops *ops, uint32_t w, i
     /* Connection ids stay unique across workers: worker w numbers w+N, w+2N, ... */
     ctx->conn_seq = w;
     ctx->id_step = ctx->opt.workers;
+    /* A unix: socket file belongs to the supervisor, which removes it at the end. */
+    memset(&ctx->unix_file, 0, sizeof ctx->unix_file);
     if (sfd < 0 || ops->setup(ctx) != 0) {
         send_rec(rec_fd, REC_FAILED, w, ctx);
         _exit(1);
@@ -90,7 +92,9 @@ static void worker_life(sink_ctx *ctx, const sink_worker_ops *ops, uint32_t w, i
  * decides the port when --listen asked for port 0. Returns 0 or -1 (message printed). */
 static int open_listeners(sink_ctx *ctx, worker *ws, uint32_t n, char *bound, size_t cap)
 {
-    int reuse = ctx->opt.worker_socket == SINK_WORKER_REUSEPORT;
+    /* A unix: socket is always shared: SO_REUSEPORT does not apply to a socket path. */
+    int unix_path = tool_is_unix(ctx->opt.host);
+    int reuse = ctx->opt.worker_socket == SINK_WORKER_REUSEPORT && !unix_path;
     uint16_t port = ctx->opt.port;
     char err[512];
     for (uint32_t i = 0; i < n; i++) {
@@ -98,7 +102,10 @@ static int open_listeners(sink_ctx *ctx, worker *ws, uint32_t n, char *bound, si
             ws[i].lfd = ws[0].lfd;
             continue;
         }
-        ws[i].lfd = tool_listen_ex(ctx->opt.host, port, reuse, bound, cap, err, sizeof err);
+        ws[i].lfd = unix_path ? tool_listen_unix(ctx->opt.host + 5, ctx->opt.socket_mode,
+                                                 &ctx->unix_file, bound, cap, err, sizeof err)
+                              : tool_listen_ex(ctx->opt.host, port, reuse, bound, cap, err,
+                                               sizeof err);
         if (ws[i].lfd < 0) {
             fprintf(stderr, "smtpcore-sink: %s\n", err);
             return -1;
@@ -120,7 +127,8 @@ static int open_listeners(sink_ctx *ctx, worker *ws, uint32_t n, char *bound, si
 static void close_listeners(sink_ctx *ctx, worker *ws, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
-        if (ws[i].lfd >= 0 && (i == 0 || ctx->opt.worker_socket == SINK_WORKER_REUSEPORT))
+        if (ws[i].lfd >= 0 && (i == 0 || (ctx->opt.worker_socket == SINK_WORKER_REUSEPORT &&
+                                          !tool_is_unix(ctx->opt.host))))
             close(ws[i].lfd);
         ws[i].lfd = -1;
     }
@@ -182,6 +190,7 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
         if (sfd < 0)
             perror("smtpcore-sink: signalfd");
         close_listeners(ctx, ws, n);
+        tool_unix_file_remove(&ctx->unix_file);
         free(ws);
         return 1;
     }
@@ -232,6 +241,7 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
                             si.ssi_signo, n);
                 stopping = 1;
                 signal_all(ws, n, SIGTERM);
+                tool_unix_file_remove(&ctx->unix_file); /* later clients fail at once */
             }
         }
         if (pfd[1].revents & (POLLIN | POLLHUP)) {
@@ -263,6 +273,7 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
                 failed = 1;
                 stopping = 1;
                 signal_all(ws, n, SIGTERM);
+                tool_unix_file_remove(&ctx->unix_file); /* later clients fail at once */
             }
         }
         if (stopping && kill_deadline == 0)
@@ -272,6 +283,7 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
             failed = 1;
         }
     }
+    tool_unix_file_remove(&ctx->unix_file);
     /* Drain the records of the last workers (written before they exited). */
     worker_rec r;
     while (read(fds[0], &r, sizeof r) == (ssize_t)sizeof r) {
