@@ -8,7 +8,7 @@ description = {
    summary = "LuaJIT FFI binding of smtpcore, a sans-I/O SMTP engine, with an OpenResty mail client",
    detailed = [[
 resty.smtpcore binds libsmtpcore (server and client roles) through the LuaJIT FFI: events
-are pulled, no C callbacks into Lua, scratch buffers are reused. resty.smtpcore.client
+are pulled, no C callbacks into Lua, constants generated from the C headers. resty.smtpcore.client
 sends mail over nginx cosockets (STARTTLS, AUTH, pipelining, per-recipient results,
 keepalive pooling) or over luasocket in plain LuaJIT.
 Needs LuaJIT (or OpenResty) and libsmtpcore.so installed where package.cpath or the
@@ -27,6 +27,7 @@ build = {
       ["resty.smtpcore"] = "bindings/lua/lib/resty/smtpcore.lua",
       ["resty.smtpcore.cdef"] = "bindings/lua/lib/resty/smtpcore/cdef.lua",
       ["resty.smtpcore.client"] = "bindings/lua/lib/resty/smtpcore/client.lua",
+      ["resty.smtpcore.enums"] = "bindings/lua/lib/resty/smtpcore/enums.lua",
       ["resty.smtpcore.socket"] = "bindings/lua/lib/resty/smtpcore/socket.lua",
    },
    copy_directories = { "docs" },

@@ -2,7 +2,8 @@
 -- Used twice: `luajit t/layout.lua gen-c` prints a C program that prints sizeof/offsetof
 -- as the C compiler sees them through the real header, and test_binding.lua compares that
 -- with what LuaJIT computes from the cdef. A cdef that parses but lays out differently
--- (a wrong type, a missed field) fails there.
+-- (a wrong type, a missed field) fails there. The program also prints the value of every
+-- enum constant in resty.smtpcore.enums, which test_binding.lua compares the same way.
 local M = {}
 
 function M.structs(cdef)
@@ -33,6 +34,13 @@ function M.gen_c(cdef)
         for _, f in ipairs(s.fields) do
             lines[#lines + 1] = string.format('    printf("%s.%s %%zu\\n", offsetof(%s, %s));',
                 s.struct, f, s.struct, f)
+        end
+    end
+    -- Enum constants: every one resty.smtpcore.enums lists (generated from the same cdef),
+    -- as the compiler sees it through the real header.
+    for _, members in pairs(require "resty.smtpcore.enums") do
+        for name in pairs(members) do
+            lines[#lines + 1] = string.format('    printf("%s %%lld\\n", (long long)%s);', name, name)
         end
     end
     lines[#lines + 1] = "    return 0;"

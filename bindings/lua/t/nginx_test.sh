@@ -132,8 +132,8 @@ accepted 250 reused=true accepted=1/1"
 wait_file "$PREFIX/lua-sink/2.eml" 10
 check_file_eq "lua-sink message 2" "$PREFIX/lua-sink/2.eml" "$PREFIX/msg2"
 
-# 2b. Three requests at once: each coroutine has its own connection and session (the
-# module's scratch buffers are shared but never held across a yield).
+# 2b. Three requests at once: each coroutine has its own connection, session and event
+# struct (the module's private scratch buffers never live across a yield).
 posters=()
 for n in 1 2 3; do
   printf 'Subject: concurrent %s\r\n\r\nmessage number %s\r\n' "$n" "$n" > "$PREFIX/cmsg$n"

@@ -21,7 +21,7 @@ test("struct layouts match the C compiler's", function()
     H.ok(path, "SMTPCORE_LAYOUT is set (by scripts/test.d/30-lua.sh)")
     local c = {}
     for line in io.lines(path) do
-        local k, v = line:match("^(%S+) (%d+)$")
+        local k, v = line:match("^(%S+) (%-?%d+)$")
         c[k] = tonumber(v)
     end
     local n = 0
@@ -33,6 +33,54 @@ test("struct layouts match the C compiler's", function()
         end
     end
     H.ok(n > 80, "compared " .. n .. " fields")
+end)
+
+test("enum values match the C compiler's", function()
+    local path = os.getenv("SMTPCORE_LAYOUT")
+    H.ok(path, "SMTPCORE_LAYOUT is set (by scripts/test.d/30-lua.sh)")
+    local c = {}
+    for line in io.lines(path) do
+        local k, v = line:match("^(SMTPCORE_[%w_]+) (%-?%d+)$")
+        if k then c[k] = tonumber(v) end
+    end
+    local n = 0
+    for ctype, members in pairs(require "resty.smtpcore.enums") do
+        for name, v in pairs(members) do
+            H.eq(v, c[name], ctype .. " " .. name)
+            n = n + 1
+        end
+    end
+    H.ok(n > 100, "compared " .. n .. " constants")
+end)
+
+test("constant tables come from the generated enums, every member included", function()
+    local E = require "resty.smtpcore.enums"
+    local function count(t)
+        local k = 0
+        for _ in pairs(t) do k = k + 1 end
+        return k
+    end
+    H.eq(count(smtpcore.SEV), count(E.smtpcore_server_event_type), "SEV")
+    H.eq(count(smtpcore.CEV), count(E.smtpcore_client_event_type), "CEV")
+    H.eq(count(smtpcore.EXT), count(E.smtpcore_ext), "EXT")
+    H.eq(count(smtpcore.V), count(E.smtpcore_violation), "V")
+    H.eq(count(smtpcore.ERR) + 1, count(E.smtpcore_error), "ERR (+ OK)")
+    for name, v in pairs(E.smtpcore_server_event_type) do
+        local short = name:gsub("^SMTPCORE_SEV_", "")
+        H.eq(smtpcore.SEV[short], v, name)
+        H.eq(smtpcore.SEV_NAMES[v], short, "SEV_NAMES " .. v)
+    end
+    H.eq(smtpcore.SEV.HELO, ffi.C.SMTPCORE_SEV_HELO)
+    H.eq(smtpcore.CEV.MESSAGE_RESULT, ffi.C.SMTPCORE_CEV_MESSAGE_RESULT)
+    H.eq(smtpcore.ERR.BUFFER_FULL, ffi.C.SMTPCORE_ERR_BUFFER_FULL)
+    H.eq(smtpcore.EXT["8BITMIME"], ffi.C.SMTPCORE_EXT_8BITMIME)
+    H.eq(smtpcore.AUTH["CRAM-MD5"], ffi.C.SMTPCORE_AUTH_CRAM_MD5, "SASL spelling")
+    H.eq(smtpcore.V.BARE_LF, ffi.C.SMTPCORE_V_BARE_LF)
+    H.eq(smtpcore.V_NAMES[ffi.C.SMTPCORE_V_BARE_LF], "BARE_LF")
+    H.eq(smtpcore.FAILURE_NAMES[ffi.C.SMTPCORE_FAIL_TRANSIENT], "transient")
+    H.eq(smtpcore.FAILURE_NAMES[ffi.C.SMTPCORE_SUCCESS], "success")
+    H.eq(smtpcore.HELO_CLASS_NAMES[ffi.C.SMTPCORE_HELO_IPV6_LITERAL], "ipv6_literal")
+    H.eq(smtpcore.const.SMTPCORE_QUIRK_SPLIT_QUIT, ffi.C.SMTPCORE_QUIRK_SPLIT_QUIT, "const")
 end)
 
 test("a missing library reports every path tried", function()
@@ -112,6 +160,37 @@ test("sessions are freed by ffi.gc and by close()", function()
     local ok, err = pcall(function() return s:next_event() end)
     H.eq(ok, false, "a closed session refuses calls")
     H.contains(err, "closed")
+end)
+
+test("an event belongs to its session: another session's next_event leaves it intact", function()
+    -- As two coroutines (two nginx requests) would interleave: A reads an event, B runs,
+    -- A reads the same event again.
+    local a = assert(smtpcore.server_new({ hostname = "a.example.org" }))
+    local b = assert(smtpcore.server_new({ hostname = "b.example.org" }))
+    for _, s in ipairs({ a, b }) do -- greet, so the EHLO is no early talk
+        H.eq(tonumber(assert(s:next_event()).type), smtpcore.SEV.CONNECT)
+        assert(s:accept())
+        H.match(s:take_output(), "^220 ")
+    end
+    assert(a:receive("EHLO first.example.org\r\n"))
+    assert(b:receive("EHLO second.example.org\r\n"))
+    local function next_real(s) return assert(s:next_event()) end
+    local ea = next_real(a)
+    H.eq(tonumber(ea.type), smtpcore.SEV.HELO)
+    local eb = next_real(b)
+    H.eq(tonumber(eb.type), smtpcore.SEV.HELO)
+    H.ok(ea ~= eb, "two sessions, two event structs")
+    H.eq(smtpcore.slice(ea.address), "first.example.org", "A's event after B's next_event")
+    H.eq(smtpcore.slice(eb.address), "second.example.org")
+    local c1 = assert(smtpcore.client_new({ helo_name = "c1.example.org" }))
+    local c2 = assert(smtpcore.client_new({ helo_name = "c2.example.org" }))
+    assert(c1:receive("220 one.example.net ESMTP\r\n"))
+    assert(c2:receive("554 5.7.1 go away\r\n"))
+    local g1 = assert(c1:next_event())
+    local g2 = assert(c2:next_event())
+    H.eq(tonumber(g1.type), smtpcore.CEV.GREETING)
+    H.eq(g1.reply.code, 220, "c1's greeting after c2's next_event")
+    H.eq(g2.reply.code, 554)
 end)
 
 test("bad options are refused", function()

@@ -2,12 +2,14 @@
 --
 -- Thin by design: the engine owns the protocol, this module only moves bytes and events
 -- across the FFI boundary. Events are pulled (no C callbacks into Lua: they abort JIT
--- traces), scratch buffers are allocated once per module (as lua-resty-core does), and
--- sessions are freed by ffi.gc or an explicit :close().
+-- traces), and sessions are freed by ffi.gc or an explicit :close().
 --
--- The event returned by :next_event() is a module-wide scratch struct: read what you need
--- before the next call on ANY session of this module (and before yielding), or copy it
--- with :event_table(). Its slices point into the session and die with the next call on it.
+-- The event returned by :next_event() is the session's own event struct, refilled by
+-- each next_event() on that session: it and its slices (which point into the session)
+-- are valid until the next call on the same session, whatever other sessions do in the
+-- meantime (other coroutines included). Copy it with server_event_table() /
+-- client_event_table() to keep it longer. Scratch buffers private to this module (as in
+-- lua-resty-core) serve single calls only and are never handed out.
 local ffi = require "ffi"
 
 local ffi_new = ffi.new
@@ -104,14 +106,13 @@ for name in CDEF:gmatch("(smtpcore_[%w_]+)%s*%(") do
 end
 
 -- ---------------------------------------------------------------------------------------
--- Module-wide scratch buffers (one of each; nothing here survives a yield)
+-- Private scratch buffers: each serves one call and is read (or copied) before that
+-- call returns, so nothing here is ever seen across a yield or by a caller.
 -- ---------------------------------------------------------------------------------------
 local size_out = ffi_new("size_t[1]")
 local ptr_out = ffi_new("const char *[1]")
 local server_out = ffi_new("smtpcore_server *[1]")
 local client_out = ffi_new("smtpcore_client *[1]")
-local sev = ffi_new("smtpcore_server_event")
-local cev = ffi_new("smtpcore_client_event")
 local str_buf = ffi_new("smtpcore_str")
 local mail_params = ffi_new("smtpcore_mail_params")
 local rcpt_params = ffi_new("smtpcore_rcpt_params")
@@ -130,56 +131,67 @@ local function get_buf(size)
 end
 
 -- ---------------------------------------------------------------------------------------
--- Constants (numbers, so comparisons compile to integer compares)
+-- Constants (numbers, so comparisons compile to integer compares). All come from
+-- resty.smtpcore.enums, generated from the public headers with the cdef (gen_cdef.lua);
+-- the test suite checks that file against the headers and each value against the C
+-- compiler. A constant added to a header appears here after regeneration, nothing else.
 -- ---------------------------------------------------------------------------------------
-local function enum_table(prefix, names)
+local ENUMS = require "resty.smtpcore.enums"
+_M.enums = ENUMS
+
+--- Every C enum constant by its C name (smtpcore.const.SMTPCORE_SEV_HELO).
+_M.const = {}
+for _, members in pairs(ENUMS) do
+    for name, v in pairs(members) do _M.const[name] = v end
+end
+
+--- Builds name -> value and value -> name tables from the C enum `ctype`: each member's
+--- name loses `prefix` and goes through `rename` (if given). Members listed in `skip`
+--- are left out; any other member without the prefix is an error at require time, so a
+--- header change cannot go unnoticed.
+local function enum(ctype, prefix, rename, skip)
+    local members = ENUMS[ctype]
+    if not members then error("resty.smtpcore.enums lacks " .. ctype .. " (regenerate)") end
     local t, rev = {}, {}
-    for i, n in ipairs(names) do
-        t[n] = i - 1
-        rev[i - 1] = n
+    for cname, v in pairs(members) do
+        if not (skip and skip[cname]) then
+            if cname:sub(1, #prefix) ~= prefix then
+                error(cname .. " in " .. ctype .. " lacks the prefix " .. prefix)
+            end
+            local short = cname:sub(#prefix + 1)
+            if rename then short = rename(short) end
+            t[short] = v
+            rev[v] = short
+        end
     end
     return t, rev
 end
 
-_M.OK = 0
-_M.ERR = {
-    INVALID_ARGUMENT = -1, NOMEM = -2, INVALID_STATE = -3, BUFFER_FULL = -4, CLOSED = -5,
-    INJECTION = -6, SYNTAX = -7, UNSUPPORTED = -8, TOO_LONG = -9, NO_ANSWER_PENDING = -10,
-}
+local lower = string.lower
+local function lower_no_fail(n) return (lower(n):gsub("^fail_", "")) end
+local function sasl_name(n) return (n:gsub("_", "-")) end -- CRAM_MD5 -> CRAM-MD5
 
-_M.SEV, _M.SEV_NAMES = enum_table("SEV", {
-    "NONE", "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "BODY", "MESSAGE_END",
-    "MESSAGE_ABORTED", "RSET", "NOOP", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "QUIT",
-    "PROTOCOL_ERROR", "CLOSE",
-})
+_M.OK = ENUMS.smtpcore_error.SMTPCORE_OK
+_M.ERR = enum("smtpcore_error", "SMTPCORE_ERR_", nil, { SMTPCORE_OK = true })
+_M.V, _M.V_NAMES = enum("smtpcore_violation", "SMTPCORE_V_")
+_M.REPLY_FLAG = enum("smtpcore_reply_flag", "SMTPCORE_REPLY_")
+_M.SEV, _M.SEV_NAMES = enum("smtpcore_server_event_type", "SMTPCORE_SEV_")
+_M.CEV, _M.CEV_NAMES = enum("smtpcore_client_event_type", "SMTPCORE_CEV_")
+_M.EXT = enum("smtpcore_ext", "SMTPCORE_EXT_")
+_M.AUTH = enum("smtpcore_auth_mech", "SMTPCORE_AUTH_", sasl_name)
+_M.QUIRK = enum("smtpcore_quirk", "SMTPCORE_QUIRK_")
+_M.NOTIFY = enum("smtpcore_dsn_notify", "SMTPCORE_NOTIFY_")
+_M.FAILURE, _M.FAILURE_NAMES = enum("smtpcore_failure", "SMTPCORE_", lower_no_fail)
+_M.HELO_CLASS, _M.HELO_CLASS_NAMES = enum("smtpcore_helo_class", "SMTPCORE_HELO_", lower)
 
-_M.CEV, _M.CEV_NAMES = enum_table("CEV", {
-    "NONE", "GREETING", "STARTTLS", "AUTH_CHALLENGE", "AUTH_RESULT", "READY", "MAIL_RESULT",
-    "RCPT_RESULT", "SEND_BODY", "MESSAGE_RESULT", "REPLY", "PROTOCOL_ERROR", "CLOSED",
-    "DELIVERY_RESULT",
-})
-
-_M.EXT = {
-    PIPELINING = 0x1, SIZE = 0x2, ["8BITMIME"] = 0x4, SMTPUTF8 = 0x8, DSN = 0x10,
-    ENHANCEDSTATUSCODES = 0x20, CHUNKING = 0x40, BINARYMIME = 0x80, STARTTLS = 0x100,
-    AUTH = 0x200, VRFY = 0x400, HELP = 0x800,
-}
-_M.AUTH = { PLAIN = 0x1, LOGIN = 0x2, XOAUTH2 = 0x4, ["CRAM-MD5"] = 0x8, OTHER = 0x40000000 }
-_M.QUIRK = { NO_PIPELINING = 0x1, SPLIT_QUIT = 0x2, NO_CHUNKING = 0x4, HELO_ONLY = 0x8 }
-_M.NOTIFY = { NEVER = 0x1, SUCCESS = 0x2, FAILURE = 0x4, DELAY = 0x8 }
-_M.FAILURE_NAMES = { [0] = "success", [4] = "transient", [5] = "permanent", [6] = "local" }
-_M.HELO_CLASS_NAMES = {
-    [0] = "invalid", "fqdn", "single_label", "ipv4_literal", "ipv6_literal", "general_literal",
-}
-
-local BODY_TYPES = { ["7BIT"] = 1, ["8BITMIME"] = 2, BINARYMIME = 3 }
-local RET_TYPES = { FULL = 1, HDRS = 2 }
-local TLS_POLICIES = { never = 0, opportunistic = 1, required = 2 }
+local BODY_TYPES = enum("smtpcore_body_type", "SMTPCORE_BODY_")
+local RET_TYPES = enum("smtpcore_dsn_ret", "SMTPCORE_RET_")
+local TLS_POLICIES = enum("smtpcore_tls_policy", "SMTPCORE_TLS_", lower)
 local POLICY_VALUES = {
-    helo_policy = { required = 0, optional = 1 },
-    bare_lf_policy = { reject = 0, accept = 1 },
-    talker_policy = { note = 0, reject = 1 },
-    injection_policy = { reject = 0, discard = 1 },
+    helo_policy = enum("smtpcore_helo_policy", "SMTPCORE_HELO_", lower),
+    bare_lf_policy = enum("smtpcore_bare_lf_policy", "SMTPCORE_BARE_LF_", lower),
+    talker_policy = enum("smtpcore_talker_policy", "SMTPCORE_TALKER_", lower),
+    injection_policy = enum("smtpcore_injection_policy", "SMTPCORE_INJECTION_", lower),
 }
 
 -- ---------------------------------------------------------------------------------------
@@ -352,7 +364,7 @@ function _M.server_new(opts)
     if rc ~= 0 then return fail(rc) end
     local s = ffi_gc(server_out[0], C.smtpcore_server_del)
     keep = nil
-    return setmetatable({ s = s }, Server)
+    return setmetatable({ s = s, ev = ffi_new("smtpcore_server_event") }, Server)
 end
 
 --- Offers peer bytes (a string, or a pointer and a length); returns the number taken
@@ -371,12 +383,14 @@ function Server:receive_eof()
     return true
 end
 
---- Returns the next event: the module-wide scratch struct (read .type first; numbers
---- in _M.SEV). Valid until the next call on any session of this module.
+--- Returns the next event: this session's event struct (read .type first; numbers in
+--- _M.SEV), refilled by the next call; valid with its slices until the next call on
+--- this session.
 function Server:next_event()
-    local rc = C.smtpcore_server_next_event(self.s, sev)
+    local ev = self.ev
+    local rc = C.smtpcore_server_next_event(self.s, ev)
     if rc ~= 0 then return fail(rc) end
-    return sev
+    return ev
 end
 
 --- Answers the pending event with the default positive reply.
@@ -447,6 +461,9 @@ end
 
 --- Copies the current server event into a plain table (slices become strings; only the
 --- fields meaningful for its type are set).
+local SEV = _M.SEV
+local ADDRESS_EVENTS = { [SEV.MAIL] = true, [SEV.RCPT] = true, [SEV.VRFY] = true,
+                         [SEV.EXPN] = true, [SEV.HELP] = true }
 function _M.server_event_table(ev)
     local t = tonumber(ev.type)
     local r = {
@@ -458,37 +475,37 @@ function _M.server_event_table(ev)
         reply_code = ev.reply_code,
         message = slice(ev.message),
     }
-    if t == 2 then -- HELO
+    if t == SEV.HELO then
         r.esmtp = ev.esmtp ~= 0
         r.helo_class = _M.HELO_CLASS_NAMES[tonumber(ev.helo_class)]
         r.helo_is_own_name = ev.helo_is_own_name ~= 0
         r.address = slice(ev.address)
-    elseif t == 3 or t == 4 or t == 11 or t == 12 or t == 13 then
+    elseif ADDRESS_EVENTS[t] then
         r.address = slice(ev.address)
         r.address_utf8 = ev.address_utf8 ~= 0
         r.rcpt_count = tonumber(ev.rcpt_count)
-        if t == 3 then
+        if t == SEV.MAIL then
             local m = ev.mail
             r.mail = {
                 size = m.has_size ~= 0 and tonumber(m.size) or nil,
                 body = tonumber(m.body), smtputf8 = m.smtputf8 ~= 0, ret = tonumber(m.ret),
                 envid = slice(m.envid), auth = slice(m.auth),
             }
-        elseif t == 4 then
+        elseif t == SEV.RCPT then
             r.rcpt = { notify = tonumber(ev.rcpt.notify), orcpt = slice(ev.rcpt.orcpt) }
         end
-    elseif t == 6 then
+    elseif t == SEV.BODY then
         r.data = slice(ev.data)
-    elseif t == 7 or t == 8 then
+    elseif t == SEV.MESSAGE_END or t == SEV.MESSAGE_ABORTED then
         r.message_size = tonumber(ev.message_size)
         r.bdat = ev.bdat ~= 0
         r.long_lines = ev.long_lines ~= 0
-    elseif t == 15 then
+    elseif t == SEV.AUTH then
         r.auth_mech = tonumber(ev.auth_mech)
         r.authzid = slice(ev.authzid)
         r.username = slice(ev.username)
         r.password = slice(ev.password)
-    elseif t == 14 then
+    elseif t == SEV.STARTTLS then
         r.discarded = tonumber(ev.discarded)
     end
     return r
@@ -533,7 +550,8 @@ function _M.client_new(opts)
     end
     local rc = C.smtpcore_client_new(client_out, cfg)
     if rc ~= 0 then return fail(rc) end
-    return setmetatable({ c = ffi_gc(client_out[0], C.smtpcore_client_del) }, Client)
+    return setmetatable({ c = ffi_gc(client_out[0], C.smtpcore_client_del),
+                          ev = ffi_new("smtpcore_client_event") }, Client)
 end
 
 --- Offers server bytes; returns the number taken.
@@ -550,11 +568,13 @@ function Client:receive_eof()
     return true
 end
 
---- Returns the next event (module-wide scratch struct; numbers in _M.CEV).
+--- Returns the next event: this session's event struct (numbers in _M.CEV), valid
+--- with its slices until the next call on this session.
 function Client:next_event()
-    local rc = C.smtpcore_client_next_event(self.c, cev)
+    local ev = self.ev
+    local rc = C.smtpcore_client_next_event(self.c, ev)
     if rc ~= 0 then return fail(rc) end
-    return cev
+    return ev
 end
 
 local function set_str(dst, s)
@@ -668,6 +688,7 @@ function Client:close()
 end
 
 --- Copies the current client event into a plain table.
+local CEV = _M.CEV
 function _M.client_event_table(ev)
     local t = tonumber(ev.type)
     local r = {
@@ -678,14 +699,14 @@ function _M.client_event_table(ev)
         violation = tonumber(ev.violation),
         message = slice(ev.message),
     }
-    if t == 5 then r.caps = caps_table(ev.caps) end
-    if t == 7 then r.rcpt_index = tonumber(ev.rcpt_index) end
-    if t == 9 then
+    if t == CEV.READY then r.caps = caps_table(ev.caps) end
+    if t == CEV.RCPT_RESULT then r.rcpt_index = tonumber(ev.rcpt_index) end
+    if t == CEV.MESSAGE_RESULT then
         r.rcpt_accepted = tonumber(ev.rcpt_accepted)
         r.rcpt_total = tonumber(ev.rcpt_total)
     end
-    if t == 3 then r.data = slice(ev.data) end
-    if t == 2 then r.discarded = tonumber(ev.discarded) end
+    if t == CEV.AUTH_CHALLENGE then r.data = slice(ev.data) end
+    if t == CEV.STARTTLS then r.discarded = tonumber(ev.discarded) end
     return r
 end
 

@@ -132,6 +132,20 @@ function Mailer:_session()
         auth_mechanism = self.auth_mechanism,
         quirks = self.quirks,
     }
+    -- An engine that checks 8-bit bodies itself (SMTPCORE_QUIRK_SEND_8BIT exists) must be
+    -- told that allow_8bit means sending them as they are.
+    local send_8bit = smtpcore.QUIRK.SEND_8BIT
+    if self.allow_8bit and send_8bit then
+        local q = cfg.quirks
+        if type(q) == "number" then
+            if q % (send_8bit * 2) < send_8bit then q = q + send_8bit end
+        else
+            local list = { "SEND_8BIT" }
+            for _, n in ipairs(q or {}) do list[#list + 1] = n end
+            q = list
+        end
+        cfg.quirks = q
+    end
     if self.engine then
         for k, v in pairs(self.engine) do cfg[k] = v end
     end
