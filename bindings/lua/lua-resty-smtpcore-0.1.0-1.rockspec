@@ -1,7 +1,7 @@
 package = "lua-resty-smtpcore"
 version = "0.1.0-1"
 source = {
-   url = "git+https://example.invalid/smtpcore.git",
+   url = "git+https://github.com/smtpcore/smtpcore.git",
    tag = "v0.1.0",
 }
 description = {
@@ -14,7 +14,7 @@ keepalive pooling) or over luasocket in plain LuaJIT.
 Needs LuaJIT (or OpenResty) and libsmtpcore.so installed where package.cpath or the
 SMTPCORE_LIB environment variable points.
 ]],
-   homepage = "https://example.invalid/smtpcore",
+   homepage = "https://github.com/smtpcore/smtpcore",
    license = "MIT",
 }
 dependencies = {

@@ -226,4 +226,64 @@ test("the rockspec lists every module and only existing files", function()
     p:close()
 end)
 
+local PROJECT_URL = "https://github.com/smtpcore/smtpcore"
+
+--- dist.ini as opm reads it: "key = value" lines, "#" or ";" comments, no sections here.
+local function read_dist_ini(path)
+    local t = {}
+    for line in io.lines(path) do
+        if not line:match("^%s*$") and not line:match("^%s*[#;]") then
+            local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
+            H.ok(k, "dist.ini line parses: " .. line)
+            H.eq(t[k], nil, "duplicate key " .. k)
+            t[k] = v
+        end
+    end
+    return t
+end
+
+test("packaging: rockspec, dist.ini, pyproject and README name one project URL", function()
+    local env = {}
+    local chunk = assert(loadfile(ROOT .. "/bindings/lua/lua-resty-smtpcore-0.1.0-1.rockspec"))
+    setfenv(chunk, env)
+    chunk()
+    H.eq(env.source.url, "git+" .. PROJECT_URL .. ".git", "rockspec source.url")
+    H.eq(env.description.homepage, PROJECT_URL, "rockspec homepage")
+    H.eq(env.description.license, "MIT", "rockspec licence")
+    H.eq(env.source.tag, "v" .. smtpcore._VERSION, "rockspec tag")
+    H.eq(env.version, smtpcore._VERSION .. "-1", "rockspec version")
+
+    local dist = read_dist_ini(ROOT .. "/bindings/lua/dist.ini")
+    for _, key in ipairs({ "name", "abstract", "author", "is_original", "license", "repo_link" }) do
+        H.ok(dist[key] and dist[key] ~= "", "dist.ini has " .. key)
+    end
+    H.eq(dist.name, env.package, "dist.ini name")
+    H.eq(dist.repo_link, PROJECT_URL, "dist.ini repo_link")
+    H.eq(dist.license, "mit", "dist.ini licence (opm's id for MIT)")
+    H.eq(dist.is_original, "yes")
+    H.eq(dist.version, smtpcore._VERSION, "dist.ini version")
+    H.eq(dist.lib_dir, "lib")
+    H.ok(H.read_file(ROOT .. "/bindings/lua/README.md"), "opm build needs README.md beside dist.ini")
+    -- opm build takes the version from the first "_VERSION = ..." line of main_module
+    -- (quotes stripped, rest of the line kept) and refuses a mismatch with dist.ini.
+    local code_ver
+    for line in io.lines(ROOT .. "/bindings/lua/" .. dist.main_module) do
+        local v = line:match("%f[%w_]_?VERSION%s*=%s*(.+)") or line:match("%f[%w_]version%s*=%s*(.+)")
+        if v and v:find("%d") then
+            code_ver = v:gsub("[\"']", ""):gsub("%s+$", "")
+            break
+        end
+    end
+    H.eq(code_ver, dist.version, "version opm reads from " .. dist.main_module)
+
+    local py = H.read_file(ROOT .. "/bindings/python/pyproject.toml")
+    H.contains(py, 'Homepage = "' .. PROJECT_URL .. '"', "pyproject [project.urls]")
+    H.contains(H.read_file(ROOT .. "/README.md"), PROJECT_URL, "README")
+    for _, f in ipairs({ "bindings/lua/lua-resty-smtpcore-0.1.0-1.rockspec", "bindings/lua/dist.ini",
+                         "bindings/python/pyproject.toml", "README.md" }) do
+        H.ok(not H.read_file(ROOT .. "/" .. f):find("example.invalid", 1, true),
+             f .. " has no placeholder URL")
+    end
+end)
+
 return T

@@ -24,7 +24,9 @@ local setmetatable = setmetatable
 local str_format = string.format
 local tbl_concat = table.concat
 
-local _M = { _VERSION = "0.1.0" }
+local _M = {}
+-- On a line of its own: `opm build` reads the version from the first "_VERSION = ..." line.
+_M._VERSION = "0.1.0"
 
 -- ---------------------------------------------------------------------------------------
 -- Declarations: lib/resty/smtpcore/cdef.lua is generated from bindings/cdef/smtpcore_cdef.h
