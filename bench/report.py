@@ -272,6 +272,83 @@ def row_sink(raw: str) -> dict:
             "figures": figures, "target": target("ratio >= 1.0", ratio >= 1.0, ratio)}
 
 
+def _deploy_lines(raw: str) -> dict:
+    """bench/deploy.sh: '<label>  <N> msg/s  <C> us CPU/msg' per configuration."""
+    t = read_raw(raw, "deploy")
+    line = re.compile(r"^\s*(\S.*?)\s+" + NUM + r"\s*msg/s\s+" + NUM + r"\s*us CPU/msg", re.M)
+    return {m.group(1).strip(): (float(m.group(2)), float(m.group(3))) for m in line.finditer(t)}
+
+
+def row_workers(raw: str) -> dict:
+    d = _deploy_lines(raw)
+    one = d.get("smtpcore-sink --workers 1 (-d)")
+    two = d.get("smtpcore-sink --workers 2 (reuseport) (-d)")
+    if not one or not two:
+        raise Missing("no --workers lines in deploy output")
+    r, c = two[0] / one[0], two[1] / one[1]
+    figures = {"workers1_msgs_per_s": one[0], "workers2_msgs_per_s": two[0], "ratio": r,
+               "workers1_cpu_us_per_msg": one[1], "workers2_cpu_us_per_msg": two[1],
+               "cpu_ratio": c}
+    value = (f"{two[0]:.0f} vs {one[0]:.0f} msg/s: {r:.2f}; server CPU/msg {two[1]:.1f} vs "
+             f"{one[1]:.1f} us ({c:.2f})")
+    shared = d.get("smtpcore-sink --workers 2 shared socket (-d)")
+    if shared:
+        figures.update(shared_msgs_per_s=shared[0], shared_cpu_us_per_msg=shared[1])
+        value += f"; shared socket {shared[0]:.0f} msg/s, {shared[1]:.1f} us"
+    c1 = d.get("smtpcore-sink --workers 1 (conn/msg)")
+    c2 = d.get("smtpcore-sink --workers 2 (reuseport) (conn/msg)")
+    cs = d.get("smtpcore-sink --workers 2 shared socket (conn/msg)")
+    if c1 and c2:
+        figures.update(conn_per_msg_ratio=c2[0] / c1[0], conn_per_msg_cpu_ratio=c2[1] / c1[1])
+        value += f"; conn/msg {c2[0] / c1[0]:.2f} (CPU {c2[1]:.1f} vs {c1[1]:.1f} us)"
+        if cs:
+            figures["conn_per_msg_shared_ratio"] = cs[0] / c1[0]
+            value += f", shared {cs[0] / c1[0]:.2f}"
+    return {"id": "9a", "name": "smtpcore-sink --workers 2 vs 1 (smtp-source -d)",
+            "value": value, "figures": figures, "target": None}
+
+
+def row_haproxy(raw: str) -> dict:
+    d = _deploy_lines(raw)
+    direct = d.get("direct to smtpcore-sink (-d)")
+    behind = d.get("through HAProxy (send-proxy-v2) (-d)")
+    if not direct or not behind:
+        t = read_raw(raw, "deploy")
+        m = re.search(r"^haproxy: (n/a.*)$", t, re.M)
+        raise Missing(m.group(1)[5:-1] if m else "no HAProxy lines in deploy output")
+    r = behind[0] / direct[0]
+    figures = {"direct_msgs_per_s": direct[0], "haproxy_msgs_per_s": behind[0], "ratio": r,
+               "direct_sink_cpu_us_per_msg": direct[1], "haproxy_sink_cpu_us_per_msg": behind[1]}
+    value = (f"{behind[0]:.0f} vs {direct[0]:.0f} msg/s: {r:.2f}; sink CPU/msg {behind[1]:.1f}"
+             f" vs {direct[1]:.1f} us")
+    hap = d.get("HAProxy's own CPU in that path (-d)")
+    if hap:
+        figures["haproxy_cpu_us_per_msg"] = hap[1]
+        value += f"; HAProxy itself {hap[1]:.1f} us/msg"
+    cd = d.get("direct to smtpcore-sink (conn/msg)")
+    cb = d.get("through HAProxy (send-proxy-v2) (conn/msg)")
+    if cd and cb:
+        figures.update(conn_per_msg_ratio=cb[0] / cd[0],
+                       conn_per_msg_sink_cpu_us=[cb[1], cd[1]])
+        value += f"; conn/msg {cb[0] / cd[0]:.2f} (sink CPU {cb[1]:.1f} vs {cd[1]:.1f} us)"
+    try:
+        ns = read_cpu(raw, "proxy2")
+        base = read_cpu(raw, "connect")
+        if ns is not None and base is not None:
+            figures["proxy_v2_header_ns"] = ns - base
+            value += f"; PROXY v2 header {ns - base:.0f} ns/conn"
+        ir = read_ir(raw, "proxy2") - read_ir(raw, "connect")
+        figures["proxy_v2_header_instructions"] = ir
+        value += f", {ir:.0f} instr"
+        ir1 = read_ir(raw, "proxy1") - read_ir(raw, "connect")
+        figures["proxy_v1_header_instructions"] = ir1
+        value += f" (v1 {ir1:.0f} instr)"
+    except Missing:
+        pass
+    return {"id": "9b", "name": "through HAProxy vs direct; PROXY header cost", "value": value,
+            "figures": figures, "target": None}
+
+
 def python_line(raw: str, label: str, theirs: str) -> tuple:
     t = read_raw(raw, "python")
     for line in t.splitlines():
@@ -394,6 +471,8 @@ def build_rows(raw: str) -> list:
          lambda: row_python_server(raw, generator_ceiling(raw))),
         ("7b", "Python client vs smtplib", lambda: row_python_client(raw)),
         ("8", "LuaJIT FFI binding vs C, same event loop", lambda: row_lua(raw)),
+        ("9a", "smtpcore-sink --workers 2 vs 1 (smtp-source -d)", lambda: row_workers(raw)),
+        ("9b", "through HAProxy vs direct; PROXY header cost", lambda: row_haproxy(raw)),
         ("i", "(info) client engine, pipelined 3-RCPT transactions",
          lambda: row_client_engine(raw)),
     ]
