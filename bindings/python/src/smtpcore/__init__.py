@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from . import aio, client, server
-from .aio.client import SendError, SendResult, SMTPClientError
+from ._batch import SendResult
 from .blocking import SMTPClient, send_message_sync
 from .client import ClientConnection
 from .enums import (
@@ -18,8 +18,11 @@ from .enums import (
 )
 from .errors import (
     BufferFullError, InjectionError, InvalidArgumentError, InvalidStateError,
-    NoAnswerPendingError, NoMemoryError, SessionClosedError, SMTPCoreError, SMTPSyntaxError,
-    TooLongError, UnsupportedError,
+    NoAnswerPendingError, NoMemoryError, SendError, SessionClosedError, SMTPAuthenticationError,
+    SMTPCertificateError, SMTPClientError, SMTPConnectError, SMTPCoreError, SMTPDataError,
+    SMTPHeloError, SMTPNotSupportedError, SMTPRecipientsRefused, SMTPSenderRefused,
+    SMTPServerDisconnected, SMTPSyntaxError, SMTPTimeoutError, SMTPTLSError, TooLongError,
+    UnsupportedError,
 )
 from .server import ServerConnection
 from .values import (
@@ -36,6 +39,9 @@ __all__ = [
     "SMTPCoreError", "InvalidArgumentError", "NoMemoryError", "InvalidStateError",
     "BufferFullError", "SessionClosedError", "InjectionError", "SMTPSyntaxError",
     "UnsupportedError", "TooLongError", "NoAnswerPendingError",
+    "SMTPConnectError", "SMTPHeloError", "SMTPAuthenticationError", "SMTPNotSupportedError",
+    "SMTPServerDisconnected", "SMTPTimeoutError", "SMTPTLSError", "SMTPCertificateError",
+    "SMTPSenderRefused", "SMTPRecipientsRefused", "SMTPDataError",
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
     "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure", "__version__",

@@ -21,13 +21,16 @@ import ssl
 from typing import Any, Callable, Iterable
 
 from ._ffi import ffi, lib
-from ._batch import Batch, Job, Outgoing, job_for_send, job_of
-from .aio.client import (
-    SendError, SendResult, SMTPClientError, _default_helo, envelope_of, flatten_message,
-)
+from ._batch import Batch, Job, Outgoing, SendResult, job_for_send, job_of
+from ._transcript import Transcript
+from .aio.client import _default_helo, auth_error, envelope_of, flatten_message
+from . import client as cev
 from .client import ClientConnection
 from .enums import BodyType, Failure, TlsPolicy
-from .errors import InvalidStateError, SMTPCoreError
+from .errors import (
+    InvalidStateError, SendError, SMTPClientError, SMTPCoreError, SMTPServerDisconnected,
+    SMTPTimeoutError, send_error, session_error, tls_error,
+)
 from .values import Caps, Reply, _slice
 
 __all__ = ["SMTPClient", "send_message_sync"]
@@ -65,12 +68,18 @@ class SMTPClient:
         auth_mechanism: str | None = None,
         auth_callback: Callable[[bytes], bytes | None] | None = None,
         timeout: float | None = 60.0,
+        local_hostname: str | None = None,
+        source_address: tuple[str, int] | None = None,
+        debuglevel: int = 0,
         **config: Any,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self.helo_name = helo_name or _default_helo()
+        self.helo_name = helo_name or local_hostname  # None: chosen at connect
+        self.source_address = source_address
+        self.debuglevel = debuglevel
+        self._transcript: Transcript | None = None
         self.starttls = starttls
         self.implicit_tls = implicit_tls
         self.server_hostname = server_hostname or host
@@ -111,28 +120,58 @@ class SMTPClient:
         else:
             self.close()
 
+    def set_debuglevel(self, level: int) -> None:
+        """smtplib's switch: 1 or more prints the conversation to stderr (credentials
+        redacted). Takes effect at the next connect()."""
+        self.debuglevel = level
+
     def connect(self) -> Caps:
         """Connects and waits until the session is ready (greeting, EHLO, STARTTLS, AUTH
         done). Returns the server's capabilities."""
         policy = {None: TlsPolicy.OPPORTUNISTIC, True: TlsPolicy.REQUIRED,
                   False: TlsPolicy.NEVER}[self.starttls]
         user, password, mech = self._auth
-        self._conn = ClientConnection(
-            self.helo_name, tls_policy=TlsPolicy.NEVER if self.implicit_tls else policy,
-            tls_active=self.implicit_tls, username=user, password=password,
-            auth_mechanism=mech, **self._config)
+        t = Transcript(self.debuglevel, f"{self.host}:{self.port}")
+        self._transcript = t if t.enabled else None
         try:
-            sock = socket.create_connection((self.host, self.port), self.timeout)
+            try:
+                sock = socket.create_connection((self.host, self.port), self.timeout,
+                                                self.source_address)
+            except socket.timeout as exc:
+                raise SMTPTimeoutError(
+                    f"timed out connecting to {self.host}:{self.port}") from exc
             self._sock = sock
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.helo_name is None:
+                self.helo_name = _default_helo(sock.getsockname())
+            self._conn = ClientConnection(
+                self.helo_name, tls_policy=TlsPolicy.NEVER if self.implicit_tls else policy,
+                tls_active=self.implicit_tls, username=user, password=password,
+                auth_mechanism=mech, **self._config)
             if self.implicit_tls:
-                self._sock = self._tls().wrap_socket(sock, server_hostname=self.server_hostname)
+                self._sock = self._wrap(sock)
                 self.tls = True
             self._wait_ready()
         except BaseException:
             self.close()
             raise
         return self.caps
+
+    def _wrap(self, sock: socket.socket) -> ssl.SSLSocket:
+        try:
+            return self._tls().wrap_socket(sock, server_hostname=self.server_hostname)
+        except socket.timeout as exc:
+            raise SMTPTimeoutError("timed out in the TLS handshake") from exc
+        except ssl.SSLError as exc:
+            raise tls_error(exc) from exc
+
+    def _send(self, sock: socket.socket, data: bytes) -> None:
+        if self._transcript is not None:
+            self._transcript.sent(data)
+        try:
+            sock.sendall(data)
+        except socket.timeout as exc:
+            raise SMTPTimeoutError("timed out writing to the server") from exc
 
     def close(self) -> None:
         """Closes the connection without QUIT."""
@@ -161,7 +200,7 @@ class SMTPClient:
         assert conn is not None and sock is not None
         out = conn.data_to_send()
         while out:
-            sock.sendall(out)
+            self._send(sock, out)
             out = conn.data_to_send()
 
     def _next(self, idle: Callable[[], bool] | None = None) -> int:
@@ -178,8 +217,7 @@ class SMTPClient:
             if t:
                 if t == _T_STARTTLS:
                     self._flush()
-                    sock = self._sock = self._tls().wrap_socket(
-                        sock, server_hostname=self.server_hostname)
+                    sock = self._sock = self._wrap(sock)
                     conn.tls_started()
                     self.tls = True
                     continue
@@ -193,31 +231,33 @@ class SMTPClient:
                 return t
             out = conn.data_to_send()
             while out:  # writing raises no event: drain it all, then wait
-                sock.sendall(out)
+                self._send(sock, out)
                 out = conn.data_to_send()
             if idle is not None and not idled:
                 idled = True  # once per wait
                 if idle():
                     continue
             if self._eof:
-                raise SMTPClientError("connection closed by the server")
+                raise SMTPServerDisconnected("connection closed by the server")
             try:
                 n = sock.recv_into(self._buf)
             except socket.timeout as exc:
-                raise SMTPClientError("timed out waiting for the server") from exc
+                raise SMTPTimeoutError("timed out waiting for the server") from exc
             idled = False
+            if self._transcript is not None:
+                self._transcript.received(self._buf[:n])
             if n:
                 conn._receive_into(self._cbuf, self._view, n)
             else:
                 self._eof = True
                 conn.receive_eof()
 
-    def _failed(self, why: str) -> SMTPClientError:
+    def _failed(self) -> SMTPClientError:
+        """The exception for the ProtocolError/Closed event in the connection's struct."""
         assert self._conn is not None
         ev = self._conn._event()
-        msg = getattr(ev, "message", "") or getattr(ev, "violation", None)
-        text = msg if isinstance(msg, str) else (msg.description if msg else why)
-        return SMTPClientError(text or why, ev.reply if ev is not None else None)
+        assert isinstance(ev, (cev.ProtocolError, cev.Closed))
+        return session_error(ev.violation, ev.message, ev.reply, self.greeting, self._ready)
 
     def _wait_ready(self) -> None:
         conn = self._conn
@@ -230,9 +270,9 @@ class SMTPClient:
             elif t == _T_GREETING:
                 self.greeting = conn._reply()
             elif t == _T_AUTH and conn._ev.failure != lib.SMTPCORE_SUCCESS:
-                raise SMTPClientError("authentication failed", conn._reply())
+                raise auth_error(conn, conn._reply(), self.tls)
             elif t in (_T_ERROR, _T_CLOSED):
-                raise self._failed("connection closed")
+                raise self._failed()
 
     # -- transactions
     def send_message(self, msg: email.message.Message, sender: str | None = None,
@@ -256,7 +296,7 @@ class SMTPClient:
                            rcpt_options)
         result = self._run([job])[0]
         if result.failure != Failure.SUCCESS:
-            raise SendError(result)
+            raise send_error(result)
         return result
 
     def send_many(self, messages: Iterable[Outgoing]) -> list[SendResult]:
@@ -310,7 +350,7 @@ class SMTPClient:
                 if t == _T_READY:
                     self.caps = Caps._from_c(conn._ev.caps)
                 elif t in (_T_ERROR, _T_CLOSED):
-                    raise self._failed("connection closed") from None
+                    raise self._failed() from None
 
     def _simple(self, fn: Any) -> Reply | None:
         conn = self._conn
@@ -322,7 +362,7 @@ class SMTPClient:
             if t == _T_REPLY:
                 return conn._reply()
             if t in (_T_ERROR, _T_CLOSED):
-                raise self._failed("connection closed")
+                raise self._failed()
 
 
 def send_message_sync(

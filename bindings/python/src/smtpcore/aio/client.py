@@ -26,7 +26,13 @@ from .._batch import (
 from .._ffi import ffi, lib
 from ..client import ClientConnection
 from ..enums import BodyType, Failure, TlsPolicy
-from ..errors import InvalidStateError, SMTPCoreError
+from .._transcript import Transcript
+from ..enums import Extension
+from ..errors import (
+    InvalidStateError, SendError, SMTPAuthenticationError, SMTPClientError, SMTPCoreError,
+    SMTPNotSupportedError, SMTPServerDisconnected, SMTPTimeoutError, send_error,
+    session_error, tls_error,
+)
 from ..values import Caps, Reply, address_literal
 
 _T_STARTTLS = lib.SMTPCORE_CEV_STARTTLS
@@ -37,28 +43,35 @@ __all__ = ["SMTPClient", "send_message", "SendResult", "SMTPClientError", "SendE
            "envelope_of", "flatten_message"]
 
 
-class SMTPClientError(Exception):
-    """The conversation failed: connection lost, protocol error, TLS or AUTH failure."""
-
-    def __init__(self, message: str, reply: Reply | None = None) -> None:
-        super().__init__(message if reply is None else f"{message}: {reply}")
-        self.reply = reply
-
-
-class SendError(SMTPClientError):
-    """The message was not delivered to any recipient; ``result`` has the details."""
-
-    def __init__(self, result: SendResult) -> None:
-        why = result.message or "message refused"
-        super().__init__(why, result.reply)
-        self.result = result
-
-
-def _default_helo() -> str:
+def _default_helo(local_address: Any) -> str:
+    """EHLO name when none is given (as smtplib): the host's FQDN if it has a dot, else
+    the address literal of the connection's own local address (RFC 5321 4.1.4)."""
     name = socket.getfqdn()
-    if "." in name and not name.endswith("."):
+    if "." in name and not name.endswith(".") and name != "localhost.localdomain":
         return name
+    ip = local_address[0] if isinstance(local_address, tuple) and local_address else None
+    if isinstance(ip, str):
+        try:
+            return address_literal(ip.split("%", 1)[0])
+        except SMTPCoreError:
+            pass
     return address_literal("127.0.0.1")
+
+
+def auth_error(conn: ClientConnection, reply: Reply | None, tls: bool) -> SMTPClientError:
+    """The exception for a failed AUTH step (the engine gives no reply when it could not
+    even start: AUTH not offered, or no mechanism in common)."""
+    if reply is not None:
+        return SMTPAuthenticationError("authentication failed", reply)
+    caps = conn.caps
+    if Extension.AUTH not in caps:
+        hint = "" if tls else (" (many servers offer AUTH only after STARTTLS; TLS is "
+                               "not in use on this connection)")
+        return SMTPNotSupportedError("credentials given but the server does not offer "
+                                     "AUTH" + hint)
+    offered = ", ".join(m.name or "" for m in type(caps.auth_mechs)
+                        if m in caps.auth_mechs) or "none known"
+    return SMTPNotSupportedError(f"no AUTH mechanism in common (the server offers: {offered})")
 
 
 class _ClientProtocol(asyncio.BufferedProtocol):
@@ -68,8 +81,11 @@ class _ClientProtocol(asyncio.BufferedProtocol):
 
     _LIMIT = 1 << 20  # input queued beyond the engine's buffer before reading pauses
 
-    def __init__(self, conn: ClientConnection) -> None:
-        self.conn = conn
+    def __init__(self, make_conn: Callable[[Any], ClientConnection],
+                 transcript: Transcript | None) -> None:
+        self.make_conn = make_conn
+        self.conn: ClientConnection = None  # type: ignore[assignment]  # connection_made
+        self.transcript = transcript
         self.buf = bytearray(65536)
         self.view = memoryview(self.buf)
         self.cbuf = ffi.from_buffer(self.buf)
@@ -85,6 +101,11 @@ class _ClientProtocol(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        try:
+            self.conn = self.make_conn(transport.get_extra_info("sockname"))
+        except Exception as exc:  # noqa: BLE001  (bad options: connect() raises it)
+            self.error = exc
+            transport.abort()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # A memoryview, not the bytearray: Python 3.11's SSL transport reads the rest of
@@ -92,6 +113,8 @@ class _ClientProtocol(asyncio.BufferedProtocol):
         return self.view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self.transcript is not None:
+            self.transcript.received(bytes(self.view[:nbytes]))
         try:
             self.conn._receive_into(self.cbuf, self.view, nbytes)
         except SMTPCoreError as exc:
@@ -164,12 +187,18 @@ class SMTPClient:
         auth_mechanism: str | None = None,
         auth_callback: Callable[[bytes], Any] | None = None,
         timeout: float | None = 60.0,
+        local_hostname: str | None = None,
+        source_address: tuple[str, int] | None = None,
+        debuglevel: int = 0,
         **config: Any,
     ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self.helo_name = helo_name or _default_helo()
+        self.helo_name = helo_name or local_hostname  # None: chosen at connect
+        self.source_address = source_address
+        self.debuglevel = debuglevel
+        self._transcript: Transcript | None = None
         self.starttls = starttls
         self.implicit_tls = implicit_tls
         self.server_hostname = server_hostname or host
@@ -210,25 +239,48 @@ class SMTPClient:
         else:
             await self.close()
 
-    async def connect(self) -> Caps:
-        """Connects and waits until the session is ready (greeting, EHLO, STARTTLS, AUTH
-        done). Returns the server's capabilities."""
+    def set_debuglevel(self, level: int) -> None:
+        """smtplib's switch: 1 or more prints the conversation to stderr (credentials
+        redacted). Takes effect at the next connect()."""
+        self.debuglevel = level
+
+    def _new_conn(self, local_address: Any) -> ClientConnection:
+        """The engine session, created once the local address is known (default EHLO)."""
         policy = {None: TlsPolicy.OPPORTUNISTIC, True: TlsPolicy.REQUIRED,
                   False: TlsPolicy.NEVER}[self.starttls]
         user, password, mech = self._auth
+        if self.helo_name is None:
+            self.helo_name = _default_helo(local_address)
         self._conn = ClientConnection(
             self.helo_name, tls_policy=TlsPolicy.NEVER if self.implicit_tls else policy,
             tls_active=self.implicit_tls, username=user, password=password,
             auth_mechanism=mech, **self._config)
+        return self._conn
+
+    async def connect(self) -> Caps:
+        """Connects and waits until the session is ready (greeting, EHLO, STARTTLS, AUTH
+        done). Returns the server's capabilities."""
         ssl_arg = self._tls() if self.implicit_tls else None
+        t = Transcript(self.debuglevel, f"{self.host}:{self.port}")
+        self._transcript = t if t.enabled else None
         try:
-            conn = self._conn
             loop = asyncio.get_running_loop()
-            self._writer, self._reader = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _ClientProtocol(conn), self.host, self.port, ssl=ssl_arg,
-                    server_hostname=self.server_hostname if ssl_arg else None),
-                self.timeout)
+            try:
+                self._writer, self._reader = await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: _ClientProtocol(self._new_conn, self._transcript),
+                        self.host, self.port, ssl=ssl_arg,
+                        server_hostname=self.server_hostname if ssl_arg else None,
+                        local_addr=self.source_address),
+                    self.timeout)
+            except TimeoutError as exc:
+                raise SMTPTimeoutError(
+                    f"timed out connecting to {self.host}:{self.port}") from exc
+            except ssl.SSLError as exc:
+                raise tls_error(exc) from exc
+            proto = self._reader
+            if proto is not None and proto.error is not None:
+                raise proto.error
             self.tls = self.implicit_tls
             await self._wait_ready()
         except BaseException:
@@ -304,11 +356,13 @@ class SMTPClient:
                 await self._write(out)
                 continue
             if self._eof:
-                raise SMTPClientError("connection closed by the server")
+                raise SMTPServerDisconnected("connection closed by the server")
             await self._wait_input()
 
     async def _write(self, data: bytes) -> None:
         """Writes; waits only while the transport is over its high-water mark."""
+        if self._transcript is not None:
+            self._transcript.sent(data)
         self._writer.write(data)
         proto = self._reader
         if proto is not None and proto.paused:
@@ -318,8 +372,11 @@ class SMTPClient:
         proto = self._reader
         if proto is not None and proto.paused and not proto.lost.done():
             proto.drain = asyncio.get_running_loop().create_future()
-            async with asyncio.timeout(self.timeout):
-                await proto.drain
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await proto.drain
+            except TimeoutError as exc:
+                raise SMTPTimeoutError("timed out writing to the server") from exc
         if proto is not None and proto.error is not None:
             raise proto.error
 
@@ -331,8 +388,11 @@ class SMTPClient:
         if not proto.got and not proto.eof:
             proto.resume()
             proto.waiter = asyncio.get_running_loop().create_future()
-            async with asyncio.timeout(self.timeout):
-                await proto.waiter
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await proto.waiter
+            except TimeoutError as exc:
+                raise SMTPTimeoutError("timed out waiting for the server") from exc
         proto.got = False
         if proto.error is not None:
             raise proto.error
@@ -344,10 +404,15 @@ class SMTPClient:
         loop = asyncio.get_running_loop()
         proto = self._reader
         assert proto is not None
-        self._writer = await asyncio.wait_for(
-            loop.start_tls(self._writer, proto, self._tls(),
-                           server_hostname=self.server_hostname),
-            self.timeout)
+        try:
+            self._writer = await asyncio.wait_for(
+                loop.start_tls(self._writer, proto, self._tls(),
+                               server_hostname=self.server_hostname),
+                self.timeout)
+        except TimeoutError as exc:
+            raise SMTPTimeoutError("timed out in the TLS handshake") from exc
+        except ssl.SSLError as exc:
+            raise tls_error(exc) from exc
 
     async def _wait_ready(self) -> None:
         while not self._ready:
@@ -360,10 +425,11 @@ class SMTPClient:
             elif isinstance(ev, cev.AuthResult) and not ev.ok:
                 # The engine would carry on unauthenticated; with credentials configured
                 # that is never what the caller wants (smtplib.login() raises too).
-                raise SMTPClientError("authentication failed", ev.reply)
+                assert self._conn is not None
+                raise auth_error(self._conn, ev.reply, self.tls)
             elif isinstance(ev, (cev.ProtocolError, cev.Closed)):
-                why = getattr(ev, "message", "") or ev.violation.description
-                raise SMTPClientError(why, ev.reply)
+                raise session_error(ev.violation, ev.message, ev.reply, self.greeting,
+                                    self._ready)
 
     # -- transactions
     async def send_message(self, msg: email.message.Message, sender: str | None = None,
@@ -386,7 +452,7 @@ class SMTPClient:
                            rcpt_options)
         result = (await self._run([job]))[0]
         if result.failure != Failure.SUCCESS:
-            raise SendError(result)
+            raise send_error(result)
         return result
 
     async def send_many(self, messages: Iterable[Outgoing]) -> list[SendResult]:
@@ -447,7 +513,7 @@ class SMTPClient:
                 if idle():
                     continue
             if self._eof:
-                raise SMTPClientError("connection closed by the server")
+                raise SMTPServerDisconnected("connection closed by the server")
             await self._wait_input()
             idled = False
 
@@ -488,8 +554,8 @@ class SMTPClient:
                 if isinstance(ev, cev.Ready):
                     self.caps = ev.caps
                 elif isinstance(ev, (cev.ProtocolError, cev.Closed)):
-                    raise SMTPClientError(getattr(ev, "message", "") or "connection closed",
-                                          ev.reply)
+                    raise session_error(ev.violation, ev.message, ev.reply, self.greeting,
+                                        True) from None
 
     async def _simple(self, fn: Any) -> Reply | None:
         conn = self._conn
@@ -503,7 +569,7 @@ class SMTPClient:
                 reply = ev.reply
                 break
             if isinstance(ev, (cev.ProtocolError, cev.Closed)):
-                raise SMTPClientError(ev.message or "connection closed", ev.reply)
+                raise session_error(ev.violation, ev.message, ev.reply, self.greeting, True)
         return reply
 
 
