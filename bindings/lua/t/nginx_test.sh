@@ -159,6 +159,26 @@ rcpt reject-a@example.org 550 permanent
 rcpt reject-b@example.org 550 permanent
 decided at rcpt: 550 5.1.1 No such user here (permanent)"
 
+# 2d. The client builds the message (subject with umlauts, the body as text and as an
+# attachment); Python's email package reads it back without a defect.
+printf 'Gr\xc3\xbc\xc3\x9fe aus nginx\nzweite Zeile\n' > "$PREFIX/msg3"
+post "/send/lua-sink?from=Web%20%3Cweb@example.org%3E&to=Bob%20%3Cbob@example.org%3E&subject=Gr%C3%BC%C3%9Fe%20%E2%80%93%20built" "$PREFIX/msg3"
+check_eq "built message response" "$(sed -e 1d -e 's/ reused=[a-z]*//' "$PREFIX/resp")" "accepted 250 accepted=1/1
+rcpt bob@example.org 250 success"
+wait_file "$PREFIX/lua-sink/6.eml" 10
+check_eq "built message envelope" "$(cat "$PREFIX/lua-sink/6.env")" "MAIL FROM:<web@example.org>
+RCPT TO:<bob@example.org>"
+"${PYTHON:-/usr/bin/python3}" bindings/lua/t/parse_message.py "$PREFIX/lua-sink/6.eml" > "$PREFIX/parsed"
+check_eq "built message as Python reads it" "$(grep -E '^(defects|header Subject|addr|part|text)' "$PREFIX/parsed")" 'defects 0
+addr From "Web" "web@example.org"
+addr To "Bob" "bob@example.org"
+header Subject "Grüße – built"
+part 0 multipart/mixed
+part 1 text/plain charset=utf-8 cte=quoted-printable
+text 1 "Grüße aus nginx\nzweite Zeile\n"
+part 2 text/plain charset=utf-8 cte=base64 disposition=attachment filename="request.txt"
+text 2 "Grüße aus nginx\nzweite Zeile\n"'
+
 # 3. Postfix smtp-sink: it stores LF lines after its own headers, plus an empty line.
 post "/send/smtp-sink?from=web@example.org&to=bob@example.org" "$PREFIX/msg1"
 check_eq "smtp-sink response" "$(head -2 "$PREFIX/resp")" "200

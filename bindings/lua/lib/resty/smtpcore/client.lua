@@ -502,12 +502,48 @@ local function reply_fields(dst, ev)
     if ev.message and ev.message ~= "" then dst.message = ev.message end
 end
 
+-- Fields that ask for the message to be built (resty.smtpcore.message) instead of sent
+-- from `body` as it is.
+local BUILD_FIELDS = { "subject", "text", "html", "attachments", "headers", "cc", "bcc",
+                       "reply_to" }
+
+-- A message given as fields (no body) becomes { from, to, body } with the envelope taken
+-- from the mailboxes: the sender's address, to + cc + bcc once each. Returns the table
+-- to send; a message that cannot be built comes back with build_error set.
+local function expand(msg)
+    if type(msg) ~= "table" or msg.body ~= nil then return msg end
+    local wanted = false
+    for _, f in ipairs(BUILD_FIELDS) do
+        if msg[f] ~= nil then wanted = true break end
+    end
+    if not wanted then return msg end
+    local message = require "resty.smtpcore.message"
+    local data, info = message.build(msg, msg.build_options)
+    if not data then return { build_error = info } end
+    local params = msg.mail_params
+    local utf8 = info.from:find("[\128-\255]")
+    for _, r in ipairs(info.recipients) do utf8 = utf8 or r:find("[\128-\255]") end
+    if utf8 and not (params and params.smtputf8) then
+        -- Non-ASCII mailbox names in the envelope need SMTPUTF8 (RFC 6531); a server
+        -- without it refuses the message locally (failure = "local", stage = "mail").
+        local p = { smtputf8 = true }
+        for k, v in pairs(params or {}) do p[k] = v end
+        params = p
+    end
+    return { from = info.from, to = info.recipients, body = data, mail_params = params,
+             rcpt_params = msg.rcpt_params, message_id = info.message_id }
+end
+
 -- Checks a message before anything is sent and builds its result table. Returns res,
 -- params, to; or res alone when the message is refused locally (res.failure = "local").
 function Conn:_prepare(msg)
+    if msg.build_error then
+        return { ok = false, reused = self.reused, recipients = {}, mail = {}, accepted = 0,
+                 total = 0, failure = "local", stage = "message", message = msg.build_error }
+    end
     local to = listify(msg.to)
     local res = { ok = false, reused = self.reused, recipients = {}, mail = {},
-                  accepted = 0, total = #to }
+                  accepted = 0, total = #to, message_id = msg.message_id }
     for i, addr in ipairs(to) do
         res.recipients[i] = { address = addr, ok = false, failure = "not_sent" }
     end
@@ -608,11 +644,15 @@ local function finish(res, e)
     res.stage = "data"
 end
 
---- Sends one message on this connection. msg:
+--- Sends one message on this connection. msg, either raw:
 ---   from (reverse path without <>; "" for the null sender)
 ---   to (an address or a list), body (a string, a list of strings or an iterator)
----   mail_params (see smtpcore Client:mail), rcpt_params (one table for all recipients,
----   or a list parallel to `to`)
+--- or built (no body; resty.smtpcore.message.build does it, see there):
+---   from, to, cc, bcc, reply_to ("Name <a@b>" mailboxes), subject, text, html, headers,
+---   attachments, date, message_id, build_options; the envelope is the sender's address
+---   and to + cc + bcc, res.message_id the Message-ID
+--- and in both cases mail_params (see smtpcore Client:mail), rcpt_params (one table for
+--- all recipients, or a list parallel to the recipients).
 --- Returns { ok, code, enhanced, text, lines, failure, stage, mail = {...},
 --- recipients = { {address, ok, code, enhanced, text, failure}, ... }, accepted, total,
 --- reused } or nil, err, res. On a refusal, code/enhanced/text/failure are the deciding
@@ -620,6 +660,7 @@ end
 function Conn:send(msg)
     local session = self.session
     if not session or self.closed then return nil, "connection closed" end
+    msg = expand(msg)
     local res, params, to = self:_prepare(msg)
     if not to then
         if res.message == "no recipients" then return nil, "no recipients" end
@@ -655,6 +696,9 @@ end
 function Conn:send_many(msgs)
     local session = self.session
     if not session or self.closed then return nil, "connection closed" end
+    local built = {}
+    for i, m in ipairs(msgs) do built[i] = expand(m) end
+    msgs = built
     local results, nmsg = {}, #msgs
     local nextm, active, body_given, pending = 1, {}, true, nmsg
     self.in_transaction = true
