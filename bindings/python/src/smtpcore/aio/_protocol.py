@@ -307,10 +307,13 @@ class ServerProtocol(asyncio.BufferedProtocol):
                     env.rcpt_params.append(params)
                     continue
 
-                def added(ok: bool, env: Any = env, a: str = address, p: Any = params) -> None:
+                def added(ok: bool, env: Any = env, a: str = address, p: Any = params,
+                          before: int = len(env.rcpt_tos)) -> None:
                     if ok:
-                        env.rcpt_tos.append(a)
-                        env.rcpt_params.append(p)
+                        if len(env.rcpt_tos) == before:  # the hook did not append it
+                            env.rcpt_tos.append(a)
+                        if len(env.rcpt_params) < len(env.rcpt_tos):
+                            env.rcpt_params.append(p)
                 if not self._call(hook(session, env, address, params), sev.Rcpt, added):
                     return
                 continue

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
 from typing import Any
 
@@ -21,10 +22,21 @@ class Controller:
 
     Arguments are those of :func:`serve`; ``port=0`` picks a free port, available as
     :attr:`port` once :meth:`start` returns.
+
+    aiosmtpd's spelling is understood too, so porting changes only the import:
+    ``hostname=`` is the address to bind when ``server_hostname=`` (the name in the
+    greeting) is also given or when it is an IP address, and ``auth_require_tls=False``
+    is ``allow_plaintext_auth=True``.
     """
 
     def __init__(self, handler: Any, host: str = "127.0.0.1", port: int = 0,
                  *, ready_timeout: float = 10.0, **serve_kwargs: Any) -> None:
+        name = serve_kwargs.get("hostname")
+        if "server_hostname" in serve_kwargs or (isinstance(name, str) and _is_ip(name)):
+            host = serve_kwargs.pop("hostname", None) or host
+            serve_kwargs["hostname"] = serve_kwargs.pop("server_hostname", None)
+        if "auth_require_tls" in serve_kwargs:
+            serve_kwargs["allow_plaintext_auth"] = not serve_kwargs.pop("auth_require_tls")
         self.handler = handler
         self.host = host
         self.port = port
@@ -92,3 +104,11 @@ class Controller:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

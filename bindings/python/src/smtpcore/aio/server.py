@@ -26,6 +26,7 @@ from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ..values import MailParams, RcptParams
 from ._common import Response, parse_response, read_some, write_all
+from ._policy import check_signatures, wrap_hooks
 from ._protocol import ServerProtocol, default_hooks
 
 __all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
@@ -70,29 +71,63 @@ class Envelope:
 
 
 class Handler:
-    """Base class with the default behaviour of every hook (subclass what you need)."""
+    """Base class with the default behaviour of every hook (subclass what you need).
+
+    Hooks that answer a command return ``None``/``True`` (accept with the engine's
+    default reply), ``False`` (refuse with a default code), an ``int`` code, a
+    ``"550 5.1.1 text"`` string or a :class:`Response`. Hooks a subclass does not
+    override are not called at all (the engine answers). An exception in a hook answers
+    451 4.3.0 and is logged. aiosmtpd handlers (``handle_DATA(server, session,
+    envelope)`` etc.) need no subclass: :func:`serve` adapts them.
+    """
 
     async def handle_connect(self, session: Session) -> Result:
-        """Greeting due: None accepts (220), a 554 refuses the session."""
+        """A client connected; the greeting is due. None accepts (220 greeting); 554
+        (or False) refuses the session, 421 defers it."""
         return None
 
     async def handle_helo(self, session: Session, name: str, esmtp: bool) -> Result:
+        """HELO (``esmtp`` False) or EHLO with the client's ``name`` (also in
+        ``session.host_name``). None accepts with the engine's reply, which for EHLO
+        lists the keywords (see :meth:`ehlo_keywords`). A new HELO/EHLO drops the
+        transaction in progress."""
         return None
+
+    def ehlo_keywords(self, session: Session, keywords: list[str]) -> list[str]:
+        """The EHLO keyword lines to announce, e.g. ``["PIPELINING", "SIZE 10240000",
+        "8BITMIME", ...]`` as given (for this session: no STARTTLS after TLS, AUTH only
+        where allowed). Override to add keywords (``keywords + ["XFOO"]``), reorder or
+        hide some. This is what is *announced*; what the engine *accepts* is set by
+        ``serve(extensions=...)``, so switch an extension off there, not here. A plain
+        method or a coroutine; not called for HELO or when ``handle_helo`` refuses."""
+        return keywords
 
     async def handle_auth(self, session: Session, mechanism: AuthMech, username: str,
                           password: str) -> Result:
-        """AUTH: return True to accept (235). The default refuses (535 5.7.8)."""
+        """AUTH with decoded credentials (``mechanism`` is an :class:`AuthMech`; for
+        XOAUTH2 ``password`` is the bearer token). Return True to accept (235); the
+        default refuses (535 5.7.8). On success ``session.authenticated`` is the user
+        name. Overriding this method makes :func:`serve` offer AUTH PLAIN and LOGIN."""
         return False
 
     async def handle_mail(self, session: Session, envelope: Envelope, address: str,
                           params: MailParams) -> Result:
+        """MAIL FROM:<address> ("" for the null sender) with its ESMTP ``params``; a
+        new ``envelope`` (``mail_from`` already set). Refusing drops the envelope."""
         return None
 
     async def handle_rcpt(self, session: Session, envelope: Envelope, address: str,
                           params: RcptParams) -> Result:
+        """RCPT TO:<address> with its ESMTP ``params``. When the hook accepts, the
+        address is appended to ``envelope.rcpt_tos`` (and ``params`` to
+        ``envelope.rcpt_params``) after it returns; a hook that appends it itself, as
+        aiosmtpd's ``handle_RCPT`` must, is not doubled."""
         return None
 
     async def handle_data(self, session: Session, envelope: Envelope) -> Result:
+        """The DATA command (or the first BDAT), *before* any content: accept (354) or
+        refuse the transaction. The content arrives later in :meth:`handle_message`
+        (aiosmtpd's ``handle_DATA`` corresponds to ``handle_message``, not to this)."""
         return None
 
     async def handle_body(self, session: Session, envelope: Envelope, data: bytes) -> None:
@@ -106,9 +141,12 @@ class Handler:
         return None
 
     async def handle_vrfy(self, session: Session, argument: str) -> Result:
+        """VRFY <argument> (only when ``extensions`` include VRFY). None gives the
+        engine's 252 (cannot verify, will try)."""
         return None
 
     async def handle_close(self, session: Session) -> None:
+        """The connection is closed (whatever the reason); its result is ignored."""
         return None
 
 
@@ -163,14 +201,20 @@ class SMTPServerProtocolRunner:
     """Runs one connection: reads, feeds the engine, calls the handler, writes."""
 
     def __init__(self, handler: Handler, config: dict[str, Any], tls_context: Any,
-                 timeout: float | None) -> None:
+                 timeout: float | None, auth_required: bool = False) -> None:
         self.handler = handler
         self.config = config
         self.tls_context = tls_context
         self.timeout = timeout
         hook = handler.handle_body
         self.streams_body = getattr(hook, "__func__", hook) is not Handler.handle_body
-        self.hooks = default_hooks(handler, Handler)
+        self.hooks = wrap_hooks(default_hooks(handler, Handler), handler, Handler, config,
+                                auth_required)
+
+    def _hook(self, name: str) -> Any:
+        """The hook to call on the stream path (the handler's method, or the policy
+        wrapping it; the base class default when neither)."""
+        return self.hooks.get(name) or getattr(self.handler, name)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = ServerConnection(**self.config)
@@ -247,14 +291,17 @@ class SMTPServerProtocolRunner:
                 else:
                     body += ev.data
             elif isinstance(ev, sev.Rcpt):
+                before = len(env.rcpt_tos)
                 if await self._call(conn, ev, h.handle_rcpt(session, env, ev.address, ev.params)):
-                    env.rcpt_tos.append(ev.address)
-                    env.rcpt_params.append(ev.params)
+                    if len(env.rcpt_tos) == before:  # not appended by the hook itself
+                        env.rcpt_tos.append(ev.address)
+                    if len(env.rcpt_params) < len(env.rcpt_tos):
+                        env.rcpt_params.append(ev.params)
             elif isinstance(ev, sev.Mail):
                 env = Envelope(mail_from=ev.address, mail_params=ev.params)
                 body.clear()
-                if not await self._call(conn, ev, h.handle_mail(session, env, ev.address,
-                                                                ev.params)):
+                if not await self._call(conn, ev, self._hook("handle_mail")(
+                        session, env, ev.address, ev.params)):
                     env = Envelope()
             elif isinstance(ev, sev.MessageEnd):
                 env.content = bytes(body)
@@ -278,7 +325,8 @@ class SMTPServerProtocolRunner:
                 session.host_name = ev.name
                 session.esmtp = ev.esmtp
                 env = Envelope()
-                await self._call(conn, ev, h.handle_helo(session, ev.name, ev.esmtp))
+                await self._call(conn, ev, self._hook("handle_helo")(session, ev.name,
+                                                                     ev.esmtp))
             elif isinstance(ev, sev.Connect):
                 await self._call(conn, ev, h.handle_connect(session))
             elif isinstance(ev, sev.Auth):
@@ -286,7 +334,7 @@ class SMTPServerProtocolRunner:
                                                             ev.password)):
                     session.authenticated = ev.username
             elif isinstance(ev, sev.Vrfy):
-                await self._call(conn, ev, h.handle_vrfy(session, ev.argument))
+                await self._call(conn, ev, self._hook("handle_vrfy")(session, ev.argument))
             elif isinstance(ev, sev.StartTLS):
                 out = conn.data_to_send()
                 if out:
@@ -321,6 +369,8 @@ async def serve(
     timeout: float | None = 300.0,
     max_message_size: int | None = None,
     extensions: int | None = None,
+    auth_required: bool = False,
+    authenticator: Callable[..., Any] | None = None,
     **config: Any,
 ) -> asyncio.Server:
     """Starts an SMTP server; returns the listening :class:`asyncio.Server`.
@@ -328,12 +378,23 @@ async def serve(
     ``tls_context`` enables STARTTLS (or TLS from the first byte with
     ``implicit_tls=True``, port 465 style). AUTH is offered (after TLS unless
     ``allow_plaintext_auth``) when the handler overrides ``handle_auth`` or
-    ``auth_mechs`` is given. Other keyword arguments go to :class:`ServerConnection`.
+    ``auth_mechs`` is given. ``auth_required=True`` refuses MAIL and VRFY with
+    530 5.7.0 until AUTH succeeded (as aiosmtpd's ``auth_required``). An aiosmtpd
+    handler (``handle_DATA(server, session, envelope)``, ``handle_RCPT(...)``, ...) is
+    adapted as it is, with aiosmtpd's ``authenticator`` (see :mod:`smtpcore.aio.compat`).
+    Other keyword arguments go to :class:`ServerConnection`.
     Use port 0 for a free port: ``server.sockets[0].getsockname()[1]``.
     """
-    if isinstance(handler, Handler):
+    from .compat import AiosmtpdHandler, is_aiosmtpd_handler
+    if is_aiosmtpd_handler(handler) or authenticator is not None:
+        handler = AiosmtpdHandler(handler, hostname=hostname, authenticator=authenticator)
+    if isinstance(handler, AiosmtpdHandler):
+        overrides_auth = handler.offers_auth
+    elif isinstance(handler, Handler):
+        check_signatures(handler)
         overrides_auth = type(handler).handle_auth is not Handler.handle_auth
     elif any(hasattr(handler, n) for n in _HOOKS):
+        check_signatures(handler)
         overrides_auth = hasattr(handler, "handle_auth")
         handler = _wrap_partial(handler)
     elif callable(handler):
@@ -353,10 +414,15 @@ async def serve(
                max_message_size=max_message_size)
     if auth_mechs:
         cfg["auth_mechs"] = int(auth_mechs)
+    if isinstance(handler, AiosmtpdHandler):
+        handler.config = cfg  # its EHLO responses list what the engine announces
     if implicit_tls:
         cfg["tls_active"] = True
+    if auth_required and not auth_mechs:
+        raise ValueError("auth_required=True but no AUTH is offered (override handle_auth, "
+                         "or pass auth_mechs= or an authenticator)")
     runner = SMTPServerProtocolRunner(handler, cfg, None if implicit_tls else tls_context,
-                                      timeout)
+                                      timeout, auth_required)
     ServerConnection(**cfg).close()  # validate the configuration now, not per connection
     if tls_context is None:
         # Plaintext: the BufferedProtocol fast path (see _protocol.py).
@@ -379,5 +445,6 @@ def _wrap_partial(obj: Any) -> Handler:
     return adapter
 
 
-_HOOKS = ("handle_connect", "handle_helo", "handle_auth", "handle_mail", "handle_rcpt",
-          "handle_data", "handle_body", "handle_message", "handle_vrfy", "handle_close")
+_HOOKS = ("handle_connect", "handle_helo", "ehlo_keywords", "handle_auth", "handle_mail",
+          "handle_rcpt", "handle_data", "handle_body", "handle_message", "handle_vrfy",
+          "handle_close")
