@@ -12,7 +12,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADERS = ["smtpcore.h", "server.h", "client.h"]
+HEADERS = ["smtpcore.h", "proxy.h", "server.h", "client.h"]
 DEFAULT_OUT = os.path.join(ROOT, "bindings", "cdef", "smtpcore_cdef.h")
 
 

@@ -48,7 +48,18 @@ typedef enum smtpcore_violation {
     SMTPCORE_V_SERVICE_UNAVAILABLE = 22,
     SMTPCORE_V_CONNECTION_LOST = 23,
     SMTPCORE_V_LOOP_DETECTED = 24,
-    SMTPCORE_V_UNSUPPORTED = 25
+    SMTPCORE_V_UNSUPPORTED = 25,
+    SMTPCORE_V_PROXY_BAD_SIGNATURE = 26,
+    SMTPCORE_V_PROXY_TRUNCATED = 27,
+    SMTPCORE_V_PROXY_TOO_LONG = 28,
+    SMTPCORE_V_PROXY_V1_SYNTAX = 29,
+    SMTPCORE_V_PROXY_BAD_ADDRESS = 30,
+    SMTPCORE_V_PROXY_LENGTH_MISMATCH = 31,
+    SMTPCORE_V_PROXY_BAD_CRC = 32,
+    SMTPCORE_V_PROXY_UNSUPPORTED = 33,
+    SMTPCORE_V_PROXY_BAD_TLV = 34,
+    SMTPCORE_V_XCLIENT_DENIED = 35,
+    SMTPCORE_V_XCLIENT_SYNTAX = 36
 } smtpcore_violation;
 const char *smtpcore_strerror(int error);
 const char *smtpcore_violation_str(int violation);
@@ -88,7 +99,8 @@ typedef enum smtpcore_ext {
     SMTPCORE_EXT_STARTTLS = 256,
     SMTPCORE_EXT_AUTH = 512,
     SMTPCORE_EXT_VRFY = 1024,
-    SMTPCORE_EXT_HELP = 2048
+    SMTPCORE_EXT_HELP = 2048,
+    SMTPCORE_EXT_XCLIENT = 4096
 } smtpcore_ext;
 typedef enum smtpcore_auth_mech {
     SMTPCORE_AUTH_PLAIN = 1,
@@ -146,6 +158,89 @@ typedef struct smtpcore_rcpt_params {
     uint32_t notify;
     smtpcore_str orcpt;
 } smtpcore_rcpt_params;
+typedef enum smtpcore_proxy_mode {
+    SMTPCORE_PROXY_OFF = 0,
+    SMTPCORE_PROXY_V1 = 1,
+    SMTPCORE_PROXY_V2 = 2,
+    SMTPCORE_PROXY_ANY = 3
+} smtpcore_proxy_mode;
+typedef enum smtpcore_proxy_command {
+    SMTPCORE_PROXY_CMD_LOCAL = 0,
+    SMTPCORE_PROXY_CMD_PROXY = 1
+} smtpcore_proxy_command;
+typedef enum smtpcore_proxy_family {
+    SMTPCORE_PROXY_AF_UNSPEC = 0,
+    SMTPCORE_PROXY_AF_INET = 1,
+    SMTPCORE_PROXY_AF_INET6 = 2,
+    SMTPCORE_PROXY_AF_UNIX = 3
+} smtpcore_proxy_family;
+typedef enum smtpcore_proxy_transport {
+    SMTPCORE_PROXY_TRANSPORT_UNSPEC = 0,
+    SMTPCORE_PROXY_TRANSPORT_STREAM = 1,
+    SMTPCORE_PROXY_TRANSPORT_DGRAM = 2
+} smtpcore_proxy_transport;
+typedef struct smtpcore_proxy_header {
+    int version;
+    smtpcore_proxy_command command;
+    smtpcore_proxy_family family;
+    smtpcore_proxy_transport transport;
+    smtpcore_str src_addr;
+    smtpcore_str dst_addr;
+    uint16_t src_port;
+    uint16_t dst_port;
+    smtpcore_str tlvs;
+    size_t header_len;
+} smtpcore_proxy_header;
+typedef enum smtpcore_proxy_tlv_type {
+    SMTPCORE_PP2_TYPE_ALPN = 0x01,
+    SMTPCORE_PP2_TYPE_AUTHORITY = 0x02,
+    SMTPCORE_PP2_TYPE_CRC32C = 0x03,
+    SMTPCORE_PP2_TYPE_NOOP = 0x04,
+    SMTPCORE_PP2_TYPE_UNIQUE_ID = 0x05,
+    SMTPCORE_PP2_TYPE_SSL = 0x20,
+    SMTPCORE_PP2_SUBTYPE_SSL_VERSION = 0x21,
+    SMTPCORE_PP2_SUBTYPE_SSL_CN = 0x22,
+    SMTPCORE_PP2_SUBTYPE_SSL_CIPHER = 0x23,
+    SMTPCORE_PP2_SUBTYPE_SSL_SIG_ALG = 0x24,
+    SMTPCORE_PP2_SUBTYPE_SSL_KEY_ALG = 0x25,
+    SMTPCORE_PP2_TYPE_NETNS = 0x30
+} smtpcore_proxy_tlv_type;
+typedef enum smtpcore_proxy_ssl_client {
+    SMTPCORE_PP2_CLIENT_SSL = 0x01,
+    SMTPCORE_PP2_CLIENT_CERT_CONN = 0x02,
+    SMTPCORE_PP2_CLIENT_CERT_SESS = 0x04
+} smtpcore_proxy_ssl_client;
+typedef struct smtpcore_proxy_tlv {
+    uint8_t type;
+    smtpcore_str value;
+} smtpcore_proxy_tlv;
+typedef struct smtpcore_proxy_ssl {
+    uint8_t client;
+    uint32_t verify;
+    smtpcore_str subtlvs;
+} smtpcore_proxy_ssl;
+int smtpcore_proxy_tlv_next(smtpcore_str *area, smtpcore_proxy_tlv *tlv);
+int smtpcore_proxy_ssl_parse(smtpcore_str value, smtpcore_proxy_ssl *out);
+typedef enum smtpcore_xclient_state {
+    SMTPCORE_XCLIENT_ABSENT = 0,
+    SMTPCORE_XCLIENT_VALUE = 1,
+    SMTPCORE_XCLIENT_UNAVAILABLE = 2,
+    SMTPCORE_XCLIENT_TEMPUNAVAIL = 3
+} smtpcore_xclient_state;
+typedef struct smtpcore_xclient_attr {
+    smtpcore_xclient_state state;
+    smtpcore_str value;
+} smtpcore_xclient_attr;
+typedef struct smtpcore_xclient_attrs {
+    smtpcore_xclient_attr name;
+    smtpcore_xclient_attr addr;
+    smtpcore_xclient_attr port;
+    smtpcore_xclient_attr proto;
+    smtpcore_xclient_attr helo;
+    smtpcore_xclient_attr login;
+    smtpcore_xclient_attr destaddr;
+    smtpcore_xclient_attr destport;
+} smtpcore_xclient_attrs;
 typedef struct smtpcore_server smtpcore_server;
 typedef enum smtpcore_bare_lf_policy {
     SMTPCORE_BARE_LF_REJECT = 0,
@@ -186,6 +281,9 @@ typedef struct smtpcore_server_config {
     size_t own_names_count;
     const smtpcore_allocator *allocator;
     int lmtp;
+    smtpcore_proxy_mode proxy_protocol;
+    size_t proxy_max_header;
+    int xclient_allowed;
 } smtpcore_server_config;
 typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_NONE = 0,
@@ -206,7 +304,9 @@ typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_AUTH,
     SMTPCORE_SEV_QUIT,
     SMTPCORE_SEV_PROTOCOL_ERROR,
-    SMTPCORE_SEV_CLOSE
+    SMTPCORE_SEV_CLOSE,
+    SMTPCORE_SEV_PROXY,
+    SMTPCORE_SEV_XCLIENT
 } smtpcore_server_event_type;
 typedef struct smtpcore_server_event {
     smtpcore_server_event_type type;
@@ -256,6 +356,9 @@ int smtpcore_server_want_flush(const smtpcore_server *s);
 int smtpcore_server_want_close(const smtpcore_server *s);
 int smtpcore_server_tls_started(smtpcore_server *s);
 size_t smtpcore_server_memory(const smtpcore_server *s);
+const smtpcore_proxy_header *smtpcore_server_proxy_header(const smtpcore_server *s);
+int smtpcore_server_set_xclient_allowed(smtpcore_server *s, int allowed);
+const smtpcore_xclient_attrs *smtpcore_server_xclient_attrs(const smtpcore_server *s);
 typedef struct smtpcore_client smtpcore_client;
 typedef enum smtpcore_quirk {
     SMTPCORE_QUIRK_NO_PIPELINING = 1,
@@ -284,6 +387,11 @@ typedef struct smtpcore_client_config {
     size_t envelope_buffer_size;
     const smtpcore_allocator *allocator;
     int lmtp;
+    smtpcore_proxy_mode proxy_protocol;
+    const char *proxy_src_addr;
+    const char *proxy_dst_addr;
+    uint16_t proxy_src_port;
+    uint16_t proxy_dst_port;
 } smtpcore_client_config;
 typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_NONE = 0,
@@ -299,7 +407,8 @@ typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_REPLY,
     SMTPCORE_CEV_PROTOCOL_ERROR,
     SMTPCORE_CEV_CLOSED,
-    SMTPCORE_CEV_DELIVERY_RESULT
+    SMTPCORE_CEV_DELIVERY_RESULT,
+    SMTPCORE_CEV_XCLIENT_RESULT
 } smtpcore_client_event_type;
 typedef enum smtpcore_failure {
     SMTPCORE_SUCCESS = 0,
@@ -346,3 +455,5 @@ size_t smtpcore_client_copy_output(smtpcore_client *c, char *buf, size_t cap);
 const smtpcore_caps *smtpcore_client_caps(const smtpcore_client *c);
 int smtpcore_client_want_close(const smtpcore_client *c);
 size_t smtpcore_client_memory(const smtpcore_client *c);
+int smtpcore_client_xclient(smtpcore_client *c, const char *const *names,
+                                            const char *const *values, size_t n);

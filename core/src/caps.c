@@ -94,6 +94,7 @@ static void parse_line(const char *s, size_t n, smtpcore_caps *caps)
             {"BINARYMIME", SMTPCORE_EXT_BINARYMIME},
             {"STARTTLS", SMTPCORE_EXT_STARTTLS},
             {"HELP", SMTPCORE_EXT_HELP},
+            {"XCLIENT", SMTPCORE_EXT_XCLIENT},
         };
         if (word_is(kw, kw_len, "SIZE")) {
             const char *w;

@@ -7,6 +7,7 @@
 #include "base64.h"
 #include "client_internal.h"
 #include "command.h"
+#include "proxy.h"
 #include "syntax.h"
 
 /* Queue entry header: kind, then the length as two big-endian bytes. */
@@ -66,6 +67,20 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     if (cfg->tls_policy != SMTPCORE_TLS_NEVER && cfg->tls_policy != SMTPCORE_TLS_OPPORTUNISTIC &&
         cfg->tls_policy != SMTPCORE_TLS_REQUIRED)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (cfg->proxy_protocol != SMTPCORE_PROXY_OFF && cfg->proxy_protocol != SMTPCORE_PROXY_V1 &&
+        cfg->proxy_protocol != SMTPCORE_PROXY_V2)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* The PROXY header is formatted now (it is the session's first output), which also
+     * checks the addresses before anything is allocated. */
+    char proxy_hdr[SC_PROXY_V1_MAX + 1];
+    int proxy_len = 0;
+    if (cfg->proxy_protocol != SMTPCORE_PROXY_OFF) {
+        proxy_len = sc_proxy_write(proxy_hdr, sizeof proxy_hdr, cfg->proxy_protocol,
+                                   cfg->proxy_src_addr, cfg->proxy_dst_addr,
+                                   cfg->proxy_src_port, cfg->proxy_dst_port);
+        if (proxy_len < 0)
+            return proxy_len;
+    }
     if (!safe_str(cfg->helo_name) || !safe_str(cfg->auth_user) ||
         !safe_str(cfg->auth_password) || !safe_str(cfg->auth_mechanism))
         return SMTPCORE_ERR_INJECTION;
@@ -149,6 +164,8 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     c->ring[0] = SC_CK_GREETING;
     c->ring_len = 1;
     c->last_sent_ends_group = 1;
+    if (proxy_len > 0)
+        (void)sc_buf_append_all(&c->out, proxy_hdr, (size_t)proxy_len); /* out_cap >= 1024 */
     *out = c;
     return SMTPCORE_OK;
 }

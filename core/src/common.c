@@ -50,6 +50,17 @@ const char *smtpcore_violation_str(int violation)
     case SMTPCORE_V_CONNECTION_LOST: return "connection lost";
     case SMTPCORE_V_LOOP_DETECTED: return "mail loop: HELO names this host";
     case SMTPCORE_V_UNSUPPORTED: return "message needs an extension the server lacks";
+    case SMTPCORE_V_PROXY_BAD_SIGNATURE: return "PROXY header: bad signature";
+    case SMTPCORE_V_PROXY_TRUNCATED: return "PROXY header: truncated";
+    case SMTPCORE_V_PROXY_TOO_LONG: return "PROXY header: too long";
+    case SMTPCORE_V_PROXY_V1_SYNTAX: return "PROXY header: bad v1 line";
+    case SMTPCORE_V_PROXY_BAD_ADDRESS: return "PROXY header: bad address or port";
+    case SMTPCORE_V_PROXY_LENGTH_MISMATCH: return "PROXY header: length does not fit the family";
+    case SMTPCORE_V_PROXY_BAD_CRC: return "PROXY header: CRC32C mismatch";
+    case SMTPCORE_V_PROXY_UNSUPPORTED: return "PROXY header: unsupported version, command or family";
+    case SMTPCORE_V_PROXY_BAD_TLV: return "PROXY header: malformed TLV";
+    case SMTPCORE_V_XCLIENT_DENIED: return "XCLIENT not allowed from this client";
+    case SMTPCORE_V_XCLIENT_SYNTAX: return "XCLIENT: bad attribute";
     default: return "unknown violation";
     }
 }

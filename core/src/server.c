@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "proxy.h"
 #include "reply.h"
 #include "server_internal.h"
 #include "syntax.h"
@@ -36,6 +37,8 @@ void smtpcore_server_config_init(smtpcore_server_config *cfg)
      * a pipelined group. Hosts that move much message content raise both. */
     cfg->input_buffer_size = 514;
     cfg->output_buffer_size = 768;
+    cfg->proxy_protocol = SMTPCORE_PROXY_OFF;
+    cfg->proxy_max_header = SC_PROXY_DEFAULT_HEADER;
 }
 
 /* A configured string goes verbatim into replies, so it must be one printable line. */
@@ -85,6 +88,9 @@ static int config_check(const smtpcore_server_config *c)
         (unsigned)c->bare_lf_policy > SMTPCORE_BARE_LF_ACCEPT ||
         (unsigned)c->talker_policy > SMTPCORE_TALKER_REJECT ||
         (unsigned)c->injection_policy > SMTPCORE_INJECTION_DISCARD)
+        return -1;
+    if ((unsigned)c->proxy_protocol > SMTPCORE_PROXY_ANY ||
+        c->proxy_max_header < SC_PROXY_MIN_HEADER || c->proxy_max_header > SC_PROXY_V2_MAX)
         return -1;
     if (c->own_names_count > 0) {
         if (!c->own_names)
@@ -152,6 +158,8 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     }
     if (config_check(&c) != 0)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (c.proxy_protocol != SMTPCORE_PROXY_OFF)
+        return SMTPCORE_ERR_UNSUPPORTED; /* the reader lands in the next commit */
     /* BINARYMIME is only meaningful with BDAT (RFC 3030 3). */
     if (!(c.extensions & SMTPCORE_EXT_CHUNKING))
         c.extensions &= ~(uint32_t)SMTPCORE_EXT_BINARYMIME;
@@ -179,6 +187,7 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     s->reserve = (uint32_t)reply_reserve(&c);
     sc_line_init(&s->framer, c.max_command_line);
     s->tls_active = c.tls_active ? 1 : 0;
+    s->xclient_allowed = c.xclient_allowed ? 1 : 0;
     s->phase = SC_PH_GREETING;
     s->awaiting = SMTPCORE_SEV_NONE;
     *out = s;

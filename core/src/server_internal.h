@@ -152,6 +152,7 @@ struct smtpcore_server {
     uint8_t want_close;
     uint8_t group_end;          /* a group-ending reply is queued: flush */
     uint8_t tls_active;
+    uint8_t xclient_allowed;    /* XCLIENT advertised and served (server_xclient.c) */
 
     /* HELO / AUTH */
     uint8_t helo_done;

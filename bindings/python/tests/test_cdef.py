@@ -34,7 +34,11 @@ PREFIXES = {
     "SMTPCORE_TALKER_": smtpcore.TalkerPolicy, "SMTPCORE_INJECTION_": smtpcore.InjectionPolicy,
     "SMTPCORE_SEV_": smtpcore.ServerEventType, "SMTPCORE_QUIRK_": smtpcore.Quirk,
     "SMTPCORE_TLS_": smtpcore.TlsPolicy, "SMTPCORE_CEV_": smtpcore.ClientEventType,
-    "SMTPCORE_FAIL_": smtpcore.Failure,
+    "SMTPCORE_FAIL_": smtpcore.Failure, "SMTPCORE_PROXY_": smtpcore.ProxyMode,
+    "SMTPCORE_PROXY_CMD_": smtpcore.ProxyCommand, "SMTPCORE_PROXY_AF_": smtpcore.ProxyFamily,
+    "SMTPCORE_PROXY_TRANSPORT_": smtpcore.ProxyTransport,
+    "SMTPCORE_PP2_TYPE_": smtpcore.ProxyTlvType, "SMTPCORE_PP2_SUBTYPE_": smtpcore.ProxyTlvType,
+    "SMTPCORE_PP2_CLIENT_": smtpcore.ProxySslClient, "SMTPCORE_XCLIENT_": smtpcore.XclientState,
 }
 # SMTPCORE_HELO_* holds two C enums: the HELO classes and the HELO policy.
 HELO_POLICY = {"SMTPCORE_HELO_REQUIRED", "SMTPCORE_HELO_OPTIONAL"}

@@ -60,6 +60,17 @@ typedef struct smtpcore_client_config {
      *  ::SMTPCORE_CEV_DELIVERY_RESULT per accepted recipient, then
      *  ::SMTPCORE_CEV_MESSAGE_RESULT with the totals. */
     int lmtp;
+    /** Write a PROXY header before anything else (it is the first output, before the
+     *  greeting is read): ::SMTPCORE_PROXY_V1 or ::SMTPCORE_PROXY_V2 (ANY is refused).
+     *  Default ::SMTPCORE_PROXY_OFF. */
+    smtpcore_proxy_mode proxy_protocol;
+    /** The client's address for the header ("192.0.2.1" or "2001:db8::1"), or NULL with
+     *  @ref proxy_dst_addr NULL for a header without addresses (v1 "UNKNOWN", v2 LOCAL,
+     *  what a health check sends). Both addresses must be of the same family. */
+    const char *proxy_src_addr;
+    const char *proxy_dst_addr;  /**< The address the client connected to. */
+    uint16_t proxy_src_port;     /**< The client's port. */
+    uint16_t proxy_dst_port;     /**< The port the client connected to. */
 } smtpcore_client_config;
 
 /** @brief Client event types. */
@@ -86,10 +97,15 @@ typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_REPLY,           /**< Reply to NOOP or RSET requested by the host. */
     SMTPCORE_CEV_PROTOCOL_ERROR,  /**< The server broke the protocol; CLOSED follows. */
     SMTPCORE_CEV_CLOSED,          /**< The conversation is over; close the connection. */
-    SMTPCORE_CEV_DELIVERY_RESULT  /**< LMTP: the reply for one accepted recipient after the end
+    SMTPCORE_CEV_DELIVERY_RESULT, /**< LMTP: the reply for one accepted recipient after the end
                                        of the data (RFC 2033 4.2); rcpt_index is its index in
                                        the order of smtpcore_client_rcpt(). One per accepted
                                        recipient, in RCPT order, before MESSAGE_RESULT. */
+    /** The reply to smtpcore_client_xclient(). Success (220): the engine has sent EHLO
+     *  again and ::SMTPCORE_CEV_READY follows with the new capabilities. Refusal (the
+     *  reply and failure class are in the event): the session is unchanged and
+     *  ::SMTPCORE_CEV_READY follows; a 421 closes (::SMTPCORE_CEV_CLOSED). */
+    SMTPCORE_CEV_XCLIENT_RESULT
 } smtpcore_client_event_type;
 
 /** @brief Outcome classes carried by client events. */
@@ -260,6 +276,27 @@ SMTPCORE_EXTERN int smtpcore_client_want_close(const smtpcore_client *c);
 
 /** @brief Bytes of memory the session owns (state and buffers), for accounting. */
 SMTPCORE_EXTERN size_t smtpcore_client_memory(const smtpcore_client *c);
+
+/**
+ * @brief Sends XCLIENT with @p n attributes (Postfix XCLIENT_README).
+ *
+ * Allowed after ::SMTPCORE_CEV_READY, outside a transaction, when the server advertised
+ * XCLIENT (::SMTPCORE_EXT_XCLIENT in the caps). The engine xtext-encodes every value; pass
+ * "[UNAVAILABLE]" or "[TEMPUNAVAIL]" as the value for the markers (they are sent as they
+ * are). ::SMTPCORE_CEV_XCLIENT_RESULT follows; on success the server greets again and the
+ * engine says EHLO again before the next ::SMTPCORE_CEV_READY.
+ * @param c Session.
+ * @param names Attribute names: letters only, e.g. "ADDR", "PORT", "NAME", "HELO",
+ *        "PROTO", "LOGIN", "DESTADDR", "DESTPORT".
+ * @param values Their values, UTF-8 or ASCII, not xtext-encoded.
+ * @param n Number of attributes (1..16).
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE (not ready, or in a transaction),
+ *         ::SMTPCORE_ERR_UNSUPPORTED (XCLIENT not offered), ::SMTPCORE_ERR_INJECTION (CR,
+ *         LF or NUL in a value), ::SMTPCORE_ERR_SYNTAX (a bad name), ::SMTPCORE_ERR_TOO_LONG
+ *         (the command would exceed 512 octets), ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ */
+SMTPCORE_EXTERN int smtpcore_client_xclient(smtpcore_client *c, const char *const *names,
+                                            const char *const *values, size_t n);
 
 #ifdef __cplusplus
 }

@@ -98,6 +98,20 @@ typedef struct smtpcore_server_config {
      *  per-recipient replies are stored in room sized from it at smtpcore_server_new()
      *  (see docs/server-guide.md, "LMTP"). */
     int lmtp;
+    /** Read a PROXY protocol header before the greeting (::SMTPCORE_SEV_PROXY, then
+     *  ::SMTPCORE_SEV_CONNECT). Only for connections from a trusted proxy: the header
+     *  says who the client is. Default ::SMTPCORE_PROXY_OFF. */
+    smtpcore_proxy_mode proxy_protocol;
+    /** The longest PROXY header accepted, in octets (v2: 16 + addresses + TLVs; a v1 line
+     *  is at most 107 whatever this says). Default 1024 (HAProxy's own headers, with SSL
+     *  and unique-id TLVs, stay far below); range 232 (a v2 UNIX header without TLVs)
+     *  to 65551. The session allocates this much once, at creation, to keep the header
+     *  for smtpcore_server_proxy_header(), and its input buffer is at least this big
+     *  while PROXY is on. */
+    size_t proxy_max_header;
+    /** Offer and accept XCLIENT on every session of this config. Default 0: use
+     *  smtpcore_server_set_xclient_allowed() per connection instead. */
+    int xclient_allowed;
 } smtpcore_server_config;
 
 /** @brief Server event types. */
@@ -130,7 +144,17 @@ typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_AUTH,            /**< AUTH credentials complete. Answer: accept (235) or reject (535). */
     SMTPCORE_SEV_QUIT,            /**< QUIT: 221 queued; close after the output is written. */
     SMTPCORE_SEV_PROTOCOL_ERROR,  /**< The peer broke the protocol; the reply is queued. */
-    SMTPCORE_SEV_CLOSE            /**< Close the connection once the output is written. */
+    SMTPCORE_SEV_CLOSE,           /**< Close the connection once the output is written. */
+    /** The PROXY header was read (informative): details in smtpcore_server_proxy_header(),
+     *  @ref smtpcore_server_event.line is a v1 line without CRLF. Comes before
+     *  ::SMTPCORE_SEV_CONNECT; a bad header gives ::SMTPCORE_SEV_PROTOCOL_ERROR (a
+     *  SMTPCORE_V_PROXY_* violation, no reply) and ::SMTPCORE_SEV_CLOSE instead. */
+    SMTPCORE_SEV_PROXY,
+    /** XCLIENT from an allowed connection, attributes in smtpcore_server_xclient_attrs().
+     *  Answer: accept (or reply 220 with a text) and the session starts over: a new 220
+     *  greeting, HELO, AUTH and transaction forgotten; or reject (e.g. 550 5.7.0), and
+     *  nothing changes; 421 closes. */
+    SMTPCORE_SEV_XCLIENT
 } smtpcore_server_event_type;
 
 /**
@@ -321,6 +345,30 @@ SMTPCORE_EXTERN int smtpcore_server_tls_started(smtpcore_server *s);
 
 /** @brief Bytes of memory the session owns (state and buffers), for accounting. */
 SMTPCORE_EXTERN size_t smtpcore_server_memory(const smtpcore_server *s);
+
+/**
+ * @brief The PROXY header the session read, or NULL (PROXY off, or not read yet).
+ *
+ * Non-NULL from ::SMTPCORE_SEV_PROXY on, and valid until smtpcore_server_del().
+ */
+SMTPCORE_EXTERN const smtpcore_proxy_header *smtpcore_server_proxy_header(const smtpcore_server *s);
+
+/**
+ * @brief Allows (nonzero) or forbids (0) XCLIENT on this connection: whether EHLO
+ *        advertises it and whether the command is served or refused with 550 5.7.0.
+ *
+ * Call it any time, typically right after smtpcore_server_new(), once the host has
+ * compared the peer's address (which only it knows) with the proxies it trusts. It
+ * overrides smtpcore_server_config::xclient_allowed for this session.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ */
+SMTPCORE_EXTERN int smtpcore_server_set_xclient_allowed(smtpcore_server *s, int allowed);
+
+/**
+ * @brief The attributes of the XCLIENT command awaiting an answer, or NULL when the
+ *        pending event is not ::SMTPCORE_SEV_XCLIENT. Valid until the next call on @p s.
+ */
+SMTPCORE_EXTERN const smtpcore_xclient_attrs *smtpcore_server_xclient_attrs(const smtpcore_server *s);
 
 #ifdef __cplusplus
 }

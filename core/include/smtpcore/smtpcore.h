@@ -109,7 +109,29 @@ typedef enum smtpcore_violation {
     SMTPCORE_V_SERVICE_UNAVAILABLE = 22, /**< (client) The server sent 421 or refused (554). */
     SMTPCORE_V_CONNECTION_LOST = 23,     /**< The peer closed the connection mid-conversation. */
     SMTPCORE_V_LOOP_DETECTED = 24,       /**< HELO/EHLO names one of our own names. */
-    SMTPCORE_V_UNSUPPORTED = 25          /**< (client) The message needs an extension not offered. */
+    SMTPCORE_V_UNSUPPORTED = 25,         /**< (client) The message needs an extension not offered. */
+    /* PROXY protocol headers (server): no greeting is sent, the session closes. */
+    SMTPCORE_V_PROXY_BAD_SIGNATURE = 26, /**< Neither "PROXY " nor the v2 signature (or not
+                                              the configured version). */
+    SMTPCORE_V_PROXY_TRUNCATED = 27,     /**< The peer closed before the header was complete. */
+    SMTPCORE_V_PROXY_TOO_LONG = 28,      /**< Header over proxy_max_header, or a v1 line
+                                              over 107 octets without its CRLF. */
+    SMTPCORE_V_PROXY_V1_SYNTAX = 29,     /**< A v1 line that is not "PROXY proto src dst
+                                              sport dport" ending in CRLF. */
+    SMTPCORE_V_PROXY_BAD_ADDRESS = 30,   /**< An address or port that is not valid for its
+                                              family (v1 text, v2 UNIX path). */
+    SMTPCORE_V_PROXY_LENGTH_MISMATCH = 31, /**< v2 length too short for its family's
+                                              addresses. */
+    SMTPCORE_V_PROXY_BAD_CRC = 32,       /**< v2 CRC32C TLV does not match the header. */
+    SMTPCORE_V_PROXY_UNSUPPORTED = 33,   /**< v2 version other than 2, unknown command, family
+                                              or transport. */
+    SMTPCORE_V_PROXY_BAD_TLV = 34,       /**< v2 TLV area ends inside a TLV, or a malformed
+                                              CRC32C/SSL TLV. */
+    /* XCLIENT (server) */
+    SMTPCORE_V_XCLIENT_DENIED = 35,      /**< XCLIENT from a connection not allowed to use
+                                              it (550 5.7.0). */
+    SMTPCORE_V_XCLIENT_SYNTAX = 36       /**< XCLIENT with an unknown attribute or a bad
+                                              value (501 5.5.4). */
 } smtpcore_violation;
 
 /** @brief Returns a static English description of an ::smtpcore_error code. */
@@ -192,7 +214,10 @@ typedef enum smtpcore_ext {
     SMTPCORE_EXT_STARTTLS = 1u << 8,            /**< RFC 3207. */
     SMTPCORE_EXT_AUTH = 1u << 9,                /**< RFC 4954. */
     SMTPCORE_EXT_VRFY = 1u << 10,               /**< VRFY answered by the host (not 252). */
-    SMTPCORE_EXT_HELP = 1u << 11                /**< HELP advertised in EHLO. */
+    SMTPCORE_EXT_HELP = 1u << 11,               /**< HELP advertised in EHLO. */
+    /** Postfix XCLIENT. A server advertises it only on connections the host allowed
+     *  (smtpcore_server_set_xclient_allowed()), whatever its extensions field says. */
+    SMTPCORE_EXT_XCLIENT = 1u << 12
 } smtpcore_ext;
 
 /** @brief SASL mechanisms known to the engine. */
@@ -321,6 +346,7 @@ typedef struct smtpcore_rcpt_params {
 }
 #endif
 
+#include <smtpcore/proxy.h>
 #include <smtpcore/server.h>
 #include <smtpcore/client.h>
 

@@ -13,8 +13,9 @@ from .blocking import SMTPClient, send_message_sync
 from .client import ClientConnection
 from .enums import (
     AuthMech, BareLfPolicy, BodyType, ClientEventType, DsnNotify, DsnRet, ErrorCode, Extension,
-    Failure, HeloClass, HeloPolicy, InjectionPolicy, Quirk, ReplyFlag, ServerEventType,
-    TalkerPolicy, TlsPolicy, Violation,
+    Failure, HeloClass, HeloPolicy, InjectionPolicy, ProxyCommand, ProxyFamily, ProxyMode,
+    ProxySslClient, ProxyTlvType, ProxyTransport, Quirk, ReplyFlag, ServerEventType,
+    TalkerPolicy, TlsPolicy, Violation, XclientState,
 )
 from .errors import (
     BufferFullError, InjectionError, InvalidArgumentError, InvalidStateError,
@@ -44,5 +45,7 @@ __all__ = [
     "SMTPSenderRefused", "SMTPRecipientsRefused", "SMTPDataError",
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
+    "ProxyMode", "ProxyCommand", "ProxyFamily", "ProxyTransport", "ProxyTlvType",
+    "ProxySslClient", "XclientState",
     "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure", "__version__",
 ]

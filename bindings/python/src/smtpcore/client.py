@@ -8,18 +8,20 @@ the per-recipient and final results as events.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Mapping
 
 from ._feed import PendingInput
 from ._ffi import ffi, lib
-from .enums import ClientEventType, DsnNotify, DsnRet, ErrorCode, Failure, TlsPolicy, Violation
+from .enums import (
+    ClientEventType, DsnNotify, DsnRet, ErrorCode, Failure, ProxyMode, TlsPolicy, Violation,
+)
 from .errors import InvalidStateError, SessionClosedError, check
 from .values import Caps, Reply, _slice, decode_text, encode_text
 
 __all__ = [
     "ClientConnection", "ClientEvent", "Greeting", "StartTLS", "AuthChallenge", "AuthResult",
     "Ready", "MailResult", "RcptResult", "SendBody", "MessageResult", "CommandReply",
-    "ProtocolError", "Closed", "DeliveryResult",
+    "ProtocolError", "Closed", "DeliveryResult", "XclientResult",
 ]
 
 
@@ -133,6 +135,13 @@ class DeliveryResult(ClientEvent):
     index: int = 0
 
 
+@dataclass(slots=True)
+class XclientResult(ClientEvent):
+    """The reply to xclient(). On success (220) the engine says EHLO again and Ready
+    follows; on a refusal the session is unchanged and Ready follows."""
+    type: ClassVar[ClientEventType] = ClientEventType.XCLIENT_RESULT
+
+
 _VIOLATIONS = {int(v): v for v in Violation}
 _FAILURES = {int(f): f for f in Failure}
 
@@ -178,6 +187,8 @@ def _convert(ev: Any, scratch: Any) -> ClientEvent | None:
                              decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_CEV_CLOSED:
         return Closed(failure, reply, _violation(ev.violation), decode_text(_slice(ev.message)))
+    if t == lib.SMTPCORE_CEV_XCLIENT_RESULT:
+        return XclientResult(failure, reply)
     return None
 
 
@@ -225,6 +236,9 @@ class ClientConnection:
         output_buffer_size: int | None = None,
         max_recipients: int | None = None,
         envelope_buffer_size: int | None = None,
+        proxy_protocol: ProxyMode | None = None,
+        proxy_src: tuple[str, int] | None = None,
+        proxy_dst: tuple[str, int] | None = None,
     ) -> None:
         cfg = ffi.new("smtpcore_client_config *")
         lib.smtpcore_client_config_init(cfg)
@@ -243,6 +257,16 @@ class ClientConnection:
         ):
             if value is not None:
                 setattr(cfg, name, int(value))
+        if proxy_protocol is not None:
+            # The PROXY header is the first output: (address, port) of the client and of
+            # the address it connected to; neither given = v1 UNKNOWN / v2 LOCAL.
+            cfg.proxy_protocol = int(proxy_protocol)
+            if proxy_src is not None:
+                cfg.proxy_src_addr = _cstr(keep, proxy_src[0])
+                cfg.proxy_src_port = int(proxy_src[1])
+            if proxy_dst is not None:
+                cfg.proxy_dst_addr = _cstr(keep, proxy_dst[0])
+                cfg.proxy_dst_port = int(proxy_dst[1])
         out = ffi.new("smtpcore_client **")
         check(lib.smtpcore_client_new(out, cfg))
         self._c = ffi.gc(out[0], lib.smtpcore_client_del)
@@ -472,6 +496,15 @@ class ClientConnection:
     def noop(self) -> None:
         """Sends NOOP when idle; CommandReply follows."""
         check(lib.smtpcore_client_noop(self._sess()))
+
+    def xclient(self, attrs: Mapping[str, str]) -> None:
+        """Sends XCLIENT (the server must offer it: ``Extension.XCLIENT`` in the caps) with
+        the given attributes, e.g. ``{"ADDR": "192.0.2.1", "PORT": "4711"}``; values are
+        xtext-encoded by the engine. XclientResult follows, then Ready."""
+        keep: list[Any] = []
+        names = ffi.new("const char *[]", [_cstr(keep, k) for k in attrs])
+        values = ffi.new("const char *[]", [_cstr(keep, v) for v in attrs.values()])
+        check(lib.smtpcore_client_xclient(self._sess(), names, values, len(attrs)))
 
     def quit(self) -> None:
         """Ends the session with QUIT; Closed follows the 221."""

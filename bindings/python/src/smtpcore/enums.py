@@ -10,6 +10,8 @@ __all__ = [
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
     "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure",
+    "ProxyMode", "ProxyCommand", "ProxyFamily", "ProxyTransport", "ProxyTlvType",
+    "ProxySslClient", "XclientState",
 ]
 
 
@@ -56,6 +58,17 @@ class Violation(IntEnum):
     CONNECTION_LOST = lib.SMTPCORE_V_CONNECTION_LOST
     LOOP_DETECTED = lib.SMTPCORE_V_LOOP_DETECTED
     UNSUPPORTED = lib.SMTPCORE_V_UNSUPPORTED
+    PROXY_BAD_SIGNATURE = lib.SMTPCORE_V_PROXY_BAD_SIGNATURE
+    PROXY_TRUNCATED = lib.SMTPCORE_V_PROXY_TRUNCATED
+    PROXY_TOO_LONG = lib.SMTPCORE_V_PROXY_TOO_LONG
+    PROXY_V1_SYNTAX = lib.SMTPCORE_V_PROXY_V1_SYNTAX
+    PROXY_BAD_ADDRESS = lib.SMTPCORE_V_PROXY_BAD_ADDRESS
+    PROXY_LENGTH_MISMATCH = lib.SMTPCORE_V_PROXY_LENGTH_MISMATCH
+    PROXY_BAD_CRC = lib.SMTPCORE_V_PROXY_BAD_CRC
+    PROXY_UNSUPPORTED = lib.SMTPCORE_V_PROXY_UNSUPPORTED
+    PROXY_BAD_TLV = lib.SMTPCORE_V_PROXY_BAD_TLV
+    XCLIENT_DENIED = lib.SMTPCORE_V_XCLIENT_DENIED
+    XCLIENT_SYNTAX = lib.SMTPCORE_V_XCLIENT_SYNTAX
 
     @property
     def description(self) -> str:
@@ -89,6 +102,7 @@ class Extension(IntFlag):
     AUTH = lib.SMTPCORE_EXT_AUTH
     VRFY = lib.SMTPCORE_EXT_VRFY
     HELP = lib.SMTPCORE_EXT_HELP
+    XCLIENT = lib.SMTPCORE_EXT_XCLIENT
 
 
 class AuthMech(IntFlag):
@@ -178,6 +192,8 @@ class ServerEventType(IntEnum):
     QUIT = lib.SMTPCORE_SEV_QUIT
     PROTOCOL_ERROR = lib.SMTPCORE_SEV_PROTOCOL_ERROR
     CLOSE = lib.SMTPCORE_SEV_CLOSE
+    PROXY = lib.SMTPCORE_SEV_PROXY
+    XCLIENT = lib.SMTPCORE_SEV_XCLIENT
 
 
 class Quirk(IntFlag):
@@ -211,6 +227,7 @@ class ClientEventType(IntEnum):
     PROTOCOL_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
     CLOSED = lib.SMTPCORE_CEV_CLOSED
     DELIVERY_RESULT = lib.SMTPCORE_CEV_DELIVERY_RESULT
+    XCLIENT_RESULT = lib.SMTPCORE_CEV_XCLIENT_RESULT
 
 
 class Failure(IntEnum):
@@ -219,3 +236,63 @@ class Failure(IntEnum):
     TRANSIENT = lib.SMTPCORE_FAIL_TRANSIENT
     PERMANENT = lib.SMTPCORE_FAIL_PERMANENT
     LOCAL = lib.SMTPCORE_FAIL_LOCAL
+
+
+class ProxyMode(IntEnum):
+    """smtpcore_proxy_mode: which PROXY protocol header is read (server) or written (client)."""
+    OFF = lib.SMTPCORE_PROXY_OFF
+    V1 = lib.SMTPCORE_PROXY_V1
+    V2 = lib.SMTPCORE_PROXY_V2
+    ANY = lib.SMTPCORE_PROXY_ANY
+
+
+class ProxyCommand(IntEnum):
+    """smtpcore_proxy_command: LOCAL (the proxy's own connection) or PROXY."""
+    LOCAL = lib.SMTPCORE_PROXY_CMD_LOCAL
+    PROXY = lib.SMTPCORE_PROXY_CMD_PROXY
+
+
+class ProxyFamily(IntEnum):
+    """smtpcore_proxy_family: the address family of a PROXY header."""
+    UNSPEC = lib.SMTPCORE_PROXY_AF_UNSPEC
+    INET = lib.SMTPCORE_PROXY_AF_INET
+    INET6 = lib.SMTPCORE_PROXY_AF_INET6
+    UNIX = lib.SMTPCORE_PROXY_AF_UNIX
+
+
+class ProxyTransport(IntEnum):
+    """smtpcore_proxy_transport: the transport of a v2 PROXY header."""
+    UNSPEC = lib.SMTPCORE_PROXY_TRANSPORT_UNSPEC
+    STREAM = lib.SMTPCORE_PROXY_TRANSPORT_STREAM
+    DGRAM = lib.SMTPCORE_PROXY_TRANSPORT_DGRAM
+
+
+class ProxyTlvType(IntEnum):
+    """smtpcore_proxy_tlv_type: v2 TLV types and SSL sub-TLV types."""
+    ALPN = lib.SMTPCORE_PP2_TYPE_ALPN
+    AUTHORITY = lib.SMTPCORE_PP2_TYPE_AUTHORITY
+    CRC32C = lib.SMTPCORE_PP2_TYPE_CRC32C
+    NOOP = lib.SMTPCORE_PP2_TYPE_NOOP
+    UNIQUE_ID = lib.SMTPCORE_PP2_TYPE_UNIQUE_ID
+    SSL = lib.SMTPCORE_PP2_TYPE_SSL
+    SSL_VERSION = lib.SMTPCORE_PP2_SUBTYPE_SSL_VERSION
+    SSL_CN = lib.SMTPCORE_PP2_SUBTYPE_SSL_CN
+    SSL_CIPHER = lib.SMTPCORE_PP2_SUBTYPE_SSL_CIPHER
+    SSL_SIG_ALG = lib.SMTPCORE_PP2_SUBTYPE_SSL_SIG_ALG
+    SSL_KEY_ALG = lib.SMTPCORE_PP2_SUBTYPE_SSL_KEY_ALG
+    NETNS = lib.SMTPCORE_PP2_TYPE_NETNS
+
+
+class ProxySslClient(IntFlag):
+    """smtpcore_proxy_ssl_client: bits of the SSL TLV's client field."""
+    SSL = lib.SMTPCORE_PP2_CLIENT_SSL
+    CERT_CONN = lib.SMTPCORE_PP2_CLIENT_CERT_CONN
+    CERT_SESS = lib.SMTPCORE_PP2_CLIENT_CERT_SESS
+
+
+class XclientState(IntEnum):
+    """smtpcore_xclient_state: whether an XCLIENT attribute was given, and how."""
+    ABSENT = lib.SMTPCORE_XCLIENT_ABSENT
+    VALUE = lib.SMTPCORE_XCLIENT_VALUE
+    UNAVAILABLE = lib.SMTPCORE_XCLIENT_UNAVAILABLE
+    TEMPUNAVAIL = lib.SMTPCORE_XCLIENT_TEMPUNAVAIL

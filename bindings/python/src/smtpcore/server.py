@@ -8,13 +8,14 @@ is the C engine's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from ._feed import PendingInput
 from ._ffi import ffi, lib
 from .enums import (
     AuthMech, BareLfPolicy, ErrorCode, Extension, HeloClass, HeloPolicy, InjectionPolicy,
-    ServerEventType, TalkerPolicy, Violation,
+    ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, TalkerPolicy,
+    Violation, XclientState,
 )
 from .errors import check
 from .values import MailParams, RcptParams, _slice, decode_text, encode_text
@@ -22,7 +23,8 @@ from .values import MailParams, RcptParams, _slice, decode_text, encode_text
 __all__ = [
     "ServerConnection", "ServerEvent", "Connect", "Helo", "Mail", "Rcpt", "Data", "Body",
     "MessageEnd", "MessageAborted", "Rset", "Noop", "Vrfy", "Expn", "Help", "StartTLS",
-    "Auth", "Quit", "ProtocolError", "Close", "DEFAULT_EXTENSIONS",
+    "Auth", "Quit", "ProtocolError", "Close", "Proxy", "Xclient", "ProxyHeader",
+    "XclientAttr", "DEFAULT_EXTENSIONS", "XCLIENT_ATTRIBUTES",
 ]
 
 DEFAULT_EXTENSIONS = (Extension.PIPELINING | Extension.SIZE | Extension.EIGHTBITMIME
@@ -190,6 +192,90 @@ class Close(ServerEvent):
     message: str = ""
 
 
+@dataclass(slots=True)
+class Proxy(ServerEvent):
+    """The PROXY header was read (informative); details in
+    :attr:`ServerConnection.proxy_header`. ``line`` is a v1 line without CRLF."""
+    type: ClassVar[ServerEventType] = ServerEventType.PROXY
+
+
+@dataclass(slots=True)
+class Xclient(ServerEvent):
+    """XCLIENT from an allowed connection: answer. Accepting starts the session over
+    (a new 220 greeting). ``attrs`` maps the attribute names given ("ADDR", ...) to
+    :class:`XclientAttr`."""
+    type: ClassVar[ServerEventType] = ServerEventType.XCLIENT
+    attrs: Mapping[str, XclientAttr] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class XclientAttr:
+    """One XCLIENT attribute: its state and its xtext-decoded value (VALUE only)."""
+    state: XclientState = XclientState.ABSENT
+    value: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class ProxyHeader:
+    """A PROXY header as the engine read it (smtpcore_proxy_header)."""
+    version: int = 0
+    command: ProxyCommand = ProxyCommand.PROXY
+    family: ProxyFamily = ProxyFamily.UNSPEC
+    transport: ProxyTransport = ProxyTransport.UNSPEC
+    src_addr: str = ""
+    src_port: int = 0
+    dst_addr: str = ""
+    dst_port: int = 0
+    tlvs: tuple[tuple[int, bytes], ...] = ()
+    """v2 TLVs as (type, value) pairs, in order (see :class:`smtpcore.ProxyTlvType`)."""
+    header_len: int = 0
+
+    @property
+    def ssl(self) -> tuple[int, int, tuple[tuple[int, bytes], ...]] | None:
+        """The SSL TLV as (client bits, verify, sub-TLVs), or None."""
+        for typ, value in self.tlvs:
+            if typ == 0x20:
+                return _ssl_parse(value)
+        return None
+
+
+XCLIENT_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "LOGIN", "DESTADDR", "DESTPORT")
+
+
+def _tlv_list(area: Any) -> tuple[tuple[int, bytes], ...]:
+    cur = ffi.new("smtpcore_str *", {"ptr": area.ptr, "len": area.len})
+    tlv = ffi.new("smtpcore_proxy_tlv *")
+    out = []
+    while lib.smtpcore_proxy_tlv_next(cur, tlv) == 1:
+        out.append((int(tlv.type), _slice(tlv.value)))
+    return tuple(out)
+
+
+def _ssl_parse(value: bytes) -> tuple[int, int, tuple[tuple[int, bytes], ...]] | None:
+    buf = ffi.from_buffer(value)
+    v = ffi.new("smtpcore_str *", {"ptr": ffi.cast("const char *", buf), "len": len(value)})
+    ssl = ffi.new("smtpcore_proxy_ssl *")
+    if lib.smtpcore_proxy_ssl_parse(v[0], ssl) != 0:
+        return None
+    return int(ssl.client), int(ssl.verify), _tlv_list(ssl.subtlvs)
+
+
+def _proxy_header(h: Any) -> ProxyHeader:
+    return ProxyHeader(int(h.version), ProxyCommand(h.command), ProxyFamily(h.family),
+                       ProxyTransport(h.transport), decode_text(_slice(h.src_addr)),
+                       int(h.src_port), decode_text(_slice(h.dst_addr)), int(h.dst_port),
+                       _tlv_list(h.tlvs), int(h.header_len))
+
+
+def _xclient_attrs(a: Any) -> dict[str, XclientAttr]:
+    out = {}
+    for name in XCLIENT_ATTRIBUTES:
+        at = getattr(a, name.lower())
+        if at.state != lib.SMTPCORE_XCLIENT_ABSENT:
+            out[name] = XclientAttr(XclientState(at.state), decode_text(_slice(at.value)))
+    return out
+
+
 _VIOLATIONS = {int(v): v for v in Violation}
 
 
@@ -198,7 +284,7 @@ def _violation(v: int) -> Violation:
     return _VIOLATIONS.get(v, Violation.NONE)
 
 
-def _convert(ev: Any) -> ServerEvent | None:
+def _convert(ev: Any, s: Any = None) -> ServerEvent | None:
     t = ev.type
     ar = bool(ev.answer_required)
     line = _slice(ev.line)
@@ -248,6 +334,11 @@ def _convert(ev: Any) -> ServerEvent | None:
     if t == lib.SMTPCORE_SEV_CLOSE:
         return Close(ar, line, _violation(ev.violation), int(ev.reply_code),
                      decode_text(_slice(ev.message)))
+    if t == lib.SMTPCORE_SEV_PROXY:
+        return Proxy(ar, line)
+    if t == lib.SMTPCORE_SEV_XCLIENT:
+        a = lib.smtpcore_server_xclient_attrs(s) if s is not None else ffi.NULL
+        return Xclient(ar, line, _xclient_attrs(a) if a != ffi.NULL else {})
     return None
 
 
@@ -296,6 +387,9 @@ class ServerConnection:
         allow_plaintext_auth: bool | None = None,
         tls_active: bool | None = None,
         own_names: Iterable[str] = (),
+        proxy_protocol: ProxyMode | None = None,
+        proxy_max_header: int | None = None,
+        xclient_allowed: bool | None = None,
     ) -> None:
         cfg = ffi.new("smtpcore_server_config *")
         lib.smtpcore_server_config_init(cfg)
@@ -313,6 +407,8 @@ class ServerConnection:
             ("bare_lf_policy", bare_lf_policy), ("talker_policy", talker_policy),
             ("injection_policy", injection_policy),
             ("allow_plaintext_auth", allow_plaintext_auth), ("tls_active", tls_active),
+            ("proxy_protocol", proxy_protocol), ("proxy_max_header", proxy_max_header),
+            ("xclient_allowed", xclient_allowed),
         ):
             if value is not None:
                 setattr(cfg, name, int(value))
@@ -398,7 +494,7 @@ class ServerConnection:
         while True:
             check(lib.smtpcore_server_next_event(s, ev))
             if ev.type != lib.SMTPCORE_SEV_NONE:
-                return _convert(ev)
+                return _convert(ev, s)
             fed = self._in.feed(self._offer) if len(self._in) else 0
             if not fed and not self._deliver_eof():
                 return None
@@ -422,7 +518,7 @@ class ServerConnection:
 
     def _event(self) -> ServerEvent | None:
         """The event object of the struct filled by the last :meth:`_next_raw`."""
-        return _convert(self._ev)
+        return _convert(self._ev, self._s)
 
     def _receive_into(self, cbuf: Any, view: memoryview, n: int) -> None:
         """receive_data() for bytes already in the host's read buffer ``view`` (``cbuf`` is
@@ -518,3 +614,14 @@ class ServerConnection:
     def memory(self) -> int:
         """Bytes of memory the C session owns."""
         return int(lib.smtpcore_server_memory(self._sess()))
+
+    @property
+    def proxy_header(self) -> ProxyHeader | None:
+        """The PROXY header read before the greeting, or None (PROXY off or not yet read)."""
+        h = lib.smtpcore_server_proxy_header(self._sess())
+        return None if h == ffi.NULL else _proxy_header(h)
+
+    def set_xclient_allowed(self, allowed: bool) -> None:
+        """Allows or forbids XCLIENT on this connection (EHLO advertises it when allowed;
+        otherwise the command gets 550 5.7.0)."""
+        check(lib.smtpcore_server_set_xclient_allowed(self._sess(), 1 if allowed else 0))
