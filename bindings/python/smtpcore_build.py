@@ -3,10 +3,16 @@
 The engine's C sources are compiled into the extension itself, so the module needs no
 shared library at run time. The sources are found at SMTPCORE_SOURCE_DIR, or two levels
 above this file (bindings/python/ inside the repository).
+
+The build happens out of the source tree (a read-only checkout installs): generated
+files, objects and setuptools' metadata go to SMTPCORE_BUILD_DIR, by default a directory
+per checkout under the system's temporary directory (kept, so rebuilds are incremental).
 """
 import glob
+import hashlib
 import os
 import re
+import tempfile
 
 from cffi import FFI
 
@@ -22,6 +28,16 @@ def source_dir():
     raise RuntimeError(
         "smtpcore C sources not found (tried %s); set SMTPCORE_SOURCE_DIR to the "
         "repository root" % ", ".join(repr(c) for c in candidates))
+
+
+def build_dir():
+    """Where everything the build writes goes (never the source tree)."""
+    env = os.environ.get("SMTPCORE_BUILD_DIR")
+    if env:
+        return os.path.abspath(env)
+    key = hashlib.sha256(HERE.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), "smtpcore-build-%d-%s" % (uid, key))
 
 
 def _version_parts(root):
@@ -61,47 +77,26 @@ def _generate_version_header(root, out_dir):
         f.write(text)
 
 
-def _stage_sources(root, dest):
-    """Copies core/src into the build tree. setuptools refuses absolute source paths,
-    and relative ones reaching outside the package would put objects outside build/."""
-    os.makedirs(dest, exist_ok=True)
-    wanted = {}
-    for path in glob.glob(os.path.join(root, "core", "src", "*.[ch]")):
-        with open(path, "rb") as f:
-            wanted[os.path.basename(path)] = f.read()
-    for name in os.listdir(dest):
-        if name not in wanted:
-            os.remove(os.path.join(dest, name))
-    for name, data in wanted.items():
-        path = os.path.join(dest, name)
-        try:
-            with open(path, "rb") as f:
-                if f.read() == data:
-                    continue
-        except FileNotFoundError:
-            pass
-        with open(path, "wb") as f:
-            f.write(data)
-    return sorted(os.path.relpath(os.path.join(dest, n), HERE)
-                  for n in wanted if n.endswith(".c"))
+def engine_sources():
+    """The engine's C files, as absolute paths. setup() refuses absolute paths in its
+    arguments, so setup.py adds them when build_ext runs; their objects then land under
+    the build directory (distutils appends the absolute path to build_temp)."""
+    return sorted(glob.glob(os.path.join(source_dir(), "core", "src", "*.c")))
 
 
 def make_ffibuilder():
     root = source_dir()
-    gen_include = os.path.join(HERE, "build", "gen-include")
+    gen_include = os.path.join(build_dir(), "gen-include")
     _generate_version_header(root, gen_include)
     with open(os.path.join(root, "bindings", "cdef", "smtpcore_cdef.h"), encoding="utf-8") as f:
         cdef = f.read()
-    staged = os.path.join(HERE, "build", "csrc")
-    sources = _stage_sources(root, staged)
     builder = FFI()
     builder.cdef(cdef)
     builder.set_source(
         "smtpcore._smtpcore",
         "#include <smtpcore/smtpcore.h>\n",
-        sources=sources,
         include_dirs=[gen_include, os.path.join(root, "core", "include"),
-                      staged],
+                      os.path.join(root, "core", "src")],
         define_macros=[("BUILDING_SMTPCORE", None)],
         extra_compile_args=["-std=gnu11", "-fvisibility=hidden", "-O2"],
     )

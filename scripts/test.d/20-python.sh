@@ -11,8 +11,10 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if
   rm -rf .venv
   "$PY" -m venv --system-site-packages .venv
 fi
-# A stale egg-info could list files of an earlier layout; the build regenerates it.
-rm -rf bindings/python/src/smtpcore.egg-info
+# The build is out of tree (see smtpcore_build.py); keep it beside the venv. A stale
+# egg-info could list files of an earlier layout; the build regenerates it.
+export SMTPCORE_BUILD_DIR="$PWD/.venv/smtpcore-build"
+rm -rf bindings/python/src/smtpcore.egg-info "$SMTPCORE_BUILD_DIR/smtpcore.egg-info"
 .venv/bin/pip install --no-build-isolation --no-deps --no-index --quiet --force-reinstall ./bindings/python
 ROOT=$PWD
 (cd /tmp && "$ROOT/.venv/bin/python" -c 'import smtpcore; print("smtpcore", smtpcore.__version__, "imported from", smtpcore.__file__)')
