@@ -28,6 +28,7 @@ build = {
       ["resty.smtpcore.cdef"] = "bindings/lua/lib/resty/smtpcore/cdef.lua",
       ["resty.smtpcore.client"] = "bindings/lua/lib/resty/smtpcore/client.lua",
       ["resty.smtpcore.enums"] = "bindings/lua/lib/resty/smtpcore/enums.lua",
+      ["resty.smtpcore.mail"] = "bindings/lua/lib/resty/smtpcore/mail.lua",
       ["resty.smtpcore.message"] = "bindings/lua/lib/resty/smtpcore/message.lua",
       ["resty.smtpcore.socket"] = "bindings/lua/lib/resty/smtpcore/socket.lua",
    },
