@@ -62,8 +62,6 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     cfg = &full;
     if (!cfg->helo_name)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    if (cfg->lmtp)
-        return SMTPCORE_ERR_INVALID_ARGUMENT; /* LMTP: not implemented yet */
     if (cfg->tls_policy != SMTPCORE_TLS_NEVER && cfg->tls_policy != SMTPCORE_TLS_OPPORTUNISTIC &&
         cfg->tls_policy != SMTPCORE_TLS_REQUIRED)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
@@ -139,7 +137,12 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     c->ring = sc_malloc(&a, c->ring_cap);
     c->scratch_cap = in_cap > ul + pl + 64 ? in_cap : ul + pl + 64;
     c->scratch = sc_malloc(&a, c->scratch_cap);
-    int bad = !c->strbuf || !c->ring || !c->scratch;
+    if (cfg->lmtp) {
+        c->lmtp = 1;
+        c->lmtp_acc_bytes = (max_rcpt + 7) / 8;
+        c->lmtp_acc = sc_malloc(&a, c->lmtp_acc_bytes);
+    }
+    int bad = !c->strbuf || !c->ring || !c->scratch || (c->lmtp && !c->lmtp_acc);
     bad |= sc_buf_init(&c->in, &a, in_cap) != 0;
     bad |= sc_buf_init(&c->out, &a, out_cap) != 0;
     bad |= sc_buf_init(&c->queue, &a, q_cap) != 0;
@@ -161,6 +164,8 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     sc_line_init(&c->framer, max_line);
     sc_reply_parser_init(&c->parser);
     c->state = SC_CS_GREETING;
+    if (c->lmtp_acc)
+        memset(c->lmtp_acc, 0, c->lmtp_acc_bytes);
     c->ring[0] = SC_CK_GREETING;
     c->ring_len = 1;
     c->last_sent_ends_group = 1;
@@ -181,6 +186,7 @@ void smtpcore_client_del(smtpcore_client *c)
     sc_free(&a, c->strbuf);
     sc_free(&a, c->ring);
     sc_free(&a, c->scratch);
+    sc_free(&a, c->lmtp_acc);
     sc_free(&a, c);
 }
 
@@ -189,7 +195,7 @@ size_t smtpcore_client_memory(const smtpcore_client *c)
     if (!c)
         return 0;
     return sizeof *c + c->in.cap + c->out.cap + c->queue.cap + c->strbuf_len + c->ring_cap +
-           c->scratch_cap;
+           c->scratch_cap + c->lmtp_acc_bytes;
 }
 
 const smtpcore_caps *smtpcore_client_caps(const smtpcore_client *c)
@@ -314,6 +320,7 @@ void sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_repl
         c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_accepted = c->rcpt_accepted;
         c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_total = c->rcpt_total;
     }
+    sc_client_lmtp_reset(c);
     c->queue.start = c->queue.end = 0;
     if (send_quit && !c->quit_queued)
         (void)sc_buf_append_all(&c->out, "QUIT\r\n", 6);

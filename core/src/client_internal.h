@@ -140,6 +140,19 @@ struct smtpcore_client {
      * after the reply to the earlier ".". */
     int fin_pending;
     size_t fin_rcpt_accepted, fin_rcpt_total;
+
+    /* LMTP (client_lmtp.c, RFC 2033 4.2): after the data, one reply per accepted
+     * recipient. The bitmap marks accepted recipients (by rcpt() index); it is allocated
+     * at creation (max_recipients bits) only in LMTP mode. */
+    int lmtp;
+    uint8_t *lmtp_acc;
+    size_t lmtp_acc_bytes;
+    size_t lmtp_left;   /* delivery replies still due for the message in flight */
+    size_t lmtp_cursor; /* next bitmap position to look at */
+    size_t lmtp_limit;  /* recipients submitted in that transaction */
+    size_t lmtp_ok;     /* 2xx delivery replies so far */
+    int lmtp_transient; /* a 4xx delivery reply was seen */
+    int lmtp_fin;       /* the message is an overtaken one (see fin_pending) */
 };
 
 /* client.c */
@@ -174,6 +187,12 @@ void sc_client_tx_check_done(smtpcore_client *c);
 void sc_client_bdat_check_done(smtpcore_client *c);
 void sc_client_fin_result(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
                           smtpcore_violation v, const char *msg);
+
+/* client_lmtp.c */
+void sc_client_lmtp_accepted(smtpcore_client *c, size_t index);
+int sc_client_lmtp_start(smtpcore_client *c, int fin);
+void sc_client_lmtp_delivery(smtpcore_client *c, const smtpcore_reply *r);
+void sc_client_lmtp_reset(smtpcore_client *c);
 
 /* client_auth.c */
 void sc_client_auth_start(smtpcore_client *c);

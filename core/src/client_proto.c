@@ -35,9 +35,10 @@ static int code_allowed(sc_ckind k, int code)
 int sc_client_send_hello(smtpcore_client *c)
 {
     char line[300];
-    int helo = (c->quirks & SMTPCORE_QUIRK_HELO_ONLY) != 0;
-    size_t n = sc_command_write_simple(line, sizeof line, helo ? SC_VERB_HELO : SC_VERB_EHLO,
-                                       c->helo_name, strlen(c->helo_name));
+    /* LMTP (RFC 2033 4.1): LHLO, answered like EHLO; HELO_ONLY does not apply. */
+    int helo = !c->lmtp && (c->quirks & SMTPCORE_QUIRK_HELO_ONLY) != 0;
+    sc_verb v = c->lmtp ? SC_VERB_LHLO : helo ? SC_VERB_HELO : SC_VERB_EHLO;
+    size_t n = sc_command_write_simple(line, sizeof line, v, c->helo_name, strlen(c->helo_name));
     if (n == (size_t)-1)
         return SMTPCORE_ERR_TOO_LONG;
     return sc_client_enqueue(c, helo ? SC_CK_HELO : SC_CK_EHLO, line, n);
@@ -102,6 +103,7 @@ void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_
     c->rcpt_transient = 0;
     c->tx_fail = SMTPCORE_SUCCESS;
     c->bdat_fail = SMTPCORE_SUCCESS;
+    sc_client_lmtp_reset(c);
     sc_client_ready(c);
 }
 
@@ -196,7 +198,7 @@ static void on_ehlo(smtpcore_client *c, const smtpcore_reply *r)
         sc_client_setup_next(c);
         return;
     }
-    if (r->code >= 500 && r->code <= 502) {
+    if (r->code >= 500 && r->code <= 502 && !c->lmtp) {
         /* RFC 1869 4.7 / the 000 seed: RSET (whatever it gets back), then HELO. */
         enqueue_simple(c, SC_CK_RSET_FALLBACK, SC_VERB_RSET, NULL);
         enqueue_simple(c, SC_CK_HELO, SC_VERB_HELO, c->helo_name);
@@ -226,6 +228,8 @@ static void on_rcpt(smtpcore_client *c, const smtpcore_reply *r)
     sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_RCPT_RESULT, f, r);
     if (e)
         e->ev.rcpt_index = c->rcpt_replied;
+    if (f == SMTPCORE_SUCCESS)
+        sc_client_lmtp_accepted(c, c->rcpt_replied);
     c->rcpt_replied++;
     if (f == SMTPCORE_SUCCESS)
         c->rcpt_accepted++;
@@ -256,6 +260,15 @@ static void on_data(smtpcore_client *c, const smtpcore_reply *r)
     smtpcore_failure ef = env_failure(c);
     sc_client_tx_finish(c, ef != SMTPCORE_SUCCESS ? ef : sc_client_class(r->code), r,
                         SMTPCORE_V_NONE);
+}
+
+/* LMTP: the first reply to "." or BDAT LAST is the first recipient's. */
+static int lmtp_first(smtpcore_client *c, const smtpcore_reply *r, int fin)
+{
+    if (!sc_client_lmtp_start(c, fin))
+        return 0;
+    sc_client_lmtp_delivery(c, r);
+    return 1;
 }
 
 /* Failure class of a transaction with a refused chunk: a failed envelope says more. */
@@ -296,6 +309,8 @@ static void on_bdat_refused(smtpcore_client *c, const smtpcore_reply *r)
 
 static void on_final(smtpcore_client *c, sc_ckind k, const smtpcore_reply *r)
 {
+    if (k != SC_CK_DOT_SWALLOW && lmtp_first(c, r, 0))
+        return;
     if (k == SC_CK_BDAT_LAST && c->bdat_fail != SMTPCORE_SUCCESS) {
         sc_client_bdat_check_done(c);
         return;
@@ -320,6 +335,11 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
                         r, SMTPCORE_V_SERVICE_UNAVAILABLE, 0);
         return;
     }
+    if (c->lmtp_left > 0) {
+        /* LMTP: the remaining per-recipient replies of the message come first. */
+        sc_client_lmtp_delivery(c, r);
+        return;
+    }
     if (c->ring_len == 0) {
         sc_client_protocol_error(c, r, SMTPCORE_V_UNEXPECTED_REPLY,
                                  "reply without an outstanding command");
@@ -333,7 +353,8 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
     }
     /* Ahead of the swallowing below: an aborted transaction is always the later one. */
     if (k == SC_CK_DOT && c->fin_pending) {
-        sc_client_fin_result(c, sc_client_class(r->code), r, SMTPCORE_V_NONE, NULL);
+        if (!lmtp_first(c, r, 1))
+            sc_client_fin_result(c, sc_client_class(r->code), r, SMTPCORE_V_NONE, NULL);
         return;
     }
     if (sc_client_is_tx_kind(k) && c->tx_aborted > 0) {

@@ -97,6 +97,7 @@ sc_verb sc_verb_lookup(const char *s, size_t len)
         case 'q': v = SC_VERB_QUIT; lit = "quit"; break;
         case 'a': v = SC_VERB_AUTH; lit = "auth"; break;
         case 't': v = SC_VERB_TURN; lit = "turn"; break;
+        case 'l': v = SC_VERB_LHLO; lit = "lhlo"; break;
         default: return SC_VERB_UNKNOWN;
         }
     } else if (len == 8) {
@@ -127,6 +128,7 @@ const char *sc_verb_name(sc_verb v)
     case SC_VERB_AUTH: return "AUTH";
     case SC_VERB_TURN: return "TURN";
     case SC_VERB_ETRN: return "ETRN";
+    case SC_VERB_LHLO: return "LHLO";
     case SC_VERB_UNKNOWN:
     case SC_VERB_COUNT:
         break;
@@ -530,6 +532,7 @@ int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_comm
     switch (cmd->verb) {
     case SC_VERB_HELO:
     case SC_VERB_EHLO:
+    case SC_VERB_LHLO:
         return parse_helo(a, n, cmd, err);
     case SC_VERB_MAIL:
         return parse_mail_rcpt(a, n, 1, allowed_ext, cmd, err);

@@ -13,6 +13,7 @@ typedef enum sc_verb {
     SC_VERB_HELO, SC_VERB_EHLO, SC_VERB_MAIL, SC_VERB_RCPT, SC_VERB_DATA, SC_VERB_BDAT,
     SC_VERB_RSET, SC_VERB_NOOP, SC_VERB_VRFY, SC_VERB_EXPN, SC_VERB_HELP, SC_VERB_QUIT,
     SC_VERB_STARTTLS, SC_VERB_AUTH, SC_VERB_TURN, SC_VERB_ETRN,
+    SC_VERB_LHLO, /* LMTP (RFC 2033) */
     SC_VERB_COUNT
 } sc_verb;
 
@@ -54,7 +55,7 @@ typedef struct sc_command {
  *   bad / duplicate parameter     501 5.5.4  (BAD_PARAMETER)
  *   unknown / unadvertised param  555 5.5.4  (UNKNOWN_PARAMETER)
  *   UTF-8 address without SMTPUTF8 553 5.6.7 (RFC 6531 3.6.x)
- *   HELO/EHLO invalid name        501 5.5.2 (the class is still set)
+ *   HELO/EHLO/LHLO invalid name   501 5.5.2 (the class is still set)
  * On error cmd->verb is still set when the verb was recognised. */
 int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_command *cmd,
                      sc_reply_spec *err);

@@ -11,6 +11,10 @@
 #include <emmintrin.h>
 #endif
 
+/* LMTP: the recipient table and reply store grow with max_recipients (about 72 bytes
+ * each); beyond this the session would be larger than any real LMTP delivery needs. */
+#define SC_SRV_LMTP_MAX_RCPT 1000000u
+
 #define SC_SRV_ALLOWED_MECHS                                                            \
     ((uint32_t)SMTPCORE_AUTH_PLAIN | (uint32_t)SMTPCORE_AUTH_LOGIN |                    \
      (uint32_t)SMTPCORE_AUTH_XOAUTH2)
@@ -82,8 +86,9 @@ static int config_check(const smtpcore_server_config *c)
         return -1;
     if ((c->auth_mechs & ~SC_SRV_ALLOWED_MECHS) != 0)
         return -1;
-    if (c->lmtp)
-        return -1; /* LMTP: not implemented yet */
+    /* LMTP keeps one reply per recipient: the table is sized from the limit. */
+    if (c->lmtp && (c->max_recipients == 0 || c->max_recipients > SC_SRV_LMTP_MAX_RCPT))
+        return -1;
     if ((unsigned)c->helo_policy > SMTPCORE_HELO_OPTIONAL ||
         (unsigned)c->bare_lf_policy > SMTPCORE_BARE_LF_ACCEPT ||
         (unsigned)c->talker_policy > SMTPCORE_TALKER_REJECT ||
@@ -165,11 +170,20 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
         c.extensions &= ~(uint32_t)SMTPCORE_EXT_BINARYMIME;
     if (c.auth_mechs == 0)
         c.extensions &= ~(uint32_t)SMTPCORE_EXT_AUTH;
+    if (c.lmtp) {
+        /* RFC 2033 4.1: an LMTP server always offers PIPELINING and ENHANCEDSTATUSCODES. */
+        c.lmtp = 1;
+        c.extensions |= SMTPCORE_EXT_PIPELINING | SMTPCORE_EXT_ENHANCEDSTATUSCODES;
+        if (strcmp(c.greeting_text, "ESMTP smtpcore") == 0)
+            c.greeting_text = "LMTP smtpcore";
+    }
 
     /* One block: session, strings, input buffer, output buffer. The strings start with
      * a pointer table, and the struct's size keeps it aligned. */
     size_t strs = strings_size(&c);
-    size_t total = sizeof(smtpcore_server) + strs + c.input_buffer_size + c.output_buffer_size;
+    size_t lmtp = sc_srv_lmtp_size(&c);
+    size_t total =
+        sizeof(smtpcore_server) + strs + c.input_buffer_size + c.output_buffer_size + lmtp;
     smtpcore_allocator a;
     sc_alloc_resolve(&a, c.allocator);
     smtpcore_server *s = sc_malloc(&a, total);
@@ -185,6 +199,8 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     s->out.data = s->in.data + c.input_buffer_size;
     s->out.cap = c.output_buffer_size;
     s->reserve = (uint32_t)reply_reserve(&c);
+    if (lmtp)
+        sc_srv_lmtp_init(s, s->out.data + c.output_buffer_size);
     sc_line_init(&s->framer, c.max_command_line);
     s->tls_active = c.tls_active ? 1 : 0;
     s->xclient_allowed = c.xclient_allowed ? 1 : 0;
@@ -678,7 +694,8 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
     if (pop_event(s, ev))
         return SMTPCORE_OK;
     drop_done(s);
-    if (s->awaiting != SMTPCORE_SEV_NONE) {
+    /* LMTP: commands behind a message wait until all its recipients' replies are out. */
+    if (s->awaiting != SMTPCORE_SEV_NONE || (s->lmtp_flushing && sc_srv_lmtp_flush(s))) {
         zero_event(ev);
         return SMTPCORE_OK;
     }
@@ -923,6 +940,8 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
     smtpcore_server_event_type t = s->awaiting;
     if (t == SMTPCORE_SEV_NONE)
         return SMTPCORE_ERR_NO_ANSWER_PENDING;
+    if (t == SMTPCORE_SEV_MESSAGE_END && s->cfg.lmtp)
+        return sc_srv_lmtp_answer_all(s, code, enhanced, text, use_default);
     if (use_default) {
         const fast_default *f = fast_default_for(t);
         if (f) {
@@ -947,18 +966,44 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
         after_answer(s, t, t == SMTPCORE_SEV_CONNECT ? 220 : d.code);
         return SMTPCORE_OK;
     }
-    if (code < 200 || code > 599 || !code_allowed(t, code))
-        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
+    size_t n = 0;
+    int rc = dst ? sc_srv_format_answer(s, t, code, enhanced, text, 0, dst,
+                                        s->out.cap - s->out.end, &n)
+                 : SMTPCORE_ERR_BUFFER_FULL;
+    if (rc == SMTPCORE_ERR_BUFFER_FULL)
+        return SMTPCORE_ERR_TOO_LONG;
+    if (rc != SMTPCORE_OK)
+        return rc;
+    sc_buf_commit(&s->out, n);
+    s->awaiting = SMTPCORE_SEV_NONE;
+    after_answer(s, t, code);
+    return SMTPCORE_OK;
+}
+
+int sc_srv_format_answer(const smtpcore_server *s, smtpcore_server_event_type t, int code,
+                         const char *enhanced, const char *text, int use_default, char *dst,
+                         size_t cap, size_t *n)
+{
+    answer_default d = default_for(t);
     smtpcore_enhanced e = {0, 0, 0};
-    if (enhanced) {
-        size_t el = strlen(enhanced);
-        if (sc_enhanced_parse(enhanced, el, &e) != el || e.cls != (uint16_t)(code / 100))
+    if (use_default) {
+        code = d.code;
+        e = enh_from(d.enh);
+        text = d.text;
+    } else {
+        if (code < 200 || code > 599 || !code_allowed(t, code))
             return SMTPCORE_ERR_INVALID_ARGUMENT;
-    } else if (code / 100 != 3 && t != SMTPCORE_SEV_CONNECT && t != SMTPCORE_SEV_HELO) {
-        e = (code == d.code && d.enh) ? enh_from(d.enh) : sc_enhanced_default(code);
+        if (enhanced) {
+            size_t el = strlen(enhanced);
+            if (sc_enhanced_parse(enhanced, el, &e) != el || e.cls != (uint16_t)(code / 100))
+                return SMTPCORE_ERR_INVALID_ARGUMENT;
+        } else if (code / 100 != 3 && t != SMTPCORE_SEV_CONNECT && t != SMTPCORE_SEV_HELO) {
+            e = (code == d.code && d.enh) ? enh_from(d.enh) : sc_enhanced_default(code);
+        }
+        if (!text)
+            text = code == d.code ? d.text : generic_text(code);
     }
-    if (!text)
-        text = code == d.code ? d.text : generic_text(code);
     size_t len = strlen(text);
     if (memchr(text, '\r', len))
         return SMTPCORE_ERR_INJECTION;
@@ -970,10 +1015,12 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
             return SMTPCORE_ERR_TOO_LONG;
         at = end + 1;
     }
-    if (write_reply(s, code, &e, text, len) != 0)
-        return SMTPCORE_ERR_TOO_LONG;
-    s->awaiting = SMTPCORE_SEV_NONE;
-    after_answer(s, t, code);
+    /* Enhanced codes are dropped when the extension is not advertised (RFC 2034). */
+    const smtpcore_enhanced *use = (e.cls && enh_on(s)) ? &e : NULL;
+    size_t w = sc_reply_write(dst, cap, code, use, text, len);
+    if (w == (size_t)-1)
+        return SMTPCORE_ERR_BUFFER_FULL;
+    *n = w;
     return SMTPCORE_OK;
 }
 
@@ -1035,6 +1082,8 @@ size_t smtpcore_server_output(smtpcore_server *s, const char **data)
             *data = NULL;
         return 0;
     }
+    if (s->lmtp_flushing)
+        (void)sc_srv_lmtp_flush(s);
     size_t n = sc_buf_len(&s->out);
     *data = n ? sc_buf_ptr(&s->out) : NULL;
     if (n)
@@ -1047,6 +1096,10 @@ int smtpcore_server_consume(smtpcore_server *s, size_t n)
     if (!s || n > sc_buf_len(&s->out))
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     sc_buf_consume(&s->out, n);
+    /* LMTP: stored recipient replies move out as room frees, so a host that only
+     * writes output never waits for a next_event() call to see them. */
+    if (s->lmtp_flushing)
+        (void)sc_srv_lmtp_flush(s);
     if (sc_buf_len(&s->out) == 0)
         s->group_end = 0;
     return SMTPCORE_OK;
@@ -1056,6 +1109,8 @@ size_t smtpcore_server_copy_output(smtpcore_server *s, char *buf, size_t cap)
 {
     if (!s || (!buf && cap))
         return 0;
+    if (s->lmtp_flushing)
+        (void)sc_srv_lmtp_flush(s);
     size_t n = sc_buf_len(&s->out);
     if (n > cap)
         n = cap;
@@ -1072,7 +1127,7 @@ int smtpcore_server_want_flush(const smtpcore_server *s)
     if (!s || sc_buf_len(&s->out) == 0)
         return 0;
     if (s->awaiting != SMTPCORE_SEV_NONE || s->group_end || s->want_close ||
-        sc_buf_room(&s->out) < s->reserve)
+        s->lmtp_flushing || sc_buf_room(&s->out) < s->reserve)
         return 1;
     const char *p;
     size_t n = sc_srv_unprocessed(s, &p);
@@ -1127,5 +1182,5 @@ size_t smtpcore_server_memory(const smtpcore_server *s)
 {
     if (!s)
         return 0;
-    return sizeof(*s) + s->in.cap + s->out.cap + s->strings_size;
+    return sizeof(*s) + s->in.cap + s->out.cap + s->strings_size + sc_srv_lmtp_size(&s->cfg);
 }

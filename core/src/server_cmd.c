@@ -94,7 +94,7 @@ static void refuse(smtpcore_server *s, smtpcore_str line, int code, const char *
 static void do_helo(smtpcore_server *s, const sc_command *c, smtpcore_str line)
 {
     sc_srv_reset_txn(s);
-    int esmtp = c->verb == SC_VERB_EHLO;
+    int esmtp = c->verb == SC_VERB_EHLO || c->verb == SC_VERB_LHLO;
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_HELO);
     ev->line = line;
     ev->esmtp = esmtp;
@@ -116,7 +116,9 @@ static void do_helo(smtpcore_server *s, const sc_command *c, smtpcore_str line)
 static void do_mail(smtpcore_server *s, const sc_command *c, smtpcore_str line)
 {
     if (s->cfg.helo_policy == SMTPCORE_HELO_REQUIRED && !s->helo_done) {
-        refuse(s, line, 503, "5.5.1", "Error: send HELO/EHLO first", SMTPCORE_V_BAD_SEQUENCE);
+        refuse(s, line, 503, "5.5.1",
+               s->cfg.lmtp ? "Error: send LHLO first" : "Error: send HELO/EHLO first",
+               SMTPCORE_V_BAD_SEQUENCE);
         return;
     }
     if (s->mail_open) {
@@ -322,6 +324,15 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
                    SMTPCORE_V_BAD_SEQUENCE);
         return;
     }
+    /* RFC 2033 4.1: an LMTP server refuses HELO and EHLO; LHLO is unknown to SMTP. */
+    if ((s->cfg.lmtp && (c.verb == SC_VERB_HELO || c.verb == SC_VERB_EHLO)) ||
+        (!s->cfg.lmtp && c.verb == SC_VERB_LHLO)) {
+        refuse(s, ln, 500, "5.5.1",
+               s->cfg.lmtp ? "Error: this is an LMTP server, use LHLO"
+                           : "Command unrecognized",
+               SMTPCORE_V_UNKNOWN_COMMAND);
+        return;
+    }
     if (rc != 0) {
         smtpcore_violation v = err.violation ? err.violation : SMTPCORE_V_SYNTAX;
         sc_srv_refuse_e(s, ln, err.code ? err.code : 501, &err.enhanced,
@@ -330,7 +341,8 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
     }
     switch (c.verb) {
     case SC_VERB_HELO:
-    case SC_VERB_EHLO: do_helo(s, &c, ln); break;
+    case SC_VERB_EHLO:
+    case SC_VERB_LHLO: do_helo(s, &c, ln); break;
     case SC_VERB_MAIL: do_mail(s, &c, ln); break;
     case SC_VERB_RCPT: do_rcpt(s, &c, ln); break;
     case SC_VERB_DATA: do_data(s, ln); break;

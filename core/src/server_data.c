@@ -26,6 +26,16 @@ static void aborted(smtpcore_server *s, smtpcore_violation v, int code, const ch
     ev->rcpt_count = s->rcpt_count;
 }
 
+/* The engine's refusal of a whole message: in LMTP mode once per recipient (RFC 2033
+ * 4.2), since the client reads one reply for each. */
+static void refuse_message(smtpcore_server *s, int code, const char *enh, const char *text)
+{
+    if (s->cfg.lmtp)
+        sc_srv_lmtp_refuse_all(s, code, enh, text);
+    else
+        sc_srv_reply(s, code, enh, text);
+}
+
 void sc_srv_abort_body(smtpcore_server *s, smtpcore_violation v)
 {
     int bdat = s->phase == SC_PH_BDAT;
@@ -81,19 +91,21 @@ int sc_srv_data_step(smtpcore_server *s)
         ev->long_lines = (u->flags & SC_DATA_LONG_LINE) ? 1 : 0;
         ev->rcpt_count = s->rcpt_count;
         sc_srv_await(s, ev);
+        if (s->cfg.lmtp)
+            sc_srv_lmtp_begin(s);
         return 1;
     }
     case SMTPCORE_V_MESSAGE_TOO_BIG:
-        sc_srv_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+        refuse_message(s, 552, "5.3.4", "Message size exceeds fixed limit");
         aborted(s, SMTPCORE_V_MESSAGE_TOO_BIG, 552, "Message size exceeds fixed limit", u->size,
                 0);
         break;
     case SMTPCORE_V_BARE_CR:
-        sc_srv_reply(s, 550, "5.5.2", "Error: bare <CR> received");
+        refuse_message(s, 550, "5.5.2", "Error: bare <CR> received");
         aborted(s, SMTPCORE_V_BARE_CR, 550, "Error: bare <CR> received", u->size, 0);
         break;
     default:
-        sc_srv_reply(s, 550, "5.5.2", "Error: bare <LF> received");
+        refuse_message(s, 550, "5.5.2", "Error: bare <LF> received");
         aborted(s, SMTPCORE_V_BARE_LF, 550, "Error: bare <LF> received", u->size, 0);
         break;
     }
@@ -126,6 +138,8 @@ static void bdat_finish(smtpcore_server *s)
             ev->bdat = 1;
             ev->rcpt_count = s->rcpt_count;
             sc_srv_await(s, ev);
+            if (s->cfg.lmtp)
+                sc_srv_lmtp_begin(s);
         } else {
             char text[48];
             size_t i = 24;
@@ -144,7 +158,11 @@ static void bdat_finish(smtpcore_server *s)
     case SC_BDAT_TOO_BIG:
         /* The chunk that crossed the limit reports the abort; later chunks of the failed
          * transaction (already pipelined by the client) get the same 552 until LAST. */
-        sc_srv_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+        /* LMTP: the reply to BDAT LAST is one per recipient, a refusal included. */
+        if (s->bdat_last)
+            refuse_message(s, 552, "5.3.4", "Message size exceeds fixed limit");
+        else
+            sc_srv_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
         if (s->data_refuse) {
             aborted(s, SMTPCORE_V_MESSAGE_TOO_BIG, 552, "Message size exceeds fixed limit",
                     s->msg_size, 1);

@@ -170,7 +170,26 @@ struct smtpcore_server {
     uint8_t bdat_last;
     uint8_t pend_esmtp;         /* HELO event: EHLO (1) or HELO (0) */
     uint8_t pend_utf8;          /* MAIL event: SMTPUTF8 */
+
+    /* LMTP (server_lmtp.c): the per-recipient replies of the ended message. The slots,
+     * the store and the bulk reply live in the session's block, after the buffers. */
+    struct sc_lmtp_slot *lmtp_slots; /* max_recipients entries */
+    char *lmtp_store;           /* formatted replies that could not be written yet */
+    char *lmtp_bulk;            /* the one reply of accept()/reply()/reject() or a refusal */
+    uint32_t lmtp_store_cap, lmtp_store_used, lmtp_stored;
+    uint32_t lmtp_bulk_cap, lmtp_bulk_len;
+    uint32_t lmtp_n;            /* recipients of the ended message */
+    uint32_t lmtp_next;         /* the next one to write (all before it are written) */
+    uint32_t lmtp_answered;
+    uint8_t lmtp_flushing;      /* replies still to write: no command is processed */
 };
+
+/* One recipient's reply: len 0 = not answered yet; off SC_LMTP_BULK = the bulk reply. */
+typedef struct sc_lmtp_slot {
+    uint32_t off;
+    uint32_t len;
+} sc_lmtp_slot;
+#define SC_LMTP_BULK UINT32_MAX
 
 /* server.c. An event returned by sc_srv_push() (or sc_srv_refuse*()) may be filled in
  * only until the next push: later events of a step reuse one staging slot. */
@@ -206,6 +225,22 @@ int sc_srv_data_step(smtpcore_server *s);
 int sc_srv_bdat_step(smtpcore_server *s);
 void sc_srv_bdat_start(smtpcore_server *s, uint64_t n, int last, sc_bdat_mode mode);
 void sc_srv_abort_body(smtpcore_server *s, smtpcore_violation v);
+
+/* server.c: formats a host answer to an event of type t into dst, checking it like
+ * smtpcore_server_reply() (code allowed, enhanced code, text). Returns SMTPCORE_OK with
+ * *n set, an API error, or SMTPCORE_ERR_BUFFER_FULL when it does not fit cap. */
+int sc_srv_format_answer(const smtpcore_server *s, smtpcore_server_event_type t, int code,
+                         const char *enhanced, const char *text, int use_default, char *dst,
+                         size_t cap, size_t *n);
+
+/* server_lmtp.c */
+size_t sc_srv_lmtp_size(const smtpcore_server_config *c); /* room in the block, 0 if off */
+void sc_srv_lmtp_init(smtpcore_server *s, char *room);
+void sc_srv_lmtp_begin(smtpcore_server *s);                /* MESSAGE_END is pushed */
+int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
+                           const char *text, int use_default);
+void sc_srv_lmtp_refuse_all(smtpcore_server *s, int code, const char *enh, const char *text);
+int sc_srv_lmtp_flush(smtpcore_server *s);                 /* 1 while replies are left */
 
 /* server_auth.c */
 void sc_srv_auth_start(smtpcore_server *s, const sc_command *cmd, smtpcore_str line);

@@ -1,5 +1,144 @@
-/* Server: LMTP (RFC 2033) per-recipient replies after the end of a message. */
+/* Server: LMTP (RFC 2033 4.2), one reply per accepted recipient after the end of a
+ * message, in RCPT order, whatever order the host answers them in.
+ *
+ * Memory: a table of max_recipients slots, a store for replies that cannot be written
+ * yet, and one bulk reply, all sized at creation in the session's block. A reply goes
+ * straight to the output when it is the next one due and fits; otherwise it is
+ * formatted into the store and copied out by sc_srv_lmtp_flush() as soon as the replies
+ * before it are out and the output has room. The flush runs from next_event(), answers,
+ * output() and consume(), so neither a slow host nor a full output buffer stalls it, and
+ * the session processes no command behind the message until every reply is out. */
+#include <string.h>
+
+#include "reply.h"
 #include "server_internal.h"
+
+/* Bytes of store per recipient: Dovecot's "250 2.0.0 <user@domain> <id> Saved" is about
+ * 60; longer replies are still stored, while the store has room. */
+#define SC_LMTP_STORE_PER_RCPT 64u
+#define SC_LMTP_STORE_MIN 1024u
+
+static size_t store_cap(const smtpcore_server_config *c)
+{
+    size_t n = (size_t)c->max_recipients * SC_LMTP_STORE_PER_RCPT;
+    return n < SC_LMTP_STORE_MIN ? SC_LMTP_STORE_MIN : n;
+}
+
+/* The bulk reply gets the room a host answer is promised (see reply_reserve()); the
+ * output buffer is at least that large, so the bulk reply always fits in it. */
+static size_t bulk_cap(const smtpcore_server_config *c)
+{
+    size_t n = c->output_buffer_size;
+    return n < 512 ? 512 : n;
+}
+
+size_t sc_srv_lmtp_size(const smtpcore_server_config *c)
+{
+    if (!c->lmtp)
+        return 0;
+    /* alignment padding + slots + store + bulk */
+    return (sizeof(sc_lmtp_slot) - 1) + (size_t)c->max_recipients * sizeof(sc_lmtp_slot) +
+           store_cap(c) + bulk_cap(c);
+}
+
+void sc_srv_lmtp_init(smtpcore_server *s, char *room)
+{
+    uintptr_t a = (uintptr_t)room;
+    uintptr_t al = (a + (sizeof(sc_lmtp_slot) - 1)) & ~(uintptr_t)(sizeof(sc_lmtp_slot) - 1);
+    char *p = room + (al - a);
+    s->lmtp_slots = (sc_lmtp_slot *)(void *)p;
+    p += (size_t)s->cfg.max_recipients * sizeof(sc_lmtp_slot);
+    s->lmtp_store = p;
+    s->lmtp_store_cap = (uint32_t)store_cap(&s->cfg);
+    p += s->lmtp_store_cap;
+    s->lmtp_bulk = p;
+    s->lmtp_bulk_cap = (uint32_t)bulk_cap(&s->cfg);
+}
+
+static void start(smtpcore_server *s)
+{
+    s->lmtp_n = s->rcpt_count;
+    s->lmtp_next = 0;
+    s->lmtp_answered = 0;
+    s->lmtp_store_used = 0;
+    s->lmtp_stored = 0;
+    s->lmtp_bulk_len = 0;
+    memset(s->lmtp_slots, 0, (size_t)s->lmtp_n * sizeof(sc_lmtp_slot));
+    s->lmtp_flushing = 1;
+}
+
+void sc_srv_lmtp_begin(smtpcore_server *s)
+{
+    start(s);
+}
+
+/* Every recipient is answered: the transaction is over, as after the SMTP answer. */
+static void all_answered(smtpcore_server *s)
+{
+    s->awaiting = SMTPCORE_SEV_NONE;
+    s->group_end = 1;
+    sc_srv_reset_txn(s);
+}
+
+int sc_srv_lmtp_flush(smtpcore_server *s)
+{
+    while (s->lmtp_next < s->lmtp_n) {
+        sc_lmtp_slot *sl = &s->lmtp_slots[s->lmtp_next];
+        if (sl->len == 0)
+            break;
+        const char *r = sl->off == SC_LMTP_BULK ? s->lmtp_bulk : s->lmtp_store + sl->off;
+        if (sc_buf_append_all(&s->out, r, sl->len) != 0)
+            break;
+        if (sl->off != SC_LMTP_BULK && --s->lmtp_stored == 0)
+            s->lmtp_store_used = 0; /* nothing stored is left: the store starts again */
+        s->lmtp_next++;
+    }
+    if (s->lmtp_next < s->lmtp_n)
+        return 1;
+    s->lmtp_flushing = 0;
+    s->group_end = 1;
+    return 0;
+}
+
+int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
+                           const char *text, int use_default)
+{
+    size_t n = 0;
+    int rc = sc_srv_format_answer(s, SMTPCORE_SEV_MESSAGE_END, code, enhanced, text,
+                                  use_default, s->lmtp_bulk, s->lmtp_bulk_cap, &n);
+    if (rc == SMTPCORE_ERR_BUFFER_FULL)
+        return SMTPCORE_ERR_TOO_LONG; /* as a reply that does not fit the output */
+    if (rc != SMTPCORE_OK)
+        return rc;
+    s->lmtp_bulk_len = (uint32_t)n;
+    for (uint32_t i = 0; i < s->lmtp_n; i++) {
+        sc_lmtp_slot *sl = &s->lmtp_slots[i];
+        if (sl->len == 0) {
+            sl->off = SC_LMTP_BULK;
+            sl->len = (uint32_t)n;
+        }
+    }
+    s->lmtp_answered = s->lmtp_n;
+    all_answered(s);
+    (void)sc_srv_lmtp_flush(s);
+    return SMTPCORE_OK;
+}
+
+void sc_srv_lmtp_refuse_all(smtpcore_server *s, int code, const char *enh, const char *text)
+{
+    /* The engine's own texts are short single lines: formatting cannot fail. */
+    start(s);
+    smtpcore_enhanced e = {0, 0, 0};
+    (void)sc_enhanced_parse(enh, strlen(enh), &e);
+    size_t n = sc_reply_write(s->lmtp_bulk, s->lmtp_bulk_cap, code, &e, text, strlen(text));
+    s->lmtp_bulk_len = (uint32_t)n;
+    for (uint32_t i = 0; i < s->lmtp_n; i++) {
+        s->lmtp_slots[i].off = SC_LMTP_BULK;
+        s->lmtp_slots[i].len = (uint32_t)n;
+    }
+    s->lmtp_answered = s->lmtp_n;
+    (void)sc_srv_lmtp_flush(s);
+}
 
 int smtpcore_server_lmtp(const smtpcore_server *s)
 {
@@ -8,20 +147,57 @@ int smtpcore_server_lmtp(const smtpcore_server *s)
 
 size_t smtpcore_server_rcpt_unanswered(const smtpcore_server *s)
 {
-    (void)s;
-    return 0;
+    if (!s || !s->cfg.lmtp || s->awaiting != SMTPCORE_SEV_MESSAGE_END)
+        return 0;
+    return (size_t)(s->lmtp_n - s->lmtp_answered);
 }
 
 int smtpcore_server_reply_rcpt(smtpcore_server *s, size_t index, int code, const char *enhanced,
                                const char *text)
 {
-    (void)index;
-    (void)code;
-    (void)enhanced;
-    (void)text;
     if (!s)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (!s->cfg.lmtp)
         return SMTPCORE_ERR_INVALID_STATE;
-    return SMTPCORE_ERR_NO_ANSWER_PENDING;
+    if (s->awaiting != SMTPCORE_SEV_MESSAGE_END)
+        return SMTPCORE_ERR_NO_ANSWER_PENDING;
+    if (index >= s->lmtp_n || s->lmtp_slots[index].len != 0)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    sc_lmtp_slot *sl = &s->lmtp_slots[index];
+    size_t n = 0;
+    int rc = SMTPCORE_ERR_BUFFER_FULL;
+    if (index == s->lmtp_next) {
+        /* Next in RCPT order: straight into the output when it fits. */
+        char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
+        if (dst) {
+            rc = sc_srv_format_answer(s, SMTPCORE_SEV_MESSAGE_END, code, enhanced, text, 0,
+                                      dst, s->out.cap - s->out.end, &n);
+            if (rc == SMTPCORE_OK) {
+                sc_buf_commit(&s->out, n);
+                sl->off = SC_LMTP_BULK - 1; /* written; never read again */
+                sl->len = (uint32_t)n;
+                s->lmtp_next++;
+            }
+        }
+    }
+    if (rc == SMTPCORE_ERR_BUFFER_FULL) {
+        /* Stored entries must fit the output buffer once it is empty. */
+        size_t room = s->lmtp_store_cap - s->lmtp_store_used;
+        if (room > s->out.cap)
+            room = s->out.cap;
+        rc = sc_srv_format_answer(s, SMTPCORE_SEV_MESSAGE_END, code, enhanced, text, 0,
+                                  s->lmtp_store + s->lmtp_store_used, room, &n);
+        if (rc == SMTPCORE_OK) {
+            sl->off = s->lmtp_store_used;
+            sl->len = (uint32_t)n;
+            s->lmtp_store_used += (uint32_t)n;
+            s->lmtp_stored++;
+        }
+    }
+    if (rc != SMTPCORE_OK)
+        return rc;
+    if (++s->lmtp_answered == s->lmtp_n)
+        all_answered(s);
+    (void)sc_srv_lmtp_flush(s);
+    return SMTPCORE_OK;
 }

@@ -19,7 +19,8 @@
 
 static const char *const ccs_ev_names[] = {
     "NONE", "GREETING", "STARTTLS", "AUTH_CHALLENGE", "AUTH_RESULT", "READY", "MAIL_RESULT",
-    "RCPT_RESULT", "SEND_BODY", "MESSAGE_RESULT", "REPLY", "PROTOCOL_ERROR", "CLOSED"};
+    "RCPT_RESULT", "SEND_BODY", "MESSAGE_RESULT", "REPLY", "PROTOCOL_ERROR", "CLOSED",
+    "DELIVERY_RESULT"};
 
 static const char *const ccs_viol_names[] = {
     "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
@@ -78,6 +79,7 @@ void ccs_format_event(const void *evp, char *out, size_t cap)
         snprintf(out, cap, "%s %d %s", name, ev->reply.code, fl);
         break;
     case SMTPCORE_CEV_RCPT_RESULT:
+    case SMTPCORE_CEV_DELIVERY_RESULT:
         snprintf(out, cap, "%s %zu %d %s", name, ev->rcpt_index, ev->reply.code, fl);
         break;
     case SMTPCORE_CEV_MESSAGE_RESULT:
@@ -252,6 +254,8 @@ static int ccs_config(ccs_run *r, const char *kv)
                                                      : SMTPCORE_TLS_OPPORTUNISTIC;
     else if (KEY("tls_active"))
         c->tls_active = atoi(v);
+    else if (KEY("lmtp"))
+        c->lmtp = atoi(v);
     else if (KEY("quirks")) {
         c->quirks = 0;
         if (strstr(v, "no_pipelining"))

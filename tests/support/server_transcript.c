@@ -59,6 +59,12 @@ typedef struct sct_answer {
     int has_enh;
     char text[512];
     int has_text;
+    /* LMTP: "A: MESSAGE_END rcpt N [later] accept|reject|reply ...", one recipient's
+     * reply (smtpcore_server_reply_rcpt); "later": given only after next_event() has
+     * returned NONE, one deferred answer per NONE. */
+    int rcpt;
+    size_t rcpt_index;
+    int later;
 } sct_answer;
 
 typedef struct sct_expect_ev {
@@ -183,6 +189,8 @@ static int sct_config(sct_script *sc, const char *kv, char *err, size_t cap)
         c->allow_plaintext_auth = atoi(v);
     else if (KEY("tls_active"))
         c->tls_active = atoi(v);
+    else if (KEY("lmtp"))
+        c->lmtp = atoi(v);
     else if (KEY("hostname"))
         c->hostname = v; /* points into the script text, alive during the run */
     else if (KEY("greeting"))
@@ -217,6 +225,18 @@ static int sct_answer_parse(sct_answer *a, const char *s, char *err, size_t cap)
         s += tl;
         while (*s == ' ')
             s++;
+    }
+    if (a->type == SMTPCORE_SEV_MESSAGE_END && strncmp(s, "rcpt ", 5) == 0) {
+        char *end;
+        a->rcpt = 1;
+        a->rcpt_index = (size_t)strtoul(s + 5, &end, 10);
+        s = end;
+        while (*s == ' ')
+            s++;
+        if (strncmp(s, "later ", 6) == 0) {
+            a->later = 1;
+            s += 6;
+        }
     }
     if (strncmp(s, "accept", 6) == 0) {
         a->kind = 0;
@@ -402,6 +422,8 @@ typedef struct sct_run {
     size_t nbodies;
     ts_bytes cur_body;
     size_t next_answer;
+    size_t deferred[64]; /* LMTP "later" answers, in file order */
+    size_t ndeferred, deferred_at;
     size_t op; /* index of the op being run */
     int starttls_seen;
     int closed_input;
@@ -421,8 +443,70 @@ static uint64_t sct_rand(sct_run *r)
     return x;
 }
 
+static int sct_give_rcpt(sct_run *r, const sct_answer *a)
+{
+    const char *enh = a->has_enh ? a->enh : NULL;
+    const char *text = a->has_text ? a->text : NULL;
+    return smtpcore_server_reply_rcpt(r->s, a->rcpt_index, a->kind == 0 ? 250 : a->code, enh,
+                                      text);
+}
+
+/* LMTP: recipients no rcpt answer named get the next plain MESSAGE_END answer (one reply
+ * for all of them), or accept. */
+static int sct_give_rest(sct_run *r)
+{
+    if (smtpcore_server_rcpt_unanswered(r->s) == 0)
+        return SMTPCORE_OK;
+    if (r->next_answer < r->sc->nanswers) {
+        const sct_answer *a = &r->sc->answers[r->next_answer];
+        if (r->op >= a->after_op && !a->rcpt && a->type == SMTPCORE_SEV_MESSAGE_END) {
+            r->next_answer++;
+            const char *enh = a->has_enh ? a->enh : NULL;
+            const char *text = a->has_text ? a->text : NULL;
+            switch (a->kind) {
+            case 0: return smtpcore_server_accept(r->s);
+            case 1: return smtpcore_server_reject(r->s, a->code, enh, text);
+            default: return smtpcore_server_reply(r->s, a->code, enh, text);
+            }
+        }
+    }
+    return smtpcore_server_accept(r->s);
+}
+
+static int sct_give_lmtp(sct_run *r)
+{
+    while (r->next_answer < r->sc->nanswers) {
+        const sct_answer *a = &r->sc->answers[r->next_answer];
+        if (!a->rcpt || r->op < a->after_op)
+            break;
+        r->next_answer++;
+        if (a->later) {
+            if (r->ndeferred < 64)
+                r->deferred[r->ndeferred++] = (size_t)(a - r->sc->answers);
+            continue;
+        }
+        int rc = sct_give_rcpt(r, a);
+        if (rc != SMTPCORE_OK)
+            return rc;
+    }
+    return r->deferred_at < r->ndeferred ? SMTPCORE_OK : sct_give_rest(r);
+}
+
+/* One deferred answer, given when next_event() returned NONE. */
+static int sct_give_deferred(sct_run *r)
+{
+    int rc = sct_give_rcpt(r, &r->sc->answers[r->deferred[r->deferred_at++]]);
+    if (rc == SMTPCORE_OK && r->deferred_at == r->ndeferred) {
+        r->deferred_at = r->ndeferred = 0;
+        rc = sct_give_rest(r);
+    }
+    return rc;
+}
+
 static int sct_give_answer(sct_run *r, const smtpcore_server_event *ev)
 {
+    if (ev->type == SMTPCORE_SEV_MESSAGE_END && smtpcore_server_lmtp(r->s))
+        return sct_give_lmtp(r);
     if (r->next_answer >= r->sc->nanswers)
         return smtpcore_server_accept(r->s);
     const sct_answer *a = &r->sc->answers[r->next_answer];
@@ -474,6 +558,12 @@ static int sct_drain(sct_run *r)
         int rc = smtpcore_server_next_event(r->s, &ev);
         if (rc != SMTPCORE_OK)
             return sct_fail(r->err, r->errcap, "next_event returned %d", rc);
+        if (ev.type == SMTPCORE_SEV_NONE && r->deferred_at < r->ndeferred) {
+            rc = sct_give_deferred(r);
+            if (rc != SMTPCORE_OK)
+                return sct_fail(r->err, r->errcap, "deferred LMTP answer failed: %d", rc);
+            continue;
+        }
         if (ev.type == SMTPCORE_SEV_NONE) {
             char buf[512];
             size_t n = smtpcore_server_copy_output(r->s, buf, sizeof(buf));
