@@ -225,3 +225,62 @@ def test_debug_transcript_redacts_credentials(send: Any, caplog: pytest.LogCaptu
         send(s, debuglevel=1)
     err = capsys.readouterr().err
     assert "C: RCPT TO:<b@example.org>" in err and "S: 220 test ESMTP" in err
+
+
+# ---------------------------------------------------------------- 8-bit to a 7-bit server
+
+def _send_8bit(send: Any, s: ScriptedServer, **kw: Any) -> Any:
+    if send is send_blocking:
+        with smtpcore.SMTPClient("127.0.0.1", s.port, timeout=10, **kw) as client:
+            return client.send("a@example.org", ["b@example.org"], "caf\u00e9\r\n".encode())
+
+    async def go() -> Any:
+        async with aio.SMTPClient("127.0.0.1", s.port, timeout=10, **kw) as client:
+            return await client.send("a@example.org", ["b@example.org"],
+                                     "caf\u00e9\r\n".encode())
+    return asyncio.run(asyncio.wait_for(go(), 60))
+
+
+@BOTH
+def test_8bit_body_to_a_server_without_8bitmime(send: Any) -> None:
+    """RFC 6152: refused locally by default (nothing sent), sent as is on request."""
+    seven_bit = {"EHLO": b"250-test\r\n250 PIPELINING\r\n"}
+    with ScriptedServer(seven_bit) as s, pytest.raises(smtpcore.SendError) as ei:
+        _send_8bit(send, s)
+    assert "8BITMIME" in str(ei.value) and "allow_8bit=True" in str(ei.value)
+    assert ei.value.result.failure == smtpcore.Failure.LOCAL
+    assert not any(line.startswith(b"MAIL") for line in s.received)
+    with ScriptedServer(seven_bit) as s:
+        result = _send_8bit(send, s, allow_8bit=True)
+    assert result.ok and "caf\u00e9\r\n".encode() in s.received
+    assert b"MAIL FROM:<a@example.org>\r\n" in s.received  # no BODY= it could not declare
+    with ScriptedServer() as s:  # 8BITMIME offered: declared
+        assert _send_8bit(send, s).ok
+    assert b"MAIL FROM:<a@example.org> BODY=8BITMIME\r\n" in s.received
+
+
+@BOTH
+def test_email_message_is_made_7bit_for_a_server_without_8bitmime(send: Any) -> None:
+    import email.message
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", "t"
+    msg.set_content("caf\u00e9\n")  # the email package picks 8bit for this
+
+    def go(s: ScriptedServer) -> Any:
+        if send is send_blocking:
+            with smtpcore.SMTPClient("127.0.0.1", s.port, timeout=10) as c:
+                return c.send_message(msg), c.send_many([msg])
+
+        async def run() -> Any:
+            async with aio.SMTPClient("127.0.0.1", s.port, timeout=10) as c:
+                return await c.send_message(msg), await c.send_many([msg])
+        return asyncio.run(asyncio.wait_for(run(), 60))
+
+    with ScriptedServer({"EHLO": b"250-test\r\n250 PIPELINING\r\n"}) as s:
+        one, many = go(s)
+    assert one.ok and many[0].ok
+    assert all(line.isascii() for line in s.received)
+    assert b"Content-Transfer-Encoding: base64\r\n" in s.received
+    with ScriptedServer() as s:
+        one, many = go(s)
+    assert "caf\u00e9\r\n".encode() in s.received

@@ -22,8 +22,8 @@ from typing import Any, Iterable, Union
 
 from ._ffi import ffi, lib
 from .client import _FAILURES, ClientConnection, _violation
-from .enums import BodyType, Extension, Failure
-from .errors import InvalidStateError, SMTPCoreError, check
+from .enums import BodyType, ErrorCode, Extension, Failure
+from .errors import InvalidStateError, SMTPCoreError, UnsupportedError, check
 from .values import Reply, _slice, decode_text, encode_text
 
 _SIZE = int(Extension.SIZE)
@@ -68,13 +68,21 @@ def _addresses(values: Iterable[str]) -> list[str]:
     return [a for _, a in email.utils.getaddresses(list(values)) if a]
 
 
-def flatten_message(msg: email.message.Message, utf8: bool = False) -> bytes:
-    """The bytes smtpcore sends for ``msg``: CRLF line ends, Bcc/Resent-Bcc removed."""
+def flatten_message(msg: email.message.Message, utf8: bool = False,
+                    seven_bit: bool = False) -> bytes:
+    """The bytes smtpcore sends for ``msg``: CRLF line ends, Bcc/Resent-Bcc removed.
+    ``seven_bit`` (for a server without 8BITMIME) re-encodes 8-bit parts as base64 or
+    quoted-printable, so the result is ASCII (RFC 6152)."""
     m = copy.copy(msg)
     del m["Bcc"]
     del m["Resent-Bcc"]
     buf = BytesIO()
-    policy = m.policy.clone(utf8=True) if utf8 else m.policy
+    if utf8:
+        policy = m.policy.clone(utf8=True)
+    elif seven_bit:
+        policy = m.policy.clone(cte_type="7bit")
+    else:
+        policy = m.policy
     BytesGenerator(buf, policy=policy).flatten(m, linesep="\r\n")
     return buf.getvalue()
 
@@ -121,12 +129,14 @@ def job_for_send(sender: str, recipients: Iterable[str], data: bytes, smtputf8: 
     return Job(sender, rcpts, data, smtputf8, body, mail_options, rcpt_options)
 
 
-def job_of(item: Outgoing) -> Job:
-    """A :class:`Job` from a ``send_many`` item; ValueError for one without recipients."""
+def job_of(item: Outgoing, seven_bit: bool = False) -> Job:
+    """A :class:`Job` from a ``send_many`` item; ValueError for one without recipients.
+    ``seven_bit``: the server has no 8BITMIME (see :func:`flatten_message`)."""
     if isinstance(item, email.message.Message):
         sender, rcpts = envelope_of(item)
         international = any(not a.isascii() for a in [sender, *rcpts])
-        job = Job(sender, rcpts, flatten_message(item, utf8=international), international)
+        job = Job(sender, rcpts, flatten_message(item, international, seven_bit),
+                  international)
     else:
         sender, recipients, data = item
         job = Job(sender, list(recipients), data if type(data) is bytes else bytes(data))
@@ -135,17 +145,27 @@ def job_of(item: Outgoing) -> Job:
     return job
 
 
+def seven_bit_jobs(items: list[Outgoing], jobs: list[Job]) -> list[Job]:
+    """``jobs`` for a server without 8BITMIME: email messages whose flattening has 8-bit
+    bytes are flattened again with 7-bit transfer encodings."""
+    return [job_of(m, True) if isinstance(m, email.message.Message) and not j.smtputf8
+            and not j.data.isascii() else j for m, j in zip(items, jobs)]
+
+
 class Batch:
     """Sends ``jobs`` in order over ``conn``; ``results[i]`` belongs to ``jobs[i]``.
 
     The driver calls :meth:`start` once and :meth:`on_event` with the type of every
     event (the struct in ``conn._ev``) until :attr:`done`. ``mail_params`` is a zeroed
     ``smtpcore_mail_params *`` the batch may reuse for the common MAIL (SIZE only).
+    ``allow_8bit``: send an 8-bit message to a server without 8BITMIME anyway (as MTAs
+    traditionally do); by default such a message fails locally before its MAIL.
     """
 
     def __init__(self, conn: ClientConnection, jobs: list[Job], mail_params: Any,
-                 extensions: int) -> None:
+                 extensions: int, allow_8bit: bool = False) -> None:
         self.conn = conn
+        self.allow_8bit = allow_8bit
         self.jobs = jobs
         self.results = [SendResult(j.sender, dict.fromkeys(j.rcpts)) for j in jobs]
         self.extensions = extensions  # the server's, updated by the driver at READY
@@ -191,6 +211,13 @@ class Batch:
     def _mail(self, job: Job) -> None:
         exts = self.extensions
         data = job.data
+        if not exts & _EIGHTBIT and not self.allow_8bit and not data.isascii() and (
+                job.body is None or job.body == BodyType.EIGHTBITMIME):
+            # RFC 6152: 8-bit content only to a server that offers 8BITMIME.
+            raise UnsupportedError(
+                ErrorCode.UNSUPPORTED, "the message has 8-bit bytes and the server does "
+                "not offer 8BITMIME (RFC 6152); encode it (e.g. quoted-printable) or pass "
+                "allow_8bit=True to send it anyway")
         if not job.mail_options and job.body is None and (
                 not exts & _EIGHTBIT or data.isascii()):
             # The common case: SIZE at most, one reused parameter struct.

@@ -22,12 +22,12 @@ from typing import Any, Callable, Iterable
 from .. import client as cev
 from .._batch import (
     Batch, Job, Outgoing, SendResult, envelope_of, flatten_message, job_for_send, job_of,
+    seven_bit_jobs,
 )
 from .._ffi import ffi, lib
 from ..client import ClientConnection
-from ..enums import BodyType, Failure, TlsPolicy
+from ..enums import BodyType, Extension, Failure, Quirk, TlsPolicy
 from .._transcript import Transcript
-from ..enums import Extension
 from ..errors import (
     InvalidStateError, SendError, SMTPAuthenticationError, SMTPClientError, SMTPCoreError,
     SMTPNotSupportedError, SMTPServerDisconnected, SMTPTimeoutError, send_error,
@@ -190,6 +190,7 @@ class SMTPClient:
         local_hostname: str | None = None,
         source_address: tuple[str, int] | None = None,
         debuglevel: int = 0,
+        allow_8bit: bool = False,
         **config: Any,
     ) -> None:
         self.host = host
@@ -199,6 +200,10 @@ class SMTPClient:
         self.source_address = source_address
         self.debuglevel = debuglevel
         self._transcript: Transcript | None = None
+        self.allow_8bit = allow_8bit
+        send_8bit = getattr(Quirk, "SEND_8BIT", None)  # engines that check the body too
+        if allow_8bit and send_8bit is not None:
+            config["quirks"] = int(config.get("quirks") or 0) | int(send_8bit)
         self.starttls = starttls
         self.implicit_tls = implicit_tls
         self.server_hostname = server_hostname or host
@@ -440,7 +445,9 @@ class SMTPClient:
         sender = hdr_sender if sender is None else sender
         rcpts = hdr_rcpts if recipients is None else list(recipients)
         international = any(not a.isascii() for a in [sender, *rcpts])
-        data = flatten_message(msg, utf8=international)
+        if self._conn is None:
+            await self.connect()  # the server's 8BITMIME decides how 8-bit parts are encoded
+        data = flatten_message(msg, international, Extension.EIGHTBITMIME not in self.caps)
         return await self.send(sender, rcpts, data, smtputf8=international, **kw)
 
     async def send(self, sender: str, recipients: Iterable[str], data: bytes, *,
@@ -464,8 +471,15 @@ class SMTPClient:
         :class:`SendResult` per message, in order; failures are in the results (nothing
         is raised for a refused message; a message the conversation ended before has
         ``failure`` set and ``message`` saying why)."""
-        jobs = [job_of(m) for m in messages]
-        return await self._run(jobs) if jobs else []
+        items = list(messages)
+        jobs = [job_of(m) for m in items]
+        if not jobs:
+            return []
+        if self._conn is None:
+            await self.connect()
+        if Extension.EIGHTBITMIME not in self.caps:
+            jobs = seven_bit_jobs(items, jobs)
+        return await self._run(jobs)
 
     async def _run(self, jobs: list[Job]) -> list[SendResult]:
         """Drives a :class:`Batch` (one transaction after the other; one client task
@@ -474,7 +488,7 @@ class SMTPClient:
             await self.connect()
         conn = self._conn
         assert conn is not None
-        batch = Batch(conn, jobs, self._mp, int(self.caps.extensions))
+        batch = Batch(conn, jobs, self._mp, int(self.caps.extensions), self.allow_8bit)
         batch.start()
         while batch.pending:
             # Raw event types from the C struct: no event objects on this path.
