@@ -19,8 +19,8 @@ EHLO_PIPELINING = b"250-test.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
 
 
 class ScriptedServer:
-    def __init__(self, replies: Replies | None = None, greeting: bytes | None = b"220 test ESMTP\r\n",
-                 timeout: float = 20.0) -> None:
+    def __init__(self, replies: Replies | None = None,
+                 greeting: bytes | None = b"220 test ESMTP\r\n", timeout: float = 20.0) -> None:
         base: Replies = {"EHLO": EHLO_PIPELINING, "HELO": b"250 test.example\r\n",
                          "MAIL": b"250 2.1.0 Ok\r\n", "RCPT": b"250 2.1.5 Ok\r\n",
                          "DATA": b"354 go ahead\r\n", ".": b"250 2.0.0 Ok: queued as 1\r\n",

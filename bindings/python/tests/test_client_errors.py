@@ -143,7 +143,8 @@ def test_auth_failure_and_missing_auth(send: Any) -> None:
 
 @BOTH
 def test_required_starttls_refused(send: Any) -> None:
-    script = {"EHLO": b"250-test\r\n250 STARTTLS\r\n", "STARTTLS": b"454 4.7.0 TLS not available\r\n"}
+    script = {"EHLO": b"250-test\r\n250 STARTTLS\r\n",
+              "STARTTLS": b"454 4.7.0 TLS not available\r\n"}
     with ScriptedServer(script) as s, pytest.raises(smtpcore.SMTPNotSupportedError) as ei:
         send(s, starttls=True)
     assert "454 4.7.0 TLS not available" in str(ei.value)
