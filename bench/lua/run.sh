@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Events/s of a server session fed a pipelined stream: through the LuaJIT FFI binding vs
 # the same loop in C. Prints both and the ratio; asserts only that both did the same work.
+# Then the time resty.smtpcore.message takes to build three kinds of message.
 # Usage: bench/lua/run.sh [BUILD_DIR] [--quick]   (BUILD_DIR holds libsmtpcore.so)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,3 +38,6 @@ fi
 awk -v c="$(field events/s "$c_line")" -v l="$(field events/s "$lua_line")" \
   'BEGIN { printf "LuaJIT/C events/s ratio: %.2f (transactions=%s sessions=%s chunk=%s)\n", l / c, ARGV[1], ARGV[2], ARGV[3] }' \
   "${ARGS[@]}"
+
+# Building messages with resty.smtpcore.message (numbers only).
+luajit bench/lua/bench_message.lua $QUICK

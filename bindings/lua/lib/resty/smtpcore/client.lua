@@ -518,6 +518,8 @@ local function expand(msg)
     end
     if not wanted then return msg end
     local message = require "resty.smtpcore.message"
+    -- One string, as a raw body would be (offered as a list, each small piece could
+    -- become a BDAT chunk of its own).
     local data, info = message.build(msg, msg.build_options)
     if not data then return { build_error = info } end
     local params = msg.mail_params

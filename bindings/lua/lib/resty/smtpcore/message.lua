@@ -14,7 +14,7 @@
 -- resty.smtpcore.client calls it when send() gets such fields instead of `body`. Output is
 -- 7-bit clean whatever the input: header values with non-ASCII text become RFC 2047
 -- encoded-words, text parts are quoted-printable when they are not plain 7-bit lines,
--- attachments base64. Pure Lua (plus the FFI for base64 outside nginx); no I/O.
+-- attachments base64. Lua and the LuaJIT FFI (base64); no I/O.
 local ffi = require "ffi"
 local bit = require "bit"
 
@@ -44,26 +44,35 @@ local function fail(fmt, ...)
 end
 
 -- ---------------------------------------------------------------------------------------
--- base64 (RFC 2045 6.8): nginx's C encoder when present, else an FFI loop
+-- base64 (RFC 2045 6.8): an FFI loop that writes the body's 76-character lines directly
 -- ---------------------------------------------------------------------------------------
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local b64_tab = ffi.new("uint8_t[64]")
 for i = 1, 64 do b64_tab[i - 1] = byte(B64, i) end
+local GROUPS_PER_LINE = 19 -- 19 * 4 = 76 characters
 
-local function b64_ffi(s)
+--- base64 of s; with `lines`, CRLF after every 76 characters and at the end (a body
+--- part's content).
+local function b64_ffi(s, lines)
     local n = #s
     if n == 0 then return "" end
-    local out_len = floor((n + 2) / 3) * 4
+    local groups = floor((n + 2) / 3)
+    local out_len = groups * 4
+    if lines then out_len = out_len + 2 * floor((groups + GROUPS_PER_LINE - 1) / GROUPS_PER_LINE) end
     local out = ffi.new("uint8_t[?]", out_len)
     local src = ffi.cast("const uint8_t *", s)
-    local o, i = 0, 0
+    local o, i, g = 0, 0, 0
     while i + 2 < n do
         local a, b, c = src[i], src[i + 1], src[i + 2]
         out[o] = b64_tab[rshift(a, 2)]
         out[o + 1] = b64_tab[bor(lshift(band(a, 3), 4), rshift(b, 4))]
         out[o + 2] = b64_tab[bor(lshift(band(b, 15), 2), rshift(c, 6))]
         out[o + 3] = b64_tab[band(c, 63)]
-        i, o = i + 3, o + 4
+        i, o, g = i + 3, o + 4, g + 1
+        if lines and g == GROUPS_PER_LINE then
+            out[o], out[o + 1] = 13, 10
+            o, g = o + 2, 0
+        end
     end
     local rest = n - i
     if rest > 0 then
@@ -73,24 +82,18 @@ local function b64_ffi(s)
         out[o + 1] = b64_tab[bor(lshift(band(a, 3), 4), rshift(b, 4))]
         out[o + 2] = rest == 2 and b64_tab[lshift(band(b, 15), 2)] or 61 -- '='
         out[o + 3] = 61
+        o, g = o + 4, g + 1
     end
+    if lines and g > 0 then out[o], out[o + 1] = 13, 10 end
     return ffi.string(out, out_len)
 end
 
-local function base64(s)
-    if ngx and ngx.encode_base64 then return ngx.encode_base64(s) end
-    return b64_ffi(s)
-end
+--- base64 of s, one line (for encoded-words and tests).
+local function base64(s) return b64_ffi(s, false) end
 _M.base64 = base64
 
---- base64 in lines of 76 characters, each ending with CRLF (a body part's content).
-local function base64_body(s)
-    local e = base64(s)
-    local lines = {}
-    for i = 1, #e, 76 do lines[#lines + 1] = sub(e, i, i + 75) end
-    lines[#lines + 1] = ""
-    return concat(lines, "\r\n")
-end
+local function base64_body(s) return b64_ffi(s, true) end
+_M.base64_body = base64_body
 
 -- ---------------------------------------------------------------------------------------
 -- Text bodies: 7bit when they can be, else quoted-printable (RFC 2045 6.7)
@@ -627,32 +630,61 @@ local function attachment_part(a, i)
     return { headers = h, body = base64_body(content), seven_bit = false }
 end
 
+-- A part's body is a string or (for a multipart) a list of pieces, nested.
+local function size(body)
+    if type(body) == "string" then return #body end
+    local n = 0
+    for _, piece in ipairs(body) do n = n + size(piece) end
+    return n
+end
+
+local function contains(body, needle)
+    if type(body) == "string" then return find(body, needle, 1, true) ~= nil end
+    for _, piece in ipairs(body) do
+        if contains(piece, needle) then return true end
+    end
+    return false
+end
+
+local function flatten(body, out)
+    if type(body) == "string" then
+        out[#out + 1] = body
+    else
+        for _, piece in ipairs(body) do flatten(piece, out) end
+    end
+    return out
+end
+
 --- Wraps parts into a multipart entity of the given subtype.
 local function multipart(subtype, parts)
     -- Each clash needs its own copy of a ~30-byte delimiter in the text, so this many
     -- tries always find a free boundary.
     local tries = 2
     for _, p in ipairs(parts) do
-        if p.seven_bit then tries = tries + floor(#p.body / 16) end
+        if p.seven_bit then tries = tries + floor(size(p.body) / 16) end
     end
     local b
     for _ = 1, tries do
         b = new_boundary()
         local clash = false
         for _, p in ipairs(parts) do
-            if p.seven_bit and find(p.body, "--" .. b, 1, true) then clash = true break end
+            if p.seven_bit and contains(p.body, "--" .. b) then clash = true break end
         end
         if not clash then break end
     end
+    -- The body is a list of pieces, joined once at the very end: attachments can be
+    -- megabytes, and each intermediate concatenation would copy them again.
     local out = {}
     for _, p in ipairs(parts) do
-        out[#out + 1] = "--" .. b .. "\r\n" .. p.headers .. "\r\n" .. p.body .. "\r\n"
+        out[#out + 1] = "--" .. b .. "\r\n" .. p.headers .. "\r\n"
+        out[#out + 1] = p.body
+        out[#out + 1] = "\r\n"
     end
     out[#out + 1] = "--" .. b .. "--\r\n"
     return {
         headers = param_header("Content-Type", "multipart/" .. subtype,
                                { { 'boundary="' .. b .. '"' } }),
-        body = concat(out),
+        body = out,
         -- The delimiter of an enclosing multipart must not occur here either: the
         -- children's bodies are as checked as ours.
         seven_bit = true,
@@ -778,7 +810,8 @@ function _M.build(msg, opts)
             main = text_part("plain", "", opts)
         end
         h[#h + 1] = main.headers
-        local text = concat(h) .. "\r\n" .. main.body
+        h[#h + 1] = "\r\n"
+        local text = concat(flatten(main.body, h))
         return text, { message_id = mid, date = date, from = from[1].address,
                        recipients = recipients }
     end)
