@@ -153,10 +153,25 @@ def test_required_starttls_refused(send: Any) -> None:
 @BOTH
 def test_session_closed_during_the_transaction(send: Any) -> None:
     with ScriptedServer({"MAIL": b"421 4.3.2 shutting down\r\n"}) as s, \
-            pytest.raises(smtpcore.SendError) as ei:
+            pytest.raises(smtpcore.SMTPSendAborted) as ei:
         send(s)
     assert "421 4.3.2 shutting down" in str(ei.value)
     assert ei.value.result.failure == smtpcore.Failure.TRANSIENT
+    assert isinstance(ei.value, smtplib.SMTPServerDisconnected)
+    assert isinstance(ei.value, smtpcore.SendError)
+
+
+def test_send_many_results_say_why() -> None:
+    """send_many raises nothing; each result's reason quotes its deciding reply."""
+    script = {"RCPT": [b"550 5.1.1 No such user\r\n", b"250 2.1.5 Ok\r\n"],
+              "DATA": [b"554 5.5.1 Error: no valid recipients\r\n", b"354 go ahead\r\n"]}
+    with ScriptedServer(script) as s:
+        with smtpcore.SMTPClient("127.0.0.1", s.port, timeout=10) as c:
+            bad, good = c.send_many([("a@example.org", ["x@example.org"], b"1\r\n"),
+                                     ("a@example.org", ["y@example.org"], b"2\r\n")])
+    assert not bad.ok and bad.reason == \
+        "the recipient was refused: <x@example.org> 550 5.1.1 No such user"
+    assert good.ok and good.reason == ""
 
 
 def test_certificate_failure_is_both_kinds(server_tls: ssl.SSLContext) -> None:

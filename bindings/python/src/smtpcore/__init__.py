@@ -21,8 +21,8 @@ from .errors import (
     BufferFullError, InjectionError, InvalidArgumentError, InvalidStateError,
     NoAnswerPendingError, NoMemoryError, SendError, SessionClosedError, SMTPAuthenticationError,
     SMTPCertificateError, SMTPClientError, SMTPConnectError, SMTPCoreError, SMTPDataError,
-    SMTPHeloError, SMTPNotSupportedError, SMTPRecipientsRefused, SMTPSenderRefused,
-    SMTPServerDisconnected, SMTPSyntaxError, SMTPTimeoutError, SMTPTLSError, TooLongError,
+    SMTPHeloError, SMTPNotSupportedError, SMTPRecipientsRefused, SMTPSendAborted,
+    SMTPSenderRefused, SMTPServerDisconnected, SMTPSyntaxError, SMTPTimeoutError, SMTPTLSError, TooLongError,
     UnsupportedError,
 )
 from .server import ServerConnection
@@ -42,7 +42,7 @@ __all__ = [
     "UnsupportedError", "TooLongError", "NoAnswerPendingError",
     "SMTPConnectError", "SMTPHeloError", "SMTPAuthenticationError", "SMTPNotSupportedError",
     "SMTPServerDisconnected", "SMTPTimeoutError", "SMTPTLSError", "SMTPCertificateError",
-    "SMTPSenderRefused", "SMTPRecipientsRefused", "SMTPDataError",
+    "SMTPSenderRefused", "SMTPRecipientsRefused", "SMTPDataError", "SMTPSendAborted",
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
     "ProxyMode", "ProxyCommand", "ProxyFamily", "ProxyTransport", "ProxyTlvType",

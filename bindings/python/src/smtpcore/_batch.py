@@ -63,6 +63,15 @@ class SendResult:
     def ok(self) -> bool:
         return self.failure == Failure.SUCCESS
 
+    @property
+    def reason(self) -> str:
+        """Why the message failed, quoting the reply that decided (the text of the
+        exception ``send()`` raises for it); "" when it was delivered."""
+        if self.failure == Failure.SUCCESS:
+            return ""
+        from .errors import send_error
+        return str(send_error(self))
+
 
 def _addresses(values: Iterable[str]) -> list[str]:
     return [a for _, a in email.utils.getaddresses(list(values)) if a]

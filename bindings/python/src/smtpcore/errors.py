@@ -27,7 +27,7 @@ __all__ = [
     "SMTPClientError", "SMTPConnectError", "SMTPHeloError", "SMTPAuthenticationError",
     "SMTPNotSupportedError", "SMTPServerDisconnected", "SMTPTimeoutError", "SMTPTLSError",
     "SMTPCertificateError", "SendError", "SMTPSenderRefused", "SMTPRecipientsRefused",
-    "SMTPDataError", "send_error", "tls_error", "session_error",
+    "SMTPDataError", "SMTPSendAborted", "send_error", "tls_error", "session_error",
 ]
 
 
@@ -212,8 +212,8 @@ class SendError(SMTPClientError):
     """The message was not delivered to any recipient; ``result`` (a
     :class:`~smtpcore.SendResult`) has every reply. The subclasses say which step
     decided: :class:`SMTPSenderRefused`, :class:`SMTPRecipientsRefused`,
-    :class:`SMTPDataError`; a plain SendError means the engine refused the message
-    locally or the conversation ended during the transaction."""
+    :class:`SMTPDataError`, :class:`SMTPSendAborted` (the session ended during the
+    transaction); a plain SendError means the engine refused the message locally."""
 
     def __init__(self, result: SendResult, message: str | None = None,
                  reply: Reply | None = None) -> None:
@@ -254,6 +254,11 @@ class SMTPRecipientsRefused(SendError, smtplib.SMTPRecipientsRefused):
         self.recipients = {a: (r.code, _reply_bytes(r)) for a, r in refused}
 
 
+class SMTPSendAborted(SendError, smtplib.SMTPServerDisconnected):
+    """The session ended during the transaction (421, connection lost, protocol error):
+    nothing was delivered; send the message again on a new connection."""
+
+
 class SMTPDataError(SendError, smtplib.SMTPDataError):
     """The server refused the message itself: DATA, a BDAT chunk or the end of data."""
 
@@ -276,6 +281,8 @@ def send_error(result: SendResult) -> SendError:
     if (reply is not None and not reply.is_success and not result.message
             and result.failure in (Failure.TRANSIENT, Failure.PERMANENT)):
         return SMTPDataError(result, reply)
+    if result.failure != Failure.LOCAL and result.message:
+        return SMTPSendAborted(result)
     return SendError(result)
 
 
