@@ -30,6 +30,9 @@ local EV_MESSAGE_RESULT, EV_REPLY = CEV.MESSAGE_RESULT, CEV.REPLY
 local EV_PROTOCOL_ERROR, EV_CLOSED = CEV.PROTOCOL_ERROR, CEV.CLOSED
 local ERR_BUFFER_FULL = smtpcore.ERR.BUFFER_FULL
 local ERR_INVALID_STATE = smtpcore.ERR.INVALID_STATE
+-- An engine that checks 8-bit bodies itself refuses an undeclared one for a server
+-- without 8BITMIME with this code (nil with an older engine).
+local ERR_8BIT = smtpcore.ERR["8BIT_NOT_OFFERED"]
 local event_table = smtpcore.client_event_table
 
 local ngx = ngx -- nil in plain LuaJIT
@@ -459,12 +462,16 @@ local function chunks(body)
     return function() return nil end
 end
 
+-- Returns true when the body is out, "refused" when the engine refused it (an 8-bit body
+-- the server may not get: the engine ends the session and reports the transaction as a
+-- local failure in MESSAGE_RESULT, which the caller goes on to read), or nil, err.
 function Conn:_send_body(body)
     local session = self.session
     for chunk in chunks(body) do
         local off, len = 1, #chunk
         while off <= len do
-            local n, err = session:body(chunk, off)
+            local n, err, rc = session:body(chunk, off)
+            if not n and rc == ERR_8BIT then return "refused" end
             if not n then return nil, "engine body: " .. tostring(err) end
             off = off + n
             if off <= len then
@@ -767,7 +774,7 @@ function Conn:send_many(msgs)
             if #active > 0 and not body_given then
                 body_given = true
                 ok, err = self:_send_body(msgs[active[#active]].body)
-                if ok then ok, err = start() end
+                if ok == true then ok, err = start() end
             end
         elseif t == EV_MESSAGE_RESULT then
             -- The verdict belongs to the oldest message without one.

@@ -88,12 +88,11 @@ local function b64_ffi(s, lines)
     return ffi.string(out, out_len)
 end
 
---- base64 of s, one line (for encoded-words and tests).
+--- base64 of s, one line (encoded-words; exported for tests and callers).
 local function base64(s) return b64_ffi(s, false) end
 _M.base64 = base64
 
 local function base64_body(s) return b64_ffi(s, true) end
-_M.base64_body = base64_body
 
 -- ---------------------------------------------------------------------------------------
 -- Text bodies: 7bit when they can be, else quoted-printable (RFC 2045 6.7)
@@ -159,7 +158,6 @@ local function encode_text(text, force)
     for _, l in ipairs(lines) do qp_line(l, out) end
     return concat(out, "\r\n") .. "\r\n", "quoted-printable"
 end
-_M.encode_text = encode_text
 
 -- ---------------------------------------------------------------------------------------
 -- Header values: RFC 2047 encoded-words for non-ASCII text, folding for long lines
@@ -226,7 +224,6 @@ local function valid_utf8(s)
     end
     return true
 end
-_M.valid_utf8 = valid_utf8
 
 -- Q encoding in the restricted set that is valid everywhere, phrases included (RFC 2047
 -- 5 (3)): letters, digits and ! * + - /; space as "_".
@@ -276,7 +273,6 @@ local function encoded_words(s, first)
     if #cur > 0 or #words == 0 then flush() end
     return words
 end
-_M.encoded_words = encoded_words
 
 --- Joins pieces (words or encoded-words) into a folded header "Name: v1 v2..." where
 --- each line stays within LINE when the pieces allow; continuation lines start with a
@@ -315,7 +311,6 @@ local function unstructured(name, value)
     end
     return fold(name, encoded_words(value, LINE - #name - 2))
 end
-_M.header = unstructured
 
 -- ---------------------------------------------------------------------------------------
 -- Addresses: "Name <addr>", "<addr>", "addr", { name =, address = }, lists of those
@@ -819,9 +814,5 @@ function _M.build(msg, opts)
     if type(data) == "table" and getmetatable(data) == Fail then return nil, data.msg end
     error(data, 0) -- a bug here, not bad input: let it show
 end
-
-_M._qp_line = qp_line
-_M._chars = chars
-_M._split_list = split_list
 
 return _M
