@@ -253,6 +253,35 @@ test("local refusals name their stage too", function()
     H.kill(pid)
 end)
 
+test("examples/lua/send.lua prints the whole multi-line reply and the deciding stage", function()
+    local port, _, pid = H.script_server({
+        ehlo = EHLO_PIPELINING,
+        rcpt = { "250 OK", "550 5.1.1 unknown" },
+        dot = "250-Accepted: message is queued\r\n250 OK id=1tXyZq-0001Ab-Cd",
+    })
+    local dir = H.tmpdir()
+    H.write_file(dir .. "/msg", "Subject: t\r\n\r\nx\r\n")
+    local function run()
+        local p = io.popen(string.format("LUA_PATH='%s' luajit %s/examples/lua/send.lua --host 127.0.0.1 "
+            .. "--port %d --from a@example.org --to b@example.org --to c@example.org --timeout 5000 "
+            .. "< %s/msg; echo rc=$?", package.path, ROOT, port, dir))
+        local out = p:read("*a")
+        p:close()
+        return out
+    end
+    local out = run()
+    H.match(out, "^accepted 250 Accepted: message is queued\n    OK id=1tXyZq%-0001Ab%-Cd\n")
+    H.match(out, "c@example%.org%s+550 permanent")
+    H.match(out, "rc=0\n$")
+    H.kill(pid)
+    port, _, pid = H.script_server({ ehlo = EHLO_PIPELINING, mail = "550 5.7.1 sender blocked",
+                                     rcpt = "503 5.5.1 need MAIL", data = "503 5.5.1 need MAIL" })
+    out = run()
+    H.match(out, "^refused 550 5%.7%.1 sender blocked %[mail%]\n")
+    H.match(out, "rc=1\n$")
+    H.kill(pid)
+end)
+
 -- An engine that checks 8-bit bodies itself (ux-cli's SMTPCORE_ERR_8BIT_NOT_OFFERED) lets
 -- the client refuse an iterator body it could not scan before MAIL; an older engine sends it.
 local smtpcore = require "resty.smtpcore"
