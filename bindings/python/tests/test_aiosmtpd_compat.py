@@ -197,3 +197,32 @@ def test_auth_required_without_auth_is_a_configuration_error() -> None:
             await smtpcore.aio.serve(smtpcore.aio.Handler(), "127.0.0.1", 0,
                                      auth_required=True)
     asyncio.run(asyncio.wait_for(go(), 30))
+
+
+def test_ehlo_keywords_follow_the_session(server_tls: ssl.SSLContext,
+                                          client_tls: ssl.SSLContext) -> None:
+    """Before TLS: STARTTLS and no AUTH (not allowed in plaintext); after it: AUTH, no
+    STARTTLS; the handler's keyword is added both times (stream path)."""
+    seen: list[list[str]] = []
+
+    class Recorder(Keywords):
+        def ehlo_keywords(self, session: Any, keywords: list[str]) -> list[str]:
+            seen.append(list(keywords))
+            return super().ehlo_keywords(session, keywords)
+
+    async def go() -> None:
+        async with running_server(Recorder(), tls_context=server_tls) as port:
+            await asyncio.to_thread(check, port)
+
+    def check(port: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.ehlo("client.example.org")
+            assert "starttls" in s.esmtp_features and "auth" not in s.esmtp_features
+            assert "xclient" in s.esmtp_features
+            s.starttls(context=client_tls)
+            s.ehlo("client.example.org")
+            assert "starttls" not in s.esmtp_features and "xclient" in s.esmtp_features
+            assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+    asyncio.run(asyncio.wait_for(go(), 60))
+    assert "STARTTLS" in seen[0] and not any(k.startswith("AUTH") for k in seen[0])
+    assert "STARTTLS" not in seen[1] and "AUTH PLAIN LOGIN" in seen[1]

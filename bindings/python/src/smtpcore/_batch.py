@@ -23,7 +23,7 @@ from typing import Any, Iterable, Union
 from ._ffi import ffi, lib
 from .client import _FAILURES, ClientConnection, _violation
 from .enums import BodyType, ErrorCode, Extension, Failure
-from .errors import InvalidStateError, SMTPCoreError, UnsupportedError, check
+from .errors import InvalidStateError, SMTPCoreError, check, error_for
 from .values import Reply, _slice, decode_text, encode_text
 
 _SIZE = int(Extension.SIZE)
@@ -222,11 +222,13 @@ class Batch:
         data = job.data
         if not exts & _EIGHTBIT and not self.allow_8bit and not data.isascii() and (
                 job.body is None or job.body == BodyType.EIGHTBITMIME):
-            # RFC 6152: 8-bit content only to a server that offers 8BITMIME.
-            raise UnsupportedError(
-                ErrorCode.UNSUPPORTED, "the message has 8-bit bytes and the server does "
-                "not offer 8BITMIME (RFC 6152); encode it (e.g. quoted-printable) or pass "
-                "allow_8bit=True to send it anyway")
+            # RFC 6152: 8-bit content only to a server that offers 8BITMIME (the engine
+            # would end the session at the first 8-bit byte; refused before MAIL here).
+            raise error_for(
+                getattr(ErrorCode, "EIGHTBIT_NOT_OFFERED", ErrorCode.UNSUPPORTED),
+                "the message has 8-bit bytes and the server does not offer 8BITMIME "
+                "(RFC 6152); encode it (e.g. quoted-printable) or pass allow_8bit=True to "
+                "send it anyway")
         if not job.mail_options and job.body is None and (
                 not exts & _EIGHTBIT or data.isascii()):
             # The common case: SIZE at most, one reused parameter struct.
