@@ -193,6 +193,18 @@ test("an event belongs to its session: another session's next_event leaves it in
     H.eq(g2.reply.code, 554)
 end)
 
+test("a reply's text is every line joined by LF, long replies included", function()
+    local c = assert(smtpcore.client_new({ helo_name = "c.example.org" }))
+    local long = string.rep("x", 400)
+    assert(c:receive("220-first line\r\n220-" .. long .. "\r\n220 last line, id=42\r\n"))
+    local ev = assert(c:next_event())
+    H.eq(tonumber(ev.type), smtpcore.CEV.GREETING)
+    local r = smtpcore.reply_table(ev.reply)
+    H.eq(#r.lines, 3)
+    H.eq(r.text, "first line\n" .. long .. "\nlast line, id=42")
+    H.eq(r.lines[3], "last line, id=42")
+end)
+
 test("bad options are refused", function()
     H.ok(not pcall(smtpcore.server_new, { no_such_option = 1 }), "unknown server option")
     H.ok(not pcall(smtpcore.client_new, { helo_name = "x.example", tls_policy = "sometimes" }),

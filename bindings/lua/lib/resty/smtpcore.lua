@@ -273,6 +273,20 @@ function _M.xtext_decode(s)
 end
 
 --- Converts a reply struct into a Lua table {code, enhanced, text, lines, raw, flags}.
+-- The whole text of a reply, every line: the engine's smtpcore_reply_text() when the
+-- library has it (one definition of how lines are joined), else the same join here.
+local HAS_REPLY_TEXT = CDEF:find("smtpcore_reply_text%s*%(") ~= nil
+local function reply_text(r, lines)
+    if not HAS_REPLY_TEXT then return tbl_concat(lines, "\n") end
+    local buf = get_buf(256)
+    local n = tonumber(C.smtpcore_reply_text(r, buf, scratch_size))
+    if n >= scratch_size then
+        buf = get_buf(n + 1)
+        n = tonumber(C.smtpcore_reply_text(r, buf, n + 1))
+    end
+    return ffi_str(buf, n)
+end
+
 local function reply_table(r)
     local code = r.code
     if code == 0 then return nil end
@@ -288,7 +302,7 @@ local function reply_table(r)
         code = code,
         enhanced = enh,
         lines = lines,
-        text = tbl_concat(lines, "\n"),
+        text = reply_text(r, lines),
         raw = slice(r.raw),
         flags = tonumber(r.flags),
     }
