@@ -447,13 +447,17 @@ function _M.address(v)
     return addr
 end
 
---- Envelope recipients of a message table: to, cc and bcc, each address once.
+--- Envelope recipients of a message table: to, cc and bcc, each address once (domains
+--- compared without case).
 function _M.recipients(msg)
     local ok, list = pcall(function()
         local out, seen = {}, {}
         for _, field in ipairs({ "to", "cc", "bcc" }) do
             for _, mb in ipairs(mailboxes(msg[field], field)) do
-                local key = str_lower(mb.address)
+                -- The domain is case-insensitive, the local part may not be (RFC 5321
+                -- 2.4): "Anna@X" and "anna@x" may be two mailboxes, so both get it.
+                local lp, dom = mb.address:match("^(.*)@([^@]*)$")
+                local key = lp and (lp .. "@" .. str_lower(dom)) or mb.address
                 if not seen[key] then
                     seen[key] = true
                     out[#out + 1] = mb.address
