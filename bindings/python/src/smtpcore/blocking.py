@@ -50,7 +50,8 @@ class SMTPClient:
     """One SMTP connection that can send several messages (blocking I/O).
 
     The options are those of :class:`smtpcore.aio.SMTPClient` (``auth_callback`` must be
-    a plain function here); ``timeout`` bounds every connect, read and write.
+    a plain function here); ``timeout`` bounds every connect, read and write, and the
+    exceptions are the same.
     """
 
     def __init__(

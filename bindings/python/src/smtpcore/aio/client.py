@@ -170,6 +170,16 @@ class SMTPClient:
     ``auth_mechanism``: "PLAIN", "LOGIN", "XOAUTH2" (run by the engine), another name (each
     334 challenge goes to ``auth_callback(challenge: bytes) -> bytes | None``, which may be a
     coroutine; None cancels), or None for the best mechanism offered.
+    ``port`` defaults to 25, as smtplib's, also with ``starttls=True`` (pass 587 for
+    submission). ``helo_name``/``local_hostname``: the EHLO name (default: the FQDN if it
+    has a dot, else the literal of the connection's local address). ``source_address``:
+    ``(host, port)`` to bind before connecting. ``debuglevel=1`` prints the conversation
+    to stderr (also logged to ``smtpcore.client`` at DEBUG; credentials redacted).
+    ``allow_8bit``: send 8-bit data to a server without 8BITMIME anyway (RFC 6152 says not
+    to; by default such a message fails locally). ``timeout`` bounds the connect, the TLS
+    handshake and every wait for the server (:class:`~smtpcore.SMTPTimeoutError`).
+    Failures raise :class:`~smtpcore.SMTPClientError` subclasses, which are smtplib's
+    exceptions too.
     """
 
     def __init__(
