@@ -20,7 +20,7 @@ static const char usage_text[] =
 "    smtpcore-probe - check an SMTP server for pipelining, fallback and smuggling issues\n"
 "\n"
 "SYNOPSIS\n"
-"    smtpcore-probe [--json] [--from ADDR] [--to ADDR] [--helo NAME] HOST[:PORT]\n"
+"    smtpcore-probe [--json] [--lmtp] [--from ADDR] [--to ADDR] [--helo NAME] HOST[:PORT]\n"
 "    smtpcore-probe [OPTIONS] unix:PATH\n"
 "\n"
 "DESCRIPTION\n"
@@ -28,6 +28,10 @@ static const char usage_text[] =
 "\n"
 "    greeting       the server greets with 220 (read by the smtpcore client engine)\n"
 "    ehlo           EHLO is answered; the capabilities the engine parsed are listed\n"
+"                   (lhlo in LMTP)\n"
+"    lmtp           (LMTP only) the server refused EHLO and HELO but answered LHLO, so\n"
+"                   it is an LMTP server (RFC 2033): every check then speaks LMTP, and\n"
+"                   helo-fallback is not tested; or --lmtp was given\n"
 "    helo-fallback  after EHLO and RSET, HELO is still answered with 250 (what clients do\n"
 "                   when EHLO is refused, RFC 1869 / RFC 5321 4.1.4)\n"
 "    pipelining     MAIL, RCPT, RSET, QUIT sent in one write all get their four replies,\n"
@@ -47,6 +51,9 @@ static const char usage_text[] =
 "\n"
 "OPTIONS\n"
 "    --json           Print the result as one JSON object instead of a table.\n"
+"    --lmtp           Probe an LMTP server (LHLO; default port 24). Without it, a\n"
+"                     server that refuses EHLO and HELO but takes LHLO is found to be\n"
+"                     one, and the checks are run again in LMTP.\n"
 "    --from ADDR      Sender for the checks (default probe@example.com).\n"
 "    --to ADDR        Recipient for the checks (default probe@example.com).\n"
 "    --helo NAME      EHLO/HELO name (default probe.example.com).\n"
@@ -75,7 +82,15 @@ typedef struct probe {
     size_t nchecks;
     smtpcore_caps caps;
     int have_caps;
+    int lmtp;       /* speak LMTP: --lmtp, or the server refused EHLO and HELO but took LHLO */
+    int lmtp_found; /* ...found that way */
 } probe;
+
+/* The greeting command of the protocol being probed. */
+static const char *hello(const probe *p)
+{
+    return p->lmtp ? "LHLO" : "EHLO";
+}
 
 static check *add_check(probe *p, const char *name, result_kind r, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -126,6 +141,7 @@ static int engine_session(probe *p)
     smtpcore_client_config_init(&cfg);
     cfg.helo_name = p->helo;
     cfg.tls_policy = SMTPCORE_TLS_NEVER;
+    cfg.lmtp = p->lmtp;
     smtpcore_client *c = NULL;
     int rc = smtpcore_client_new(&c, &cfg);
     if (rc != SMTPCORE_OK) {
@@ -210,13 +226,19 @@ static int engine_session(probe *p)
         return -1;
     }
     add_check(p, "greeting", R_PASS, "%s", greeting);
+    if (!ready && p->lmtp) {
+        add_check(p, "lhlo", R_FAIL, "no usable LHLO reply%s%s", why[0] ? ": " : "", why);
+        return 0;
+    }
     if (!ready) {
         add_check(p, "ehlo", R_FAIL, "no usable EHLO or HELO reply%s%s", why[0] ? ": " : "", why);
         return 0;
     }
     char text[400];
     caps_text(&p->caps, text, sizeof text);
-    if (p->caps.esmtp)
+    if (p->lmtp)
+        add_check(p, "lhlo", R_PASS, "%s", text);
+    else if (p->caps.esmtp)
         add_check(p, "ehlo", R_PASS, "%s", text);
     else
         add_check(p, "ehlo", R_FAIL, "EHLO refused (RFC 5321 2.2.1: servers MUST support it); "
@@ -237,8 +259,12 @@ static int raw_open(probe *p, tool_raw *r, int ehlo, char *why, size_t why_cap)
     }
     if (ehlo) {
         char cmd[300];
-        snprintf(cmd, sizeof cmd, "EHLO %s", p->helo);
-        if (tool_raw_cmd(r, cmd, &rep) != 250) {
+        snprintf(cmd, sizeof cmd, "%s %s", hello(p), p->helo);
+        if (tool_raw_cmd(r, cmd, &rep) != 250 && p->lmtp) {
+            snprintf(why, why_cap, "LHLO refused: %.200s", rep.text[0] ? rep.text : "no reply");
+            tool_raw_close(r);
+            return -1;
+        } else if (rep.code != 250) {
             /* an SMTP-only server: the checks still run after HELO */
             snprintf(cmd, sizeof cmd, "HELO %s", p->helo);
             if (tool_raw_cmd(r, cmd, &rep) != 250) {
@@ -252,8 +278,28 @@ static int raw_open(probe *p, tool_raw *r, int ehlo, char *why, size_t why_cap)
     return 0;
 }
 
+/* An LMTP server refuses EHLO and HELO (RFC 2033 4.1) but answers LHLO with 250.
+ * Returns LHLO's reply code (0 when there was none). */
+static int try_lhlo(probe *p)
+{
+    tool_raw r;
+    tool_raw_reply rep;
+    char why[256], cmd[300];
+    if (raw_open(p, &r, 0, why, sizeof why) != 0)
+        return 0;
+    snprintf(cmd, sizeof cmd, "LHLO %s", p->helo);
+    int code = tool_raw_cmd(&r, cmd, &rep);
+    tool_raw_cmd(&r, "QUIT", &rep);
+    tool_raw_close(&r);
+    return code;
+}
+
 static void check_helo_fallback(probe *p)
 {
+    if (p->lmtp) {
+        add_check(p, "helo-fallback", R_INFO, "LMTP has no HELO (RFC 2033 4.1): not tested");
+        return;
+    }
     tool_raw r;
     tool_raw_reply rep;
     char why[256], cmd[300];
@@ -412,13 +458,13 @@ static void check_starttls(probe *p, SSL_CTX *ctx)
     } else if (ctx == NULL || tool_raw_starttls(&r, ctx, why, sizeof why) != 0) {
         add_check(p, "starttls", R_FAIL, "TLS handshake failed: %s", ctx ? why : "no TLS context");
     } else {
-        snprintf(cmd, sizeof cmd, "EHLO %s", p->helo);
+        snprintf(cmd, sizeof cmd, "%s %s", hello(p), p->helo);
         code = tool_raw_cmd(&r, cmd, &rep);
         tool_tls_describe(&r.st, desc, sizeof desc);
         if (code == 250)
-            add_check(p, "starttls", R_PASS, "offered; %s; EHLO after TLS 250", desc);
+            add_check(p, "starttls", R_PASS, "offered; %s; %s after TLS 250", desc, hello(p));
         else
-            add_check(p, "starttls", R_FAIL, "EHLO after TLS answered %d", code);
+            add_check(p, "starttls", R_FAIL, "%s after TLS answered %d", hello(p), code);
         tool_raw_cmd(&r, "QUIT", &rep);
     }
     tool_raw_close(&r);
@@ -454,7 +500,7 @@ static void check_starttls_injection(probe *p, SSL_CTX *ctx)
         tool_raw_close(&r);
         return;
     }
-    snprintf(cmd, sizeof cmd, "EHLO %s", p->helo);
+    snprintf(cmd, sizeof cmd, "%s %s", hello(p), p->helo);
     tool_raw_sends(&r, cmd);
     tool_raw_sends(&r, "\r\n");
     rc = tool_raw_reply_read(&r, &rep, p->timeout_ms);
@@ -467,7 +513,7 @@ static void check_starttls_injection(probe *p, SSL_CTX *ctx)
                   "executed inside TLS (CVE-2011-0411 class)");
     else
         add_check(p, "tls-injection", R_PASS, "plaintext sent with STARTTLS discarded; "
-                  "only EHLO answered inside TLS");
+                  "only %s answered inside TLS", hello(p));
     tool_raw_close(&r);
 }
 
@@ -505,7 +551,8 @@ static int report(const probe *p, int reachable)
     if (p->json) {
         printf("{\"target\":");
         json_str(target);
-        printf(",\"conformant\":%s,\"verdict\":", reachable && !failed ? "true" : "false");
+        printf(",\"protocol\":\"%s\",\"conformant\":%s,\"verdict\":", p->lmtp ? "lmtp" : "smtp",
+               reachable && !failed ? "true" : "false");
         json_str(verdict);
         printf(",\"checks\":[");
         for (size_t i = 0; i < p->nchecks; i++) {
@@ -519,7 +566,7 @@ static int report(const probe *p, int reachable)
         }
         printf("]}\n");
     } else {
-        printf("smtpcore-probe %s\n", target);
+        printf("smtpcore-probe %s%s\n", target, p->lmtp ? " (LMTP)" : "");
         printf("%-14s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
         for (size_t i = 0; i < p->nchecks; i++)
             printf("%-14s %-6s %s\n", p->checks[i].name, result_name(p->checks[i].result),
@@ -547,6 +594,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             p.json = 1;
+        } else if (!strcmp(a, "--lmtp")) {
+            p.lmtp = 1;
         } else if ((r = tool_opt_value(argc, argv, &i, "--from", &v)) != 0) {
             if (r < 0)
                 goto usage;
@@ -570,13 +619,25 @@ int main(int argc, char **argv)
         }
     }
     if (target == NULL ||
-        tool_parse_hostport(target, 25, 0, p.host, sizeof p.host, &p.port) != 0)
+        tool_parse_hostport(target, p.lmtp ? 24 : 25, 0, p.host, sizeof p.host, &p.port) != 0)
         goto usage;
     if (strpbrk(p.from, "\r\n<>") || strpbrk(p.to, "\r\n<>"))
         goto usage;
     signal(SIGPIPE, SIG_IGN);
     if (engine_session(&p) != 0)
         return report(&p, 0);
+    if (!p.lmtp && !p.have_caps && try_lhlo(&p) == 250) {
+        /* EHLO and HELO refused, LHLO taken: an LMTP server. Start over in LMTP. */
+        p.lmtp = p.lmtp_found = 1;
+        p.nchecks = 0;
+        if (engine_session(&p) != 0)
+            return report(&p, 0);
+    }
+    if (p.lmtp)
+        add_check(&p, "lmtp", R_INFO, "%s", p.lmtp_found
+                  ? "EHLO and HELO refused, LHLO answered 250: an LMTP server (RFC 2033); "
+                    "the checks speak LMTP"
+                  : "--lmtp: the checks speak LMTP (RFC 2033)");
     check_helo_fallback(&p);
     check_pipelining(&p);
     check_dot_quit(&p);
@@ -589,7 +650,8 @@ int main(int argc, char **argv)
     check_bare_lf(&p);
     return report(&p, 1);
 usage:
-    fprintf(stderr, "usage: smtpcore-probe [--json] [--from ADDR] [--to ADDR] [--helo NAME] "
-                    "[--timeout SEC] HOST[:PORT]|unix:PATH\nTry 'smtpcore-probe --help'.\n");
+    fprintf(stderr, "usage: smtpcore-probe [--json] [--lmtp] [--from ADDR] [--to ADDR] "
+                    "[--helo NAME] [--timeout SEC] HOST[:PORT]|unix:PATH\n"
+                    "Try 'smtpcore-probe --help'.\n");
     return 4;
 }

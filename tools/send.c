@@ -59,6 +59,10 @@ static const char usage_text[] =
 "    --cafile FILE        Trust the CA certificates in FILE (PEM); implies --tls-verify.\n"
 "    --auth USER:PASS     Authenticate (PLAIN or LOGIN, the best offered).\n"
 "    --auth-mech MECH     Force PLAIN, LOGIN or XOAUTH2.\n"
+"    --lmtp               Speak LMTP (RFC 2033): LHLO instead of EHLO (no HELO fallback),\n"
+"                         and one delivery reply per accepted recipient after the data.\n"
+"                         The default port becomes 24. Each recipient's outcome is\n"
+"                         printed (see RESULT LINES).\n"
 "    --no-pipelining      Send one command at a time even when PIPELINING is offered.\n"
 "    --quirk NAME         Work around a broken server; repeatable or comma-separated:\n"
 "                         split-quit (never put QUIT in a group after RSET),\n"
@@ -69,9 +73,17 @@ static const char usage_text[] =
 "    -q, --quiet          No result line on stderr.\n"
 "    -h, --help           This text.\n"
 "\n"
+"RESULT LINES (stderr, unless -q)\n"
+"    SMTP: \"<ADDR> refused: REPLY\" per refused recipient, then \"accepted for N of M\n"
+"    recipients: REPLY\" or \"temporary|permanent failure: WHY\". LMTP: one line per\n"
+"    recipient, \"<ADDR> delivered|deferred|refused: REPLY\" (its RCPT reply when RCPT was\n"
+"    refused, else its reply after the data), then \"delivered to N of M recipients\" or\n"
+"    the failure line.\n"
+"\n"
 "EXIT STATUS\n"
-"    0  the message was accepted for every recipient\n"
-"    1  partial: accepted, but some recipients were refused\n"
+"    0  the message was accepted for every recipient (LMTP: delivered to every one)\n"
+"    1  partial: accepted, but some recipients were refused (LMTP: delivered to some,\n"
+"       refused or deferred at RCPT or after the data for the others)\n"
 "    2  temporary failure (4xx, connection lost or refused, timeout): try again later\n"
 "    3  permanent failure (5xx, TLS required but unavailable or its certificate refused,\n"
 "       message refused locally because the server cannot take it, e.g. over its SIZE)\n"
@@ -91,6 +103,7 @@ typedef struct send_opts {
     const char *auth_mech;
     smtpcore_tls_policy tls;
     uint32_t quirks;
+    int lmtp;
     int verbose;
     int quiet;
     uint32_t timeout_s;
@@ -102,6 +115,8 @@ typedef struct send_result {
     char mail_reply[256];
     int rcpt_failure[MAX_RCPTS]; /* -1 when not seen */
     char rcpt_reply[MAX_RCPTS][128];
+    int delivery_failure[MAX_RCPTS]; /* LMTP: reply after the data, -1 when not seen */
+    char delivery_reply[MAX_RCPTS][128];
     int have_message_result;
     int message_failure;
     size_t rcpt_accepted;
@@ -197,6 +212,8 @@ static int parse_args(send_opts *o, int argc, char **argv)
             o->tls = SMTPCORE_TLS_REQUIRED;
             o->tls_verify = 1;
             o->cafile = v;
+        } else if (!strcmp(a, "--lmtp")) {
+            o->lmtp = 1;
         } else if (!strcmp(a, "--no-pipelining")) {
             o->quirks |= SMTPCORE_QUIRK_NO_PIPELINING;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -215,7 +232,7 @@ static int parse_args(send_opts *o, int argc, char **argv)
     }
     if (target == NULL)
         return usage_error("missing HOST:PORT", NULL);
-    if (tool_parse_hostport(target, 25, 0, o->host, sizeof o->host, &o->port) != 0)
+    if (tool_parse_hostport(target, o->lmtp ? 24 : 25, 0, o->host, sizeof o->host, &o->port) != 0)
         return usage_error("bad HOST:PORT", target);
     if (o->from == NULL)
         return usage_error("missing --from", NULL);
@@ -462,6 +479,13 @@ static int on_event(send_session *ss, const smtpcore_client_event *ev)
             reply_text(&ev->reply, r->rcpt_reply[ev->rcpt_index], sizeof r->rcpt_reply[0]);
         }
         break;
+    case SMTPCORE_CEV_DELIVERY_RESULT:
+        if (ev->rcpt_index < ss->o->nto) {
+            r->delivery_failure[ev->rcpt_index] = (int)ev->failure;
+            reply_text(&ev->reply, r->delivery_reply[ev->rcpt_index],
+                       sizeof r->delivery_reply[0]);
+        }
+        break;
     case SMTPCORE_CEV_SEND_BODY:
         ss->sending_body = 1;
         break;
@@ -600,19 +624,43 @@ static int run(send_session *ss)
     }
 }
 
+/* LMTP: one line per recipient, with the reply that decided its fate (RCPT's when RCPT
+ * was refused, else the one after the data). */
+static void lmtp_lines(const send_session *ss)
+{
+    const send_result *r = ss->res;
+    for (size_t i = 0; i < ss->o->nto && !ss->o->quiet; i++) {
+        int f = r->rcpt_failure[i] > 0 ? r->rcpt_failure[i] : r->delivery_failure[i];
+        const char *reply = r->rcpt_failure[i] > 0        ? r->rcpt_reply[i]
+                            : r->delivery_reply[i][0] != '\0' ? r->delivery_reply[i]
+                                                              : r->message_reply;
+        const char *what = f == SMTPCORE_SUCCESS           ? "delivered"
+                           : f == SMTPCORE_FAIL_TRANSIENT ? "deferred"
+                           : f < 0                        ? "not delivered"
+                                                          : "refused";
+        fprintf(stderr, "smtpcore-send: <%s> %s: %s\n", ss->o->to[i], what,
+                reply[0] ? reply : "(no reply)");
+    }
+}
+
 /* Maps what happened to the documented exit status and prints the result line. */
 static int verdict(const send_session *ss)
 {
     const send_result *r = ss->res;
     const send_opts *o = ss->o;
     int status;
-    for (size_t i = 0; i < o->nto && !o->quiet; i++)
+    if (o->lmtp)
+        lmtp_lines(ss);
+    for (size_t i = 0; i < o->nto && !o->quiet && !o->lmtp; i++)
         if (r->rcpt_failure[i] > 0)
             fprintf(stderr, "smtpcore-send: <%s> refused: %s\n", o->to[i],
                     r->rcpt_reply[i][0] ? r->rcpt_reply[i] : "(no reply)");
     if (r->have_message_result && r->message_failure == SMTPCORE_SUCCESS) {
         status = r->rcpt_accepted < o->nto ? EXIT_PARTIAL : EXIT_OK;
-        if (!o->quiet)
+        if (!o->quiet && o->lmtp)
+            fprintf(stderr, "smtpcore-send: delivered to %zu of %zu recipients\n",
+                    r->rcpt_accepted, o->nto);
+        else if (!o->quiet)
             fprintf(stderr, "smtpcore-send: accepted for %zu of %zu recipients: %s\n",
                     r->rcpt_accepted, o->nto, r->message_reply);
         return status;
@@ -694,7 +742,7 @@ int main(int argc, char **argv)
     memset(&res, 0, sizeof res);
     res.mail_failure = -1;
     for (size_t i = 0; i < MAX_RCPTS; i++)
-        res.rcpt_failure[i] = -1;
+        res.rcpt_failure[i] = res.delivery_failure[i] = -1;
     size_t msg_len = 0;
     char *msg = read_message(o.file, &msg_len);
     if (msg == NULL)
@@ -728,6 +776,7 @@ int main(int argc, char **argv)
     cfg.auth_user = o.auth ? user : NULL;
     cfg.auth_password = pass;
     cfg.auth_mechanism = o.auth_mech;
+    cfg.lmtp = o.lmtp;
     if (o.nto > cfg.max_recipients)
         cfg.max_recipients = o.nto;
     ss.o = &o;

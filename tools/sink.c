@@ -43,6 +43,16 @@ static const char usage_text[] =
 "    --socket-mode MODE   Octal permissions of the unix: socket (default 0666: any local\n"
 "                         user may connect, as with Dovecot's LMTP socket).\n"
 "    --maildir DIR        Store messages in maildir DIR (created if missing).\n"
+"    --lmtp               Speak LMTP (RFC 2033) instead of SMTP: LHLO, and after the data\n"
+"                         one reply per accepted recipient. With --maildir a message is\n"
+"                         stored once, as one file for all its recipients (the log line\n"
+"                         lists them); each recipient then gets 250, or 451 4.3.0 when\n"
+"                         storing failed. Usually with --listen unix:PATH.\n"
+"    --lmtp-refuse ADDR=CODE[/X.Y.Z]\n"
+"                         With --lmtp: answer recipient ADDR (any case) with CODE after\n"
+"                         the data instead of storing for it: 4xx defers (default 4.2.0),\n"
+"                         5xx refuses (default 5.1.1). Repeatable, up to 64. When every\n"
+"                         recipient of a message is named, nothing is stored.\n"
 "    --max-size N         Largest message in octets, K/M/G suffixes allowed; 0 means no\n"
 "                         limit (default 10M). Advertised with SIZE.\n"
 "    --max-rcpt N         Recipients per transaction (default 100; more get 452).\n"
@@ -78,7 +88,10 @@ static const char usage_text[] =
 "\n"
 "LOG LINE\n"
 "    smtpcore-sink: id=N peer=ADDR:PORT helo=NAME tls=no|VERSION CIPHER auth=USER|-\n"
-"        from=<ADDR> nrcpt=N to=<A>,<B> size=OCTETS status=CODE [file=NAME] [reason=WHY]\n"
+"        from=<ADDR> nrcpt=N to=<A>,<B> size=OCTETS status=CODE [rcpt_status=C1,C2]\n"
+"        [file=NAME] [reason=WHY]\n"
+"    With --lmtp, rcpt_status gives each recipient's reply code in the order of to=,\n"
+"    and status is 250 when one recipient got 250, else the first 4xx, else the first 5xx.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 after a clean shutdown, 2 on a usage error, 1 on a start-up failure (or,\n"
@@ -122,6 +135,12 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
             if (r < 0 || end == v || *end != '\0' || m > 0777)
                 return usage_error("bad --socket-mode (octal, at most 0777)", v);
             o->socket_mode = (unsigned)m;
+        } else if (!strcmp(a, "--lmtp")) {
+            o->lmtp.on = 1;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--lmtp-refuse", &v)) != 0) {
+            if (r < 0 || sink_lmtp_add_rule(&o->lmtp, v) != 0)
+                return usage_error("bad --lmtp-refuse (ADDR=CODE or ADDR=CODE/X.Y.Z, CODE 4xx "
+                                   "or 5xx, at most 64 rules)", v);
         } else if ((r = tool_opt_value(argc, argv, &i, "--maildir", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
@@ -186,6 +205,8 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
             return usage_error("unknown option", a);
         }
     }
+    if (o->lmtp.nrules > 0 && !o->lmtp.on)
+        return usage_error("--lmtp-refuse needs --lmtp", NULL);
     if ((o->tls_cert == NULL) != (o->tls_key == NULL))
         return usage_error("--tls-cert and --tls-key go together", NULL);
     return -1;
@@ -234,6 +255,7 @@ static int setup(sink_ctx *ctx)
     cfg->bare_lf_policy = ctx->opt.bare_lf_accept ? SMTPCORE_BARE_LF_ACCEPT
                                                   : SMTPCORE_BARE_LF_REJECT;
     cfg->allow_plaintext_auth = ctx->opt.auth_plaintext;
+    cfg->lmtp = ctx->opt.lmtp.on;
     if (ctx->opt.tls_cert != NULL) {
         ctx->tls = tool_tls_server_ctx(ctx->opt.tls_cert, ctx->opt.tls_key, err, sizeof err);
         if (ctx->tls == NULL) {

@@ -12,6 +12,7 @@
 #include "auth_file.h"
 #include "maildir.h"
 #include "net.h"
+#include "sink_lmtp.h"
 #include "store.h"
 #include "tls.h"
 
@@ -20,6 +21,7 @@ typedef struct sink_options {
     char host[256];          /**< --listen address, or "unix:PATH". */
     uint16_t port;           /**< --listen port (0: any free port). */
     unsigned socket_mode;    /**< --socket-mode of a unix: listener. */
+    sink_lmtp_opts lmtp;     /**< --lmtp and its --lmtp-refuse rules. */
     const char *maildir;     /**< --maildir, NULL to discard messages. */
     uint64_t max_size;       /**< --max-size (0: unlimited). */
     uint32_t max_rcpt;       /**< --max-rcpt. */

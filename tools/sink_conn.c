@@ -50,6 +50,11 @@ struct sink_conn {
     tool_msgfile msg;
     char auth_user[128];
     int tls_done;
+    /* LMTP: each accepted recipient's --lmtp-refuse rule (index + 1, 0 none), sized
+     * max_rcpt; NULL without rules. lmtp_codes: the per-recipient codes for the log. */
+    uint16_t *rcpt_rule;
+    uint32_t end_rcpts;    /* recipients of the ended message (MESSAGE_END rcpt_count) */
+    char lmtp_codes[256];
 };
 
 /* Copies an engine slice into a fixed buffer; over-long values are cut with "...". */
@@ -87,13 +92,15 @@ static void log_tx(sink_ctx *ctx, sink_conn *c, int code, uint64_t size, const c
     char tlsdesc[96];
     fprintf(stderr,
             "smtpcore-sink: id=%llu peer=%s helo=%s tls=%s auth=%s from=<%s> nrcpt=%u to=%s "
-            "size=%llu status=%d%s%s%s%s\n",
+            "size=%llu status=%d%s%s%s%s%s%s\n",
             (unsigned long long)c->id, c->peer, c->helo[0] ? c->helo : "-",
             c->tls_done ? tool_tls_describe(&c->st, tlsdesc, sizeof tlsdesc) : "no",
             c->auth_user[0] ? c->auth_user : "-", c->from, c->rcpt_n,
             c->rcpts[0] ? c->rcpts : "-", (unsigned long long)size, code,
+            c->lmtp_codes[0] ? " rcpt_status=" : "", c->lmtp_codes,
             file ? " file=" : "", file ? file : "", reason ? " reason=" : "",
             reason ? reason : "");
+    c->lmtp_codes[0] = '\0';
 }
 
 sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
@@ -110,8 +117,17 @@ sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
     c->id = (ctx->conn_seq += ctx->id_step);
     c->last_activity = tool_now_ms();
     tool_addr_str(peer, c->peer, sizeof c->peer);
+    if (ctx->opt.lmtp.nrules > 0) {
+        c->rcpt_rule = calloc(ctx->opt.max_rcpt, sizeof *c->rcpt_rule);
+        if (c->rcpt_rule == NULL) {
+            tool_stream_close(&c->st);
+            free(c);
+            return NULL;
+        }
+    }
     int rc = smtpcore_server_new(&c->s, &ctx->cfg);
     if (rc != SMTPCORE_OK) {
+        free(c->rcpt_rule);
         fprintf(stderr, "smtpcore-sink: session: %s\n", smtpcore_strerror(rc));
         tool_stream_close(&c->st);
         free(c);
@@ -130,6 +146,7 @@ void sink_conn_free(sink_ctx *ctx, sink_conn *c)
     tool_stream_close(&c->st);
     if (ctx->opt.verbose)
         fprintf(stderr, "smtpcore-sink: id=%llu closed\n", (unsigned long long)c->id);
+    free(c->rcpt_rule);
     free(c);
 }
 
@@ -178,7 +195,12 @@ static void ensure_msg(sink_ctx *ctx, sink_conn *c)
 /* Answers the end of a message once its fate is known and logs the transaction. */
 static void finish_message(sink_ctx *ctx, sink_conn *c, int code, const char *file)
 {
-    if (c->state != CS_DEAD) {
+    if (ctx->opt.lmtp.on) {
+        /* One answer per recipient; code becomes the message's overall one for the log. */
+        code = sink_lmtp_answer(c->state != CS_DEAD ? c->s : NULL, &ctx->opt.lmtp,
+                                c->rcpt_rule, c->end_rcpts, code == 250, c->lmtp_codes,
+                                sizeof c->lmtp_codes);
+    } else if (c->state != CS_DEAD) {
         if (code == 250)
             smtpcore_server_accept(c->s);
         else
@@ -202,6 +224,15 @@ static void on_message_end(sink_ctx *ctx, sink_conn *c, const smtpcore_server_ev
 {
     c->end_size = ev->message_size;
     c->end_long_lines = ev->long_lines;
+    c->end_rcpts = ev->rcpt_count < c->rcpt_n ? ev->rcpt_count : c->rcpt_n;
+    if (ctx->opt.lmtp.on && sink_lmtp_all_refused(c->rcpt_rule, c->end_rcpts)) {
+        /* --lmtp-refuse names every recipient: nobody to store the message for. */
+        if (c->in_data)
+            tool_msg_abort(&ctx->md, &c->msg);
+        c->in_data = 0;
+        finish_message(ctx, c, 250, NULL);
+        return;
+    }
     ensure_msg(ctx, c); /* an empty BDAT LAST message has no content before its end */
     if (c->store_failed) {
         finish_message(ctx, c, 451, NULL);
@@ -254,6 +285,8 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
         size_t used = strlen(c->rcpts);
         if (used + strlen(one) + 4 < sizeof c->rcpts)
             snprintf(c->rcpts + used, sizeof c->rcpts - used, "%s<%s>", used ? "," : "", one);
+        if (c->rcpt_rule != NULL && c->rcpt_n < ctx->opt.max_rcpt)
+            c->rcpt_rule[c->rcpt_n] = sink_lmtp_match(&ctx->opt.lmtp, ev->address);
         c->rcpt_n++;
         break;
     }
