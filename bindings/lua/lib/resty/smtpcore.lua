@@ -344,7 +344,8 @@ local SERVER_NUMBER_FIELDS = {
 --- Creates a server session. opts: hostname, greeting_text, extensions (list of names or
 --- mask), auth_mechs, max_*, *_buffer_size, helo_policy ("required"/"optional"),
 --- bare_lf_policy ("reject"/"accept"), talker_policy ("note"/"reject"), injection_policy
---- ("reject"/"discard"), allow_plaintext_auth, tls_active, own_names (list of strings).
+--- ("reject"/"discard"), allow_plaintext_auth, tls_active, own_names (list of strings),
+--- lmtp (true: LMTP, RFC 2033; answer each recipient after the data with :reply_rcpt()).
 --- Returns the session or nil, err, rc.
 function _M.server_new(opts)
     opts = opts or {}
@@ -364,7 +365,7 @@ function _M.server_new(opts)
             local n = type(v) == "number" and v or POLICY_VALUES[k][v]
             if not n then error("bad " .. k .. " " .. tostring(v), 2) end
             cfg[k] = n
-        elseif k == "allow_plaintext_auth" or k == "tls_active" then
+        elseif k == "allow_plaintext_auth" or k == "tls_active" or k == "lmtp" then
             cfg[k] = v and 1 or 0
         elseif k == "own_names" then
             local arr = ffi_new("const char *[?]", #v + 1)
@@ -429,6 +430,21 @@ function Server:reject(code, enhanced, text)
     if rc ~= 0 then return fail(rc) end
     return true
 end
+
+--- LMTP: answers recipient `index` (0-based among the accepted RCPTs) of the message that
+--- MESSAGE_END ended, in any order; the replies go out in RCPT order. accept/reply/reject
+--- then answer every recipient not answered yet.
+function Server:reply_rcpt(index, code, enhanced, text)
+    local rc = C.smtpcore_server_reply_rcpt(self.s, index, code, enhanced, text)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- LMTP: recipients of the ended message still without an answer.
+function Server:rcpt_unanswered() return tonumber(C.smtpcore_server_rcpt_unanswered(self.s)) end
+
+--- True when the session speaks LMTP.
+function Server:lmtp() return C.smtpcore_server_lmtp(self.s) ~= 0 end
 
 --- Returns all pending output as a Lua string and marks it sent ("" when none). Use
 --- :output_view() + :consume() to avoid consuming before a partial write.
@@ -516,6 +532,7 @@ function _M.server_event_table(ev)
         r.message_size = tonumber(ev.message_size)
         r.bdat = ev.bdat ~= 0
         r.long_lines = ev.long_lines ~= 0
+        r.rcpt_count = tonumber(ev.rcpt_count) -- LMTP: the replies the message needs
     elseif t == SEV.AUTH then
         r.auth_mech = tonumber(ev.auth_mech)
         r.authzid = slice(ev.authzid)
@@ -541,8 +558,9 @@ local CLIENT_NUMBER_FIELDS = {
 
 --- Creates a client session. opts: helo_name (required), quirks (list or mask),
 --- tls_policy ("never"/"opportunistic"/"required"), tls_active, auth_user, auth_password,
---- auth_mechanism, max_reply_line, *_buffer_size, max_recipients.
---- Returns the session or nil, err, rc.
+--- auth_mechanism, max_reply_line, *_buffer_size, max_recipients, lmtp (true: LHLO, and a
+--- DELIVERY_RESULT per accepted recipient after the data). Returns the session or nil,
+--- err, rc.
 function _M.client_new(opts)
     local cfg = ffi_new("smtpcore_client_config")
     C.smtpcore_client_config_init(cfg)
@@ -556,8 +574,8 @@ function _M.client_new(opts)
             local n = type(v) == "number" and v or TLS_POLICIES[v]
             if not n then error("bad tls_policy " .. tostring(v), 2) end
             cfg.tls_policy = n
-        elseif k == "tls_active" then
-            cfg.tls_active = v and 1 or 0
+        elseif k == "tls_active" or k == "lmtp" then
+            cfg[k] = v and 1 or 0
         elseif CLIENT_NUMBER_FIELDS[k] then
             cfg[k] = v
         else
@@ -716,7 +734,9 @@ function _M.client_event_table(ev)
         message = slice(ev.message),
     }
     if t == CEV.READY then r.caps = caps_table(ev.caps) end
-    if t == CEV.RCPT_RESULT then r.rcpt_index = tonumber(ev.rcpt_index) end
+    if t == CEV.RCPT_RESULT or t == CEV.DELIVERY_RESULT then
+        r.rcpt_index = tonumber(ev.rcpt_index)
+    end
     if t == CEV.MESSAGE_RESULT then
         r.rcpt_accepted = tonumber(ev.rcpt_accepted)
         r.rcpt_total = tonumber(ev.rcpt_total)

@@ -35,6 +35,7 @@ _T_END = lib.SMTPCORE_CEV_MESSAGE_RESULT
 _T_READY = lib.SMTPCORE_CEV_READY
 _T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
 _T_CLOSED = lib.SMTPCORE_CEV_CLOSED
+_T_DELIVERY = lib.SMTPCORE_CEV_DELIVERY_RESULT
 
 @dataclass(slots=True)
 class SendResult:
@@ -48,15 +49,31 @@ class SendResult:
     """The final reply (to the end of data), or the reply that ended the transaction."""
     failure: Failure = Failure.SUCCESS
     message: str = ""
+    lmtp: bool = False
+    """Sent over LMTP (RFC 2033): each recipient also has a reply after the data."""
+    deliveries: dict[str, Reply | None] = field(default_factory=dict)
+    """LMTP: every recipient whose RCPT was accepted, with its reply after the data (None
+    when the transaction ended before it came), in submission order."""
+
+    @property
+    def decisions(self) -> dict[str, Reply | None]:
+        """Every recipient with the reply that decided its fate: its RCPT reply, or over
+        LMTP, for a recipient whose RCPT was accepted, its reply after the data."""
+        if not self.lmtp:
+            return self.recipients
+        return {r: self.deliveries[r] if r in self.deliveries else rep
+                for r, rep in self.recipients.items()}
 
     @property
     def accepted(self) -> list[str]:
-        return [r for r, rep in self.recipients.items() if rep is not None and rep.is_success]
+        """Recipients the server accepted (over LMTP: delivered to)."""
+        return [r for r, rep in self.decisions.items() if rep is not None and rep.is_success]
 
     @property
     def refused(self) -> dict[str, Reply | None]:
-        """Recipients the server refused (like smtplib's send_message result)."""
-        return {r: rep for r, rep in self.recipients.items()
+        """Recipients the server refused (like smtplib's send_message result; over LMTP
+        also those refused or deferred after the data)."""
+        return {r: rep for r, rep in self.decisions.items()
                 if rep is None or not rep.is_success}
 
     @property
@@ -176,7 +193,9 @@ class Batch:
         self.conn = conn
         self.allow_8bit = allow_8bit
         self.jobs = jobs
-        self.results = [SendResult(j.sender, dict.fromkeys(j.rcpts)) for j in jobs]
+        self.lmtp = bool(getattr(conn, "lmtp", False))
+        self.results = [SendResult(j.sender, dict.fromkeys(j.rcpts), lmtp=self.lmtp)
+                        for j in jobs]
         self.extensions = extensions  # the server's, updated by the driver at READY
         self._mp = mail_params
         self._next = 0               # first job not started
@@ -305,11 +324,23 @@ class Batch:
             conn.end_body()
             self._body_given = True
             self.start()
+        elif t == _T_DELIVERY:
+            # LMTP: belongs to the oldest transaction (its result comes next); the newest
+            # may already be a MAIL pipelined behind the dot.
+            if self._active:
+                i = self._active[0]
+                rcpts = self.jobs[i].rcpts
+                if ev.rcpt_index < len(rcpts):
+                    self.results[i].deliveries[rcpts[ev.rcpt_index]] = conn._reply()
         elif t == _T_END:
             if not self._active:
                 return
             i = self._active.popleft()
             result = self.results[i]
+            if self.lmtp:
+                for r, rep in result.recipients.items():
+                    if rep is not None and rep.is_success:
+                        result.deliveries.setdefault(r, None)
             result.reply = conn._reply()
             result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
             if ev.message.len:
@@ -335,6 +366,10 @@ class Batch:
             result.failure = f if f != Failure.SUCCESS else Failure.LOCAL
             result.reply = reply
             result.message = why if i in open_ else f"not sent: {why}"
+            if result.lmtp:  # accepted at RCPT, but no reply after the data came
+                for r, rep in result.recipients.items():
+                    if rep is not None and rep.is_success:
+                        result.deliveries.setdefault(r, None)
         self._active.clear()
         self._next = len(self.jobs)
         self.pending = 0

@@ -141,13 +141,11 @@ class SMTPClient:
         self._transcript = t if t.enabled else None
         try:
             try:
-                sock = socket.create_connection((self.host, self.port), self.timeout,
-                                                self.source_address)
+                sock = self._open_socket()
             except socket.timeout as exc:
                 raise SMTPTimeoutError(
                     f"timed out connecting to {self.host}:{self.port}") from exc
             self._sock = sock
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.helo_name is None:
                 self.helo_name = _default_helo(sock.getsockname())
             self._conn = ClientConnection(
@@ -162,6 +160,22 @@ class SMTPClient:
             self.close()
             raise
         return self.caps
+
+    def _open_socket(self) -> socket.socket:
+        """TCP to host:port, or the Unix-domain socket when host is "unix:PATH"."""
+        if self.host.startswith("unix:"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(self.host[5:])
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        sock = socket.create_connection((self.host, self.port), self.timeout,
+                                        self.source_address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def _wrap(self, sock: socket.socket) -> ssl.SSLSocket:
         try:

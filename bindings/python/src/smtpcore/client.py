@@ -219,7 +219,8 @@ class ClientConnection:
     auth_user/auth_password); ``None`` keeps the engine default.
     """
 
-    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "_text", "_replies", "__weakref__")
+    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "_text", "_replies",
+                 "lmtp", "__weakref__")
 
     def __init__(
         self,
@@ -239,6 +240,7 @@ class ClientConnection:
         proxy_protocol: ProxyMode | None = None,
         proxy_src: tuple[str, int] | None = None,
         proxy_dst: tuple[str, int] | None = None,
+        lmtp: bool | None = None,
     ) -> None:
         cfg = ffi.new("smtpcore_client_config *")
         lib.smtpcore_client_config_init(cfg)
@@ -253,7 +255,7 @@ class ClientConnection:
             ("quirks", quirks), ("tls_policy", tls_policy), ("tls_active", tls_active),
             ("max_reply_line", max_reply_line), ("input_buffer_size", input_buffer_size),
             ("output_buffer_size", output_buffer_size), ("max_recipients", max_recipients),
-            ("envelope_buffer_size", envelope_buffer_size),
+            ("envelope_buffer_size", envelope_buffer_size), ("lmtp", lmtp),
         ):
             if value is not None:
                 setattr(cfg, name, int(value))
@@ -267,6 +269,8 @@ class ClientConnection:
             if proxy_dst is not None:
                 cfg.proxy_dst_addr = _cstr(keep, proxy_dst[0])
                 cfg.proxy_dst_port = int(proxy_dst[1])
+        #: LMTP mode (RFC 2033): LHLO, and a DeliveryResult per accepted recipient.
+        self.lmtp = bool(lmtp)
         out = ffi.new("smtpcore_client **")
         check(lib.smtpcore_client_new(out, cfg))
         self._c = ffi.gc(out[0], lib.smtpcore_client_del)

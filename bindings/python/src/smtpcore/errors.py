@@ -242,7 +242,7 @@ class SMTPRecipientsRefused(SendError, smtplib.SMTPRecipientsRefused):
     recipients: dict[str, tuple[int, bytes]]
 
     def __init__(self, result: SendResult) -> None:
-        refused = [(a, r) for a, r in result.recipients.items() if r is not None]
+        refused = [(a, r) for a, r in result.decisions.items() if r is not None]
         deciding = next((r for _, r in refused if r.is_transient), refused[0][1])
         listed = "; ".join(f"<{a}> {_quote(r)}" for a, r in refused)
         n = len(refused)
@@ -272,7 +272,7 @@ def send_error(result: SendResult) -> SendError:
     mail = result.mail_reply
     if mail is not None and not mail.is_success:
         return SMTPSenderRefused(result, mail)
-    replies = list(result.recipients.values())
+    replies = list(result.decisions.values())
     if replies and all(r is not None and not r.is_success for r in replies):
         return SMTPRecipientsRefused(result)
     reply = result.reply

@@ -390,6 +390,7 @@ class ServerConnection:
         proxy_protocol: ProxyMode | None = None,
         proxy_max_header: int | None = None,
         xclient_allowed: bool | None = None,
+        lmtp: bool | None = None,
     ) -> None:
         cfg = ffi.new("smtpcore_server_config *")
         lib.smtpcore_server_config_init(cfg)
@@ -409,6 +410,7 @@ class ServerConnection:
             ("allow_plaintext_auth", allow_plaintext_auth), ("tls_active", tls_active),
             ("proxy_protocol", proxy_protocol), ("proxy_max_header", proxy_max_header),
             ("xclient_allowed", xclient_allowed),
+            ("lmtp", lmtp),
         ):
             if value is not None:
                 setattr(cfg, name, int(value))
@@ -580,6 +582,24 @@ class ServerConnection:
         """Refuses the pending event with a 4xx/5xx reply."""
         check(lib.smtpcore_server_reject(self._sess(), int(code), _opt_text(enhanced),
                                          _opt_text(text)))
+
+    def reply_rcpt(self, index: int, code: int, enhanced: str | None = None,
+                   text: str | None = None) -> None:
+        """LMTP: answers recipient ``index`` (0-based among the accepted RCPTs) of the
+        message a MessageEnd ended. Any order; the engine sends the replies in RCPT order.
+        accept()/reply()/reject() then answer every recipient not answered yet."""
+        check(lib.smtpcore_server_reply_rcpt(self._sess(), int(index), int(code),
+                                             _opt_text(enhanced), _opt_text(text)))
+
+    @property
+    def rcpt_unanswered(self) -> int:
+        """LMTP: recipients of the ended message still without an answer."""
+        return int(lib.smtpcore_server_rcpt_unanswered(self._sess()))
+
+    @property
+    def lmtp(self) -> bool:
+        """The session speaks LMTP (its Helo events are LHLO)."""
+        return bool(lib.smtpcore_server_lmtp(self._sess()))
 
     def tls_started(self) -> None:
         """TLS is up after a StartTLS event; the session now expects a new EHLO."""

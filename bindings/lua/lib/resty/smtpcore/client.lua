@@ -27,6 +27,7 @@ local EV_NONE, EV_GREETING, EV_STARTTLS = CEV.NONE, CEV.GREETING, CEV.STARTTLS
 local EV_AUTH_CHALLENGE, EV_AUTH_RESULT, EV_READY = CEV.AUTH_CHALLENGE, CEV.AUTH_RESULT, CEV.READY
 local EV_MAIL_RESULT, EV_RCPT_RESULT, EV_SEND_BODY = CEV.MAIL_RESULT, CEV.RCPT_RESULT, CEV.SEND_BODY
 local EV_MESSAGE_RESULT, EV_REPLY = CEV.MESSAGE_RESULT, CEV.REPLY
+local EV_DELIVERY_RESULT = CEV.DELIVERY_RESULT
 local EV_PROTOCOL_ERROR, EV_CLOSED = CEV.PROTOCOL_ERROR, CEV.CLOSED
 local ERR_BUFFER_FULL = smtpcore.ERR.BUFFER_FULL
 local ERR_INVALID_STATE = smtpcore.ERR.INVALID_STATE
@@ -64,7 +65,10 @@ local next_id = 0
 -- ---------------------------------------------------------------------------------------
 
 --- Creates a mailer. opts:
----   host (required), port (25), helo_name ("localhost.localdomain")
+---   host (required; "unix:/path" for a Unix-domain socket), port (25; unused for unix:),
+---   helo_name ("localhost.localdomain")
+---   lmtp (false: true speaks LMTP, RFC 2033: LHLO, and each recipient's delivery reply
+---         after the data in recipients[i].delivery)
 ---   ssl (false: implicit TLS from the first byte, port 465)
 ---   starttls ("opportunistic" | "required" | "never"; default "opportunistic")
 ---   ssl_verify (false), server_name (host)
@@ -109,6 +113,7 @@ function _M.new(opts)
         quirks = opts.quirks,
         read_size = opts.read_size or 4096,
         engine = opts.engine,
+        lmtp = opts.lmtp and true or false,
     }
     if self.starttls ~= "opportunistic" and self.starttls ~= "required"
         and self.starttls ~= "never" then
@@ -121,7 +126,8 @@ function _M.new(opts)
     -- is never handed to a mailer with other credentials or TLS settings.
     self.pool = opts.pool or table.concat({ "smtpcore", self.host, tostring(self.port),
         self.helo_name, self.username or "", self.ssl and "ssl" or "plain", self.starttls,
-        self.ssl_verify and "verify" or "noverify", self.server_name }, ":")
+        self.ssl_verify and "verify" or "noverify", self.server_name,
+        self.lmtp and "lmtp" or "smtp" }, ":")
     return setmetatable(self, Mailer)
 end
 
@@ -134,6 +140,7 @@ function Mailer:_session()
         auth_password = self.password,
         auth_mechanism = self.auth_mechanism,
         quirks = self.quirks,
+        lmtp = self.lmtp or nil,
     }
     -- An engine that checks 8-bit bodies itself (SMTPCORE_QUIRK_SEND_8BIT exists) must be
     -- told that allow_8bit means sending them as they are.
@@ -178,8 +185,12 @@ local function open_socket(mailer, id)
     if not sock then return nil, err end
     sock:settimeouts(mailer.connect_timeout, mailer.send_timeout, mailer.read_timeout)
     local ok
-    ok, err = sock:connect(mailer.host, mailer.port,
-                           { pool = mailer.pool .. "#" .. id, pool_size = 1 })
+    local popts = { pool = mailer.pool .. "#" .. id, pool_size = 1 }
+    if mailer.host:sub(1, 5) == "unix:" then
+        ok, err = sock:connect(mailer.host, popts) -- cosocket form for Unix-domain sockets
+    else
+        ok, err = sock:connect(mailer.host, mailer.port, popts)
+    end
     if not ok then return nil, "connect: " .. tostring(err) end
     return sock
 end
@@ -552,7 +563,8 @@ function Conn:_prepare(msg)
     end
     local to = listify(msg.to)
     local res = { ok = false, reused = self.reused, recipients = {}, mail = {},
-                  accepted = 0, total = #to, message_id = msg.message_id }
+                  accepted = 0, total = #to, message_id = msg.message_id,
+                  lmtp = self.mailer.lmtp }
     for i, addr in ipairs(to) do
         res.recipients[i] = { address = addr, ok = false, failure = "not_sent" }
     end
@@ -613,10 +625,22 @@ function Conn:_envelope(msg, to)
     return true
 end
 
+-- LMTP: a recipient counts as accepted when it was delivered to (its reply after the data).
 local function count_accepted(res)
     local n = 0
-    for _, r in ipairs(res.recipients) do if r.ok then n = n + 1 end end
+    for _, r in ipairs(res.recipients) do
+        if r.ok and (not res.lmtp or (r.delivery and r.delivery.ok)) then n = n + 1 end
+    end
     res.accepted = n
+end
+
+-- LMTP: files a DELIVERY_RESULT into its recipient.
+local function delivery(res, e)
+    local r = res and res.recipients[e.rcpt_index + 1]
+    if r then
+        r.delivery = {}
+        reply_fields(r.delivery, e)
+    end
 end
 
 local function take_reply(res, src, stage)
@@ -641,14 +665,17 @@ local function finish(res, e)
     local m = res.mail
     if m.failure and m.failure ~= "success" then return take_reply(res, m, "mail") end
     if res.accepted == 0 then
-        local first
+        local first, first_stage
         for _, r in ipairs(res.recipients) do
-            if r.code then
-                if r.failure == "transient" then return take_reply(res, r, "rcpt") end
-                first = first or r
+            -- LMTP: a recipient accepted at RCPT is decided by its reply after the data.
+            local d, stage = r, "rcpt"
+            if res.lmtp and r.ok and r.delivery then d, stage = r.delivery, "data" end
+            if d.code then
+                if d.failure == "transient" then return take_reply(res, d, stage) end
+                if not first then first, first_stage = d, stage end
             end
         end
-        if first then return take_reply(res, first, "rcpt") end
+        if first then return take_reply(res, first, first_stage) end
     end
     res.stage = "data"
 end
@@ -776,6 +803,9 @@ function Conn:send_many(msgs)
                 ok, err = self:_send_body(msgs[active[#active]].body)
                 if ok == true then ok, err = start() end
             end
+        elseif t == EV_DELIVERY_RESULT then
+            -- LMTP: like the verdict, it belongs to the oldest message without one.
+            delivery(results[active[1]], event_table(ev))
         elseif t == EV_MESSAGE_RESULT then
             -- The verdict belongs to the oldest message without one.
             local i = table.remove(active, 1)
@@ -824,6 +854,8 @@ function Conn:_transaction(res)
         elseif t == EV_SEND_BODY then
             local ok, berr = self:_send_body(self._body)
             if not ok then return nil, berr end
+        elseif t == EV_DELIVERY_RESULT then
+            delivery(res, event_table(ev))
         elseif t == EV_MESSAGE_RESULT then
             finish(res, event_table(ev))
             return "done"

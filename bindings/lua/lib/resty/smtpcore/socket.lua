@@ -47,6 +47,7 @@ local function still_idle(sock)
 end
 
 function _M:connect(host, port, opts)
+    if type(port) == "table" then port, opts = nil, port end -- connect("unix:/path", opts)
     local name = (opts and opts.pool) or (host .. ":" .. tostring(port))
     self.pool = name
     local list = pools[name]
@@ -58,9 +59,17 @@ function _M:connect(host, port, opts)
         end
         e.sock:close()
     end
-    local sock = socket.tcp()
-    sock:settimeout(self.connect_timeout / 1000)
-    local ok, err = sock:connect(host, port)
+    -- "unix:/path" (the cosocket form, connect(path, opts)) is a Unix-domain socket.
+    local sock, ok, err
+    if host:sub(1, 5) == "unix:" then
+        sock = require("socket.unix")()
+        sock:settimeout(self.connect_timeout / 1000)
+        ok, err = sock:connect(host:sub(6))
+    else
+        sock = socket.tcp()
+        sock:settimeout(self.connect_timeout / 1000)
+        ok, err = sock:connect(host, port)
+    end
     if not ok then
         sock:close()
         return nil, err

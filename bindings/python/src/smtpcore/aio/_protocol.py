@@ -85,6 +85,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
         self.conn: ServerConnection | None = None
         self.session: Any = None
         self.env: Any = None
+        self.end_rcpts: Any = None  # LMTP: recipients of the message being answered
         self.body = bytearray()
         self.buf = bytearray(_READ_SIZE)
         self.view = memoryview(self.buf)
@@ -97,6 +98,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
         self.last = 0.0
         self.timer: Any = None
         self.loop: Any = None
+        self.lmtp = False
 
     # ---------------------------------------------------------------- transport events
     def connection_made(self, transport: Any) -> None:
@@ -104,6 +106,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
         self.transport = transport
         self.loop = asyncio.get_running_loop()
         self.conn = ServerConnection(**self.runner.config)
+        self.lmtp = self.conn.lmtp
         self.session = Session(peer=transport.get_extra_info("peername"))
         self.env = Envelope()
         self._new_envelope = Envelope
@@ -262,7 +265,8 @@ class ServerProtocol(asyncio.BufferedProtocol):
         from .server import _answer_kind
         conn = self.conn
         try:
-            return _answer_kind(conn, kind, result)  # type: ignore[arg-type]
+            return _answer_kind(conn, kind, result,  # type: ignore[arg-type]
+                                self.end_rcpts if kind is sev.MessageEnd else None)
         except (SMTPCoreError, ValueError, TypeError):
             log.exception("invalid handler result %r for %s", result, kind.__name__)
             conn.reject(451, "4.3.0", "Error processing request")  # type: ignore[union-attr]
@@ -350,6 +354,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 if hook is None:
                     conn.accept()
                     continue
+                self.end_rcpts = env.rcpt_tos if self.lmtp else None
                 if not self._call(hook(session, env), sev.MessageEnd, None):
                     return
                 continue

@@ -281,13 +281,16 @@ class SMTPClient:
         try:
             loop = asyncio.get_running_loop()
             try:
-                self._writer, self._reader = await asyncio.wait_for(
-                    loop.create_connection(
-                        lambda: _ClientProtocol(self._new_conn, self._transcript),
-                        self.host, self.port, ssl=ssl_arg,
-                        server_hostname=self.server_hostname if ssl_arg else None,
-                        local_addr=self.source_address),
-                    self.timeout)
+                factory = lambda: _ClientProtocol(self._new_conn, self._transcript)  # noqa: E731
+                hostname = self.server_hostname if ssl_arg else None
+                if self.host.startswith("unix:"):  # a Unix-domain socket (LMTP servers)
+                    opening = loop.create_unix_connection(factory, self.host[5:], ssl=ssl_arg,
+                                                          server_hostname=hostname)
+                else:
+                    opening = loop.create_connection(factory, self.host, self.port,
+                                                     ssl=ssl_arg, server_hostname=hostname,
+                                                     local_addr=self.source_address)
+                self._writer, self._reader = await asyncio.wait_for(opening, self.timeout)
             except TimeoutError as exc:
                 raise SMTPTimeoutError(
                     f"timed out connecting to {self.host}:{self.port}") from exc

@@ -10,6 +10,12 @@ object with any of the ``async def handle_*`` methods of :class:`Handler`. Handl
 methods return ``None``/``True`` (accept with the engine's default reply), ``False``
 (refuse with a default code), an ``int`` code, a ``"550 5.1.1 text"`` string or a
 :class:`Response`. An exception in a handler answers 451 4.3.0 and is logged.
+
+With ``serve(..., lmtp=True)`` the server speaks LMTP (RFC 2033), and ``handle_message``
+may also return a dict from recipient address (as in ``envelope.rcpt_tos``) to any of
+those results: each recipient gets its own reply after the data; recipients the dict
+leaves out get the default acceptance. A result that is not a dict answers every
+recipient alike.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import inspect
 import logging
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 
 from .. import server as sev
 from ..enums import AuthMech, Extension
@@ -34,6 +40,8 @@ __all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"
 log = logging.getLogger("smtpcore.aio.server")
 
 Result = Union[None, bool, int, str, Response]
+#: What handle_message may return in LMTP mode: one Result for all, or per recipient.
+MessageResult = Union[Result, Mapping[str, Result]]
 
 
 @dataclass(slots=True)
@@ -136,8 +144,9 @@ class Handler:
         collected into ``envelope.content``."""
         return None
 
-    async def handle_message(self, session: Session, envelope: Envelope) -> Result:
-        """The whole message is in ``envelope.content``. The default accepts it."""
+    async def handle_message(self, session: Session, envelope: Envelope) -> MessageResult:
+        """The whole message is in ``envelope.content``. The default accepts it. In LMTP
+        mode a dict ``{recipient: result}`` answers each recipient on its own."""
         return None
 
     async def handle_vrfy(self, session: Session, argument: str) -> Result:
@@ -154,7 +163,7 @@ class _CallableHandler(Handler):
     def __init__(self, fn: Callable[[Envelope], Any]) -> None:
         self._fn = fn
 
-    async def handle_message(self, session: Session, envelope: Envelope) -> Result:
+    async def handle_message(self, session: Session, envelope: Envelope) -> MessageResult:
         r = self._fn(envelope)
         if inspect.isawaitable(r):
             r = await r
@@ -178,8 +187,12 @@ def _answer(conn: ServerConnection, ev: sev.ServerEvent, result: Result) -> bool
     return _answer_kind(conn, type(ev), result)
 
 
-def _answer_kind(conn: ServerConnection, kind: type, result: Result) -> bool:
-    """_answer for an event of class ``kind`` (the fast path builds no event object)."""
+def _answer_kind(conn: ServerConnection, kind: type, result: Any,
+                 rcpts: Sequence[str] | None = None) -> bool:
+    """_answer for an event of class ``kind`` (the fast path builds no event object).
+    ``rcpts``: the accepted recipients of an LMTP MessageEnd, for per-recipient answers."""
+    if rcpts is not None and isinstance(result, Mapping):
+        return _answer_rcpts(conn, rcpts, result)
     if result is None or result is True:
         conn.accept()
         return True
@@ -195,6 +208,41 @@ def _answer_kind(conn: ServerConnection, kind: type, result: Result) -> bool:
         raise TypeError(f"handler returned {result!r}")
     conn.reply(result.code, result.enhanced, result.text)
     return result.code < 400
+
+
+def _resolve(result: Result) -> tuple[int, str | None, str | None]:
+    """A per-recipient LMTP result as (code, enhanced, text); None/True is 250."""
+    if result is None or result is True:
+        return 250, None, None
+    if result is False:
+        return _DEFAULT_REFUSAL[sev.MessageEnd]
+    if isinstance(result, int):
+        return result, None, None
+    if isinstance(result, str):
+        result = parse_response(result)
+    if not isinstance(result, Response):
+        raise TypeError(f"handler returned {result!r} for a recipient")
+    return result.code, result.enhanced, result.text
+
+
+def _answer_rcpts(conn: ServerConnection, rcpts: Sequence[str],
+                  answers: Mapping[str, Result]) -> bool:
+    """LMTP: one reply per recipient (RFC 2033 4.2) from a dict keyed by address; the
+    engine sends them in RCPT order. Recipients not in the dict are accepted. Returns True
+    when one recipient was accepted. Every answer is checked before the first is given,
+    so a bad entry refuses the whole message (451) instead of answering half of it."""
+    resolved = [_resolve(answers[r]) if r in answers else None for r in rcpts]
+    any_ok = False
+    for i, res in enumerate(resolved):
+        if res is None:
+            any_ok = True
+            continue
+        code, enh, text = res
+        conn.reply_rcpt(i, code, enh, text)
+        any_ok |= code < 400
+    if conn.rcpt_unanswered:
+        conn.accept()
+    return any_ok
 
 
 class SMTPServerProtocolRunner:
@@ -243,7 +291,7 @@ class SMTPServerProtocolRunner:
                 pass
 
     async def _call(self, conn: ServerConnection, ev: sev.ServerEvent,
-                    coro: Awaitable[Result]) -> bool:
+                    coro: Awaitable[Any], rcpts: Sequence[str] | None = None) -> bool:
         try:
             result = await coro
         except Exception:  # noqa: BLE001
@@ -254,7 +302,7 @@ class SMTPServerProtocolRunner:
                 conn.reject(554)
             return False
         try:
-            return _answer(conn, ev, result)
+            return _answer_kind(conn, type(ev), result, rcpts)
         except (SMTPCoreError, ValueError, TypeError):
             log.exception("invalid handler result %r for %s", result, type(ev).__name__)
             conn.reject(451, "4.3.0", "Error processing request")
@@ -313,7 +361,8 @@ class SMTPServerProtocolRunner:
                     # recipient (RFC 3030); a handler must never see such a message.
                     conn.reject(554, "5.5.1", "No valid recipients")
                 else:
-                    await self._call(conn, ev, h.handle_message(session, env))
+                    await self._call(conn, ev, h.handle_message(session, env),
+                                     env.rcpt_tos if conn.lmtp else None)
                 env = Envelope()
             elif isinstance(ev, sev.Data):
                 body.clear()
@@ -371,9 +420,15 @@ async def serve(
     extensions: int | None = None,
     auth_required: bool = False,
     authenticator: Callable[..., Any] | None = None,
+    lmtp: bool = False,
     **config: Any,
 ) -> asyncio.Server:
     """Starts an SMTP server; returns the listening :class:`asyncio.Server`.
+
+    ``lmtp=True`` speaks LMTP (RFC 2033) instead: LHLO, and after the data one reply per
+    recipient; ``handle_message`` may return a dict from recipient to result (see the
+    module docstring). ``host="unix:PATH"`` listens on a Unix-domain socket (``port`` is
+    then unused; an old socket file at PATH is replaced, and the file stays after close).
 
     ``tls_context`` enables STARTTLS (or TLS from the first byte with
     ``implicit_tls=True``, port 465 style). AUTH is offered (after TLS unless
@@ -412,6 +467,8 @@ async def serve(
     cfg: dict[str, Any] = dict(config)
     cfg.update(extensions=exts, hostname=hostname, allow_plaintext_auth=allow_plaintext_auth,
                max_message_size=max_message_size)
+    if lmtp:
+        cfg["lmtp"] = True
     if auth_mechs:
         cfg["auth_mechs"] = int(auth_mechs)
     if isinstance(handler, AiosmtpdHandler):
@@ -424,10 +481,16 @@ async def serve(
     runner = SMTPServerProtocolRunner(handler, cfg, None if implicit_tls else tls_context,
                                       timeout, auth_required)
     ServerConnection(**cfg).close()  # validate the configuration now, not per connection
+    path = host[5:] if host is not None and host.startswith("unix:") else None
     if tls_context is None:
         # Plaintext: the BufferedProtocol fast path (see _protocol.py).
         loop = asyncio.get_running_loop()
+        if path is not None:
+            return await loop.create_unix_server(lambda: ServerProtocol(runner), path)
         return await loop.create_server(lambda: ServerProtocol(runner), host, port)
+    if path is not None:
+        return await asyncio.start_unix_server(runner, path,
+                                               ssl=tls_context if implicit_tls else None)
     return await asyncio.start_server(runner, host, port,
                                       ssl=tls_context if implicit_tls else None)
 
