@@ -11,7 +11,8 @@
 # receiving every message for any recipient @example.com and @localhost, delivered by
 # virtual(8)), DIR/maillog (Postfix's log: master runs as "postfix start-fg" logging to stdout), DIR/port.
 # PORT: the smtpd port (default: a free port). RELAY: "HOST:PORT" to relay mail for any
-# other domain through Postfix's smtp client (which pipelines) instead of bouncing it.
+# other domain through Postfix's smtp client (which pipelines) instead of bouncing it, or
+# "lmtp:unix:PATH" / "lmtp:inet:HOST:PORT" to deliver it with Postfix's LMTP client.
 # Settings that matter to the tests: mynetworks=127.0.0.0/8, smtpd_forbid_bare_newline=yes
 # (with no exclusions), no chroot, no TLS, compatibility_level=3.6.
 # Nothing outside DIR is written; the system-wide Postfix is not touched. Needs root
@@ -54,7 +55,9 @@ start)
   postfix_uid=$(id -u postfix); postfix_gid=$(id -g postfix)
   transport_line="default_transport = error:no external delivery in tests"
   relay_line=""
-  if [ -n "$relay" ]; then
+  if [ "${relay#lmtp:}" != "$relay" ]; then
+    transport_line="default_transport = $relay"
+  elif [ -n "$relay" ]; then
     transport_line="default_transport = smtp"
     relay_line="relayhost = [${relay%:*}]:${relay##*:}"
   fi
@@ -117,6 +120,7 @@ flush     unix  n       -       n       1000?   0       flush
 proxymap  unix  -       -       n       -       -       proxymap
 smtp      unix  -       -       n       -       -       smtp
 relay     unix  -       -       n       -       -       smtp
+lmtp      unix  -       -       n       -       -       lmtp
 showq     unix  n       -       n       -       -       showq
 error     unix  -       -       n       -       -       error
 retry     unix  -       -       n       -       -       error
