@@ -308,6 +308,29 @@ def row_workers(raw: str) -> dict:
             "value": value, "figures": figures, "target": None}
 
 
+def row_lmtp(raw: str) -> dict:
+    """bench/lmtp.sh: smtpcore-sink --lmtp vs smtp-sink -L, msg/s and server CPU/msg."""
+    t = read_raw(raw, "lmtp")
+    line = re.compile(r"^\s*(\S.*?)\s+" + NUM + r"\s*msg/s\s+" + NUM + r"\s*us CPU/msg", re.M)
+    d = {m.group(1).strip(): (float(m.group(2)), float(m.group(3))) for m in line.finditer(t)}
+    ours, theirs = d.get("smtpcore-sink --lmtp (-d)"), d.get("smtp-sink -L (-d)")
+    if not ours or not theirs:
+        raise Missing("lmtp output not understood")
+    r, c = ours[0] / theirs[0], ours[1] / theirs[1]
+    figures = {"smtpcore_sink_msgs_per_s": ours[0], "smtp_sink_msgs_per_s": theirs[0],
+               "ratio": r, "smtpcore_sink_cpu_us_per_msg": ours[1],
+               "smtp_sink_cpu_us_per_msg": theirs[1], "cpu_ratio": c}
+    value = (f"{ours[0]:.0f} vs {theirs[0]:.0f} msg/s: {r:.2f}; server CPU/msg {ours[1]:.1f} "
+             f"vs {theirs[1]:.1f} us ({c:.2f}) (-d)")
+    co, ct = d.get("smtpcore-sink --lmtp (conn/msg)"), d.get("smtp-sink -L (conn/msg)")
+    if co and ct:
+        figures.update(conn_per_msg_ratio=co[0] / ct[0], conn_per_msg_cpu_ratio=co[1] / ct[1])
+        value += (f"; conn/msg {co[0] / ct[0]:.2f}, CPU {co[1]:.1f} vs {ct[1]:.1f} us "
+                  f"({co[1] / ct[1]:.2f})")
+    return {"id": "6b", "name": "smtpcore-sink --lmtp vs smtp-sink -L (smtp-source -L)",
+            "value": value, "figures": figures, "target": target("ratio >= 1.0", r >= 1.0, r)}
+
+
 def row_haproxy(raw: str) -> dict:
     d = _deploy_lines(raw)
     direct = d.get("direct to smtpcore-sink (-d)")
@@ -467,6 +490,7 @@ def build_rows(raw: str) -> list:
         ("5a", "memory per idle session (state + default buffers)", lambda: row_memory_idle(raw)),
         ("5b", "RSS, 100k server sessions mid-DATA", lambda: row_memory_rss(raw)),
         ("6", "smtpcore-sink vs Postfix smtp-sink (smtp-source)", lambda: row_sink(raw)),
+        ("6b", "smtpcore-sink --lmtp vs smtp-sink -L (smtp-source -L)", lambda: row_lmtp(raw)),
         ("7a", "Python asyncio server vs aiosmtpd",
          lambda: row_python_server(raw, generator_ceiling(raw))),
         ("7b", "Python client vs smtplib", lambda: row_python_client(raw)),
@@ -510,7 +534,7 @@ def print_table(rows: list) -> None:
 
 
 SHORT = {"1": "ns/command", "2": "unstuff/memchr", "3": "stuff/memcpy", "5a": "idle bytes",
-         "5b": "RSS 100k", "6": "sink/Postfix", "7a": "py server/aiosmtpd",
+         "5b": "RSS 100k", "6": "sink/Postfix", "6b": "LMTP sink/Postfix", "7a": "py server/aiosmtpd",
          "7b": "py client/smtplib", "8": "LuaJIT/C"}
 
 
