@@ -4,6 +4,7 @@
 #   lua-sink  examples/lua/sink.lua (smtpcore's server engine): byte for byte, keepalive
 #   smtp-sink Postfix's smtp-sink -d: the message at the end of its dump
 #   tls-sink  aiosmtpd with STARTTLS required + AUTH: byte for byte, TLS and AUTH used
+#   lmtp-sink Postfix's smtp-sink -L on a Unix socket: LMTP (lmtp = true, unix: host)
 # The config is bindings/lua/t/nginx.conf (shown in docs/lua.md) with @NAME@ replaced.
 # Needs SMTPCORE_LIB (path of libsmtpcore.so); run by scripts/test.d/30-lua.sh.
 set -euo pipefail
@@ -58,10 +59,10 @@ check_file_eq() { # what file expected-file
   passed=$((passed + 1))
 }
 
-mkdir -p "$PREFIX/lua-sink" "$PREFIX/smtp-sink" "$PREFIX/tls-sink"
+mkdir -p "$PREFIX/lua-sink" "$PREFIX/smtp-sink" "$PREFIX/tls-sink" "$PREFIX/lmtp-sink"
 # smtp-sink drops to "nobody" and must reach its dump directory.
 chmod 755 "$PREFIX"
-chmod 777 "$PREFIX/smtp-sink"
+chmod 777 "$PREFIX/smtp-sink" "$PREFIX/lmtp-sink"
 
 # --- sinks ---
 luajit examples/lua/sink.lua --dir "$PREFIX/lua-sink" --port-file "$PREFIX/lua-sink.port" \
@@ -70,6 +71,8 @@ PIDS+=($!)
 SMTP_SINK_PORT=$(free_port)
 SINK_USER=(); [ "$(id -u)" -eq 0 ] && SINK_USER=(-u nobody)  # root must name a user
 /usr/sbin/smtp-sink "${SINK_USER[@]}" -d "$PREFIX/smtp-sink/%M." "127.0.0.1:$SMTP_SINK_PORT" 10 &
+PIDS+=($!)
+/usr/sbin/smtp-sink "${SINK_USER[@]}" -L -d "$PREFIX/lmtp-sink/%M." "unix:$PREFIX/lmtp-sink/lmtp.sock" 10 &
 PIDS+=($!)
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
   -addext subjectAltName=DNS:localhost -keyout "$PREFIX/key.pem" -out "$PREFIX/ca.pem" \
@@ -82,6 +85,9 @@ wait_file "$PREFIX/lua-sink.port" 10
 LUA_SINK_PORT=$(cat "$PREFIX/lua-sink.port")
 wait_port "$SMTP_SINK_PORT" 10
 wait_file "$PREFIX/tls-sink/ready" 10
+for ((i = 0; i < 200; i++)); do [ -S "$PREFIX/lmtp-sink/lmtp.sock" ] && break; sleep 0.05; done
+[ -S "$PREFIX/lmtp-sink/lmtp.sock" ] || fail "smtp-sink -L made no socket"
+chmod 666 "$PREFIX/lmtp-sink/lmtp.sock"  # nginx's workers are not root
 
 # --- nginx ---
 HTTP_PORT=$(free_port)
@@ -219,6 +225,21 @@ wait_file "$PREFIX/tls-sink/2.eml" 10
 check_file_eq "tls-sink message 2" "$PREFIX/tls-sink/2.eml" "$PREFIX/msg2"
 check_eq "tls-sink envelope 2" "$(tail -2 "$PREFIX/tls-sink/2.env")" "tls=yes
 auth=user"
+
+# 4c. LMTP over a Unix-domain socket (ngx.socket.tcp connects to "unix:" paths): one
+# reply per recipient after the data, and smtp-sink -L's dump holds the message.
+post "/send/lmtp-sink?from=web@example.org&to=bob@example.org&to=carol@example.org" "$PREFIX/msg2"
+check_eq "lmtp-sink response" "$(sed -e 's/ reused=[a-z]*//' "$PREFIX/resp")" "200
+accepted 250 accepted=2/2
+rcpt bob@example.org 250 success delivered 250
+rcpt carol@example.org 250 success delivered 250"
+for ((i = 0; i < 200; i++)); do
+  ldump=$(ls "$PREFIX/lmtp-sink" | grep -v '^lmtp.sock$' | head -1)
+  [ -n "$ldump" ] && grep -q 'pooled connection' "$PREFIX/lmtp-sink/$ldump" && break
+  sleep 0.05
+done
+grep -q '^X-Rcpt-Args: <carol@example.org>$' "$PREFIX/lmtp-sink/$ldump" || fail "lmtp-sink dump"
+passed=$((passed + 1))
 
 # 5. A refused sender address is a clean 502 from the handler, nginx stays healthy.
 post "/send/lua-sink?from=bad%0D%0ARSET&to=bob@example.org" "$PREFIX/msg2"
