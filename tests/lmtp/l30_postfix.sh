@@ -47,6 +47,21 @@ check "nothing stored for messages every recipient refused (still 301 files)" \
 check "no file left in tmp/" test "$(count_files "$WORK/md1/tmp")" -eq 0
 expect_status 2 "send without --lmtp to the LMTP sink: EHLO and HELO refused (exit 2)" \
   timeout 30 "$SEND" -q --from a@example.org --to x@example.com "unix:$sock" "$WORK/msg.eml"
+# probe_lmtp DESCRIPTION TARGET: smtpcore-probe finds an LMTP server there, conformant.
+probe_lmtp() {
+  timeout 60 "$PROBE" --json "$2" >"$WORK/probe.$$.json" 2>&1 || true
+  if $PY -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = {c["name"]: c["result"] for c in d["checks"]}
+sys.exit(0 if d["protocol"] == "lmtp" and d["conformant"] and names.get("lmtp") == "info"
+         and names.get("lhlo") == "pass" and names.get("pipelining") == "pass" else 1)' "$WORK/probe.$$.json"; then
+    ok "$1"
+  else
+    fail "$1"; cat "$WORK/probe.$$.json"
+  fi
+}
+probe_lmtp "smtpcore-probe: the sink --lmtp found to be LMTP (EHLO/HELO refused, LHLO 250), conformant" "unix:$sock"
 expect_status 0 "SIGTERM: sink exits 0" stop_pid "$SINK_PID"
 
 start_sink s2 --lmtp --maildir "$WORK/md2" --quiet
@@ -68,6 +83,7 @@ if wait_count "$WORK/ss.dump" 1 5 && grep -q "^X-Rcpt-Args: <two@example.com>" "
 else
   fail "smtp-sink -L dump"
 fi
+probe_lmtp "smtpcore-probe: smtp-sink -L found to be LMTP, conformant" "127.0.0.1:$SSINK_PORT"
 stop_pid "$SSINK_PID" || true
 mkdir -p "$WORK/ssu" && chown nobody "$WORK/ssu"
 smtp-sink -u nobody -L "unix:$WORK/ssu/s" 10 >"$WORK/ssu.log" 2>&1 &
