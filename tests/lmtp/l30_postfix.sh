@@ -11,6 +11,13 @@ make_message "$WORK/msg.eml" l30
 src() { timeout 120 smtp-source -L -M client.example.org -f from@example.org -t to@example.com "$@"; }
 sock="$WORK/sink.sock"
 
+expect_status 2 "--lmtp-refuse without --lmtp is a usage error" \
+  "$SINK" --lmtp-refuse a@example.com=550 2>/dev/null
+expect_status 2 "--lmtp-refuse with a 2xx code is a usage error" \
+  "$SINK" --lmtp --lmtp-refuse a@example.com=250 2>/dev/null
+expect_status 2 "--lmtp-refuse with an enhanced code of another class is a usage error" \
+  "$SINK" --lmtp --lmtp-refuse a@example.com=550/4.2.2 2>/dev/null
+
 start_unix_sink s1 "$sock" --lmtp --maildir "$WORK/md1" \
   --lmtp-refuse defer@example.com=452 --lmtp-refuse gone@example.com=550/5.1.1
 check "smtp-source -L over unix:: 200 messages, 5 sessions, 5 recipients each" \
