@@ -304,7 +304,7 @@ static int api_ok(int rc)
     return rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED ||
            rc == SMTPCORE_ERR_INJECTION || rc == SMTPCORE_ERR_SYNTAX ||
            rc == SMTPCORE_ERR_UNSUPPORTED || rc == SMTPCORE_ERR_TOO_LONG ||
-           rc == SMTPCORE_ERR_BUFFER_FULL;
+           rc == SMTPCORE_ERR_BUFFER_FULL || rc == SMTPCORE_ERR_8BIT_NOT_OFFERED;
 }
 
 static const char *const froms[] = {
@@ -546,7 +546,11 @@ static int pump_body(host *h)
             piece = c;
         int rc = smtpcore_client_body(h->c, h->body + h->body_off, piece, &used);
         check_mem(h);
-        FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED);
+        FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE || rc == SMTPCORE_ERR_CLOSED ||
+                 rc == SMTPCORE_ERR_8BIT_NOT_OFFERED);
+        /* RFC 6152: the engine ends the session rather than send 8 bits undeclared. */
+        if (rc == SMTPCORE_ERR_8BIT_NOT_OFFERED)
+            FZ_CHECK(used == 0 && smtpcore_client_want_close(h->c));
         if (rc != SMTPCORE_OK) {
             h->body_mode = 0;
             h->o.lost = 1;
@@ -596,6 +600,8 @@ static void config(smtpcore_client_config *c, const uint8_t *hdr)
                                         "[IPv6:2001:db8::7]"};
     c->helo_name = helos[(hdr[0] >> 6) & 3u];
     c->quirks = hdr[0] & 15u;
+    if (hdr[1] & 8u) /* bit 3 of hdr[1] was unused */
+        c->quirks |= SMTPCORE_QUIRK_SEND_8BIT;
     c->tls_policy = (smtpcore_tls_policy)((hdr[0] >> 4) % 3u);
     c->tls_active = (hdr[1] >> 7) & 1u;
     static const char *const mechs[] = {NULL, "PLAIN", "LOGIN", "XOAUTH2", "CRAM-MD5", NULL};

@@ -302,8 +302,41 @@ Test(reply_write, round_trip)
             smtpcore_reply r = {p.code, p.enhanced, {buf, n}, p.nlines, p.flags};
             smtpcore_str last;
             cr_assert_eq(smtpcore_reply_line(&r, p.nlines - 1, &last), SMTPCORE_OK);
+            /* Without an enhanced code the joined text is exactly what was written. */
+            char joined[256];
+            size_t jl = smtpcore_reply_text(&r, joined, sizeof joined);
+            if (!e || e->cls == 0) {
+                cr_assert_eq(jl, strlen(texts[i]));
+                cr_assert_str_eq(joined, texts[i]);
+            }
         }
     }
+}
+
+Test(reply_text, joins_lines_and_truncates_like_snprintf)
+{
+    const char raw[] = "250- 0 byte chunk, total 169\r\n250 OK id=1tJx0a-000ABC-1z\r\n";
+    smtpcore_reply r = {250, {0, 0, 0}, {raw, sizeof raw - 1}, 2, 0};
+    const char want[] = " 0 byte chunk, total 169\nOK id=1tJx0a-000ABC-1z";
+    char out[128];
+    cr_assert_eq(smtpcore_reply_text(&r, out, sizeof out), sizeof want - 1);
+    cr_assert_str_eq(out, want);
+    /* Truncated output stays NUL-terminated; the return value is still the full length. */
+    char small[8];
+    memset(small, 'x', sizeof small);
+    cr_assert_eq(smtpcore_reply_text(&r, small, sizeof small), sizeof want - 1);
+    cr_assert_str_eq(small, " 0 byte");
+    /* Length only, and the empty cases. */
+    cr_assert_eq(smtpcore_reply_text(&r, NULL, 0), sizeof want - 1);
+    cr_assert_eq(smtpcore_reply_text(NULL, out, sizeof out), 0);
+    cr_assert_str_eq(out, "");
+    smtpcore_reply none = {0, {0, 0, 0}, {NULL, 0}, 0, 0};
+    cr_assert_eq(smtpcore_reply_text(&none, out, sizeof out), 0);
+    /* A bare code line and a bare-LF line end. */
+    const char raw2[] = "250-\n250\r\n";
+    smtpcore_reply r2 = {250, {0, 0, 0}, {raw2, sizeof raw2 - 1}, 2, SMTPCORE_REPLY_BARE_LF};
+    cr_assert_eq(smtpcore_reply_text(&r2, out, sizeof out), 1);
+    cr_assert_str_eq(out, "\n");
 }
 
 Test(reply_default, table)

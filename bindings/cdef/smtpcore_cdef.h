@@ -10,7 +10,8 @@ typedef enum smtpcore_error {
     SMTPCORE_ERR_SYNTAX = -7,
     SMTPCORE_ERR_UNSUPPORTED = -8,
     SMTPCORE_ERR_TOO_LONG = -9,
-    SMTPCORE_ERR_NO_ANSWER_PENDING = -10
+    SMTPCORE_ERR_NO_ANSWER_PENDING = -10,
+    SMTPCORE_ERR_8BIT_NOT_OFFERED = -11
 } smtpcore_error;
 typedef struct smtpcore_str {
     const char *ptr;
@@ -87,6 +88,7 @@ typedef struct smtpcore_reply {
 } smtpcore_reply;
 int smtpcore_reply_line(const smtpcore_reply *reply, size_t index,
                                         smtpcore_str *text);
+size_t smtpcore_reply_text(const smtpcore_reply *reply, char *out, size_t cap);
 typedef enum smtpcore_ext {
     SMTPCORE_EXT_PIPELINING = 1,
     SMTPCORE_EXT_SIZE = 2,
@@ -364,7 +366,8 @@ typedef enum smtpcore_quirk {
     SMTPCORE_QUIRK_NO_PIPELINING = 1,
     SMTPCORE_QUIRK_SPLIT_QUIT = 2,
     SMTPCORE_QUIRK_NO_CHUNKING = 4,
-    SMTPCORE_QUIRK_HELO_ONLY = 8
+    SMTPCORE_QUIRK_HELO_ONLY = 8,
+    SMTPCORE_QUIRK_SEND_8BIT = 16
 } smtpcore_quirk;
 typedef enum smtpcore_tls_policy {
     SMTPCORE_TLS_NEVER = 0,

@@ -132,6 +132,15 @@ struct smtpcore_client {
      * in, and body()/body_end() take and drop the rest of the body until the next MAIL. */
     smtpcore_reply bdat_reply;
     int body_discard;
+    /* The reply that decided a failed envelope (the refused MAIL, or the first refused
+     * RCPT of the deciding class), copied to scratch because the input front moves on:
+     * MESSAGE_RESULT carries it rather than the 503/554 that DATA got as a consequence.
+     * It and bdat_reply never both need scratch: RCPT replies come before any chunk's,
+     * so a chunk refused after a failed envelope just points at this copy. */
+    smtpcore_reply env_reply;
+    smtpcore_failure env_kept; /* its class; SUCCESS when none is kept */
+    /* RFC 6152: the body must stay 7-bit (undeclared, server without 8BITMIME). */
+    int tx_7bit_only;
 
     /* RFC 2920 3.1: with PIPELINING the next transaction may start right behind the final
      * "." of a DATA transaction. The earlier one then only waits for the reply to its ".":

@@ -82,13 +82,26 @@ static smtpcore_failure env_failure(const smtpcore_client *c)
     return SMTPCORE_SUCCESS;
 }
 
+/* Keeps r (in scratch) as the reply that decided a failed envelope. */
+static void keep_env_reply(smtpcore_client *c, const smtpcore_reply *r, smtpcore_failure f)
+{
+    memcpy(c->scratch, r->raw.ptr, r->raw.len);
+    c->env_reply = *r;
+    c->env_reply.raw.ptr = c->scratch;
+    c->env_kept = f;
+}
+
 void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
                          smtpcore_violation v)
 {
+    /* A failed envelope decided the outcome: quote it, not what DATA got for it. */
+    if (f != SMTPCORE_SUCCESS && c->env_kept != SMTPCORE_SUCCESS &&
+        env_failure(c) != SMTPCORE_SUCCESS)
+        r = &c->env_reply;
     sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_MESSAGE_RESULT, f, r);
     if (e) {
-        /* The kept reply of a refused chunk lives in scratch, not at the input front. */
-        if (r == &c->bdat_reply)
+        /* Kept replies live in scratch, not at the input front. */
+        if (r == &c->bdat_reply || r == &c->env_reply)
             e->with_reply = 0;
         e->ev.violation = v;
         e->ev.rcpt_accepted = c->rcpt_accepted;
@@ -104,6 +117,7 @@ void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_
     c->tx_fail = SMTPCORE_SUCCESS;
     c->bdat_fail = SMTPCORE_SUCCESS;
     sc_client_lmtp_reset(c);
+    c->env_kept = SMTPCORE_SUCCESS;
     sc_client_ready(c);
 }
 
@@ -235,6 +249,15 @@ static void on_rcpt(smtpcore_client *c, const smtpcore_reply *r)
         c->rcpt_accepted++;
     else if (f == SMTPCORE_FAIL_TRANSIENT)
         c->rcpt_transient = 1;
+    /* The first refusal, or the first transient one: a 4xx makes the class transient.
+     * Once a recipient is accepted the envelope cannot decide a failure (LMTP later
+     * recounts rcpt_accepted from the delivery replies, so this is settled here). */
+    if (f == SMTPCORE_SUCCESS)
+        c->env_kept = SMTPCORE_SUCCESS;
+    else if (!c->tx_mail_failed && c->rcpt_accepted == 0 &&
+             (c->env_kept == SMTPCORE_SUCCESS ||
+              (f == SMTPCORE_FAIL_TRANSIENT && c->env_kept != SMTPCORE_FAIL_TRANSIENT)))
+        keep_env_reply(c, r, f);
     sc_client_tx_check_done(c);
 }
 
@@ -298,6 +321,11 @@ static void on_bdat_refused(smtpcore_client *c, const smtpcore_reply *r)
     c->body_discard = 1;
     if (c->tx_outstanding == 0) {
         sc_client_tx_finish(c, bdat_failure(c), r, SMTPCORE_V_NONE);
+        return;
+    }
+    if (env_failure(c) != SMTPCORE_SUCCESS && c->env_kept != SMTPCORE_SUCCESS) {
+        /* The envelope's reply decides; scratch already holds it. */
+        c->bdat_reply = c->env_reply;
         return;
     }
     /* The input front moves on with the next replies; a whole reply fits in the input
@@ -397,6 +425,7 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
         if (r->code / 100 != 2) {
             c->tx_mail_failed = 1;
             c->tx_fail = sc_client_class(r->code);
+            keep_env_reply(c, r, c->tx_fail);
             sc_client_queue_drop_tx(c);
             sc_client_tx_check_done(c);
         }

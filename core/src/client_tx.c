@@ -76,8 +76,9 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
         if (!str_safe(params->envid.ptr, params->envid.len) ||
             !str_safe(params->auth.ptr, params->auth.len) || !str_safe(from, fl))
             return SMTPCORE_ERR_INJECTION;
-        if (params->body == SMTPCORE_BODY_8BITMIME && !has_ext(c, SMTPCORE_EXT_8BITMIME))
-            return SMTPCORE_ERR_UNSUPPORTED;
+        if (params->body == SMTPCORE_BODY_8BITMIME && !has_ext(c, SMTPCORE_EXT_8BITMIME) &&
+            !(c->quirks & SMTPCORE_QUIRK_SEND_8BIT))
+            return SMTPCORE_ERR_8BIT_NOT_OFFERED;
         if (params->body == SMTPCORE_BODY_BINARYMIME &&
             (!has_ext(c, SMTPCORE_EXT_BINARYMIME) || !has_ext(c, SMTPCORE_EXT_CHUNKING) ||
              (c->quirks & SMTPCORE_QUIRK_NO_CHUNKING)))
@@ -96,6 +97,9 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
              * anyway, so without them it is simply left out. */
             if (p.body == SMTPCORE_BODY_7BIT &&
                 !has_ext(c, SMTPCORE_EXT_8BITMIME | SMTPCORE_EXT_BINARYMIME))
+                p.body = SMTPCORE_BODY_UNSPECIFIED;
+            /* QUIRK_SEND_8BIT: the body goes as is, undeclared (as MTAs did before 8BITMIME). */
+            if (p.body == SMTPCORE_BODY_8BITMIME && !has_ext(c, SMTPCORE_EXT_8BITMIME))
                 p.body = SMTPCORE_BODY_UNSPECIFIED;
             p.smtputf8 = params->smtputf8 ? 1 : 0;
             if (has_ext(c, SMTPCORE_EXT_DSN)) {
@@ -136,12 +140,15 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
     c->tx = SC_TX_ENVELOPE;
     c->tx_utf8 = p.smtputf8;
     c->tx_binary = p.body == SMTPCORE_BODY_BINARYMIME;
+    c->tx_7bit_only = !c->tx_binary && !has_ext(c, SMTPCORE_EXT_8BITMIME) &&
+                      !(c->quirks & SMTPCORE_QUIRK_SEND_8BIT);
     c->tx_bdat = c->tx_binary || (has_ext(c, SMTPCORE_EXT_CHUNKING) &&
                                   !(c->quirks & SMTPCORE_QUIRK_NO_CHUNKING));
     c->tx_mail_failed = c->tx_data_requested = c->tx_data_sent = 0;
     c->rcpt_total = c->rcpt_replied = c->rcpt_accepted = 0;
     c->rcpt_transient = 0;
     c->tx_fail = c->bdat_fail = SMTPCORE_SUCCESS;
+    c->env_kept = SMTPCORE_SUCCESS;
     sc_client_pump(c);
     return SMTPCORE_OK;
 }
@@ -217,6 +224,29 @@ static int bdat_can_send(smtpcore_client *c)
 
 #define SC_BDAT_HDR 32
 
+static int has_8bit(const char *p, size_t n)
+{
+    unsigned char acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= (unsigned char)p[i];
+    return (acc & 0x80) != 0;
+}
+
+/* RFC 6152: an 8-bit body must not go to a server without 8BITMIME. The "." was not sent,
+ * so ending the session here makes the server discard what it got (RFC 5321 4.1.1.4). */
+static int refuse_8bit(smtpcore_client *c)
+{
+    sc_client_close(c, SMTPCORE_FAIL_LOCAL, NULL, SMTPCORE_V_8BIT, 0);
+    /* close() pushed MESSAGE_RESULT then CLOSED: say why on the former. */
+    static const char why[] = "8-bit body but the server does not offer 8BITMIME";
+    sc_cev *e = &c->evq[(c->evq_head + c->evq_len - 2) % SC_CEV_QUEUE];
+    if (c->evq_len >= 2 && e->ev.type == SMTPCORE_CEV_MESSAGE_RESULT) {
+        e->ev.message.ptr = why;
+        e->ev.message.len = sizeof why - 1;
+    }
+    return SMTPCORE_ERR_8BIT_NOT_OFFERED;
+}
+
 int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len, size_t *consumed)
 {
     if (consumed)
@@ -234,6 +264,11 @@ int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len, size_
         return SMTPCORE_ERR_INVALID_STATE;
     if (len == 0)
         return SMTPCORE_OK;
+    /* Only what this call can take (at most the output room) is scanned: a caller
+     * offering a whole large message per call must not make it quadratic. */
+    size_t scan = len < sc_buf_room(&c->out) ? len : sc_buf_room(&c->out);
+    if (c->tx_7bit_only && has_8bit(data, scan))
+        return refuse_8bit(c);
     if (!c->tx_bdat) {
         size_t room = sc_buf_room(&c->out);
         if (room < 3)

@@ -17,6 +17,8 @@ const char *smtpcore_strerror(int error)
     case SMTPCORE_ERR_UNSUPPORTED: return "extension not offered by the peer";
     case SMTPCORE_ERR_TOO_LONG: return "value exceeds a limit";
     case SMTPCORE_ERR_NO_ANSWER_PENDING: return "no event awaits an answer";
+    case SMTPCORE_ERR_8BIT_NOT_OFFERED:
+        return "8-bit message but the server does not offer 8BITMIME";
     default: return "unknown error";
     }
 }
@@ -94,4 +96,38 @@ int smtpcore_reply_line(const smtpcore_reply *reply, size_t index, smtpcore_str 
             return SMTPCORE_ERR_INVALID_ARGUMENT;
         p = eol + 1;
     }
+}
+
+size_t smtpcore_reply_text(const smtpcore_reply *reply, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (out && cap > 0)
+        out[0] = '\0';
+    if (!reply || reply->code == 0 || !reply->raw.ptr)
+        return 0;
+    /* One pass over raw: smtpcore_reply_line() per index would be quadratic. */
+    const char *p = reply->raw.ptr;
+    const char *end = p + reply->raw.len;
+    for (size_t i = 0; i < reply->nlines && p < end; i++) {
+        const char *eol = p;
+        while (eol < end && *eol != '\n')
+            eol++;
+        const char *stop = eol;
+        if (stop > p && stop[-1] == '\r')
+            stop--;
+        size_t len = (size_t)(stop - p);
+        size_t skip = len >= 4 ? 4 : len;
+        if (i > 0) {
+            if (out && n + 1 < cap)
+                out[n] = '\n';
+            n++;
+        }
+        for (const char *q = p + skip; q < stop; q++, n++)
+            if (out && n + 1 < cap)
+                out[n] = *q;
+        p = eol < end ? eol + 1 : end;
+    }
+    if (out && cap > 0)
+        out[n < cap ? n : cap - 1] = '\0';
+    return n;
 }

@@ -96,6 +96,32 @@ void ccs_format_event(const void *evp, char *out, size_t cap)
         snprintf(out, cap, "%s", name);
         break;
     }
+    /* Then the reply's whole text as the host sees it (smtpcore_reply_text(), lines
+     * joined by \n), quoted and escaped, so E: lines may check it; prefix matching lets
+     * them leave it out. */
+    if (ev->type != SMTPCORE_CEV_AUTH_CHALLENGE && ev->reply.code != 0) {
+        char text[1024];
+        size_t tl = smtpcore_reply_text(&ev->reply, text, sizeof text);
+        if (tl >= sizeof text)
+            tl = sizeof text - 1;
+        size_t o = strlen(out);
+        if (o + 2 < cap) {
+            out[o++] = ' ';
+            out[o++] = '"';
+        }
+        for (size_t i = 0; i < tl && o + 5 < cap; i++) {
+            unsigned char ch = (unsigned char)text[i];
+            if (ch == '\n')
+                o += (size_t)snprintf(out + o, cap - o, "\\n");
+            else if (ch >= 32 && ch < 127 && ch != '"' && ch != '\\')
+                out[o++] = (char)ch;
+            else
+                o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
+        }
+        if (o + 1 < cap)
+            out[o++] = '"';
+        out[o < cap ? o : cap - 1] = '\0';
+    }
 }
 
 typedef struct ccs_run {
@@ -221,7 +247,8 @@ static int ccs_error_code(const char *s)
     static const struct { const char *n; int v; } t[] = {
         {"OK", 0}, {"INVALID_ARGUMENT", -1}, {"NOMEM", -2}, {"INVALID_STATE", -3},
         {"BUFFER_FULL", -4}, {"CLOSED", -5}, {"INJECTION", -6}, {"SYNTAX", -7},
-        {"UNSUPPORTED", -8}, {"TOO_LONG", -9}, {"NO_ANSWER_PENDING", -10}};
+        {"UNSUPPORTED", -8}, {"TOO_LONG", -9}, {"NO_ANSWER_PENDING", -10},
+        {"8BIT_NOT_OFFERED", -11}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (strcmp(t[i].n, s) == 0)
             return t[i].v;
@@ -266,6 +293,8 @@ static int ccs_config(ccs_run *r, const char *kv)
             c->quirks |= SMTPCORE_QUIRK_NO_CHUNKING;
         if (strstr(v, "helo_only"))
             c->quirks |= SMTPCORE_QUIRK_HELO_ONLY;
+        if (strstr(v, "send_8bit"))
+            c->quirks |= SMTPCORE_QUIRK_SEND_8BIT;
     } else if (KEY("input_buffer_size"))
         c->input_buffer_size = strtoul(v, NULL, 10);
     else if (KEY("output_buffer_size"))
@@ -415,8 +444,8 @@ static int ccs_host(ccs_run *r, char *line)
     int expect = 0, rc = 0;
     char buf[4096];
     if (strcmp(verb, "body") == 0 || strcmp(verb, "auth") == 0) {
-        /* The rest of the line is data (escaped); only auth takes a "-> ERR" suffix. */
-        if (verb[0] == 'a' && ccs_split_expect(r, args, &expect) != 0)
+        /* The rest of the line is data (escaped), then an optional "-> ERR" suffix. */
+        if (ccs_split_expect(r, args, &expect) != 0)
             return -1;
         while (*args == ' ')
             args++;

@@ -24,7 +24,11 @@ typedef enum smtpcore_quirk {
     SMTPCORE_QUIRK_NO_PIPELINING = 1u << 0, /**< Never pipeline, even when offered. */
     SMTPCORE_QUIRK_SPLIT_QUIT = 1u << 1,    /**< Never put QUIT in a group after RSET (003 seed). */
     SMTPCORE_QUIRK_NO_CHUNKING = 1u << 2,   /**< Use DATA even when CHUNKING is offered. */
-    SMTPCORE_QUIRK_HELO_ONLY = 1u << 3      /**< Send HELO, never EHLO. */
+    SMTPCORE_QUIRK_HELO_ONLY = 1u << 3,     /**< Send HELO, never EHLO. */
+    SMTPCORE_QUIRK_SEND_8BIT = 1u << 4      /**< Send an 8-bit body as is to a server without
+                                                 8BITMIME (as MTAs traditionally do; RFC 6152
+                                                 says not to): BODY=8BITMIME is then left out
+                                                 of MAIL instead of refused. */
 } smtpcore_quirk;
 
 /** @brief When to use STARTTLS. */
@@ -89,11 +93,16 @@ typedef enum smtpcore_client_event_type {
     SMTPCORE_CEV_SEND_BODY,       /**< Feed the body with smtpcore_client_body(). */
     SMTPCORE_CEV_MESSAGE_RESULT,  /**< Final outcome of the transaction (see failure);
                                        READY follows unless the next transaction already
-                                       started (see smtpcore_client_mail()). LMTP: after
-                                       the DELIVERY_RESULTs; failure is SUCCESS when one
-                                       recipient got a 2xx, else FAIL_TRANSIENT when one
-                                       got a 4xx, else FAIL_PERMANENT; reply is the
-                                       last delivery reply. */
+                                       started (see smtpcore_client_mail()). Its reply is
+                                       the one that decided the outcome: the refused MAIL
+                                       reply, or when no recipient was accepted the first
+                                       refused RCPT reply of the deciding class (a 4xx
+                                       before any 5xx), not the 503/554 that DATA got for
+                                       it; otherwise the reply to DATA, a refused chunk or
+                                       the end of data. LMTP: after the DELIVERY_RESULTs;
+                                       failure is SUCCESS when one recipient got a 2xx,
+                                       else FAIL_TRANSIENT when one got a 4xx, else
+                                       FAIL_PERMANENT; reply is the last delivery reply. */
     SMTPCORE_CEV_REPLY,           /**< Reply to NOOP or RSET requested by the host. */
     SMTPCORE_CEV_PROTOCOL_ERROR,  /**< The server broke the protocol; CLOSED follows. */
     SMTPCORE_CEV_CLOSED,          /**< The conversation is over; close the connection. */
@@ -116,7 +125,13 @@ typedef enum smtpcore_failure {
     SMTPCORE_FAIL_LOCAL = 6        /**< Refused before sending (e.g. SIZE, missing extension). */
 } smtpcore_failure;
 
-/** @brief A client event. Slices stay valid until the next call on the session. */
+/**
+ * @brief A client event. Slices stay valid until the next call on the session.
+ *
+ * A reply keeps every line as received (multi-line final replies included, e.g. Exim's
+ * "250- 0 byte chunk" line followed by "250 OK id=..."): use smtpcore_reply_text() for
+ * the whole text, lines joined by '\n'.
+ */
 typedef struct smtpcore_client_event {
     smtpcore_client_event_type type; /**< What happened. */
     smtpcore_failure failure;   /**< Outcome class of this event. */
@@ -174,16 +189,17 @@ SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c, smtpcore_clie
  * after smtpcore_client_body_end() of a DATA transaction (RFC 2920 3.1): the new MAIL
  * goes out behind the ".", and the earlier transaction's ::SMTPCORE_CEV_MESSAGE_RESULT
  * still comes before this one's events, with no ::SMTPCORE_CEV_READY in between.
- * Parameters the server did not advertise are
- * refused here (::SMTPCORE_ERR_UNSUPPORTED), so nothing invalid is sent; DSN parameters
- * are silently left out when DSN is not offered. SIZE over the server's limit is
+ * Parameters the server did not advertise are refused here (::SMTPCORE_ERR_UNSUPPORTED),
+ * so nothing invalid is sent; DSN parameters are silently left out when DSN is not
+ * offered. BODY=8BITMIME without 8BITMIME gets ::SMTPCORE_ERR_8BIT_NOT_OFFERED (with
+ * ::SMTPCORE_QUIRK_SEND_8BIT it is left out instead). SIZE over the server's limit is
  * refused (::SMTPCORE_ERR_TOO_LONG).
  * @param c Session.
  * @param from Reverse path without <> ("" for the null path), UTF-8 allowed with smtputf8.
  * @param params Parameters (envid/auth given decoded; the engine xtext-encodes), or NULL.
  * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE, ::SMTPCORE_ERR_INJECTION,
  *         ::SMTPCORE_ERR_SYNTAX, ::SMTPCORE_ERR_UNSUPPORTED, ::SMTPCORE_ERR_TOO_LONG,
- *         ::SMTPCORE_ERR_BUFFER_FULL.
+ *         ::SMTPCORE_ERR_BUFFER_FULL, ::SMTPCORE_ERR_8BIT_NOT_OFFERED.
  */
 SMTPCORE_EXTERN int smtpcore_client_mail(smtpcore_client *c, const char *from,
                                          const smtpcore_mail_params *params);
@@ -215,8 +231,17 @@ SMTPCORE_EXTERN int smtpcore_client_data(smtpcore_client *c);
  * transaction: from then until the next smtpcore_client_mail() every call returns
  * ::SMTPCORE_OK with @p consumed = @p len and the bytes are dropped;
  * ::SMTPCORE_CEV_MESSAGE_RESULT carries the refused chunk's reply.
+ * An 8-bit byte (0x80-0xff) in a transaction not declared BODY=8BITMIME/BINARYMIME, to
+ * a server that does not offer 8BITMIME (RFC 6152), unless ::SMTPCORE_QUIRK_SEND_8BIT is
+ * set: nothing of this call is taken, ::SMTPCORE_ERR_8BIT_NOT_OFFERED is returned, and
+ * the session ends without the end-of-data mark (so the server delivers nothing):
+ * ::SMTPCORE_CEV_MESSAGE_RESULT (::SMTPCORE_FAIL_LOCAL, ::SMTPCORE_V_8BIT) and
+ * ::SMTPCORE_CEV_CLOSED follow; close the connection. Hosts that have the whole message
+ * should rather scan it and declare BODY=8BITMIME, which smtpcore_client_mail() refuses
+ * before anything is sent.
  * @param[out] consumed Bytes taken; write the output and offer the rest again.
- * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE (body not wanted now).
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE (body not wanted now),
+ *         ::SMTPCORE_ERR_8BIT_NOT_OFFERED.
  */
 SMTPCORE_EXTERN int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len,
                                          size_t *consumed);

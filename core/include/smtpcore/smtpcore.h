@@ -51,7 +51,10 @@ typedef enum smtpcore_error {
     SMTPCORE_ERR_SYNTAX = -7,               /**< A host-supplied value is not valid SMTP syntax. */
     SMTPCORE_ERR_UNSUPPORTED = -8,          /**< The peer did not offer a needed extension. */
     SMTPCORE_ERR_TOO_LONG = -9,             /**< A value exceeds a protocol or configured limit. */
-    SMTPCORE_ERR_NO_ANSWER_PENDING = -10    /**< An answer was given but no event awaits one. */
+    SMTPCORE_ERR_NO_ANSWER_PENDING = -10,   /**< An answer was given but no event awaits one. */
+    SMTPCORE_ERR_8BIT_NOT_OFFERED = -11     /**< (client) An 8-bit body for a server without
+                                                 8BITMIME (RFC 6152); see
+                                                 ::SMTPCORE_QUIRK_SEND_8BIT. */
 } smtpcore_error;
 
 /**
@@ -196,6 +199,21 @@ typedef struct smtpcore_reply {
  */
 SMTPCORE_EXTERN int smtpcore_reply_line(const smtpcore_reply *reply, size_t index,
                                         smtpcore_str *text);
+
+/**
+ * @brief Copies the text of every line of a reply, joined by '\n', into @p out.
+ *
+ * Each line contributes what smtpcore_reply_line() returns for it (code and separator
+ * removed, enhanced status code kept); lines are separated by a single '\n' and there is
+ * no trailing one. So "250-first\r\n250 OK id=1\r\n" gives "first\nOK id=1": the last
+ * line, which carries e.g. a queue id, is never lost. Other bytes are copied unchanged.
+ * @param reply A reply from an event (a NULL reply or code 0 gives "").
+ * @param[out] out Buffer; always NUL-terminated when @p cap > 0 (truncated if short).
+ * @param cap Size of @p out.
+ * @return The length of the whole text without the NUL (as snprintf: a value >= @p cap
+ *         means @p out was truncated).
+ */
+SMTPCORE_EXTERN size_t smtpcore_reply_text(const smtpcore_reply *reply, char *out, size_t cap);
 
 /* ===================================================================================== */
 /* Extensions and capabilities                                                           */

@@ -18,12 +18,12 @@ from .enums import (
     TalkerPolicy, TlsPolicy, Violation, XclientState,
 )
 from .errors import (
-    BufferFullError, InjectionError, InvalidArgumentError, InvalidStateError,
-    NoAnswerPendingError, NoMemoryError, SendError, SessionClosedError, SMTPAuthenticationError,
-    SMTPCertificateError, SMTPClientError, SMTPConnectError, SMTPCoreError, SMTPDataError,
-    SMTPHeloError, SMTPNotSupportedError, SMTPRecipientsRefused, SMTPSendAborted,
-    SMTPSenderRefused, SMTPServerDisconnected, SMTPSyntaxError, SMTPTimeoutError, SMTPTLSError, TooLongError,
-    UnsupportedError,
+    BufferFullError, EightBitNotOfferedError, InjectionError, InvalidArgumentError,
+    InvalidStateError, NoAnswerPendingError, NoMemoryError, SendError, SessionClosedError,
+    SMTPAuthenticationError, SMTPCertificateError, SMTPClientError, SMTPConnectError,
+    SMTPCoreError, SMTPDataError, SMTPHeloError, SMTPNotSupportedError, SMTPRecipientsRefused,
+    SMTPSendAborted, SMTPSenderRefused, SMTPServerDisconnected, SMTPSyntaxError,
+    SMTPTimeoutError, SMTPTLSError, TooLongError, UnsupportedError,
 )
 from .server import ServerConnection
 from .values import (
@@ -39,7 +39,7 @@ __all__ = [
     "RcptParams", "version", "version_num", "helo_classify", "address_literal", "xtext_decode",
     "SMTPCoreError", "InvalidArgumentError", "NoMemoryError", "InvalidStateError",
     "BufferFullError", "SessionClosedError", "InjectionError", "SMTPSyntaxError",
-    "UnsupportedError", "TooLongError", "NoAnswerPendingError",
+    "UnsupportedError", "TooLongError", "NoAnswerPendingError", "EightBitNotOfferedError",
     "SMTPConnectError", "SMTPHeloError", "SMTPAuthenticationError", "SMTPNotSupportedError",
     "SMTPServerDisconnected", "SMTPTimeoutError", "SMTPTLSError", "SMTPCertificateError",
     "SMTPSenderRefused", "SMTPRecipientsRefused", "SMTPDataError", "SMTPSendAborted",

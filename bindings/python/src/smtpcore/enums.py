@@ -28,6 +28,8 @@ class ErrorCode(IntEnum):
     UNSUPPORTED = lib.SMTPCORE_ERR_UNSUPPORTED
     TOO_LONG = lib.SMTPCORE_ERR_TOO_LONG
     NO_ANSWER_PENDING = lib.SMTPCORE_ERR_NO_ANSWER_PENDING
+    EIGHTBIT_NOT_OFFERED = lib.SMTPCORE_ERR_8BIT_NOT_OFFERED
+    """8-bit body (or BODY=8BITMIME) for a server without 8BITMIME (RFC 6152)."""
 
 
 class Violation(IntEnum):
@@ -202,6 +204,8 @@ class Quirk(IntFlag):
     SPLIT_QUIT = lib.SMTPCORE_QUIRK_SPLIT_QUIT
     NO_CHUNKING = lib.SMTPCORE_QUIRK_NO_CHUNKING
     HELO_ONLY = lib.SMTPCORE_QUIRK_HELO_ONLY
+    SEND_8BIT = lib.SMTPCORE_QUIRK_SEND_8BIT
+    """Send an 8-bit body as is to a server without 8BITMIME (as MTAs traditionally do)."""
 
 
 class TlsPolicy(IntEnum):

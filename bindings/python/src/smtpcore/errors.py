@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "SMTPCoreError", "InvalidArgumentError", "NoMemoryError", "InvalidStateError",
     "BufferFullError", "SessionClosedError", "InjectionError", "SMTPSyntaxError",
-    "UnsupportedError", "TooLongError", "NoAnswerPendingError", "check", "error_for",
+    "UnsupportedError", "TooLongError", "NoAnswerPendingError", "EightBitNotOfferedError",
+    "check", "error_for",
     "SMTPClientError", "SMTPConnectError", "SMTPHeloError", "SMTPAuthenticationError",
     "SMTPNotSupportedError", "SMTPServerDisconnected", "SMTPTimeoutError", "SMTPTLSError",
     "SMTPCertificateError", "SendError", "SMTPSenderRefused", "SMTPRecipientsRefused",
@@ -94,11 +95,17 @@ class NoAnswerPendingError(SMTPCoreError):
     code = ErrorCode.NO_ANSWER_PENDING
 
 
+class EightBitNotOfferedError(UnsupportedError):
+    """An 8-bit message for a server that does not offer 8BITMIME (RFC 6152); an
+    UnsupportedError, as BODY=8BITMIME without 8BITMIME used to raise."""
+    code = ErrorCode.EIGHTBIT_NOT_OFFERED
+
+
 _BY_CODE: dict[int, type[SMTPCoreError]] = {
     cls.code: cls for cls in (
         InvalidArgumentError, NoMemoryError, InvalidStateError, BufferFullError,
         SessionClosedError, InjectionError, SMTPSyntaxError, UnsupportedError, TooLongError,
-        NoAnswerPendingError)
+        NoAnswerPendingError, EightBitNotOfferedError)
 }
 
 

@@ -14,6 +14,7 @@ return {
         SMTPCORE_ERR_UNSUPPORTED = -8,
         SMTPCORE_ERR_TOO_LONG = -9,
         SMTPCORE_ERR_NO_ANSWER_PENDING = -10,
+        SMTPCORE_ERR_8BIT_NOT_OFFERED = -11,
     },
     smtpcore_violation = {
         SMTPCORE_V_NONE = 0,
@@ -199,6 +200,7 @@ return {
         SMTPCORE_QUIRK_SPLIT_QUIT = 2,
         SMTPCORE_QUIRK_NO_CHUNKING = 4,
         SMTPCORE_QUIRK_HELO_ONLY = 8,
+        SMTPCORE_QUIRK_SEND_8BIT = 16,
     },
     smtpcore_tls_policy = {
         SMTPCORE_TLS_NEVER = 0,
