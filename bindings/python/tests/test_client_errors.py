@@ -171,6 +171,8 @@ def test_send_many_results_say_why() -> None:
                                      ("a@example.org", ["y@example.org"], b"2\r\n")])
     assert not bad.ok and bad.reason == \
         "the recipient was refused: <x@example.org> 550 5.1.1 No such user"
+    # The engine reports the deciding reply itself, not the 554 DATA got.
+    assert bad.reply is not None and bad.reply.code == 550
     assert good.ok and good.reason == ""
 
 

@@ -46,7 +46,9 @@ class SendResult:
     """Every recipient with the server's reply to its RCPT, in submission order."""
     mail_reply: Reply | None = None
     reply: Reply | None = None
-    """The final reply (to the end of data), or the reply that ended the transaction."""
+    """The final reply (to the end of data, every line of it); for a failed message the
+    reply that decided (the refused MAIL, the deciding refused RCPT rather than the 503/554
+    DATA got for it, a refused DATA or chunk), or the one that ended the session."""
     failure: Failure = Failure.SUCCESS
     message: str = ""
     lmtp: bool = False
