@@ -268,6 +268,11 @@ def test_8bit_body_to_a_server_without_8bitmime(send: Any) -> None:
     assert "8BITMIME" in str(ei.value) and "allow_8bit=True" in str(ei.value)
     assert ei.value.result.failure == smtpcore.Failure.LOCAL
     assert not any(line.startswith(b"MAIL") for line in s.received)
+    with ScriptedServer(seven_bit) as s, pytest.raises(smtpcore.SendError):
+        with smtpcore.SMTPClient("127.0.0.1", s.port, timeout=10) as c:  # BODY=7BIT lies
+            c.send("a@example.org", ["b@example.org"], b"\xff\r\n",
+                   body=smtpcore.BodyType.SEVEN_BIT)
+    assert not any(line.startswith(b"MAIL") for line in s.received)
     with ScriptedServer(seven_bit) as s:
         result = _send_8bit(send, s, allow_8bit=True)
     assert result.ok and "caf\u00e9\r\n".encode() in s.received

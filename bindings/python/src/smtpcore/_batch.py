@@ -242,7 +242,7 @@ class Batch:
         exts = self.extensions
         data = job.data
         if not exts & _EIGHTBIT and not self.allow_8bit and not data.isascii() and (
-                job.body is None or job.body == BodyType.EIGHTBITMIME):
+                job.body != BodyType.BINARYMIME):
             # RFC 6152: 8-bit content only to a server that offers 8BITMIME (the engine
             # would end the session at the first 8-bit byte; refused before MAIL here).
             raise error_for(
