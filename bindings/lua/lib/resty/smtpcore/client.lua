@@ -31,8 +31,8 @@ local EV_DELIVERY_RESULT = CEV.DELIVERY_RESULT
 local EV_PROTOCOL_ERROR, EV_CLOSED = CEV.PROTOCOL_ERROR, CEV.CLOSED
 local ERR_BUFFER_FULL = smtpcore.ERR.BUFFER_FULL
 local ERR_INVALID_STATE = smtpcore.ERR.INVALID_STATE
--- An engine that checks 8-bit bodies itself refuses an undeclared one for a server
--- without 8BITMIME with this code (nil with an older engine).
+-- The engine refuses an undeclared 8-bit body for a server without 8BITMIME with this
+-- code (RFC 6152).
 local ERR_8BIT = smtpcore.ERR["8BIT_NOT_OFFERED"]
 local event_table = smtpcore.client_event_table
 
@@ -142,8 +142,8 @@ function Mailer:_session()
         quirks = self.quirks,
         lmtp = self.lmtp or nil,
     }
-    -- An engine that checks 8-bit bodies itself (SMTPCORE_QUIRK_SEND_8BIT exists) must be
-    -- told that allow_8bit means sending them as they are.
+    -- The engine checks 8-bit bodies itself: allow_8bit means sending them as they are
+    -- (the quirk is looked up, so an older library without it still loads).
     local send_8bit = smtpcore.QUIRK.SEND_8BIT
     if self.allow_8bit and send_8bit then
         local q = cfg.quirks
