@@ -17,6 +17,9 @@
  *   below the recipients submitted, MESSAGE_RESULT totals consistent; when the host
  *   starts the next transaction right behind a "." (RFC 2920 3.1), the earlier one's
  *   MESSAGE_RESULT comes first with its own totals and no READY comes before it;
+ * - LMTP (config): DELIVERY_RESULTs only in LMTP mode, each for a distinct recipient of
+ *   the transaction they end that RCPT accepted; MESSAGE_RESULT counts as delivered
+ *   exactly the 2xx ones;
  * - API calls return only their documented codes; CR/LF in addresses is refused;
  * - the session never gets stuck, and after EOF it always reports CLOSED. */
 #include "fuzz_common.h"
@@ -64,6 +67,11 @@ typedef struct host {
     int mail_result;
     size_t rcpts;       /* RCPT calls accepted by the API */
     uint64_t rcpt_seen; /* bitmap of RCPT_RESULT indexes (first 64) */
+    uint64_t rcpt_ok;   /* ... of those that were 2xx */
+    int lmtp;
+    uint64_t deliv_seen;  /* LMTP: DELIVERY_RESULT indexes of the transaction ending */
+    size_t deliv_ok, deliv_n;
+    uint64_t fin_rcpt_ok;
     int body_mode;      /* SEND_BODY seen, body_end not yet done */
     int body_started;   /* SEND_BODY seen in this transaction */
     int body_done;      /* body_end returned OK */
@@ -196,6 +204,11 @@ static void check_command(host *h, const char *l, size_t n)
         fprintf(stderr, "client sent an invalid command (%d %s): %.*s\n", err.code, err.text,
                 (int)n, l);
     FZ_CHECK(r == 0);
+    /* LMTP sessions say LHLO and never HELO/EHLO; SMTP ones never LHLO. */
+    if (h->lmtp)
+        FZ_CHECK(cmd.verb != SC_VERB_HELO && cmd.verb != SC_VERB_EHLO);
+    else
+        FZ_CHECK(cmd.verb != SC_VERB_LHLO);
     o->last = cmd.verb;
     o->in_auth = cmd.verb == SC_VERB_AUTH;
     if (cmd.verb == SC_VERB_BDAT) {
@@ -360,6 +373,7 @@ static int start_transaction(host *h, uint8_t how)
     h->mail_result = 0;
     h->rcpts = 0;
     h->rcpt_seen = 0;
+    h->rcpt_ok = 0;
     h->binary = mp.body == SMTPCORE_BODY_BINARYMIME;
     size_t n = 1 + fz_ctl(&h->src) % 4u;
     for (size_t i = 0; i < n; i++) {
@@ -407,7 +421,7 @@ static void on_ready(host *h)
 
 static void on_event(host *h, const smtpcore_client_event *ev)
 {
-    FZ_CHECK(ev->type >= SMTPCORE_CEV_NONE && ev->type <= SMTPCORE_CEV_CLOSED);
+    FZ_CHECK(ev->type >= SMTPCORE_CEV_NONE && ev->type <= SMTPCORE_CEV_DELIVERY_RESULT);
     if (ev->reply.code) {
         FZ_CHECK(ev->reply.nlines >= 1 && ev->reply.raw.len >= 4);
         fz_touch(ev->reply.raw.ptr, ev->reply.raw.len);
@@ -433,18 +447,47 @@ static void on_event(host *h, const smtpcore_client_event *ev)
         if (ev->rcpt_index < 64) {
             FZ_CHECK(!(h->rcpt_seen & (1ull << ev->rcpt_index)));
             h->rcpt_seen |= 1ull << ev->rcpt_index;
+            if (ev->failure == SMTPCORE_SUCCESS)
+                h->rcpt_ok |= 1ull << ev->rcpt_index;
         }
         break;
+    case SMTPCORE_CEV_DELIVERY_RESULT: {
+        FZ_CHECK(h->lmtp);
+        /* It ends the overtaken transaction when there is one, else the current one. */
+        size_t n = h->fin ? h->fin_rcpts : h->rcpts;
+        uint64_t ok = h->fin ? h->fin_rcpt_ok : h->rcpt_ok;
+        FZ_CHECK(h->fin || h->tx);
+        FZ_CHECK(ev->rcpt_index < n);
+        int cls = ev->reply.code / 100;
+        FZ_CHECK(cls == 2 || cls == 4 || cls == 5);
+        FZ_CHECK((ev->failure == SMTPCORE_SUCCESS) == (cls == 2));
+        if (ev->rcpt_index < 64) {
+            FZ_CHECK(ok & (1ull << ev->rcpt_index));
+            FZ_CHECK(!(h->deliv_seen & (1ull << ev->rcpt_index)));
+            h->deliv_seen |= 1ull << ev->rcpt_index;
+        }
+        h->deliv_n++;
+        h->deliv_ok += cls == 2;
+        break;
+    }
     case SMTPCORE_CEV_MESSAGE_RESULT:
         if (h->fin) {
             /* The overtaken transaction's verdict comes before anything that ends the
              * later one. */
             FZ_CHECK(ev->rcpt_total == h->fin_rcpts && ev->rcpt_accepted <= ev->rcpt_total);
+            if (h->deliv_n)
+                FZ_CHECK(ev->rcpt_accepted == h->deliv_ok);
+            h->deliv_seen = 0;
+            h->deliv_n = h->deliv_ok = 0;
             h->fin = 0;
             break;
         }
         FZ_CHECK(h->tx);
         FZ_CHECK(ev->rcpt_total == h->rcpts && ev->rcpt_accepted <= ev->rcpt_total);
+        if (h->deliv_n)
+            FZ_CHECK(ev->rcpt_accepted == h->deliv_ok);
+        h->deliv_seen = 0;
+        h->deliv_n = h->deliv_ok = 0;
         h->tx = 0;
         h->body_mode = 0;
         break;
@@ -583,11 +626,13 @@ static int pump_body(host *h)
         fprintf(stderr, "body_end ok (%s mode)\n", h->data_mode ? "DATA" : "BDAT");
     if ((next & 3u) == 0 && h->data_mode && h->tx && !h->closed) {
         size_t rcpts = h->rcpts;
+        uint64_t rcpt_ok = h->rcpt_ok;
         if (start_transaction(h, next)) {
             if (trace_on())
                 fprintf(stderr, "next transaction started behind the dot\n");
             h->fin = 1;
             h->fin_rcpts = rcpts;
+            h->fin_rcpt_ok = rcpt_ok;
         }
     }
     return 1;
@@ -621,6 +666,7 @@ static void config(smtpcore_client_config *c, const uint8_t *hdr)
         c->max_recipients = hdr[5];
     if (hdr[6])
         c->envelope_buffer_size = 1024 + (size_t)hdr[6] * 8;
+    c->lmtp = (hdr[7] & 1u) != 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -633,6 +679,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&h, 0, sizeof h);
     fz_init(&h.src, data + 8, size - 8);
     h.sent = (const char *)data + 8;
+    h.lmtp = cfg.lmtp;
     smtpcore_allocator alloc = fz_counting_allocator(&h.alloc);
     cfg.allocator = &alloc;
     h.o.bcap = 4 * MAX_BODY;

@@ -95,7 +95,8 @@ def server_header(cfg):
     errs = min(int(cfg.get("max_errors", "0") or 0), 15)
     rcpts = min(int(cfg.get("max_recipients", "0") or 0), 15)
     size = int(cfg.get("max_message_size", "0") or 0)
-    return bytes([toggle & 0xff, (toggle >> 8) & 0x0f, pol, errs | (rcpts << 4),
+    lmtp = 0x80 if cfg.get("lmtp") == "1" else 0
+    return bytes([toggle & 0xff, ((toggle >> 8) & 0x0f) | lmtp, pol, errs | (rcpts << 4),
                   0, 0, 0, min(size // 16, 255) if size else 0])
 
 
@@ -124,14 +125,16 @@ def main():
                 continue
             cb, sb, cfg, bodies, lines = parse(os.path.join(d, fn))
             hdr = server_header(cfg) if role == "server" else bytes(8)
+            # client_fuzzer.c: bit 0 of the eighth byte is LMTP mode.
+            chdr = bytes(7) + bytes([1 if cfg.get("lmtp") == "1" else 0])
             add("server", hdr + cb)
-            add("server_split", bytes([hdr[0], hdr[1], hdr[2] & 0x3f, hdr[3]]) + cb + bytes(4))
-            add("client", bytes(8) + sb)
+            add("server_split", bytes([hdr[0], hdr[1] & 0x7f, hdr[2] & 0x3f, hdr[3]]) + cb + bytes(4))
+            add("client", chdr + sb)
             # The same server bytes in one read (the last byte is the first decision:
             # 0 = take everything), every later decision 0: the host starts a transaction
             # at READY, feeds the body before pulling events, and starts the next
             # transaction behind the "." where the server pipelines.
-            add("client", bytes(8) + sb + b"\0")
+            add("client", chdr + sb + b"\0")
             add("reply", sb + bytes(5))
             for b in bodies:
                 add("stuffing", b + bytes(6))
@@ -158,6 +161,10 @@ def main():
                   [0, 32, 33, 34, 35, 2, 3, 4, 23, 28], list(range(36, 58)),
                   [0, 5, 12, 36, 37, 38, 5, 55, 56, 12, 22, 57]):
         add("server", bytes([0, 0x07, 0x80 | 0x10, 0, 0, 0, 0, 0]) + bytes(units) + bytes(8))
+    # The same in LMTP mode (bit 7 of the second byte); unit 58 is LHLO: LHLO, HELO/EHLO
+    # refused, transactions ended by DATA and BDAT LAST with several recipients.
+    for units in ([58, 5, 12, 13, 14, 22, 0, 58, 5, 12, 13, 25, 36], [58, 5, 12, 13, 24, 23]):
+        add("server", bytes([0, 0x87, 0x80 | 0x10, 0, 0, 0, 0, 0]) + bytes(units) + bytes(8))
     # Round trips have no transcript form: a few hand-made seeds per mode.
     for sel in range(5):
         add("writeparse", b"alice@example.org\0ENV+2BID\0" + bytes([1, 3, 0, 0, 0, 7, sel]))

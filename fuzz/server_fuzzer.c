@@ -16,7 +16,11 @@
  * - the session never gets stuck: input is always taken once events and output are
  *   drained, and EOF always ends in a CLOSE event;
  * - raw mode: never more final replies than lines received (+ greeting and 421);
- *   structured mode: exactly one final reply per unit until the session closes. */
+ *   structured mode: exactly one final reply per unit until the session closes;
+ * - LMTP (config): the host answers the recipients of a message one by one in a fuzzed
+ *   order, partly only after next_event() returned NONE, with fuzzed (also refused)
+ *   answers; the unanswered count follows every answer, and a message gets exactly one
+ *   reply per accepted recipient (raw mode: at most two replies per line received). */
 #include "fuzz_common.h"
 
 #include <smtpcore/smtpcore.h>
@@ -38,6 +42,9 @@ typedef struct host {
     int saw_close;
     int tls;              /* STARTTLS pending: host must call tls_started */
     size_t lfs;           /* LF bytes taken by the session */
+    int lmtp;
+    size_t lmtp_n;        /* recipients of the message being answered */
+    size_t acc;           /* rcpt_count of the last event that ended a message */
 } host;
 
 static const char *const own_names[] = {"localhost", "mx.example.org", "[192.0.2.1]"};
@@ -132,9 +139,68 @@ static int ok_refusal(int rc)
            rc == SMTPCORE_ERR_TOO_LONG;
 }
 
+static void drain_output(host *h, int all);
+
+/* LMTP: answers recipients of the ended message until all are answered or the fuzzer
+ * defers the rest to a later call (made when next_event() returns NONE). */
+static void lmtp_step(host *h)
+{
+    static const int codes[] = {250, 251, 252, 220, 450, 451, 452, 421, 550, 552, 553, 554,
+                                354, 199, 600, 260};
+    smtpcore_server *s = h->s;
+    for (int guard = 0; guard < 1000; guard++) {
+        size_t left = smtpcore_server_rcpt_unanswered(s);
+        if (left == 0) {
+            FZ_CHECK(smtpcore_server_accept(s) == SMTPCORE_ERR_NO_ANSWER_PENDING);
+            FZ_CHECK(smtpcore_server_reply_rcpt(s, 0, 250, NULL, NULL) ==
+                     SMTPCORE_ERR_NO_ANSWER_PENDING);
+            return;
+        }
+        FZ_CHECK(left <= h->lmtp_n);
+        uint8_t a = fz_ctl(&h->src);
+        if (guard > 0 && (a & 7u) == 7u)
+            return; /* later */
+        int rc;
+        if ((a & 7u) == 6u) {
+            /* One answer for everyone left. */
+            if (a & 8u)
+                rc = smtpcore_server_accept(s);
+            else
+                rc = smtpcore_server_reject(s, 452, pick_enhanced(&h->src, 452),
+                                            pick_text(&h->src));
+            FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_ARGUMENT);
+            if (rc == SMTPCORE_OK)
+                FZ_CHECK(smtpcore_server_rcpt_unanswered(s) == 0);
+            continue;
+        }
+        size_t idx = fz_ctl(&h->src) % (h->lmtp_n + 1);
+        int code = codes[fz_ctl(&h->src) % (sizeof codes / sizeof codes[0])];
+        rc = smtpcore_server_reply_rcpt(s, idx, code, pick_enhanced(&h->src, code),
+                                        pick_text(&h->src));
+        if (trace_on())
+            fprintf(stderr, "  reply_rcpt(%zu, %d) -> %d\n", idx, code, rc);
+        if (idx >= h->lmtp_n || code / 100 == 3 || code < 200 || code > 599)
+            FZ_CHECK(rc == SMTPCORE_ERR_INVALID_ARGUMENT);
+        FZ_CHECK(rc == SMTPCORE_OK || ok_refusal(rc) || rc == SMTPCORE_ERR_BUFFER_FULL);
+        FZ_CHECK(smtpcore_server_rcpt_unanswered(s) == (rc == SMTPCORE_OK ? left - 1 : left));
+        if (rc == SMTPCORE_ERR_BUFFER_FULL)
+            drain_output(h, 1);
+        check_mem(h);
+    }
+    if (smtpcore_server_rcpt_unanswered(s))
+        FZ_CHECK(smtpcore_server_accept(s) == SMTPCORE_OK);
+}
+
 /* The host's answer to an answer-required event, chosen by the fuzzer. */
 static void answer(host *h, const smtpcore_server_event *ev)
 {
+    if (ev->type == SMTPCORE_SEV_MESSAGE_END && h->lmtp) {
+        FZ_CHECK(ev->rcpt_count > 0);
+        FZ_CHECK(smtpcore_server_rcpt_unanswered(h->s) == ev->rcpt_count);
+        h->lmtp_n = ev->rcpt_count;
+        lmtp_step(h);
+        return;
+    }
     static const int refusals[] = {421, 450, 451, 452, 454, 500, 501, 503, 530, 535,
                                    550, 551, 552, 553, 554, 555};
     static const int positives[] = {250, 251, 252, 235, 354, 220, 221, 214, 211, 200};
@@ -245,6 +311,10 @@ static size_t drain_events(host *h)
         check_mem(h);
         if (ev.type == SMTPCORE_SEV_NONE) {
             FZ_CHECK(!ev.answer_required);
+            if (h->lmtp && smtpcore_server_rcpt_unanswered(h->s)) {
+                lmtp_step(h); /* answers given after a NONE */
+                continue;
+            }
             return count;
         }
         count++;
@@ -253,6 +323,10 @@ static size_t drain_events(host *h)
                     ev.answer_required, (int)ev.violation, ev.reply_code, (int)ev.line.len,
                     ev.line.ptr ? ev.line.ptr : "");
         check_event(h, &ev);
+        if (ev.type == SMTPCORE_SEV_MESSAGE_END || ev.type == SMTPCORE_SEV_MESSAGE_ABORTED ||
+            (ev.type == SMTPCORE_SEV_PROTOCOL_ERROR &&
+             ev.violation == SMTPCORE_V_MESSAGE_TOO_BIG))
+            h->acc = ev.rcpt_count;
         if (ev.type == SMTPCORE_SEV_CLOSE) {
             h->saw_close = 1;
             h->closed = 1;
@@ -362,6 +436,7 @@ static int config(smtpcore_server_config *c, const uint8_t *hdr)
         c->output_buffer_size = 1024 + (size_t)hdr[5] * 16;
     if (hdr[7])
         c->max_message_size = (uint64_t)hdr[7] * 16;
+    c->lmtp = (hdr[1] & 0x80u) != 0;
     return (p & 128u) != 0;
 }
 
@@ -438,6 +513,7 @@ static const unit units[] = {
     U("noop\r\n", 1),
     U("NOOP\t\r\n", 1),
     U("QUIT\r\n", 1),
+    U("LHLO c.example\r\n", 1), /* appended: the seeds name units by index */
 };
 
 static void run_structured(host *h)
@@ -459,6 +535,14 @@ static void run_structured(host *h)
         if (h->closed || smtpcore_server_want_close(h->s))
             break;
         expected += (size_t)u->replies;
+        /* LMTP: the end of a message (DATA + ".", BDAT ... LAST) gets one reply per
+         * accepted recipient: acc - 1 more, or none more when it never got that far. */
+        int ends = (u->len >= 6 && memcmp(u->bytes, "DATA\r\n", 6) == 0) ||
+                   (u->len > 10 && memcmp(u->bytes, "BDAT", 4) == 0 &&
+                    memchr(u->bytes, 'L', u->len) != NULL);
+        if (h->lmtp && ends && h->acc > 1 && h->chk.finals == expected + h->acc - 1)
+            expected += h->acc - 1;
+        h->acc = 0;
         FZ_CHECK(fz_reply_checker_idle(&h->chk));
         if (h->chk.finals != expected)
             fprintf(stderr, "unit %.*s: %zu replies, expected %zu\n", (int)u->len, u->bytes,
@@ -518,7 +602,8 @@ static void run_raw(host *h)
     }
     drain_all(h);
     /* Each reply answers a line; a 421 (errors, EOF) may come on top, and the greeting. */
-    FZ_CHECK(h->chk.finals <= h->lfs + 3);
+    /* LMTP: an accepted RCPT line gets a second reply after the data. */
+    FZ_CHECK(h->chk.finals <= (h->lmtp ? 2 : 1) * h->lfs + 3);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -537,6 +622,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (smtpcore_server_new(&h.s, &cfg) != SMTPCORE_OK)
         return 0;
     h.mem0 = smtpcore_server_memory(h.s);
+    h.lmtp = smtpcore_server_lmtp(h.s);
+    FZ_CHECK(h.lmtp == (cfg.lmtp != 0));
     h.allocs0 = h.alloc.mallocs + h.alloc.reallocs;
     FZ_CHECK(h.mem0 > 0 && h.allocs0 > 0);
     if (structured) {

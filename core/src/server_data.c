@@ -170,6 +170,7 @@ static void bdat_finish(smtpcore_server *s)
             smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
             ev->violation = SMTPCORE_V_MESSAGE_TOO_BIG;
             ev->reply_code = 552;
+            ev->rcpt_count = s->rcpt_count;
             ev->message = cstr("Message size exceeds fixed limit");
         }
         if (s->bdat_last) {

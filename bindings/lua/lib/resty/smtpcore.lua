@@ -345,7 +345,7 @@ local SERVER_NUMBER_FIELDS = {
 --- mask), auth_mechs, max_*, *_buffer_size, helo_policy ("required"/"optional"),
 --- bare_lf_policy ("reject"/"accept"), talker_policy ("note"/"reject"), injection_policy
 --- ("reject"/"discard"), allow_plaintext_auth, tls_active, own_names (list of strings),
---- lmtp (true: LMTP, RFC 2033; answer each recipient after the data with :reply_rcpt()).
+--- lmtp (RFC 2033: LHLO, one reply per recipient after the data, see Server:reply_rcpt).
 --- Returns the session or nil, err, rc.
 function _M.server_new(opts)
     opts = opts or {}
@@ -431,9 +431,11 @@ function Server:reject(code, enhanced, text)
     return true
 end
 
---- LMTP: answers recipient `index` (0-based among the accepted RCPTs) of the message that
---- MESSAGE_END ended, in any order; the replies go out in RCPT order. accept/reply/reject
---- then answer every recipient not answered yet.
+--- LMTP: answers recipient `index` (0-based, among the accepted RCPTs; rcpt_count of the
+--- MESSAGE_END) with a 2xx/4xx/5xx reply, in any order and at any time; the replies go
+--- out in RCPT order once contiguous. accept/reply/reject on the MESSAGE_END answer all
+--- recipients not yet answered. Returns true, or nil, err, rc (ERR.BUFFER_FULL: write the
+--- output or answer the lowest unanswered recipient first).
 function Server:reply_rcpt(index, code, enhanced, text)
     local rc = C.smtpcore_server_reply_rcpt(self.s, index, code, enhanced, text)
     if rc ~= 0 then return fail(rc) end
@@ -443,7 +445,7 @@ end
 --- LMTP: recipients of the ended message still without an answer.
 function Server:rcpt_unanswered() return tonumber(C.smtpcore_server_rcpt_unanswered(self.s)) end
 
---- True when the session speaks LMTP.
+--- True when the session runs in LMTP mode (its HELO events are LHLO).
 function Server:lmtp() return C.smtpcore_server_lmtp(self.s) ~= 0 end
 
 --- Returns all pending output as a Lua string and marks it sent ("" when none). Use
@@ -532,7 +534,7 @@ function _M.server_event_table(ev)
         r.message_size = tonumber(ev.message_size)
         r.bdat = ev.bdat ~= 0
         r.long_lines = ev.long_lines ~= 0
-        r.rcpt_count = tonumber(ev.rcpt_count) -- LMTP: the replies the message needs
+        r.rcpt_count = tonumber(ev.rcpt_count)
     elseif t == SEV.AUTH then
         r.auth_mech = tonumber(ev.auth_mech)
         r.authzid = slice(ev.authzid)
@@ -558,9 +560,9 @@ local CLIENT_NUMBER_FIELDS = {
 
 --- Creates a client session. opts: helo_name (required), quirks (list or mask),
 --- tls_policy ("never"/"opportunistic"/"required"), tls_active, auth_user, auth_password,
---- auth_mechanism, max_reply_line, *_buffer_size, max_recipients, lmtp (true: LHLO, and a
---- DELIVERY_RESULT per accepted recipient after the data). Returns the session or nil,
---- err, rc.
+--- auth_mechanism, max_reply_line, *_buffer_size, max_recipients, lmtp (RFC 2033: LHLO,
+--- then one DELIVERY_RESULT event per accepted recipient before MESSAGE_RESULT).
+--- Returns the session or nil, err, rc.
 function _M.client_new(opts)
     local cfg = ffi_new("smtpcore_client_config")
     C.smtpcore_client_config_init(cfg)

@@ -97,7 +97,8 @@ class SendBody(ClientEvent):
 
 @dataclass(slots=True)
 class MessageResult(ClientEvent):
-    """Final outcome of the transaction."""
+    """Final outcome of the transaction. LMTP: after the DeliveryResults; ``rcpt_accepted``
+    counts the recipients whose delivery reply was 2xx."""
     type: ClassVar[ClientEventType] = ClientEventType.MESSAGE_RESULT
     rcpt_accepted: int = 0
     rcpt_total: int = 0

@@ -53,12 +53,13 @@ class Connect(ServerEvent):
 
 @dataclass(slots=True)
 class Helo(ServerEvent):
-    """HELO or EHLO: answer."""
+    """HELO or EHLO (LHLO in LMTP mode: ``lmtp`` is True, ``esmtp`` too): answer."""
     type: ClassVar[ServerEventType] = ServerEventType.HELO
     name: str = ""
     esmtp: bool = False
     helo_class: HeloClass = HeloClass.INVALID
     is_own_name: bool = False
+    lmtp: bool = False
 
 
 @dataclass(slots=True)
@@ -96,7 +97,9 @@ class Body(ServerEvent):
 
 @dataclass(slots=True)
 class MessageEnd(ServerEvent):
-    """End of DATA or BDAT LAST: accept (250) or reject."""
+    """End of DATA or BDAT LAST: accept (250) or reject. LMTP: answer each of the
+    ``rcpt_count`` accepted recipients with :meth:`ServerConnection.reply_rcpt` (any order,
+    any time); accept/reply/reject answer all recipients not yet answered."""
     type: ClassVar[ServerEventType] = ServerEventType.MESSAGE_END
     size: int = 0
     bdat: bool = False
@@ -305,7 +308,8 @@ def _convert(ev: Any, s: Any = None) -> ServerEvent | None:
         hc = ev.helo_class
         return Helo(ar, line, decode_text(_slice(ev.address)), bool(ev.esmtp),
                     HeloClass(hc) if 0 <= hc <= 5 else HeloClass.INVALID,
-                    bool(ev.helo_is_own_name))
+                    bool(ev.helo_is_own_name),
+                    s is not None and bool(lib.smtpcore_server_lmtp(s)))
     if t == lib.SMTPCORE_SEV_CONNECT:
         return Connect(ar, line)
     if t == lib.SMTPCORE_SEV_RSET:
@@ -409,8 +413,7 @@ class ServerConnection:
             ("injection_policy", injection_policy),
             ("allow_plaintext_auth", allow_plaintext_auth), ("tls_active", tls_active),
             ("proxy_protocol", proxy_protocol), ("proxy_max_header", proxy_max_header),
-            ("xclient_allowed", xclient_allowed),
-            ("lmtp", lmtp),
+            ("xclient_allowed", xclient_allowed), ("lmtp", lmtp),
         ):
             if value is not None:
                 setattr(cfg, name, int(value))
@@ -585,20 +588,23 @@ class ServerConnection:
 
     def reply_rcpt(self, index: int, code: int, enhanced: str | None = None,
                    text: str | None = None) -> None:
-        """LMTP: answers recipient ``index`` (0-based among the accepted RCPTs) of the
-        message a MessageEnd ended. Any order; the engine sends the replies in RCPT order.
-        accept()/reply()/reject() then answer every recipient not answered yet."""
+        """LMTP: answers recipient ``index`` (0 .. rcpt_count - 1 of the MessageEnd, in the
+        order of the accepted RCPTs) with a 2xx/4xx/5xx reply. Any order, any time: the
+        replies go out in RCPT order once contiguous, and commands pipelined behind the
+        message wait until every recipient is answered. Raises for an index out of range
+        or already answered (InvalidArgumentError), BufferFullError when the reply store is
+        full (write the output or answer the lowest unanswered recipient first)."""
         check(lib.smtpcore_server_reply_rcpt(self._sess(), int(index), int(code),
                                              _opt_text(enhanced), _opt_text(text)))
 
     @property
     def rcpt_unanswered(self) -> int:
-        """LMTP: recipients of the ended message still without an answer."""
+        """LMTP: recipients of the ended message still without an answer (0 when none)."""
         return int(lib.smtpcore_server_rcpt_unanswered(self._sess()))
 
     @property
     def lmtp(self) -> bool:
-        """The session speaks LMTP (its Helo events are LHLO)."""
+        """The session runs in LMTP mode (its Helo events are LHLO)."""
         return bool(lib.smtpcore_server_lmtp(self._sess()))
 
     def tls_started(self) -> None:
