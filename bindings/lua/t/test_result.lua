@@ -282,6 +282,24 @@ test("examples/lua/send.lua prints the whole multi-line reply and the deciding s
     H.kill(pid)
 end)
 
+test("scripted, no 8BITMIME: BODY=7BIT contradicted by the data is refused before MAIL", function()
+    local port, log, pid = H.script_server({ ehlo = "250-script.example.net\r\n250 PIPELINING" })
+    local m = mailer(port, { keepalive = true })
+    local res = assert(m:send({ from = "a@example.org", to = "b@example.org",
+                                body = "caf\195\169\r\n", mail_params = { body = "7BIT" } }))
+    H.eq(res.failure, "local")
+    H.eq(res.stage, "mail")
+    H.contains(res.message, "8BITMIME")
+    res = assert(m:send({ from = "a@example.org", to = "b@example.org", body = "plain\r\n" }))
+    H.eq(res.ok, true, "the connection is still usable")
+    H.eq(res.reused, true)
+    lsock.drain_pools()
+    H.kill(pid)
+    local got = H.read_file(log)
+    local _, mails = got:gsub("C: MAIL FROM", "")
+    H.eq(mails, 1, "only the second message reached MAIL")
+end)
+
 -- The engine refuses an 8-bit body for a server without 8BITMIME (RFC 6152) when it was
 -- not declared: for an iterator body, which the client cannot scan before MAIL, that is
 -- the only check.

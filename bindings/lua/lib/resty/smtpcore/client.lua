@@ -585,13 +585,18 @@ function Conn:_prepare(msg)
     -- RFC 6152: 8-bit content needs BODY=8BITMIME, and a server without 8BITMIME must not
     -- get it at all. Declared for the caller when the body is known up front (a string or
     -- a list); an iterator body is the caller's to declare.
+    -- A BODY=7BIT that the data contradicts counts as undeclared here: to a server
+    -- without 8BITMIME the engine would end the session in the middle of the body.
     local params = msg.mail_params
-    if not (params and params.body) and has_8bit(msg.body) then
+    local declared = params and params.body
+    if (not declared or declared == "7BIT") and has_8bit(msg.body) then
         local ext = self.caps and self.caps.extension_mask or 0
         if ext % (EXT_8BITMIME * 2) >= EXT_8BITMIME then
-            local p = { body = "8BITMIME" }
-            for k, v in pairs(params or {}) do p[k] = v end
-            params = p
+            if not declared then
+                local p = { body = "8BITMIME" }
+                for k, v in pairs(params or {}) do p[k] = v end
+                params = p
+            end
         elseif not self.mailer.allow_8bit then
             local why = "8-bit body but the server does not offer 8BITMIME"
             res.failure, res.stage, res.message = "local", "mail", why
