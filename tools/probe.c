@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "net.h"
 #include "rawsmtp.h"
+#include "report.h"
 #include "tls.h"
 
 static const char usage_text[] =
@@ -59,6 +60,7 @@ static const char usage_text[] =
 "    --helo NAME      EHLO/HELO name (default probe.example.com).\n"
 "    --timeout SEC    Wait for each reply at most SEC seconds (default 5).\n"
 "    -h, --help       This text.\n"
+"    --version        The tool's and the library's version.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 every check passed (conformant), 1 at least one check failed, 2 the server could\n"
@@ -591,6 +593,9 @@ int main(int argc, char **argv)
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            tool_print_version("smtpcore-probe");
             return 0;
         } else if (!strcmp(a, "--json")) {
             p.json = 1;

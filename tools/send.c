@@ -11,6 +11,8 @@
 
 #include "cli.h"
 #include "net.h"
+#include "report.h"
+#include "send_msg.h"
 #include "tls.h"
 #include "transcript.h"
 
@@ -31,6 +33,8 @@ static const char usage_text[] =
 "SYNOPSIS\n"
 "    smtpcore-send --from ADDR --to ADDR [--to ADDR ...] [OPTIONS] HOST[:PORT] [FILE]\n"
 "    smtpcore-send --from ADDR --to ADDR [--to ADDR ...] [OPTIONS] unix:PATH [FILE]\n"
+"    smtpcore-send -f ADDR -t ADDR[,ADDR...] --server HOST [--port PORT] [--body TEXT]\n"
+"                  [--header \"NAME: VALUE\" ...] [--data FILE] [OPTIONS]\n"
 "\n"
 "DESCRIPTION\n"
 "    Connects to HOST:PORT (default port 25) or to the Unix-domain socket PATH, says\n"
@@ -44,10 +48,26 @@ static const char usage_text[] =
 "    address is not ASCII (then the server must offer SMTPUTF8, or the message fails\n"
 "    with status 3).\n"
 "\n"
+"    SIZE= declares the size the message has on the wire (line ends converted to CRLF).\n"
+"    A message with 8-bit bytes is refused (status 3, nothing sent) when the server does\n"
+"    not offer 8BITMIME (RFC 6152), unless --send-8bit. An empty message is refused\n"
+"    (status 4). Replies are quoted whole: every line of a multi-line reply, joined by\n"
+"    \" / \" (the last line often carries the queue id).\n"
+"\n"
 "OPTIONS\n"
-"    --from ADDR          Envelope sender (\"\" for the null reverse path).\n"
-"    --to ADDR            Envelope recipient; repeat for more (up to 1000).\n"
-"    --helo NAME          Name for EHLO/HELO: a domain or an address literal. Default:\n"
+"    -f, --from ADDR      Envelope sender (\"\" or \"<>\" for the null reverse path).\n"
+"    -t, --to ADDR[,ADDR] Envelope recipients; repeat for more (up to 1000). Each ADDR\n"
+"                         may be written <addr> or \"Name <addr>\".\n"
+"    -s, --server HOST[:PORT]  The server (instead of the HOST[:PORT] argument).\n"
+"    -p, --port PORT      The server's port (default 25; 24 with --lmtp).\n"
+"    --data FILE          Read the message from FILE (\"-\": standard input), like FILE.\n"
+"    --body TEXT          Send a message built around TEXT: Date, From, To, Subject\n"
+"                         (\"test\"), Message-ID and X-Mailer headers, then TEXT.\n"
+"    --header \"NAME: VALUE\"  Add a header line; repeatable. With --body it replaces\n"
+"                         the built header of that name; otherwise it goes on top of\n"
+"                         the message read.\n"
+"    --helo NAME, --ehlo NAME\n"
+"                         Name for EHLO/HELO: a domain or an address literal. Default:\n"
 "                         this host's name when it is a fully qualified domain, otherwise\n"
 "                         the local address literal such as [127.0.0.1].\n"
 "    --starttls           Use STARTTLS when the server offers it.\n"
@@ -57,8 +77,13 @@ static const char usage_text[] =
 "                         a trusted CA (the system's, or --cafile) and be for HOST (a\n"
 "                         name, or an IP address in its subjectAltName); exit 3 if not.\n"
 "    --cafile FILE        Trust the CA certificates in FILE (PEM); implies --tls-verify.\n"
-"    --auth USER:PASS     Authenticate (PLAIN or LOGIN, the best offered).\n"
+"    --auth USER:PASS     Authenticate (PLAIN or LOGIN, the best offered). A refusal\n"
+"                         ends the session: exit 3 (2 for a 4xx). Servers usually\n"
+"                         offer AUTH only after STARTTLS: add --starttls.\n"
 "    --auth-mech MECH     Force PLAIN, LOGIN or XOAUTH2.\n"
+"    --show-auth          Show AUTH credentials in the -v transcript (hidden by default:\n"
+"                         \"AUTH PLAIN [hidden]\", then \"[hidden]\" for each response).\n"
+"    --send-8bit          Send an 8-bit message as is to a server without 8BITMIME.\n"
 "    --lmtp               Speak LMTP (RFC 2033): LHLO instead of EHLO (no HELO fallback),\n"
 "                         and one delivery reply per accepted recipient after the data.\n"
 "                         The default port becomes 24. Each recipient's outcome is\n"
@@ -66,12 +91,13 @@ static const char usage_text[] =
 "    --no-pipelining      Send one command at a time even when PIPELINING is offered.\n"
 "    --quirk NAME         Work around a broken server; repeatable or comma-separated:\n"
 "                         split-quit (never put QUIT in a group after RSET),\n"
-"                         no-pipelining, no-chunking, helo-only.\n"
+"                         no-pipelining, no-chunking, helo-only, send-8bit.\n"
 "    --timeout SECONDS    Give up when the server is silent this long (default 60).\n"
 "    -v, --verbose        Print the transcript on stdout: \"C: \" lines sent, \"S: \" lines\n"
 "                         received (a bare LF shows as \\n, a bare CR as \\r).\n"
 "    -q, --quiet          No result line on stderr.\n"
 "    -h, --help           This text.\n"
+"    --version            The tool's and the library's version.\n"
 "\n"
 "RESULT LINES (stderr, unless -q)\n"
 "    SMTP: \"<ADDR> refused: REPLY\" per refused recipient, then \"accepted for N of M\n"
@@ -85,9 +111,13 @@ static const char usage_text[] =
 "    1  partial: accepted, but some recipients were refused (LMTP: delivered to some,\n"
 "       refused or deferred at RCPT or after the data for the others)\n"
 "    2  temporary failure (4xx, connection lost or refused, timeout): try again later\n"
-"    3  permanent failure (5xx, TLS required but unavailable or its certificate refused,\n"
-"       message refused locally because the server cannot take it, e.g. over its SIZE)\n"
-"    4  usage or local error (bad options, unreadable file)\n";
+"    3  permanent failure (5xx, also at the greeting or to EHLO and HELO; AUTH refused\n"
+"       or not offered; TLS required but unavailable or its certificate refused;\n"
+"       message refused locally because the server cannot take it, e.g. over its SIZE\n"
+"       or 8-bit without 8BITMIME)\n"
+"    4  usage or local error (bad options, unreadable file, empty message)\n"
+"    The printed reason quotes the reply that decided the status: the MAIL reply, or\n"
+"    the first recipient refusal of the deciding class (a 4xx before a 5xx).\n";
 
 typedef struct send_opts {
     char host[256];
@@ -104,6 +134,9 @@ typedef struct send_opts {
     smtpcore_tls_policy tls;
     uint32_t quirks;
     int lmtp;
+    int send_8bit;      /* --send-8bit: QUIRK_SEND_8BIT */
+    int show_auth;      /* --show-auth: credentials in the -v transcript */
+    send_msg_spec msg;  /* --body / --header */
     int verbose;
     int quiet;
     uint32_t timeout_s;
@@ -112,20 +145,25 @@ typedef struct send_opts {
 /* What the conversation produced; reply texts are copied out of the engine. */
 typedef struct send_result {
     int mail_failure;            /* smtpcore_failure of MAIL FROM, -1 when not seen */
-    char mail_reply[256];
+    char mail_reply[512];
     int rcpt_failure[MAX_RCPTS]; /* -1 when not seen */
-    char rcpt_reply[MAX_RCPTS][128];
+    char rcpt_reply[MAX_RCPTS][256];
     int delivery_failure[MAX_RCPTS]; /* LMTP: reply after the data, -1 when not seen */
     char delivery_reply[MAX_RCPTS][128];
     int have_message_result;
     int message_failure;
     size_t rcpt_accepted;
-    char message_reply[256];
+    char message_reply[1024];
     int auth_failure;            /* 0, or the failure class of AUTH */
-    char auth_reply[256];
+    char auth_reply[512];
+    smtpcore_caps auth_caps;     /* what the server offered when AUTH was tried */
+    int greeted;                 /* a 220 greeting came */
+    int tls_up;                  /* TLS was established */
     int closed;
+    int close_failure;           /* smtpcore_failure of CLOSED */
+    int close_code;              /* the reply the session closed on, 0 when none */
     smtpcore_violation close_violation;
-    char close_message[256];
+    char close_message[512];
     int protocol_error;
     char error_message[256];
 } send_result;
@@ -150,6 +188,8 @@ static int add_quirks(send_opts *o, const char *list)
             o->quirks |= SMTPCORE_QUIRK_NO_CHUNKING;
         else if (!strcmp(q, "helo-only"))
             o->quirks |= SMTPCORE_QUIRK_HELO_ONLY;
+        else if (!strcmp(q, "send-8bit"))
+            o->quirks |= SMTPCORE_QUIRK_SEND_8BIT;
         else
             return -1;
     }
@@ -159,7 +199,7 @@ static int add_quirks(send_opts *o, const char *list)
 /* Returns -1 to continue, or an exit status. */
 static int parse_args(send_opts *o, int argc, char **argv)
 {
-    const char *target = NULL;
+    const char *target = NULL, *server = NULL, *port = NULL;
     o->tls = SMTPCORE_TLS_NEVER;
     o->timeout_s = 60;
     for (int i = 1; i < argc; i++) {
@@ -169,17 +209,50 @@ static int parse_args(send_opts *o, int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage_text, stdout);
             return EXIT_OK;
-        } else if ((r = tool_opt_value(argc, argv, &i, "--from", &v)) != 0) {
+        } else if (!strcmp(a, "--version")) {
+            tool_print_version("smtpcore-send");
+            return EXIT_OK;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--from", &v)) != 0 ||
+                   (r = tool_opt_value(argc, argv, &i, "-f", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
-            o->from = v;
-        } else if ((r = tool_opt_value(argc, argv, &i, "--to", &v)) != 0) {
+            /* v points into argv[i] (also for --from=ADDR): edited in place. */
+            o->from = send_addr_strip(argv[i] + (v - argv[i]));
+        } else if ((r = tool_opt_value(argc, argv, &i, "--to", &v)) != 0 ||
+                   (r = tool_opt_value(argc, argv, &i, "-t", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
-            if (o->nto >= MAX_RCPTS)
-                return usage_error("too many --to", v);
-            o->to[o->nto++] = v;
-        } else if ((r = tool_opt_value(argc, argv, &i, "--helo", &v)) != 0) {
+            if (send_addr_add(argv[i] + (v - argv[i]), o->to, &o->nto, MAX_RCPTS) != 0)
+                return usage_error(o->nto >= MAX_RCPTS ? "too many recipients"
+                                                       : "empty address in --to", v);
+        } else if ((r = tool_opt_value(argc, argv, &i, "--server", &v)) != 0 ||
+                   (r = tool_opt_value(argc, argv, &i, "-s", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            server = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--port", &v)) != 0 ||
+                   (r = tool_opt_value(argc, argv, &i, "-p", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 65535, &n) || n == 0)
+                return usage_error("bad --port", v);
+            port = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--data", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            if (o->file != NULL)
+                return usage_error("more than one message file", v);
+            o->file = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--body", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            o->msg.body = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--header", &v)) != 0) {
+            if (r < 0 || strchr(v, ':') == NULL || v[0] == ':' || strpbrk(v, "\r\n"))
+                return usage_error("--header takes \"NAME: VALUE\" on one line", v);
+            if (o->msg.nheaders >= SEND_MAX_HEADERS)
+                return usage_error("too many --header", v);
+            o->msg.headers[o->msg.nheaders++] = v;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--helo", &v)) != 0 ||
+                   (r = tool_opt_value(argc, argv, &i, "--ehlo", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
             o->helo = v;
@@ -214,6 +287,10 @@ static int parse_args(send_opts *o, int argc, char **argv)
             o->cafile = v;
         } else if (!strcmp(a, "--lmtp")) {
             o->lmtp = 1;
+        } else if (!strcmp(a, "--send-8bit")) {
+            o->quirks |= SMTPCORE_QUIRK_SEND_8BIT;
+        } else if (!strcmp(a, "--show-auth")) {
+            o->show_auth = 1;
         } else if (!strcmp(a, "--no-pipelining")) {
             o->quirks |= SMTPCORE_QUIRK_NO_PIPELINING;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -222,7 +299,7 @@ static int parse_args(send_opts *o, int argc, char **argv)
             o->quiet = 1;
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown option", a);
-        } else if (target == NULL) {
+        } else if (target == NULL && server == NULL) {
             target = a;
         } else if (o->file == NULL) {
             o->file = a;
@@ -230,10 +307,26 @@ static int parse_args(send_opts *o, int argc, char **argv)
             return usage_error("unexpected argument", a);
         }
     }
+    if (server != NULL && target != NULL) {
+        /* "--server H FILE": the argument read first as HOST is the message file. */
+        if (o->file != NULL)
+            return usage_error("unexpected argument", o->file);
+        o->file = target;
+        target = NULL;
+    }
+    if (server != NULL)
+        target = server;
     if (target == NULL)
-        return usage_error("missing HOST:PORT", NULL);
+        return usage_error("missing HOST:PORT (or --server)", NULL);
     if (tool_parse_hostport(target, o->lmtp ? 24 : 25, 0, o->host, sizeof o->host, &o->port) != 0)
         return usage_error("bad HOST:PORT", target);
+    if (port != NULL) {
+        uint64_t pn = 0;
+        (void)tool_parse_uint(port, 65535, &pn);
+        o->port = (uint16_t)pn;
+    }
+    if (o->msg.body != NULL && o->file != NULL)
+        return usage_error("--body and a message file both given", o->file);
     if (o->from == NULL)
         return usage_error("missing --from", NULL);
     if (o->nto == 0)
@@ -284,20 +377,10 @@ static char *read_message(const char *file, size_t *len)
     return buf;
 }
 
-/* First line of a reply, without code/terminator noise, for messages. */
+/* The whole reply (every line of a multi-line one) on one line, for messages. */
 static void reply_text(const smtpcore_reply *r, char *out, size_t cap)
 {
-    size_t n = 0;
-    out[0] = '\0';
-    if (r == NULL || r->code == 0 || r->raw.ptr == NULL)
-        return;
-    for (size_t i = 0; i < r->raw.len && n + 1 < cap; i++) {
-        char ch = r->raw.ptr[i];
-        if (ch == '\r' || ch == '\n')
-            break;
-        out[n++] = (unsigned char)ch < 0x20 ? '?' : ch;
-    }
-    out[n] = '\0';
+    tool_reply_format(r, out, cap);
 }
 
 static void copy_slice(smtpcore_str s, char *out, size_t cap)
@@ -388,6 +471,7 @@ static int start_tls(send_session *ss)
     char note[160];
     snprintf(note, sizeof note, "TLS established: %s", desc);
     tool_transcript_note(&ss->ts, note);
+    ss->res->tls_up = 1;
     return smtpcore_client_tls_started(ss->c) == SMTPCORE_OK ? 0 : -1;
 }
 
@@ -408,10 +492,15 @@ static int submit(send_session *ss, const smtpcore_caps *caps)
     smtpcore_mail_params mp;
     memset(&mp, 0, sizeof mp);
     if (caps->extensions & SMTPCORE_EXT_SIZE) {
+        /* RFC 1870: the size of what will be sent, i.e. after CRLF conversion. */
+        int bdat = (caps->extensions & SMTPCORE_EXT_CHUNKING) &&
+                   !(ss->o->quirks & SMTPCORE_QUIRK_NO_CHUNKING);
         mp.has_size = 1;
-        mp.size = ss->msg_len;
+        mp.size = send_msg_wire_size(ss->msg, ss->msg_len, bdat);
     }
-    if ((caps->extensions & SMTPCORE_EXT_8BITMIME) && has_8bit(ss->msg, ss->msg_len))
+    /* Declared whenever the message is 8-bit: the engine refuses it for a server without
+     * 8BITMIME (RFC 6152) before anything is sent, or with --send-8bit leaves BODY= out. */
+    if (has_8bit(ss->msg, ss->msg_len))
         mp.body = SMTPCORE_BODY_8BITMIME;
     int utf8 = has_8bit(ss->o->from, strlen(ss->o->from));
     for (size_t i = 0; i < ss->o->nto; i++)
@@ -431,12 +520,24 @@ static int submit(send_session *ss, const smtpcore_caps *caps)
         ss->submitted = 1;
         return 0;
     }
-    fprintf(stderr, "smtpcore-send: %s: %s\n", what, smtpcore_strerror(rc));
+    if (rc == SMTPCORE_ERR_8BIT_NOT_OFFERED)
+        fprintf(stderr, "smtpcore-send: permanent failure: the message has 8-bit bytes and "
+                        "the server does not offer 8BITMIME (RFC 6152); nothing was sent. "
+                        "Encode it as 7-bit (e.g. quoted-printable), or use --send-8bit "
+                        "to send it as is\n");
+    else if (rc == SMTPCORE_ERR_TOO_LONG && caps->size_limit && mp.size > caps->size_limit)
+        fprintf(stderr, "smtpcore-send: permanent failure: the message (%llu bytes) is over "
+                        "the server's SIZE limit (%llu bytes); nothing was sent\n",
+                (unsigned long long)mp.size, (unsigned long long)caps->size_limit);
+    else
+        fprintf(stderr, "smtpcore-send: %s: %s\n", what, smtpcore_strerror(rc));
     smtpcore_client_quit(ss->c);
     ss->quit_sent = 1;
     ss->submitted = 1;
-    return rc == SMTPCORE_ERR_UNSUPPORTED || rc == SMTPCORE_ERR_TOO_LONG ? EXIT_PERMFAIL
-                                                                         : EXIT_LOCAL;
+    return rc == SMTPCORE_ERR_UNSUPPORTED || rc == SMTPCORE_ERR_TOO_LONG ||
+                   rc == SMTPCORE_ERR_8BIT_NOT_OFFERED
+               ? EXIT_PERMFAIL
+               : EXIT_LOCAL;
 }
 
 static void do_quit(send_session *ss)
@@ -457,16 +558,24 @@ static int on_event(send_session *ss, const smtpcore_client_event *ev)
     case SMTPCORE_CEV_AUTH_CHALLENGE:
         smtpcore_client_auth_respond(ss->c, NULL, 0); /* no host-run mechanisms here */
         break;
+    case SMTPCORE_CEV_GREETING:
+        r->greeted = 1;
+        break;
     case SMTPCORE_CEV_AUTH_RESULT:
+        tool_transcript_auth_done(&ss->tc);
         if (ev->failure != SMTPCORE_SUCCESS) {
+            /* The engine goes on to READY; sending unauthenticated is not what was asked. */
             r->auth_failure = (int)ev->failure;
+            r->auth_caps = ev->caps;
             reply_text(&ev->reply, r->auth_reply, sizeof r->auth_reply);
             do_quit(ss);
         }
         break;
     case SMTPCORE_CEV_READY:
-        if (!ss->submitted)
+        tool_transcript_auth_done(&ss->tc);
+        if (!ss->submitted && !r->auth_failure)
             return submit(ss, &ev->caps);
+        ss->submitted = 1;
         do_quit(ss);
         break;
     case SMTPCORE_CEV_MAIL_RESULT:
@@ -505,6 +614,8 @@ static int on_event(send_session *ss, const smtpcore_client_event *ev)
         break;
     case SMTPCORE_CEV_CLOSED:
         r->closed = 1;
+        r->close_failure = (int)ev->failure;
+        r->close_code = ev->reply.code;
         r->close_violation = ev->violation;
         copy_slice(ev->message, r->close_message, sizeof r->close_message);
         if (r->close_message[0] == '\0')
@@ -643,6 +754,39 @@ static void lmtp_lines(const send_session *ss)
     }
 }
 
+/* Why AUTH did not happen or failed, with what the user can do about it. */
+static const char *auth_reason(const send_session *ss, char *buf, size_t cap)
+{
+    const send_result *r = ss->res;
+    const smtpcore_caps *caps = &r->auth_caps;
+    if (r->auth_failure != SMTPCORE_FAIL_LOCAL) {
+        snprintf(buf, cap, "authentication failed: %s",
+                 r->auth_reply[0] ? r->auth_reply : "(no reply)");
+    } else if (!(caps->esmtp && (caps->extensions & SMTPCORE_EXT_AUTH))) {
+        const char *hint = r->tls_up ? ""
+                           : ss->o->tls == SMTPCORE_TLS_NEVER
+                               ? " (servers usually offer AUTH only after STARTTLS: add "
+                                 "--starttls or --tls-required)"
+                               : " (nor STARTTLS, so AUTH cannot follow TLS either)";
+        snprintf(buf, cap, "authentication not possible: the server does not offer AUTH%s%s",
+                 r->tls_up ? " after STARTTLS" : " before TLS", hint);
+    } else {
+        static const struct { uint32_t bit; const char *name; } mechs[] = {
+            {SMTPCORE_AUTH_PLAIN, " PLAIN"}, {SMTPCORE_AUTH_LOGIN, " LOGIN"},
+            {SMTPCORE_AUTH_XOAUTH2, " XOAUTH2"}, {SMTPCORE_AUTH_CRAM_MD5, " CRAM-MD5"},
+            {SMTPCORE_AUTH_OTHER, " (others)"}};
+        char offered[96] = "";
+        for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++)
+            if (caps->auth_mechs & mechs[i].bit)
+                strncat(offered, mechs[i].name, sizeof offered - strlen(offered) - 1);
+        snprintf(buf, cap, "authentication not possible: the server offers no mechanism "
+                           "smtpcore-send can use%s%s (it offers:%s)",
+                 ss->o->auth_mech ? " such as " : "",
+                 ss->o->auth_mech ? ss->o->auth_mech : "", offered[0] ? offered : " none");
+    }
+    return buf;
+}
+
 /* Maps what happened to the documented exit status and prints the result line. */
 static int verdict(const send_session *ss)
 {
@@ -666,6 +810,7 @@ static int verdict(const send_session *ss)
         return status;
     }
     const char *why = NULL;
+    char buf[1200];
     int cls = 0;
     if (r->have_message_result) {
         cls = r->message_failure;
@@ -676,13 +821,24 @@ static int verdict(const send_session *ss)
             why = "no recipient accepted";
     } else if (r->auth_failure) {
         cls = r->auth_failure;
-        why = r->auth_reply;
+        why = auth_reason(ss, buf, sizeof buf);
     } else if (r->mail_failure > 0) {
         cls = r->mail_failure;
         why = r->mail_reply;
     } else if (r->closed && r->close_violation == SMTPCORE_V_TLS_REQUIRED) {
         cls = SMTPCORE_FAIL_PERMANENT;
         why = r->close_message[0] ? r->close_message : "TLS required but not offered";
+    } else if (r->closed && r->close_code >= 400 &&
+               (r->close_failure == SMTPCORE_FAIL_TRANSIENT ||
+                r->close_failure == SMTPCORE_FAIL_PERMANENT)) {
+        /* No transaction ran: the reply the session closed on decides (a 554 greeting,
+         * EHLO and HELO both refused, a 421). */
+        cls = r->close_failure;
+        snprintf(buf, sizeof buf, "%s: %s",
+                 r->greeted ? "the server ended the session"
+                            : "the server refused the session at the greeting",
+                 r->close_message);
+        why = buf;
     } else {
         /* all recipients refused, or the conversation broke off */
         int any_rcpt = 0, any_transient = 0;
@@ -744,9 +900,24 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < MAX_RCPTS; i++)
         res.rcpt_failure[i] = res.delivery_failure[i] = -1;
     size_t msg_len = 0;
-    char *msg = read_message(o.file, &msg_len);
+    char *msg = o.msg.body != NULL ? calloc(1, 1) : read_message(o.file, &msg_len);
     if (msg == NULL)
         return EXIT_LOCAL;
+    o.msg.from = o.from;
+    o.msg.to = o.to;
+    o.msg.nto = o.nto;
+    o.msg.host = o.helo;
+    msg = send_msg_compose(&o.msg, msg, msg_len, &msg_len);
+    if (msg == NULL)
+        return EXIT_LOCAL;
+    if (msg_len == 0) {
+        /* swaks refuses too: an empty DATA is almost always a mistake (< /dev/null). */
+        fprintf(stderr, "smtpcore-send: the message is empty (nothing read from %s); "
+                        "nothing sent\n",
+                o.file && strcmp(o.file, "-") ? o.file : "standard input");
+        free(msg);
+        return EXIT_LOCAL;
+    }
 
     char err[256];
     int fd = tool_connect(o.host, o.port, (int)o.timeout_s * 1000, err, sizeof err);
@@ -783,7 +954,8 @@ int main(int argc, char **argv)
     ss.res = &res;
     ss.st.fd = fd;
     ss.st.ssl = NULL;
-    ss.tc = (tool_transcript){ .out = o.verbose ? stdout : NULL, .prefix = "C: " };
+    ss.tc = (tool_transcript){ .out = o.verbose ? stdout : NULL, .prefix = "C: ",
+                               .hide_auth = o.auth != NULL && !o.show_auth };
     ss.ts = (tool_transcript){ .out = o.verbose ? stdout : NULL, .prefix = "S: " };
     ss.msg = msg;
     ss.msg_len = msg_len;

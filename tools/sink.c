@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "net.h"
+#include "report.h"
 #include "workers.h"
 
 static const char usage_text[] =
@@ -79,6 +80,7 @@ static const char usage_text[] =
 "    --quiet              No per-transaction log lines.\n"
 "    --verbose            Also log connections and protocol errors.\n"
 "    -h, --help           This text.\n"
+"    --version            The tool's and the library's version.\n"
 "\n"
 "SIGNALS\n"
 "    SIGTERM, SIGINT      Stop accepting connections. Idle sessions get \"421 4.3.2\"; a\n"
@@ -87,9 +89,10 @@ static const char usage_text[] =
 "                         messages are removed, never half-stored). Exit status 0.\n"
 "\n"
 "LOG LINE\n"
-"    smtpcore-sink: id=N peer=ADDR:PORT helo=NAME tls=no|VERSION CIPHER auth=USER|-\n"
+"    smtpcore-sink: id=N peer=ADDR:PORT helo=NAME tls=no|VERSION/CIPHER auth=USER|-\n"
 "        from=<ADDR> nrcpt=N to=<A>,<B> size=OCTETS status=CODE [rcpt_status=C1,C2]\n"
 "        [file=NAME] [reason=WHY]\n"
+"    tls= is e.g. tls=TLSv1.3/TLS_AES_256_GCM_SHA384 (one word, no space).\n"
 "    With --lmtp, rcpt_status gives each recipient's reply code in the order of to=,\n"
 "    and status is 250 when one recipient got 250, else the first 4xx, else the first 5xx.\n"
 "\n"
@@ -125,6 +128,9 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
         int r;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            tool_print_version("smtpcore-sink");
             return 0;
         } else if ((r = tool_opt_value(argc, argv, &i, "--listen", &v)) != 0) {
             if (r < 0 || tool_parse_hostport(v, 2525, 1, o->host, sizeof o->host, &o->port))

@@ -52,7 +52,7 @@ sleep 0.5
 check "nothing stored for messages every recipient refused (still 301 files)" \
   test "$(count_files "$WORK/md1/new")" -eq 301
 check "no file left in tmp/" test "$(count_files "$WORK/md1/tmp")" -eq 0
-expect_status 2 "send without --lmtp to the LMTP sink: EHLO and HELO refused (exit 2)" \
+expect_status 3 "send without --lmtp to the LMTP sink: EHLO and HELO refused with 5xx: permanent" \
   timeout 30 "$SEND" -q --from a@example.org --to x@example.com "unix:$sock" "$WORK/msg.eml"
 # probe_lmtp DESCRIPTION TARGET: smtpcore-probe finds an LMTP server there, conformant.
 probe_lmtp() {
