@@ -249,3 +249,121 @@ Test(server_memory, long_dot_stuffed_message)
     tsm_check(&e);
     tsm_close(&e);
 }
+
+/* ---- PROXY headers (issue 13): hostile headers never allocate nor grow the session ---- */
+
+static void tsm_open_proxy(tsm_env *e, smtpcore_proxy_mode mode, size_t max_header)
+{
+    memset(e, 0, sizeof(*e));
+    e->alloc.malloc_fn = tsm_malloc;
+    e->alloc.realloc_fn = tsm_realloc;
+    e->alloc.free_fn = tsm_free;
+    e->alloc.user = &e->count;
+    smtpcore_server_config c;
+    smtpcore_server_config_init(&c);
+    c.allocator = &e->alloc;
+    c.proxy_protocol = mode;
+    if (max_header)
+        c.proxy_max_header = max_header;
+    cr_assert_eq(smtpcore_server_new(&e->s, &c), SMTPCORE_OK);
+    e->calls_after_new = e->count.calls;
+    e->memory = smtpcore_server_memory(e->s);
+    /* The header is bounded by the configuration, and so is the session. */
+    cr_assert_gt(e->memory, c.proxy_max_header);
+    cr_assert_lt(e->memory, 2 * c.proxy_max_header + c.input_buffer_size + 4096);
+}
+
+/* Feeds data until it is all taken or the session refuses it as closed; returns 1 when
+ * the session closed. */
+static int tsm_feed_proxy(tsm_env *e, const char *data, size_t len)
+{
+    size_t at = 0;
+    int stalls = 0;
+    while (at < len) {
+        size_t used = 0;
+        int rc = smtpcore_server_receive(e->s, data + at, len - at, &used);
+        if (rc == SMTPCORE_ERR_CLOSED)
+            return 1;
+        cr_assert_eq(rc, SMTPCORE_OK);
+        at += used;
+        tsm_pump(e, 1);
+        if (used == 0 && ++stalls > 3)
+            cr_assert_fail("input stuck at %zu", at);
+    }
+    return smtpcore_server_want_close(e->s);
+}
+
+Test(server_memory, proxy_v1_endless_line)
+{
+    tsm_env e;
+    tsm_open_proxy(&e, SMTPCORE_PROXY_ANY, 0);
+    static char block[4096];
+    memset(block, 'A', sizeof block);
+    memcpy(block, "PROXY ", 6);
+    int closed = 0;
+    for (int i = 0; i < 256 && !closed; i++) /* up to 1 MiB */
+        closed = tsm_feed_proxy(&e, block, sizeof block);
+    cr_expect(closed);
+    cr_expect_eq(e.events[SMTPCORE_SEV_CLOSE], 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_CONNECT], 0);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, proxy_v2_largest_header_then_flood)
+{
+    /* The largest header the protocol allows (16 + 65535), all zero-length TLVs, then a
+     * flood of early bytes: the session holds the header once and stays the same size. */
+    tsm_env e;
+    tsm_open_proxy(&e, SMTPCORE_PROXY_V2, 16 + 65535);
+    static char hdr[16 + 65535];
+    memcpy(hdr, "\r\n\r\n\0\r\nQUIT\n", 12);
+    hdr[12] = 0x21;
+    hdr[13] = 0x00; /* AF_UNSPEC: the whole block is TLVs (3-byte zero TLVs) */
+    hdr[14] = (char)0xff;
+    hdr[15] = (char)0xff;
+    memset(hdr + 16, 0, 65535);
+    tsm_feed_proxy(&e, hdr, sizeof hdr);
+    cr_expect_eq(e.events[SMTPCORE_SEV_PROXY], 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_CONNECT], 1);
+    const smtpcore_proxy_header *h = smtpcore_server_proxy_header(e.s);
+    cr_assert_not_null(h);
+    cr_expect_eq(h->tlvs.len, 65535);
+    static char flood[8192];
+    memset(flood, 'x', sizeof flood);
+    for (int i = 0; i < 64; i++)
+        tsm_feed_proxy(&e, flood, sizeof flood);
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, proxy_v2_length_over_limit_and_garbage)
+{
+    tsm_env e;
+    tsm_open_proxy(&e, SMTPCORE_PROXY_V2, 0);
+    static char hdr[70000];
+    memset(hdr, 0x5a, sizeof hdr);
+    memcpy(hdr, "\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff", 16);
+    cr_expect(tsm_feed_proxy(&e, hdr, sizeof hdr));
+    cr_expect_eq(e.events[SMTPCORE_SEV_PROTOCOL_ERROR], 1);
+    cr_expect_eq(e.events[SMTPCORE_SEV_CLOSE], 1);
+    cr_expect_null(smtpcore_server_proxy_header(e.s));
+    tsm_check(&e);
+    tsm_close(&e);
+}
+
+Test(server_memory, proxy_many_sessions_one_byte_at_a_time)
+{
+    /* A header trickled byte by byte, with the split points a slow proxy would make. */
+    static const char hdr[] = "PROXY TCP6 2001:db8::1 2001:db8::2 65535 25\r\nEHLO c.example\r\n";
+    for (int k = 0; k < 50; k++) {
+        tsm_env e;
+        tsm_open_proxy(&e, SMTPCORE_PROXY_V1, 0);
+        for (size_t i = 0; i + 1 < sizeof hdr; i++)
+            tsm_feed_proxy(&e, hdr + i, 1);
+        cr_expect_eq(e.events[SMTPCORE_SEV_PROXY], 1);
+        cr_expect_eq(e.events[SMTPCORE_SEV_HELO], 1);
+        tsm_check(&e);
+        tsm_close(&e);
+    }
+}

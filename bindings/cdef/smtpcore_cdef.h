@@ -360,7 +360,8 @@ int smtpcore_server_tls_started(smtpcore_server *s);
 size_t smtpcore_server_memory(const smtpcore_server *s);
 const smtpcore_proxy_header *smtpcore_server_proxy_header(const smtpcore_server *s);
 int smtpcore_server_set_xclient_allowed(smtpcore_server *s, int allowed);
-const smtpcore_xclient_attrs *smtpcore_server_xclient_attrs(const smtpcore_server *s);
+int smtpcore_server_xclient_attrs(const smtpcore_server *s,
+                                                  smtpcore_xclient_attrs *out, size_t out_size);
 typedef struct smtpcore_client smtpcore_client;
 typedef enum smtpcore_quirk {
     SMTPCORE_QUIRK_NO_PIPELINING = 1,

@@ -31,6 +31,13 @@ static int verb_eq(const char *s, const char *lit, size_t n)
         memcpy(&b, lit, 4);
         return (a | 0x20202020u) == b;
     }
+    if (n == 7) { /* XCLIENT: never read past the verb */
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, lit, 4);
+        return (a | 0x20202020u) == b && (s[4] | 0x20) == lit[4] && (s[5] | 0x20) == lit[5] &&
+               (s[6] | 0x20) == lit[6];
+    }
     uint64_t a, b;
     memcpy(&a, s, 8);
     memcpy(&b, lit, 8);
@@ -103,6 +110,9 @@ sc_verb sc_verb_lookup(const char *s, size_t len)
     } else if (len == 8) {
         v = SC_VERB_STARTTLS;
         lit = "starttls";
+    } else if (len == 7) {
+        v = SC_VERB_XCLIENT;
+        lit = "xclient";
     } else {
         return SC_VERB_UNKNOWN;
     }
@@ -129,6 +139,7 @@ const char *sc_verb_name(sc_verb v)
     case SC_VERB_TURN: return "TURN";
     case SC_VERB_ETRN: return "ETRN";
     case SC_VERB_LHLO: return "LHLO";
+    case SC_VERB_XCLIENT: return "XCLIENT";
     case SC_VERB_UNKNOWN:
     case SC_VERB_COUNT:
         break;
@@ -549,6 +560,7 @@ int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_comm
     case SC_VERB_VRFY:
     case SC_VERB_EXPN:
     case SC_VERB_ETRN:
+    case SC_VERB_XCLIENT: /* attributes: server_xclient.c */
         if (!n)
             return FAIL_SYNTAX(err, "Argument required");
         return 0;

@@ -66,7 +66,7 @@ static int text_ok(const char *t, size_t max, int allow_space)
  * one full reply line, the room a host answer is promised. */
 static size_t reply_reserve(const smtpcore_server_config *c)
 {
-    size_t ehlo = 4 + strlen(c->hostname) + 7 + SC_SRV_HELO_ECHO + 2 + 220;
+    size_t ehlo = 4 + strlen(c->hostname) + 7 + SC_SRV_HELO_ECHO + 2 + SC_SRV_EHLO_EXT_MAX;
     return ehlo > SC_SRV_MIN_RESERVE ? ehlo : SC_SRV_MIN_RESERVE;
 }
 
@@ -94,8 +94,10 @@ static int config_check(const smtpcore_server_config *c)
         (unsigned)c->talker_policy > SMTPCORE_TALKER_REJECT ||
         (unsigned)c->injection_policy > SMTPCORE_INJECTION_DISCARD)
         return -1;
-    if ((unsigned)c->proxy_protocol > SMTPCORE_PROXY_ANY ||
-        c->proxy_max_header < SC_PROXY_MIN_HEADER || c->proxy_max_header > SC_PROXY_V2_MAX)
+    if ((unsigned)c->proxy_protocol > SMTPCORE_PROXY_ANY)
+        return -1;
+    if (c->proxy_protocol != SMTPCORE_PROXY_OFF &&
+        (c->proxy_max_header < SC_PROXY_MIN_HEADER || c->proxy_max_header > SC_PROXY_V2_MAX))
         return -1;
     if (c->own_names_count > 0) {
         if (!c->own_names)
@@ -163,8 +165,14 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     }
     if (config_check(&c) != 0)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    if (c.proxy_protocol != SMTPCORE_PROXY_OFF)
-        return SMTPCORE_ERR_UNSUPPORTED; /* the reader lands in the next commit */
+    /* With PROXY on, the whole header must fit the input buffer (the parser sees it in
+     * one piece) and a copy is kept for smtpcore_server_proxy_header(). */
+    size_t proxy_raw = 0;
+    if (c.proxy_protocol != SMTPCORE_PROXY_OFF) {
+        proxy_raw = c.proxy_protocol == SMTPCORE_PROXY_V1 ? SC_PROXY_V1_MAX : c.proxy_max_header;
+        if (c.input_buffer_size < proxy_raw)
+            c.input_buffer_size = proxy_raw;
+    }
     /* BINARYMIME is only meaningful with BDAT (RFC 3030 3). */
     if (!(c.extensions & SMTPCORE_EXT_CHUNKING))
         c.extensions &= ~(uint32_t)SMTPCORE_EXT_BINARYMIME;
@@ -184,6 +192,9 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     size_t lmtp = sc_srv_lmtp_size(&c);
     size_t total =
         sizeof(smtpcore_server) + strs + c.input_buffer_size + c.output_buffer_size + lmtp;
+    size_t proxy_off = (total + 15u) & ~(size_t)15u;
+    if (proxy_raw)
+        total = proxy_off + sizeof(sc_srv_proxy) + proxy_raw;
     smtpcore_allocator a;
     sc_alloc_resolve(&a, c.allocator);
     smtpcore_server *s = sc_malloc(&a, total);
@@ -201,10 +212,16 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     s->reserve = (uint32_t)reply_reserve(&c);
     if (lmtp)
         sc_srv_lmtp_init(s, s->out.data + c.output_buffer_size);
+    if (proxy_raw) {
+        s->proxy = (sc_srv_proxy *)(void *)((char *)s + proxy_off);
+        memset(s->proxy, 0, sizeof(sc_srv_proxy));
+        s->proxy->raw_cap = proxy_raw;
+        s->strings_size += total - proxy_off; /* counted by smtpcore_server_memory() */
+    }
     sc_line_init(&s->framer, c.max_command_line);
     s->tls_active = c.tls_active ? 1 : 0;
     s->xclient_allowed = c.xclient_allowed ? 1 : 0;
-    s->phase = SC_PH_GREETING;
+    s->phase = proxy_raw ? SC_PH_PROXY : SC_PH_GREETING;
     s->awaiting = SMTPCORE_SEV_NONE;
     *out = s;
     return SMTPCORE_OK;
@@ -553,7 +570,7 @@ void sc_srv_reset_txn(smtpcore_server *s)
 static void drop_done(smtpcore_server *s)
 {
     /* The EHLO reply repeats the HELO name from the input: keep it in place. */
-    if (!s->in_done || s->awaiting == SMTPCORE_SEV_HELO)
+    if (!s->in_done || sc_srv_keeps_line(s))
         return;
     if (s->auth_keep) {
         char *keep_end = s->in.data + s->in.start + s->auth_keep;
@@ -576,7 +593,9 @@ int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len, si
         return SMTPCORE_ERR_CLOSED;
     if (len == 0)
         return SMTPCORE_OK;
-    if (!s->output_seen)
+    /* The PROXY header comes before the greeting by design; bytes behind it are judged
+     * when it has been read (server_proxy.c). */
+    if (!s->output_seen && s->phase != SC_PH_PROXY)
         s->early_talker = 1;
     if (s->phase == SC_PH_TLS_WAIT) {
         /* Plaintext that arrives before the host reports TLS up cannot be part of the
@@ -585,7 +604,7 @@ int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len, si
         *consumed = len;
         return SMTPCORE_OK;
     }
-    if (s->evq_len == 0 && s->awaiting != SMTPCORE_SEV_HELO) {
+    if (s->evq_len == 0 && !sc_srv_keeps_line(s)) {
         drop_done(s);
         *consumed = sc_buf_append(&s->in, data, len);
     } else {
@@ -733,6 +752,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
             switch (s->phase) {
             case SC_PH_DATA: progress = sc_srv_data_step(s); break;
             case SC_PH_BDAT: progress = sc_srv_bdat_step(s); break;
+            case SC_PH_PROXY: progress = sc_srv_proxy_step(s); break;
             default: progress = cmd_step(s); break;
             }
             if (!progress) {
@@ -793,6 +813,10 @@ static answer_default default_for(smtpcore_server_event_type t)
         d.enh = "2.7.0";
         d.text = "Authentication successful";
         break;
+    case SMTPCORE_SEV_XCLIENT:
+        d.code = 220;
+        d.enh = NULL;
+        break;
     default: break;
     }
     return d;
@@ -828,6 +852,7 @@ static int code_allowed(smtpcore_server_event_type t, int code)
         return 0;
     switch (t) {
     case SMTPCORE_SEV_CONNECT: return code == 220 || code == 421 || code == 554;
+    case SMTPCORE_SEV_XCLIENT: return code == 220 || cls == 4 || cls == 5;
     case SMTPCORE_SEV_DATA: return code == 354 || cls == 4 || cls == 5;
     case SMTPCORE_SEV_AUTH: return code == 235 || cls == 4 || cls == 5;
     default: return cls == 2 || cls == 4 || cls == 5;
@@ -901,6 +926,13 @@ static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int c
         if (ok)
             s->authenticated = 1;
         break;
+    case SMTPCORE_SEV_XCLIENT:
+        s->group_end = 1;
+        if (ok)
+            sc_srv_xclient_restart(s);
+        else if (code == 421)
+            sc_srv_close(s, SMTPCORE_V_NONE);
+        break;
     default: s->group_end = 1; break;
     }
 }
@@ -942,6 +974,9 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
         return SMTPCORE_ERR_NO_ANSWER_PENDING;
     if (t == SMTPCORE_SEV_MESSAGE_END && s->cfg.lmtp)
         return sc_srv_lmtp_answer_all(s, code, enhanced, text, use_default);
+    /* XCLIENT accepted without a text: the usual greeting, as after a new connection. */
+    if (t == SMTPCORE_SEV_XCLIENT && code == 220 && !text)
+        use_default = 1;
     if (use_default) {
         const fast_default *f = fast_default_for(t);
         if (f) {
@@ -956,7 +991,7 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
     }
     answer_default d = default_for(t);
     if (use_default) {
-        if (t == SMTPCORE_SEV_CONNECT)
+        if (t == SMTPCORE_SEV_CONNECT || t == SMTPCORE_SEV_XCLIENT)
             greeting(s);
         else if (t == SMTPCORE_SEV_HELO)
             sc_srv_ehlo_reply(s);
@@ -998,7 +1033,8 @@ int sc_srv_format_answer(const smtpcore_server *s, smtpcore_server_event_type t,
             size_t el = strlen(enhanced);
             if (sc_enhanced_parse(enhanced, el, &e) != el || e.cls != (uint16_t)(code / 100))
                 return SMTPCORE_ERR_INVALID_ARGUMENT;
-        } else if (code / 100 != 3 && t != SMTPCORE_SEV_CONNECT && t != SMTPCORE_SEV_HELO) {
+        } else if (code / 100 != 3 && t != SMTPCORE_SEV_CONNECT && t != SMTPCORE_SEV_HELO &&
+                   !(t == SMTPCORE_SEV_XCLIENT && code == 220)) {
             e = (code == d.code && d.enh) ? enh_from(d.enh) : sc_enhanced_default(code);
         }
         if (!text)

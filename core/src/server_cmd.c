@@ -76,6 +76,8 @@ void sc_srv_ehlo_reply(smtpcore_server *s)
     }
     if (x & SMTPCORE_EXT_HELP)
         n = put_s(b, cap, n, "\nHELP");
+    if (s->xclient_allowed)
+        n = put_s(b, cap, n, "\n" SC_SRV_XCLIENT_EHLO);
     (void)sc_srv_reply_raw(s, 250, b, n);
 }
 
@@ -367,6 +369,7 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
         break;
     case SC_VERB_STARTTLS: do_starttls(s, ln, rest); break;
     case SC_VERB_AUTH: sc_srv_auth_start(s, &c, ln); break;
+    case SC_VERB_XCLIENT: sc_srv_xclient(s, &c, ln); break;
     default:
         refuse(s, ln, 502, "5.5.1", "Error: command not implemented",
                SMTPCORE_V_UNKNOWN_COMMAND);

@@ -16,6 +16,7 @@
 #include "command.h"
 #include "data.h"
 #include "line.h"
+#include "proxy.h"
 
 /* The least output room a step and a host answer get, and so the smallest output
  * buffer: one reply line of the RFC 5321 maximum (512 octets). A step may need more when
@@ -30,6 +31,21 @@
 #define SC_SRV_EVQ 4u
 #define SC_SRV_MAX_HOSTNAME 255u
 #define SC_SRV_MAX_GREETING 400u
+/* The EHLO reply's extension lines at most, each with "250-" and CRLF: 203 octets with
+ * every extension and the longest SIZE, 265 with the XCLIENT line; rounded up. */
+#define SC_SRV_EHLO_EXT_MAX 280u
+/* The XCLIENT keyword line of the EHLO reply (Postfix's attribute list). */
+#define SC_SRV_XCLIENT_EHLO "XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT"
+
+/* The PROXY header, kept for smtpcore_server_proxy_header(): allocated with the session
+ * (after its buffers) only when PROXY is on. */
+typedef struct sc_srv_proxy {
+    smtpcore_proxy_header hdr;
+    sc_proxy_text txt;
+    size_t raw_cap;             /* the longest header accepted */
+    int done;                   /* hdr is valid */
+    char raw[];                 /* the header's bytes, as received */
+} sc_srv_proxy;
 
 typedef enum sc_srv_phase {
     SC_PH_GREETING = 0, /* CONNECT not yet answered */
@@ -38,7 +54,8 @@ typedef enum sc_srv_phase {
     SC_PH_BDAT,         /* reading the octets of a BDAT chunk */
     SC_PH_AUTH,         /* waiting for a SASL continuation line */
     SC_PH_TLS_WAIT,     /* 220 to STARTTLS queued; waiting for tls_started() */
-    SC_PH_CLOSED        /* QUIT, 421 or EOF: input is ignored */
+    SC_PH_CLOSED,       /* QUIT, 421 or EOF: input is ignored */
+    SC_PH_PROXY         /* reading the PROXY header (server_proxy.c), before GREETING */
 } sc_srv_phase;
 
 /* What happens to the octets of a BDAT chunk. */
@@ -113,9 +130,11 @@ struct smtpcore_server {
      * queue at the next push or at the end of the call. */
     smtpcore_server_event *direct;
     smtpcore_server_event *stage;
-    /* The name the EHLO reply repeats: a slice of the input, which is neither dropped nor
-     * compacted while the HELO event awaits its answer. */
+    /* A slice of the input kept in place (neither dropped nor compacted) while its event
+     * awaits an answer (sc_srv_keeps_line()): the name the EHLO reply repeats, or the
+     * XCLIENT arguments, decoded and compacted by server_xclient.c. */
     const char *helo_name;
+    sc_srv_proxy *proxy;        /* NULL when PROXY is off */
     sc_srv_rec evq[SC_SRV_EVQ];
 
     smtpcore_server_event_type awaiting; /* event waiting for an answer, or SEV_NONE */
@@ -241,6 +260,18 @@ int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
                            const char *text, int use_default);
 void sc_srv_lmtp_refuse_all(smtpcore_server *s, int code, const char *enh, const char *text);
 int sc_srv_lmtp_flush(smtpcore_server *s);                 /* 1 while replies are left */
+/* server_proxy.c: the PROXY phase; 0 when more input is needed. */
+int sc_srv_proxy_step(smtpcore_server *s);
+
+/* server_xclient.c */
+void sc_srv_xclient(smtpcore_server *s, const sc_command *cmd, smtpcore_str line);
+void sc_srv_xclient_restart(smtpcore_server *s);
+
+/* The pending event's line must stay where it is (see helo_name). */
+static inline int sc_srv_keeps_line(const smtpcore_server *s)
+{
+    return s->awaiting == SMTPCORE_SEV_HELO || s->awaiting == SMTPCORE_SEV_XCLIENT;
+}
 
 /* server_auth.c */
 void sc_srv_auth_start(smtpcore_server *s, const sc_command *cmd, smtpcore_str line);

@@ -18,7 +18,8 @@ static void sct_puts(ts_bytes *b, const char *s)
 
 static const char *const sct_event_names[] = {
     "NONE", "CONNECT", "HELO", "MAIL", "RCPT", "DATA", "BODY", "MESSAGE_END", "MESSAGE_ABORTED",
-    "RSET", "NOOP", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "QUIT", "PROTOCOL_ERROR", "CLOSE"};
+    "RSET", "NOOP", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "QUIT", "PROTOCOL_ERROR", "CLOSE",
+    "PROXY", "XCLIENT"};
 
 static const char *const sct_violation_names[] = {
     "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
@@ -26,7 +27,9 @@ static const char *const sct_violation_names[] = {
     "TOO_MANY_ERRORS", "MESSAGE_TOO_BIG", "TOO_MANY_RECIPIENTS", "BAD_PARAMETER",
     "UNKNOWN_PARAMETER", "AUTH_FAILED", "MALFORMED_REPLY", "UNEXPECTED_REPLY",
     "REPLY_TOO_LONG", "TLS_REQUIRED", "SERVICE_UNAVAILABLE", "CONNECTION_LOST",
-    "LOOP_DETECTED", "UNSUPPORTED"};
+    "LOOP_DETECTED", "UNSUPPORTED", "PROXY_BAD_SIGNATURE", "PROXY_TRUNCATED",
+    "PROXY_TOO_LONG", "PROXY_V1_SYNTAX", "PROXY_BAD_ADDRESS", "PROXY_LENGTH_MISMATCH",
+    "PROXY_BAD_CRC", "PROXY_UNSUPPORTED", "PROXY_BAD_TLV", "XCLIENT_DENIED", "XCLIENT_SYNTAX"};
 
 const char *sct_event_name(int type)
 {
@@ -89,6 +92,9 @@ typedef struct sct_script {
     ts_bytes bodies[16];
     int body_skip[16];
     size_t nbodies;
+    const char *proxy_expect; /* P: line, checked against smtpcore_server_proxy_header() */
+    const char *xclient_expect[8]; /* X: lines, one per XCLIENT event, in order */
+    size_t nxclient;
 } sct_script;
 
 static int sct_fail(char *err, size_t cap, const char *fmt, ...)
@@ -191,6 +197,21 @@ static int sct_config(sct_script *sc, const char *kv, char *err, size_t cap)
         c->tls_active = atoi(v);
     else if (KEY("lmtp"))
         c->lmtp = atoi(v);
+    else if (KEY("proxy")) {
+        if (strcmp(v, "v1") == 0)
+            c->proxy_protocol = SMTPCORE_PROXY_V1;
+        else if (strcmp(v, "v2") == 0)
+            c->proxy_protocol = SMTPCORE_PROXY_V2;
+        else if (strcmp(v, "any") == 0)
+            c->proxy_protocol = SMTPCORE_PROXY_ANY;
+        else if (strcmp(v, "off") == 0)
+            c->proxy_protocol = SMTPCORE_PROXY_OFF;
+        else
+            ok = 0;
+    } else if (KEY("proxy_max_header"))
+        c->proxy_max_header = strtoul(v, NULL, 10);
+    else if (KEY("xclient"))
+        c->xclient_allowed = atoi(v);
     else if (KEY("hostname"))
         c->hostname = v; /* points into the script text, alive during the run */
     else if (KEY("greeting"))
@@ -390,6 +411,14 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
                 return sct_fail(err, cap, "unknown event: %s", line);
             break;
         }
+        case 'P':
+            sc->proxy_expect = arg; /* points into the script text */
+            break;
+        case 'X':
+            if (sc->nxclient >= 8)
+                return sct_fail(err, cap, "too many X: lines");
+            sc->xclient_expect[sc->nxclient++] = arg;
+            break;
         case 'B': {
             if (sc->nbodies >= 16)
                 return sct_fail(err, cap, "too many B lines");
@@ -427,6 +456,8 @@ typedef struct sct_run {
     size_t op; /* index of the op being run */
     int starttls_seen;
     int closed_input;
+    ts_bytes xclient_seen[8]; /* attributes of each XCLIENT event, formatted like X: */
+    size_t nxclient;
     uint64_t rng;
     char *err;
     size_t errcap;
@@ -523,8 +554,71 @@ static int sct_give_answer(sct_run *r, const smtpcore_server_event *ev)
     }
 }
 
+/* "NAME=value ADDR=[UNAVAILABLE] ..." for the attributes given, in the struct's order. */
+static void sct_format_xclient(ts_bytes *b, const smtpcore_xclient_attrs *a)
+{
+    const struct { const char *n; const smtpcore_xclient_attr *v; } t[] = {
+        {"NAME", &a->name}, {"ADDR", &a->addr}, {"PORT", &a->port}, {"PROTO", &a->proto},
+        {"HELO", &a->helo}, {"LOGIN", &a->login}, {"DESTADDR", &a->destaddr},
+        {"DESTPORT", &a->destport}};
+    int first = 1;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (t[i].v->state == SMTPCORE_XCLIENT_ABSENT)
+            continue;
+        if (!first)
+            sct_puts(b, " ");
+        first = 0;
+        sct_puts(b, t[i].n);
+        sct_puts(b, "=");
+        if (t[i].v->state == SMTPCORE_XCLIENT_UNAVAILABLE)
+            sct_puts(b, "[UNAVAILABLE]");
+        else if (t[i].v->state == SMTPCORE_XCLIENT_TEMPUNAVAIL)
+            sct_puts(b, "[TEMPUNAVAIL]");
+        else
+            ts_put(b, t[i].v->value.ptr, t[i].v->value.len);
+    }
+    ts_put(b, "", 0);
+}
+
+/* "v2 PROXY INET6 STREAM 2001:db8::1 4711 2001:db8::2 25 tlvs=01:6832,05:6964". */
+static void sct_format_proxy(ts_bytes *b, const smtpcore_proxy_header *h)
+{
+    static const char *const fam[] = {"UNSPEC", "INET", "INET6", "UNIX"};
+    static const char *const tr[] = {"UNSPEC", "STREAM", "DGRAM"};
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), "v%d %s %s %s ", h->version,
+             h->command == SMTPCORE_PROXY_CMD_LOCAL ? "LOCAL" : "PROXY", fam[h->family & 3],
+             tr[h->transport % 3]);
+    sct_puts(b, tmp);
+    ts_put(b, h->src_addr.ptr ? h->src_addr.ptr : "", h->src_addr.len);
+    snprintf(tmp, sizeof(tmp), " %u ", (unsigned)h->src_port);
+    sct_puts(b, tmp);
+    ts_put(b, h->dst_addr.ptr ? h->dst_addr.ptr : "", h->dst_addr.len);
+    snprintf(tmp, sizeof(tmp), " %u tlvs=", (unsigned)h->dst_port);
+    sct_puts(b, tmp);
+    smtpcore_str area = h->tlvs;
+    smtpcore_proxy_tlv tlv;
+    int first = 1;
+    while (smtpcore_proxy_tlv_next(&area, &tlv) == 1) {
+        snprintf(tmp, sizeof(tmp), "%s%02x:", first ? "" : ",", tlv.type);
+        sct_puts(b, tmp);
+        first = 0;
+        for (size_t i = 0; i < tlv.value.len; i++) {
+            snprintf(tmp, sizeof(tmp), "%02x", (unsigned char)tlv.value.ptr[i]);
+            sct_puts(b, tmp);
+        }
+    }
+    ts_put(b, "", 0);
+}
+
 static void sct_record(sct_run *r, const smtpcore_server_event *ev)
 {
+    if (ev->type == SMTPCORE_SEV_XCLIENT && r->nxclient < 8) {
+        smtpcore_xclient_attrs a;
+        if (smtpcore_server_xclient_attrs(r->s, &a, sizeof a) == SMTPCORE_OK)
+            sct_format_xclient(&r->xclient_seen[r->nxclient], &a);
+        r->nxclient++;
+    }
     if (r->nev < 4096) {
         r->ev_types[r->nev] = (int)ev->type;
         r->ev_viol[r->nev] = (int)ev->violation;
@@ -675,6 +769,33 @@ static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
             k++;
         }
     }
+    if (sc->proxy_expect && !bad) {
+        const smtpcore_proxy_header *h = smtpcore_server_proxy_header(r->s);
+        ts_bytes got = {0};
+        if (h)
+            sct_format_proxy(&got, h);
+        else
+            sct_puts(&got, "none");
+        if (strcmp(got.p, sc->proxy_expect) != 0) {
+            sct_puts(&msg, "PROXY header differs\n  expected: ");
+            sct_puts(&msg, sc->proxy_expect);
+            sct_puts(&msg, "\n  got:      ");
+            sct_puts(&msg, got.p);
+            bad = 1;
+        }
+        free(got.p);
+    }
+    for (size_t i = 0; i < sc->nxclient && !bad; i++) {
+        const char *got = i < r->nxclient && r->xclient_seen[i].p ? r->xclient_seen[i].p
+                                                                 : "(no XCLIENT event)";
+        if (strcmp(got, sc->xclient_expect[i]) != 0) {
+            sct_puts(&msg, "XCLIENT attributes differ\n  expected: ");
+            sct_puts(&msg, sc->xclient_expect[i]);
+            sct_puts(&msg, "\n  got:      ");
+            sct_puts(&msg, got);
+            bad = 1;
+        }
+    }
     for (size_t i = 0; i < sc->nbodies && !bad; i++) {
         if (sc->body_skip[i] && i < r->nbodies)
             continue;
@@ -770,6 +891,8 @@ int sct_run_text(const char *name, const char *text, size_t len, sct_mode mode, 
                  (unsigned long long)seed, tmp);
     }
     smtpcore_server_del(r->s);
+    for (size_t i = 0; i < r->nxclient && i < 8; i++)
+        free(r->xclient_seen[i].p);
 out:
     free(r->out.p);
     free(r->events.p);

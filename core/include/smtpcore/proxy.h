@@ -9,9 +9,10 @@
  * PROXY header (smtpcore_client_config::proxy_protocol) and send XCLIENT
  * (smtpcore_client_xclient()), so that a program using the engine can be the proxy.
  *
- * The structs below are owned by the library and handed out as `const` pointers
- * (smtpcore_server_proxy_header(), smtpcore_server_xclient_attrs()). Hosts never allocate
- * them; new fields are only ever appended, so they can grow without breaking callers.
+ * The structs below can grow: new fields are only ever appended. The PROXY header is
+ * owned by the library and handed out as a `const` pointer (smtpcore_server_proxy_header());
+ * the XCLIENT attributes are copied into the caller's struct, whose size the caller
+ * passes (smtpcore_server_xclient_attrs()).
  *
  * Included by smtpcore.h; do not include directly.
  */
@@ -159,8 +160,8 @@ typedef struct smtpcore_xclient_attr {
  * @brief The attributes of the XCLIENT command being decided
  *        (smtpcore_server_xclient_attrs(), during ::SMTPCORE_SEV_XCLIENT).
  *
- * Owned by the session; the values are decoded in place in the input buffer and valid
- * until the next call on the session: copy what you keep. The engine has checked the
+ * The values are slices of the command line, decoded in place, valid until the next call
+ * on the session: copy what you keep. The engine has checked the
  * syntax: ADDR and DESTADDR are IPv4 or IPv6 (the "IPV6:" prefix removed), PORT and
  * DESTPORT are decimal 0..65535, PROTO is SMTP or ESMTP (any case). Fields are only
  * ever appended.

@@ -150,7 +150,8 @@ typedef enum smtpcore_server_event_type {
      *  ::SMTPCORE_SEV_CONNECT; a bad header gives ::SMTPCORE_SEV_PROTOCOL_ERROR (a
      *  SMTPCORE_V_PROXY_* violation, no reply) and ::SMTPCORE_SEV_CLOSE instead. */
     SMTPCORE_SEV_PROXY,
-    /** XCLIENT from an allowed connection, attributes in smtpcore_server_xclient_attrs().
+    /** XCLIENT from an allowed connection; read the attributes with
+     *  smtpcore_server_xclient_attrs().
      *  Answer: accept (or reply 220 with a text) and the session starts over: a new 220
      *  greeting, HELO, AUTH and transaction forgotten; or reject (e.g. 550 5.7.0), and
      *  nothing changes; 421 closes. */
@@ -365,10 +366,20 @@ SMTPCORE_EXTERN const smtpcore_proxy_header *smtpcore_server_proxy_header(const 
 SMTPCORE_EXTERN int smtpcore_server_set_xclient_allowed(smtpcore_server *s, int allowed);
 
 /**
- * @brief The attributes of the XCLIENT command awaiting an answer, or NULL when the
- *        pending event is not ::SMTPCORE_SEV_XCLIENT. Valid until the next call on @p s.
+ * @brief Fills @p out with the attributes of the XCLIENT command awaiting an answer
+ *        (::SMTPCORE_SEV_XCLIENT).
+ *
+ * The session keeps no copy (an idle session stays small): the values are decoded in
+ * place in the command line, and the slices stay valid until the next call on @p s.
+ * @param s Session.
+ * @param[out] out Filled up to @p out_size bytes; pass `sizeof *out`. A caller built
+ *        against an older, smaller struct passes its own size and gets the fields it knows.
+ * @param out_size `sizeof(smtpcore_xclient_attrs)` as the caller knows it.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE when no XCLIENT awaits an answer,
+ *         ::SMTPCORE_ERR_INVALID_ARGUMENT.
  */
-SMTPCORE_EXTERN const smtpcore_xclient_attrs *smtpcore_server_xclient_attrs(const smtpcore_server *s);
+SMTPCORE_EXTERN int smtpcore_server_xclient_attrs(const smtpcore_server *s,
+                                                  smtpcore_xclient_attrs *out, size_t out_size);
 
 #ifdef __cplusplus
 }

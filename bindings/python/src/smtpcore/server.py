@@ -341,8 +341,12 @@ def _convert(ev: Any, s: Any = None) -> ServerEvent | None:
     if t == lib.SMTPCORE_SEV_PROXY:
         return Proxy(ar, line)
     if t == lib.SMTPCORE_SEV_XCLIENT:
-        a = lib.smtpcore_server_xclient_attrs(s) if s is not None else ffi.NULL
-        return Xclient(ar, line, _xclient_attrs(a) if a != ffi.NULL else {})
+        attrs: dict[str, XclientAttr] = {}
+        if s is not None:
+            a = ffi.new("smtpcore_xclient_attrs *")
+            if lib.smtpcore_server_xclient_attrs(s, a, ffi.sizeof("smtpcore_xclient_attrs")) == 0:
+                attrs = _xclient_attrs(a)
+        return Xclient(ar, line, attrs)
     return None
 
 
