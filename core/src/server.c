@@ -213,9 +213,10 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     if (lmtp)
         sc_srv_lmtp_init(s, s->out.data + c.output_buffer_size);
     if (proxy_raw) {
-        s->proxy = (sc_srv_proxy *)(void *)((char *)s + proxy_off);
-        memset(s->proxy, 0, sizeof(sc_srv_proxy));
-        s->proxy->raw_cap = proxy_raw;
+        s->proxy_off = (uint32_t)proxy_off;
+        sc_srv_proxy *px = sc_srv_proxy_area(s);
+        memset(px, 0, sizeof(sc_srv_proxy));
+        px->raw_cap = proxy_raw;
         s->strings_size += total - proxy_off; /* counted by smtpcore_server_memory() */
     }
     sc_line_init(&s->framer, c.max_command_line);

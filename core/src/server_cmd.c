@@ -41,7 +41,10 @@ void sc_srv_ehlo_reply(smtpcore_server *s)
         return;
     }
     n = put_s(b, cap, n, " Hello ");
-    n = put(b, cap, n, s->helo_name, s->helo_name_len);
+    size_t echo = s->helo_name_len;
+    if (s->xclient_allowed && echo > SC_SRV_HELO_ECHO - SC_SRV_XCLIENT_ECHO_CUT)
+        echo = SC_SRV_HELO_ECHO - SC_SRV_XCLIENT_ECHO_CUT; /* room for the XCLIENT line */
+    n = put(b, cap, n, s->helo_name, echo);
     if (x & SMTPCORE_EXT_PIPELINING)
         n = put_s(b, cap, n, "\nPIPELINING");
     if (x & SMTPCORE_EXT_SIZE) {

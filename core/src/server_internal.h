@@ -32,8 +32,11 @@
 #define SC_SRV_MAX_HOSTNAME 255u
 #define SC_SRV_MAX_GREETING 400u
 /* The EHLO reply's extension lines at most, each with "250-" and CRLF: 203 octets with
- * every extension and the longest SIZE, 265 with the XCLIENT line; rounded up. */
-#define SC_SRV_EHLO_EXT_MAX 280u
+ * every extension and the longest SIZE, rounded up. The XCLIENT line adds 62; when it is
+ * advertised the echoed HELO name is cut by SC_SRV_XCLIENT_ECHO_CUT instead, so the
+ * reserve (and the smallest output buffer) stays what it was. */
+#define SC_SRV_EHLO_EXT_MAX 220u
+#define SC_SRV_XCLIENT_ECHO_CUT 64u
 /* The XCLIENT keyword line of the EHLO reply (Postfix's attribute list). */
 #define SC_SRV_XCLIENT_EHLO "XCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT"
 
@@ -134,7 +137,6 @@ struct smtpcore_server {
      * awaits an answer (sc_srv_keeps_line()): the name the EHLO reply repeats, or the
      * XCLIENT arguments, decoded and compacted by server_xclient.c. */
     const char *helo_name;
-    sc_srv_proxy *proxy;        /* NULL when PROXY is off */
     sc_srv_rec evq[SC_SRV_EVQ];
 
     smtpcore_server_event_type awaiting; /* event waiting for an answer, or SEV_NONE */
@@ -171,7 +173,6 @@ struct smtpcore_server {
     uint8_t want_close;
     uint8_t group_end;          /* a group-ending reply is queued: flush */
     uint8_t tls_active;
-    uint8_t xclient_allowed;    /* XCLIENT advertised and served (server_xclient.c) */
 
     /* HELO / AUTH */
     uint8_t helo_done;
@@ -201,6 +202,11 @@ struct smtpcore_server {
     uint32_t lmtp_next;         /* the next one to write (all before it are written) */
     uint32_t lmtp_answered;
     uint8_t lmtp_flushing;      /* replies still to write: no command is processed */
+
+    /* PROXY / XCLIENT (server_proxy.c, server_xclient.c), in the tail padding */
+    uint8_t xclient_allowed;    /* XCLIENT advertised and served */
+    uint32_t proxy_off;         /* where the sc_srv_proxy sits in the block; 0: PROXY off
+                                   (an offset, not a pointer: it fits the padding) */
 };
 
 /* One recipient's reply: len 0 = not answered yet; off SC_LMTP_BULK = the bulk reply. */
@@ -260,6 +266,12 @@ int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
                            const char *text, int use_default);
 void sc_srv_lmtp_refuse_all(smtpcore_server *s, int code, const char *enh, const char *text);
 int sc_srv_lmtp_flush(smtpcore_server *s);                 /* 1 while replies are left */
+/* The PROXY area of the session's block, or NULL when PROXY is off. */
+static inline sc_srv_proxy *sc_srv_proxy_area(const smtpcore_server *s)
+{
+    return s->proxy_off ? (sc_srv_proxy *)(void *)((char *)(uintptr_t)s + s->proxy_off) : NULL;
+}
+
 /* server_proxy.c: the PROXY phase; 0 when more input is needed. */
 int sc_srv_proxy_step(smtpcore_server *s);
 

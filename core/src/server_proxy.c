@@ -8,7 +8,7 @@
 
 int sc_srv_proxy_step(smtpcore_server *s)
 {
-    sc_srv_proxy *px = s->proxy;
+    sc_srv_proxy *px = sc_srv_proxy_area(s);
     const char *p;
     size_t n = sc_srv_unprocessed(s, &p);
     smtpcore_proxy_header h;
@@ -51,7 +51,6 @@ int sc_srv_proxy_step(smtpcore_server *s)
 
 const smtpcore_proxy_header *smtpcore_server_proxy_header(const smtpcore_server *s)
 {
-    if (!s || !s->proxy || !s->proxy->done)
-        return NULL;
-    return &s->proxy->hdr;
+    const sc_srv_proxy *px = s ? sc_srv_proxy_area(s) : NULL;
+    return px && px->done ? &px->hdr : NULL;
 }
