@@ -48,7 +48,10 @@ static const char usage_text[] =
 "                   a server that answers twice took the bare-LF form as the end of data\n"
 "                   and is exposed to SMTP smuggling (this check may deliver a message)\n"
 "\n"
-"    Results are pass, FAIL, or info. Use it against servers you run; it sends mail.\n"
+"    Results are pass, FAIL, info, or inconclusive: a check that sends a message could\n"
+"    not run because the server refused its MAIL, RCPT or DATA (e.g. \"550 relay not\n"
+"    permitted\" for the default recipient: give --to an address it accepts). Use it\n"
+"    against servers you run; it sends mail.\n"
 "\n"
 "OPTIONS\n"
 "    --json           Print the result as one JSON object instead of a table.\n"
@@ -64,9 +67,11 @@ static const char usage_text[] =
 "\n"
 "EXIT STATUS\n"
 "    0 every check passed (conformant), 1 at least one check failed, 2 the server could\n"
-"    not be reached or did not greet, 4 usage error.\n";
+"    not be reached, did not greet, or greeted with a refusal (verdict \"refused at the\n"
+"    greeting\"), 3 no check failed but some were inconclusive, 4 usage error.\n";
 
-typedef enum { R_PASS, R_FAIL, R_INFO } result_kind;
+/* R_INCONCLUSIVE: the check could not run (e.g. the server refused its recipient). */
+typedef enum { R_PASS, R_FAIL, R_INFO, R_INCONCLUSIVE } result_kind;
 
 typedef struct check {
     const char *name;
@@ -86,6 +91,7 @@ typedef struct probe {
     int have_caps;
     int lmtp;       /* speak LMTP: --lmtp, or the server refused EHLO and HELO but took LHLO */
     int lmtp_found; /* ...found that way */
+    int greet_refused; /* it answered, but its greeting was a 4xx/5xx refusal */
 } probe;
 
 /* The greeting command of the protocol being probed. */
@@ -155,7 +161,7 @@ static int engine_session(probe *p)
     char in[8192];
     size_t in_len = 0;
     int greeted = 0, ready = 0, closed = 0, eof = 0;
-    char greeting[256] = "", why[256] = "";
+    char greeting[256] = "", why[256] = "", refusal[512] = "";
     int64_t deadline = tool_now_ms() + p->timeout_ms * 3;
     while (!closed && tool_now_ms() < deadline) {
         int progress = 0;
@@ -178,6 +184,9 @@ static int engine_session(probe *p)
                 p->have_caps = 1;
                 smtpcore_client_quit(c);
             } else if (ev.type == SMTPCORE_CEV_CLOSED || ev.type == SMTPCORE_CEV_PROTOCOL_ERROR) {
+                /* A refusing greeting (554, 421) closes without a GREETING event. */
+                if (!greeted && ev.type == SMTPCORE_CEV_CLOSED && ev.reply.code >= 400)
+                    tool_reply_format(&ev.reply, refusal, sizeof refusal);
                 size_t n = ev.message.len < sizeof why - 1 ? ev.message.len : sizeof why - 1;
                 if (n > 0 && why[0] == '\0') {
                     memcpy(why, ev.message.ptr, n);
@@ -223,6 +232,11 @@ static int engine_session(probe *p)
     }
     smtpcore_client_del(c);
     tool_stream_close(&st);
+    if (!greeted && refusal[0]) {
+        add_check(p, "greeting", R_FAIL, "the server greeted with a refusal: %s", refusal);
+        p->greet_refused = 1;
+        return -1;
+    }
     if (!greeted) {
         add_check(p, "greeting", R_FAIL, "%s", greeting[0] ? greeting : why[0] ? why : "no greeting");
         return -1;
@@ -360,7 +374,8 @@ static void check_pipelining(probe *p)
                           "split-quit workaround" : ": replies out of order");
 }
 
-/* MAIL, RCPT, DATA one at a time; returns 0 once 354 is in, or -1 with a reason. */
+/* MAIL, RCPT, DATA one at a time; returns 0 once 354 is in, or with a reason -1 (no
+ * session) or -2 (the server refused the envelope: the check cannot run). */
 static int raw_to_data(probe *p, tool_raw *r, char *why, size_t why_cap)
 {
     char cmd[600];
@@ -369,20 +384,21 @@ static int raw_to_data(probe *p, tool_raw *r, char *why, size_t why_cap)
         return -1;
     snprintf(cmd, sizeof cmd, "MAIL FROM:<%s>", p->from);
     if (tool_raw_cmd(r, cmd, &rep) / 100 != 2) {
-        snprintf(why, why_cap, "MAIL refused: %.200s", rep.text);
+        snprintf(why, why_cap, "MAIL refused: %.200s (use --from)", rep.text);
         tool_raw_close(r);
-        return -1;
+        return -2;
     }
     snprintf(cmd, sizeof cmd, "RCPT TO:<%s>", p->to);
     if (tool_raw_cmd(r, cmd, &rep) / 100 != 2) {
-        snprintf(why, why_cap, "RCPT refused (use --to): %.200s", rep.text);
+        snprintf(why, why_cap, "RCPT refused: %.200s (use --to with an address it accepts)",
+                 rep.text);
         tool_raw_close(r);
-        return -1;
+        return -2;
     }
     if (tool_raw_cmd(r, "DATA", &rep) != 354) {
-        snprintf(why, why_cap, "DATA: %.200s", rep.text);
+        snprintf(why, why_cap, "DATA refused: %.200s", rep.text);
         tool_raw_close(r);
-        return -1;
+        return -2;
     }
     return 0;
 }
@@ -391,8 +407,10 @@ static void check_dot_quit(probe *p)
 {
     tool_raw r;
     char why[256];
-    if (raw_to_data(p, &r, why, sizeof why) != 0) {
-        add_check(p, "dot-quit", R_FAIL, "%s", why);
+    int rc = raw_to_data(p, &r, why, sizeof why);
+    if (rc != 0) {
+        add_check(p, "dot-quit", rc == -2 ? R_INCONCLUSIVE : R_FAIL, "%s%s",
+                  rc == -2 ? "could not run: " : "", why);
         return;
     }
     tool_raw_sends(&r, "Subject: smtpcore-probe dot+QUIT check\r\n\r\nprobe\r\n.\r\nQUIT\r\n");
@@ -413,8 +431,10 @@ static void check_bare_lf(probe *p)
 {
     tool_raw r;
     char why[256];
-    if (raw_to_data(p, &r, why, sizeof why) != 0) {
-        add_check(p, "bare-lf-dot", R_FAIL, "%s", why);
+    int rc = raw_to_data(p, &r, why, sizeof why);
+    if (rc != 0) {
+        add_check(p, "bare-lf-dot", rc == -2 ? R_INCONCLUSIVE : R_FAIL, "%s%s",
+                  rc == -2 ? "could not run: " : "", why);
         return;
     }
     /* If "\n.\n" ends the data, "MAIL FROM" after it would start a second, smuggled
@@ -536,7 +556,7 @@ static void json_str(const char *s)
 
 static const char *result_name(result_kind r)
 {
-    return r == R_PASS ? "pass" : r == R_FAIL ? "FAIL" : "info";
+    return r == R_PASS ? "pass" : r == R_FAIL ? "FAIL" : r == R_INFO ? "info" : "inconclusive";
 }
 
 static int report(const probe *p, int reachable)
@@ -546,15 +566,22 @@ static int report(const probe *p, int reachable)
         snprintf(target, sizeof target, "%s", p->host);
     else
         snprintf(target, sizeof target, "%s:%u", p->host, (unsigned)p->port);
-    int failed = 0;
-    for (size_t i = 0; i < p->nchecks; i++)
+    int failed = 0, inconclusive = 0;
+    for (size_t i = 0; i < p->nchecks; i++) {
         failed |= p->checks[i].result == R_FAIL;
-    const char *verdict = !reachable ? "unreachable" : failed ? "NOT conformant" : "conformant";
+        inconclusive |= p->checks[i].result == R_INCONCLUSIVE;
+    }
+    const char *unreached = p->greet_refused ? "refused at the greeting" : "unreachable";
+    const char *verdict = !reachable ? unreached
+                          : failed   ? "NOT conformant"
+                          : inconclusive
+                              ? "inconclusive (checks that send a message could not run: use --to)"
+                              : "conformant";
     if (p->json) {
         printf("{\"target\":");
         json_str(target);
         printf(",\"protocol\":\"%s\",\"conformant\":%s,\"verdict\":", p->lmtp ? "lmtp" : "smtp",
-               reachable && !failed ? "true" : "false");
+               reachable && !failed && !inconclusive ? "true" : "false");
         json_str(verdict);
         printf(",\"checks\":[");
         for (size_t i = 0; i < p->nchecks; i++) {
@@ -562,20 +589,21 @@ static int report(const probe *p, int reachable)
             json_str(p->checks[i].name);
             printf(",\"result\":\"%s\",\"detail\":",
                    p->checks[i].result == R_PASS ? "pass"
-                   : p->checks[i].result == R_FAIL ? "fail" : "info");
+                   : p->checks[i].result == R_FAIL ? "fail"
+                   : p->checks[i].result == R_INFO ? "info" : "inconclusive");
             json_str(p->checks[i].detail);
             putchar('}');
         }
         printf("]}\n");
     } else {
         printf("smtpcore-probe %s%s\n", target, p->lmtp ? " (LMTP)" : "");
-        printf("%-14s %-6s %s\n", "CHECK", "RESULT", "DETAIL");
+        printf("%-14s %-12s %s\n", "CHECK", "RESULT", "DETAIL");
         for (size_t i = 0; i < p->nchecks; i++)
-            printf("%-14s %-6s %s\n", p->checks[i].name, result_name(p->checks[i].result),
+            printf("%-14s %-12s %s\n", p->checks[i].name, result_name(p->checks[i].result),
                    p->checks[i].detail);
         printf("verdict: %s\n", verdict);
     }
-    return !reachable ? 2 : failed ? 1 : 0;
+    return !reachable ? 2 : failed ? 1 : inconclusive ? 3 : 0;
 }
 
 int main(int argc, char **argv)

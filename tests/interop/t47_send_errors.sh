@@ -111,6 +111,26 @@ status 4 "an empty message is refused"
 has "$WORK/empty.err" "the message is empty" "and says so"
 stop_pid "$SRV_PID" || true
 
+# smtpcore-probe: a refused default recipient makes the message checks inconclusive, not
+# FAIL; a 554 greeting is a greeting that refused, not "unreachable".
+serve probe550 --rcpt "550 relay not permitted"
+ST=0; timeout 60 "$PROBE" "127.0.0.1:$SRV_PORT" >"$WORK/probe550.txt" 2>&1 || ST=$?
+status 3 "probe: refused recipient: inconclusive"
+if grep -Eq '^dot-quit +inconclusive +could not run: RCPT refused: 550 relay not permitted \(use --to' "$WORK/probe550.txt" &&
+   grep -Eq '^bare-lf-dot +inconclusive' "$WORK/probe550.txt" &&
+   grep -q '^verdict: inconclusive (.*use --to)' "$WORK/probe550.txt" && ! grep -q 'FAIL\|NOT conformant' "$WORK/probe550.txt"; then
+  ok "probe: dot-quit and bare-lf-dot inconclusive, use --to"
+else fail "probe output"; cat "$WORK/probe550.txt"; fi
+stop_pid "$SRV_PID" || true
+serve probe554 --greeting "554 5.7.1 go away"
+ST=0; timeout 60 "$PROBE" "127.0.0.1:$SRV_PORT" >"$WORK/probe554.txt" 2>&1 || ST=$?
+status 2 "probe: 554 greeting"
+if grep -Eq '^greeting +FAIL +the server greeted with a refusal: 554 5.7.1 go away' "$WORK/probe554.txt" &&
+   grep -q '^verdict: refused at the greeting' "$WORK/probe554.txt"; then
+  ok "probe: a greeting that refused is reported as such"
+else fail "probe 554 output"; cat "$WORK/probe554.txt"; fi
+stop_pid "$SRV_PID" || true
+
 # swaks-style options into smtpcore-sink: -f/-t, --server/--port, lists and <addr>,
 # --ehlo, --header replacing the built Subject, --body.
 start_sink sink47 --maildir "$WORK/md47" --quiet
