@@ -418,6 +418,8 @@ static int config(smtpcore_server_config *c, const uint8_t *hdr)
     c->injection_policy = (p & 8u) ? SMTPCORE_INJECTION_DISCARD : SMTPCORE_INJECTION_REJECT;
     c->allow_plaintext_auth = (p & 16u) != 0;
     c->tls_active = (p & 32u) != 0;
+    /* Bit 0 of the output-size byte (p has no bit left): the sync policy. */
+    c->sync_policy = (hdr[5] & 1u) ? SMTPCORE_SYNC_UNAUTH : SMTPCORE_SYNC_OFF;
     if (p & 64u) {
         c->own_names = own_names;
         c->own_names_count = sizeof own_names / sizeof own_names[0];

@@ -67,6 +67,14 @@ static const char usage_text[] =
 "    --bare-lf POLICY     reject (default): bare LF in commands gets 500 and a message\n"
 "                         containing one is refused with 550; accept: bare LF passes as\n"
 "                         content. End of data is only ever CRLF.CRLF.\n"
+"    --forbid-pipelining WHO\n"
+"                         unauth (default): a client that has not authenticated and\n"
+"                         sends more behind a command that must end a pipelined group\n"
+"                         (DATA before its 354, EHLO, HELO, NOOP, VRFY, EXPN, HELP), or\n"
+"                         pipelines at all without PIPELINING, gets \"554 5.5.0 Error:\n"
+"                         SMTP protocol synchronization\" and is disconnected (Postfix's\n"
+"                         smtpd_forbid_unauth_pipelining); all: authenticated clients\n"
+"                         too; off: such commands are served.\n"
 "    --hostname NAME      Name in the greeting and EHLO reply (default localhost).\n"
 "    --max-conn N         Concurrent connections (default 1000; more get 421).\n"
 "    --timeout SECONDS    Idle timeout per connection (default 300).\n"
@@ -121,6 +129,7 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
     o->grace_s = 30;
     o->hostname = "localhost";
     o->workers = 1;
+    o->sync_policy = SMTPCORE_SYNC_UNAUTH;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         const char *a = argv[i];
@@ -199,6 +208,17 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
             if (r < 0 || (strcmp(v, "reject") != 0 && strcmp(v, "accept") != 0))
                 return usage_error("--bare-lf takes reject or accept", v);
             o->bare_lf_accept = !strcmp(v, "accept");
+        } else if ((r = tool_opt_value(argc, argv, &i, "--forbid-pipelining", &v)) != 0) {
+            if (r < 0)
+                return usage_error("missing value", a);
+            if (!strcmp(v, "unauth"))
+                o->sync_policy = SMTPCORE_SYNC_UNAUTH;
+            else if (!strcmp(v, "all"))
+                o->sync_policy = SMTPCORE_SYNC_ALL;
+            else if (!strcmp(v, "off"))
+                o->sync_policy = SMTPCORE_SYNC_OFF;
+            else
+                return usage_error("--forbid-pipelining takes unauth, all or off", v);
         } else if (!strcmp(a, "--auth-plaintext")) {
             o->auth_plaintext = 1;
         } else if (!strcmp(a, "--require-helo")) {
@@ -262,6 +282,7 @@ static int setup(sink_ctx *ctx)
                                                   : SMTPCORE_BARE_LF_REJECT;
     cfg->allow_plaintext_auth = ctx->opt.auth_plaintext;
     cfg->lmtp = ctx->opt.lmtp.on;
+    cfg->sync_policy = ctx->opt.sync_policy;
     if (ctx->opt.tls_cert != NULL) {
         ctx->tls = tool_tls_server_ctx(ctx->opt.tls_cert, ctx->opt.tls_key, err, sizeof err);
         if (ctx->tls == NULL) {

@@ -260,6 +260,11 @@ typedef enum smtpcore_injection_policy {
     SMTPCORE_INJECTION_REJECT = 0,
     SMTPCORE_INJECTION_DISCARD = 1
 } smtpcore_injection_policy;
+typedef enum smtpcore_sync_policy {
+    SMTPCORE_SYNC_OFF = 0,
+    SMTPCORE_SYNC_UNAUTH = 1,
+    SMTPCORE_SYNC_ALL = 2
+} smtpcore_sync_policy;
 typedef struct smtpcore_server_config {
     size_t struct_size;
     const char *hostname;
@@ -286,6 +291,7 @@ typedef struct smtpcore_server_config {
     smtpcore_proxy_mode proxy_protocol;
     size_t proxy_max_header;
     int xclient_allowed;
+    smtpcore_sync_policy sync_policy;
 } smtpcore_server_config;
 typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_NONE = 0,

@@ -92,7 +92,8 @@ static int config_check(const smtpcore_server_config *c)
     if ((unsigned)c->helo_policy > SMTPCORE_HELO_OPTIONAL ||
         (unsigned)c->bare_lf_policy > SMTPCORE_BARE_LF_ACCEPT ||
         (unsigned)c->talker_policy > SMTPCORE_TALKER_REJECT ||
-        (unsigned)c->injection_policy > SMTPCORE_INJECTION_DISCARD)
+        (unsigned)c->injection_policy > SMTPCORE_INJECTION_DISCARD ||
+        (unsigned)c->sync_policy > SMTPCORE_SYNC_ALL)
         return -1;
     if ((unsigned)c->proxy_protocol > SMTPCORE_PROXY_ANY)
         return -1;

@@ -267,6 +267,44 @@ static int pipelining_ok(const smtpcore_server *s)
     return (s->cfg.extensions & SMTPCORE_EXT_PIPELINING) && s->helo_done && s->esmtp;
 }
 
+/* RFC 2920 3.1: commands whose reply changes what the client may send next must end a
+ * group (the RFC names EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP; HELO and HELP are
+ * of the same kind). QUIT is left out as Postfix does: what follows it is ignored. */
+static int ends_group(sc_verb verb)
+{
+    switch (verb) {
+    case SC_VERB_HELO:
+    case SC_VERB_EHLO:
+    case SC_VERB_DATA:
+    case SC_VERB_NOOP:
+    case SC_VERB_VRFY:
+    case SC_VERB_EXPN:
+    case SC_VERB_HELP: return 1;
+    default: return 0;
+    }
+}
+
+static int sync_enforced(const smtpcore_server *s)
+{
+    switch (s->cfg.sync_policy) {
+    case SMTPCORE_SYNC_ALL: return 1;
+    case SMTPCORE_SYNC_UNAUTH: return !s->authenticated;
+    default: return 0;
+    }
+}
+
+/* The sync policy: the command with input behind it is not executed; 554 and close,
+ * like Postfix's smtpd_forbid_unauth_pipelining. The discarded input is never read. */
+static void sync_refuse(smtpcore_server *s, smtpcore_str line, size_t rest)
+{
+    s->in_done += rest;
+    smtpcore_server_event *ev =
+        sc_srv_refuse(s, line, 554, "5.5.0", "Error: SMTP protocol synchronization",
+                      SMTPCORE_V_IMPROPER_PIPELINING, 0);
+    ev->discarded = rest;
+    sc_srv_close(s, SMTPCORE_V_IMPROPER_PIPELINING);
+}
+
 /* Returns 1 when the command was refused for improper pipelining. */
 static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpcore_str line)
 {
@@ -274,6 +312,13 @@ static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpc
     /* QUIT ends the session (what follows is ignored), STARTTLS has its own rule and
      * BDAT is followed by its octets by definition. */
     int exempt = verb == SC_VERB_QUIT || verb == SC_VERB_STARTTLS || verb == SC_VERB_BDAT;
+    /* AUTH is exempt from the sync rule only: a SASL response sent behind it is served
+     * (see cmd_step()), anything else behind it is judged as the next command. */
+    if (rest > 0 && !exempt && verb != SC_VERB_AUTH && sync_enforced(s) &&
+        (ends_group(verb) || !pipelining_ok(s))) {
+        sync_refuse(s, line, rest);
+        return 1;
+    }
     s->improper_next = rest > 0 && !exempt && !pipelining_ok(s);
     if (!improper || exempt)
         return 0;

@@ -188,6 +188,10 @@ static int sct_config(sct_script *sc, const char *kv, char *err, size_t cap)
     else if (KEY("talker"))
         c->talker_policy = strcmp(v, "reject") == 0 ? SMTPCORE_TALKER_REJECT
                                                     : SMTPCORE_TALKER_NOTE;
+    else if (KEY("sync"))
+        c->sync_policy = strcmp(v, "all") == 0      ? SMTPCORE_SYNC_ALL
+                         : strcmp(v, "unauth") == 0 ? SMTPCORE_SYNC_UNAUTH
+                                                    : SMTPCORE_SYNC_OFF;
     else if (KEY("injection"))
         c->injection_policy = strcmp(v, "discard") == 0 ? SMTPCORE_INJECTION_DISCARD
                                                         : SMTPCORE_INJECTION_REJECT;

@@ -93,8 +93,9 @@ local TRANSACTION = { "EHLO client.example.org\r\n",
     .. "RCPT TO:<bob@example.org>\r\n"
     .. "RCPT TO:<reject-me@example.org>\r\n"
     .. "RCPT TO:<carol@example.org> NOTIFY=SUCCESS,FAILURE\r\n"
-    .. "DATA\r\n"
-    .. "Subject: hi\r\n\r\n..leading dot\r\nline\r\n.\r\n"
+    .. "DATA\r\n",
+    -- RFC 2920: the content waits for the 354 (server_new refuses it otherwise, below)
+    "Subject: hi\r\n\r\n..leading dot\r\nline\r\n.\r\n"
     .. "QUIT\r\n" }
 
 local function reject_me(s, e)
@@ -136,7 +137,7 @@ end)
 test("custom multi-line reply and own_names loop check", function()
     local s = assert(smtpcore.server_new({ hostname = "mx.example.org",
                                            own_names = { "mx.example.org", "[192.0.2.1]" } }))
-    local events, out = converse(s, "HELO [192.0.2.1]\r\nNOOP\r\n", function(sess, e)
+    local events, out = converse(s, { "HELO [192.0.2.1]\r\n", "NOOP\r\n" }, function(sess, e)
         if e.type == SEV.CONNECT then
             assert(sess:reply(220, nil, "mx.example.org first line\nsecond line"))
             return true
@@ -195,6 +196,45 @@ test("EOF mid-transaction closes", function()
     end
     H.ok(#events >= 3, "events before EOF")
     H.eq(last and last.name, "CLOSE")
+end)
+
+-- The FFI-level default (sync_policy "unauth", unlike the engine's "off"): a client
+-- that has not authenticated and sends the content behind DATA, before its 354, gets
+-- 554 5.5.0 and the session closes (Postfix's smtpd_forbid_unauth_pipelining).
+local PIPED = { "EHLO c.example.org\r\n",
+    "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+    .. "Subject: second\r\n\r\nsmuggled\r\n.\r\nQUIT\r\n" }
+
+test("default sync_policy: content before the 354 gets 554 5.5.0 and close", function()
+    local s = assert(smtpcore.server_new())
+    local events, out = converse(s, PIPED)
+    H.eq(names(events), "CONNECT HELO MAIL RCPT PROTOCOL_ERROR CLOSE")
+    H.eq(smtpcore.violation_str(events[5].violation),
+         smtpcore.violation_str(10), "V_IMPROPER_PIPELINING (10)")
+    H.contains(out, "554 5.5.0 Error: SMTP protocol synchronization\r\n")
+    H.eq(codes(out), "220 250 250 250 554")
+    H.ok(s:want_close(), "want_close")
+end)
+
+test("sync_policy off serves the pipelined message", function()
+    local s = assert(smtpcore.server_new({ sync_policy = "off" }))
+    local events, out = converse(s, PIPED)
+    H.eq(names(events), "CONNECT HELO MAIL RCPT DATA MESSAGE_END QUIT CLOSE")
+    H.eq(body_of(events), "Subject: second\r\n\r\nsmuggled\r\n")
+    H.eq(codes(out), "220 250 250 250 354 250 221")
+end)
+
+test("sync_policy unauth: an authenticated session is served", function()
+    local s = assert(smtpcore.server_new({
+        extensions = { "PIPELINING", "AUTH", "ENHANCEDSTATUSCODES" },
+        auth_mechs = { "PLAIN" }, allow_plaintext_auth = true }))
+    local events, out = converse(s, { PIPED[1], "AUTH PLAIN AHVzZXIAcGFzcw==\r\n", PIPED[2] })
+    H.eq(names(events), "CONNECT HELO AUTH MAIL RCPT DATA MESSAGE_END QUIT CLOSE")
+    H.eq(codes(out), "220 250 235 250 250 354 250 221")
+end)
+
+test("bad sync_policy is an error", function()
+    H.ok(not pcall(smtpcore.server_new, { sync_policy = "sometimes" }), "bad sync_policy")
 end)
 
 return T

@@ -58,6 +58,24 @@ typedef enum smtpcore_injection_policy {
 } smtpcore_injection_policy;
 
 /**
+ * @brief RFC 2920 synchronization: what to do when a command that must end a pipelined
+ *        group (EHLO, HELO, DATA, NOOP, VRFY, EXPN, HELP), or any command while
+ *        PIPELINING is not in effect, arrives with more input already behind it.
+ *
+ * The refusal is Postfix's smtpd_forbid_unauth_pipelining (default since Postfix 3.9):
+ * the offending command is not executed, "554 5.5.0 Error: SMTP protocol
+ * synchronization" is queued, the rest of the input is discarded and the session closes.
+ * It stops a client from sending the next message's content before the 354 (defence in
+ * depth against SMTP smuggling through lenient servers downstream).
+ */
+typedef enum smtpcore_sync_policy {
+    SMTPCORE_SYNC_OFF = 0,    /**< Only ::smtpcore_talker_policy applies. Engine default. */
+    SMTPCORE_SYNC_UNAUTH = 1, /**< Refuse and close unless AUTH succeeded in this session;
+                                   an authenticated session is under talker_policy only. */
+    SMTPCORE_SYNC_ALL = 2     /**< Refuse and close, authenticated or not. */
+} smtpcore_sync_policy;
+
+/**
  * @brief Server configuration. Initialise with smtpcore_server_config_init(), then
  *        change fields. Strings are copied by smtpcore_server_new().
  */
@@ -112,6 +130,8 @@ typedef struct smtpcore_server_config {
     /** Offer and accept XCLIENT on every session of this config. Default 0: use
      *  smtpcore_server_set_xclient_allowed() per connection instead. */
     int xclient_allowed;
+    smtpcore_sync_policy sync_policy;          /**< Default ::SMTPCORE_SYNC_OFF (hosts that
+                                                    face the Internet: ::SMTPCORE_SYNC_UNAUTH). */
 } smtpcore_server_config;
 
 /** @brief Server event types. */
@@ -193,7 +213,9 @@ typedef struct smtpcore_server_event {
     smtpcore_violation violation; /**< What went wrong, or ::SMTPCORE_V_NONE. */
     int reply_code;             /**< The reply the engine queued for it, 0 if none. */
     smtpcore_str message;       /**< Human-readable detail. */
-    size_t discarded;           /**< STARTTLS: plaintext bytes discarded (injection). */
+    size_t discarded;           /**< STARTTLS: plaintext bytes discarded (injection);
+                                     PROTOCOL_ERROR: input discarded by a closing refusal
+                                     (::SMTPCORE_SYNC_UNAUTH). */
 } smtpcore_server_event;
 
 /** @brief Fills @p cfg with defaults (and sets struct_size). */

@@ -194,6 +194,7 @@ local POLICY_VALUES = {
     bare_lf_policy = enum("smtpcore_bare_lf_policy", "SMTPCORE_BARE_LF_", lower),
     talker_policy = enum("smtpcore_talker_policy", "SMTPCORE_TALKER_", lower),
     injection_policy = enum("smtpcore_injection_policy", "SMTPCORE_INJECTION_", lower),
+    sync_policy = enum("smtpcore_sync_policy", "SMTPCORE_SYNC_", lower),
 }
 
 -- ---------------------------------------------------------------------------------------
@@ -345,12 +346,16 @@ local SERVER_NUMBER_FIELDS = {
 --- mask), auth_mechs, max_*, *_buffer_size, helo_policy ("required"/"optional"),
 --- bare_lf_policy ("reject"/"accept"), talker_policy ("note"/"reject"), injection_policy
 --- ("reject"/"discard"), allow_plaintext_auth, tls_active, own_names (list of strings),
---- lmtp (RFC 2033: LHLO, one reply per recipient after the data, see Server:reply_rcpt).
---- Returns the session or nil, err, rc.
+--- lmtp (RFC 2033: LHLO, one reply per recipient after the data, see Server:reply_rcpt),
+--- sync_policy ("unauth" by default here, unlike the engine's "off"; "all", "off": see
+--- docs/lua.md). Returns the session or nil, err, rc.
 function _M.server_new(opts)
     opts = opts or {}
     local cfg = ffi_new("smtpcore_server_config")
     C.smtpcore_server_config_init(cfg)
+    -- A server made from Lua faces clients directly: refuse RFC 2920 violations from
+    -- unauthenticated clients, as Postfix >= 3.9 does (smtpd_forbid_unauth_pipelining).
+    cfg.sync_policy = POLICY_VALUES.sync_policy.unauth
     local keep = {} -- anchors C strings until smtpcore_server_new has copied them
     for k, v in pairs(opts) do
         if k == "hostname" or k == "greeting_text" then

@@ -9,6 +9,7 @@ from ._ffi import lib
 __all__ = [
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
+    "SyncPolicy",
     "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure",
     "ProxyMode", "ProxyCommand", "ProxyFamily", "ProxyTransport", "ProxyTlvType",
     "ProxySslClient", "XclientState",
@@ -165,6 +166,13 @@ class TalkerPolicy(IntEnum):
     """smtpcore_talker_policy."""
     NOTE = lib.SMTPCORE_TALKER_NOTE
     REJECT = lib.SMTPCORE_TALKER_REJECT
+
+
+class SyncPolicy(IntEnum):
+    """smtpcore_sync_policy (RFC 2920 synchronization: 554 5.5.0 and close)."""
+    OFF = lib.SMTPCORE_SYNC_OFF
+    UNAUTH = lib.SMTPCORE_SYNC_UNAUTH
+    ALL = lib.SMTPCORE_SYNC_ALL
 
 
 class InjectionPolicy(IntEnum):

@@ -14,8 +14,8 @@ from ._feed import PendingInput
 from ._ffi import ffi, lib
 from .enums import (
     AuthMech, BareLfPolicy, ErrorCode, Extension, HeloClass, HeloPolicy, InjectionPolicy,
-    ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, TalkerPolicy,
-    Violation, XclientState,
+    ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, SyncPolicy,
+    TalkerPolicy, Violation, XclientState,
 )
 from .errors import check
 from .values import MailParams, RcptParams, _slice, decode_text, encode_text
@@ -399,6 +399,7 @@ class ServerConnection:
         proxy_max_header: int | None = None,
         xclient_allowed: bool | None = None,
         lmtp: bool | None = None,
+        sync_policy: SyncPolicy | None = None,
     ) -> None:
         cfg = ffi.new("smtpcore_server_config *")
         lib.smtpcore_server_config_init(cfg)
@@ -418,6 +419,7 @@ class ServerConnection:
             ("allow_plaintext_auth", allow_plaintext_auth), ("tls_active", tls_active),
             ("proxy_protocol", proxy_protocol), ("proxy_max_header", proxy_max_header),
             ("xclient_allowed", xclient_allowed), ("lmtp", lmtp),
+            ("sync_policy", sync_policy),
         ):
             if value is not None:
                 setattr(cfg, name, int(value))

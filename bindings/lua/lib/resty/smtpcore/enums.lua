@@ -172,6 +172,11 @@ return {
         SMTPCORE_INJECTION_REJECT = 0,
         SMTPCORE_INJECTION_DISCARD = 1,
     },
+    smtpcore_sync_policy = {
+        SMTPCORE_SYNC_OFF = 0,
+        SMTPCORE_SYNC_UNAUTH = 1,
+        SMTPCORE_SYNC_ALL = 2,
+    },
     smtpcore_server_event_type = {
         SMTPCORE_SEV_NONE = 0,
         SMTPCORE_SEV_CONNECT = 1,

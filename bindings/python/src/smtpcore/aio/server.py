@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 
 from .. import server as sev
-from ..enums import AuthMech, Extension
+from ..enums import AuthMech, Extension, SyncPolicy
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ..values import MailParams, RcptParams
@@ -421,6 +421,7 @@ async def serve(
     auth_required: bool = False,
     authenticator: Callable[..., Any] | None = None,
     lmtp: bool = False,
+    sync_policy: SyncPolicy = SyncPolicy.UNAUTH,
     **config: Any,
 ) -> asyncio.Server:
     """Starts an SMTP server; returns the listening :class:`asyncio.Server`.
@@ -439,6 +440,12 @@ async def serve(
     adapted as it is, with aiosmtpd's ``authenticator`` (see :mod:`smtpcore.aio.compat`).
     Other keyword arguments go to :class:`ServerConnection`.
     Use port 0 for a free port: ``server.sockets[0].getsockname()[1]``.
+
+    ``sync_policy`` defaults to :attr:`SyncPolicy.UNAUTH` (the engine's default is OFF):
+    a client that has not authenticated and sends a command behind one that must end a
+    pipelined group (DATA before its 354, EHLO, NOOP...) gets "554 5.5.0 Error: SMTP
+    protocol synchronization" and is disconnected, as with Postfix's
+    smtpd_forbid_unauth_pipelining. ``SyncPolicy.OFF`` restores the lenient behaviour.
     """
     from .compat import AiosmtpdHandler, is_aiosmtpd_handler
     if is_aiosmtpd_handler(handler) or authenticator is not None:
@@ -466,7 +473,7 @@ async def serve(
         exts |= Extension.AUTH
     cfg: dict[str, Any] = dict(config)
     cfg.update(extensions=exts, hostname=hostname, allow_plaintext_auth=allow_plaintext_auth,
-               max_message_size=max_message_size)
+               max_message_size=max_message_size, sync_policy=sync_policy)
     if lmtp:
         cfg["lmtp"] = True
     if auth_mechs:
