@@ -268,13 +268,14 @@ static int pipelining_ok(const smtpcore_server *s)
 }
 
 /* RFC 2920 3.1: commands whose reply changes what the client may send next must end a
- * group (the RFC names EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP; HELO and HELP are
- * of the same kind). QUIT is left out as Postfix does: what follows it is ignored. */
+ * group (the RFC names EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP; HELO, LHLO and HELP
+ * are of the same kind). QUIT is left out as Postfix does: what follows it is ignored. */
 static int ends_group(sc_verb verb)
 {
     switch (verb) {
     case SC_VERB_HELO:
     case SC_VERB_EHLO:
+    case SC_VERB_LHLO:
     case SC_VERB_DATA:
     case SC_VERB_NOOP:
     case SC_VERB_VRFY:

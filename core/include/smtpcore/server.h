@@ -59,7 +59,7 @@ typedef enum smtpcore_injection_policy {
 
 /**
  * @brief RFC 2920 synchronization: what to do when a command that must end a pipelined
- *        group (EHLO, HELO, DATA, NOOP, VRFY, EXPN, HELP), or any command while
+ *        group (EHLO, HELO, LHLO, DATA, NOOP, VRFY, EXPN, HELP), or any command while
  *        PIPELINING is not in effect, arrives with more input already behind it.
  *
  * The refusal is Postfix's smtpd_forbid_unauth_pipelining (default since Postfix 3.9):
