@@ -2,7 +2,7 @@
 # smtpcore-sink hardening defaults (issue 18), seen from the wire: improper pipelining
 # from unauthenticated clients (--forbid-pipelining).
 source "$(dirname "$0")/lib.sh"
-echo "t47: smtpcore-sink hardening"
+echo "t48: smtpcore-sink hardening"
 talk() { timeout 30 "$PY" "$INTEROP_DIR/smtp_talk.py" "$@"; }
 # has OUTPUT-FILE LINE-REGEX DESCRIPTION
 has() { if grep -qE "$2" "$1"; then ok "$3"; else fail "$3"; sed 's/^/      /' "$1"; fi; }
