@@ -4,7 +4,8 @@
  * answers the recipients in a random order, part of them only after later next_event()
  * calls; the client starts the next transaction behind the dot when it may. Every
  * DELIVERY_RESULT must name the right recipient and carry its reply, every
- * MESSAGE_RESULT the right totals. Fixed-seed PRNG, bytes moved in random piece sizes. */
+ * MESSAGE_RESULT the right totals; neither session allocates after creation. Fixed-seed
+ * PRNG, bytes moved in random piece sizes. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,36 @@ typedef struct ll_world {
     int awaiting_end;
     size_t deliveries, mismatches, messages, deferred_answers, overtaken;
 } ll_world;
+
+/* Counts allocations: none may happen once both sessions exist. */
+typedef struct ll_count {
+    size_t calls, live;
+} ll_count;
+
+static void *ll_malloc(size_t n, void *user)
+{
+    ll_count *c = user;
+    c->calls++;
+    c->live++;
+    return malloc(n);
+}
+
+static void *ll_realloc(void *p, size_t n, void *user)
+{
+    ll_count *c = user;
+    c->calls++;
+    if (!p)
+        c->live++;
+    return realloc(p, n);
+}
+
+static void ll_free(void *p, void *user)
+{
+    ll_count *c = user;
+    if (p)
+        c->live--;
+    free(p);
+}
 
 static uint64_t ll_next(ll_world *w)
 {
@@ -230,6 +261,8 @@ static int ll_move(ll_world *w, int c2s)
 static void ll_run(uint64_t seed, uint32_t ext, size_t txs)
 {
     ll_world *w = calloc(1, sizeof(*w));
+    ll_count count = {0, 0};
+    smtpcore_allocator alloc = {ll_malloc, ll_realloc, ll_free, &count};
     w->rng = seed;
     w->wanted = txs;
     smtpcore_server_config sc;
@@ -238,13 +271,17 @@ static void ll_run(uint64_t seed, uint32_t ext, size_t txs)
     sc.extensions = ext;
     sc.max_recipients = LL_MAX_RCPT;
     sc.input_buffer_size = 2048;
+    sc.allocator = &alloc;
     cr_assert_eq(smtpcore_server_new(&w->s, &sc), SMTPCORE_OK);
     smtpcore_client_config cc;
     smtpcore_client_config_init(&cc);
     cc.helo_name = "client.example.org";
     cc.lmtp = 1;
     cc.max_recipients = LL_MAX_RCPT;
+    cc.allocator = &alloc;
     cr_assert_eq(smtpcore_client_new(&w->c, &cc), SMTPCORE_OK);
+    size_t calls = count.calls;
+    size_t smem = smtpcore_server_memory(w->s), cmem = smtpcore_client_memory(w->c);
     for (int step = 0; step < 5000000 && !smtpcore_client_want_close(w->c); step++) {
         ll_server_events(w);
         ll_client_events(w);
@@ -264,8 +301,12 @@ static void ll_run(uint64_t seed, uint32_t ext, size_t txs)
     cr_expect_gt(w->deferred_answers, 0);
     if (!(ext & SMTPCORE_EXT_CHUNKING))
         cr_expect_gt(w->overtaken, txs / 4, "overtaken %zu", w->overtaken);
+    cr_expect_eq(count.calls, calls, "allocations after creation");
+    cr_expect_eq(smtpcore_server_memory(w->s), smem);
+    cr_expect_eq(smtpcore_client_memory(w->c), cmem);
     smtpcore_client_del(w->c);
     smtpcore_server_del(w->s);
+    cr_expect_eq(count.live, 0, "everything freed");
     free(w);
 }
 
