@@ -36,7 +36,8 @@ typedef enum sc_ckind {
     SC_CK_DOT_SWALLOW,   /* lone "." after 354 with no accepted recipient */
     SC_CK_BDAT,
     SC_CK_BDAT_LAST,
-    SC_CK_QUIT
+    SC_CK_QUIT,
+    SC_CK_XCLIENT        /* client_xclient.c */
 } sc_ckind;
 
 typedef enum sc_cstate {
@@ -196,6 +197,9 @@ void sc_client_tx_check_done(smtpcore_client *c);
 void sc_client_bdat_check_done(smtpcore_client *c);
 void sc_client_fin_result(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
                           smtpcore_violation v, const char *msg);
+
+/* client_xclient.c: the reply to XCLIENT */
+void sc_client_xclient_reply(smtpcore_client *c, const smtpcore_reply *r);
 
 /* client_lmtp.c */
 void sc_client_lmtp_accepted(smtpcore_client *c, size_t index);

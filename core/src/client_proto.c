@@ -20,6 +20,7 @@ static int code_allowed(sc_ckind k, int code)
     switch (k) {
     case SC_CK_GREETING:
     case SC_CK_STARTTLS:
+    case SC_CK_XCLIENT:
         return code == 220;
     case SC_CK_QUIT:
         return 1;
@@ -459,5 +460,6 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
         break;
     case SC_CK_BODY_MARK:
         break;
+    case SC_CK_XCLIENT: sc_client_xclient_reply(c, r); break;
     }
 }

@@ -398,14 +398,3 @@ int smtpcore_client_quit(smtpcore_client *c)
     sc_client_pump(c);
     return SMTPCORE_OK;
 }
-
-int smtpcore_client_xclient(smtpcore_client *c, const char *const *names,
-                            const char *const *values, size_t n)
-{
-    (void)names;
-    (void)values;
-    (void)n;
-    if (!c)
-        return SMTPCORE_ERR_INVALID_ARGUMENT;
-    return SMTPCORE_ERR_UNSUPPORTED; /* lands with the XCLIENT client step */
-}

@@ -20,7 +20,7 @@
 static const char *const ccs_ev_names[] = {
     "NONE", "GREETING", "STARTTLS", "AUTH_CHALLENGE", "AUTH_RESULT", "READY", "MAIL_RESULT",
     "RCPT_RESULT", "SEND_BODY", "MESSAGE_RESULT", "REPLY", "PROTOCOL_ERROR", "CLOSED",
-    "DELIVERY_RESULT"};
+    "DELIVERY_RESULT", "XCLIENT_RESULT"};
 
 static const char *const ccs_viol_names[] = {
     "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
@@ -76,6 +76,7 @@ void ccs_format_event(const void *evp, char *out, size_t cap)
         break;
     case SMTPCORE_CEV_MAIL_RESULT:
     case SMTPCORE_CEV_REPLY:
+    case SMTPCORE_CEV_XCLIENT_RESULT:
         snprintf(out, cap, "%s %d %s", name, ev->reply.code, fl);
         break;
     case SMTPCORE_CEV_RCPT_RESULT:
@@ -129,7 +130,7 @@ typedef struct ccs_run {
     ccs_mode mode;
     uint64_t param, rng;
     smtpcore_client_config cfg;
-    char strs[4][1024]; /* helo, user, pass, mech */
+    char strs[6][1024]; /* helo, user, pass, mech, proxy source, proxy destination */
     smtpcore_client *c;
     ts_bytes events; /* formatted events, one per line */
     ts_bytes out;    /* client output */
@@ -283,6 +284,27 @@ static int ccs_config(ccs_run *r, const char *kv)
         c->tls_active = atoi(v);
     else if (KEY("lmtp"))
         c->lmtp = atoi(v);
+    else if (KEY("proxy"))
+        c->proxy_protocol = strcmp(v, "v1") == 0   ? SMTPCORE_PROXY_V1
+                            : strcmp(v, "v2") == 0 ? SMTPCORE_PROXY_V2
+                            : strcmp(v, "any") == 0 ? SMTPCORE_PROXY_ANY
+                                                    : SMTPCORE_PROXY_OFF;
+    else if (KEY("proxy_src") || KEY("proxy_dst")) {
+        /* ADDR PORT (a space: IPv6 addresses hold colons) */
+        int src = KEY("proxy_src");
+        char *a = STR(src ? 4 : 5);
+        char *sp = strchr(a, ' ');
+        unsigned port = sp ? (unsigned)strtoul(sp + 1, NULL, 10) : 0;
+        if (sp)
+            *sp = '\0';
+        if (src) {
+            c->proxy_src_addr = a;
+            c->proxy_src_port = (uint16_t)port;
+        } else {
+            c->proxy_dst_addr = a;
+            c->proxy_dst_port = (uint16_t)port;
+        }
+    }
     else if (KEY("quirks")) {
         c->quirks = 0;
         if (strstr(v, "no_pipelining"))
@@ -479,6 +501,23 @@ static int ccs_host(ccs_run *r, char *line)
             rc = smtpcore_client_tls_started(r->c);
         } else if (strcmp(verb, "eof") == 0) {
             rc = smtpcore_client_receive_eof(r->c);
+        } else if (strcmp(verb, "xclient") == 0) {
+            /* NAME=VALUE words (values escaped like S| lines, \s for a space) */
+            const char *names[16], *values[16];
+            char store[16][256];
+            size_t n = 0;
+            for (char *w = ccs_word(&args); w && n < 16; w = ccs_word(&args)) {
+                size_t l = ts_unescape(w, strlen(w), store[n], sizeof store[n] - 1);
+                store[n][l] = '\0';
+                char *eq = strchr(store[n], '=');
+                if (!eq)
+                    return ccs_fail(r, "xclient wants NAME=VALUE: %s", w);
+                *eq = '\0';
+                names[n] = store[n];
+                values[n] = eq + 1;
+                n++;
+            }
+            rc = smtpcore_client_xclient(r->c, names, values, n);
         } else if (strcmp(verb, "auth-cancel") == 0) {
             rc = smtpcore_client_auth_respond(r->c, NULL, 0);
         } else {
@@ -525,7 +564,8 @@ static int ccs_start(ccs_run *r)
     int rc = smtpcore_client_new(&r->c, &r->cfg);
     if (rc != SMTPCORE_OK)
         return ccs_fail(r, "client_new: %s", smtpcore_strerror(rc));
-    return 0;
+    /* A PROXY header is output before anything is received. */
+    return ccs_drain(r);
 }
 
 static int ccs_exec(ccs_run *r, char *text)

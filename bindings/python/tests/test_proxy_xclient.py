@@ -95,3 +95,42 @@ def test_xclient_not_allowed():
     events, out = drive(conn, b"XCLIENT ADDR=192.0.2.1\r\n")
     assert out.startswith(b"550 5.7.0")
     assert events[0].violation == smtpcore.Violation.XCLIENT_DENIED
+
+
+def test_client_proxy_header_and_xclient_against_server():
+    cli = smtpcore.ClientConnection("client.example.org", proxy_protocol=smtpcore.ProxyMode.V1,
+                                    proxy_src=("192.0.2.1", 4711),
+                                    proxy_dst=("198.51.100.2", 25))
+    srv = smtpcore.ServerConnection(proxy_protocol=smtpcore.ProxyMode.V1, xclient_allowed=True)
+    seen = []
+
+    def pump():
+        for _ in range(50):
+            moved = False
+            c2s = cli.data_to_send()
+            if c2s:
+                srv.receive_data(c2s)
+                moved = True
+            _, s2c = drive(srv, answer=lambda c, e: (seen.append(e), c.accept()))
+            if s2c:
+                cli.receive_data(s2c)
+                moved = True
+            while True:
+                ev = cli.next_event()
+                if ev is None:
+                    break
+                seen.append(ev)
+            if not moved:
+                return
+
+    pump()
+    assert srv.proxy_header.src_addr == "192.0.2.1"
+    ready = [e for e in seen if e.type == smtpcore.ClientEventType.READY]
+    assert ready and ready[-1].caps.extensions & smtpcore.Extension.XCLIENT
+    cli.xclient({"ADDR": "203.0.113.5", "HELO": "real client"})
+    pump()
+    x = [e for e in seen if isinstance(e, sev.Xclient)]
+    assert x and x[0].attrs["HELO"].value == "real client"
+    kinds = [e.type for e in seen]
+    assert smtpcore.ClientEventType.XCLIENT_RESULT in kinds
+    assert kinds[-1] == smtpcore.ClientEventType.READY
