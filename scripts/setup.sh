@@ -12,6 +12,7 @@ PACKAGES=(
   nginx libnginx-mod-http-lua lua-resty-core
   postfix swaks libnet-ssleay-perl gnuplot-nox procps
   haproxy dovecot-core dovecot-lmtpd libnginx-mod-mail python3-uvloop mypy strace
+  man-db
 )
 
 missing=()
