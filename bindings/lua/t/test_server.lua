@@ -237,4 +237,47 @@ test("bad sync_policy is an error", function()
     H.ok(not pcall(smtpcore.server_new, { sync_policy = "sometimes" }), "bad sync_policy")
 end)
 
+test("PROXY header and XCLIENT through the FFI (client is the proxy)", function()
+    local c = assert(smtpcore.client_new({ helo_name = "proxy.example", proxy_protocol = "v2",
+        proxy_src_addr = "192.0.2.1", proxy_src_port = 4711,
+        proxy_dst_addr = "198.51.100.2", proxy_dst_port = 25 }))
+    local s = assert(smtpcore.server_new({ proxy_protocol = "any", xclient_allowed = true }))
+    local seen, attrs = {}, nil
+    local function pump()
+        for _ = 1, 100 do
+            local moved = false
+            local o = c:take_output()
+            if #o > 0 then assert(s:receive(o) == #o); moved = true end
+            while true do
+                local ev = assert(s:next_event())
+                if tonumber(ev.type) == SEV.NONE then break end
+                local e = smtpcore.server_event_table(ev)
+                seen[#seen + 1] = e.type
+                if e.type == SEV.XCLIENT then attrs = s:xclient_attrs() end
+                if e.answer_required then assert(s:accept()) end
+            end
+            local so = s:take_output()
+            if #so > 0 then assert(c:receive(so) == #so); moved = true end
+            while true do
+                local ev = assert(c:next_event())
+                if tonumber(ev.type) == smtpcore.CEV.NONE then break end
+                seen[#seen + 1] = "c" .. tonumber(ev.type)
+            end
+            if not moved then return end
+        end
+    end
+    pump()
+    H.eq(seen[1], SEV.PROXY)
+    local h = s:proxy_header()
+    H.eq(h.version, 2)
+    H.eq(h.family, "inet")
+    H.eq(h.src_addr, "192.0.2.1")
+    H.eq(h.src_port, 4711)
+    assert(c:xclient({ { "ADDR", "203.0.113.5" }, { "HELO", "real client" } }))
+    pump()
+    H.eq(attrs.ADDR, "203.0.113.5")
+    H.eq(attrs.HELO, "real client")
+    H.eq(seen[#seen], "c" .. smtpcore.CEV.READY)
+end)
+
 return T

@@ -195,6 +195,7 @@ local POLICY_VALUES = {
     talker_policy = enum("smtpcore_talker_policy", "SMTPCORE_TALKER_", lower),
     injection_policy = enum("smtpcore_injection_policy", "SMTPCORE_INJECTION_", lower),
     sync_policy = enum("smtpcore_sync_policy", "SMTPCORE_SYNC_", lower),
+    proxy_protocol = { off = 0, v1 = 1, v2 = 2, any = 3 }, -- smtpcore_proxy_mode
 }
 
 -- ---------------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ _M.Server = Server
 local SERVER_NUMBER_FIELDS = {
     max_message_size = true, max_recipients = true, max_errors = true,
     max_command_line = true, max_text_line = true, input_buffer_size = true,
-    output_buffer_size = true,
+    output_buffer_size = true, proxy_max_header = true,
 }
 
 --- Creates a server session. opts: hostname, greeting_text, extensions (list of names or
@@ -348,7 +349,9 @@ local SERVER_NUMBER_FIELDS = {
 --- ("reject"/"discard"), allow_plaintext_auth, tls_active, own_names (list of strings),
 --- lmtp (RFC 2033: LHLO, one reply per recipient after the data, see Server:reply_rcpt),
 --- sync_policy ("unauth" by default here, unlike the engine's "off"; "all", "off": see
---- docs/lua.md). Returns the session or nil, err, rc.
+--- docs/lua.md), proxy_protocol ("off"/"v1"/"v2"/"any": read a PROXY header before the
+--- greeting, see Server:proxy_header), proxy_max_header, xclient_allowed (see
+--- Server:set_xclient_allowed). Returns the session or nil, err, rc.
 function _M.server_new(opts)
     opts = opts or {}
     local cfg = ffi_new("smtpcore_server_config")
@@ -370,7 +373,8 @@ function _M.server_new(opts)
             local n = type(v) == "number" and v or POLICY_VALUES[k][v]
             if not n then error("bad " .. k .. " " .. tostring(v), 2) end
             cfg[k] = n
-        elseif k == "allow_plaintext_auth" or k == "tls_active" or k == "lmtp" then
+        elseif k == "allow_plaintext_auth" or k == "tls_active" or k == "lmtp"
+            or k == "xclient_allowed" then
             cfg[k] = v and 1 or 0
         elseif k == "own_names" then
             local arr = ffi_new("const char *[?]", #v + 1)
@@ -480,6 +484,56 @@ function Server:want_flush() return C.smtpcore_server_want_flush(self.s) ~= 0 en
 function Server:want_close() return C.smtpcore_server_want_close(self.s) ~= 0 end
 function Server:memory() return tonumber(C.smtpcore_server_memory(self.s)) end
 
+local PROXY_FAMILY = { [0] = "unspec", "inet", "inet6", "unix" }
+
+--- The PROXY header read before the greeting, as a table (version, command "local" or
+--- "proxy", family "unspec"/"inet"/"inet6"/"unix", src_addr, src_port, dst_addr,
+--- dst_port, tlvs = list of {type = n, value = string}), or nil when there is none.
+function Server:proxy_header()
+    local h = C.smtpcore_server_proxy_header(self.s)
+    if h == nil then return nil end
+    local tlvs = {}
+    local area = ffi_new("smtpcore_str[1]")
+    area[0] = h.tlvs
+    local tlv = ffi_new("smtpcore_proxy_tlv")
+    while C.smtpcore_proxy_tlv_next(area, tlv) == 1 do
+        tlvs[#tlvs + 1] = { type = tonumber(tlv.type), value = slice(tlv.value) }
+    end
+    return { version = tonumber(h.version), command = h.command == 0 and "local" or "proxy",
+             family = PROXY_FAMILY[tonumber(h.family)], src_addr = slice(h.src_addr),
+             src_port = tonumber(h.src_port), dst_addr = slice(h.dst_addr),
+             dst_port = tonumber(h.dst_port), tlvs = tlvs }
+end
+
+--- Allows (true) or forbids XCLIENT on this connection (decide from the peer address).
+function Server:set_xclient_allowed(allowed)
+    local rc = C.smtpcore_server_set_xclient_allowed(self.s, allowed and 1 or 0)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+local XCLIENT_NAMES = { "name", "addr", "port", "proto", "helo", "login", "destaddr",
+                        "destport" }
+local XCLIENT_MARKERS = { [2] = "[UNAVAILABLE]", [3] = "[TEMPUNAVAIL]" }
+
+--- During an XCLIENT event: the attributes given, as { ADDR = "192.0.2.1", NAME =
+--- "[UNAVAILABLE]", ... } (values decoded; the markers as written). nil otherwise.
+function Server:xclient_attrs()
+    local a = ffi_new("smtpcore_xclient_attrs")
+    if C.smtpcore_server_xclient_attrs(self.s, a, ffi.sizeof(a)) ~= 0 then return nil end
+    local out = {}
+    for _, n in ipairs(XCLIENT_NAMES) do
+        local at = a[n]
+        local st = tonumber(at.state)
+        if st == 1 then
+            out[n:upper()] = slice(at.value)
+        elseif st > 1 then
+            out[n:upper()] = XCLIENT_MARKERS[st]
+        end
+    end
+    return out
+end
+
 --- Reports that TLS is up after a STARTTLS event.
 function Server:tls_started()
     local rc = C.smtpcore_server_tls_started(self.s)
@@ -566,7 +620,9 @@ local CLIENT_NUMBER_FIELDS = {
 --- Creates a client session. opts: helo_name (required), quirks (list or mask),
 --- tls_policy ("never"/"opportunistic"/"required"), tls_active, auth_user, auth_password,
 --- auth_mechanism, max_reply_line, *_buffer_size, max_recipients, lmtp (RFC 2033: LHLO,
---- then one DELIVERY_RESULT event per accepted recipient before MESSAGE_RESULT).
+--- then one DELIVERY_RESULT event per accepted recipient before MESSAGE_RESULT),
+--- proxy_protocol ("v1"/"v2": a PROXY header is the first output) with proxy_src_addr,
+--- proxy_src_port, proxy_dst_addr, proxy_dst_port (no addresses: UNKNOWN / LOCAL).
 --- Returns the session or nil, err, rc.
 function _M.client_new(opts)
     local cfg = ffi_new("smtpcore_client_config")
@@ -583,6 +639,14 @@ function _M.client_new(opts)
             cfg.tls_policy = n
         elseif k == "tls_active" or k == "lmtp" then
             cfg[k] = v and 1 or 0
+        elseif k == "proxy_protocol" then
+            local n = type(v) == "number" and v or POLICY_VALUES.proxy_protocol[v]
+            if not n then error("bad proxy_protocol " .. tostring(v), 2) end
+            cfg.proxy_protocol = n
+        elseif k == "proxy_src_addr" or k == "proxy_dst_addr" then
+            cfg[k] = v
+        elseif k == "proxy_src_port" or k == "proxy_dst_port" then
+            cfg[k] = v
         elseif CLIENT_NUMBER_FIELDS[k] then
             cfg[k] = v
         else
@@ -717,6 +781,29 @@ end
 function Client:caps() return caps_table(C.smtpcore_client_caps(self.c)) end
 function Client:want_close() return C.smtpcore_client_want_close(self.c) ~= 0 end
 function Client:memory() return tonumber(C.smtpcore_client_memory(self.c)) end
+
+--- Sends XCLIENT (when the server offers it, outside a transaction) with attrs given as
+--- a list of {name, value} pairs (order kept) or a table { ADDR = ..., PORT = ... }.
+--- XCLIENT_RESULT follows, then READY. Returns true or nil, err, rc.
+function Client:xclient(attrs)
+    local list = {}
+    if attrs[1] then
+        list = attrs
+    else
+        for k, v in pairs(attrs) do list[#list + 1] = { k, v } end
+        table.sort(list, function(a, b) return a[1] < b[1] end)
+    end
+    local n = #list
+    local names = ffi_new("const char *[?]", n)
+    local values = ffi_new("const char *[?]", n)
+    for i, p in ipairs(list) do
+        names[i - 1] = p[1]
+        values[i - 1] = tostring(p[2])
+    end
+    local rc = C.smtpcore_client_xclient(self.c, names, values, n)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
 
 function Client:close()
     local c = self.c
