@@ -420,6 +420,7 @@ static int config(smtpcore_server_config *c, const uint8_t *hdr)
     c->tls_active = (p & 32u) != 0;
     /* Bit 0 of the output-size byte (p has no bit left): the sync policy. */
     c->sync_policy = (hdr[5] & 1u) ? SMTPCORE_SYNC_UNAUTH : SMTPCORE_SYNC_OFF;
+    c->nul_policy = (hdr[5] & 2u) ? SMTPCORE_NUL_ACCEPT : SMTPCORE_NUL_REJECT;
     if (p & 64u) {
         c->own_names = own_names;
         c->own_names_count = sizeof own_names / sizeof own_names[0];

@@ -134,6 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.extensions &= ~(uint32_t)SMTPCORE_EXT_STARTTLS;
     cfg.helo_policy = (data[2] & 1u) ? SMTPCORE_HELO_OPTIONAL : SMTPCORE_HELO_REQUIRED;
     cfg.bare_lf_policy = (data[2] & 2u) ? SMTPCORE_BARE_LF_ACCEPT : SMTPCORE_BARE_LF_REJECT;
+    cfg.nul_policy = (data[2] & 4u) ? SMTPCORE_NUL_ACCEPT : SMTPCORE_NUL_REJECT;
     cfg.allow_plaintext_auth = (data[2] & 16u) != 0;
     cfg.tls_active = (data[2] & 32u) != 0;
     if (data[2] & 64u) { /* small buffers: many partial receives */

@@ -67,6 +67,10 @@ static const char usage_text[] =
 "    --bare-lf POLICY     reject (default): bare LF in commands gets 500 and a message\n"
 "                         containing one is refused with 550; accept: bare LF passes as\n"
 "                         content. End of data is only ever CRLF.CRLF.\n"
+"    --nul POLICY         reject (default): a message with a NUL byte in its content is\n"
+"                         read to its end and refused with 550 5.6.0 (NUL is not allowed\n"
+"                         in 7bit/8bit content; BODY=BINARYMIME with BDAT may carry it);\n"
+"                         accept: NUL passes as content.\n"
 "    --forbid-pipelining WHO\n"
 "                         unauth (default): a client that has not authenticated and\n"
 "                         sends more behind a command that must end a pipelined group\n"
@@ -208,6 +212,10 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
             if (r < 0 || (strcmp(v, "reject") != 0 && strcmp(v, "accept") != 0))
                 return usage_error("--bare-lf takes reject or accept", v);
             o->bare_lf_accept = !strcmp(v, "accept");
+        } else if ((r = tool_opt_value(argc, argv, &i, "--nul", &v)) != 0) {
+            if (r < 0 || (strcmp(v, "reject") != 0 && strcmp(v, "accept") != 0))
+                return usage_error("--nul takes reject or accept", v);
+            o->nul_accept = !strcmp(v, "accept");
         } else if ((r = tool_opt_value(argc, argv, &i, "--forbid-pipelining", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
@@ -283,6 +291,7 @@ static int setup(sink_ctx *ctx)
     cfg->allow_plaintext_auth = ctx->opt.auth_plaintext;
     cfg->lmtp = ctx->opt.lmtp.on;
     cfg->sync_policy = ctx->opt.sync_policy;
+    cfg->nul_policy = ctx->opt.nul_accept ? SMTPCORE_NUL_ACCEPT : SMTPCORE_NUL_REJECT;
     if (ctx->opt.tls_cert != NULL) {
         ctx->tls = tool_tls_server_ctx(ctx->opt.tls_cert, ctx->opt.tls_key, err, sizeof err);
         if (ctx->tls == NULL) {

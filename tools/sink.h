@@ -40,6 +40,7 @@ typedef struct sink_options {
     uint32_t workers;        /**< --workers (processes; 1: no supervisor). */
     int worker_socket;       /**< --worker-socket: a sink_worker_socket (workers.h). */
     smtpcore_sync_policy sync_policy; /**< --forbid-pipelining (default unauth). */
+    int nul_accept;          /**< --nul accept. */
 } sink_options;
 
 /** Process-wide state, passed explicitly (no globals). */

@@ -265,6 +265,10 @@ typedef enum smtpcore_sync_policy {
     SMTPCORE_SYNC_UNAUTH = 1,
     SMTPCORE_SYNC_ALL = 2
 } smtpcore_sync_policy;
+typedef enum smtpcore_nul_policy {
+    SMTPCORE_NUL_REJECT = 0,
+    SMTPCORE_NUL_ACCEPT = 1
+} smtpcore_nul_policy;
 typedef struct smtpcore_server_config {
     size_t struct_size;
     const char *hostname;
@@ -292,6 +296,7 @@ typedef struct smtpcore_server_config {
     size_t proxy_max_header;
     int xclient_allowed;
     smtpcore_sync_policy sync_policy;
+    smtpcore_nul_policy nul_policy;
 } smtpcore_server_config;
 typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_NONE = 0,

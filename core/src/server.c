@@ -93,7 +93,8 @@ static int config_check(const smtpcore_server_config *c)
         (unsigned)c->bare_lf_policy > SMTPCORE_BARE_LF_ACCEPT ||
         (unsigned)c->talker_policy > SMTPCORE_TALKER_REJECT ||
         (unsigned)c->injection_policy > SMTPCORE_INJECTION_DISCARD ||
-        (unsigned)c->sync_policy > SMTPCORE_SYNC_ALL)
+        (unsigned)c->sync_policy > SMTPCORE_SYNC_ALL ||
+        (unsigned)c->nul_policy > SMTPCORE_NUL_ACCEPT)
         return -1;
     if ((unsigned)c->proxy_protocol > SMTPCORE_PROXY_ANY)
         return -1;
@@ -564,6 +565,7 @@ void sc_srv_reset_txn(smtpcore_server *s)
     s->txn_utf8 = 0;
     s->bdat_used = 0;
     s->bdat_failed = 0;
+    s->bdat_nul = 0;
     s->msg_size = 0;
 }
 

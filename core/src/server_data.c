@@ -56,7 +56,11 @@ static void data_check(smtpcore_server *s)
         s->data_refuse = SMTPCORE_V_BARE_LF;
     else if (s->cfg.bare_lf_policy == SMTPCORE_BARE_LF_REJECT && (u->flags & SC_DATA_BARE_CR))
         s->data_refuse = SMTPCORE_V_BARE_CR;
+    else if (s->cfg.nul_policy == SMTPCORE_NUL_REJECT && (u->flags & SC_DATA_NUL))
+        s->data_refuse = SMTPCORE_V_NUL;
 }
+
+static const char nul_text[] = "Error: NUL character in message content";
 
 int sc_srv_data_step(smtpcore_server *s)
 {
@@ -104,6 +108,10 @@ int sc_srv_data_step(smtpcore_server *s)
         refuse_message(s, 550, "5.5.2", "Error: bare <CR> received");
         aborted(s, SMTPCORE_V_BARE_CR, 550, "Error: bare <CR> received", u->size, 0);
         break;
+    case SMTPCORE_V_NUL:
+        refuse_message(s, 550, "5.6.0", nul_text);
+        aborted(s, SMTPCORE_V_NUL, 550, nul_text, u->size, 0);
+        break;
     default:
         refuse_message(s, 550, "5.5.2", "Error: bare <LF> received");
         aborted(s, SMTPCORE_V_BARE_LF, 550, "Error: bare <LF> received", u->size, 0);
@@ -131,7 +139,12 @@ static void bdat_finish(smtpcore_server *s)
     s->phase = SC_PH_CMD;
     switch (s->bdat_mode) {
     case SC_BDAT_STREAM:
-        if (s->bdat_last) {
+        if (s->bdat_last && s->bdat_nul) {
+            s->group_end = 1;
+            refuse_message(s, 550, "5.6.0", nul_text);
+            aborted(s, SMTPCORE_V_NUL, 550, nul_text, s->msg_size, 1);
+            sc_srv_reset_txn(s);
+        } else if (s->bdat_last) {
             s->group_end = 1;
             smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_MESSAGE_END);
             ev->message_size = s->msg_size;
@@ -218,6 +231,13 @@ int sc_srv_bdat_step(smtpcore_server *s)
         s->data_refuse = SMTPCORE_V_MESSAGE_TOO_BIG;
         return 1;
     }
+    /* NUL is legal only in BINARYMIME content; otherwise the message is refused at LAST
+     * and its content is no longer handed out (as DATA does). */
+    if (!s->bdat_nul && s->cfg.nul_policy == SMTPCORE_NUL_REJECT &&
+        s->body_type != SMTPCORE_BODY_BINARYMIME && memchr(p, 0, take) != NULL)
+        s->bdat_nul = 1;
+    if (s->bdat_nul)
+        return 1;
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_BODY);
     ev->data = mkstr(p, take);
     ev->bdat = 1;

@@ -184,6 +184,7 @@ struct smtpcore_server {
     uint8_t txn_utf8;           /* the MAIL carried SMTPUTF8 (RFC 6531) */
     uint8_t bdat_used;
     uint8_t bdat_failed;        /* BDAT total crossed the size limit; read until LAST */
+    uint8_t bdat_nul;           /* BDAT content held a NUL (NUL_REJECT): refused at LAST */
 
     /* current DATA / BDAT */
     uint8_t data_refuse;        /* 0, or the violation that stops BODY events */

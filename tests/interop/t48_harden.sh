@@ -42,4 +42,18 @@ has "$WORK/d.out" "^3 250 250 554 eof$" "--forbid-pipelining all: authenticated 
 stop_pid "$SINK_PID" || true
 expect_status 2 "--forbid-pipelining takes unauth|all|off" "$SINK" --forbid-pipelining maybe
 
+# --- NUL in message content: refused by default (550 5.6.0), --nul accept stores it
+start_sink s48n --maildir "$WORK/md48n" --quiet
+talk "$SINK_PORT" 'EHLO x\r\n' "$FIRST" 'hello\x00world\r\n.\r\n' 'QUIT\r\n' >"$WORK/n.out"
+has "$WORK/n.out" "^3 550$" "default: a message with a NUL byte is refused with 550"
+check "default: nothing stored" test "$(count_files "$WORK/md48n/new")" -eq 0
+stop_pid "$SINK_PID" || true
+start_sink s48m --maildir "$WORK/md48m" --nul accept --quiet
+talk "$SINK_PORT" 'EHLO x\r\n' "$FIRST" 'hello\x00world\r\n.\r\n' 'QUIT\r\n' >"$WORK/m.out"
+has "$WORK/m.out" "^3 250$" "--nul accept: stored"
+f=$(find "$WORK/md48m/new" -type f | head -1)
+[ -n "$f" ] && cmp -s "$f" <(printf 'hello\0world\r\n') && ok "--nul accept: NUL kept byte for byte" \
+  || fail "stored content with NUL"
+stop_pid "$SINK_PID" || true
+
 finish

@@ -188,6 +188,8 @@ static int sct_config(sct_script *sc, const char *kv, char *err, size_t cap)
     else if (KEY("talker"))
         c->talker_policy = strcmp(v, "reject") == 0 ? SMTPCORE_TALKER_REJECT
                                                     : SMTPCORE_TALKER_NOTE;
+    else if (KEY("nul"))
+        c->nul_policy = strcmp(v, "accept") == 0 ? SMTPCORE_NUL_ACCEPT : SMTPCORE_NUL_REJECT;
     else if (KEY("sync"))
         c->sync_policy = strcmp(v, "all") == 0      ? SMTPCORE_SYNC_ALL
                          : strcmp(v, "unauth") == 0 ? SMTPCORE_SYNC_UNAUTH

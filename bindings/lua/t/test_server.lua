@@ -280,4 +280,18 @@ test("PROXY header and XCLIENT through the FFI (client is the proxy)", function(
     H.eq(seen[#seen], "c" .. smtpcore.CEV.READY)
 end)
 
+test("nul_policy: NUL in content refused by default (550 5.6.0), accepted on request", function()
+    local stages = { "EHLO c.example.org\r\n",
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n",
+        "hello\0world\r\n.\r\n" }
+    local s = assert(smtpcore.server_new())
+    local events, out = converse(s, stages)
+    H.contains(out, "550 5.6.0 Error: NUL character in message content\r\n")
+    H.eq(names(events), "CONNECT HELO MAIL RCPT DATA MESSAGE_ABORTED")
+    s = assert(smtpcore.server_new({ nul_policy = "accept" }))
+    events, out = converse(s, stages)
+    H.eq(body_of(events), "hello\0world\r\n")
+    H.eq(codes(out), "220 250 250 250 354 250")
+end)
+
 return T

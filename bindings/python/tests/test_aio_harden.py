@@ -86,3 +86,21 @@ def test_authenticated_session_keeps_pipelining_behaviour():
     out, closed = run(main())
     assert b"235 2.7.0" in out and b"554" not in out
     assert len(handler.messages) == 1
+
+
+def test_nul_in_content_is_refused_by_default_and_accepted_on_request():
+    body = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+    content = b"Subject: nul\r\n\r\nhello\0world\r\n.\r\n"
+
+    async def main(**kw):
+        handler = Collector()
+        async with running_server(handler, **kw) as port:
+            out, _ = await exchange(port, [b"EHLO c.example\r\n", body, content, b"QUIT\r\n"])
+        return out, handler.messages
+
+    out, messages = run(main())
+    assert b"550 5.6.0 Error: NUL character in message content\r\n" in out
+    assert messages == []
+    out, messages = run(main(nul_policy=smtpcore.NulPolicy.ACCEPT))
+    assert b"550" not in out
+    assert [m.content for m in messages] == [b"Subject: nul\r\n\r\nhello\0world\r\n"]

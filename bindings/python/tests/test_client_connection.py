@@ -144,7 +144,9 @@ lines = st.lists(st.binary(max_size=80).map(lambda b: b.replace(b"\r", b"").repl
 @given(lines, st.booleans())
 def test_pair_any_body_arrives_byte_identical(body_lines, chunking):
     body = b"".join(line + b"\r\n" for line in body_lines)
-    server = smtpcore.ServerConnection(bare_lf_policy=smtpcore.BareLfPolicy.ACCEPT)
+    # Arbitrary bytes include NUL, which the server refuses by default (nul_policy).
+    server = smtpcore.ServerConnection(bare_lf_policy=smtpcore.BareLfPolicy.ACCEPT,
+                                       nul_policy=smtpcore.NulPolicy.ACCEPT)
     client = smtpcore.ClientConnection(
         "client.example.com", quirks=0 if chunking else smtpcore.Quirk.NO_CHUNKING)
     cevents, _, got = pair_run(client, server, body)
@@ -255,7 +257,9 @@ def test_pair_arbitrary_bytes_are_normalised_then_delivered_exactly(body, chunki
     """Bare CR/LF become CRLF on the client, dots are stuffed and unstuffed, nothing else
     changes. DATA ends the content with CRLF; BDAT sends the normalised bytes as they are."""
     import re
-    server = smtpcore.ServerConnection(bare_lf_policy=smtpcore.BareLfPolicy.ACCEPT)
+    # Arbitrary bytes include NUL, which the server refuses by default (nul_policy).
+    server = smtpcore.ServerConnection(bare_lf_policy=smtpcore.BareLfPolicy.ACCEPT,
+                                       nul_policy=smtpcore.NulPolicy.ACCEPT)
     client = smtpcore.ClientConnection(
         "client.example.com", quirks=0 if chunking else smtpcore.Quirk.NO_CHUNKING)
     cevents, _, got = pair_run(client, server, body)

@@ -76,6 +76,24 @@ typedef enum smtpcore_sync_policy {
 } smtpcore_sync_policy;
 
 /**
+ * @brief What to do with NUL bytes in message content.
+ *
+ * NUL is not allowed in 7bit or 8bit content (RFC 5321 2.3.8 and 4.1.1.4, RFC 6152, RFC
+ * 2045 2.7-2.8), only in BODY=BINARYMIME content sent with BDAT (RFC 3030), and software
+ * downstream that handles messages as C strings truncates at it. It never ends the data
+ * (only CRLF.CRLF does), so this is about the content, not smuggling.
+ */
+typedef enum smtpcore_nul_policy {
+    /** The message is read to its real end and refused with "550 5.6.0 Error: NUL
+     *  character in message content" (::SMTPCORE_SEV_MESSAGE_ABORTED, ::SMTPCORE_V_NUL);
+     *  BODY events stop at the slice holding the NUL. BINARYMIME content is exempt.
+     *  Default. */
+    SMTPCORE_NUL_REJECT = 0,
+    /** NUL bytes are passed through as content. */
+    SMTPCORE_NUL_ACCEPT = 1
+} smtpcore_nul_policy;
+
+/**
  * @brief Server configuration. Initialise with smtpcore_server_config_init(), then
  *        change fields. Strings are copied by smtpcore_server_new().
  */
@@ -132,6 +150,7 @@ typedef struct smtpcore_server_config {
     int xclient_allowed;
     smtpcore_sync_policy sync_policy;          /**< Default ::SMTPCORE_SYNC_OFF (hosts that
                                                     face the Internet: ::SMTPCORE_SYNC_UNAUTH). */
+    smtpcore_nul_policy nul_policy;            /**< Default ::SMTPCORE_NUL_REJECT. */
 } smtpcore_server_config;
 
 /** @brief Server event types. */

@@ -196,6 +196,7 @@ local POLICY_VALUES = {
     injection_policy = enum("smtpcore_injection_policy", "SMTPCORE_INJECTION_", lower),
     sync_policy = enum("smtpcore_sync_policy", "SMTPCORE_SYNC_", lower),
     proxy_protocol = { off = 0, v1 = 1, v2 = 2, any = 3 }, -- smtpcore_proxy_mode
+    nul_policy = enum("smtpcore_nul_policy", "SMTPCORE_NUL_", lower),
 }
 
 -- ---------------------------------------------------------------------------------------
@@ -351,7 +352,8 @@ local SERVER_NUMBER_FIELDS = {
 --- sync_policy ("unauth" by default here, unlike the engine's "off"; "all", "off": see
 --- docs/lua.md), proxy_protocol ("off"/"v1"/"v2"/"any": read a PROXY header before the
 --- greeting, see Server:proxy_header), proxy_max_header, xclient_allowed (see
---- Server:set_xclient_allowed). Returns the session or nil, err, rc.
+--- Server:set_xclient_allowed), nul_policy ("reject", the default, or "accept").
+--- Returns the session or nil, err, rc.
 function _M.server_new(opts)
     opts = opts or {}
     local cfg = ffi_new("smtpcore_server_config")

@@ -9,7 +9,7 @@ from ._ffi import lib
 __all__ = [
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
-    "SyncPolicy",
+    "SyncPolicy", "NulPolicy",
     "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure",
     "ProxyMode", "ProxyCommand", "ProxyFamily", "ProxyTransport", "ProxyTlvType",
     "ProxySslClient", "XclientState",
@@ -173,6 +173,12 @@ class SyncPolicy(IntEnum):
     OFF = lib.SMTPCORE_SYNC_OFF
     UNAUTH = lib.SMTPCORE_SYNC_UNAUTH
     ALL = lib.SMTPCORE_SYNC_ALL
+
+
+class NulPolicy(IntEnum):
+    """smtpcore_nul_policy (NUL bytes in message content)."""
+    REJECT = lib.SMTPCORE_NUL_REJECT
+    ACCEPT = lib.SMTPCORE_NUL_ACCEPT
 
 
 class InjectionPolicy(IntEnum):

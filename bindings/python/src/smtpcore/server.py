@@ -14,7 +14,7 @@ from ._feed import PendingInput
 from ._ffi import ffi, lib
 from .enums import (
     AuthMech, BareLfPolicy, ErrorCode, Extension, HeloClass, HeloPolicy, InjectionPolicy,
-    ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, SyncPolicy,
+    ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, NulPolicy, SyncPolicy,
     TalkerPolicy, Violation, XclientState,
 )
 from .errors import check
@@ -400,6 +400,7 @@ class ServerConnection:
         xclient_allowed: bool | None = None,
         lmtp: bool | None = None,
         sync_policy: SyncPolicy | None = None,
+        nul_policy: NulPolicy | None = None,
     ) -> None:
         cfg = ffi.new("smtpcore_server_config *")
         lib.smtpcore_server_config_init(cfg)
@@ -419,7 +420,7 @@ class ServerConnection:
             ("allow_plaintext_auth", allow_plaintext_auth), ("tls_active", tls_active),
             ("proxy_protocol", proxy_protocol), ("proxy_max_header", proxy_max_header),
             ("xclient_allowed", xclient_allowed), ("lmtp", lmtp),
-            ("sync_policy", sync_policy),
+            ("sync_policy", sync_policy), ("nul_policy", nul_policy),
         ):
             if value is not None:
                 setattr(cfg, name, int(value))

@@ -177,6 +177,10 @@ return {
         SMTPCORE_SYNC_UNAUTH = 1,
         SMTPCORE_SYNC_ALL = 2,
     },
+    smtpcore_nul_policy = {
+        SMTPCORE_NUL_REJECT = 0,
+        SMTPCORE_NUL_ACCEPT = 1,
+    },
     smtpcore_server_event_type = {
         SMTPCORE_SEV_NONE = 0,
         SMTPCORE_SEV_CONNECT = 1,
