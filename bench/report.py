@@ -1,7 +1,14 @@
 #!/usr/bin/python3
 """Turns the raw outputs of the benchmarks (bench/run writes them into RAW_DIR/*.txt) into
 one table, bench/results/latest.json, latest.md (the table in Markdown) and a chart of
-ratios against the targets (latest.png).
+every sample against the targets (latest.png).
+
+Method: every benchmark runs several times (rounds); a raw file holds its rounds one after
+the other, each after a line "== round K ==" (bench/run adds the markers around a program
+it runs again; the network scripts and bench_aio.py print them themselves, interleaving
+the two sides of a pair within each round). A row's figures are extracted from each round
+separately; the table shows the median and the range (min-max) over the rounds, the
+verdict is taken on the medians, and the JSON keeps every sample.
 
 The benchmark programs print human-readable text and were written independently, so every
 figure is found with a tolerant regular expression; a figure that cannot be found makes
@@ -16,46 +23,98 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from typing import Callable
 
 NUM = r"([0-9]+(?:\.[0-9]+)?)"
+ROUND = re.compile(r"^== round ([0-9]+) ==[ \t]*$", re.M)
+END = re.compile(r"^== end ==[ \t]*$", re.M)
 
 
 class Missing(Exception):
     """A figure could not be found; the message is the reason shown in the table."""
 
 
-def read_raw(raw: str, name: str) -> str:
-    path = os.path.join(raw, name + ".txt")
-    if not os.path.exists(path):
-        raise Missing(f"{name} not run")
-    with open(path, encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    status_path = os.path.join(raw, name + ".status")
-    if os.path.exists(status_path):
-        with open(status_path, encoding="utf-8") as f:
-            status = f.read().strip()
-        if status and status != "0":
-            first = _first_error_line(text, raw, name)
-            if status == "n/a":  # bench/run did not start it; .err says why
-                raise Missing(first or f"{name} not run")
-            if status.isdigit():
-                status = f"exited with {status}"
-            raise Missing(f"{name} {status}{': ' + first if first else ''}")
-    return text
+# ---------------------------------------------------------------------------- raw files
 
-
-def _first_error_line(text: str, raw: str, name: str) -> str:
+def _err_line(raw: str, name: str) -> str:
     """The last line the program wrote to stderr (its own reason), if any."""
-    del text  # stdout holds figures, not reasons
-    err_path = os.path.join(raw, name + ".err")
+    path = os.path.join(raw, name + ".err")
     lines = []
-    if os.path.exists(err_path):
-        with open(err_path, encoding="utf-8", errors="replace") as f:
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
             lines = [l.strip() for l in f if l.strip()]
     return lines[-1][:70] if lines else ""
+
+
+def split_rounds(text: str) -> list:
+    """The rounds of a raw output: each round's text with the lines before the first
+    round (a header) in front. Output without markers is one round; lines after
+    "== end ==" (trailers, such as an information-only run) belong to no round."""
+    end = END.search(text)
+    trailer = ""
+    if end:
+        text, trailer = text[:end.start()], text[end.end():]
+    marks = list(ROUND.finditer(text))
+    if not marks:
+        return [text + trailer] if text.strip() else []
+    head = text[:marks[0].start()]
+    out = []
+    for i, m in enumerate(marks):
+        stop = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        out.append(head + text[m.end():stop])
+    return out
+
+
+class Raw:
+    """The raw directory seen at one round: read(name) is that round's text of name."""
+
+    def __init__(self, path: str, k: int):
+        self.path, self.k = path, k
+        self.beyond = False  # a read asked for a round the file does not have
+        self._cache: dict = {}
+
+    def rounds(self, name: str) -> list:
+        if name not in self._cache:
+            path = os.path.join(self.path, name + ".txt")
+            if not os.path.exists(path):
+                raise Missing(f"{name} not run")
+            with open(path, encoding="utf-8", errors="replace") as f:
+                self._cache[name] = split_rounds(f.read())
+        return self._cache[name]
+
+    def read(self, name: str) -> str:
+        rounds = self.rounds(name)
+        if self.k >= len(rounds):
+            self.beyond = True
+            raise Missing(self.reason(name) or f"{name}: no round {self.k + 1}")
+        return rounds[self.k]
+
+    def reason(self, name: str) -> str:
+        """Why name has no (more) output: its exit status and last stderr line."""
+        status_path = os.path.join(self.path, name + ".status")
+        if not os.path.exists(status_path):
+            return ""
+        with open(status_path, encoding="utf-8") as f:
+            status = f.read().strip()
+        if not status or status == "0":
+            return ""
+        first = _err_line(self.path, name)
+        if status == "n/a":  # bench/run did not start it; .err says why
+            return first or f"{name} not run"
+        if status.isdigit():
+            status = f"exited with {status}"
+        return f"{name} {status}{': ' + first if first else ''}"
+
+    def json(self, name: str) -> dict:
+        path = os.path.join(self.path, name + ".json")
+        if not os.path.exists(path):
+            raise Missing(f"no {name} run")
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
 
 
 def find(text: str, pattern: str, what: str, flags: int = 0) -> float:
@@ -63,142 +122,6 @@ def find(text: str, pattern: str, what: str, flags: int = 0) -> float:
     if not m:
         raise Missing(f"no '{what}' in output")
     return float(m.group(1))
-
-
-def find_after(text: str, anchor: str, pattern: str, what: str) -> float:
-    """The first match of pattern after the line matching anchor."""
-    m = re.search(anchor, text)
-    if not m:
-        raise Missing(f"no '{what}' section in output")
-    return find(text[m.end():], pattern, what)
-
-
-# ---------------------------------------------------------------------------- rows
-#
-# A row is a dict: id, name, value (display text), figures (numbers for the JSON), and
-# optionally target: {text, met, score} where score >= 1.0 means met (used for the chart).
-
-
-def target(text: str, met: bool, score: float) -> dict:
-    return {"text": text, "met": bool(met), "score": score}
-
-
-def row_commands(raw: str) -> dict:
-    t = read_raw(raw, "bench_server")
-    ns = find(t, r"ns per command\s+" + NUM, "ns per command")
-    cps = find(t, r"commands per second\s+" + NUM, "commands per second")
-    apc = find(t, r"allocations/command\s+" + NUM, "allocations/command")
-    figures = {"ns_per_command": ns, "commands_per_s": cps, "allocations_per_command": apc}
-    extra = ""
-    try:
-        w = read_raw(raw, "bench_wire")
-        mcps = find(w, NUM + r"\s*M cmds/s", "M cmds/s")
-        figures["parse_only_ns_per_command"] = 1e3 / mcps
-        extra = f"; parser alone {1e3 / mcps:.0f} ns"
-    except Missing:
-        pass
-    try:
-        ir = read_ir(raw, "server")
-        figures["instructions_per_command"] = ir
-        extra += f"; {ir:.0f} instr/cmd"
-    except Missing:
-        pass
-    best = ns
-    cpu = read_cpu(raw, "server")
-    if cpu is not None:
-        figures["cpu_time_ns_per_command"] = cpu
-        extra += f"; CPU time {cpu:.0f} ns/cmd"
-        best = min(ns, cpu)
-    value = (f"{ns:.0f} ns/cmd, {cps / 1e6:.2f} M cmd/s, {apc:g} alloc/cmd{extra}")
-    met = best <= 60 and apc == 0
-    ns = best
-    return {"id": "1", "name": "server session, pipelined MAIL/RCPT/RSET",
-            "value": value, "figures": figures,
-            "target": target("<= 60 ns/cmd, 0 alloc/cmd", met, 60.0 / ns if ns else 0)}
-
-
-def wire_data(raw: str, size: str) -> tuple:
-    w = read_raw(raw, "bench_wire")
-    m = re.search(r"DATA body " + size + r"\s*KiB.*?\n(.*?)\n(.*?)\n", w, re.S)
-    if not m:
-        raise Missing(f"no {size} KiB DATA section in bench_wire output")
-    un = re.search(r"unstuff\s+" + NUM + r"\s*GB/s.*?memchr\S*\s+" + NUM, m.group(1))
-    st = re.search(r"stuff\s+" + NUM + r"\s*GB/s.*?memcpy\s+" + NUM, m.group(2))
-    if not un or not st:
-        raise Missing("DATA lines of bench_wire not understood")
-    return float(un.group(1)), float(un.group(2)), float(st.group(1)), float(st.group(2))
-
-
-def row_unstuff(raw: str) -> dict:
-    u64, m64, _, _ = wire_data(raw, "64")
-    figures = {"unstuff_gbps_64k": u64, "memchr_gbps_64k": m64, "ratio_64k": u64 / m64}
-    value = f"{u64:.2f} GB/s vs memchr {m64:.2f} (64 KiB): {u64 / m64:.2f}"
-    try:
-        u8, m8, _, _ = wire_data(raw, "8192")
-        figures.update(unstuff_gbps_8m=u8, memchr_gbps_8m=m8, ratio_8m=u8 / m8)
-        value += f"; 8 MiB {u8 / m8:.2f}"
-    except Missing:
-        pass
-    r = u64 / m64
-    return {"id": "2", "name": "DATA unstuffing + end-of-data (sc_unstuff_next)", "value": value,
-            "figures": figures, "target": target("ratio >= 0.5 of memchr", r >= 0.5, r / 0.5)}
-
-
-def row_session_data(raw: str) -> dict:
-    t = read_raw(raw, "bench_server")
-    d = find(t, r"DATA\s+" + NUM + r"\s*GB/s", "DATA GB/s")
-    m = find(t, r"memchr\s+" + NUM + r"\s*GB/s", "memchr GB/s")
-    figures = {"session_data_gbps": d, "memchr_gbps": m, "ratio": d / m}
-    value = f"{d:.2f} GB/s vs memchr {m:.2f}: {d / m:.2f}"
-    try:
-        b = find(t, r"BDAT\s+" + NUM + r"\s*GB/s", "BDAT GB/s")
-        figures["session_bdat_gbps"] = b
-        value += f"; BDAT {b:.2f} GB/s"
-    except Missing:
-        pass
-    try:
-        ir = read_ir(raw, "data")
-        figures["instructions_per_byte"] = ir
-        value += f"; {ir:.2f} instr/B"
-    except Missing:
-        pass
-    return {"id": "2b", "name": "same through a server session (DATA, 64 MiB)", "value": value,
-            "figures": figures, "target": None}
-
-
-def row_stuff(raw: str) -> dict:
-    _, _, s64, c64 = wire_data(raw, "64")
-    figures = {"stuff_gbps_64k": s64, "memcpy_gbps_64k": c64, "ratio_64k": s64 / c64}
-    value = f"{s64:.2f} GB/s vs memcpy {c64:.2f} (64 KiB): {s64 / c64:.2f}"
-    try:
-        _, _, s8, c8 = wire_data(raw, "8192")
-        figures.update(stuff_gbps_8m=s8, memcpy_gbps_8m=c8, ratio_8m=s8 / c8)
-        value += f"; 8 MiB {s8 / c8:.2f}"
-    except Missing:
-        pass
-    r = s64 / c64
-    return {"id": "3", "name": "client dot-stuffing + CRLF normalisation", "value": value,
-            "figures": figures,
-            "target": target("ratio >= 0.5 of memcpy (64 KiB)", r >= 0.5, r / 0.5)}
-
-
-def row_reply(raw: str) -> dict:
-    w = read_raw(raw, "bench_wire")
-    ns = find(w, NUM + r"\s*ns/reply", "ns/reply")
-    figures = {"ns_per_reply": ns, "ns_per_line": ns / 12}
-    value = f"{ns:.0f} ns/reply ({ns / 12:.0f} ns/line)"
-    cpu = read_cpu(raw, "reply")
-    if cpu is not None:
-        figures["cpu_time_ns_per_reply"] = cpu
-        value += f"; CPU time {cpu:.0f} ns"
-    try:
-        ir = read_ir(raw, "reply")
-        figures["instructions_per_reply"] = ir
-        value += f"; {ir:.0f} instr/reply"
-    except Missing:
-        pass
-    return {"id": "4", "name": "reply parsing, 12-line EHLO reply", "value": value,
-            "figures": figures, "target": None}
 
 
 def kv(text: str) -> dict:
@@ -210,345 +133,595 @@ def kv(text: str) -> dict:
     return out
 
 
-def row_memory_idle(raw: str) -> dict:
-    m = kv(read_raw(raw, "bench_memory"))
-    if "server_default_allocated" not in m:
-        raise Missing(m.get("server_default_error", "no server_default_allocated"))
-    srv = int(m["server_default_allocated"])
-    figures = {"server_idle_bytes": srv,
-               "server_idle_bytes_api": int(m.get("server_default_memory_api", 0))}
-    value = f"server {srv} B"
-    if "server_default_input_buffer" in m:
-        value += (f" (buffers {m['server_default_input_buffer']}"
-                  f"+{m['server_default_output_buffer']})")
-    if "server_4k_allocated" in m:
-        figures["server_idle_bytes_4k_buffers"] = int(m["server_4k_allocated"])
-        value += f", {m['server_4k_allocated']} B with 4 KiB buffers"
-    if "client_default_allocated" in m:
-        figures["client_idle_bytes"] = int(m["client_default_allocated"])
-        value += f", client {m['client_default_allocated']} B"
-    return {"id": "5a", "name": "memory per idle session (state + default buffers)",
-            "value": value, "figures": figures,
-            "target": target("server <= 2 KiB", srv <= 2048, 2048 / srv if srv else 0)}
+# bench/measure.py's line, after a label: the label is everything before the rate.
+MEASURED = re.compile(
+    r"^(?P<label>\S.*?)\s+" + NUM + r" msg/s " + NUM + r" us server CPU/msg " + NUM +
+    r" us generator CPU/msg " + NUM + r"% server busy " + NUM + r"% generator busy", re.M)
 
 
-def row_memory_rss(raw: str) -> dict:
-    m = kv(read_raw(raw, "bench_memory"))
-    if "rss_delta_kib" not in m:
-        raise Missing(m.get("rss_error", "no rss_delta_kib"))
-    n = int(m["rss_sessions"])
-    mib = int(m["rss_delta_kib"]) / 1024
-    figures = {"sessions": n, "rss_delta_mib": mib,
-               "rss_bytes_per_session": float(m.get("rss_per_session_bytes", 0))}
-    value = f"{mib:.0f} MiB for {n} sessions ({figures['rss_bytes_per_session']:.0f} B each)"
-    scaled = mib * 100000 / n if n else float("inf")
-    return {"id": "5b", "name": "RSS, 100k server sessions mid-DATA", "value": value,
-            "figures": figures,
-            "target": target("< 256 MiB", scaled < 256, 256 / scaled if scaled else 0)}
+def measured(text: str) -> dict:
+    """{label (spaces squeezed): (msg/s, server us/msg, generator us/msg, server %, gen %)}"""
+    return {" ".join(m.group("label").split()): tuple(float(m.group(i)) for i in range(2, 7))
+            for m in MEASURED.finditer(text)}
 
 
-def row_sink(raw: str) -> dict:
-    t = read_raw(raw, "sink_vs_postfix")
-    # bench/sink_vs_postfix.sh prints one line per load shape:
-    #   <label>  <smtpcore-sink> msg/s  <smtp-sink> msg/s  <ratio>x
-    shape = re.compile(r"^(.*?)\s+" + NUM + r"\s*msgs?/s\s+" + NUM + r"\s*msgs?/s\s+" + NUM + "x?",
-                       re.M)
-    shapes = [(m.group(1).strip(), float(m.group(2)), float(m.group(3)), float(m.group(4)))
-              for m in shape.finditer(t)]
-    if not shapes:
-        raise Missing("sink_vs_postfix output not understood")
-    # The headline is the persistent-connection shape (-d), the one the issue quotes.
-    main = next((x for x in shapes if "-d" in x[0]), shapes[0])
-    label, ours, theirs, ratio = main
-    figures = {"smtpcore_sink_msgs_per_s": ours, "postfix_smtp_sink_msgs_per_s": theirs,
-               "ratio": ratio,
-               "shapes": [{"load": l, "smtpcore_sink": a, "smtp_sink": b, "ratio": r}
-                          for l, a, b, r in shapes]}
-    value = f"{ours:.0f} vs {theirs:.0f} msg/s: {ratio:.2f} (-d)"
-    for l, a, b, r in shapes:
-        if (l, a, b, r) != main:
-            value += f"; {'conn/msg' if 'connection per' in l else l} {r:.2f}"
-    return {"id": "6", "name": "smtpcore-sink vs Postfix smtp-sink (smtp-source)", "value": value,
-            "figures": figures, "target": target("ratio >= 1.0", ratio >= 1.0, ratio)}
+# ---------------------------------------------------------------------------- rows
+#
+# A row is (id, name, extract, present). extract(raw) -> {figure: number} reads one round;
+# present(med, rng, n) -> (value text, target or None) is given the medians of the figures
+# over the rounds, their ranges and the number of rounds. A target is
+# {text, met, score}: score >= 1.0 means met (the chart's scale).
 
 
-def _deploy_lines(raw: str) -> dict:
-    """bench/deploy.sh: '<label>  <N> msg/s  <C> us CPU/msg' per configuration."""
-    t = read_raw(raw, "deploy")
-    line = re.compile(r"^\s*(\S.*?)\s+" + NUM + r"\s*msg/s\s+" + NUM + r"\s*us CPU/msg", re.M)
-    return {m.group(1).strip(): (float(m.group(2)), float(m.group(3))) for m in line.finditer(t)}
+def target(text: str, score: float) -> dict:
+    return {"text": text, "met": bool(score >= 1.0), "score": score}
 
 
-def row_workers(raw: str) -> dict:
-    d = _deploy_lines(raw)
-    one = d.get("smtpcore-sink --workers 1 (-d)")
-    two = d.get("smtpcore-sink --workers 2 (reuseport) (-d)")
-    if not one or not two:
-        raise Missing("no --workers lines in deploy output")
-    r, c = two[0] / one[0], two[1] / one[1]
-    figures = {"workers1_msgs_per_s": one[0], "workers2_msgs_per_s": two[0], "ratio": r,
-               "workers1_cpu_us_per_msg": one[1], "workers2_cpu_us_per_msg": two[1],
-               "cpu_ratio": c}
-    value = (f"{two[0]:.0f} vs {one[0]:.0f} msg/s: {r:.2f}; server CPU/msg {two[1]:.1f} vs "
-             f"{one[1]:.1f} us ({c:.2f})")
-    shared = d.get("smtpcore-sink --workers 2 shared socket (-d)")
-    if shared:
-        figures.update(shared_msgs_per_s=shared[0], shared_cpu_us_per_msg=shared[1])
-        value += f"; shared socket {shared[0]:.0f} msg/s, {shared[1]:.1f} us"
-    c1 = d.get("smtpcore-sink --workers 1 (conn/msg)")
-    c2 = d.get("smtpcore-sink --workers 2 (reuseport) (conn/msg)")
-    cs = d.get("smtpcore-sink --workers 2 shared socket (conn/msg)")
-    if c1 and c2:
-        figures.update(conn_per_msg_ratio=c2[0] / c1[0], conn_per_msg_cpu_ratio=c2[1] / c1[1])
-        value += f"; conn/msg {c2[0] / c1[0]:.2f} (CPU {c2[1]:.1f} vs {c1[1]:.1f} us)"
-        if cs:
-            figures["conn_per_msg_shared_ratio"] = cs[0] / c1[0]
-            value += f", shared {cs[0] / c1[0]:.2f}"
-    return {"id": "9a", "name": "smtpcore-sink --workers 2 vs 1 (smtp-source -d)",
-            "value": value, "figures": figures, "target": None}
+class Agg:
+    """Medians and ranges of a row's figures; f(key, fmt) formats "median [min-max]"."""
+
+    def __init__(self, samples: list):
+        self.samples = samples
+        keys: list = []
+        for s in samples:
+            keys += [k for k in s if k not in keys]
+        self.med, self.rng = {}, {}
+        for k in keys:
+            vals = [s[k] for s in samples if isinstance(s.get(k), (int, float))]
+            if vals:
+                self.med[k] = statistics.median(vals)
+                self.rng[k] = (min(vals), max(vals))
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.med
+
+    def __getitem__(self, key: str) -> float:
+        return self.med[key]
+
+    def f(self, key: str, fmt: str = ".2f") -> str:
+        v = format(self.med[key], fmt)
+        lo, hi = (format(x, fmt) for x in self.rng[key])
+        return v if lo == hi else f"{v} [{lo}-{hi}]"
 
 
-def row_lmtp(raw: str) -> dict:
-    """bench/lmtp.sh: smtpcore-sink --lmtp vs smtp-sink -L, msg/s and server CPU/msg."""
-    t = read_raw(raw, "lmtp")
-    line = re.compile(r"^\s*(\S.*?)\s+" + NUM + r"\s*msg/s\s+" + NUM + r"\s*us CPU/msg", re.M)
-    d = {m.group(1).strip(): (float(m.group(2)), float(m.group(3))) for m in line.finditer(t)}
-    ours, theirs = d.get("smtpcore-sink --lmtp (-d)"), d.get("smtp-sink -L (-d)")
-    if not ours or not theirs:
-        raise Missing("lmtp output not understood")
-    r, c = ours[0] / theirs[0], ours[1] / theirs[1]
-    figures = {"smtpcore_sink_msgs_per_s": ours[0], "smtp_sink_msgs_per_s": theirs[0],
-               "ratio": r, "smtpcore_sink_cpu_us_per_msg": ours[1],
-               "smtp_sink_cpu_us_per_msg": theirs[1], "cpu_ratio": c}
-    value = (f"{ours[0]:.0f} vs {theirs[0]:.0f} msg/s: {r:.2f}; server CPU/msg {ours[1]:.1f} "
-             f"vs {theirs[1]:.1f} us ({c:.2f}) (-d)")
-    co, ct = d.get("smtpcore-sink --lmtp (conn/msg)"), d.get("smtp-sink -L (conn/msg)")
-    if co and ct:
-        figures.update(conn_per_msg_ratio=co[0] / ct[0], conn_per_msg_cpu_ratio=co[1] / ct[1])
-        value += (f"; conn/msg {co[0] / ct[0]:.2f}, CPU {co[1]:.1f} vs {ct[1]:.1f} us "
-                  f"({co[1] / ct[1]:.2f})")
-    return {"id": "6b", "name": "smtpcore-sink --lmtp vs smtp-sink -L (smtp-source -L)",
-            "value": value, "figures": figures, "target": target("ratio >= 1.0", r >= 1.0, r)}
-
-
-def row_haproxy(raw: str) -> dict:
-    d = _deploy_lines(raw)
-    direct = d.get("direct to smtpcore-sink (-d)")
-    behind = d.get("through HAProxy (send-proxy-v2) (-d)")
-    if not direct or not behind:
-        t = read_raw(raw, "deploy")
-        m = re.search(r"^haproxy: (n/a.*)$", t, re.M)
-        raise Missing(m.group(1)[5:-1] if m else "no HAProxy lines in deploy output")
-    r = behind[0] / direct[0]
-    figures = {"direct_msgs_per_s": direct[0], "haproxy_msgs_per_s": behind[0], "ratio": r,
-               "direct_sink_cpu_us_per_msg": direct[1], "haproxy_sink_cpu_us_per_msg": behind[1]}
-    value = (f"{behind[0]:.0f} vs {direct[0]:.0f} msg/s: {r:.2f}; sink CPU/msg {behind[1]:.1f}"
-             f" vs {direct[1]:.1f} us")
-    hap = d.get("HAProxy's own CPU in that path (-d)")
-    if hap:
-        figures["haproxy_cpu_us_per_msg"] = hap[1]
-        value += f"; HAProxy itself {hap[1]:.1f} us/msg"
-    cd = d.get("direct to smtpcore-sink (conn/msg)")
-    cb = d.get("through HAProxy (send-proxy-v2) (conn/msg)")
-    if cd and cb:
-        figures.update(conn_per_msg_ratio=cb[0] / cd[0],
-                       conn_per_msg_sink_cpu_us=[cb[1], cd[1]])
-        value += f"; conn/msg {cb[0] / cd[0]:.2f} (sink CPU {cb[1]:.1f} vs {cd[1]:.1f} us)"
-    try:
-        ns = read_cpu(raw, "proxy2")
-        base = read_cpu(raw, "connect")
-        if ns is not None and base is not None:
-            figures["proxy_v2_header_ns"] = ns - base
-            value += f"; PROXY v2 header {ns - base:.0f} ns/conn"
-        ir = read_ir(raw, "proxy2") - read_ir(raw, "connect")
-        figures["proxy_v2_header_instructions"] = ir
-        value += f", {ir:.0f} instr"
-        ir1 = read_ir(raw, "proxy1") - read_ir(raw, "connect")
-        figures["proxy_v1_header_instructions"] = ir1
-        value += f" (v1 {ir1:.0f} instr)"
-    except Missing:
-        pass
-    return {"id": "9b", "name": "through HAProxy vs direct; PROXY header cost", "value": value,
-            "figures": figures, "target": None}
-
-
-def python_line(raw: str, label: str, theirs: str) -> tuple:
-    t = read_raw(raw, "python")
-    for line in t.splitlines():
-        if line.lower().startswith(label):
-            ours_m = re.search(r"smtpcore\s+" + NUM, line)
-            theirs_m = re.search(theirs + r"\s+" + NUM, line)
-            if ours_m and theirs_m:
-                return float(ours_m.group(1)), float(theirs_m.group(1))
-    raise Missing(f"no '{label}' line in bench_aio output")
-
-
-def row_python_server(raw: str, generator: float | None) -> dict:
-    ours, theirs = python_line(raw, "server", "aiosmtpd")
-    r = ours / theirs
-    figures = {"smtpcore_msgs_per_s": ours, "aiosmtpd_msgs_per_s": theirs, "ratio": r}
-    value = f"{ours:.0f} vs aiosmtpd {theirs:.0f} msg/s: {r:.2f}"
-    if generator:
-        figures["generator_ceiling_msgs_per_s"] = generator
-        # Row 6 drove Postfix's smtp-sink with the same generator minutes apart: if our
-        # rate nears that, the generator (not the server) may be the limit.
-        value += f" (smtp-source into smtp-sink, row 6: {generator:.0f})"
-        if ours > 0.8 * generator:
-            value += " generator-bound?"
-    return {"id": "7a", "name": "Python asyncio server vs aiosmtpd", "value": value,
-            "figures": figures, "target": target(">= 3x aiosmtpd", r >= 3, r / 3)}
-
-
-def row_python_client(raw: str) -> dict:
-    # Judged on the like-for-like pair: blocking smtpcore.SMTPClient.send_many vs a
-    # blocking smtplib.sendmail loop, the same pre-flattened bytes to the same sink. The
-    # other pairs are shown beside it: asyncio, and EmailMessage (where the email
-    # package's flattening, the same code on both sides, costs most of the time).
-    try:
-        ours, theirs = python_line(raw, "client batch blocking, raw bytes", "smtplib")
-    except Missing:  # an older bench_aio without send_many
-        ours, theirs = python_line(raw, "client", "smtplib")
-    r = ours / theirs
-    figures = {"smtpcore_msgs_per_s": ours, "smtplib_msgs_per_s": theirs, "ratio": r}
-    value = f"{ours:.0f} vs smtplib {theirs:.0f} msg/s: {r:.2f} (blocking send_many, raw bytes)"
-    for label, key, shown in (
-            ("client batch, raw bytes", "asyncio_raw", "asyncio send_many raw"),
-            ("client batch, emailmessage", "asyncio_emailmessage", "asyncio send_many EmailMessage"),
-            ("client, 1 connection", "asyncio_send_message_loop", "asyncio send_message loop")):
-        try:
-            o, t = python_line(raw, label, "smtplib")
-        except Missing:
-            continue
-        figures[f"ratio_{key}"] = o / t
-        value += f"; {shown} {o / t:.2f}"
-    return {"id": "7b", "name": "Python client vs smtplib", "value": value,
-            "figures": figures, "target": target(">= 3x smtplib", r >= 3, r / 3)}
-
-
-def row_lua(raw: str) -> dict:
-    t = read_raw(raw, "lua")
-    mc = re.search(r"^C\b.*?events/s=" + NUM, t, re.M)
-    ml = re.search(r"^LuaJIT\b.*?events/s=" + NUM, t, re.M)
-    r = find(t, r"ratio:?\s*" + NUM, "LuaJIT/C ratio")
-    figures = {"ratio_luajit_to_c": r}
-    value = f"LuaJIT/C events/s {r:.2f}"
-    if mc and ml:
-        c, l = float(mc.group(1)), float(ml.group(1))
-        figures.update(c_events_per_s=c, luajit_events_per_s=l)
-        value += f" ({l / 1e6:.2f} vs {c / 1e6:.2f} M events/s)"
-    return {"id": "8", "name": "LuaJIT FFI binding vs C, same event loop", "value": value,
-            "figures": figures,
-            "target": target("within 1.5x of C (>= 0.67)", r >= 1 / 1.5, r * 1.5)}
-
-
-def row_client_engine(raw: str) -> dict:
-    t = read_raw(raw, "bench_client")
-    tx = find(t, NUM + r"\s*tx/s", "tx/s")
-    ns = find(t, NUM + r"\s*ns/tx", "ns/tx")
-    allocs = find(t, r"allocations during [0-9]+ tx:\s*" + NUM, "allocations")
-    return {"id": "i", "name": "(info) client engine, pipelined 3-RCPT transactions",
-            "value": f"{tx / 1e3:.0f} k tx/s, {ns:.0f} ns/tx, {allocs:g} allocations",
-            "figures": {"tx_per_s": tx, "ns_per_tx": ns, "allocations": allocs}, "target": None}
-
-
-def read_ir(raw: str, mode: str) -> float:
-    path = os.path.join(raw, "callgrind.json")
-    if not os.path.exists(path):
-        raise Missing("no callgrind run")
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+def callgrind(raw: Raw, mode: str) -> float:
+    data = raw.json("callgrind")
     if mode not in data:
         raise Missing(f"no callgrind figure for {mode}")
     return float(data[mode])
 
 
-def read_cpu(raw: str, mode: str) -> float | None:
-    """Best CPU-time ns per unit of a bench_profile mode, or None."""
-    path = os.path.join(raw, "cputime.txt")
+def cputime(raw: Raw, mode: str) -> float:
+    """Best CPU-time ns per unit of a bench_profile mode (round-independent)."""
+    path = os.path.join(raw.path, "cputime.txt")
     if not os.path.exists(path):
-        return None
+        raise Missing("no cputime run")
     with open(path, encoding="utf-8", errors="replace") as f:
         found = [float(m.group(1)) for m in
                  re.finditer(r"mode=" + mode + r"\b.*?cpu_ns_per_unit=" + NUM, f.read())]
-    return min(found) if found else None
+    if not found:
+        raise Missing(f"no CPU time for {mode}")
+    return min(found)
 
 
-def generator_ceiling(raw: str) -> float | None:
+def optional(fig: dict, key: str, fn: Callable[[], float]) -> None:
     try:
-        return row_sink(raw)["figures"].get("postfix_smtp_sink_msgs_per_s")
+        fig[key] = fn()
     except Missing:
-        return None
+        pass
 
 
-def build_rows(raw: str) -> list:
-    builders = [
-        ("1", "server session, pipelined MAIL/RCPT/RSET", lambda: row_commands(raw)),
-        ("2", "DATA unstuffing + end-of-data (sc_unstuff_next)", lambda: row_unstuff(raw)),
-        ("2b", "same through a server session (DATA, 64 MiB)", lambda: row_session_data(raw)),
-        ("3", "client dot-stuffing + CRLF normalisation", lambda: row_stuff(raw)),
-        ("4", "reply parsing, 12-line EHLO reply", lambda: row_reply(raw)),
-        ("5a", "memory per idle session (state + default buffers)", lambda: row_memory_idle(raw)),
-        ("5b", "RSS, 100k server sessions mid-DATA", lambda: row_memory_rss(raw)),
-        ("6", "smtpcore-sink vs Postfix smtp-sink (smtp-source)", lambda: row_sink(raw)),
-        ("6b", "smtpcore-sink --lmtp vs smtp-sink -L (smtp-source -L)", lambda: row_lmtp(raw)),
-        ("7a", "Python asyncio server vs aiosmtpd",
-         lambda: row_python_server(raw, generator_ceiling(raw))),
-        ("7b", "Python client vs smtplib", lambda: row_python_client(raw)),
-        ("8", "LuaJIT FFI binding vs C, same event loop", lambda: row_lua(raw)),
-        ("9a", "smtpcore-sink --workers 2 vs 1 (smtp-source -d)", lambda: row_workers(raw)),
-        ("9b", "through HAProxy vs direct; PROXY header cost", lambda: row_haproxy(raw)),
-        ("i", "(info) client engine, pipelined 3-RCPT transactions",
-         lambda: row_client_engine(raw)),
-    ]
-    rows = []
-    for rid, name, fn in builders:
+# -- 1: instructions per pipelined command (callgrind), ns as information
+
+def x_commands(raw: Raw) -> dict:
+    t = raw.read("bench_server")
+    fig = {"ns_per_command": find(t, r"ns per command\s+" + NUM, "ns per command"),
+           "commands_per_s": find(t, r"commands per second\s+" + NUM, "commands per second"),
+           "allocations_per_command": find(t, r"allocations/command\s+" + NUM,
+                                           "allocations/command")}
+    optional(fig, "parse_only_ns_per_command",
+             lambda: 1e3 / find(raw.read("bench_wire"), NUM + r"\s*M cmds/s", "M cmds/s"))
+    optional(fig, "instructions_per_command", lambda: callgrind(raw, "server"))
+    optional(fig, "cpu_time_ns_per_command", lambda: cputime(raw, "server"))
+    return fig
+
+
+def p_commands(a: Agg, n: int) -> tuple:
+    value = f"{a.f('ns_per_command', '.0f')} ns/cmd, {a['allocations_per_command']:g} alloc/cmd"
+    if "parse_only_ns_per_command" in a:
+        value += f"; parser alone {a.f('parse_only_ns_per_command', '.0f')} ns"
+    if "cpu_time_ns_per_command" in a:
+        value += f"; CPU time {a['cpu_time_ns_per_command']:.0f} ns/cmd"
+    if "instructions_per_command" not in a:
+        return value + "; no callgrind (valgrind missing): not judged", None
+    ir = a["instructions_per_command"]
+    value = f"{ir:.0f} instr/cmd; " + value
+    score = 700.0 / ir if a["allocations_per_command"] == 0 else 0.0
+    return value, target("<= 700 instr/cmd (callgrind), 0 alloc/cmd", score)
+
+
+# -- 2, 2b, 3: DATA (bench_wire, bench_server)
+
+def wire_data(raw: Raw, size: str) -> tuple:
+    w = raw.read("bench_wire")
+    m = re.search(r"DATA body " + size + r"\s*KiB.*?\n(.*?)\n(.*?)\n", w, re.S)
+    if not m:
+        raise Missing(f"no {size} KiB DATA section in bench_wire output")
+    un = re.search(r"unstuff\s+" + NUM + r"\s*GB/s.*?memchr\S*\s+" + NUM, m.group(1))
+    st = re.search(r"stuff\s+" + NUM + r"\s*GB/s.*?memcpy\s+" + NUM, m.group(2))
+    if not un or not st:
+        raise Missing("DATA lines of bench_wire not understood")
+    return float(un.group(1)), float(un.group(2)), float(st.group(1)), float(st.group(2))
+
+
+def x_unstuff(raw: Raw) -> dict:
+    u64, m64, _, _ = wire_data(raw, "64")
+    fig = {"unstuff_gbps_64k": u64, "memchr_gbps_64k": m64, "ratio_64k": u64 / m64}
+    u8, m8, _, _ = wire_data(raw, "8192")
+    fig.update(unstuff_gbps_8m=u8, memchr_gbps_8m=m8, ratio_8m=u8 / m8)
+    return fig
+
+
+def p_unstuff(a: Agg, n: int) -> tuple:
+    value = (f"64 KiB {a.f('ratio_64k')} of memchr ({a['unstuff_gbps_64k']:.2f} vs "
+             f"{a['memchr_gbps_64k']:.2f} GB/s); 8 MiB {a.f('ratio_8m')}")
+    return value, target(">= 0.8 of memchr at 64 KiB and 8 MiB",
+                         min(a["ratio_64k"], a["ratio_8m"]) / 0.8)
+
+
+def x_session_data(raw: Raw) -> dict:
+    t = raw.read("bench_server")
+    d = find(t, r"DATA\s+" + NUM + r"\s*GB/s", "DATA GB/s")
+    m = find(t, r"memchr\s+" + NUM + r"\s*GB/s", "memchr GB/s")
+    fig = {"session_data_gbps": d, "memchr_gbps": m, "ratio": d / m}
+    optional(fig, "session_bdat_gbps", lambda: find(t, r"BDAT\s+" + NUM + r"\s*GB/s", "BDAT"))
+    optional(fig, "instructions_per_byte", lambda: callgrind(raw, "data"))
+    return fig
+
+
+def p_session_data(a: Agg, n: int) -> tuple:
+    value = (f"{a['session_data_gbps']:.2f} GB/s vs memchr {a['memchr_gbps']:.2f}: "
+             f"{a.f('ratio')}")
+    if "session_bdat_gbps" in a:
+        value += f"; BDAT {a.f('session_bdat_gbps')} GB/s"
+    if "instructions_per_byte" in a:
+        value += f"; {a['instructions_per_byte']:.2f} instr/B"
+    return value, None
+
+
+def x_stuff(raw: Raw) -> dict:
+    _, _, s64, c64 = wire_data(raw, "64")
+    fig = {"stuff_gbps_64k": s64, "memcpy_gbps_64k": c64, "ratio_64k": s64 / c64}
+    _, _, s8, c8 = wire_data(raw, "8192")
+    fig.update(stuff_gbps_8m=s8, memcpy_gbps_8m=c8, ratio_8m=s8 / c8)
+    return fig
+
+
+def p_stuff(a: Agg, n: int) -> tuple:
+    value = (f"64 KiB {a.f('ratio_64k')} of memcpy ({a['stuff_gbps_64k']:.2f} vs "
+             f"{a['memcpy_gbps_64k']:.2f} GB/s); 8 MiB {a.f('ratio_8m')}")
+    return value, target(">= 0.5 of memcpy at 64 KiB, >= 0.8 at 8 MiB",
+                         min(a["ratio_64k"] / 0.5, a["ratio_8m"] / 0.8))
+
+
+# -- 4, 5a, 5b, i: engine information and memory
+
+def x_reply(raw: Raw) -> dict:
+    fig = {"ns_per_reply": find(raw.read("bench_wire"), NUM + r"\s*ns/reply", "ns/reply")}
+    optional(fig, "cpu_time_ns_per_reply", lambda: cputime(raw, "reply"))
+    optional(fig, "instructions_per_reply", lambda: callgrind(raw, "reply"))
+    return fig
+
+
+def p_reply(a: Agg, n: int) -> tuple:
+    value = f"{a.f('ns_per_reply', '.0f')} ns/reply"
+    if "cpu_time_ns_per_reply" in a:
+        value += f"; CPU time {a['cpu_time_ns_per_reply']:.0f} ns"
+    if "instructions_per_reply" in a:
+        value += f"; {a['instructions_per_reply']:.0f} instr/reply"
+    return value, None
+
+
+def x_memory_idle(raw: Raw) -> dict:
+    m = kv(raw.read("bench_memory"))
+    if "server_default_allocated" not in m:
+        raise Missing(m.get("server_default_error", "no server_default_allocated"))
+    fig = {"server_idle_bytes": int(m["server_default_allocated"])}
+    for key, src in (("server_input_buffer", "server_default_input_buffer"),
+                     ("server_output_buffer", "server_default_output_buffer"),
+                     ("server_idle_bytes_4k_buffers", "server_4k_allocated"),
+                     ("client_idle_bytes", "client_default_allocated")):
+        if src in m:
+            fig[key] = int(m[src])
+    return fig
+
+
+def p_memory_idle(a: Agg, n: int) -> tuple:
+    srv = a["server_idle_bytes"]
+    value = f"server {srv:.0f} B"
+    if "server_input_buffer" in a:
+        value += f" (buffers {a['server_input_buffer']:.0f}+{a['server_output_buffer']:.0f})"
+    if "server_idle_bytes_4k_buffers" in a:
+        value += f", {a['server_idle_bytes_4k_buffers']:.0f} B with 4 KiB buffers"
+    if "client_idle_bytes" in a:
+        value += f", client {a['client_idle_bytes']:.0f} B"
+    return value, target("server <= 2 KiB", 2048 / srv if srv else 0)
+
+
+def x_memory_rss(raw: Raw) -> dict:
+    m = kv(raw.read("bench_memory"))
+    if "rss_delta_kib" not in m:
+        raise Missing(m.get("rss_error", "no rss_delta_kib"))
+    return {"sessions": int(m["rss_sessions"]), "rss_delta_mib": int(m["rss_delta_kib"]) / 1024,
+            "rss_bytes_per_session": float(m.get("rss_per_session_bytes", 0))}
+
+
+def p_memory_rss(a: Agg, n: int) -> tuple:
+    mib, sessions = a["rss_delta_mib"], a["sessions"]
+    value = (f"{a.f('rss_delta_mib', '.0f')} MiB for {sessions:.0f} sessions "
+             f"({a['rss_bytes_per_session']:.0f} B each)")
+    scaled = mib * 100000 / sessions if sessions else float("inf")
+    return value, target("< 256 MiB", 256 / scaled if scaled else 0)
+
+
+def x_client_engine(raw: Raw) -> dict:
+    t = raw.read("bench_client")
+    return {"tx_per_s": find(t, NUM + r"\s*tx/s", "tx/s"),
+            "ns_per_tx": find(t, NUM + r"\s*ns/tx", "ns/tx"),
+            "allocations": find(t, r"allocations during [0-9]+ tx:\s*" + NUM, "allocations")}
+
+
+def p_client_engine(a: Agg, n: int) -> tuple:
+    return (f"{a.f('ns_per_tx', '.0f')} ns/tx, {a['tx_per_s'] / 1e3:.0f} k tx/s, "
+            f"{a['allocations']:g} allocations"), None
+
+
+# -- 6, 6b: servers under smtp-source (bench/sink_vs_postfix.sh, bench/lmtp.sh)
+
+SHAPES = (("d", "-d"), ("c", "conn/msg"))
+
+
+def x_pair(raw: Raw, name: str) -> dict:
+    """One round of sink_vs_postfix.sh/lmtp.sh: per shape, both servers' figures and the
+    round's ratios (ours over theirs in the same round)."""
+    lines = measured(raw.read(name))
+    fig = {}
+    for key, shape in SHAPES:
+        ours, theirs = lines.get(f"{shape} smtpcore-sink"), lines.get(f"{shape} smtp-sink")
+        if not ours or not theirs:
+            continue
+        for who, v in (("ours", ours), ("theirs", theirs)):
+            fig.update({f"{key}_{who}_msgs_per_s": v[0], f"{key}_{who}_cpu_us": v[1],
+                        f"{key}_{who}_gen_cpu_us": v[2], f"{key}_{who}_busy": v[3],
+                        f"{key}_{who}_gen_busy": v[4]})
+        fig[f"{key}_msgs_ratio"] = ours[0] / theirs[0]
+        fig[f"{key}_cpu_ratio"] = ours[1] / theirs[1]
+    if not fig:
+        raise Missing(f"{name} output not understood")
+    return fig
+
+
+def describe_pair(a: Agg, theirs_name: str) -> str:
+    parts = []
+    for key, shape in SHAPES:
+        if f"{key}_cpu_ratio" not in a:
+            continue
+        text = (f"{shape}: server CPU/msg {a[f'{key}_ours_cpu_us']:.1f} vs "
+                f"{a[f'{key}_theirs_cpu_us']:.1f} us = {a.f(f'{key}_cpu_ratio')}x, msg/s "
+                f"{a[f'{key}_ours_msgs_per_s']:.0f} vs {a[f'{key}_theirs_msgs_per_s']:.0f} = "
+                f"{a.f(f'{key}_msgs_ratio')}x")
+        gen = max(a[f"{key}_ours_gen_busy"], a[f"{key}_theirs_gen_busy"])
+        text += (f", generator {a[f'{key}_ours_gen_cpu_us']:.0f} us/msg, busy "
+                 f"{gen:.0f}%")
+        if gen >= 90:
+            text += " (generator-bound: msg/s is its ceiling)"
+        parts.append(text)
+    return f"ours vs {theirs_name}; " + "; ".join(parts)
+
+
+def p_sink(a: Agg, n: int) -> tuple:
+    value = describe_pair(a, "smtp-sink")
+    need = [k for k in ("d_cpu_ratio", "c_cpu_ratio", "d_msgs_ratio", "c_msgs_ratio")
+            if k not in a]
+    if need:
+        return value + f" (missing {', '.join(need)})", target("both shapes", 0.0)
+    score = min(0.5 / a["d_cpu_ratio"], 0.5 / a["c_cpu_ratio"], a["d_msgs_ratio"],
+                a["c_msgs_ratio"])
+    return value, target("CPU/msg <= 0.5x and msg/s >= 1.0x, both shapes", score)
+
+
+def p_lmtp(a: Agg, n: int) -> tuple:
+    value = describe_pair(a, "smtp-sink -L")
+    if "d_msgs_ratio" not in a:
+        return value, target("msg/s >= 1.0x (-d)", 0.0)
+    return value, target("msg/s >= 1.0x (-d)", a["d_msgs_ratio"])
+
+
+# -- 7a, 7b: Python (bench/python/bench_aio.py)
+
+def x_python_server(raw: Raw, ours_label: str) -> dict:
+    lines = measured(raw.read("python"))
+    ours, theirs = lines.get(f"server {ours_label}"), lines.get("server aiosmtpd")
+    if not ours or not theirs:
+        t = raw.read("python")
+        m = re.search(r"^server " + re.escape(ours_label) + r"\s+(n/a.*)$", t, re.M)
+        raise Missing(m.group(1)[5:-1] if m else f"no 'server {ours_label}' line")
+    fig = {}
+    for who, v in (("ours", ours), ("theirs", theirs)):
+        fig.update({f"{who}_msgs_per_s": v[0], f"{who}_cpu_us": v[1], f"{who}_gen_cpu_us": v[2],
+                    f"{who}_busy": v[3], f"{who}_gen_busy": v[4]})
+    fig["msgs_ratio"] = ours[0] / theirs[0]
+    fig["cpu_ratio"] = theirs[1] / ours[1]  # > 1: ours uses less CPU per message
+    return fig
+
+
+def python_server_present(x: float) -> Callable:
+    def present(a: Agg, n: int) -> tuple:
+        value = (f"msg/s {a['ours_msgs_per_s']:.0f} vs {a['theirs_msgs_per_s']:.0f} = "
+                 f"{a.f('msgs_ratio')}x; server CPU/msg {a['ours_cpu_us']:.0f} vs "
+                 f"{a['theirs_cpu_us']:.0f} us = {a.f('cpu_ratio')}x less; server busy "
+                 f"{a['ours_busy']:.0f}%, generator {a['ours_gen_busy']:.0f}%")
+        if a["ours_gen_busy"] >= 90:
+            value += " (generator-bound: compare CPU/msg)"
+        score = min(a["msgs_ratio"], a["cpu_ratio"]) / x
+        return value, target(f">= {x:g}x aiosmtpd in msg/s and in server CPU/msg", score)
+    return present
+
+
+CLIENT_LINE = re.compile(r"^client (\S+)\s+(\S+)\s+" + NUM + r" msg/s " + NUM + r" us CPU/msg",
+                         re.M)
+
+
+def x_python_client(raw: Raw) -> dict:
+    c = {m.group(1): (float(m.group(3)), float(m.group(4)))
+         for m in CLIENT_LINE.finditer(raw.read("python"))}
+    if "batch-blocking-raw" not in c or "sendmail-raw" not in c:
+        raise Missing("no client lines in bench_aio output")
+    lib_raw, lib_msg = c["sendmail-raw"], c.get("send_message")
+    fig = {"smtpcore_msgs_per_s": c["batch-blocking-raw"][0], "smtplib_msgs_per_s": lib_raw[0],
+           "ratio": c["batch-blocking-raw"][0] / lib_raw[0],
+           "cpu_ratio": lib_raw[1] / c["batch-blocking-raw"][1]}
+    if "batch-asyncio-raw" in c:
+        fig["ratio_asyncio_raw"] = c["batch-asyncio-raw"][0] / lib_raw[0]
+    if lib_msg:
+        for variant, key in (("batch-asyncio-message", "ratio_asyncio_emailmessage"),
+                             ("loop-asyncio-message", "ratio_asyncio_send_message_loop")):
+            if variant in c:
+                fig[key] = c[variant][0] / lib_msg[0]
+    return fig
+
+
+def p_python_client(a: Agg, n: int) -> tuple:
+    value = (f"{a['smtpcore_msgs_per_s']:.0f} vs smtplib {a['smtplib_msgs_per_s']:.0f} msg/s = "
+             f"{a.f('ratio')}x (blocking send_many, raw bytes; client CPU {a.f('cpu_ratio')}x "
+             "less)")
+    for key, shown in (("ratio_asyncio_raw", "asyncio send_many raw"),
+                       ("ratio_asyncio_emailmessage", "asyncio send_many EmailMessage"),
+                       ("ratio_asyncio_send_message_loop", "asyncio send_message loop")):
+        if key in a:
+            value += f"; {shown} {a.f(key)}x"
+    return value, target(">= 5x smtplib", a["ratio"] / 5)
+
+
+# -- 8: LuaJIT
+
+def x_lua(raw: Raw) -> dict:
+    t = raw.read("lua")
+    fig = {"ratio_luajit_to_c": find(t, r"ratio:?\s*" + NUM, "LuaJIT/C ratio")}
+    mc = re.search(r"^C\b.*?events/s=" + NUM, t, re.M)
+    ml = re.search(r"^LuaJIT\b.*?events/s=" + NUM, t, re.M)
+    if mc and ml:
+        fig.update(c_events_per_s=float(mc.group(1)), luajit_events_per_s=float(ml.group(1)))
+    return fig
+
+
+def p_lua(a: Agg, n: int) -> tuple:
+    value = f"LuaJIT/C events/s {a.f('ratio_luajit_to_c')}"
+    if "c_events_per_s" in a:
+        value += (f" ({a['luajit_events_per_s'] / 1e6:.2f} vs {a['c_events_per_s'] / 1e6:.2f}"
+                  " M events/s)")
+    return value, target(">= 0.9 of C", a["ratio_luajit_to_c"] / 0.9)
+
+
+# -- 9: Python server RSS per idle connection (bench/python/idle_rss.py)
+
+def x_idle_rss(raw: Raw) -> dict:
+    """bench/python/idle_rss.py: '<name> N idle connections (...): RSS ... X KiB per connection'."""
+    t = raw.read("idle_rss")
+    ours = find(t, r"^smtpcore\s.*?" + NUM + r"\s*KiB per connection", "smtpcore KiB/conn", re.M)
+    theirs = find(t, r"^aiosmtpd\s.*?" + NUM + r"\s*KiB per connection", "aiosmtpd KiB/conn", re.M)
+    fig = {"smtpcore_kib_per_conn": ours, "aiosmtpd_kib_per_conn": theirs,
+           "ratio": ours / theirs}
+    optional(fig, "connections", lambda: find(t, r"([0-9]+) idle connections", "connections"))
+    return fig
+
+
+def p_idle_rss(a: Agg, n: int) -> tuple:
+    value = (f"{a.f('smtpcore_kib_per_conn', '.1f')} vs aiosmtpd "
+             f"{a.f('aiosmtpd_kib_per_conn', '.1f')} KiB per idle connection = {a.f('ratio')}x")
+    if "connections" in a:
+        value += f" ({a['connections']:.0f} connections)"
+    return value, target("<= 0.25x aiosmtpd", 0.25 / a["ratio"] if a["ratio"] > 0 else 99.0)
+
+
+# -- 9a, 9b: deployment shapes (bench/deploy.sh)
+
+def x_workers(raw: Raw) -> dict:
+    d = measured(raw.read("deploy"))
+    fig = {}
+    for key, sfx in SHAPES:
+        one = d.get(f"smtpcore-sink --workers 1 ({sfx})")
+        two = d.get(f"smtpcore-sink --workers 2 (reuseport) ({sfx})")
+        shared = d.get(f"smtpcore-sink --workers 2 shared socket ({sfx})")
+        if one and two:
+            fig.update({f"{key}_w1_msgs_per_s": one[0], f"{key}_w2_msgs_per_s": two[0],
+                        f"{key}_w1_cpu_us": one[1], f"{key}_w2_cpu_us": two[1],
+                        f"{key}_ratio": two[0] / one[0], f"{key}_cpu_ratio": two[1] / one[1]})
+            if shared:
+                fig[f"{key}_shared_ratio"] = shared[0] / one[0]
+    if "d_ratio" not in fig:
+        raise Missing("no --workers lines in deploy output")
+    return fig
+
+
+def p_workers(a: Agg, n: int) -> tuple:
+    parts = []
+    for key, sfx in SHAPES:
+        if f"{key}_ratio" in a:
+            text = (f"{sfx}: {a[f'{key}_w2_msgs_per_s']:.0f} vs {a[f'{key}_w1_msgs_per_s']:.0f} "
+                    f"msg/s = {a.f(f'{key}_ratio')}x, server CPU/msg {a[f'{key}_w2_cpu_us']:.1f}"
+                    f" vs {a[f'{key}_w1_cpu_us']:.1f} us")
+            if f"{key}_shared_ratio" in a:
+                text += f", shared socket {a.f(f'{key}_shared_ratio')}x"
+            parts.append(text)
+    return "; ".join(parts), None
+
+
+def x_haproxy(raw: Raw) -> dict:
+    t = raw.read("deploy")
+    d = measured(t)
+    fig = {}
+    for key, sfx in SHAPES:
+        direct = d.get(f"direct to smtpcore-sink ({sfx})")
+        behind = d.get(f"through HAProxy (send-proxy-v2) ({sfx})")
+        hap = d.get(f"HAProxy's own CPU in that path ({sfx})")
+        if direct and behind:
+            fig.update({f"{key}_direct_msgs_per_s": direct[0], f"{key}_haproxy_msgs_per_s": behind[0],
+                        f"{key}_ratio": behind[0] / direct[0], f"{key}_direct_cpu_us": direct[1],
+                        f"{key}_behind_cpu_us": behind[1]})
+            if hap:
+                fig[f"{key}_haproxy_cpu_us"] = hap[1]
+    if not fig:
+        m = re.search(r"^haproxy: (n/a.*)$", t, re.M)
+        raise Missing(m.group(1)[5:-1] if m else "no HAProxy lines in deploy output")
+    return fig
+
+
+def p_haproxy(a: Agg, n: int) -> tuple:
+    parts = []
+    for key, sfx in SHAPES:
+        if f"{key}_ratio" in a:
+            text = (f"{sfx}: {a[f'{key}_haproxy_msgs_per_s']:.0f} vs "
+                    f"{a[f'{key}_direct_msgs_per_s']:.0f} msg/s = {a.f(f'{key}_ratio')}x, sink "
+                    f"CPU/msg {a[f'{key}_behind_cpu_us']:.1f} vs {a[f'{key}_direct_cpu_us']:.1f} us")
+            if f"{key}_haproxy_cpu_us" in a:
+                text += f", HAProxy itself {a[f'{key}_haproxy_cpu_us']:.1f} us"
+            parts.append(text)
+    return "; ".join(parts), None
+
+
+ROWS = [
+    ("1", "server session, pipelined MAIL/RCPT/RSET", x_commands, p_commands),
+    ("2", "DATA unstuffing + end-of-data (sc_unstuff_next)", x_unstuff, p_unstuff),
+    ("2b", "same through a server session (DATA, 64 MiB)", x_session_data, p_session_data),
+    ("3", "client dot-stuffing + CRLF normalisation", x_stuff, p_stuff),
+    ("4", "reply parsing, 12-line EHLO reply", x_reply, p_reply),
+    ("5a", "memory per idle session (state + default buffers)", x_memory_idle, p_memory_idle),
+    ("5b", "RSS, 100k server sessions mid-DATA", x_memory_rss, p_memory_rss),
+    ("6", "smtpcore-sink vs Postfix smtp-sink (smtp-source)",
+     lambda r: x_pair(r, "sink_vs_postfix"), p_sink),
+    ("6b", "smtpcore-sink --lmtp vs smtp-sink -L (smtp-source -L)",
+     lambda r: x_pair(r, "lmtp"), p_lmtp),
+    ("7a", "Python asyncio server vs aiosmtpd",
+     lambda r: x_python_server(r, "smtpcore"), python_server_present(4)),
+    ("7u", "Python server on uvloop (optional) vs aiosmtpd",
+     lambda r: x_python_server(r, "smtpcore-uvloop"), python_server_present(6)),
+    ("7b", "Python client vs smtplib", x_python_client, p_python_client),
+    ("8", "LuaJIT FFI binding vs C, same event loop", x_lua, p_lua),
+    ("9", "Python server RSS per idle connection vs aiosmtpd", x_idle_rss, p_idle_rss),
+    ("9a", "smtpcore-sink --workers 2 vs 1 (smtp-source)", x_workers, p_workers),
+    ("9b", "through HAProxy vs direct", x_haproxy, p_haproxy),
+    ("i", "(info) client engine, pipelined 3-RCPT transactions", x_client_engine,
+     p_client_engine),
+]
+
+MAX_ROUNDS = 100
+
+
+def build_row(raw_dir: str, rid: str, name: str, extract: Callable, present: Callable) -> dict:
+    samples, reasons = [], []
+    for k in range(MAX_ROUNDS):
+        raw = Raw(raw_dir, k)
         try:
-            rows.append(fn())
+            samples.append(extract(raw))
         except Missing as e:
-            rows.append({"id": rid, "name": name, "value": f"n/a ({e})", "figures": {},
-                         "target": None, "missing": True})
+            reasons.append(str(e))
+            if raw.beyond:
+                break
         except (ValueError, ZeroDivisionError, KeyError) as e:
-            rows.append({"id": rid, "name": name, "value": f"n/a (parse error: {e})",
-                         "figures": {}, "target": None, "missing": True})
-    return rows
+            reasons.append(f"parse error: {e}")
+    if not samples:
+        return {"id": rid, "name": name, "value": f"n/a ({reasons[0] if reasons else '?'})",
+                "figures": {}, "target": None, "missing": True}
+    agg = Agg(samples)
+    try:
+        value, tgt = present(agg, len(samples))
+    except (KeyError, ZeroDivisionError) as e:
+        return {"id": rid, "name": name, "value": f"n/a (figure missing: {e})",
+                "figures": {}, "target": None, "missing": True, "samples": samples}
+    row = {"id": rid, "name": name, "value": value, "rounds": len(samples),
+           "figures": agg.med, "range": {k: list(v) for k, v in agg.rng.items()},
+           "samples": samples, "target": tgt}
+    if tgt:
+        # Each round judged alone too: the chart shows the spread of the verdicts.
+        scores = []
+        for s in samples:
+            try:
+                _, t = present(Agg([s]), 1)
+                scores.append(t["score"] if t else None)
+            except (KeyError, ZeroDivisionError):
+                scores.append(None)
+        row["sample_scores"] = scores
+    return row
+
+
+def build_rows(raw_dir: str) -> list:
+    return [build_row(raw_dir, *r) for r in ROWS]
 
 
 # ---------------------------------------------------------------------------- output
 
 def print_table(rows: list) -> None:
     w_id, w_name = 3, max(len(r["name"]) for r in rows)
-    w_val = min(max(len(r["value"]) for r in rows), 96)
-    head = f"{'#':<{w_id}} {'benchmark':<{w_name}}  {'result':<{w_val}}  target"
+    w_val = 100
+    head = f"{'#':<{w_id}} {'benchmark':<{w_name}}  {'result: median [min-max] over the rounds':<{w_val}}  target"
     print(head)
     print("-" * len(head) + "-" * 30)
     for r in rows:
         t = r.get("target")
-        verdict = ""
-        if t:
-            verdict = f"{'MET' if t['met'] else 'NOT MET'} ({t['text']})"
-        value = r["value"]
-        lines = [value[i:i + w_val] for i in range(0, len(value), w_val)] or [""]
+        verdict = f"{'MET' if t['met'] else 'NOT MET'} ({t['text']})" if t else ""
+        value = r["value"] + (f" (n={r['rounds']})" if r.get("rounds") else "")
+        lines = []
+        while len(value) > w_val:
+            cut = value.rfind(" ", 0, w_val)
+            cut = cut if cut > 0 else w_val
+            lines.append(value[:cut])
+            value = value[cut:].lstrip()
+        lines.append(value)
         print(f"{r['id']:<{w_id}} {r['name']:<{w_name}}  {lines[0]:<{w_val}}  {verdict}")
         for more in lines[1:]:
             print(f"{'':<{w_id}} {'':<{w_name}}  {more}")
 
 
-SHORT = {"1": "ns/command", "2": "unstuff/memchr", "3": "stuff/memcpy", "5a": "idle bytes",
-         "5b": "RSS 100k", "6": "sink/Postfix", "6b": "LMTP sink/Postfix", "7a": "py server/aiosmtpd",
-         "7b": "py client/smtplib", "8": "LuaJIT/C"}
+SHORT = {"1": "instr/command", "2": "unstuff/memchr", "3": "stuff/memcpy", "5a": "idle bytes",
+         "5b": "RSS 100k", "6": "sink/Postfix", "6b": "LMTP sink/Postfix",
+         "7a": "py server/aiosmtpd", "7u": "uvloop/aiosmtpd", "7b": "py client/smtplib",
+         "8": "LuaJIT/C", "9": "py idle RSS"}
 
 
 def markdown_table(rows: list) -> str:
-    out = ["| # | benchmark | result | target |", "|---|---|---|---|"]
+    out = ["| # | benchmark | result: median [min-max] | target |", "|---|---|---|---|"]
     for r in rows:
         t = r.get("target")
         verdict = f"{'**met**' if t['met'] else '**not met**'} ({t['text']})" if t else ""
-        out.append(f"| {r['id']} | {r['name']} | {r['value'].replace('|', '/')} | {verdict} |")
+        n = f" (n={r['rounds']})" if r.get("rounds") else ""
+        out.append(f"| {r['id']} | {r['name']} | {r['value'].replace('|', '/')}{n} | {verdict} |")
     return "\n".join(out) + "\n"
 
 
 def write_chart(rows: list, out_dir: str) -> str:
-    """A bar per target: achieved / target on a log scale, 1.0 = target met."""
+    """A bar per target at the median score (achieved / target, log scale, 1.0 = met) and
+    a point per round, so the spread is visible."""
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         return "gnuplot not found"
@@ -556,17 +729,21 @@ def write_chart(rows: list, out_dir: str) -> str:
     if not scored:
         return "no targets to plot"
     data = os.path.join(out_dir, "latest.dat")
-    with open(data, "w", encoding="utf-8") as f:
+    points = os.path.join(out_dir, "latest-samples.dat")
+    with open(data, "w", encoding="utf-8") as f, open(points, "w", encoding="utf-8") as g:
         for i, r in enumerate(scored):
             score = max(r["target"]["score"], 1e-3)
             met = 1 if r["target"]["met"] else 0
             label = f"{r['id']} {SHORT.get(r['id'], r['name'][:20])}".replace('"', "'")
             f.write(f'{i} {score:.4f} {met} "{label}"\n')
+            for s in r.get("sample_scores") or []:
+                if s is not None:
+                    g.write(f"{i} {max(s, 1e-3):.4f}\n")
     png = os.path.join(out_dir, "latest.png")
-    here = os.path.dirname(os.path.abspath(__file__))
-    script = os.path.join(here, "plot.gp")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plot.gp")
     try:
-        subprocess.run([gnuplot, "-e", f"datafile='{data}'; outfile='{png}'", script],
+        subprocess.run([gnuplot, "-e", f"datafile='{data}'; samplefile='{points}'; "
+                        f"outfile='{png}'", script],
                        check=True, timeout=60, capture_output=True, text=True)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
         err = getattr(e, "stderr", "") or str(e)
@@ -584,20 +761,26 @@ def main() -> int:
     print_table(rows)
     targets = [r for r in rows if r.get("target")]
     met = sum(1 for r in targets if r["target"]["met"])
-    print(f"\ntargets met: {met} of {len(targets)} measured "
+    print(f"\ntargets met on the median: {met} of {len(targets)} measured "
           f"({sum(1 for r in rows if r.get('missing'))} rows n/a)")
     meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "host": platform.node(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "loadavg_at_report": os.getloadavg()}
-    load = os.path.join(raw, "loadavg.txt")
-    if os.path.exists(load):
-        with open(load, encoding="utf-8") as f:
-            meta["loadavg_at_start"] = f.read().split()[:3]
+    for key, fname in (("loadavg_at_start", "loadavg.txt"), ("run", "run.txt")):
+        path = os.path.join(raw, fname)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            meta[key] = text.split()[:3] if key == "loadavg_at_start" else kv(text)
+    run = meta.get("run", {})
+    if run.get("seconds"):
+        print(f"bench/run: {run.get('rounds', '?')} rounds, {float(run['seconds']) / 60:.1f} "
+              f"minutes{' (--quick)' if run.get('quick') == '1' else ''}")
     print(f"machine: {meta['cpus']} CPUs, load average at start "
           f"{' '.join(meta.get('loadavg_at_start', ['?']))}, at end "
           f"{' '.join('%.2f' % x for x in meta['loadavg_at_report'])} "
-          "(other load inflates absolute times; ratios are measured back to back)")
+          "(other load inflates absolute times; pairs are interleaved within each round)")
     try:
         meta["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
                                      capture_output=True, text=True, timeout=10,
@@ -605,7 +788,7 @@ def main() -> int:
     except OSError:
         pass
     with open(os.path.join(out_dir, "latest.json"), "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
         f.write("\n")
     with open(os.path.join(out_dir, "latest.md"), "w", encoding="utf-8") as f:
         f.write(markdown_table(rows))

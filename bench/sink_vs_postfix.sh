@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
 # smtpcore-sink vs Postfix smtp-sink under the same smtp-source load, on 127.0.0.1.
-# Prints messages/s for each and the ratio; asserts nothing about speed.
-# Usage: bench/sink_vs_postfix.sh [MESSAGES] [SESSIONS] [SIZE]   (default 5000 10 1024)
+# Usage: bench/sink_vs_postfix.sh [MESSAGES] [SESSIONS] [SIZE] [ROUNDS] [BUILD_DIR]
+#        (default 20000 10 1024 5; without BUILD_DIR it builds the release tools in
+#        build/release)
 # Two load shapes: -d (many messages per connection) and one connection per message.
+# Both servers start once; after a warm-up of each, every round runs each shape against
+# both servers, interleaved (the order flips from round to round), and prints one line
+# per run (bench/measure.py): messages/s, the server's CPU per message from its own
+# accounting, the generator's CPU per message, and how busy each was (% of one core).
 # Both servers discard the mail (smtp-sink never stores; smtpcore-sink runs without
-# --maildir), so the numbers compare protocol handling, not disks. Builds the release
-# tools first (build/release).
+# --maildir), so the numbers compare protocol handling, not disks. Asserts nothing.
+# With LMTP=1 in the environment (bench/lmtp.sh) it compares smtpcore-sink --lmtp with
+# smtp-sink -L under smtp-source -L, RCPTS recipients per message (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MSGS=${1:-5000}
+MSGS=${1:-20000}
 SESS=${2:-10}
 SIZE=${3:-1024}
+ROUNDS=${4:-5}
+BUILD=${5:-}
+LMTP=${LMTP:-0}
+RCPTS=${RCPTS:-3}
+if [ "$LMTP" = 1 ]; then ours_flag=(--lmtp); theirs_flag=(-L); src_flag=(-L -r "$RCPTS")
+else ours_flag=(); theirs_flag=(); src_flag=(); fi
 
 command -v smtp-source >/dev/null && command -v smtp-sink >/dev/null ||
   { echo "bench: needs Postfix's smtp-source and smtp-sink (scripts/setup.sh)" >&2; exit 1; }
-cmake --preset release >/dev/null
-cmake --build --preset release --target smtpcore-sink >/dev/null
-SINK=build/release/tools/smtpcore-sink
+if [ -z "$BUILD" ]; then
+  BUILD=build/release
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target smtpcore-sink >/dev/null
+fi
+SINK=$BUILD/tools/smtpcore-sink
+[ -x "$SINK" ] || { echo "bench: $SINK not built" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/smtpcore-bench.XXXXXX)
 pids=()
@@ -34,53 +50,65 @@ wait_port() {
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
   return 1
 }
-
-# run PORT EXTRA-FLAGS: prints messages per second
-run() {
-  local port=$1; shift
-  local t0 t1
-  t0=$(date +%s.%N)
-  timeout 600 smtp-source "$@" -s "$SESS" -m "$MSGS" -l "$SIZE" -M bench.example.org \
-    -f from@example.org -t to@example.com "127.0.0.1:$port"
-  t1=$(date +%s.%N)
-  /usr/bin/python3 -c "import sys; print('%.0f' % ($MSGS / ($t1 - $t0)))"
+# start_sink NAME ARGS...: sets SPORT and SPID
+start_sink() {
+  local name=$1; shift
+  "$SINK" "${ours_flag[@]+"${ours_flag[@]}"}" --listen 127.0.0.1:0 --quiet --max-conn 1000 "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+  SPID=$!
+  pids+=("$SPID")
+  for _ in $(seq 1 100); do
+    SPORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/$name.out")
+    [ -n "$SPORT" ] && return 0
+    sleep 0.1
+  done
+  echo "bench: smtpcore-sink did not start: $(cat "$tmp/$name.log")" >&2
+  return 1
 }
 
-"$SINK" --listen 127.0.0.1:0 --quiet --max-conn 1000 >"$tmp/sink.out" 2>"$tmp/sink.log" &
-pids+=($!)
-for _ in $(seq 1 50); do
-  sport=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/sink.out")
-  [ -n "$sport" ] && break; sleep 0.1
-done
+# load PORT PID SHAPE [N]: one smtp-source run, measured (one line, see bench/measure.py)
+load() {
+  local port=$1 pid=$2 shape=$3 n=${4:-$MSGS}
+  timeout 600 /usr/bin/python3 bench/measure.py --messages "$n" --server-pid "$pid" -- \
+    smtp-source "${src_flag[@]+"${src_flag[@]}"}" $shape -s "$SESS" -m "$n" -l "$SIZE" -M bench.example.org \
+    -f from@example.org -t to@example.com "127.0.0.1:$port"
+}
+
+start_sink sink; sport=$SPORT; spid=$SPID
 pport=$(free_port)
 user=$(id -un); [ "$(id -u)" -eq 0 ] && user=nobody
-smtp-sink -u "$user" -m 1000 "127.0.0.1:$pport" 256 >"$tmp/psink.log" 2>&1 &
-pids+=($!)
+smtp-sink "${theirs_flag[@]+"${theirs_flag[@]}"}" -u "$user" -m 1000 "127.0.0.1:$pport" 256 >"$tmp/psink.log" 2>&1 &
+ppid_=$!
+pids+=("$ppid_")
 wait_port "$sport"; wait_port "$pport"
 
-echo "smtp-source: $MSGS messages of $SIZE bytes, $SESS sessions, 127.0.0.1"
-printf '%-34s %14s %14s %7s\n' "load" "smtpcore-sink" "smtp-sink" "ratio"
-for shape in "-d" ""; do
-  label="many messages per connection (-d)"
-  [ -z "$shape" ] && label="one connection per message"
-  # warm-up, then the measured runs (same order for both)
-  run "$sport" $shape >/dev/null; run "$pport" $shape >/dev/null
-  a=$(run "$sport" $shape)
-  b=$(run "$pport" $shape)
-  r=$(/usr/bin/python3 -c "print('%.2f' % ($a / $b))")
-  printf '%-34s %10s msg/s %8s msg/s %6sx\n' "$label" "$a" "$b" "$r"
+[ "$LMTP" = 1 ] && echo "LMTP: smtpcore-sink --lmtp vs smtp-sink -L, smtp-source -L -r $RCPTS"
+echo "smtp-source: $MSGS messages of $SIZE bytes per run, $SESS sessions, 127.0.0.1," \
+     "$ROUNDS rounds; $(nproc) CPUs"
+for shape in -d ""; do   # warm-up: caches, the listen queues, the page cache of the tools
+  load "$sport" "$spid" "$shape" $((MSGS / 10 + 1)) >/dev/null
+  load "$pport" "$ppid_" "$shape" $((MSGS / 10 + 1)) >/dev/null
 done
-echo "(ratio = smtpcore-sink / smtp-sink; above 1 means smtpcore-sink is faster)"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== round $round =="
+  for shape in -d ""; do
+    name=${shape:-conn/msg}
+    if [ $((round % 2)) -eq 1 ]; then order="ours theirs"; else order="theirs ours"; fi
+    for who in $order; do
+      if [ "$who" = ours ]; then
+        printf '%-9s %-14s %s\n' "$name" smtpcore-sink "$(load "$sport" "$spid" "$shape")"
+      else
+        printf '%-9s %-14s %s\n' "$name" smtp-sink "$(load "$pport" "$ppid_" "$shape")"
+      fi
+    done
+  done
+done
+echo "== end =="
 
+[ "$LMTP" = 1 ] && exit 0
 # For scale: the same sink storing every message (tmp/, fsync, rename, fsync of new/).
-"$SINK" --listen 127.0.0.1:0 --quiet --maildir "$tmp/maildir" >"$tmp/sinkmd.out" 2>"$tmp/sinkmd.log" &
-pids+=($!)
-for _ in $(seq 1 50); do
-  mport=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/sinkmd.out")
-  [ -n "$mport" ] && break; sleep 0.1
-done
-wait_port "$mport"
-m=$(run "$mport" -d)
+start_sink maildir --maildir "$tmp/maildir"
+n=$((MSGS < 2000 ? MSGS : 2000))
+m=$(load "$SPORT" "$SPID" -d "$n")
 stored=$(find "$tmp/maildir/new" -type f | wc -l)
-printf '%-34s %10s msg/s   (%s files, fsync per message; smtp-sink stores nothing)\n' \
-  "smtpcore-sink --maildir, -d" "$m" "$stored"
+printf 'maildir   smtpcore-sink  %s (%s files, fsync per message; smtp-sink stores nothing)\n' \
+  "$m" "$stored"

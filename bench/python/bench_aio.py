@@ -1,23 +1,25 @@
 #!/usr/bin/env python3
 """Side-by-side throughput of the Python batteries (prints numbers only, asserts nothing).
 
-Server: smtpcore.aio.serve vs aiosmtpd receiving the same load from Postfix's
-smtp-source (C, so the load generator is not the bottleneck), each server in its own
-process. Client: smtpcore.aio.SMTPClient vs smtplib sending the same messages to the same
-Postfix smtp-sink, over one connection, then over 8 (asyncio tasks vs 8 threads).
+Server (rows 7a, 7a-uvloop): smtpcore.aio.serve vs aiosmtpd receiving the same load from
+Postfix's smtp-source (C), each server in a process of its own, started fresh for each
+run; smtpcore.aio also on uvloop's event loop when python3-uvloop is installed. Each line
+has the messages/s, the server process's CPU per message from its own accounting, the
+generator's CPU per message and how busy each was (bench/measure.py): a generator near
+100% of a core is the ceiling, and then CPU per message is the comparison that counts.
 
-Added lines (after the original three, which keep their format): the servers under two
-smtp-source processes at once and how busy each server process was (a server that is
-not near 100% of one core is not the bottleneck: the generator or the machine is); the
-blocking smtpcore.SMTPClient; and both clients sending pre-flattened bytes
-(smtplib.sendmail vs SMTPClient.send), which leaves out the email-package flattening
-that costs both sides the same few hundred microseconds per EmailMessage.
+Client (row 7b): smtpcore's clients vs smtplib sending the same messages to Postfix's
+smtp-sink over one connection; the judged pair is the blocking batch
+(smtpcore.SMTPClient.send_many, pre-flattened bytes) against smtplib.sendmail's loop with
+the same bytes. The EmailMessage variants add the email package's flattening, which costs
+both sides the same.
 
-Each side runs --rounds times, interleaved with the other, and the best round is shown
-(the machine's other load only ever slows a round down). CPU time per message (the
-server process's, or the client's own) is printed too: it is less sensitive to that load.
+--rounds R rounds, each running every pair once, A and B interleaved (the order flips
+from round to round); every round prints its own lines after "== round K ==", and
+bench/report.py takes medians and ranges over them.
 
-Usage: .venv/bin/python bench/python/bench_aio.py [--messages N] [--sessions S] [--rounds R]
+Usage: .venv/bin/python bench/python/bench_aio.py [--messages N] [--server-messages N]
+           [--sessions S] [--rounds R] [--no-uvloop]
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from measure import cpu_ns  # noqa: E402  (bench/measure.py: the servers' CPU accounting)
 
 
 def free_port() -> int:
@@ -60,7 +65,7 @@ def tool(name: str) -> str:
 
 # ------------------------------------------------------------------ server processes
 
-def run_smtpcore_server(port: int) -> None:
+def run_smtpcore_server(port: int, loop: str = "asyncio") -> None:
     import smtpcore.aio
 
     count = 0
@@ -74,7 +79,15 @@ def run_smtpcore_server(port: int) -> None:
         async with server:
             await server.serve_forever()
 
-    asyncio.run(main())
+    run_loop = getattr(smtpcore.aio, "run", None)
+    if run_loop is not None:
+        run_loop(main(), loop=loop)
+    elif loop == "uvloop":
+        import uvloop
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    else:
+        asyncio.run(main())
 
 
 def run_aiosmtpd_server(port: int) -> None:
@@ -94,46 +107,36 @@ def run_aiosmtpd_server(port: int) -> None:
     asyncio.run(main())
 
 
-def bench_server(kind: str, messages: int, sessions: int, msgfile: str) -> tuple[float, float]:
-    """Returns (messages/s, server CPU microseconds per message)."""
-    rate, cpu, _ = bench_server_n(kind, messages, sessions, msgfile, 1)
-    return rate, cpu
-
-
-def bench_server_n(kind: str, messages: int, sessions: int, msgfile: str,
-                   generators: int) -> tuple[float, float, float]:
-    """``generators`` smtp-source processes at once, ``messages`` in all. Returns
-    (messages/s, server CPU microseconds per message, server CPU busy fraction)."""
+def bench_server(kind: str, messages: int, sessions: int, msgfile: str) -> str:
+    """One measured smtp-source -d run into a fresh server process, after a short warm-up.
+    Returns bench/measure.py's line: msg/s, server and generator CPU per message, busy."""
     port = free_port()
     child = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)],
                              stdout=subprocess.DEVNULL)
-    cpu0 = None
+
+    def generate(n: int) -> tuple[float, float, float]:
+        c0 = cpu_ns([child.pid])
+        t0 = time.perf_counter()
+        gen = subprocess.Popen([tool("smtp-source"), "-m", str(n), "-s", str(sessions),
+                                "-d", "-F", msgfile, "-f", "a@example.com", "-t",
+                                "b@example.com", "-M", "client.example.com",
+                                f"127.0.0.1:{port}"])
+        _, status, usage = os.wait4(gen.pid, 0)
+        wall = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"smtp-source failed ({status})")
+        return wall, (cpu_ns([child.pid]) - c0) / 1e9, usage.ru_utime + usage.ru_stime
+
     try:
         wait_listening(port)
-        cpu0 = proc_cpu(child.pid)
-        t0 = time.perf_counter()
-        per = messages // generators
-        gens = [subprocess.Popen([tool("smtp-source"), "-m", str(per), "-s", str(sessions),
-                                  "-d", "-F", msgfile, "-f", "a@example.com", "-t",
-                                  "b@example.com", "-M", "client.example.com",
-                                  f"127.0.0.1:{port}"]) for _ in range(generators)]
-        for g in gens:
-            if g.wait(600) != 0:
-                raise SystemExit(f"smtp-source failed ({g.returncode})")
-        elapsed = time.perf_counter() - t0
-        cpu = proc_cpu(child.pid) - cpu0
+        generate(max(messages // 10, 1))
+        wall, server, gen = generate(messages)
     finally:
         child.terminate()
         child.wait(10)
-    sent = per * generators
-    return sent / elapsed, cpu / sent * 1e6, cpu / elapsed
-
-
-def proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of a running process (from /proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (f"{messages / wall:.0f} msg/s {server / messages * 1e6:.1f} us server CPU/msg "
+            f"{gen / messages * 1e6:.1f} us generator CPU/msg "
+            f"{server / wall * 100:.0f}% server busy {gen / wall * 100:.0f}% generator busy")
 
 
 # ------------------------------------------------------------------ clients
@@ -177,45 +180,6 @@ def bench_smtpcore_client(port: int, msgs: list) -> None:
     asyncio.run(main())
 
 
-@timed
-def bench_smtplib_threads(port: int, msgs: list, conns: int = 8) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    def worker(part: list) -> None:
-        with smtplib.SMTP("127.0.0.1", port) as s:
-            for m in part:
-                s.send_message(m)
-
-    with ThreadPoolExecutor(conns) as pool:
-        list(pool.map(worker, [msgs[i::conns] for i in range(conns)]))
-
-
-@timed
-def bench_smtpcore_concurrent(port: int, msgs: list, conns: int = 8) -> None:
-    import smtpcore.aio
-
-    async def worker(part: list) -> None:
-        async with smtpcore.aio.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
-                                           starttls=False) as c:
-            for m in part:
-                await c.send_message(m)
-
-    async def main():
-        await asyncio.gather(*(worker(msgs[i::conns]) for i in range(conns)))
-
-    asyncio.run(main())
-
-
-@timed
-def bench_smtpcore_sync(port: int, msgs: list) -> None:
-    import smtpcore
-
-    with smtpcore.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
-                             starttls=False) as c:
-        for m in msgs:
-            c.send_message(m)
-
-
 RCPTS = ["b@example.com", "c@example.com"]
 
 
@@ -224,29 +188,6 @@ def bench_smtplib_raw(port: int, raws: list) -> None:
     with smtplib.SMTP("127.0.0.1", port) as s:
         for r in raws:
             s.sendmail("a@example.com", RCPTS, r)
-
-
-@timed
-def bench_smtpcore_sync_raw(port: int, raws: list) -> None:
-    import smtpcore
-
-    with smtpcore.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
-                             starttls=False) as c:
-        for r in raws:
-            c.send("a@example.com", RCPTS, r)
-
-
-@timed
-def bench_smtpcore_aio_raw(port: int, raws: list) -> None:
-    import smtpcore.aio
-
-    async def main():
-        async with smtpcore.aio.SMTPClient("127.0.0.1", port, helo_name="client.example.com",
-                                           starttls=False) as c:
-            for r in raws:
-                await c.send("a@example.com", RCPTS, r)
-
-    asyncio.run(main())
 
 
 @timed
@@ -295,121 +236,80 @@ def start_sink() -> tuple[subprocess.Popen, int]:
     return sink, port
 
 
-def line(label: str, ours: tuple[float, float], theirs: tuple[float, float],
-         their_name: str) -> None:
-    print(f"{label:<34} smtpcore {ours[0]:7.1f} msg/s {ours[1]:6.0f} us CPU/msg | "
-          f"{their_name:<8} {theirs[0]:7.1f} msg/s {theirs[1]:6.0f} us CPU/msg | "
-          f"ratio {ours[0] / theirs[0]:4.2f}x msg/s, {theirs[1] / ours[1]:4.2f}x CPU")
+def client_line(variant: str, who: str, result: tuple[float, float]) -> None:
+    print(f"client {variant:<24} {who:<9} {result[0]:.1f} msg/s {result[1]:.1f} us CPU/msg",
+          flush=True)
 
 
-def best(a: tuple[float, float] | None, b: tuple[float, float]) -> tuple[float, float]:
-    """Highest rate and lowest CPU seen over the rounds."""
-    return b if a is None else (max(a[0], b[0]), min(a[1], b[1]))
+def have_uvloop() -> bool:
+    try:
+        import uvloop
+        del uvloop  # only whether it imports
+    except ImportError:
+        return False
+    return True
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--messages", type=int, default=2000, help="per client run")
+    ap.add_argument("--server-messages", type=int, default=5000, help="per server run")
     ap.add_argument("--sessions", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--serve", choices=["smtpcore", "aiosmtpd"])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-uvloop", action="store_true", help="leave out the uvloop server")
+    ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd"])
     ap.add_argument("--port", type=int)
     args = ap.parse_args()
-    if args.serve:
-        {"smtpcore": run_smtpcore_server, "aiosmtpd": run_aiosmtpd_server}[args.serve](args.port)
+    if args.serve == "smtpcore":
+        run_smtpcore_server(args.port)
+        return
+    if args.serve == "smtpcore-uvloop":
+        run_smtpcore_server(args.port, "uvloop")
+        return
+    if args.serve == "aiosmtpd":
+        run_aiosmtpd_server(args.port)
         return
 
+    servers = ["smtpcore", "aiosmtpd"]
+    if not args.no_uvloop:
+        if have_uvloop():
+            servers.append("smtpcore-uvloop")
+        else:
+            print("server smtpcore-uvloop n/a (python3-uvloop not installed)")
     tmp = tempfile.mkdtemp(prefix="smtpcore-bench-")
     try:
         msgfile = os.path.join(tmp, "msg.txt")
         with open(msgfile, "wb") as f:
             f.write(make_message(0).as_bytes())
-        print(f"python {sys.version.split()[0]}, {args.messages} messages per round, best of "
-              f"{args.rounds}; smtp-source -s {args.sessions} for the servers")
-        ours = theirs = None
-        for _ in range(args.rounds):
-            ours = best(ours, bench_server("smtpcore", args.messages, args.sessions, msgfile))
-            theirs = best(theirs, bench_server("aiosmtpd", args.messages, args.sessions, msgfile))
-        line("server (receive, smtp-source load)", ours, theirs, "aiosmtpd")
-        ours2 = theirs2 = None
-        busy: dict[str, float] = {}
-        for _ in range(args.rounds):
-            for kind in ("smtpcore", "aiosmtpd"):
-                rate, cpu, util = bench_server_n(kind, args.messages, args.sessions, msgfile, 2)
-                if kind == "smtpcore":
-                    ours2 = best(ours2, (rate, cpu))
-                else:
-                    theirs2 = best(theirs2, (rate, cpu))
-                busy[kind] = max(busy.get(kind, 0.0), util)
-        line("server, 2 smtp-source processes", ours2, theirs2, "aiosmtpd")
-        ceiling = 0.0
-        sink, port = start_sink()
-        try:
-            for _ in range(args.rounds):
-                t0 = time.perf_counter()
-                subprocess.run([tool("smtp-source"), "-m", str(args.messages), "-s",
-                                str(args.sessions), "-d", "-F", msgfile, "-f", "a@example.com",
-                                "-t", "b@example.com", "-M", "client.example.com",
-                                f"127.0.0.1:{port}"], check=True, timeout=600)
-                ceiling = max(ceiling, args.messages / (time.perf_counter() - t0))
-        finally:
-            sink.terminate()
-            sink.wait(10)
-        print(f"{'generator ceiling':<34} smtp-source into Postfix smtp-sink {ceiling:7.1f} msg/s "
-              f"(a server near this rate is generator-bound)")
-        print(f"{'server CPU busy (2 generators)':<34} smtpcore {busy['smtpcore'] * 100:5.0f}% "
-              f"of a core | aiosmtpd {busy['aiosmtpd'] * 100:5.0f}% of a core "
-              f"({os.cpu_count()} CPUs; below ~90% the server is not the bottleneck, "
-              f"compare CPU/msg)")
-
         msgs = [make_message(i) for i in range(args.messages)]
-        sink, port = start_sink()
-        try:
-            ours = theirs = ours8 = theirs8 = None
-            for _ in range(args.rounds):
-                ours = best(ours, bench_smtpcore_client(port, msgs))
-                theirs = best(theirs, bench_smtplib(port, msgs))
-                ours8 = best(ours8, bench_smtpcore_concurrent(port, msgs))
-                theirs8 = best(theirs8, bench_smtplib_threads(port, msgs))
-        finally:
-            sink.terminate()
-            sink.wait(10)
-        line("client, 1 connection (smtp-sink)", ours, theirs, "smtplib")
-        line("client, 8 connections (smtp-sink)", ours8, theirs8, "smtplib")
         from smtpcore.aio.client import flatten_message
         raws = [flatten_message(m) for m in msgs]
-        sink, port = start_sink()
-        try:
-            sync = lib = sync_raw = lib_raw = aio_raw = None
-            for _ in range(args.rounds):
-                sync = best(sync, bench_smtpcore_sync(port, msgs))
-                lib = best(lib, bench_smtplib(port, msgs))
-                sync_raw = best(sync_raw, bench_smtpcore_sync_raw(port, raws))
-                lib_raw = best(lib_raw, bench_smtplib_raw(port, raws))
-                aio_raw = best(aio_raw, bench_smtpcore_aio_raw(port, raws))
-        finally:
-            sink.terminate()
-            sink.wait(10)
-        line("client blocking, EmailMessage", sync, lib, "smtplib")
-        line("client blocking, raw bytes", sync_raw, lib_raw, "smtplib")
-        line("client asyncio, raw bytes", aio_raw, lib_raw, "smtplib")
-        # send_many: the next MAIL goes out behind the previous "." (RFC 2920 3.1), one
-        # round trip per message. smtplib has no batch API: its loop is the comparison.
-        sink, port = start_sink()
-        try:
-            many_raw = many_sync = many_msg = lib_raw = lib = None
-            for _ in range(args.rounds):
-                many_raw = best(many_raw, bench_smtpcore_aio_many_raw(port, raws))
-                lib_raw = best(lib_raw, bench_smtplib_raw(port, raws))
-                many_sync = best(many_sync, bench_smtpcore_sync_many_raw(port, raws))
-                many_msg = best(many_msg, bench_smtpcore_aio_many(port, msgs))
-                lib = best(lib, bench_smtplib(port, msgs))
-        finally:
-            sink.terminate()
-            sink.wait(10)
-        line("client batch, raw bytes", many_raw, lib_raw, "smtplib")
-        line("client batch blocking, raw bytes", many_sync, lib_raw, "smtplib")
-        line("client batch, EmailMessage", many_msg, lib, "smtplib")
+        clients = [  # (variant, who, function, input)
+            ("batch-blocking-raw", "smtpcore", bench_smtpcore_sync_many_raw, raws),
+            ("sendmail-raw", "smtplib", bench_smtplib_raw, raws),
+            ("batch-asyncio-raw", "smtpcore", bench_smtpcore_aio_many_raw, raws),
+            ("batch-asyncio-message", "smtpcore", bench_smtpcore_aio_many, msgs),
+            ("send_message", "smtplib", bench_smtplib, msgs),
+            ("loop-asyncio-message", "smtpcore", bench_smtpcore_client, msgs),
+        ]
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; servers: "
+              f"{args.server_messages} messages per run from smtp-source -d -s {args.sessions}; "
+              f"clients: {args.messages} messages per run into smtp-sink; {args.rounds} rounds",
+              flush=True)
+        for rnd in range(1, args.rounds + 1):
+            print(f"== round {rnd} ==", flush=True)
+            flip = rnd % 2 == 0
+            for kind in (servers[::-1] if flip else servers):
+                line = bench_server(kind, args.server_messages, args.sessions, msgfile)
+                print(f"server {kind:<16} {line}", flush=True)
+            sink, port = start_sink()
+            try:
+                for variant, who, fn, data in (clients[::-1] if flip else clients):
+                    client_line(variant, who, fn(port, data))
+            finally:
+                sink.terminate()
+                sink.wait(10)
+        print("== end ==")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
