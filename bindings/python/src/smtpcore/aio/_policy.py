@@ -1,11 +1,13 @@
 """Server policies applied around the handler's hooks by both connection runners:
 ``auth_required=`` (MAIL and VRFY refused with 530 until AUTH succeeded), editing the EHLO
-keywords (``Handler.ehlo_keywords``), and the check that hook methods have the
+keywords (``Handler.ehlo_keywords``), slowing down AUTH guessing (a pause before each
+refusal, a per-address failure limit), and the check that hook methods have the
 signatures smtpcore calls them with (an aiosmtpd-style ``handle_data(server, session,
 envelope)`` would otherwise run at the DATA command, before any content arrived).
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any
 
@@ -110,10 +112,14 @@ def ehlo_text(hostname: str, client_name: str, keywords: list[str]) -> str:
 
 
 def wrap_hooks(hooks: dict[str, Any], handler: Any, base: type, config: dict[str, Any],
-               auth_required: bool) -> dict[str, Any]:
+               auth_required: bool, limits: Any = None) -> dict[str, Any]:
     """Returns ``hooks`` (name -> bound hook or None for "engine default") with the
-    policies added. Unchanged when no policy applies, so the fast path stays fast."""
+    policies added. Unchanged when no policy applies, so the fast path stays fast.
+    ``handle_auth`` is always set (the handler's, its refusals slowed down and counted
+    per client address by ``limits``, a :class:`~._limits.ServerLimits`)."""
     hooks = dict(hooks)
+    hooks["handle_auth"] = handler.handle_auth if limits is None else _throttle_auth(
+        handler.handle_auth, limits)
     if auth_required:
         for name in ("handle_mail", "handle_vrfy"):
             hooks[name] = _require_auth(hooks[name])
@@ -146,4 +152,47 @@ def _edit_ehlo(inner: Any, edit: Any, config: dict[str, Any]) -> Any:
         if inspect.isawaitable(keywords):
             keywords = await keywords
         return Response(250, ehlo_text(hostname, name, list(keywords)))
+    return hook
+
+
+_AUTH_BLOCKED = Response(454, "Too many authentication failures, try later", "4.7.0")
+
+
+def accepts(result: Any) -> bool:
+    """Whether a handler result accepts (as server._answer_kind applies it)."""
+    if result is None or result is True:
+        return True
+    if result is False:
+        return False
+    code = result if isinstance(result, int) else getattr(result, "code", None)
+    if code is None and isinstance(result, str):
+        code = int(result.strip()[:3]) if result.strip()[:3].isdigit() else 500
+    return isinstance(code, int) and code < 400
+
+
+def _peer_host(session: Any) -> Any:
+    """The client address AUTH failures are counted for (the IP without the port)."""
+    peer = session.peer
+    return peer[0] if isinstance(peer, tuple) and peer else peer
+
+
+def _throttle_auth(inner: Any, limits: Any) -> Any:
+    """AUTH as Postfix's error sleep and anvil do it: each refusal is answered only after
+    ``auth_failure_delay`` seconds (an asyncio sleep: other sessions go on), and an
+    address with ``auth_failure_limit`` refusals within ``auth_failure_window`` gets 454
+    4.7.0 without the handler being asked, until its failures age out of the window."""
+    delay = limits.auth_failure_delay
+
+    async def hook(session: Any, mechanism: Any, username: str, password: str) -> Any:
+        host = _peer_host(session)
+        if limits.auth_blocked(host):
+            result: Any = _AUTH_BLOCKED
+        else:
+            result = await inner(session, mechanism, username, password)
+            if accepts(result):
+                return result
+            limits.auth_failed(host)
+        if delay:
+            await asyncio.sleep(delay)
+        return result
     return hook

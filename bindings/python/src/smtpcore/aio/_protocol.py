@@ -7,6 +7,10 @@ batch of events leaves in one transport.write. A handler coroutine is driven inl
 only becomes a task when it really suspends, so hooks that answer at once (and the
 default hooks, which are not called at all) cost no event-loop round trip. STARTTLS and
 implicit TLS use the stream runner in server.py instead.
+
+An idle connection holds no read buffer (one buffer serves every connection of the
+server, see ``SMTPServerProtocolRunner.read_buffer``) and one timer; the deadlines and the
+connection cap are in _limits.py.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from ..enums import AuthMech
 from ..errors import SMTPCoreError
 from ..server import ServerConnection
 from ..values import MailParams, RcptParams, _slice, decode_text
+from ._limits import BUSY_REPLY, CLOSE_TEXT, Clock
 
 __all__ = ["ServerProtocol"]
 
@@ -76,26 +81,34 @@ class _Resume:
 class ServerProtocol(asyncio.BufferedProtocol):
     """One plaintext SMTP connection (created by serve() for each accepted socket)."""
 
+    # Slots: thousands of idle connections each keep one of these.
+    __slots__ = ("runner", "handler", "hooks", "limits", "transport", "conn", "session",
+                 "env", "end_rcpts", "body", "view", "cbuf", "pending", "busy",
+                 "write_paused", "eof", "done", "admitted", "clock", "timer", "loop", "lmtp",
+                 "_new_envelope")
+
     def __init__(self, runner: Any) -> None:
         self.runner = runner
         self.handler = runner.handler
         self.hooks = runner.hooks
-        self.timeout = runner.timeout
+        self.limits = runner.limits
         self.transport: Any = None
         self.conn: ServerConnection | None = None
         self.session: Any = None
         self.env: Any = None
         self.end_rcpts: Any = None  # LMTP: recipients of the message being answered
         self.body = bytearray()
-        self.buf = bytearray(_READ_SIZE)
-        self.view = memoryview(self.buf)
-        self.cbuf = ffi.from_buffer(self.buf)
+        # The read buffer is the runner's, shared by every connection of the server (see
+        # get_buffer): an idle connection holds no buffer at all.
+        view, self.cbuf = runner.read_buffer()
+        self.view: memoryview = view
         self.pending: list[bytes] = []  # output of this batch, one write at the end
         self.busy = False       # a handler coroutine is running as a task
         self.write_paused = False
         self.eof = False
         self.done = False
-        self.last = 0.0
+        self.admitted = False
+        self.clock: Clock | None = None
         self.timer: Any = None
         self.loop: Any = None
         self.lmtp = False
@@ -105,14 +118,22 @@ class ServerProtocol(asyncio.BufferedProtocol):
         from .server import Envelope, Session
         self.transport = transport
         self.loop = asyncio.get_running_loop()
+        if not self.limits.admit():
+            # Over max_connections: answered without an engine session or handler call.
+            self.done = True
+            log.info("refusing a connection from %s: max_connections (%d) reached",
+                     transport.get_extra_info("peername"), self.limits.max_connections)
+            transport.write(BUSY_REPLY)
+            self._linger()
+            return
+        self.admitted = True
         self.conn = ServerConnection(**self.runner.config)
         self.lmtp = self.conn.lmtp
         self.session = Session(peer=transport.get_extra_info("peername"))
         self.env = Envelope()
         self._new_envelope = Envelope
-        if self.timeout is not None:
-            self.last = self.loop.time()
-            self.timer = self.loop.call_later(self.timeout, self._check_idle)
+        self.clock = Clock(self.limits, self.loop.time())
+        self._arm()
         self._process()
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -123,8 +144,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.done:
             return
-        if self.timer is not None:
-            self.last = self.loop.time()
+        self.clock.read(self.loop.time())  # type: ignore[union-attr]
         try:
             self.conn._receive_into(self.cbuf, self.view, nbytes)  # type: ignore[union-attr]
         except SMTPCoreError:
@@ -154,6 +174,10 @@ class ServerProtocol(asyncio.BufferedProtocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if not self.admitted:
+            return
+        self.admitted = False
+        self.limits.release()
         if self.conn is not None:
             self.conn.close()
         if self.hooks["handle_close"] is not None:
@@ -174,22 +198,52 @@ class ServerProtocol(asyncio.BufferedProtocol):
         if not self.busy and not self.done:
             self.transport.resume_reading()
 
-    def _check_idle(self) -> None:
+    # ---------------------------------------------------------------- deadlines
+    def _arm(self) -> None:
+        """(Re)schedules the timer for the next deadline of the clock."""
+        due = self.clock.next_deadline()  # type: ignore[union-attr]
+        if due is None:
+            return
+        if self.timer is not None:
+            if self.timer.when() <= due[0]:
+                return  # an earlier check is pending; it re-arms for the rest
+            self.timer.cancel()
+        self.timer = self.loop.call_at(due[0], self._check)
+
+    def _check(self) -> None:
         self.timer = None
-        if self.done:
+        if self.done or self.busy:
+            return  # a running handler re-arms when it finishes
+        due = self.clock.next_deadline()  # type: ignore[union-attr]
+        if due is None:
             return
-        left = self.last + self.timeout - self.loop.time()
-        if self.busy or left > 0:
-            self.timer = self.loop.call_later(max(left, 1.0) if not self.busy
-                                              else self.timeout, self._check_idle)
+        if due[0] > self.loop.time():
+            self.timer = self.loop.call_at(due[0], self._check)
             return
-        log.debug("connection from %s timed out", self.session.peer)
+        self._expire(due[1])
+
+    def _expire(self, which: str) -> None:
+        """A deadline passed: 421 and close (a transaction in progress is lost)."""
+        log.info("closing the connection from %s: %s timeout", self.session.peer, which)
+        self._write_pending()
+        self.transport.write(f"421 4.4.2 {CLOSE_TEXT[which]}\r\n".encode())
         self._close()
+
+    def _linger(self) -> None:
+        """Closes once the output is written, but not later than ``timeout`` from now: a
+        client that does not read would otherwise hold the connection for ever."""
+        self.transport.close()
+        t = self.limits.timeout
+        if t is not None and self.transport.get_write_buffer_size():
+            self.timer = self.loop.call_later(t, self.transport.abort)
 
     def _close(self) -> None:
         if not self.done:
             self.done = True
-            self.transport.close()
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            self._linger()
 
     def _abort(self) -> None:
         if not self.done:
@@ -218,6 +272,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
                     then(False)
             return True
         self.busy = True
+        self.clock.pause(self.loop.time())  # type: ignore[union-attr]
         self._write_pending()
         self.transport.pause_reading()
         self.loop.create_task(self._finish(_Resume(coro, first), kind, then, answer))
@@ -234,6 +289,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
         self.busy = False
         if self.done:
             return
+        self.clock.resume(self.loop.time())  # type: ignore[union-attr]
         if answer:
             ok = False
             if failed:
@@ -245,6 +301,18 @@ class ServerProtocol(asyncio.BufferedProtocol):
         if not self.write_paused:
             self.transport.resume_reading()
         self._process()
+        if not self.done:
+            self._arm()
+
+    def _data_answered(self, ok: bool) -> None:
+        if ok:
+            self._content_begins()
+
+    def _content_begins(self) -> None:
+        """DATA (or the first BDAT) accepted: the content deadline replaces the command
+        deadline until the message ends."""
+        self.clock.content_begins(self.loop.time())  # type: ignore[union-attr]
+        self._arm()
 
     def _write_pending(self) -> None:
         pending = self.pending
@@ -288,10 +356,14 @@ class ServerProtocol(asyncio.BufferedProtocol):
         session = self.session
         Envelope = self._new_envelope
         pending = self.pending
+        clock = self.clock
+        assert clock is not None
+        now = self.loop.time()
         while not self.done:
             t = conn._next_raw()
             if t == _BODY:
                 d = ev.data
+                clock.content(d.len)
                 if hooks["handle_body"] is not None:
                     if not self._call(self.handler.handle_body(session, self.env,
                                                                ffi.buffer(d.ptr, d.len)[:]),
@@ -326,6 +398,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 mparams = MailParams._from_c(ev.mail)
                 self.env = Envelope(mail_from=address, mail_params=mparams)
                 self.body.clear()
+                clock.content_ends(now)
                 hook = hooks["handle_mail"]
                 if hook is None:
                     conn.accept()
@@ -345,6 +418,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 env.long_lines = bool(ev.long_lines)
                 self.body.clear()
                 self.env = Envelope()
+                clock.content_ends(now)
                 if not env.rcpt_tos:
                     # Defence in depth: the engine itself refuses BDAT without an accepted
                     # recipient (RFC 3030); a handler must never see such a message.
@@ -363,13 +437,17 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 hook = hooks["handle_data"]
                 if hook is None:
                     conn.accept()
+                    self._content_begins()
                     continue
-                if not self._call(hook(session, self.env), sev.Data, None):
+                if not self._call(hook(session, self.env), sev.Data, self._data_answered):
                     return
                 continue
             if t == 0:
                 out = conn._take_output()
                 if out:
+                    # A reply: the command it answers was complete, the next one's time
+                    # starts (the deadline of one command line, see _limits.py).
+                    clock.command_done(now)
                     # Draining may let the engine go on with queued input: keep going and
                     # write everything in one go when it is really idle.
                     pending.append(out)
@@ -383,8 +461,10 @@ class ServerProtocol(asyncio.BufferedProtocol):
             if t == _ABORTED or t == _RSET:
                 self.body.clear()
                 self.env = Envelope()
+                clock.content_ends(now)
                 continue
             if t == _HELO:
+                clock.content_ends(now)
                 name = decode_text(_slice(ev.address))
                 esmtp = bool(ev.esmtp)
                 session.host_name = name
@@ -413,7 +493,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 def authed(ok: bool, user: str = user) -> None:
                     if ok:
                         session.authenticated = user
-                hook = self.handler.handle_auth
+                hook = hooks["handle_auth"]
                 if not self._call(hook(session, mech, user, password), sev.Auth, authed):
                     return
                 continue

@@ -32,8 +32,10 @@ from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ..values import MailParams, RcptParams
 from ._common import Response, parse_response, read_some, write_all
+from ._limits import BUSY_REPLY, CLOSE_TEXT, Clock, ServerLimits
 from ._policy import check_signatures, wrap_hooks
-from ._protocol import ServerProtocol, default_hooks
+from .._ffi import ffi
+from ._protocol import _READ_SIZE, ServerProtocol, default_hooks
 
 __all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
 
@@ -249,15 +251,31 @@ class SMTPServerProtocolRunner:
     """Runs one connection: reads, feeds the engine, calls the handler, writes."""
 
     def __init__(self, handler: Handler, config: dict[str, Any], tls_context: Any,
-                 timeout: float | None, auth_required: bool = False) -> None:
+                 timeout: float | None, auth_required: bool = False,
+                 limits: ServerLimits | None = None) -> None:
         self.handler = handler
         self.config = config
         self.tls_context = tls_context
         self.timeout = timeout
+        self.limits = limits if limits is not None else ServerLimits(
+            timeout=timeout, command_timeout=None, content_timeout=None,
+            min_content_rate=0, max_connections=0, auth_failure_delay=0.0,
+            auth_failure_limit=0, auth_failure_window=1.0)
         hook = handler.handle_body
         self.streams_body = getattr(hook, "__func__", hook) is not Handler.handle_body
         self.hooks = wrap_hooks(default_hooks(handler, Handler), handler, Handler, config,
-                                auth_required)
+                                auth_required, self.limits)
+        self._read_buf: tuple[memoryview, Any] | None = None
+
+    def read_buffer(self) -> tuple[memoryview, Any]:
+        """The read buffer of the plaintext fast path (a memoryview and its cffi pointer),
+        one for all connections of this server: the transport fills it with recv_into and
+        calls buffer_updated at once, which hands the bytes to the engine (that copies
+        what it cannot take yet) before the next read, so no connection keeps it."""
+        if self._read_buf is None:
+            buf = bytearray(_READ_SIZE)
+            self._read_buf = (memoryview(buf), ffi.from_buffer(buf))
+        return self._read_buf
 
     def _hook(self, name: str) -> Any:
         """The hook to call on the stream path (the handler's method, or the policy
@@ -265,6 +283,19 @@ class SMTPServerProtocolRunner:
         return self.hooks.get(name) or getattr(self.handler, name)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.limits.admit():
+            # Over max_connections: answered without an engine session or handler call.
+            log.info("refusing a connection from %s: max_connections (%d) reached",
+                     writer.get_extra_info("peername"), self.limits.max_connections)
+            writer.write(BUSY_REPLY)
+            await self._close_writer(writer)
+            return
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self.limits.release()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = ServerConnection(**self.config)
         session = Session(peer=writer.get_extra_info("peername"),
                           tls=bool(self.config.get("tls_active")))
@@ -273,7 +304,10 @@ class SMTPServerProtocolRunner:
         try:
             await self._run(conn, session, reader, writer)
         except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            # A write or handshake that did not finish in time: the client is not
+            # reading, so nothing more can reach it (close() would wait for ever).
             log.debug("connection from %s ended: %r", session.peer, exc)
+            writer.transport.abort()
         except ssl.SSLError as exc:
             log.info("TLS failure with %s: %s", session.peer, exc)
         except Exception:  # noqa: BLE001  (one broken connection must not kill the server)
@@ -284,14 +318,33 @@ class SMTPServerProtocolRunner:
                 await self.handler.handle_close(session)
             except Exception:  # noqa: BLE001
                 log.exception("handle_close failed")
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, ssl.SSLError, OSError):
-                pass
+            await self._close_writer(writer)
+
+    async def _close_writer(self, writer: asyncio.StreamWriter) -> None:
+        """Closes once the output is written, but not later than ``timeout`` from now: a
+        client that does not read would otherwise hold the connection for ever."""
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self.timeout)
+        except asyncio.TimeoutError:
+            writer.transport.abort()
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
 
     async def _call(self, conn: ServerConnection, ev: sev.ServerEvent,
-                    coro: Awaitable[Any], rcpts: Sequence[str] | None = None) -> bool:
+                    coro: Awaitable[Any], rcpts: Sequence[str] | None = None,
+                    clock: Clock | None = None) -> bool:
+        loop = asyncio.get_running_loop()
+        if clock is not None:
+            clock.pause(loop.time())
+        try:
+            return await self._answer_call(conn, ev, coro, rcpts)
+        finally:
+            if clock is not None:
+                clock.resume(loop.time())
+
+    async def _answer_call(self, conn: ServerConnection, ev: sev.ServerEvent,
+                           coro: Awaitable[Any], rcpts: Sequence[str] | None) -> bool:
         try:
             result = await coro
         except Exception:  # noqa: BLE001
@@ -314,18 +367,36 @@ class SMTPServerProtocolRunner:
         env = Envelope()
         body = bytearray()
         eof = False
+        loop = asyncio.get_running_loop()
+        clock = Clock(self.limits, loop.time())
+
+        async def call(ev: sev.ServerEvent, coro: Awaitable[Any],
+                       rcpts: Sequence[str] | None = None) -> bool:
+            return await self._call(conn, ev, coro, rcpts, clock)
+
         while True:
             ev = conn.next_event()
             if ev is None:
                 out = conn.data_to_send()
                 if out:
+                    # A reply: the command it answers was complete, the next one's time
+                    # starts (the deadline of one command line, see _limits.py).
+                    clock.command_done(loop.time())
                     await write_all(writer, out, self.timeout)
                     continue
                 if conn.want_close or eof:
                     async with asyncio.timeout(self.timeout):
                         await writer.drain()
                     return
-                data = await read_some(reader, self.timeout)
+                due = clock.next_deadline()
+                try:
+                    data = await read_some(reader, None if due is None
+                                           else max(due[0] - loop.time(), 0.0))
+                except asyncio.TimeoutError:
+                    assert due is not None
+                    await self._expire(conn, session, writer, due[1])
+                    return
+                clock.read(loop.time())
                 if data:
                     conn.receive_data(data)
                 else:
@@ -334,13 +405,18 @@ class SMTPServerProtocolRunner:
                 continue
 
             if isinstance(ev, sev.Body):
+                clock.content(len(ev.data))
                 if self.streams_body:
-                    await h.handle_body(session, env, ev.data)
+                    clock.pause(loop.time())
+                    try:
+                        await h.handle_body(session, env, ev.data)
+                    finally:
+                        clock.resume(loop.time())
                 else:
                     body += ev.data
             elif isinstance(ev, sev.Rcpt):
                 before = len(env.rcpt_tos)
-                if await self._call(conn, ev, h.handle_rcpt(session, env, ev.address, ev.params)):
+                if await call(ev, h.handle_rcpt(session, env, ev.address, ev.params)):
                     if len(env.rcpt_tos) == before:  # not appended by the hook itself
                         env.rcpt_tos.append(ev.address)
                     if len(env.rcpt_params) < len(env.rcpt_tos):
@@ -348,10 +424,12 @@ class SMTPServerProtocolRunner:
             elif isinstance(ev, sev.Mail):
                 env = Envelope(mail_from=ev.address, mail_params=ev.params)
                 body.clear()
-                if not await self._call(conn, ev, self._hook("handle_mail")(
+                clock.content_ends(loop.time())
+                if not await call(ev, self._hook("handle_mail")(
                         session, env, ev.address, ev.params)):
                     env = Envelope()
             elif isinstance(ev, sev.MessageEnd):
+                clock.content_ends(loop.time())
                 env.content = bytes(body)
                 env.bdat = ev.bdat
                 env.long_lines = ev.long_lines
@@ -361,29 +439,31 @@ class SMTPServerProtocolRunner:
                     # recipient (RFC 3030); a handler must never see such a message.
                     conn.reject(554, "5.5.1", "No valid recipients")
                 else:
-                    await self._call(conn, ev, h.handle_message(session, env),
-                                     env.rcpt_tos if conn.lmtp else None)
+                    await call(ev, h.handle_message(session, env),
+                               env.rcpt_tos if conn.lmtp else None)
                 env = Envelope()
             elif isinstance(ev, sev.Data):
                 body.clear()
-                await self._call(conn, ev, h.handle_data(session, env))
+                if await call(ev, h.handle_data(session, env)):
+                    clock.content_begins(loop.time())
             elif isinstance(ev, (sev.MessageAborted, sev.Rset)):
+                clock.content_ends(loop.time())
                 body.clear()
                 env = Envelope()
             elif isinstance(ev, sev.Helo):
+                clock.content_ends(loop.time())
                 session.host_name = ev.name
                 session.esmtp = ev.esmtp
                 env = Envelope()
-                await self._call(conn, ev, self._hook("handle_helo")(session, ev.name,
-                                                                     ev.esmtp))
+                await call(ev, self._hook("handle_helo")(session, ev.name, ev.esmtp))
             elif isinstance(ev, sev.Connect):
-                await self._call(conn, ev, h.handle_connect(session))
+                await call(ev, h.handle_connect(session))
             elif isinstance(ev, sev.Auth):
-                if await self._call(conn, ev, h.handle_auth(session, ev.mechanism, ev.username,
-                                                            ev.password)):
+                if await call(ev, self._hook("handle_auth")(session, ev.mechanism,
+                                                            ev.username, ev.password)):
                     session.authenticated = ev.username
             elif isinstance(ev, sev.Vrfy):
-                await self._call(conn, ev, self._hook("handle_vrfy")(session, ev.argument))
+                await call(ev, self._hook("handle_vrfy")(session, ev.argument))
             elif isinstance(ev, sev.StartTLS):
                 out = conn.data_to_send()
                 if out:
@@ -404,6 +484,12 @@ class SMTPServerProtocolRunner:
             elif ev.answer_required:
                 conn.accept()
 
+    async def _expire(self, conn: ServerConnection, session: Session,
+                      writer: asyncio.StreamWriter, which: str) -> None:
+        """A deadline passed: 421 and close (a transaction in progress is lost)."""
+        log.info("closing the connection from %s: %s timeout", session.peer, which)
+        writer.write(conn.data_to_send() + f"421 4.4.2 {CLOSE_TEXT[which]}\r\n".encode())
+
 
 async def serve(
     handler: Handler | Callable[[Envelope], Any],
@@ -422,6 +508,13 @@ async def serve(
     authenticator: Callable[..., Any] | None = None,
     lmtp: bool = False,
     sync_policy: SyncPolicy = SyncPolicy.UNAUTH,
+    max_connections: int = 1000,
+    command_timeout: float | None = None,
+    content_timeout: float | None = None,
+    min_content_rate: int = 1024,
+    auth_failure_delay: float = 1.0,
+    max_auth_failures_per_address: int = 0,
+    auth_failure_window: float = 600.0,
     **config: Any,
 ) -> asyncio.Server:
     """Starts an SMTP server; returns the listening :class:`asyncio.Server`.
@@ -446,6 +539,26 @@ async def serve(
     pipelined group (DATA before its 354, EHLO, NOOP...) gets "554 5.5.0 Error: SMTP
     protocol synchronization" and is disconnected, as with Postfix's
     smtpd_forbid_unauth_pipelining. ``SyncPolicy.OFF`` restores the lenient behaviour.
+
+    Limits against clients that hold connections or guess passwords (0 or None: off):
+
+    - ``max_connections`` (default 1000, as smtpcore-sink's ``--max-conn``): a connection
+      over it gets "421 4.7.0 Too many connections, try later" and is closed, without a
+      handler call.
+    - ``timeout`` (seconds, default 300): a client silent this long gets "421 4.4.2" and
+      is closed. ``command_timeout`` (default: ``timeout``): one command line must be
+      complete within this long of the previous reply, however slowly its bytes trickle
+      in. ``content_timeout`` (default: ``timeout``) plus one second per
+      ``min_content_rate`` bytes received (default 1024): the time a message's content
+      (DATA to the final dot, or BDAT chunks to LAST) may take. A client sending one byte
+      a second is thus closed after about ``timeout``; the 421 is sent mid-DATA too, and
+      the transaction is lost. Time spent in a handler does not count. A client that does
+      not read its replies is dropped at the deadline (its unsent output discarded).
+    - ``auth_failure_delay`` (seconds, default 1.0): each refused AUTH is answered only
+      after this pause (other sessions go on meanwhile), as Postfix's error sleep.
+      ``max_auth_failures_per_address`` refused AUTHs from one client IP address within
+      ``auth_failure_window`` seconds (default 600) make its further AUTH attempts fail
+      with "454 4.7.0 Too many authentication failures" without the handler being asked.
     """
     from .compat import AiosmtpdHandler, is_aiosmtpd_handler
     if is_aiosmtpd_handler(handler) or authenticator is not None:
@@ -485,8 +598,14 @@ async def serve(
     if auth_required and not auth_mechs:
         raise ValueError("auth_required=True but no AUTH is offered (override handle_auth, "
                          "or pass auth_mechs= or an authenticator)")
+    limits = ServerLimits(timeout=timeout, command_timeout=command_timeout,
+                          content_timeout=content_timeout, min_content_rate=min_content_rate,
+                          max_connections=max_connections,
+                          auth_failure_delay=auth_failure_delay,
+                          auth_failure_limit=max_auth_failures_per_address,
+                          auth_failure_window=auth_failure_window)
     runner = SMTPServerProtocolRunner(handler, cfg, None if implicit_tls else tls_context,
-                                      timeout, auth_required)
+                                      timeout, auth_required, limits)
     ServerConnection(**cfg).close()  # validate the configuration now, not per connection
     path = host[5:] if host is not None and host.startswith("unix:") else None
     if tls_context is None:

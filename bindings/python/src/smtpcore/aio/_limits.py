@@ -1,0 +1,185 @@
+"""What one client may hold of a server, for both connection runners of
+:func:`smtpcore.aio.serve`: the connection cap, the deadlines of a session (idle, one
+command line, one message body) and the slowing down of AUTH guessing.
+
+The engine is sans-I/O and has no clock, so the deadlines live here: the runner tells
+the :class:`Clock` of each connection when bytes arrive, when a command was complete and
+when message content starts and ends, and asks it when the next deadline falls. When one
+passes, the runner has the engine close the session with a 421 (which also ends a
+transaction in progress) and drops the connection.
+"""
+from __future__ import annotations
+
+import collections
+import time
+from typing import Any
+
+__all__ = ["ServerLimits", "Clock", "BUSY_REPLY", "IDLE", "COMMAND", "CONTENT"]
+
+#: What a connection over ``max_connections`` gets before it is closed (as smtpcore-sink).
+BUSY_REPLY = b"421 4.7.0 Too many connections, try later\r\n"
+
+IDLE, COMMAND, CONTENT = "idle", "command", "content"
+
+#: The 421 text for each deadline (the enhanced code is 4.4.2, as Postfix's timeout).
+CLOSE_TEXT = {IDLE: "Idle timeout, closing",
+              COMMAND: "Timeout waiting for a complete command, closing",
+              CONTENT: "Message content too slow, closing"}
+
+# Client addresses whose AUTH failures are remembered at most (oldest forgotten first):
+# bounds the memory an address-scanning client can make the server spend.
+_MAX_ADDRESSES = 10000
+
+
+class ServerLimits:
+    """The limits of one server (one :func:`serve` call) and the state they need."""
+
+    __slots__ = ("timeout", "command_timeout", "content_timeout", "min_content_rate",
+                 "max_connections", "auth_failure_delay", "auth_failure_limit",
+                 "auth_failure_window", "active", "_failures")
+
+    def __init__(self, *, timeout: float | None, command_timeout: float | None,
+                 content_timeout: float | None, min_content_rate: int,
+                 max_connections: int, auth_failure_delay: float,
+                 auth_failure_limit: int, auth_failure_window: float) -> None:
+        for name, value in (("timeout", timeout), ("command_timeout", command_timeout),
+                            ("content_timeout", content_timeout)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive (or None for no deadline)")
+        for name, n in (("min_content_rate", min_content_rate),
+                        ("max_connections", max_connections),
+                        ("auth_failure_limit", auth_failure_limit)):
+            if n < 0:
+                raise ValueError(f"{name} must be 0 (off) or more")
+        if auth_failure_delay < 0 or auth_failure_window <= 0:
+            raise ValueError("auth_failure_delay must be >= 0 and auth_failure_window > 0")
+        self.timeout = timeout
+        self.command_timeout = timeout if command_timeout is None else command_timeout
+        self.content_timeout = timeout if content_timeout is None else content_timeout
+        self.min_content_rate = min_content_rate
+        self.max_connections = max_connections
+        self.auth_failure_delay = auth_failure_delay
+        self.auth_failure_limit = auth_failure_limit
+        self.auth_failure_window = auth_failure_window
+        self.active = 0
+        self._failures: collections.OrderedDict[Any, collections.deque[float]] = \
+            collections.OrderedDict()
+
+    # ------------------------------------------------------------ connection cap
+    def admit(self) -> bool:
+        """Counts a new connection; False when it is one too many (not counted then)."""
+        if self.max_connections and self.active >= self.max_connections:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        self.active -= 1
+
+    # ------------------------------------------------------------ AUTH guessing
+    def _recent(self, address: Any, now: float) -> collections.deque[float] | None:
+        times = self._failures.get(address)
+        if times is None:
+            return None
+        horizon = now - self.auth_failure_window
+        while times and times[0] <= horizon:
+            times.popleft()
+        if not times:
+            del self._failures[address]
+            return None
+        return times
+
+    def auth_blocked(self, address: Any) -> bool:
+        """True when ``address`` failed AUTH ``auth_failure_limit`` times within the
+        window (its next attempts are refused without asking the handler)."""
+        if not self.auth_failure_limit:
+            return False
+        times = self._recent(address, time.monotonic())
+        return times is not None and len(times) >= self.auth_failure_limit
+
+    def auth_failed(self, address: Any) -> None:
+        """Remembers one failed AUTH of ``address`` (when the per-address limit is on)."""
+        if not self.auth_failure_limit:
+            return
+        now = time.monotonic()
+        times = self._recent(address, now)
+        if times is None:
+            times = self._failures[address] = collections.deque(
+                maxlen=self.auth_failure_limit)
+            while len(self._failures) > _MAX_ADDRESSES:
+                self._failures.popitem(last=False)
+        else:
+            self._failures.move_to_end(address)
+        times.append(now)
+
+
+class Clock:
+    """The deadlines of one connection (times are the event loop's clock)."""
+
+    __slots__ = ("limits", "last_read", "command_start", "content_start", "content_bytes",
+                 "paused")
+
+    def __init__(self, limits: ServerLimits, now: float) -> None:
+        self.limits = limits
+        self.last_read = now
+        self.command_start = now
+        self.content_start: float | None = None
+        self.content_bytes = 0
+        self.paused: float | None = None
+
+    def read(self, now: float) -> None:
+        self.last_read = now
+
+    def command_done(self, now: float) -> None:
+        """A command was complete: the next one's time starts."""
+        self.command_start = now
+
+    def content_begins(self, now: float) -> None:
+        """The message content starts (DATA accepted, or the first BDAT)."""
+        self.content_start = now
+        self.content_bytes = 0
+
+    def content(self, n: int) -> None:
+        self.content_bytes += n
+
+    def content_ends(self, now: float) -> None:
+        self.content_start = None
+        self.command_start = now
+
+    def pause(self, now: float) -> None:
+        """A handler runs: its time is not the client's (see :meth:`resume`)."""
+        if self.paused is None:
+            self.paused = now
+
+    def resume(self, now: float) -> None:
+        """The handler finished: every deadline moves by the time it took."""
+        if self.paused is None:
+            return
+        shift = now - self.paused
+        self.paused = None
+        self.last_read += shift
+        self.command_start += shift
+        if self.content_start is not None:
+            self.content_start += shift
+
+    def next_deadline(self) -> tuple[float, str] | None:
+        """(when, which) of the deadline that passes first, None when none applies (or
+        while a handler runs)."""
+        lim = self.limits
+        if self.paused is not None:
+            return None
+        best: tuple[float, str] | None = None
+        if lim.timeout is not None:
+            best = (self.last_read + lim.timeout, IDLE)
+        if self.content_start is None:
+            if lim.command_timeout is not None:
+                t = self.command_start + lim.command_timeout
+                if best is None or t < best[0]:
+                    best = (t, COMMAND)
+        elif lim.content_timeout is not None:
+            t = self.content_start + lim.content_timeout
+            if lim.min_content_rate:
+                t += self.content_bytes / lim.min_content_rate
+            if best is None or t < best[0]:
+                best = (t, CONTENT)
+        return best
