@@ -6,10 +6,27 @@
 --
 -- Usage: luajit examples/lua/sink.lua --dir DIR [--port N] [--port-file F]
 --          [--max-messages N] [--idle-exit SECONDS] [--auth USER:PASS] [--hostname NAME]
---          [--tls-cert CERT.pem --tls-key KEY.pem]
+--          [--tls-cert CERT.pem --tls-key KEY.pem] [--max-conn N] [--timeout SECONDS]
+--          [--command-timeout SECONDS] [--content-timeout SECONDS]
+--          [--min-content-rate BYTES] [--auth-failure-delay SECONDS]
+--          [--max-auth-failures-per-address N] [--auth-failure-window SECONDS]
 -- With a certificate, STARTTLS is offered (through luasec) and AUTH only after it.
 -- Port 0 (the default) binds a free port; --port-file receives it once listening.
 -- Recipients whose local part starts with "reject" get 550 5.1.1 (handy for tests).
+--
+-- Limits against hostile clients (as smtpcore.aio.serve; 0 switches one off):
+--   --max-conn (1000): one more connection gets "421 4.7.0 Too many connections" and is
+--     closed. --timeout (300): a client silent this long gets "421 4.4.2" and is closed.
+--   --command-timeout (= --timeout): a command line must be complete within this long of
+--     the previous reply. --content-timeout (= --timeout) plus one second per
+--     --min-content-rate bytes (1024): the time a message's content may take. So a
+--     client sending one byte a second is closed after about --timeout, mid-DATA too.
+--   --auth-failure-delay (1): each refused AUTH is answered only after this pause (the
+--     loop serves the other connections meanwhile). --max-auth-failures-per-address
+--     (0, off) refusals from one IP address within --auth-failure-window (600) seconds
+--     make its next AUTH attempts fail with 454 4.7.0 unchecked.
+-- Writes never block: a client that does not read its replies is dropped at its
+-- deadline. Only the TLS handshake blocks the loop (for at most 5 seconds).
 --
 -- Needs LUA_PATH to reach bindings/lua/lib and the library via package.cpath or
 -- SMTPCORE_LIB (see docs/lua.md).
@@ -19,16 +36,30 @@ local smtpcore = require "resty.smtpcore"
 local SEV = smtpcore.SEV
 local slice = smtpcore.slice
 
-local opts = { port = 0, max_messages = math.huge, idle_exit = 300, hostname = "sink.localdomain" }
+local opts = { port = 0, max_messages = math.huge, idle_exit = 300, hostname = "sink.localdomain",
+               max_conn = 1000, timeout = 300, min_content_rate = 1024, auth_failure_delay = 1,
+               max_auth_failures_per_address = 0, auth_failure_window = 600 }
 do
+    local numeric = { ["--port"] = "port", ["--max-messages"] = "max_messages",
+                      ["--idle-exit"] = "idle_exit", ["--max-conn"] = "max_conn",
+                      ["--timeout"] = "timeout", ["--command-timeout"] = "command_timeout",
+                      ["--content-timeout"] = "content_timeout",
+                      ["--min-content-rate"] = "min_content_rate",
+                      ["--auth-failure-delay"] = "auth_failure_delay",
+                      ["--max-auth-failures-per-address"] = "max_auth_failures_per_address",
+                      ["--auth-failure-window"] = "auth_failure_window" }
     local i = 1
     while i <= #arg do
         local k, v = arg[i], arg[i + 1]
-        if k == "--dir" then opts.dir = v
-        elseif k == "--port" then opts.port = tonumber(v)
+        if numeric[k] then
+            local n = tonumber(v)
+            if not n or n < 0 then
+                io.stderr:write("bad value for " .. k .. ": " .. tostring(v) .. "\n")
+                os.exit(2)
+            end
+            opts[numeric[k]] = n
+        elseif k == "--dir" then opts.dir = v
         elseif k == "--port-file" then opts.port_file = v
-        elseif k == "--max-messages" then opts.max_messages = tonumber(v)
-        elseif k == "--idle-exit" then opts.idle_exit = tonumber(v)
         elseif k == "--auth" then opts.auth = v
         elseif k == "--hostname" then opts.hostname = v
         elseif k == "--tls-cert" then opts.tls_cert = v
@@ -43,6 +74,8 @@ do
         io.stderr:write("usage: sink.lua --dir DIR [--port N] [--port-file F] ...\n")
         os.exit(2)
     end
+    opts.command_timeout = opts.command_timeout or opts.timeout
+    opts.content_timeout = opts.content_timeout or opts.timeout
 end
 
 local auth_user, auth_pass
@@ -105,38 +138,100 @@ local function store(c)
     assert(os.rename(base .. ".tmp", base .. ".eml"))
 end
 
+local nconns = 0
+local now = socket.gettime()
+
 local function close_conn(c)
-    conns[c.sock] = nil
+    if conns[c.sock] then
+        conns[c.sock] = nil
+        nconns = nconns - 1
+    end
     c.sock:close()
     c.session:close()
+end
+
+-- Deadlines (the engine has no clock): the time of the last byte read, of the last
+-- reply (a command's time starts there) and, inside a message, of its content start and
+-- the bytes it brought. While an answer is held back (the AUTH pause) they are paused.
+local function content_ends(c) c.content_start = nil end
+
+local function next_deadline(c)
+    if c.paused_at then return nil end
+    local best, which
+    if opts.timeout > 0 then best, which = c.last_read + opts.timeout, "idle" end
+    local t
+    if not c.content_start then
+        if opts.command_timeout > 0 then t = c.command_start + opts.command_timeout end
+        if t and (not best or t < best) then best, which = t, "command" end
+    elseif opts.content_timeout > 0 then
+        t = c.content_start + opts.content_timeout
+        if opts.min_content_rate > 0 then t = t + c.content_bytes / opts.min_content_rate end
+        if not best or t < best then best, which = t, "content" end
+    end
+    return best, which
+end
+
+local function resume_clock(c)
+    local shift = now - c.paused_at
+    c.paused_at = nil
+    c.last_read = c.last_read + shift
+    c.command_start = c.command_start + shift
+    if c.content_start then c.content_start = c.content_start + shift end
+end
+
+-- Output is queued in c.out and written without blocking; the select() loop writes the
+-- rest when the socket can take it. "timeout", "wantread", "wantwrite": try later.
+-- Above this much unsent output a connection is neither read from nor driven further:
+-- its client does not read its replies (it is dropped at its deadline).
+local OUT_MAX = 65536
+
+local function would_block(err) return err == "timeout" or err == "wantwrite" or err == "wantread" end
+
+local function send_out(c)
+    local out = c.out
+    if not out then return true end
+    local last, err, partial = c.sock:send(out)
+    local sent = last or partial or 0
+    if not last and not would_block(err) then return nil, err end
+    c.out = sent < #out and out:sub(sent + 1) or nil
+    return true
 end
 
 local function flush(c)
     local out = c.session:take_output()
     if #out > 0 then
-        local i = 1
-        while i <= #out do
-            local last, err, partial = c.sock:send(out, i)
-            if not last then
-                if err ~= "timeout" then return nil, err end
-                i = (partial or i - 1) + 1
-            else
-                i = last + 1
-            end
-        end
+        c.command_start = now -- a reply: the next command's time starts
+        c.out = c.out and c.out .. out or out
     end
-    return true
+    return send_out(c)
 end
 
--- STARTTLS: the 220 is already flushed; handshake (blocking, bounded by the socket
+local CLOSE_TEXT = { idle = "Idle timeout, closing",
+                     command = "Timeout waiting for a complete command, closing",
+                     content = "Message content too slow, closing" }
+
+-- A deadline passed: 421 (one write attempt: a client that does not read gets nothing
+-- more) and close; a transaction in progress is lost.
+local function expire(c, which)
+    io.stderr:write("sink: closing a connection: " .. which .. " timeout\n")
+    c.out = (c.out or "") .. c.session:take_output() .. "421 4.4.2 " .. CLOSE_TEXT[which] .. "\r\n"
+    send_out(c)
+    close_conn(c)
+end
+
+-- STARTTLS: the 220 must be out first; handshake (blocking, bounded by the socket
 -- timeout), then tell the engine. Bytes we still hold arrived in plaintext after the
 -- STARTTLS command: drop them, like the engine drops what it had (CVE-2011-0411 class).
 local function start_tls(c)
+    c.sock:settimeout(5)
+    local ok, serr = flush(c)
+    if not ok or c.out then return nil, serr or "client did not take the 220" end
     local conn, err = ssl.wrap(c.sock, tls_params)
     if not conn then return nil, err end
     conn:settimeout(5)
-    local ok, herr = conn:dohandshake()
-    if not ok then return nil, herr end
+    local hok, herr = conn:dohandshake()
+    if not hok then return nil, herr end
+    conn:settimeout(0)
     conns[c.sock] = nil
     c.sock = conn
     conns[conn] = c
@@ -146,12 +241,59 @@ local function start_tls(c)
     return c.session:tls_started()
 end
 
--- Handles one event; returns false when the connection must close now.
+-- AUTH failures per client address (--max-auth-failures-per-address): recent refusal
+-- times, the oldest forgotten once they leave the window.
+local auth_failures = {}
+
+local function recent_failures(ip)
+    local list = auth_failures[ip]
+    if not list then return 0 end
+    local keep = {}
+    for _, t in ipairs(list) do
+        if t > now - opts.auth_failure_window then keep[#keep + 1] = t end
+    end
+    auth_failures[ip] = #keep > 0 and keep or nil
+    return #keep
+end
+
+local function auth_failed(ip)
+    if opts.max_auth_failures_per_address <= 0 then return end
+    recent_failures(ip)
+    local list = auth_failures[ip] or {}
+    list[#list + 1] = now
+    while #list > opts.max_auth_failures_per_address do table.remove(list, 1) end
+    auth_failures[ip] = list
+end
+
+local function answer_auth(c, ev)
+    local s = c.session
+    local answer
+    if opts.max_auth_failures_per_address > 0
+        and recent_failures(c.ip) >= opts.max_auth_failures_per_address then
+        answer = { 454, "4.7.0", "Too many authentication failures, try later" }
+    elseif slice(ev.username) == auth_user and slice(ev.password) == auth_pass then
+        c.user = auth_user
+        s:accept()
+        return true
+    else
+        auth_failed(c.ip)
+        answer = { 535, "5.7.8", "Authentication credentials invalid" }
+    end
+    if opts.auth_failure_delay > 0 then
+        -- Held back: the main loop answers at c.wait_until, serving others meanwhile.
+        c.held, c.wait_until, c.paused_at = answer, now + opts.auth_failure_delay, now
+        return "wait"
+    end
+    s:reject(answer[1], answer[2], answer[3])
+    return true
+end
+
+-- Handles one event; returns false when the connection must close now, "wait" when its
+-- answer is held back.
 local function handle(c, ev)
     local s = c.session
     local t = tonumber(ev.type)
     if t == SEV.STARTTLS then
-        if not flush(c) then return false end
         local ok, err = start_tls(c)
         if not ok then
             io.stderr:write("sink: TLS handshake failed: " .. tostring(err) .. "\n")
@@ -159,6 +301,7 @@ local function handle(c, ev)
         end
     elseif t == SEV.MAIL then
         c.from, c.rcpts, c.body = slice(ev.address), {}, {}
+        content_ends(c)
         s:accept()
     elseif t == SEV.RCPT then
         local addr = slice(ev.address)
@@ -168,23 +311,26 @@ local function handle(c, ev)
             c.rcpts[#c.rcpts + 1] = addr
             s:accept()
         end
+    elseif t == SEV.DATA then
+        s:accept()
+        c.content_start, c.content_bytes = now, 0
     elseif t == SEV.BODY then
-        c.body[#c.body + 1] = slice(ev.data)
+        local data = slice(ev.data)
+        c.content_bytes = c.content_bytes + #data
+        c.body[#c.body + 1] = data
     elseif t == SEV.MESSAGE_END then
         store(c)
         s:accept()
         c.body = {}
-    elseif t == SEV.MESSAGE_ABORTED or t == SEV.RSET then
+        content_ends(c)
+    elseif t == SEV.MESSAGE_ABORTED or t == SEV.RSET or t == SEV.HELO then
         c.body = {}
+        content_ends(c)
+        if ev.answer_required ~= 0 then s:accept() end
     elseif t == SEV.AUTH then
-        if slice(ev.username) == auth_user and slice(ev.password) == auth_pass then
-            c.user = auth_user
-            s:accept()
-        else
-            s:reject(535, "5.7.8", "Authentication credentials invalid")
-        end
+        return answer_auth(c, ev)
     elseif ev.answer_required ~= 0 then
-        -- CONNECT, HELO, DATA, VRFY, EXPN, HELP: the engine's defaults.
+        -- CONNECT, VRFY, EXPN, HELP: the engine's defaults.
         s:accept()
     end
     return true
@@ -199,8 +345,10 @@ local function feed(c)
     return n
 end
 
--- Runs events until the engine needs more bytes than we hold; false means close now.
+-- Runs events until the engine needs more bytes than we hold (or waits for an answer we
+-- hold back); false means close now (once the output is written).
 local function drive(c)
+    if c.held then return true end
     local s = c.session
     local progress = true
     for _ = 1, 1000000 do
@@ -209,6 +357,7 @@ local function drive(c)
         local t = tonumber(ev.type)
         if t == SEV.NONE then
             if not flush(c) or s:want_close() then return false end
+            if c.out and #c.out >= OUT_MAX then break end -- resumed once it drains
             -- Input still held back: go round while something moves, else wait for
             -- the peer (the engine is waiting for our output to be read).
             if not c.pending or not progress then break end
@@ -217,64 +366,131 @@ local function drive(c)
             flush(c)
             return false
         else
-            if handle(c, ev) == false then return false end
+            local r = handle(c, ev)
+            if r == false then return false end
+            if r == "wait" then return flush(c) end
             progress = true
         end
     end
     return true
 end
 
+-- Ends a session: what is queued is still written, for at most --timeout (or 5 s).
+local function finish(c)
+    if not c.out then
+        close_conn(c)
+        return
+    end
+    c.closing = true
+    c.close_by = now + (opts.timeout > 0 and opts.timeout or 5)
+end
+
 -- Reads what is there and drives the session. TLS may hold bytes that select() cannot
 -- see: go round while the socket says it is dirty.
 local function read_conn(c)
     for _ = 1, 64 do
-        local sock = c.sock
-        sock:settimeout(0)
-        local data, err, partial = sock:receive(8192)
-        sock:settimeout(5)
+        local data, err, partial = c.sock:receive(8192)
         data = data or partial
         if data and #data > 0 then
+            c.last_read = now
             c.pending = (c.pending or "") .. data
-            if not drive(c) then
-                close_conn(c)
-                return
-            end
+            if not drive(c) then return finish(c) end
+            if c.out and #c.out >= OUT_MAX then return end
         end
         if err == "closed" then
             c.session:receive_eof()
             drive(c)
-            close_conn(c)
-            return
+            return finish(c)
         end
         -- Just after a handshake the peer's next command may already sit unprocessed in
         -- the TLS layer (neither select() nor dirty() report it): try one more read.
         local fresh = c.tls_fresh
         c.tls_fresh = false
-        if not (fresh or (c.sock.dirty and c.sock:dirty())) then return end
+        if c.held or not (fresh or (c.sock.dirty and c.sock:dirty())) then return end
     end
+end
+
+local BUSY = "421 4.7.0 Too many connections, try later\r\n"
+
+local function accept_conn()
+    local client = listener:accept()
+    if not client then return end
+    client:settimeout(0)
+    if opts.max_conn > 0 and nconns >= opts.max_conn then
+        client:send(BUSY) -- one attempt: a fresh socket's buffer takes it
+        client:close()
+        io.stderr:write("sink: refused a connection: --max-conn " .. opts.max_conn .. " reached\n")
+        return
+    end
+    local session = assert(smtpcore.server_new(server_config()))
+    local c = { sock = client, session = session, body = {}, rcpts = {}, ip = client:getpeername(),
+                last_read = now, command_start = now, content_bytes = 0 }
+    conns[client] = c
+    nconns = nconns + 1
+    if not drive(c) then finish(c) end
+end
+
+-- Answers held back, deadlines and lingering closes; returns the select() timeout.
+local function run_timers()
+    local wait = 1
+    local list = {} -- a copy: answering may replace a socket in conns (STARTTLS)
+    for _, c in pairs(conns) do list[#list + 1] = c end
+    for _, c in ipairs(list) do
+        if not conns[c.sock] then
+            -- closed by an earlier entry's doing
+        elseif c.closing then
+            if now >= c.close_by then close_conn(c) else wait = math.min(wait, c.close_by - now) end
+        elseif c.held then
+            if now >= c.wait_until then
+                local a = c.held
+                c.held = nil
+                resume_clock(c)
+                c.session:reject(a[1], a[2], a[3])
+                if not drive(c) then finish(c) end
+            else
+                wait = math.min(wait, c.wait_until - now)
+            end
+        else
+            local due, which = next_deadline(c)
+            if due and now >= due then expire(c, which)
+            elseif due then wait = math.min(wait, due - now) end
+        end
+    end
+    return math.max(wait, 0.01)
 end
 
 local last_activity = socket.gettime()
 while stored < opts.max_messages do
-    local watch = { listener }
-    for sock in pairs(conns) do watch[#watch + 1] = sock end
-    local readable = socket.select(watch, nil, 1)
-    local now = socket.gettime()
-    if #readable == 0 and now - last_activity > opts.idle_exit then break end
+    now = socket.gettime()
+    local wait = run_timers()
+    local rd, wr = { listener }, {}
+    for sock, c in pairs(conns) do
+        if not c.closing and not c.held and (not c.out or #c.out < OUT_MAX) then
+            rd[#rd + 1] = sock
+        end
+        if c.out then wr[#wr + 1] = sock end
+    end
+    local readable, writable = socket.select(rd, wr, wait)
+    now = socket.gettime()
+    if #readable == 0 and #writable == 0 and now - last_activity > opts.idle_exit then break end
+    for _, sock in ipairs(writable) do
+        local c = conns[sock]
+        if c then
+            if not send_out(c) then close_conn(c)
+            elseif c.closing then
+                if not c.out then close_conn(c) end
+            elseif c.pending and not c.held and (not c.out or #c.out < OUT_MAX) then
+                if not drive(c) then finish(c) end -- input held back while it was full
+            end
+        end
+    end
     for _, sock in ipairs(readable) do
         last_activity = now
         if sock == listener then
-            local client = listener:accept()
-            if client then
-                client:settimeout(5)
-                local session = assert(smtpcore.server_new(server_config()))
-                local c = { sock = client, session = session, body = {}, rcpts = {} }
-                conns[client] = c
-                if not drive(c) then close_conn(c) end
-            end
+            accept_conn()
         else
             local c = conns[sock]
-            if c then read_conn(c) end
+            if c and not c.closing then read_conn(c) end
         end
     end
 end
