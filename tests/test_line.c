@@ -463,3 +463,37 @@ Test(line, scan_paths_agree_with_reference)
         }
     }
 }
+
+/* A line decided in one call from a buffer with at least 32 bytes (the fast path for
+ * clean CRLF lines) must give what feeding the same bytes one at a time gives (the
+ * general path): every line length around the 32-byte steps, a special byte at every
+ * position, each terminator, several limits, with more input behind the line. */
+Test(line, whole_buffer_agrees_with_byte_feed)
+{
+    static const unsigned char specials[] = {'x', '\r', 0, 0x80, 0xff, '\n'};
+    static const char *const ends[] = {"\r\n", "\n", "\r\r\n", "\r"};
+    const size_t maxes[] = {16, 31, 32, 33, 64, 512};
+    char buf[200];
+    for (size_t m = 0; m < sizeof maxes / sizeof maxes[0]; m++)
+        for (size_t n = 0; n < 100; n++)
+            for (size_t e = 0; e < sizeof ends / sizeof ends[0]; e++)
+                for (size_t k = 0; k < sizeof specials; k++)
+                    for (size_t pos = 0; pos < (k == 0 ? 1 : n); pos++) {
+                        memset(buf, 'a', n);
+                        if (n)
+                            buf[pos] = (char)specials[k];
+                        size_t el = strlen(ends[e]);
+                        memcpy(buf + n, ends[e], el);
+                        size_t len = n + el;
+                        memset(buf + len, 'z', 70);
+                        memcpy(buf + len + 70, "\r\n", 2);
+                        len += 72;
+                        size_t t_whole, t_bytes;
+                        evlist whole = run_framer(buf, len, maxes[m], len, 0, 0, &t_whole);
+                        evlist bytes = run_framer(buf, len, maxes[m], 1, 0, 0, &t_bytes);
+                        assert_same(&whole, &bytes);
+                        cr_assert_eq(t_whole, t_bytes);
+                        free(whole.v);
+                        free(bytes.v);
+                    }
+}

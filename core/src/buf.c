@@ -26,13 +26,11 @@ void sc_buf_compact(sc_buf *b)
     b->end = n;
 }
 
-char *sc_buf_reserve(sc_buf *b, size_t n)
+char *sc_buf_reserve_compact(sc_buf *b, size_t n)
 {
-    if (b->cap - b->end < n) {
-        if (sc_buf_room(b) < n)
-            return NULL;
-        sc_buf_compact(b);
-    }
+    if (sc_buf_room(b) < n)
+        return NULL;
+    sc_buf_compact(b);
     return b->data + b->end;
 }
 

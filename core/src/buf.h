@@ -29,9 +29,16 @@ void sc_buf_compact(sc_buf *b);
 size_t sc_buf_append(sc_buf *b, const void *p, size_t n);
 /* Appends all n bytes or nothing; returns 0 on success, -1 when they do not fit. */
 int sc_buf_append_all(sc_buf *b, const void *p, size_t n);
+/* The slow half of sc_buf_reserve(): compacts, or NULL when n bytes do not fit. */
+char *sc_buf_reserve_compact(sc_buf *b, size_t n);
 /* Reserves n bytes at the tail for direct writing; NULL when they do not fit.
- * Commit what was written with sc_buf_commit(). */
-char *sc_buf_reserve(sc_buf *b, size_t n);
+ * Commit what was written with sc_buf_commit(). Inline: the tail usually has room. */
+static inline char *sc_buf_reserve(sc_buf *b, size_t n)
+{
+    if (b->cap - b->end >= n)
+        return b->data + b->end;
+    return sc_buf_reserve_compact(b, n);
+}
 static inline void sc_buf_commit(sc_buf *b, size_t n) { b->end += n; }
 static inline void sc_buf_consume(sc_buf *b, size_t n)
 {

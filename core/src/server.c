@@ -780,50 +780,82 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
 
 /* ---- answers ---- */
 
-typedef struct answer_default {
-    int code;
-    const char *enh;
+/* The engine's default answer to each event type, one table for every use (accept(),
+ * the check and formatting of host answers, LMTP's bulk answer): code, enhanced code
+ * (cls 0: none), text, and the same as one preformatted reply line in the SC_SRV_SAY form
+ * ("ccc x.y.z text\r\n", enh_len the length of "x.y.z ") so that accept() is a copy.
+ * CONNECT, HELO and XCLIENT have no line: their replies are built from the
+ * configuration (greeting(), sc_srv_ehlo_reply()). Events that are never answered
+ * have the generic entry. */
+#define SC_DEF_LINE_MAX 80u
+typedef struct sc_srv_default {
+    uint16_t code;
+    smtpcore_enhanced enh;
     const char *text;
-} answer_default;
+    char line[SC_DEF_LINE_MAX]; /* padded: say_default() copies it in fixed-size pieces */
+    uint8_t len;                /* of line; 0: built, not preformatted */
+    uint8_t enh_len;
+} sc_srv_default;
 
-static answer_default default_for(smtpcore_server_event_type t)
+#define SC_DEF_LINE(code, c, sub, det, text)                                               \
+    {code, {c, sub, det}, text, #code " " #c "." #sub "." #det " " text "\r\n",             \
+     (uint8_t)(sizeof(#code " " #c "." #sub "." #det " " text "\r\n") - 1),                \
+     (uint8_t)sizeof(#c "." #sub "." #det)}
+#define SC_DEF_LINE0(code, text)                                                           \
+    {code, {0, 0, 0}, text, #code " " text "\r\n", (uint8_t)(sizeof(#code " " text "\r\n") - 1), 0}
+#define SC_DEF_BUILT(code, text) {code, {0, 0, 0}, text, "", 0, 0}
+
+static const sc_srv_default generic_default = SC_DEF_LINE(250, 2, 0, 0, "Ok");
+
+/* Every event type up to the last one has its entry, so a lookup is an index; a type
+ * appended to the enum later falls back to the generic entry until it gets one here. */
+static const sc_srv_default defaults[] = {
+    [SMTPCORE_SEV_NONE] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_CONNECT] = SC_DEF_BUILT(220, "Ok"),
+    [SMTPCORE_SEV_HELO] = SC_DEF_BUILT(250, "Ok"),
+    [SMTPCORE_SEV_MAIL] = SC_DEF_LINE(250, 2, 1, 0, "Ok"),
+    [SMTPCORE_SEV_RCPT] = SC_DEF_LINE(250, 2, 1, 5, "Ok"),
+    [SMTPCORE_SEV_DATA] = SC_DEF_LINE0(354, "End data with <CR><LF>.<CR><LF>"),
+    [SMTPCORE_SEV_BODY] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_MESSAGE_END] = SC_DEF_LINE(250, 2, 0, 0, "Ok: queued"),
+    [SMTPCORE_SEV_MESSAGE_ABORTED] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_RSET] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_NOOP] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_VRFY] = SC_DEF_LINE(252, 2, 5, 2, "Cannot VRFY user, but will accept message "
+                                                    "and attempt delivery"),
+    [SMTPCORE_SEV_EXPN] = SC_DEF_LINE(502, 5, 5, 1, "EXPN not supported"),
+    [SMTPCORE_SEV_HELP] = SC_DEF_LINE(214, 2, 0, 0, "See RFC 5321"),
+    [SMTPCORE_SEV_STARTTLS] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_AUTH] = SC_DEF_LINE(235, 2, 7, 0, "Authentication successful"),
+    [SMTPCORE_SEV_QUIT] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_PROTOCOL_ERROR] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_CLOSE] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_PROXY] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
+    [SMTPCORE_SEV_XCLIENT] = SC_DEF_BUILT(220, "Ok"),
+};
+
+static const sc_srv_default *default_for(smtpcore_server_event_type t)
 {
-    answer_default d = {250, "2.0.0", "Ok"};
-    switch (t) {
-    case SMTPCORE_SEV_MAIL: d.enh = "2.1.0"; break;
-    case SMTPCORE_SEV_RCPT: d.enh = "2.1.5"; break;
-    case SMTPCORE_SEV_DATA:
-        d.code = 354;
-        d.enh = NULL;
-        d.text = "End data with <CR><LF>.<CR><LF>";
-        break;
-    case SMTPCORE_SEV_MESSAGE_END: d.text = "Ok: queued"; break;
-    case SMTPCORE_SEV_VRFY:
-        d.code = 252;
-        d.enh = "2.5.2";
-        d.text = "Cannot VRFY user, but will accept message and attempt delivery";
-        break;
-    case SMTPCORE_SEV_EXPN:
-        d.code = 502;
-        d.enh = "5.5.1";
-        d.text = "EXPN not supported";
-        break;
-    case SMTPCORE_SEV_HELP:
-        d.code = 214;
-        d.text = "See RFC 5321";
-        break;
-    case SMTPCORE_SEV_AUTH:
-        d.code = 235;
-        d.enh = "2.7.0";
-        d.text = "Authentication successful";
-        break;
-    case SMTPCORE_SEV_XCLIENT:
-        d.code = 220;
-        d.enh = NULL;
-        break;
-    default: break;
+    size_t i = (size_t)t;
+    return i < sizeof(defaults) / sizeof(defaults[0]) ? &defaults[i] : &generic_default;
+}
+
+/* Writes a preformatted default reply. Output room for a whole line is guaranteed to an
+ * answer (a step starts only with s->reserve >= SC_SRV_MIN_RESERVE bytes free), so the
+ * copy is by fixed-size pieces of the padded line: the bytes past its end land in free
+ * room and are not committed. */
+static void say_default(smtpcore_server *s, const sc_srv_default *d)
+{
+    char *dst = sc_buf_reserve(&s->out, SC_DEF_LINE_MAX);
+    if (!dst || (d->enh_len && !enh_on(s))) {
+        sc_srv_say(s, d->line, d->len, d->enh_len);
+        return;
     }
-    return d;
+    if (d->len <= 16)
+        memcpy(dst, d->line, 16);
+    else
+        memcpy(dst, d->line, SC_DEF_LINE_MAX);
+    sc_buf_commit(&s->out, d->len);
 }
 
 /* Text for a host reply given without one. */
@@ -941,33 +973,6 @@ static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int c
     }
 }
 
-/* The default replies of the events a host most often just accepts, preformatted so
- * that accept() is a copy (SC_SRV_SAY form; enh_len 0 = no enhanced code). */
-typedef struct fast_default {
-    const char *r;
-    uint8_t len;
-    uint8_t enh_len;
-} fast_default;
-
-#define SC_FD(code, enh, text)                                                             \
-    {code " " enh " " text "\r\n", (uint8_t)(sizeof(code " " enh " " text "\r\n") - 1),       \
-     (uint8_t)sizeof(enh)}
-
-static const fast_default *fast_default_for(smtpcore_server_event_type t)
-{
-    static const fast_default mail = SC_FD("250", "2.1.0", "Ok");
-    static const fast_default rcpt = SC_FD("250", "2.1.5", "Ok");
-    static const fast_default data = {"354 End data with <CR><LF>.<CR><LF>\r\n", 37, 0};
-    static const fast_default end = SC_FD("250", "2.0.0", "Ok: queued");
-    switch (t) {
-    case SMTPCORE_SEV_MAIL: return &mail;
-    case SMTPCORE_SEV_RCPT: return &rcpt;
-    case SMTPCORE_SEV_DATA: return &data;
-    case SMTPCORE_SEV_MESSAGE_END: return &end;
-    default: return NULL;
-    }
-}
-
 static int answer_inner(smtpcore_server *s, int code, const char *enhanced, const char *text,
                         int use_default)
 {
@@ -982,27 +987,15 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
     if (t == SMTPCORE_SEV_XCLIENT && code == 220 && !text)
         use_default = 1;
     if (use_default) {
-        const fast_default *f = fast_default_for(t);
-        if (f) {
-            if (f->enh_len)
-                sc_srv_say(s, f->r, f->len, f->enh_len);
-            else
-                (void)sc_buf_append_all(&s->out, f->r, f->len);
-            s->awaiting = SMTPCORE_SEV_NONE;
-            after_answer(s, t, t == SMTPCORE_SEV_DATA ? 354 : 250);
-            return SMTPCORE_OK;
-        }
-    }
-    answer_default d = default_for(t);
-    if (use_default) {
-        if (t == SMTPCORE_SEV_CONNECT || t == SMTPCORE_SEV_XCLIENT)
-            greeting(s);
+        const sc_srv_default *d = default_for(t);
+        if (d->len)
+            say_default(s, d);
         else if (t == SMTPCORE_SEV_HELO)
             sc_srv_ehlo_reply(s);
         else
-            sc_srv_reply(s, d.code, d.enh, d.text);
+            greeting(s); /* CONNECT, XCLIENT */
         s->awaiting = SMTPCORE_SEV_NONE;
-        after_answer(s, t, t == SMTPCORE_SEV_CONNECT ? 220 : d.code);
+        after_answer(s, t, d->code);
         return SMTPCORE_OK;
     }
     char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
@@ -1024,12 +1017,12 @@ int sc_srv_format_answer(const smtpcore_server *s, smtpcore_server_event_type t,
                          const char *enhanced, const char *text, int use_default, char *dst,
                          size_t cap, size_t *n)
 {
-    answer_default d = default_for(t);
+    const sc_srv_default *d = default_for(t);
     smtpcore_enhanced e = {0, 0, 0};
     if (use_default) {
-        code = d.code;
-        e = enh_from(d.enh);
-        text = d.text;
+        code = d->code;
+        e = d->enh;
+        text = d->text;
     } else {
         if (code < 200 || code > 599 || !code_allowed(t, code))
             return SMTPCORE_ERR_INVALID_ARGUMENT;
@@ -1039,10 +1032,10 @@ int sc_srv_format_answer(const smtpcore_server *s, smtpcore_server_event_type t,
                 return SMTPCORE_ERR_INVALID_ARGUMENT;
         } else if (code / 100 != 3 && t != SMTPCORE_SEV_CONNECT && t != SMTPCORE_SEV_HELO &&
                    !(t == SMTPCORE_SEV_XCLIENT && code == 220)) {
-            e = (code == d.code && d.enh) ? enh_from(d.enh) : sc_enhanced_default(code);
+            e = (code == d->code && d->enh.cls) ? d->enh : sc_enhanced_default(code);
         }
         if (!text)
-            text = code == d.code ? d.text : generic_text(code);
+            text = code == d->code ? d->text : generic_text(code);
     }
     size_t len = strlen(text);
     if (memchr(text, '\r', len))
@@ -1079,20 +1072,19 @@ static int answer(smtpcore_server *s, int code, const char *enhanced, const char
 
 int smtpcore_server_accept(smtpcore_server *s)
 {
-    /* The pipelined transaction commands take a short path: a preformatted reply and
-     * a state change that makes no event. */
-    if (s && (s->awaiting == SMTPCORE_SEV_RCPT || s->awaiting == SMTPCORE_SEV_MAIL)) {
-        if (s->awaiting == SMTPCORE_SEV_RCPT) {
-            SC_SRV_SAY(s, "250", "2.1.5", "Ok");
-            s->rcpt_count++;
-        } else {
-            SC_SRV_SAY(s, "250", "2.1.0", "Ok");
-            s->mail_open = 1;
-            s->body_type = s->pend_body;
-            s->txn_utf8 = s->pend_utf8;
+    /* A preformatted default (every answered event but CONNECT, HELO and XCLIENT, and
+     * LMTP's MESSAGE_END) is a copy and a state change that makes no event, so it needs
+     * none of answer()'s staging: the short path of pipelined MAIL/RCPT. */
+    if (s && s->awaiting != SMTPCORE_SEV_NONE &&
+        !(s->awaiting == SMTPCORE_SEV_MESSAGE_END && s->cfg.lmtp)) {
+        smtpcore_server_event_type t = s->awaiting;
+        const sc_srv_default *d = default_for(t);
+        if (d->len) {
+            say_default(s, d);
+            s->awaiting = SMTPCORE_SEV_NONE;
+            after_answer(s, t, d->code);
+            return SMTPCORE_OK;
         }
-        s->awaiting = SMTPCORE_SEV_NONE;
-        return SMTPCORE_OK;
     }
     return answer(s, 0, NULL, NULL, 1);
 }
