@@ -20,7 +20,11 @@
  * - LMTP (config): the host answers the recipients of a message one by one in a fuzzed
  *   order, partly only after next_event() returned NONE, with fuzzed (also refused)
  *   answers; the unanswered count follows every answer, and a message gets exactly one
- *   reply per accepted recipient (raw mode: at most two replies per line received). */
+ *   reply per accepted recipient (raw mode: at most two replies per line received);
+ * - host close (config): the host ends the session (smtpcore_server_shutdown/close_with)
+ *   at a fuzzed point of the input, or instead of answering an event: the call succeeds
+ *   once (later ones get SMTPCORE_ERR_CLOSED), the session wants to close, is no longer
+ *   in a message, takes no more input and ends with CLOSE; bad arguments are refused. */
 #include "fuzz_common.h"
 
 #include <smtpcore/smtpcore.h>
@@ -45,6 +49,9 @@ typedef struct host {
     int lmtp;
     size_t lmtp_n;        /* recipients of the message being answered */
     size_t acc;           /* rcpt_count of the last event that ended a message */
+    int close_mode;       /* the host ends the session at some point */
+    size_t close_at;      /* raw mode: after this many client bytes */
+    int host_closed;      /* it did */
 } host;
 
 static const char *const own_names[] = {"localhost", "mx.example.org", "[192.0.2.1]"};
@@ -191,9 +198,52 @@ static void lmtp_step(host *h)
         FZ_CHECK(smtpcore_server_accept(s) == SMTPCORE_OK);
 }
 
+/* The host ends the session (its timeout, a deadline, shutdown), in whatever phase. */
+static void host_close(host *h)
+{
+    smtpcore_server *s = h->s;
+    int closing = smtpcore_server_want_close(s);
+    uint8_t k = fz_ctl(&h->src);
+    int rc;
+    switch (k & 3u) {
+    case 0: rc = smtpcore_server_shutdown(s, SMTPCORE_SHUTDOWN_TIMEOUT); break;
+    case 1: rc = smtpcore_server_shutdown(s, SMTPCORE_SHUTDOWN_SERVICE); break;
+    case 2: rc = smtpcore_server_close_with(s, 421, pick_enhanced(&h->src, 421),
+                                            pick_text(&h->src)); break;
+    default: {
+        int code = 300 + (int)(fz_ctl32(&h->src) % 300u);
+        rc = smtpcore_server_close_with(s, code, pick_enhanced(&h->src, code),
+                                        pick_text(&h->src));
+        if (code < 400)
+            FZ_CHECK(rc == SMTPCORE_ERR_INVALID_ARGUMENT);
+        break;
+    }
+    }
+    if (trace_on())
+        fprintf(stderr, "  host close %u -> %d\n", k & 3u, rc);
+    FZ_CHECK(rc == SMTPCORE_OK || ok_refusal(rc) || (closing && rc == SMTPCORE_ERR_CLOSED));
+    if (rc == SMTPCORE_OK) {
+        FZ_CHECK(!closing);
+        h->host_closed = 1;
+        FZ_CHECK(smtpcore_server_want_close(s));
+        FZ_CHECK(!smtpcore_server_in_message(s));
+        FZ_CHECK(smtpcore_server_accept(s) == SMTPCORE_ERR_NO_ANSWER_PENDING);
+        FZ_CHECK(smtpcore_server_shutdown(s, SMTPCORE_SHUTDOWN_TIMEOUT) == SMTPCORE_ERR_CLOSED);
+        size_t used = 1;
+        FZ_CHECK(smtpcore_server_receive(s, "NOOP\r\n", 6, &used) == SMTPCORE_ERR_CLOSED);
+        FZ_CHECK(used == 0);
+    }
+    check_mem(h);
+}
+
 /* The host's answer to an answer-required event, chosen by the fuzzer. */
 static void answer(host *h, const smtpcore_server_event *ev)
 {
+    if (h->close_mode && !h->host_closed && (fz_ctl(&h->src) & 7u) == 0) {
+        host_close(h);
+        if (h->host_closed)
+            return;
+    }
     if (ev->type == SMTPCORE_SEV_MESSAGE_END && h->lmtp) {
         FZ_CHECK(ev->rcpt_count > 0);
         FZ_CHECK(smtpcore_server_rcpt_unanswered(h->s) == ev->rcpt_count);
@@ -563,6 +613,10 @@ static void run_raw(host *h)
         drain_output(h, 0);
         if (h->closed)
             break;
+        if (h->close_mode && !h->host_closed && !h->closed && h->sent_len >= h->close_at) {
+            host_close(h);
+            continue;
+        }
         if (h->pend_len == 0 && h->src.n > 0) {
             size_t k = fz_ctl(&h->src);
             const uint8_t *p;
@@ -606,7 +660,10 @@ static void run_raw(host *h)
     drain_all(h);
     /* Each reply answers a line; a 421 (errors, EOF) may come on top, and the greeting. */
     /* LMTP: an accepted RCPT line gets a second reply after the data. */
-    FZ_CHECK(h->chk.finals <= (h->lmtp ? 2 : 1) * h->lfs + 3);
+    /* The host's close adds its reply. */
+    FZ_CHECK(h->chk.finals <= (h->lmtp ? 2 : 1) * h->lfs + 3 + (size_t)h->host_closed);
+    if (h->host_closed)
+        FZ_CHECK(h->saw_close);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -622,6 +679,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_init(&h.src, data + 8, size - 8);
     h.sent = (const char *)data + 8;
     fz_reply_checker_init(&h.chk);
+    /* Bit 2 of the output-size byte: the host closes the session at some point. */
+    h.close_mode = (data[5] & 4u) != 0;
+    if (h.close_mode)
+        h.close_at = fz_ctl32(&h.src) % (size - 8 + 1);
     if (smtpcore_server_new(&h.s, &cfg) != SMTPCORE_OK)
         return 0;
     h.mem0 = smtpcore_server_memory(h.s);

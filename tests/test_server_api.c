@@ -600,6 +600,7 @@ Test(server_api, auth_edge_cases)
     c.max_command_line = 2000;
     c.input_buffer_size = 4096;
     c.output_buffer_size = 4096; /* the replies are never read here */
+    c.max_auth_failures = 0;     /* seven failed exchanges in one session */
     smtpcore_server *s = tsa_ready(&c);
     smtpcore_server_event ev;
     /* "=" is an empty initial response: an empty PLAIN message is malformed. */

@@ -63,6 +63,8 @@ const char *smtpcore_violation_str(int violation)
     case SMTPCORE_V_PROXY_BAD_TLV: return "PROXY header: malformed TLV";
     case SMTPCORE_V_XCLIENT_DENIED: return "XCLIENT not allowed from this client";
     case SMTPCORE_V_XCLIENT_SYNTAX: return "XCLIENT: bad attribute";
+    case SMTPCORE_V_TOO_MANY_AUTH_FAILURES: return "too many failed authentications";
+    case SMTPCORE_V_HOST_CLOSE: return "session ended by the host";
     default: return "unknown violation";
     }
 }

@@ -43,6 +43,10 @@ void smtpcore_server_config_init(smtpcore_server_config *cfg)
     cfg->output_buffer_size = 768;
     cfg->proxy_protocol = SMTPCORE_PROXY_OFF;
     cfg->proxy_max_header = SC_PROXY_DEFAULT_HEADER;
+    /* A password guesser gets a few tries per connection, then must reconnect, where
+     * the host can delay and rate-limit it per address (Postfix closes on its error
+     * limits; Dovecot's auth penalty is per address too). */
+    cfg->max_auth_failures = 3;
 }
 
 /* A configured string goes verbatim into replies, so it must be one printable line. */
@@ -411,6 +415,16 @@ static void stage_end(smtpcore_server *s)
     s->stage = NULL;
 }
 
+void sc_srv_stage_begin(smtpcore_server *s, smtpcore_server_event *tmp)
+{
+    stage_begin(s, tmp);
+}
+
+void sc_srv_stage_end(smtpcore_server *s)
+{
+    stage_end(s);
+}
+
 static int pop_event(smtpcore_server *s, smtpcore_server_event *ev)
 {
     if (s->evq_len == 0)
@@ -497,7 +511,7 @@ void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *tex
     (void)write_reply(s, code, &e, text, strlen(text));
 }
 
-void sc_srv_close(smtpcore_server *s, smtpcore_violation v)
+smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v)
 {
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_CLOSE);
     ev->violation = v;
@@ -505,6 +519,7 @@ void sc_srv_close(smtpcore_server *s, smtpcore_violation v)
     s->phase = SC_PH_CLOSED;
     s->want_close = 1;
     s->group_end = 1;
+    return ev;
 }
 
 static smtpcore_str cstr(const char *t)
@@ -542,19 +557,25 @@ smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, in
     s->errors++;
     if (s->cfg.max_errors == 0 || s->errors < s->cfg.max_errors)
         return first;
-    static const char too_many[] = "Error: too many errors";
-    char buf[SC_SRV_MAX_HOSTNAME + sizeof(too_many) + 2];
-    size_t hn = strlen(s->cfg.hostname);
-    memcpy(buf, s->cfg.hostname, hn);
-    buf[hn] = ' ';
-    memcpy(buf + hn + 1, too_many, sizeof(too_many));
-    sc_srv_reply(s, 421, "4.7.0", buf);
-    ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
-    ev->violation = SMTPCORE_V_TOO_MANY_ERRORS;
-    ev->reply_code = 421;
-    ev->message = cstr(too_many);
-    sc_srv_close(s, SMTPCORE_V_TOO_MANY_ERRORS);
+    sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_ERRORS, "Error: too many errors", 1);
     return first;
+}
+
+void sc_srv_too_many(smtpcore_server *s, smtpcore_violation v, const char *text, int say)
+{
+    if (say) {
+        char buf[SC_SRV_MAX_HOSTNAME + 64];
+        size_t hn = strlen(s->cfg.hostname), tn = strlen(text);
+        memcpy(buf, s->cfg.hostname, hn);
+        buf[hn] = ' ';
+        memcpy(buf + hn + 1, text, tn + 1);
+        sc_srv_reply(s, 421, "4.7.0", buf);
+    }
+    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
+    ev->violation = v;
+    ev->reply_code = say ? 421 : 0;
+    ev->message = cstr(text);
+    sc_srv_close(s, v);
 }
 
 void sc_srv_reset_txn(smtpcore_server *s)
@@ -961,6 +982,8 @@ static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int c
         s->group_end = 1;
         if (ok)
             s->authenticated = 1;
+        else
+            sc_srv_auth_answered(s, code);
         break;
     case SMTPCORE_SEV_XCLIENT:
         s->group_end = 1;
@@ -999,10 +1022,13 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
         return SMTPCORE_OK;
     }
     char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
+    /* A refused AUTH may end the session over a limit: leave room for its 421. */
+    size_t keep = (t == SMTPCORE_SEV_AUTH && code >= 400) ? sc_srv_auth_fail_room(s) : 0;
+    size_t cap = s->out.cap - s->out.end;
     size_t n = 0;
-    int rc = dst ? sc_srv_format_answer(s, t, code, enhanced, text, 0, dst,
-                                        s->out.cap - s->out.end, &n)
-                 : SMTPCORE_ERR_BUFFER_FULL;
+    int rc = dst && cap > keep ? sc_srv_format_answer(s, t, code, enhanced, text, 0, dst,
+                                                      cap - keep, &n)
+                               : SMTPCORE_ERR_BUFFER_FULL;
     if (rc == SMTPCORE_ERR_BUFFER_FULL)
         return SMTPCORE_ERR_TOO_LONG;
     if (rc != SMTPCORE_OK)
@@ -1208,6 +1234,11 @@ int smtpcore_server_tls_started(smtpcore_server *s)
     }
     stage_end(s);
     return SMTPCORE_OK;
+}
+
+uint32_t smtpcore_server_auth_failures(const smtpcore_server *s)
+{
+    return s ? s->auth_failures : 0;
 }
 
 size_t smtpcore_server_memory(const smtpcore_server *s)

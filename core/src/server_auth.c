@@ -31,6 +31,44 @@ static int ieq(const char *a, size_t n, const char *b)
     return 1;
 }
 
+/* One failed AUTH: an error like any refused command (towards max_errors), and one
+ * towards max_auth_failures, whose limit is checked first (its 421 says why). A
+ * password guesser is thereby made to reconnect, where the host can delay and
+ * rate-limit it per address. `say`: the 421 can be written (not after a host 421). */
+static void count_failure(smtpcore_server *s, int say)
+{
+    s->errors++;
+    if (s->auth_failures < UINT32_MAX)
+        s->auth_failures++;
+    if (s->phase == SC_PH_CLOSED)
+        return;
+    if (s->cfg.max_auth_failures && s->auth_failures >= s->cfg.max_auth_failures)
+        sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_AUTH_FAILURES,
+                        "Error: too many failed authentications", say);
+    else if (s->cfg.max_errors && s->errors >= s->cfg.max_errors)
+        sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_ERRORS, "Error: too many errors", say);
+}
+
+/* An AUTH the engine refuses by itself: reported, and a failure. */
+static void refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
+                   const char *text)
+{
+    sc_srv_refuse(s, line, code, enh, text, SMTPCORE_V_AUTH_FAILED, 0);
+    count_failure(s, 1);
+}
+
+void sc_srv_auth_answered(smtpcore_server *s, int code)
+{
+    if (code >= 400)
+        count_failure(s, code != 421);
+}
+
+size_t sc_srv_auth_fail_room(const smtpcore_server *s)
+{
+    /* "421 4.7.0 " + host name + " Error: too many failed authentications" + CRLF */
+    return 10 + strlen(s->cfg.hostname) + 40 + 2;
+}
+
 static void auth_end(smtpcore_server *s)
 {
     s->phase = SC_PH_CMD;
@@ -42,7 +80,7 @@ static void auth_fail(smtpcore_server *s, int code, const char *enh, const char 
 {
     auth_end(s);
     s->group_end = 1;
-    sc_srv_refuse(s, no_line, code, enh, text, SMTPCORE_V_AUTH_FAILED, 1);
+    refuse(s, no_line, code, enh, text);
 }
 
 /* RFC 4954 4: "334 " plus base64 text, never an enhanced code. */
@@ -199,9 +237,8 @@ void sc_srv_auth_start(smtpcore_server *s, const sc_command *c, smtpcore_str lin
         return;
     }
     if (!s->tls_active && !s->cfg.allow_plaintext_auth) {
-        sc_srv_refuse(s, shown, 538, "5.7.11",
-                      "Encryption required for requested authentication mechanism",
-                      SMTPCORE_V_AUTH_FAILED, 1);
+        refuse(s, shown, 538, "5.7.11",
+               "Encryption required for requested authentication mechanism");
         return;
     }
     uint32_t mech = 0;
@@ -212,8 +249,7 @@ void sc_srv_auth_start(smtpcore_server *s, const sc_command *c, smtpcore_str lin
     else if (ieq(c->mechanism.ptr, c->mechanism.len, "XOAUTH2"))
         mech = SMTPCORE_AUTH_XOAUTH2;
     if (!(mech & s->cfg.auth_mechs)) {
-        sc_srv_refuse(s, shown, 504, "5.5.4", "Unrecognized authentication type",
-                      SMTPCORE_V_AUTH_FAILED, 1);
+        refuse(s, shown, 504, "5.5.4", "Unrecognized authentication type");
         return;
     }
     s->auth_mech = (uint8_t)mech;

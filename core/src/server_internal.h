@@ -31,6 +31,8 @@
 #define SC_SRV_EVQ 4u
 #define SC_SRV_MAX_HOSTNAME 255u
 #define SC_SRV_MAX_GREETING 400u
+/* The longest reply smtpcore_server_close_with() takes: one full reply line. */
+#define SC_SRV_CLOSE_MAX 512u
 /* The EHLO reply's extension lines at most, each with "250-" and CRLF: 203 octets with
  * every extension and the longest SIZE, rounded up. The XCLIENT line adds 62; when it is
  * advertised the echoed HELO name is cut by SC_SRV_XCLIENT_ECHO_CUT instead, so the
@@ -144,6 +146,7 @@ struct smtpcore_server {
     smtpcore_body_type pend_body; /* MAIL event: BODY= */
     uint32_t reserve;           /* output room a step needs (see reply_reserve()) */
     uint32_t errors;
+    uint32_t auth_failures;     /* failed AUTH attempts (max_auth_failures) */
     uint32_t rcpt_count;
     uint32_t helo_name_len;
     uint32_t auth_used;         /* LOGIN: length of the decoded user name */
@@ -236,10 +239,16 @@ smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, in
                                        smtpcore_violation v, int counts);
 int sc_srv_reply_raw(smtpcore_server *s, int code, const char *text, size_t len);
 void sc_srv_reset_txn(smtpcore_server *s);
-void sc_srv_close(smtpcore_server *s, smtpcore_violation v);
+smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v);
 size_t sc_srv_unprocessed(const smtpcore_server *s, const char **p);
 void sc_srv_auth_release(smtpcore_server *s);
 void sc_srv_await(smtpcore_server *s, smtpcore_server_event *ev);
+/* "421 4.7.0 <hostname> <text>" (when say), PROTOCOL_ERROR v, CLOSE: the end of a session
+ * over a limit. text is static. */
+void sc_srv_too_many(smtpcore_server *s, smtpcore_violation v, const char *text, int say);
+/* Public calls outside next_event() that make events bracket themselves with these. */
+void sc_srv_stage_begin(smtpcore_server *s, smtpcore_server_event *tmp);
+void sc_srv_stage_end(smtpcore_server *s);
 
 /* server_cmd.c: one framed command line. */
 void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t flags,
@@ -267,6 +276,8 @@ int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
                            const char *text, int use_default);
 void sc_srv_lmtp_refuse_all(smtpcore_server *s, int code, const char *enh, const char *text);
 int sc_srv_lmtp_flush(smtpcore_server *s);                 /* 1 while replies are left */
+/* server_close.c: the unanswered recipients get this formatted reply; -1 if too long. */
+int sc_srv_lmtp_close_all(smtpcore_server *s, const char *r, size_t n);
 /* The PROXY area of the session's block, or NULL when PROXY is off. */
 static inline sc_srv_proxy *sc_srv_proxy_area(const smtpcore_server *s)
 {
@@ -290,5 +301,9 @@ static inline int sc_srv_keeps_line(const smtpcore_server *s)
 void sc_srv_auth_start(smtpcore_server *s, const sc_command *cmd, smtpcore_str line);
 void sc_srv_auth_line(smtpcore_server *s, char *line, size_t len, uint32_t flags);
 void sc_srv_auth_overlong(smtpcore_server *s);
+/* server.c's answer path: the host answered AUTH with code (counts a failure). */
+void sc_srv_auth_answered(smtpcore_server *s, int code);
+/* Output room a host refusal of AUTH must leave for the 421 a failure may bring. */
+size_t sc_srv_auth_fail_room(const smtpcore_server *s);
 
 #endif

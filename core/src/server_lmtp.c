@@ -124,6 +124,27 @@ int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
     return SMTPCORE_OK;
 }
 
+int sc_srv_lmtp_close_all(smtpcore_server *s, const char *r, size_t n)
+{
+    if (n > s->lmtp_bulk_cap)
+        return -1;
+    /* The bulk reply may already be what earlier recipients got (a host's bulk answer
+     * comes last, so none is in use yet while some recipient is unanswered). */
+    memcpy(s->lmtp_bulk, r, n);
+    s->lmtp_bulk_len = (uint32_t)n;
+    for (uint32_t i = 0; i < s->lmtp_n; i++) {
+        sc_lmtp_slot *sl = &s->lmtp_slots[i];
+        if (sl->len == 0) {
+            sl->off = SC_LMTP_BULK;
+            sl->len = (uint32_t)n;
+        }
+    }
+    s->lmtp_answered = s->lmtp_n;
+    all_answered(s);
+    (void)sc_srv_lmtp_flush(s);
+    return 0;
+}
+
 void sc_srv_lmtp_refuse_all(smtpcore_server *s, int code, const char *enh, const char *text)
 {
     /* The engine's own texts are short single lines: formatting cannot fail. */

@@ -29,7 +29,8 @@ static const char *const sct_violation_names[] = {
     "REPLY_TOO_LONG", "TLS_REQUIRED", "SERVICE_UNAVAILABLE", "CONNECTION_LOST",
     "LOOP_DETECTED", "UNSUPPORTED", "PROXY_BAD_SIGNATURE", "PROXY_TRUNCATED",
     "PROXY_TOO_LONG", "PROXY_V1_SYNTAX", "PROXY_BAD_ADDRESS", "PROXY_LENGTH_MISMATCH",
-    "PROXY_BAD_CRC", "PROXY_UNSUPPORTED", "PROXY_BAD_TLV", "XCLIENT_DENIED", "XCLIENT_SYNTAX"};
+    "PROXY_BAD_CRC", "PROXY_UNSUPPORTED", "PROXY_BAD_TLV", "XCLIENT_DENIED", "XCLIENT_SYNTAX",
+    "TOO_MANY_AUTH_FAILURES", "HOST_CLOSE"};
 
 const char *sct_event_name(int type)
 {
@@ -46,7 +47,7 @@ const char *sct_violation_name(int v)
 
 /* ---- parsed transcript ---- */
 
-enum { SCT_OP_FEED, SCT_OP_SYNC, SCT_OP_TLS, SCT_OP_EOF };
+enum { SCT_OP_FEED, SCT_OP_SYNC, SCT_OP_TLS, SCT_OP_EOF, SCT_OP_CLOSE };
 
 typedef struct sct_op {
     int kind;
@@ -56,7 +57,7 @@ typedef struct sct_op {
 typedef struct sct_answer {
     int type; /* event type it applies to, or -1 for the next answer-required event */
     size_t after_op; /* armed once the runner reaches this op (its place in the file) */
-    int kind; /* 0 accept, 1 reject, 2 reply */
+    int kind; /* 0 accept, 1 reject, 2 reply, 3 close_with, 4 shutdown (code: reason) */
     int code;
     char enh[16];
     int has_enh;
@@ -95,6 +96,8 @@ typedef struct sct_script {
     const char *proxy_expect; /* P: line, checked against smtpcore_server_proxy_header() */
     const char *xclient_expect[8]; /* X: lines, one per XCLIENT event, in order */
     size_t nxclient;
+    sct_answer closes[8]; /* T: close / T: shutdown, by op.off */
+    size_t ncloses;
 } sct_script;
 
 static int sct_fail(char *err, size_t cap, const char *fmt, ...)
@@ -171,6 +174,8 @@ static int sct_config(sct_script *sc, const char *kv, char *err, size_t cap)
         c->max_recipients = (uint32_t)strtoul(v, NULL, 10);
     else if (KEY("max_errors"))
         c->max_errors = (uint32_t)strtoul(v, NULL, 10);
+    else if (KEY("max_auth_failures"))
+        c->max_auth_failures = (uint32_t)strtoul(v, NULL, 10);
     else if (KEY("max_command_line"))
         c->max_command_line = strtoul(v, NULL, 10);
     else if (KEY("max_text_line"))
@@ -269,10 +274,22 @@ static int sct_answer_parse(sct_answer *a, const char *s, char *err, size_t cap)
         a->kind = 0;
         return 0;
     }
+    if (strncmp(s, "shutdown ", 9) == 0) {
+        a->kind = 4;
+        if (strcmp(s + 9, "timeout") == 0)
+            a->code = SMTPCORE_SHUTDOWN_TIMEOUT;
+        else if (strcmp(s + 9, "service") == 0)
+            a->code = SMTPCORE_SHUTDOWN_SERVICE;
+        else
+            return sct_fail(err, cap, "bad shutdown reason: %s", s);
+        return 0;
+    }
     if (strncmp(s, "reject ", 7) == 0)
         a->kind = 1, s += 7;
     else if (strncmp(s, "reply ", 6) == 0)
         a->kind = 2, s += 6;
+    else if (strncmp(s, "close ", 6) == 0)
+        a->kind = 3, s += 6;
     else
         return sct_fail(err, cap, "bad A: line: %s", s);
     char *end;
@@ -385,7 +402,16 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
                 sct_add_op(sc, SCT_OP_TLS);
             else if (strcmp(arg, "eof") == 0)
                 sct_add_op(sc, SCT_OP_EOF);
-            else
+            else if (strncmp(arg, "close ", 6) == 0 || strncmp(arg, "shutdown ", 9) == 0) {
+                if (sc->ncloses >= 8)
+                    return sct_fail(err, cap, "too many T: close lines");
+                sct_answer *c = &sc->closes[sc->ncloses];
+                memset(c, 0, sizeof(*c));
+                if (sct_answer_parse(c, arg, err, cap) != 0)
+                    return -1;
+                sct_add_op(sc, SCT_OP_CLOSE);
+                sc->ops[sc->nops - 1].off = sc->ncloses++;
+            } else
                 return sct_fail(err, cap, "bad T: line: %s", line);
             break;
         case 'A':
@@ -480,6 +506,20 @@ static uint64_t sct_rand(sct_run *r)
     return x;
 }
 
+/* A plain answer (or the host ending the session instead of answering). */
+static int sct_apply(sct_run *r, const sct_answer *a)
+{
+    const char *enh = a->has_enh ? a->enh : NULL;
+    const char *text = a->has_text ? a->text : NULL;
+    switch (a->kind) {
+    case 0: return smtpcore_server_accept(r->s);
+    case 1: return smtpcore_server_reject(r->s, a->code, enh, text);
+    case 3: return smtpcore_server_close_with(r->s, a->code, enh, text);
+    case 4: return smtpcore_server_shutdown(r->s, (smtpcore_shutdown_reason)a->code);
+    default: return smtpcore_server_reply(r->s, a->code, enh, text);
+    }
+}
+
 static int sct_give_rcpt(sct_run *r, const sct_answer *a)
 {
     const char *enh = a->has_enh ? a->enh : NULL;
@@ -498,13 +538,7 @@ static int sct_give_rest(sct_run *r)
         const sct_answer *a = &r->sc->answers[r->next_answer];
         if (r->op >= a->after_op && !a->rcpt && a->type == SMTPCORE_SEV_MESSAGE_END) {
             r->next_answer++;
-            const char *enh = a->has_enh ? a->enh : NULL;
-            const char *text = a->has_text ? a->text : NULL;
-            switch (a->kind) {
-            case 0: return smtpcore_server_accept(r->s);
-            case 1: return smtpcore_server_reject(r->s, a->code, enh, text);
-            default: return smtpcore_server_reply(r->s, a->code, enh, text);
-            }
+            return sct_apply(r, a);
         }
     }
     return smtpcore_server_accept(r->s);
@@ -551,13 +585,7 @@ static int sct_give_answer(sct_run *r, const smtpcore_server_event *ev)
     if (r->op < a->after_op || (a->type >= 0 && a->type != (int)ev->type))
         return smtpcore_server_accept(r->s);
     r->next_answer++;
-    const char *enh = a->has_enh ? a->enh : NULL;
-    const char *text = a->has_text ? a->text : NULL;
-    switch (a->kind) {
-    case 0: return smtpcore_server_accept(r->s);
-    case 1: return smtpcore_server_reject(r->s, a->code, enh, text);
-    default: return smtpcore_server_reply(r->s, a->code, enh, text);
-    }
+    return sct_apply(r, a);
 }
 
 /* "NAME=value ADDR=[UNAVAILABLE] ..." for the attributes given, in the struct's order. */
@@ -875,6 +903,20 @@ int sct_run_text(const char *name, const char *text, size_t len, sct_mode mode, 
             if (result == 0 && smtpcore_server_tls_started(r->s) != SMTPCORE_OK)
                 result = sct_fail(err, errcap, "tls_started refused");
             r->starttls_seen = 0;
+            if (result == 0)
+                result = sct_drain(r);
+            break;
+        case SCT_OP_CLOSE:
+            result = sct_drain(r);
+            if (result == 0) {
+                rc = sct_apply(r, &sc->closes[op->off]);
+                if (rc != SMTPCORE_OK)
+                    result = sct_fail(err, errcap, "T: close/shutdown refused: %d", rc);
+            }
+            if (result == 0 && !smtpcore_server_want_close(r->s))
+                result = sct_fail(err, errcap, "T: close/shutdown: want_close is 0");
+            if (result == 0 && smtpcore_server_in_message(r->s))
+                result = sct_fail(err, errcap, "T: close/shutdown: still in a message");
             if (result == 0)
                 result = sct_drain(r);
             break;

@@ -294,4 +294,45 @@ test("nul_policy: NUL in content refused by default (550 5.6.0), accepted on req
     H.eq(codes(out), "220 250 250 250 354 250")
 end)
 
+
+test("shutdown mid-DATA: 421 4.4.2, MESSAGE_ABORTED and CLOSE (HOST_CLOSE); in_message", function()
+    local s = assert(smtpcore.server_new())
+    local events = converse(s, { "EHLO c.example.org\r\n",
+        "MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n",
+        "Subject: slow\r\n" })
+    H.eq(names(events), "CONNECT HELO MAIL RCPT DATA")
+    H.eq(s:in_message(), true)
+    assert(s:shutdown())
+    H.eq(s:in_message(), false)
+    H.eq(s:want_close(), true)
+    H.eq(s:take_output(), "421 4.4.2 localhost Error: timeout exceeded\r\n")
+    local seen = {}
+    for _ = 1, 10 do
+        local ev = assert(s:next_event())
+        if tonumber(ev.type) == SEV.NONE then break end
+        local e = smtpcore.server_event_table(ev)
+        seen[#seen + 1] = e.name .. ":" .. tostring(e.violation)
+    end
+    H.eq(table.concat(seen, " "), "MESSAGE_ABORTED:" .. smtpcore.const.SMTPCORE_V_HOST_CLOSE
+        .. " CLOSE:" .. smtpcore.const.SMTPCORE_V_HOST_CLOSE)
+    local ok, _, rc = s:shutdown("service")
+    H.eq(ok, nil)
+    H.eq(rc, smtpcore.const.SMTPCORE_ERR_CLOSED)
+    H.ok(not pcall(s.shutdown, s, "sometime"), "bad reason")
+end)
+
+test("max_auth_failures and auth_failures", function()
+    local s = assert(smtpcore.server_new({ extensions = { "PIPELINING", "ENHANCEDSTATUSCODES",
+        "AUTH" }, allow_plaintext_auth = true, max_auth_failures = 2 }))
+    local events, out = converse(s, { "EHLO c.example.org\r\n",
+        "AUTH PLAIN AGEAYg==\r\n", "AUTH PLAIN AGEAYw==\r\n" }, function(srv, e)
+            if e.type == SEV.AUTH then assert(srv:reject(535)); return true end
+        end)
+    H.eq(s:auth_failures(), 2)
+    H.contains(out, "535 5.7.8 Authentication credentials invalid\r\n"
+        .. "421 4.7.0 localhost Error: too many failed authentications\r\n")
+    H.eq(events[#events].name, "CLOSE")
+    H.eq(events[#events].violation, smtpcore.const.SMTPCORE_V_TOO_MANY_AUTH_FAILURES)
+end)
+
 return T

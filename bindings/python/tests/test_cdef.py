@@ -33,6 +33,7 @@ PREFIXES = {
     "SMTPCORE_NOTIFY_": smtpcore.DsnNotify, "SMTPCORE_BARE_LF_": smtpcore.BareLfPolicy,
     "SMTPCORE_TALKER_": smtpcore.TalkerPolicy, "SMTPCORE_INJECTION_": smtpcore.InjectionPolicy,
     "SMTPCORE_SYNC_": smtpcore.SyncPolicy, "SMTPCORE_NUL_": smtpcore.NulPolicy,
+    "SMTPCORE_SHUTDOWN_": smtpcore.ShutdownReason,
     "SMTPCORE_SEV_": smtpcore.ServerEventType, "SMTPCORE_QUIRK_": smtpcore.Quirk,
     "SMTPCORE_TLS_": smtpcore.TlsPolicy, "SMTPCORE_CEV_": smtpcore.ClientEventType,
     "SMTPCORE_FAIL_": smtpcore.Failure, "SMTPCORE_PROXY_": smtpcore.ProxyMode,

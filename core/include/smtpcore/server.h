@@ -151,7 +151,25 @@ typedef struct smtpcore_server_config {
     smtpcore_sync_policy sync_policy;          /**< Default ::SMTPCORE_SYNC_OFF (hosts that
                                                     face the Internet: ::SMTPCORE_SYNC_UNAUTH). */
     smtpcore_nul_policy nul_policy;            /**< Default ::SMTPCORE_NUL_REJECT. */
+    /** Failed AUTH attempts per session before "421 4.7.0 <hostname> Error: too many
+     *  failed authentications" and close (::SMTPCORE_SEV_PROTOCOL_ERROR with
+     *  ::SMTPCORE_V_TOO_MANY_AUTH_FAILURES, then ::SMTPCORE_SEV_CLOSE). A failure is a
+     *  4xx/5xx answer to ::SMTPCORE_SEV_AUTH, or an AUTH the engine refuses by itself
+     *  (reported as ::SMTPCORE_SEV_PROTOCOL_ERROR with ::SMTPCORE_V_AUTH_FAILED: unknown
+     *  mechanism, encryption required, bad base64, "*", too long, malformed); each also
+     *  counts towards max_errors. smtpcore_server_auth_failures() gives the count.
+     *  0 = no limit. Default 3. */
+    uint32_t max_auth_failures;
 } smtpcore_server_config;
+
+/** @brief Why the host ends a session (smtpcore_server_shutdown()). */
+typedef enum smtpcore_shutdown_reason {
+    /** "421 4.4.2 <hostname> Error: timeout exceeded" (Postfix's wording): the idle
+     *  timeout, or a command or message deadline, fired. */
+    SMTPCORE_SHUTDOWN_TIMEOUT = 0,
+    /** "421 4.3.2 <hostname> Service shutting down, closing transmission channel". */
+    SMTPCORE_SHUTDOWN_SERVICE = 1
+} smtpcore_shutdown_reason;
 
 /** @brief Server event types. */
 typedef enum smtpcore_server_event_type {
@@ -421,6 +439,61 @@ SMTPCORE_EXTERN int smtpcore_server_set_xclient_allowed(smtpcore_server *s, int 
  */
 SMTPCORE_EXTERN int smtpcore_server_xclient_attrs(const smtpcore_server *s,
                                                   smtpcore_xclient_attrs *out, size_t out_size);
+
+/**
+ * @brief Ends the session with a reply of the host's choosing: its idle timeout or a
+ *        deadline fired, or it is shutting down.
+ *
+ * Works in every phase. The reply is queued after the output already pending (a peer
+ * that read nothing may have filled the output buffer: then the session closes without
+ * it); while the peer is in the TLS handshake after STARTTLS no reply is written.
+ * An event awaiting an answer gets this reply as its answer (for
+ * ::SMTPCORE_SEV_MESSAGE_END: the message is not accepted; in LMTP mode every recipient
+ * not answered yet gets it); an answer-required event queued but not yet returned is
+ * dropped. A message whose content was streaming (DATA, BDAT) ends with
+ * ::SMTPCORE_SEV_MESSAGE_ABORTED (::SMTPCORE_V_HOST_CLOSE): discard it. Then
+ * ::SMTPCORE_SEV_CLOSE (::SMTPCORE_V_HOST_CLOSE; @ref smtpcore_server_event.reply_code is
+ * @p code, or 0 when the reply could not be written), want_close() is 1, and receive()
+ * returns ::SMTPCORE_ERR_CLOSED. Write the output, then close.
+ * @param s Session.
+ * @param code 4xx or 5xx (421 is the code RFC 5321 3.8 gives for closing).
+ * @param enhanced "x.y.z" (class matching @p code), or NULL for a default.
+ * @param text Reply text; '\n' separates lines; no CR. NULL: "<hostname> Service not
+ *        available, closing transmission channel" (RFC 5321 4.2.3) for 421.
+ * @return ::SMTPCORE_OK; ::SMTPCORE_ERR_INVALID_ARGUMENT (bad code or enhanced code);
+ *         ::SMTPCORE_ERR_INJECTION; ::SMTPCORE_ERR_TOO_LONG (a line over 512 octets or
+ *         the reply over 512 in all); ::SMTPCORE_ERR_CLOSED (the session is closing
+ *         already; nothing changes).
+ */
+SMTPCORE_EXTERN int smtpcore_server_close_with(smtpcore_server *s, int code,
+                                               const char *enhanced, const char *text);
+
+/**
+ * @brief smtpcore_server_close_with() with the reply for @p why (see
+ *        ::smtpcore_shutdown_reason), e.g. "421 4.4.2 mx.example.org Error: timeout
+ *        exceeded".
+ * @return As smtpcore_server_close_with(); ::SMTPCORE_ERR_INVALID_ARGUMENT for an unknown
+ *         reason.
+ */
+SMTPCORE_EXTERN int smtpcore_server_shutdown(smtpcore_server *s, smtpcore_shutdown_reason why);
+
+/**
+ * @brief Nonzero while the session reads message content (after the 354 to DATA until
+ *        the final dot, or the octets of a BDAT chunk); 0 while it reads command lines
+ *        (or SASL responses).
+ *
+ * For deadlines: a host applies a per-message deadline or a minimum transfer rate while
+ * this is nonzero, and a per-command-line deadline otherwise (docs/server-guide.md,
+ * "Timeouts and deadlines").
+ */
+SMTPCORE_EXTERN int smtpcore_server_in_message(const smtpcore_server *s);
+
+/**
+ * @brief The number of failed AUTH attempts in this session so far (see
+ *        smtpcore_server_config::max_auth_failures for what counts). A host that delays
+ *        or rate-limits per client address compares it before and after handling events.
+ */
+SMTPCORE_EXTERN uint32_t smtpcore_server_auth_failures(const smtpcore_server *s);
 
 #ifdef __cplusplus
 }

@@ -133,8 +133,13 @@ typedef enum smtpcore_violation {
     /* XCLIENT (server) */
     SMTPCORE_V_XCLIENT_DENIED = 35,      /**< XCLIENT from a connection not allowed to use
                                               it (550 5.7.0). */
-    SMTPCORE_V_XCLIENT_SYNTAX = 36       /**< XCLIENT with an unknown attribute or a bad
+    SMTPCORE_V_XCLIENT_SYNTAX = 36,      /**< XCLIENT with an unknown attribute or a bad
                                               value (501 5.5.4). */
+    SMTPCORE_V_TOO_MANY_AUTH_FAILURES = 37, /**< max_auth_failures failed AUTH attempts;
+                                             session closing with 421 4.7.0. */
+    SMTPCORE_V_HOST_CLOSE = 38           /**< The host ended the session
+                                              (smtpcore_server_close_with(): a timeout,
+                                              a deadline, a shutdown). */
 } smtpcore_violation;
 
 /** @brief Returns a static English description of an ::smtpcore_error code. */

@@ -198,6 +198,7 @@ local POLICY_VALUES = {
     proxy_protocol = { off = 0, v1 = 1, v2 = 2, any = 3 }, -- smtpcore_proxy_mode
     nul_policy = enum("smtpcore_nul_policy", "SMTPCORE_NUL_", lower),
 }
+local SHUTDOWN_REASONS = enum("smtpcore_shutdown_reason", "SMTPCORE_SHUTDOWN_", lower)
 
 -- ---------------------------------------------------------------------------------------
 -- Small helpers
@@ -341,7 +342,7 @@ _M.Server = Server
 local SERVER_NUMBER_FIELDS = {
     max_message_size = true, max_recipients = true, max_errors = true,
     max_command_line = true, max_text_line = true, input_buffer_size = true,
-    output_buffer_size = true, proxy_max_header = true,
+    output_buffer_size = true, proxy_max_header = true, max_auth_failures = true,
 }
 
 --- Creates a server session. opts: hostname, greeting_text, extensions (list of names or
@@ -535,6 +536,33 @@ function Server:xclient_attrs()
     end
     return out
 end
+
+--- Ends the session with the host's reply (its timeout or a deadline fired, or it is
+--- shutting down): queued after pending output, a message in progress ends with
+--- MESSAGE_ABORTED (HOST_CLOSE), then CLOSE; write the output and close. code 4xx/5xx
+--- (421 usual), enhanced and text optional. Returns true, or nil, err, rc.
+function Server:close_with(code, enhanced, text)
+    local rc = C.smtpcore_server_close_with(self.s, code or 421, enhanced, text)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- Server:close_with() with the engine's reply for `why`: "timeout" (the default:
+--- "421 4.4.2 <host> Error: timeout exceeded") or "service" (shutting down).
+function Server:shutdown(why)
+    local r = SHUTDOWN_REASONS[why or "timeout"]
+    if not r then error("bad shutdown reason " .. tostring(why), 2) end
+    local rc = C.smtpcore_server_shutdown(self.s, r)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
+--- True while message content is read (DATA after 354, BDAT chunk octets): apply a
+--- per-message deadline or minimum rate then, a per-command-line deadline otherwise.
+function Server:in_message() return C.smtpcore_server_in_message(self.s) ~= 0 end
+
+--- Failed AUTH attempts in this session so far (for a per-address delay or limit).
+function Server:auth_failures() return tonumber(C.smtpcore_server_auth_failures(self.s)) end
 
 --- Reports that TLS is up after a STARTTLS event.
 function Server:tls_started()

@@ -15,7 +15,7 @@ from .enums import (
     AuthMech, BareLfPolicy, BodyType, ClientEventType, DsnNotify, DsnRet, ErrorCode, Extension,
     Failure, HeloClass, HeloPolicy, InjectionPolicy, ProxyCommand, ProxyFamily, ProxyMode,
     ProxySslClient, ProxyTlvType, ProxyTransport, Quirk, ReplyFlag, ServerEventType,
-    NulPolicy, SyncPolicy, TalkerPolicy, TlsPolicy, Violation, XclientState,
+    NulPolicy, ShutdownReason, SyncPolicy, TalkerPolicy, TlsPolicy, Violation, XclientState,
 )
 from .errors import (
     BufferFullError, EightBitNotOfferedError, InjectionError, InvalidArgumentError,
@@ -47,6 +47,6 @@ __all__ = [
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
     "ProxyMode", "ProxyCommand", "ProxyFamily", "ProxyTransport", "ProxyTlvType",
     "ProxySslClient", "XclientState",
-    "SyncPolicy", "NulPolicy", "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure",
+    "SyncPolicy", "NulPolicy", "ShutdownReason", "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure",
     "__version__",
 ]

@@ -9,7 +9,7 @@ from ._ffi import lib
 __all__ = [
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
     "DsnRet", "DsnNotify", "BareLfPolicy", "HeloPolicy", "TalkerPolicy", "InjectionPolicy",
-    "SyncPolicy", "NulPolicy",
+    "SyncPolicy", "NulPolicy", "ShutdownReason",
     "ServerEventType", "Quirk", "TlsPolicy", "ClientEventType", "Failure",
     "ProxyMode", "ProxyCommand", "ProxyFamily", "ProxyTransport", "ProxyTlvType",
     "ProxySslClient", "XclientState",
@@ -72,6 +72,8 @@ class Violation(IntEnum):
     PROXY_BAD_TLV = lib.SMTPCORE_V_PROXY_BAD_TLV
     XCLIENT_DENIED = lib.SMTPCORE_V_XCLIENT_DENIED
     XCLIENT_SYNTAX = lib.SMTPCORE_V_XCLIENT_SYNTAX
+    TOO_MANY_AUTH_FAILURES = lib.SMTPCORE_V_TOO_MANY_AUTH_FAILURES
+    HOST_CLOSE = lib.SMTPCORE_V_HOST_CLOSE
 
     @property
     def description(self) -> str:
@@ -173,6 +175,12 @@ class SyncPolicy(IntEnum):
     OFF = lib.SMTPCORE_SYNC_OFF
     UNAUTH = lib.SMTPCORE_SYNC_UNAUTH
     ALL = lib.SMTPCORE_SYNC_ALL
+
+
+class ShutdownReason(IntEnum):
+    """smtpcore_shutdown_reason: the reply ServerConnection.shutdown() ends a session with."""
+    TIMEOUT = lib.SMTPCORE_SHUTDOWN_TIMEOUT
+    SERVICE = lib.SMTPCORE_SHUTDOWN_SERVICE
 
 
 class NulPolicy(IntEnum):

@@ -15,7 +15,7 @@ from ._ffi import ffi, lib
 from .enums import (
     AuthMech, BareLfPolicy, ErrorCode, Extension, HeloClass, HeloPolicy, InjectionPolicy,
     ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, NulPolicy, SyncPolicy,
-    TalkerPolicy, Violation, XclientState,
+    ShutdownReason, TalkerPolicy, Violation, XclientState,
 )
 from .errors import check
 from .values import MailParams, RcptParams, _slice, decode_text, encode_text
@@ -401,6 +401,7 @@ class ServerConnection:
         lmtp: bool | None = None,
         sync_policy: SyncPolicy | None = None,
         nul_policy: NulPolicy | None = None,
+        max_auth_failures: int | None = None,
     ) -> None:
         cfg = ffi.new("smtpcore_server_config *")
         lib.smtpcore_server_config_init(cfg)
@@ -421,6 +422,7 @@ class ServerConnection:
             ("proxy_protocol", proxy_protocol), ("proxy_max_header", proxy_max_header),
             ("xclient_allowed", xclient_allowed), ("lmtp", lmtp),
             ("sync_policy", sync_policy), ("nul_policy", nul_policy),
+            ("max_auth_failures", max_auth_failures),
         ):
             if value is not None:
                 setattr(cfg, name, int(value))
@@ -613,6 +615,34 @@ class ServerConnection:
     def lmtp(self) -> bool:
         """The session runs in LMTP mode (its Helo events are LHLO)."""
         return bool(lib.smtpcore_server_lmtp(self._sess()))
+
+    def close_with(self, code: int = 421, enhanced: str | None = None,
+                   text: str | None = None) -> None:
+        """Ends the session with a reply of the host's choosing (its idle timeout or a
+        deadline fired, or it is shutting down), in any phase: the reply is queued after
+        pending output, an event awaiting an answer gets it as its answer, a message in
+        progress ends with MessageAborted (Violation.HOST_CLOSE), then Close; write
+        :meth:`data_to_send` and close. Raises SessionClosedError when already closing."""
+        check(lib.smtpcore_server_close_with(self._sess(), int(code), _opt_text(enhanced),
+                                             _opt_text(text)))
+
+    def shutdown(self, reason: ShutdownReason = ShutdownReason.TIMEOUT) -> None:
+        """:meth:`close_with` with the engine's reply for ``reason``: TIMEOUT is
+        "421 4.4.2 <hostname> Error: timeout exceeded", SERVICE "421 4.3.2 <hostname>
+        Service shutting down, closing transmission channel"."""
+        check(lib.smtpcore_server_shutdown(self._sess(), int(reason)))
+
+    @property
+    def in_message(self) -> bool:
+        """Message content is being read (DATA after 354, BDAT chunk octets): the time to
+        apply a per-message deadline or minimum rate instead of a per-line deadline."""
+        return bool(lib.smtpcore_server_in_message(self._sess()))
+
+    @property
+    def auth_failures(self) -> int:
+        """Failed AUTH attempts in this session (host refusals and exchanges the engine
+        refused); max_auth_failures (default 3) of them end the session with 421 4.7.0."""
+        return int(lib.smtpcore_server_auth_failures(self._sess()))
 
     def tls_started(self) -> None:
         """TLS is up after a StartTLS event; the session now expects a new EHLO."""

@@ -62,7 +62,9 @@ typedef enum smtpcore_violation {
     SMTPCORE_V_PROXY_UNSUPPORTED = 33,
     SMTPCORE_V_PROXY_BAD_TLV = 34,
     SMTPCORE_V_XCLIENT_DENIED = 35,
-    SMTPCORE_V_XCLIENT_SYNTAX = 36
+    SMTPCORE_V_XCLIENT_SYNTAX = 36,
+    SMTPCORE_V_TOO_MANY_AUTH_FAILURES = 37,
+    SMTPCORE_V_HOST_CLOSE = 38
 } smtpcore_violation;
 const char *smtpcore_strerror(int error);
 const char *smtpcore_violation_str(int violation);
@@ -299,7 +301,12 @@ typedef struct smtpcore_server_config {
     int xclient_allowed;
     smtpcore_sync_policy sync_policy;
     smtpcore_nul_policy nul_policy;
+    uint32_t max_auth_failures;
 } smtpcore_server_config;
+typedef enum smtpcore_shutdown_reason {
+    SMTPCORE_SHUTDOWN_TIMEOUT = 0,
+    SMTPCORE_SHUTDOWN_SERVICE = 1
+} smtpcore_shutdown_reason;
 typedef enum smtpcore_server_event_type {
     SMTPCORE_SEV_NONE = 0,
     SMTPCORE_SEV_CONNECT,
@@ -375,6 +382,11 @@ const smtpcore_proxy_header *smtpcore_server_proxy_header(const smtpcore_server 
 int smtpcore_server_set_xclient_allowed(smtpcore_server *s, int allowed);
 int smtpcore_server_xclient_attrs(const smtpcore_server *s,
                                                   smtpcore_xclient_attrs *out, size_t out_size);
+int smtpcore_server_close_with(smtpcore_server *s, int code,
+                                               const char *enhanced, const char *text);
+int smtpcore_server_shutdown(smtpcore_server *s, smtpcore_shutdown_reason why);
+int smtpcore_server_in_message(const smtpcore_server *s);
+uint32_t smtpcore_server_auth_failures(const smtpcore_server *s);
 typedef struct smtpcore_client smtpcore_client;
 typedef enum smtpcore_quirk {
     SMTPCORE_QUIRK_NO_PIPELINING = 1,

@@ -54,6 +54,8 @@ return {
         SMTPCORE_V_PROXY_BAD_TLV = 34,
         SMTPCORE_V_XCLIENT_DENIED = 35,
         SMTPCORE_V_XCLIENT_SYNTAX = 36,
+        SMTPCORE_V_TOO_MANY_AUTH_FAILURES = 37,
+        SMTPCORE_V_HOST_CLOSE = 38,
     },
     smtpcore_reply_flag = {
         SMTPCORE_REPLY_MIXED_CODES = 1,
@@ -180,6 +182,10 @@ return {
     smtpcore_nul_policy = {
         SMTPCORE_NUL_REJECT = 0,
         SMTPCORE_NUL_ACCEPT = 1,
+    },
+    smtpcore_shutdown_reason = {
+        SMTPCORE_SHUTDOWN_TIMEOUT = 0,
+        SMTPCORE_SHUTDOWN_SERVICE = 1,
     },
     smtpcore_server_event_type = {
         SMTPCORE_SEV_NONE = 0,

@@ -1,0 +1,155 @@
+/* Server: the host ends a session with a reply of its own choosing (its idle timeout or
+ * a deadline fired, or it is shutting down), in whatever phase the session is.
+ *
+ * Above the session core: it uses server.c's staging, push and close helpers and the
+ * LMTP reply table, and nothing in server.c calls back into it. */
+#include <string.h>
+
+#include "reply.h"
+#include "server_internal.h"
+
+static smtpcore_str cstr(const char *t)
+{
+    smtpcore_str r = {t, strlen(t)};
+    return r;
+}
+
+/* A queued event the host has not taken yet and that would need an answer is about
+ * input the session will no longer serve: it is dropped (it can only be the last of a
+ * step's chain). Returns its type, or SMTPCORE_SEV_NONE. */
+static smtpcore_server_event_type drop_queued_answer(smtpcore_server *s)
+{
+    if (s->evq_len == 0)
+        return SMTPCORE_SEV_NONE;
+    sc_srv_rec *last = &s->evq[((unsigned)s->evq_head + s->evq_len - 1u) % SC_SRV_EVQ];
+    if (!(last->bits & SC_REC_ANSWER))
+        return SMTPCORE_SEV_NONE;
+    s->evq_len--;
+    return (smtpcore_server_event_type)last->type;
+}
+
+/* Formats the close reply into dst (at least SC_SRV_CLOSE_MAX bytes). */
+static int format_close(const smtpcore_server *s, int code, const char *enhanced,
+                        const char *text, char *dst, size_t cap, size_t *n)
+{
+    if (code < 400 || code > 599 || (code / 10) % 10 > 5)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    smtpcore_enhanced e = {0, 0, 0};
+    if (enhanced) {
+        size_t el = strlen(enhanced);
+        if (sc_enhanced_parse(enhanced, el, &e) != el || e.cls != (uint16_t)(code / 100))
+            return SMTPCORE_ERR_INVALID_ARGUMENT;
+    } else {
+        e = sc_enhanced_default(code);
+    }
+    /* Without a text, RFC 5321 4.2.3's "<domain> Service not available, closing
+     * transmission channel" (the host name first, as in every engine 421). */
+    char buf[SC_SRV_MAX_HOSTNAME + 64];
+    if (!text) {
+        static const char t421[] = "Service not available, closing transmission channel";
+        static const char tother[] = "Error: closing transmission channel";
+        const char *t = code == 421 ? t421 : tother;
+        size_t hn = strlen(s->cfg.hostname);
+        memcpy(buf, s->cfg.hostname, hn);
+        buf[hn] = ' ';
+        memcpy(buf + hn + 1, t, strlen(t) + 1);
+        text = buf;
+    }
+    size_t len = strlen(text);
+    if (memchr(text, '\r', len))
+        return SMTPCORE_ERR_INJECTION;
+    for (size_t at = 0; at <= len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (end - at + 4 + 12 + 2 > 512)
+            return SMTPCORE_ERR_TOO_LONG;
+        at = end + 1;
+    }
+    const smtpcore_enhanced *use =
+        (e.cls && (s->cfg.extensions & SMTPCORE_EXT_ENHANCEDSTATUSCODES)) ? &e : NULL;
+    size_t w = sc_reply_write(dst, cap, code, use, text, len);
+    if (w == (size_t)-1)
+        return SMTPCORE_ERR_TOO_LONG;
+    *n = w;
+    return SMTPCORE_OK;
+}
+
+int smtpcore_server_close_with(smtpcore_server *s, int code, const char *enhanced,
+                               const char *text)
+{
+    if (!s)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    char reply[SC_SRV_CLOSE_MAX];
+    size_t n = 0;
+    int rc = format_close(s, code, enhanced, text, reply, sizeof reply, &n);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    if (s->want_close || s->phase == SC_PH_CLOSED)
+        return SMTPCORE_ERR_CLOSED;
+
+    smtpcore_server_event tmp;
+    sc_srv_stage_begin(s, &tmp);
+    smtpcore_server_event_type dropped = drop_queued_answer(s);
+    smtpcore_server_event_type pending = s->awaiting;
+    s->awaiting = SMTPCORE_SEV_NONE;
+
+    /* Content that streamed belongs to a message that now ends early: the host hears it
+     * as for a connection lost mid-message. A message whose end the host already holds
+     * (MESSAGE_END awaiting its answer) gets the close reply as that answer instead. */
+    int in_body = s->phase == SC_PH_DATA ||
+                  (s->phase == SC_PH_BDAT && s->bdat_mode == SC_BDAT_STREAM) ||
+                  dropped == SMTPCORE_SEV_MESSAGE_END;
+    int written = 0;
+    if (s->cfg.lmtp && pending == SMTPCORE_SEV_MESSAGE_END) {
+        /* LMTP: every recipient still without an answer gets the close reply, in its
+         * place among the per-recipient replies (RFC 2033 4.2). */
+        written = sc_srv_lmtp_close_all(s, reply, n) == 0;
+    } else if (s->phase != SC_PH_TLS_WAIT && !s->lmtp_flushing) {
+        /* After anything pending. Not while the peer is mid-TLS-handshake (the 220 to
+         * STARTTLS is out), nor behind LMTP replies still waiting in their store: the
+         * connection just closes. A peer that does not read may have filled the output
+         * buffer; then there is no room and it closes without the reply. */
+        written = sc_buf_append_all(&s->out, reply, n) == 0;
+    }
+    if (in_body) {
+        smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_MESSAGE_ABORTED);
+        ev->violation = SMTPCORE_V_HOST_CLOSE;
+        ev->reply_code = written ? code : 0;
+        ev->message = cstr("the host ended the session during message content");
+        ev->message_size = s->bdat_used ? s->msg_size : s->unstuffer.size;
+        ev->bdat = s->bdat_used;
+        ev->rcpt_count = s->rcpt_count;
+    }
+    s->auth_step = SC_AUTH_NONE;
+    sc_srv_reset_txn(s);
+    smtpcore_server_event *ev = sc_srv_close(s, SMTPCORE_V_HOST_CLOSE);
+    ev->reply_code = written ? code : 0;
+    ev->message = cstr("the host ended the session");
+    /* Whatever the peer sent that was not processed is not served any more. */
+    s->in_done = sc_buf_len(&s->in);
+    sc_srv_stage_end(s);
+    return SMTPCORE_OK;
+}
+
+int smtpcore_server_shutdown(smtpcore_server *s, smtpcore_shutdown_reason why)
+{
+    if (!s || (unsigned)why > SMTPCORE_SHUTDOWN_SERVICE)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* Postfix's wording for its own timeouts; RFC 3463 4.4.2 "bad connection" and
+     * 4.3.2 "system not accepting network messages". */
+    static const char timeout[] = "Error: timeout exceeded";
+    static const char service[] = "Service shutting down, closing transmission channel";
+    const char *t = why == SMTPCORE_SHUTDOWN_TIMEOUT ? timeout : service;
+    char buf[SC_SRV_MAX_HOSTNAME + sizeof service + 2];
+    size_t hn = strlen(s->cfg.hostname);
+    memcpy(buf, s->cfg.hostname, hn);
+    buf[hn] = ' ';
+    memcpy(buf + hn + 1, t, strlen(t) + 1);
+    return smtpcore_server_close_with(s, 421,
+                                      why == SMTPCORE_SHUTDOWN_TIMEOUT ? "4.4.2" : "4.3.2", buf);
+}
+
+int smtpcore_server_in_message(const smtpcore_server *s)
+{
+    return s && (s->phase == SC_PH_DATA || s->phase == SC_PH_BDAT) ? 1 : 0;
+}
