@@ -452,6 +452,10 @@ def x_python_server(raw: Raw, ours_label: str) -> dict:
                     f"{who}_busy": v[3], f"{who}_gen_busy": v[4]})
     fig["msgs_ratio"] = ours[0] / theirs[0]
     fig["cpu_ratio"] = theirs[1] / ours[1]  # > 1: ours uses less CPU per message
+    floor = lines.get("server smtpcore-sink")
+    if floor:  # the C sink under the same load: what the kernel alone costs a server
+        fig["floor_cpu_us"] = floor[1]
+        fig["floor_cpu_ratio"] = theirs[1] / floor[1]
     return fig
 
 
@@ -463,6 +467,9 @@ def python_server_present(x: float) -> Callable:
                  f"{a['ours_busy']:.0f}%, generator {a['ours_gen_busy']:.0f}%")
         if a["ours_gen_busy"] >= 90:
             value += " (generator-bound: compare CPU/msg)"
+        if "floor_cpu_us" in a:
+            value += (f"; C floor: smtpcore-sink {a['floor_cpu_us']:.0f} us/msg, so at most "
+                      f"{a.f('floor_cpu_ratio')}x less than aiosmtpd for any server")
         score = min(a["msgs_ratio"], a["cpu_ratio"]) / x
         return value, target(f">= {x:g}x aiosmtpd in msg/s and in server CPU/msg", score)
     return present

@@ -29,6 +29,8 @@ struct sink_conn {
     char peer[64];
     char in[CONN_IN_SIZE];
     size_t in_len;
+    int drained;           /* a short plain read emptied the socket: no read until woken */
+    int fresh;             /* accepted, greeting not sent: nothing to read yet */
     int eof_seen;          /* the socket reached EOF */
     int eof_given;         /* ...and the engine was told */
     short io_want;         /* what the last would-block operation waits for */
@@ -114,6 +116,7 @@ sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
     c->st.fd = fd;
     c->st.ssl = NULL;
     c->msg.fd = -1;
+    c->fresh = 1;
     c->id = (ctx->conn_seq += ctx->id_step);
     c->last_activity = tool_now_ms();
     tool_addr_str(peer, c->peer, sizeof c->peer);
@@ -385,14 +388,24 @@ static int write_output(sink_conn *c)
     return 1;
 }
 
-/* Reads from the socket into the host buffer. Returns 1 on progress, 0 when blocked. */
+/* Reads from the socket into the host buffer. Returns 1 on progress, 0 when blocked.
+ * A plain read that returns less than asked for has emptied the socket's receive queue,
+ * so the next read of this wake-up would only fail with EAGAIN: it is skipped (poll is
+ * level-triggered, so bytes that arrive later wake us again). Under smtp-source that
+ * was one failed recv per command, up to 5 per message. TLS may hold decrypted bytes,
+ * so it always reads until it would block. */
 static int read_input(sink_conn *c)
 {
-    if (c->eof_seen || c->in_len >= sizeof c->in)
+    if (c->eof_seen || (c->drained && c->st.ssl == NULL) || c->in_len >= sizeof c->in)
         return 0;
-    long n = tool_stream_read(&c->st, c->in + c->in_len, sizeof c->in - c->in_len, &c->io_want);
-    if (n == TOOL_IO_AGAIN)
+    size_t cap = sizeof c->in - c->in_len;
+    long n = tool_stream_read(&c->st, c->in + c->in_len, cap, &c->io_want);
+    if (n == TOOL_IO_AGAIN) {
+        c->drained = c->st.ssl == NULL;
         return 0;
+    }
+    if (n > 0 && (size_t)n < cap && c->st.ssl == NULL)
+        c->drained = 1;
     if (n <= 0) {
         c->eof_seen = 1; /* EOF or a reset: either way the peer is gone */
         return 1;
@@ -466,6 +479,10 @@ static void send_bye(sink_conn *c)
 
 void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
 {
+    /* Woken (readable, writable, busy, storage done): read once more. The call right
+     * after accept only sends the greeting: a client speaks after it. */
+    c->drained = c->fresh;
+    c->fresh = 0;
     c->busy = 0;
     c->last_activity = now_ms;
     for (int round = 0; round < PUMP_ROUNDS && c->state != CS_DEAD; round++) {

@@ -107,12 +107,18 @@ def run_aiosmtpd_server(port: int) -> None:
     asyncio.run(main())
 
 
+SINK_BIN = ""  # --sink-bin: smtpcore-sink, the C server under the same load (the floor)
+
+
 def bench_server(kind: str, messages: int, sessions: int, msgfile: str) -> str:
     """One measured smtp-source -d run into a fresh server process, after a short warm-up.
     Returns bench/measure.py's line: msg/s, server and generator CPU per message, busy."""
     port = free_port()
-    child = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)],
-                             stdout=subprocess.DEVNULL)
+    if kind == "smtpcore-sink":  # the C floor: same engine, no Python
+        argv = [SINK_BIN, "--listen", f"127.0.0.1:{port}", "--quiet", "--max-conn", "1000"]
+    else:
+        argv = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
 
     def generate(n: int) -> tuple[float, float, float]:
         c0 = cpu_ns([child.pid])
@@ -257,6 +263,9 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-uvloop", action="store_true", help="leave out the uvloop server")
+    ap.add_argument("--sink-bin", default="", metavar="PATH",
+                    help="also load smtpcore-sink (C) the same way: the floor of CPU per "
+                         "message that the kernel's share sets for any server")
     ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd"])
     ap.add_argument("--port", type=int)
     args = ap.parse_args()
@@ -271,6 +280,10 @@ def main() -> None:
         return
 
     servers = ["smtpcore", "aiosmtpd"]
+    if args.sink_bin:
+        global SINK_BIN
+        SINK_BIN = args.sink_bin
+        servers.append("smtpcore-sink")
     if not args.no_uvloop:
         if have_uvloop():
             servers.append("smtpcore-uvloop")

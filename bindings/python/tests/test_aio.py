@@ -1,5 +1,6 @@
 """smtpcore.aio client against smtpcore.aio server on 127.0.0.1 (both directions of the
 batteries at once): several recipients, refusals, STARTTLS, AUTH, handler styles."""
+import asyncio
 import email.message
 
 import pytest
@@ -345,3 +346,41 @@ def test_streaming_body_hook():
     assert b"".join(h.parts) == data
     assert len(h.parts) > 10  # arrived in slices, not as one buffer
     assert h.sizes == [(0, len(data))]
+
+
+def test_run_chooses_the_event_loop() -> None:
+    """smtpcore.aio.run: the standard loop by default, uvloop on request when installed
+    (optional), a clear error otherwise; a serve() session works on either."""
+    import smtplib
+
+    from smtpcore.aio import loop_factory, run as aio_run, serve
+
+    async def session() -> tuple[str, list[bytes]]:
+        got: list[bytes] = []
+
+        async def on_message(envelope) -> None:  # type: ignore[no-untyped-def]
+            got.append(envelope.content)
+
+        server = await serve(on_message, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+                s.sendmail("a@example.org", ["b@example.com"], b"Subject: x\r\n\r\nhi\r\n")
+
+        async with server:
+            await asyncio.get_running_loop().run_in_executor(None, send)
+        return type(asyncio.get_running_loop()).__module__, got
+
+    module, got = aio_run(session())
+    assert module.startswith("asyncio") and got == [b"Subject: x\r\n\r\nhi\r\n"]
+    with pytest.raises(ValueError, match="unknown event loop"):
+        aio_run(session(), loop="trio")
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match="python3-uvloop"):
+            loop_factory("uvloop")
+        return
+    module, got = aio_run(session(), loop="uvloop")
+    assert module.startswith("uvloop") and got == [b"Subject: x\r\n\r\nhi\r\n"]

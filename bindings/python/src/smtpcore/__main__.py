@@ -4,6 +4,7 @@ accepts every sender and recipient and keeps nothing.
 
     python -m smtpcore                       # listens on 127.0.0.1:8025
     python -m smtpcore -l 0.0.0.0:2525 --tls-cert cert.pem --tls-key key.pem -d
+    python -m smtpcore --loop uvloop         # on uvloop (optional, python3-uvloop)
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import sys
 from typing import Any, Sequence, TextIO
 
 from . import __version__
-from .aio import Envelope, Handler, Session, serve
+from .aio import Envelope, Handler, Session, loop_factory, run, serve
+from .aio.loop import LOOPS
 
 __all__ = ["main", "Printer"]
 
@@ -76,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     p.add_argument("--count", type=int, default=0, metavar="N",
                    help="exit after N messages (default: run until interrupted)")
+    p.add_argument("--loop", choices=LOOPS, default="asyncio",
+                   help="event loop: asyncio (default) or uvloop (optional, faster; needs "
+                        "the uvloop package, Debian python3-uvloop)")
     p.add_argument("-d", "--debug", action="store_true",
                    help="log sessions and protocol errors to stderr")
     p.add_argument("--version", action="version", version=f"smtpcore {__version__}")
@@ -120,7 +125,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(message)s")
     try:
-        asyncio.run(_run(args, out or sys.stdout))
+        loop_factory(args.loop)
+    except RuntimeError as exc:  # --loop uvloop without uvloop installed
+        print(f"python -m smtpcore: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run(_run(args, out or sys.stdout), loop=args.loop)
     except OSError as exc:
         print(f"python -m smtpcore: {exc}", file=sys.stderr)
         return 1
