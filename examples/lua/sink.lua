@@ -8,7 +8,7 @@
 --          [--max-messages N] [--idle-exit SECONDS] [--auth USER:PASS] [--hostname NAME]
 --          [--tls-cert CERT.pem --tls-key KEY.pem] [--max-conn N] [--timeout SECONDS]
 --          [--command-timeout SECONDS] [--content-timeout SECONDS]
---          [--min-content-rate BYTES] [--auth-failure-delay SECONDS]
+--          [--min-content-rate BYTES] [--max-auth-failures N] [--auth-failure-delay SECONDS]
 --          [--max-auth-failures-per-address N] [--auth-failure-window SECONDS]
 -- With a certificate, STARTTLS is offered (through luasec) and AUTH only after it.
 -- Port 0 (the default) binds a free port; --port-file receives it once listening.
@@ -16,12 +16,14 @@
 --
 -- Limits against hostile clients (as smtpcore.aio.serve; 0 switches one off):
 --   --max-conn (1000): one more connection gets "421 4.7.0 Too many connections" and is
---     closed. --timeout (300): a client silent this long gets "421 4.4.2" and is closed.
+--     closed. --timeout (300): a client silent this long gets "421 4.4.2 <host> Error:
+--     timeout exceeded" (the engine's shutdown) and is closed; so do the deadlines below.
 --   --command-timeout (= --timeout): a command line must be complete within this long of
 --     the previous reply. --content-timeout (= --timeout) plus one second per
 --     --min-content-rate bytes (1024): the time a message's content may take. So a
 --     client sending one byte a second is closed after about --timeout, mid-DATA too.
---   --auth-failure-delay (1): each refused AUTH is answered only after this pause (the
+--   --max-auth-failures (3, the engine's): refused AUTHs per session before "421 4.7.0"
+--     and close. --auth-failure-delay (1): each refused AUTH is answered only after this pause (the
 --     loop serves the other connections meanwhile). --max-auth-failures-per-address
 --     (0, off) refusals from one IP address within --auth-failure-window (600) seconds
 --     make its next AUTH attempts fail with 454 4.7.0 unchecked.
@@ -46,6 +48,7 @@ do
                       ["--content-timeout"] = "content_timeout",
                       ["--min-content-rate"] = "min_content_rate",
                       ["--auth-failure-delay"] = "auth_failure_delay",
+                      ["--max-auth-failures"] = "max_auth_failures",
                       ["--max-auth-failures-per-address"] = "max_auth_failures_per_address",
                       ["--auth-failure-window"] = "auth_failure_window" }
     local i = 1
@@ -105,7 +108,7 @@ if opts.tls_cert then
 end
 
 local function server_config()
-    local cfg = { hostname = opts.hostname }
+    local cfg = { hostname = opts.hostname, max_auth_failures = opts.max_auth_failures }
     local ext = { "PIPELINING", "SIZE", "8BITMIME", "SMTPUTF8", "DSN",
                   "ENHANCEDSTATUSCODES", "CHUNKING" }
     if ssl then ext[#ext + 1] = "STARTTLS" end
@@ -206,15 +209,19 @@ local function flush(c)
     return send_out(c)
 end
 
-local CLOSE_TEXT = { idle = "Idle timeout, closing",
-                     command = "Timeout waiting for a complete command, closing",
-                     content = "Message content too slow, closing" }
-
--- A deadline passed: 421 (one write attempt: a client that does not read gets nothing
--- more) and close; a transaction in progress is lost.
+-- A deadline passed: the engine ends the session ("421 4.4.2 <host> Error: timeout
+-- exceeded"; a message in progress ends with MESSAGE_ABORTED, then CLOSE). One write
+-- attempt (a client that does not read gets nothing more), then close.
 local function expire(c, which)
     io.stderr:write("sink: closing a connection: " .. which .. " timeout\n")
-    c.out = (c.out or "") .. c.session:take_output() .. "421 4.4.2 " .. CLOSE_TEXT[which] .. "\r\n"
+    local s = c.session
+    if s:shutdown("timeout") then
+        for _ = 1, 16 do -- MESSAGE_ABORTED, CLOSE
+            local ev = assert(s:next_event())
+            if tonumber(ev.type) == SEV.NONE then break end
+        end
+    end
+    c.out = (c.out or "") .. s:take_output()
     send_out(c)
     close_conn(c)
 end

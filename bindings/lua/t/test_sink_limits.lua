@@ -13,6 +13,8 @@ local function test(name, fn) T[#T + 1] = { name, fn } end
 -- base64("\0user\0secret") and base64("\0user\0wrong")
 local AUTH_GOOD = "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n"
 local AUTH_BAD = "AUTH PLAIN AHVzZXIAd3Jvbmc=\r\n"
+-- What the engine ends a session with when any deadline passed.
+local TIMEOUT_421 = "421 4.4.2 sink.localdomain Error: timeout exceeded\r\n"
 
 local function start_sink(extra)
     local dir = H.tmpdir()
@@ -84,7 +86,7 @@ test("idle timeout mid-DATA: 421 4.4.2 and the message is not stored", function(
         H.match(reply(s), "^[23]")
     end
     s:send("Subject: never ends\r\n\r\nhalf\r\n")
-    H.eq(read_to_close(s), "421 4.4.2 Idle timeout, closing\r\n")
+    H.eq(read_to_close(s), TIMEOUT_421)
     s:close()
     H.eq(H.read_file(dir .. "/1.eml"), nil)
     H.kill(pid)
@@ -111,7 +113,7 @@ test("a command line sent one byte at a time is closed at the command deadline",
     local s = connect(port)
     reply(s)
     local got, sent = trickle(s, "EHLO " .. string.rep("x", 400))
-    H.eq(got, "421 4.4.2 Timeout waiting for a complete command, closing\r\n")
+    H.eq(got, TIMEOUT_421)
     H.ok(sent < 400, "closed before the line was complete")
     s:close()
     H.kill(pid)
@@ -127,7 +129,7 @@ test("message content sent one byte at a time is closed at the content deadline"
         H.match(reply(s), "^[23]")
     end
     local got, sent = trickle(s, "Subject: slow\r\n\r\n" .. string.rep("a\r\n", 200))
-    H.eq(got, "421 4.4.2 Message content too slow, closing\r\n")
+    H.eq(got, TIMEOUT_421)
     H.ok(sent < 600, "closed before the end")
     s:close()
     H.eq(H.read_file(dir .. "/1.eml"), nil)
@@ -219,6 +221,21 @@ test("--max-auth-failures-per-address locks the address out, unchecked", functio
     t:send(AUTH_GOOD)
     H.eq(reply(t), "454 4.7.0 Too many authentication failures, try later")
     t:close()
+    H.kill(pid)
+end)
+
+test("--max-auth-failures ends the session with 421 4.7.0 (the engine's limit)", function()
+    local port, _, pid = start_sink("--auth user:secret --auth-failure-delay 0 --max-auth-failures 2")
+    local s = connect(port)
+    reply(s)
+    s:send("EHLO c\r\n")
+    reply(s)
+    s:send(AUTH_BAD)
+    H.match(reply(s), "^535 ")
+    s:send(AUTH_BAD)
+    H.eq(read_to_close(s), "535 5.7.8 Authentication credentials invalid\r\n"
+        .. "421 4.7.0 sink.localdomain Error: too many failed authentications\r\n")
+    s:close()
     H.kill(pid)
 end)
 

@@ -20,6 +20,8 @@ from conftest import Collector, run, running_server
 
 AUTH_GOOD = b"AUTH PLAIN " + base64.b64encode(b"\0user\0secret") + b"\r\n"
 AUTH_BAD = b"AUTH PLAIN " + base64.b64encode(b"\0user\0wrong") + b"\r\n"
+#: What the engine ends a session with when a deadline passed (any of them).
+TIMEOUT_421 = b"421 4.4.2 localhost Error: timeout exceeded\r\n"
 
 
 @pytest.fixture(params=["plain", "tls"])
@@ -132,7 +134,7 @@ def test_idle_timeout_mid_data_answers_421_and_drops_the_message(transport):
 
     out = run(main())
     assert b"354 " in out
-    assert out.endswith(b"421 4.4.2 Idle timeout, closing\r\n")
+    assert out.endswith(TIMEOUT_421)
     assert handler.messages == []
 
 
@@ -167,7 +169,7 @@ def test_command_line_one_byte_at_a_time_is_closed_at_the_deadline(transport):
             return bytes(got), i
 
     got, sent = run(main())
-    assert got == b"421 4.4.2 Timeout waiting for a complete command, closing\r\n"
+    assert got == TIMEOUT_421
     assert sent < 399
 
 
@@ -206,7 +208,7 @@ def test_message_content_one_byte_at_a_time_is_closed_at_the_deadline(transport)
             return bytes(got), i
 
     got, sent = run(main())
-    assert got == b"421 4.4.2 Message content too slow, closing\r\n"
+    assert got == TIMEOUT_421
     assert sent < 600
     assert handler.messages == []
 
@@ -330,6 +332,32 @@ def test_auth_failures_per_address_lock_the_address_out():
     assert [r[:3] for r in first] == [b"535", b"535"]
     assert second == [b"454 4.7.0 Too many authentication failures, try later\r\n"]
     assert handler.auth_calls == calls == 2  # the locked-out attempt never reached it
+
+
+def test_max_auth_failures_ends_the_session_with_421():
+    """The engine's per-session limit (default 3) passes through serve()."""
+    handler = Closes(credentials={"user": "secret"})
+
+    async def main(**kw):
+        async with running_server(handler, allow_plaintext_auth=True, auth_failure_delay=0,
+                                  **kw) as port:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            await r.readline()
+            w.write(b"EHLO c\r\n")
+            while (await r.readline())[3:4] != b" ":
+                pass
+            for _ in range(3):
+                w.write(AUTH_BAD)
+                await w.drain()
+            out = await read_to_eof(r)
+            await close(w)
+            return out
+
+    out = run(main())
+    assert out.count(b"535 5.7.8") == 3
+    assert out.endswith(b"421 4.7.0 localhost Error: too many failed authentications\r\n")
+    out = run(main(max_auth_failures=2))
+    assert out.count(b"535 5.7.8") == 2 and b"421 4.7.0" in out
 
 
 def test_the_per_address_limit_is_off_by_default():

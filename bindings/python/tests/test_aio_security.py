@@ -104,4 +104,4 @@ def test_idle_session_is_closed_after_the_timeout():
             return greeting, rest
 
     greeting, rest = run(main())
-    assert greeting.startswith(b"220 ") and rest == b"421 4.4.2 Idle timeout, closing\r\n"
+    assert greeting.startswith(b"220 ") and rest == b"421 4.4.2 localhost Error: timeout exceeded\r\n"

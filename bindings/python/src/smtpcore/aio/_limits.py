@@ -5,8 +5,9 @@ command line, one message body) and the slowing down of AUTH guessing.
 The engine is sans-I/O and has no clock, so the deadlines live here: the runner tells
 the :class:`Clock` of each connection when bytes arrive, when a command was complete and
 when message content starts and ends, and asks it when the next deadline falls. When one
-passes, the runner has the engine close the session with a 421 (which also ends a
-transaction in progress) and drops the connection.
+passes, the runner has the engine end the session (ServerConnection.shutdown: "421 4.4.2
+<hostname> Error: timeout exceeded", Postfix's wording, whichever deadline it was; a
+transaction in progress ends with MessageAborted) and drops the connection.
 """
 from __future__ import annotations
 
@@ -19,12 +20,8 @@ __all__ = ["ServerLimits", "Clock", "BUSY_REPLY", "IDLE", "COMMAND", "CONTENT"]
 #: What a connection over ``max_connections`` gets before it is closed (as smtpcore-sink).
 BUSY_REPLY = b"421 4.7.0 Too many connections, try later\r\n"
 
+#: Which deadline passed (for the log).
 IDLE, COMMAND, CONTENT = "idle", "command", "content"
-
-#: The 421 text for each deadline (the enhanced code is 4.4.2, as Postfix's timeout).
-CLOSE_TEXT = {IDLE: "Idle timeout, closing",
-              COMMAND: "Timeout waiting for a complete command, closing",
-              CONTENT: "Message content too slow, closing"}
 
 # Client addresses whose AUTH failures are remembered at most (oldest forgotten first):
 # bounds the memory an address-scanning client can make the server spend.

@@ -20,11 +20,11 @@ from typing import Any, Callable
 
 from .. import server as sev
 from .._ffi import ffi, lib
-from ..enums import AuthMech
+from ..enums import AuthMech, ShutdownReason
 from ..errors import SMTPCoreError
 from ..server import ServerConnection
 from ..values import MailParams, RcptParams, _slice, decode_text
-from ._limits import BUSY_REPLY, CLOSE_TEXT, Clock
+from ._limits import BUSY_REPLY, Clock
 
 __all__ = ["ServerProtocol"]
 
@@ -223,14 +223,18 @@ class ServerProtocol(asyncio.BufferedProtocol):
         self._expire(due[1])
 
     def _expire(self, which: str) -> None:
-        """A deadline passed: 421 and close (a transaction in progress is lost)."""
+        """A deadline passed: the engine ends the session with 421 4.4.2 (a transaction
+        in progress ends with MessageAborted), its output is written, then close."""
         log.info("closing the connection from %s: %s timeout", self.session.peer, which)
         if self.write_paused:
             self._abort()  # it does not read: the 421 could not reach it either
             return
-        self._write_pending()
-        self.transport.write(f"421 4.4.2 {CLOSE_TEXT[which]}\r\n".encode())
-        self._close()
+        try:
+            self.conn.shutdown(ShutdownReason.TIMEOUT)  # type: ignore[union-attr]
+        except SMTPCoreError:  # already closing: nothing more to say
+            self._close()
+            return
+        self._process()  # MessageAborted, Close, the 421 written, closed on want_close
 
     def _linger(self) -> None:
         """Closes once the output is written, but not later than ``timeout`` from now: a

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 
 from .. import server as sev
-from ..enums import AuthMech, Extension, SyncPolicy
+from ..enums import AuthMech, Extension, ShutdownReason, SyncPolicy
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ..values import MailParams, RcptParams
 from ._common import Response, parse_response, read_some, write_all
-from ._limits import BUSY_REPLY, CLOSE_TEXT, Clock, ServerLimits
+from ._limits import BUSY_REPLY, Clock, ServerLimits
 from ._policy import check_signatures, wrap_hooks
 from .._ffi import ffi
 from ._protocol import _READ_SIZE, ServerProtocol, default_hooks
@@ -394,7 +394,8 @@ class SMTPServerProtocolRunner:
                                            else max(due[0] - loop.time(), 0.0))
                 except asyncio.TimeoutError:
                     assert due is not None
-                    await self._expire(conn, session, writer, due[1])
+                    if self._expire(conn, session, due[1]):
+                        continue  # MessageAborted, Close, the 421 written, closed
                     return
                 clock.read(loop.time())
                 if data:
@@ -484,11 +485,15 @@ class SMTPServerProtocolRunner:
             elif ev.answer_required:
                 conn.accept()
 
-    async def _expire(self, conn: ServerConnection, session: Session,
-                      writer: asyncio.StreamWriter, which: str) -> None:
-        """A deadline passed: 421 and close (a transaction in progress is lost)."""
+    def _expire(self, conn: ServerConnection, session: Session, which: str) -> bool:
+        """A deadline passed: the engine ends the session with 421 4.4.2 (a transaction
+        in progress ends with MessageAborted). False when it was closing already."""
         log.info("closing the connection from %s: %s timeout", session.peer, which)
-        writer.write(conn.data_to_send() + f"421 4.4.2 {CLOSE_TEXT[which]}\r\n".encode())
+        try:
+            conn.shutdown(ShutdownReason.TIMEOUT)
+        except SMTPCoreError:
+            return False
+        return True
 
 
 async def serve(
@@ -545,20 +550,25 @@ async def serve(
     - ``max_connections`` (default 1000, as smtpcore-sink's ``--max-conn``): a connection
       over it gets "421 4.7.0 Too many connections, try later" and is closed, without a
       handler call.
-    - ``timeout`` (seconds, default 300): a client silent this long gets "421 4.4.2" and
-      is closed. ``command_timeout`` (default: ``timeout``): one command line must be
-      complete within this long of the previous reply, however slowly its bytes trickle
-      in. ``content_timeout`` (default: ``timeout``) plus one second per
-      ``min_content_rate`` bytes received (default 1024): the time a message's content
-      (DATA to the final dot, or BDAT chunks to LAST) may take. A client sending one byte
-      a second is thus closed after about ``timeout``; the 421 is sent mid-DATA too, and
-      the transaction is lost. Time spent in a handler does not count. A client that does
-      not read its replies is dropped at the deadline (its unsent output discarded).
-    - ``auth_failure_delay`` (seconds, default 1.0): each refused AUTH is answered only
-      after this pause (other sessions go on meanwhile), as Postfix's error sleep.
-      ``max_auth_failures_per_address`` refused AUTHs from one client IP address within
-      ``auth_failure_window`` seconds (default 600) make its further AUTH attempts fail
-      with "454 4.7.0 Too many authentication failures" without the handler being asked.
+    - ``timeout`` (seconds, default 300): a client silent this long gets "421 4.4.2
+      <hostname> Error: timeout exceeded" (:meth:`ServerConnection.shutdown`) and is
+      closed; the other deadlines end a session the same way. ``command_timeout``
+      (default: ``timeout``): one command line must be complete within this long of the
+      previous reply, however slowly its bytes trickle in. ``content_timeout`` (default:
+      ``timeout``) plus one second per ``min_content_rate`` bytes received (default
+      1024): the time a message's content (DATA to the final dot, or BDAT chunks to
+      LAST) may take. A client sending one byte a second is thus closed after about
+      ``timeout``; the 421 is sent mid-DATA too, and the transaction is lost. Time spent
+      in a handler does not count. A client that does not read its replies is dropped
+      at the deadline (its unsent output discarded).
+    - ``max_auth_failures`` (the engine's, default 3): refused AUTH commands per session
+      before "421 4.7.0 ... too many failed authentications" and close.
+    - ``auth_failure_delay`` (seconds, default 1.0): each AUTH the handler refuses is
+      answered only after this pause (other sessions go on meanwhile), as Postfix's
+      error sleep. ``max_auth_failures_per_address`` refused AUTHs from one client IP
+      address within ``auth_failure_window`` seconds (default 600) make its further AUTH
+      attempts fail with "454 4.7.0 Too many authentication failures" without the
+      handler being asked.
     """
     from .compat import AiosmtpdHandler, is_aiosmtpd_handler
     if is_aiosmtpd_handler(handler) or authenticator is not None:
