@@ -26,7 +26,7 @@
 --     and close. --auth-failure-delay (1): each refused AUTH is answered only after this pause (the
 --     loop serves the other connections meanwhile). --max-auth-failures-per-address
 --     (0, off) refusals from one IP address within --auth-failure-window (600) seconds
---     make its next AUTH attempts fail with 454 4.7.0 unchecked.
+--     make its next AUTH get "421 4.7.0 ... from ADDR, try later" and the close, unchecked.
 -- Writes never block: a client that does not read its replies is dropped at its
 -- deadline. Only the TLS handshake blocks the loop (for at most 5 seconds).
 --
@@ -156,7 +156,16 @@ end
 -- Deadlines (the engine has no clock): the time of the last byte read, of the last
 -- reply (a command's time starts there) and, inside a message, of its content start and
 -- the bytes it brought. While an answer is held back (the AUTH pause) they are paused.
-local function content_ends(c) c.content_start = nil end
+-- Message content or command lines next? The engine knows (after the 354, or inside a
+-- BDAT chunk); it decides which deadline applies.
+local function sync_content(c)
+    local inside = c.session:in_message()
+    if inside and not c.content_start then
+        c.content_start, c.content_bytes = now, 0
+    elseif not inside and c.content_start then
+        c.content_start, c.command_start = nil, now
+    end
+end
 
 local function next_deadline(c)
     if c.paused_at then return nil end
@@ -272,12 +281,19 @@ local function auth_failed(ip)
     auth_failures[ip] = list
 end
 
+-- A refusal, or (address locked out) the end of the session with that reply.
+local function give_auth_answer(c, a)
+    if a.close then c.session:close_with(a[1], a[2], a[3])
+    else c.session:reject(a[1], a[2], a[3]) end
+end
+
 local function answer_auth(c, ev)
     local s = c.session
     local answer
     if opts.max_auth_failures_per_address > 0
         and recent_failures(c.ip) >= opts.max_auth_failures_per_address then
-        answer = { 454, "4.7.0", "Too many authentication failures, try later" }
+        answer = { 421, "4.7.0", opts.hostname .. " Error: too many failed authentications from "
+                   .. tostring(c.ip) .. ", try later", close = true }
     elseif slice(ev.username) == auth_user and slice(ev.password) == auth_pass then
         c.user = auth_user
         s:accept()
@@ -291,7 +307,7 @@ local function answer_auth(c, ev)
         c.held, c.wait_until, c.paused_at = answer, now + opts.auth_failure_delay, now
         return "wait"
     end
-    s:reject(answer[1], answer[2], answer[3])
+    give_auth_answer(c, answer)
     return true
 end
 
@@ -308,7 +324,6 @@ local function handle(c, ev)
         end
     elseif t == SEV.MAIL then
         c.from, c.rcpts, c.body = slice(ev.address), {}, {}
-        content_ends(c)
         s:accept()
     elseif t == SEV.RCPT then
         local addr = slice(ev.address)
@@ -318,9 +333,6 @@ local function handle(c, ev)
             c.rcpts[#c.rcpts + 1] = addr
             s:accept()
         end
-    elseif t == SEV.DATA then
-        s:accept()
-        c.content_start, c.content_bytes = now, 0
     elseif t == SEV.BODY then
         local data = slice(ev.data)
         c.content_bytes = c.content_bytes + #data
@@ -329,15 +341,13 @@ local function handle(c, ev)
         store(c)
         s:accept()
         c.body = {}
-        content_ends(c)
     elseif t == SEV.MESSAGE_ABORTED or t == SEV.RSET or t == SEV.HELO then
         c.body = {}
-        content_ends(c)
         if ev.answer_required ~= 0 then s:accept() end
     elseif t == SEV.AUTH then
         return answer_auth(c, ev)
     elseif ev.answer_required ~= 0 then
-        -- CONNECT, VRFY, EXPN, HELP: the engine's defaults.
+        -- CONNECT, DATA, VRFY, EXPN, HELP: the engine's defaults.
         s:accept()
     end
     return true
@@ -364,6 +374,7 @@ local function drive(c)
         local t = tonumber(ev.type)
         if t == SEV.NONE then
             if not flush(c) or s:want_close() then return false end
+            sync_content(c)
             if c.out and #c.out >= OUT_MAX then break end -- resumed once it drains
             -- Input still held back: go round while something moves, else wait for
             -- the peer (the engine is waiting for our output to be read).
@@ -452,7 +463,7 @@ local function run_timers()
                 local a = c.held
                 c.held = nil
                 resume_clock(c)
-                c.session:reject(a[1], a[2], a[3])
+                give_auth_answer(c, a)
                 if not drive(c) then finish(c) end
             else
                 wait = math.min(wait, c.wait_until - now)

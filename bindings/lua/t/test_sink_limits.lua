@@ -202,7 +202,7 @@ test("a refused AUTH is answered after the pause, other sessions served meanwhil
     H.kill(pid)
 end)
 
-test("--max-auth-failures-per-address locks the address out, unchecked", function()
+test("--max-auth-failures-per-address: 421 4.7.0 and close, unchecked", function()
     local port, _, pid = start_sink("--auth user:secret --auth-failure-delay 0 "
         .. "--max-auth-failures-per-address 2")
     local s = connect(port)
@@ -219,7 +219,8 @@ test("--max-auth-failures-per-address locks the address out, unchecked", functio
     t:send("EHLO c\r\n")
     reply(t)
     t:send(AUTH_GOOD)
-    H.eq(reply(t), "454 4.7.0 Too many authentication failures, try later")
+    H.eq(read_to_close(t), "421 4.7.0 sink.localdomain Error: too many failed authentications "
+        .. "from 127.0.0.1, try later\r\n")
     t:close()
     H.kill(pid)
 end)

@@ -213,6 +213,43 @@ def test_message_content_one_byte_at_a_time_is_closed_at_the_deadline(transport)
     assert handler.messages == []
 
 
+def test_a_bdat_chunk_one_byte_at_a_time_is_closed_at_the_deadline(transport):
+    """The engine says when chunk octets are read (in_message): the content deadline."""
+    kw, ckw = transport
+    handler = Closes()
+
+    async def main():
+        async with running_server(handler, timeout=1.0, **kw) as port:
+            r, w = await asyncio.open_connection("127.0.0.1", port, **ckw)
+            await r.readline()
+            for cmd in (b"EHLO c\r\n", b"MAIL FROM:<a@example.com>\r\n",
+                        b"RCPT TO:<b@example.com>\r\n"):
+                w.write(cmd)
+                while (await asyncio.wait_for(r.readline(), 10))[3:4] != b" ":
+                    pass
+            w.write(b"BDAT 600 LAST\r\n")
+            got = bytearray()
+            for i in range(600):  # bounded: 600 bytes, 0.1 s apart
+                try:
+                    w.write(b"a")
+                    await w.drain()
+                    data = await asyncio.wait_for(r.read(65536), 0.1)
+                except asyncio.TimeoutError:
+                    continue
+                except (ConnectionError, ssl.SSLError):
+                    break
+                if not data:
+                    break
+                got.extend(data)
+            await close(w)
+            return bytes(got), i
+
+    got, sent = run(main())
+    assert got == TIMEOUT_421
+    assert sent < 599
+    assert handler.messages == []
+
+
 def test_a_slow_handler_does_not_count_against_the_client():
     class Slow(Collector):
         async def handle_rcpt(self, session, envelope, address, params):
@@ -325,12 +362,20 @@ def test_auth_failures_per_address_lock_the_address_out():
                                   max_auth_failures_per_address=2) as port:
             first = await session(port, AUTH_BAD, AUTH_BAD)
             calls = handler.auth_calls
-            second = await session(port, AUTH_GOOD)
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            await r.readline()
+            w.write(b"EHLO c\r\n")
+            while (await r.readline())[3:4] != b" ":
+                pass
+            w.write(AUTH_GOOD)
+            second = await read_to_eof(r)
+            await close(w)
             return first, calls, second
 
     first, calls, second = run(main())
     assert [r[:3] for r in first] == [b"535", b"535"]
-    assert second == [b"454 4.7.0 Too many authentication failures, try later\r\n"]
+    assert second == (b"421 4.7.0 localhost Error: too many failed authentications from "
+                      b"127.0.0.1, try later\r\n")  # and closed
     assert handler.auth_calls == calls == 2  # the locked-out attempt never reached it
 
 

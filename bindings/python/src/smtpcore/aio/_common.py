@@ -5,7 +5,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 
-__all__ = ["Response", "parse_response"]
+__all__ = ["Response", "CloseReply", "parse_response"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,11 @@ class Response:
 
     def __str__(self) -> str:
         return " ".join(str(p) for p in (self.code, self.enhanced, self.text) if p)
+
+
+class CloseReply(Response):
+    """A handler result that ends the session with this reply (the engine's close_with:
+    the answer to the pending event, then the connection closes)."""
 
 
 _RESPONSE_RE = re.compile(r"^([2-5]\d\d)(?:[ -](\d\.\d{1,3}\.\d{1,3}))?(?:[ -](.*))?$", re.S)

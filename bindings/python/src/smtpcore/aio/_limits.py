@@ -131,17 +131,20 @@ class Clock:
         """A command was complete: the next one's time starts."""
         self.command_start = now
 
-    def content_begins(self, now: float) -> None:
-        """The message content starts (DATA accepted, or the first BDAT)."""
-        self.content_start = now
-        self.content_bytes = 0
+    def in_message(self, inside: bool, now: float) -> None:
+        """Follows the engine's ServerConnection.in_message (message content is read:
+        after the 354 to the final dot, or the octets of one BDAT chunk): the content
+        deadline replaces the command deadline while it is True."""
+        if inside:
+            if self.content_start is None:
+                self.content_start = now
+                self.content_bytes = 0
+        elif self.content_start is not None:
+            self.content_start = None
+            self.command_start = now
 
     def content(self, n: int) -> None:
         self.content_bytes += n
-
-    def content_ends(self, now: float) -> None:
-        self.content_start = None
-        self.command_start = now
 
     def pause(self, now: float) -> None:
         """A handler runs: its time is not the client's (see :meth:`resume`)."""

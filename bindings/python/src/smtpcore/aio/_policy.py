@@ -13,7 +13,7 @@ from typing import Any
 
 from .._ffi import ffi, lib
 from ..enums import AuthMech, Extension
-from ._common import Response
+from ._common import CloseReply, Response
 
 __all__ = ["check_signatures", "default_keywords", "wrap_hooks"]
 
@@ -119,7 +119,7 @@ def wrap_hooks(hooks: dict[str, Any], handler: Any, base: type, config: dict[str
     per client address by ``limits``, a :class:`~._limits.ServerLimits`)."""
     hooks = dict(hooks)
     hooks["handle_auth"] = handler.handle_auth if limits is None else _throttle_auth(
-        handler.handle_auth, limits)
+        handler.handle_auth, limits, config)
     if auth_required:
         for name in ("handle_mail", "handle_vrfy"):
             hooks[name] = _require_auth(hooks[name])
@@ -155,8 +155,6 @@ def _edit_ehlo(inner: Any, edit: Any, config: dict[str, Any]) -> Any:
     return hook
 
 
-_AUTH_BLOCKED = Response(454, "Too many authentication failures, try later", "4.7.0")
-
 
 def accepts(result: Any) -> bool:
     """Whether a handler result accepts (as server._answer_kind applies it)."""
@@ -176,17 +174,21 @@ def _peer_host(session: Any) -> Any:
     return peer[0] if isinstance(peer, tuple) and peer else peer
 
 
-def _throttle_auth(inner: Any, limits: Any) -> Any:
+def _throttle_auth(inner: Any, limits: Any, config: dict[str, Any]) -> Any:
     """AUTH as Postfix's error sleep and anvil do it: each refusal is answered only after
     ``auth_failure_delay`` seconds (an asyncio sleep: other sessions go on), and an
-    address with ``auth_failure_limit`` refusals within ``auth_failure_window`` gets 454
-    4.7.0 without the handler being asked, until its failures age out of the window."""
+    address with ``auth_failure_limit`` refusals within ``auth_failure_window`` gets
+    "421 4.7.0 <hostname> Error: too many failed authentications from ADDR, try later"
+    and the close (as smtpcore-sink) without the handler being asked, until its failures
+    age out of the window."""
     delay = limits.auth_failure_delay
+    hostname = config.get("hostname") or ffi.string(_config_defaults().hostname).decode()
 
     async def hook(session: Any, mechanism: Any, username: str, password: str) -> Any:
         host = _peer_host(session)
         if limits.auth_blocked(host):
-            result: Any = _AUTH_BLOCKED
+            result: Any = CloseReply(421, f"{hostname} Error: too many failed "
+                                     f"authentications from {host}, try later", "4.7.0")
         else:
             result = await inner(session, mechanism, username, password)
             if accepts(result):

@@ -311,16 +311,6 @@ class ServerProtocol(asyncio.BufferedProtocol):
         if not self.done:
             self._arm()
 
-    def _data_answered(self, ok: bool) -> None:
-        if ok:
-            self._content_begins()
-
-    def _content_begins(self) -> None:
-        """DATA (or the first BDAT) accepted: the content deadline replaces the command
-        deadline until the message ends."""
-        self.clock.content_begins(self.loop.time())  # type: ignore[union-attr]
-        self._arm()
-
     def _write_pending(self) -> None:
         pending = self.pending
         if pending:
@@ -405,7 +395,6 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 mparams = MailParams._from_c(ev.mail)
                 self.env = Envelope(mail_from=address, mail_params=mparams)
                 self.body.clear()
-                clock.content_ends(now)
                 hook = hooks["handle_mail"]
                 if hook is None:
                     conn.accept()
@@ -425,7 +414,6 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 env.long_lines = bool(ev.long_lines)
                 self.body.clear()
                 self.env = Envelope()
-                clock.content_ends(now)
                 if not env.rcpt_tos:
                     # Defence in depth: the engine itself refuses BDAT without an accepted
                     # recipient (RFC 3030); a handler must never see such a message.
@@ -444,9 +432,8 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 hook = hooks["handle_data"]
                 if hook is None:
                     conn.accept()
-                    self._content_begins()
                     continue
-                if not self._call(hook(session, self.env), sev.Data, self._data_answered):
+                if not self._call(hook(session, self.env), sev.Data, None):
                     return
                 continue
             if t == 0:
@@ -464,14 +451,19 @@ class ServerProtocol(asyncio.BufferedProtocol):
                     pending.clear()
                 if conn.want_close or (self.eof and not conn.pending_input):
                     self._close()
+                    return
+                # Message content or command lines next? (The engine knows: after the
+                # 354, or inside a BDAT chunk.) It decides which deadline applies.
+                inside = lib.smtpcore_server_in_message(conn._s) != 0
+                if inside is (clock.content_start is None):
+                    clock.in_message(inside, now)
+                    self._arm()
                 return
             if t == _ABORTED or t == _RSET:
                 self.body.clear()
                 self.env = Envelope()
-                clock.content_ends(now)
                 continue
             if t == _HELO:
-                clock.content_ends(now)
                 name = decode_text(_slice(ev.address))
                 esmtp = bool(ev.esmtp)
                 session.host_name = name

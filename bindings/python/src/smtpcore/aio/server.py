@@ -31,7 +31,7 @@ from ..enums import AuthMech, Extension, ShutdownReason, SyncPolicy
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ..values import MailParams, RcptParams
-from ._common import Response, parse_response, read_some, write_all
+from ._common import CloseReply, Response, parse_response, read_some, write_all
 from ._limits import BUSY_REPLY, Clock, ServerLimits
 from ._policy import check_signatures, wrap_hooks
 from .._ffi import ffi
@@ -198,6 +198,9 @@ def _answer_kind(conn: ServerConnection, kind: type, result: Any,
     if result is None or result is True:
         conn.accept()
         return True
+    if isinstance(result, CloseReply):
+        conn.close_with(result.code, result.enhanced, result.text)
+        return False
     if result is False:
         code, enh, text = _DEFAULT_REFUSAL.get(kind, (550, None, None))
         conn.reject(code, enh, text)
@@ -388,6 +391,9 @@ class SMTPServerProtocolRunner:
                     async with asyncio.timeout(self.timeout):
                         await writer.drain()
                     return
+                # Message content or command lines next? The engine decides which
+                # deadline applies (see _limits.py).
+                clock.in_message(conn.in_message, loop.time())
                 due = clock.next_deadline()
                 try:
                     data = await read_some(reader, None if due is None
@@ -425,12 +431,10 @@ class SMTPServerProtocolRunner:
             elif isinstance(ev, sev.Mail):
                 env = Envelope(mail_from=ev.address, mail_params=ev.params)
                 body.clear()
-                clock.content_ends(loop.time())
                 if not await call(ev, self._hook("handle_mail")(
                         session, env, ev.address, ev.params)):
                     env = Envelope()
             elif isinstance(ev, sev.MessageEnd):
-                clock.content_ends(loop.time())
                 env.content = bytes(body)
                 env.bdat = ev.bdat
                 env.long_lines = ev.long_lines
@@ -445,14 +449,11 @@ class SMTPServerProtocolRunner:
                 env = Envelope()
             elif isinstance(ev, sev.Data):
                 body.clear()
-                if await call(ev, h.handle_data(session, env)):
-                    clock.content_begins(loop.time())
+                await call(ev, h.handle_data(session, env))
             elif isinstance(ev, (sev.MessageAborted, sev.Rset)):
-                clock.content_ends(loop.time())
                 body.clear()
                 env = Envelope()
             elif isinstance(ev, sev.Helo):
-                clock.content_ends(loop.time())
                 session.host_name = ev.name
                 session.esmtp = ev.esmtp
                 env = Envelope()
@@ -556,8 +557,8 @@ async def serve(
       (default: ``timeout``): one command line must be complete within this long of the
       previous reply, however slowly its bytes trickle in. ``content_timeout`` (default:
       ``timeout``) plus one second per ``min_content_rate`` bytes received (default
-      1024): the time a message's content (DATA to the final dot, or BDAT chunks to
-      LAST) may take. A client sending one byte a second is thus closed after about
+      1024): the time a message's content (DATA to the final dot, or one BDAT chunk)
+      may take. A client sending one byte a second is thus closed after about
       ``timeout``; the 421 is sent mid-DATA too, and the transaction is lost. Time spent
       in a handler does not count. A client that does not read its replies is dropped
       at the deadline (its unsent output discarded).
@@ -566,9 +567,9 @@ async def serve(
     - ``auth_failure_delay`` (seconds, default 1.0): each AUTH the handler refuses is
       answered only after this pause (other sessions go on meanwhile), as Postfix's
       error sleep. ``max_auth_failures_per_address`` refused AUTHs from one client IP
-      address within ``auth_failure_window`` seconds (default 600) make its further AUTH
-      attempts fail with "454 4.7.0 Too many authentication failures" without the
-      handler being asked.
+      address within ``auth_failure_window`` seconds (default 600) make its next AUTH
+      get "421 4.7.0 <hostname> Error: too many failed authentications from ADDR, try
+      later" and the close (as smtpcore-sink) without the handler being asked.
     """
     from .compat import AiosmtpdHandler, is_aiosmtpd_handler
     if is_aiosmtpd_handler(handler) or authenticator is not None:
