@@ -274,27 +274,35 @@ def test_a_slow_handler_does_not_count_against_the_client():
     assert rcpt.startswith(b"250 ") and bye.startswith(b"221 ")
 
 
-def test_client_that_never_reads_is_dropped_at_the_deadline():
+@pytest.mark.parametrize("tls", [False, True])
+def test_client_that_never_reads_is_dropped_at_the_deadline(tls, server_tls, client_tls):
     """Pipelined NOOPs without reading a reply: the replies fill the socket buffers, the
     server stops reading, and at the idle deadline the connection is dropped although
     its output could not be flushed (it used to wait for the flush for ever)."""
     handler = Closes()
+    kw = {"tls_context": server_tls, "implicit_tls": True} if tls else {}
 
     async def main():
-        async with running_server(handler, timeout=0.5,
-                                  sync_policy=smtpcore.SyncPolicy.OFF) as port:
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.connect(("127.0.0.1", port))
-            s.setblocking(False)
+        async with running_server(handler, timeout=0.5, sync_policy=smtpcore.SyncPolicy.OFF,
+                                  **kw) as port:
             loop = asyncio.get_running_loop()
+            raw = socket.socket()
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            raw.settimeout(10)
+            await loop.run_in_executor(None, raw.connect, ("127.0.0.1", port))
+            s = raw
+            if tls:
+                s = client_tls.wrap_socket(raw, server_hostname="localhost",
+                                           do_handshake_on_connect=False)
+                await loop.run_in_executor(None, s.do_handshake)
+            s.setblocking(False)
             chunk = b"NOOP\r\n" * 1000
             stalled = 0.0
             for _ in range(20000):  # bounded: at most 120 MB of NOOPs
                 try:
                     s.send(chunk)
                     stalled = 0.0
-                except BlockingIOError:
+                except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                     if stalled == 0.0:
                         stalled = loop.time()
                     elif loop.time() - stalled > 0.2:
@@ -303,9 +311,26 @@ def test_client_that_never_reads_is_dropped_at_the_deadline():
                 except OSError:
                     break
             await asyncio.wait_for(handler.closed.wait(), 20)
-            s.close()
 
-    run(main())
+            def ends() -> bool:
+                """Reading what was sent ends in a close (not in silence: a server
+                still holding the connection would have sent everything it had)."""
+                s.setblocking(True)
+                s.settimeout(5)
+                for _ in range(100000):
+                    try:
+                        if not s.recv(65536):
+                            return True
+                    except (ConnectionResetError, ssl.SSLError):
+                        return True
+                    except socket.timeout:
+                        return False
+                return False
+            closed = await loop.run_in_executor(None, ends)
+            s.close()
+            return closed
+
+    assert run(main())
 
 
 def test_auth_refusal_is_delayed_without_blocking_other_sessions():
