@@ -22,15 +22,10 @@ static int eq_ci(const char *s, const char *lit, size_t n)
 }
 
 /* Verbs are all letters, so OR-ing 0x20 into every byte folds case exactly: only 'X' and
- * 'x' map to 'x'. One word compare replaces a byte loop on the hot path. */
+ * 'x' map to 'x'. Word compares replace a byte loop (the 7- and 8-letter verbs; the
+ * four-letter ones are verb4()'s). */
 static int verb_eq(const char *s, const char *lit, size_t n)
 {
-    if (n == 4) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, lit, 4);
-        return (a | 0x20202020u) == b;
-    }
     if (n == 7) { /* XCLIENT: never read past the verb */
         uint32_t a, b;
         memcpy(&a, s, 4);
@@ -60,9 +55,54 @@ static int keyword_eq(const char *s, int from)
     return (uint16_t)(a | 0x2020u) == b && s[2] == ':';
 }
 
-/* The verb is found by its length and first letter, so at most one comparison is made.
- * OR 0x20 folds case for letters; any other byte it maps onto a letter is caught by the
- * final whole-word compare. */
+/* A four-letter word as the number memcpy gives (the compiler folds it to a constant). */
+static inline uint32_t word4(const char *lit)
+{
+    uint32_t w;
+    memcpy(&w, lit, 4);
+    return w;
+}
+
+/* The four-letter verbs, by their first letter and one word compare: OR 0x20 folds case
+ * for letters; any other byte it maps onto a letter fails the compare. Inline: it is the
+ * first thing sc_command_parse() does with almost every line. */
+static inline sc_verb verb4(const char *s)
+{
+    uint32_t w;
+    memcpy(&w, s, 4);
+    w |= 0x20202020u;
+#define SC_V4(lit, verb) return w == word4(lit) ? (verb) : SC_VERB_UNKNOWN
+    switch ((unsigned char)(s[0] | 0x20)) {
+    case 'm': SC_V4("mail", SC_VERB_MAIL);
+    case 'r':
+        if (w == word4("rcpt"))
+            return SC_VERB_RCPT;
+        SC_V4("rset", SC_VERB_RSET);
+    case 'h':
+        if (w == word4("helo"))
+            return SC_VERB_HELO;
+        SC_V4("help", SC_VERB_HELP);
+    case 'e':
+        if (w == word4("ehlo"))
+            return SC_VERB_EHLO;
+        if (w == word4("expn"))
+            return SC_VERB_EXPN;
+        SC_V4("etrn", SC_VERB_ETRN);
+    case 'd': SC_V4("data", SC_VERB_DATA);
+    case 'b': SC_V4("bdat", SC_VERB_BDAT);
+    case 'n': SC_V4("noop", SC_VERB_NOOP);
+    case 'v': SC_V4("vrfy", SC_VERB_VRFY);
+    case 'q': SC_V4("quit", SC_VERB_QUIT);
+    case 'a': SC_V4("auth", SC_VERB_AUTH);
+    case 't': SC_V4("turn", SC_VERB_TURN);
+    case 'l': SC_V4("lhlo", SC_VERB_LHLO);
+    default: return SC_VERB_UNKNOWN;
+    }
+#undef SC_V4
+}
+
+/* The verb is found by its length (and first letter), so at most a few word compares
+ * are made. */
 sc_verb sc_verb_lookup(const char *s, size_t len)
 {
     if (!s)
@@ -70,43 +110,7 @@ sc_verb sc_verb_lookup(const char *s, size_t len)
     sc_verb v = SC_VERB_UNKNOWN;
     const char *lit = NULL;
     if (len == 4) {
-        switch ((unsigned char)(s[0] | 0x20)) {
-        case 'h':
-            if ((unsigned char)(s[3] | 0x20) == 'o') {
-                v = SC_VERB_HELO;
-                lit = "helo";
-            } else {
-                v = SC_VERB_HELP;
-                lit = "help";
-            }
-            break;
-        case 'e':
-            switch ((unsigned char)(s[1] | 0x20)) {
-            case 'h': v = SC_VERB_EHLO; lit = "ehlo"; break;
-            case 'x': v = SC_VERB_EXPN; lit = "expn"; break;
-            default: v = SC_VERB_ETRN; lit = "etrn"; break;
-            }
-            break;
-        case 'm': v = SC_VERB_MAIL; lit = "mail"; break;
-        case 'r':
-            if ((unsigned char)(s[1] | 0x20) == 'c') {
-                v = SC_VERB_RCPT;
-                lit = "rcpt";
-            } else {
-                v = SC_VERB_RSET;
-                lit = "rset";
-            }
-            break;
-        case 'd': v = SC_VERB_DATA; lit = "data"; break;
-        case 'b': v = SC_VERB_BDAT; lit = "bdat"; break;
-        case 'n': v = SC_VERB_NOOP; lit = "noop"; break;
-        case 'v': v = SC_VERB_VRFY; lit = "vrfy"; break;
-        case 'q': v = SC_VERB_QUIT; lit = "quit"; break;
-        case 'a': v = SC_VERB_AUTH; lit = "auth"; break;
-        case 't': v = SC_VERB_TURN; lit = "turn"; break;
-        case 'l': v = SC_VERB_LHLO; lit = "lhlo"; break;
-        default: return SC_VERB_UNKNOWN;
-        }
+        return verb4(s);
     } else if (len == 8) {
         v = SC_VERB_STARTTLS;
         lit = "starttls";
@@ -396,8 +400,12 @@ static int parse_params(const char *s, size_t n, int is_mail, uint32_t ext, sc_c
 
 /* ---- MAIL / RCPT ---------------------------------------------------------------------- */
 
-static int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t ext, sc_command *cmd,
-                           sc_reply_spec *err)
+/* Inlined at its two calls, each with a constant is_mail (the hot path of the parser). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t ext,
+                                  sc_command *cmd, sc_reply_spec *err)
 {
     size_t kwl = is_mail ? 5 : 3;
     if (n < kwl || !keyword_eq(a, is_mail))
@@ -526,7 +534,7 @@ int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_comm
         while (vl < len && line[vl] != ' ')
             vl++;
     }
-    cmd->verb = sc_verb_lookup(line, vl);
+    cmd->verb = vl == 4 ? verb4(line) : sc_verb_lookup(line, vl);
     if (cmd->verb == SC_VERB_UNKNOWN)
         return FAIL_UNKNOWN(err);
     size_t i = vl;

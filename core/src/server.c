@@ -459,7 +459,7 @@ void sc_srv_auth_release(smtpcore_server *s)
 
 static int enh_on(const smtpcore_server *s)
 {
-    return (s->cfg.extensions & SMTPCORE_EXT_ENHANCEDSTATUSCODES) != 0;
+    return sc_srv_enh_on(s);
 }
 
 /* Writes one reply; -1 when it does not fit. Enhanced codes are dropped when the
@@ -486,22 +486,6 @@ static smtpcore_enhanced enh_from(const char *e)
     return r;
 }
 
-void sc_srv_say(smtpcore_server *s, const char *r, size_t len, size_t enh_len)
-{
-    int enh = enh_on(s);
-    size_t n = enh ? len : len - enh_len;
-    /* Room for it is guaranteed: a step starts only with s->reserve bytes free. */
-    char *dst = sc_buf_reserve(&s->out, n);
-    if (!dst)
-        return;
-    if (enh) {
-        memcpy(dst, r, len);
-    } else {
-        memcpy(dst, r, 4);
-        memcpy(dst + 4, r + 4 + enh_len, len - 4 - enh_len);
-    }
-    sc_buf_commit(&s->out, n);
-}
 
 void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *text)
 {
@@ -756,9 +740,7 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
     } else {
         /* Each pass consumes input or produces an event; the bound only guards against
          * an engine bug turning into a hang. */
-        for (size_t guard = 0; guard < 1000000 && !s->step_made;
-             guard++) {
-            drop_done(s);
+        for (size_t guard = 0; guard < 1000000; guard++) {
             if (s->phase == SC_PH_CLOSED) {
                 s->in_done = sc_buf_len(&s->in);
                 break;
@@ -766,8 +748,8 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
             if (s->phase == SC_PH_TLS_WAIT)
                 break;
             if (s->early_talker && !s->early_reported) {
-                early_talker(s);
-                continue;
+                early_talker(s); /* makes an event */
+                break;
             }
             /* Backpressure: a peer that pipelines without reading its replies stalls
              * here instead of growing the output. */
@@ -785,6 +767,11 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
                     finish_eof(s);
                 break;
             }
+            /* The input of a step that made an event stays until the next call (its
+             * slices point into it); otherwise it goes before the next step. */
+            if (s->step_made)
+                break;
+            drop_done(s);
         }
     }
     s->direct = NULL;

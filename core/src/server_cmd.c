@@ -313,14 +313,16 @@ static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpc
     /* QUIT ends the session (what follows is ignored), STARTTLS has its own rule and
      * BDAT is followed by its octets by definition. */
     int exempt = verb == SC_VERB_QUIT || verb == SC_VERB_STARTTLS || verb == SC_VERB_BDAT;
+    int behind = rest > 0 && !exempt; /* input follows the command */
+    int ok = !behind || pipelining_ok(s);
     /* AUTH is exempt from the sync rule only: a SASL response sent behind it is served
      * (see cmd_step()), anything else behind it is judged as the next command. */
-    if (rest > 0 && !exempt && verb != SC_VERB_AUTH && sync_enforced(s) &&
-        (ends_group(verb) || !pipelining_ok(s))) {
+    if (behind && s->cfg.sync_policy != SMTPCORE_SYNC_OFF && verb != SC_VERB_AUTH &&
+        sync_enforced(s) && (ends_group(verb) || !ok)) {
         sync_refuse(s, line, rest);
         return 1;
     }
-    s->improper_next = rest > 0 && !exempt && !pipelining_ok(s);
+    s->improper_next = !ok;
     if (!improper || exempt)
         return 0;
     if (s->cfg.talker_policy == SMTPCORE_TALKER_REJECT) {
@@ -354,17 +356,19 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
         shown.len = (size_t)(c.mechanism.ptr + c.mechanism.len - line);
     if (check_pipelining(s, c.verb, rest, shown))
         return;
-    if (flags & SC_LINE_NUL) {
-        refuse(s, ln, 500, "5.5.2", "Error: NUL character in command", SMTPCORE_V_NUL);
-        return;
-    }
-    if (flags & SC_LINE_BARE_CR) {
-        refuse(s, ln, 500, "5.5.2", "Error: bare <CR> received", SMTPCORE_V_BARE_CR);
-        return;
-    }
-    if ((flags & SC_LINE_BARE_LF) && s->cfg.bare_lf_policy == SMTPCORE_BARE_LF_REJECT) {
-        refuse(s, ln, 500, "5.5.2", "Error: bare <LF> received", SMTPCORE_V_BARE_LF);
-        return;
+    if (flags & (SC_LINE_NUL | SC_LINE_BARE_CR | SC_LINE_BARE_LF)) {
+        if (flags & SC_LINE_NUL) {
+            refuse(s, ln, 500, "5.5.2", "Error: NUL character in command", SMTPCORE_V_NUL);
+            return;
+        }
+        if (flags & SC_LINE_BARE_CR) {
+            refuse(s, ln, 500, "5.5.2", "Error: bare <CR> received", SMTPCORE_V_BARE_CR);
+            return;
+        }
+        if ((flags & SC_LINE_BARE_LF) && s->cfg.bare_lf_policy == SMTPCORE_BARE_LF_REJECT) {
+            refuse(s, ln, 500, "5.5.2", "Error: bare <LF> received", SMTPCORE_V_BARE_LF);
+            return;
+        }
     }
     if (s->refused && c.verb != SC_VERB_QUIT) {
         /* RFC 5321 3.1: after a 554 greeting only QUIT is served. */
@@ -376,8 +380,8 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
         return;
     }
     /* RFC 2033 4.1: an LMTP server refuses HELO and EHLO; LHLO is unknown to SMTP. */
-    if ((s->cfg.lmtp && (c.verb == SC_VERB_HELO || c.verb == SC_VERB_EHLO)) ||
-        (!s->cfg.lmtp && c.verb == SC_VERB_LHLO)) {
+    int hello = c.verb == SC_VERB_HELO || c.verb == SC_VERB_EHLO || c.verb == SC_VERB_LHLO;
+    if (hello && (s->cfg.lmtp ? c.verb != SC_VERB_LHLO : c.verb == SC_VERB_LHLO)) {
         refuse(s, ln, 500, "5.5.1",
                s->cfg.lmtp ? "Error: this is an LMTP server, use LHLO"
                            : "Command unrecognized",

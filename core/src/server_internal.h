@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <smtpcore/smtpcore.h>
 
@@ -224,7 +225,29 @@ typedef struct sc_lmtp_slot {
  * only until the next push: later events of a step reuse one staging slot. */
 smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type);
 void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *text);
-void sc_srv_say(smtpcore_server *s, const char *r, size_t len, size_t enh_len);
+static inline int sc_srv_enh_on(const smtpcore_server *s)
+{
+    return (s->cfg.extensions & SMTPCORE_EXT_ENHANCEDSTATUSCODES) != 0;
+}
+/* Writes an engine reply "ccc x.y.z text\r\n" (enh_len: the length of "x.y.z ", 0 when
+ * there is none), without the enhanced code when ENHANCEDSTATUSCODES is not advertised.
+ * Room for it is guaranteed: a step starts only with s->reserve bytes free. Inline, so
+ * that the copy of a literal has a constant length. */
+static inline void sc_srv_say(smtpcore_server *s, const char *r, size_t len, size_t enh_len)
+{
+    int enh = sc_srv_enh_on(s);
+    size_t n = enh ? len : len - enh_len;
+    char *dst = sc_buf_reserve(&s->out, n);
+    if (!dst)
+        return;
+    if (enh) {
+        memcpy(dst, r, len);
+    } else {
+        memcpy(dst, r, 4);
+        memcpy(dst + 4, r + 4 + enh_len, len - 4 - enh_len);
+    }
+    sc_buf_commit(&s->out, n);
+}
 /* A one-line engine reply written from one literal "ccc x.y.z text\r\n": no formatting
  * on the hot path, only a copy (the "x.y.z " part is skipped when ENHANCEDSTATUSCODES is
  * not advertised). */
