@@ -114,7 +114,7 @@ def test_idle_timeout_mid_data_answers_421_and_drops_the_message(transport):
     handler = Closes()
 
     async def main():
-        async with running_server(handler, timeout=0.5, content_timeout=30, **kw) as port:
+        async with running_server(handler, timeout=1.0, content_timeout=30, **kw) as port:
             r, w = await asyncio.open_connection("127.0.0.1", port, **ckw)
             w.write(b"EHLO c\r\n")
             await w.drain()
@@ -504,3 +504,22 @@ def test_idle_connections_hold_no_read_buffer():
         proc.wait(10)
         proc.stdout.close()
     assert per < 24, f"{per:.1f} KiB per idle connection"
+
+
+def test_the_limits_pass_through_the_controller():
+    from smtpcore.aio import Controller
+    with Controller(Collector(), max_connections=1, timeout=5) as ctl:
+        first = socket.create_connection((ctl.host, ctl.port), timeout=10)
+        second = socket.create_connection((ctl.host, ctl.port), timeout=10)
+        try:
+            assert first.recv(512).startswith(b"220 ")
+            got = b""
+            while True:  # bounded by the socket timeout
+                data = second.recv(512)
+                if not data:
+                    break
+                got += data
+        finally:
+            first.close()
+            second.close()
+    assert got == b"421 4.7.0 Too many connections, try later\r\n"
