@@ -168,7 +168,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
         return True  # keep the transport: the engine's last replies may still be written
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None:
+        if exc is not None and self.session is not None:  # None: refused (max_connections)
             log.debug("connection from %s ended: %r", self.session.peer, exc)
         self.done = True
         if self.timer is not None:
