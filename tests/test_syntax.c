@@ -391,3 +391,64 @@ Test(helo, address_literal_builder)
     cr_assert_eq(smtpcore_address_literal(NULL, out, 12), SMTPCORE_ERR_INVALID_ARGUMENT);
     cr_assert_eq(smtpcore_helo_classify(out, 11), SMTPCORE_HELO_IPV4_LITERAL);
 }
+
+/* sc_path_parse_at() with bytes readable in front of the path (the 16-byte window scan of
+ * short domains) must give exactly what sc_path_parse() gives: random paths built from
+ * the bytes that matter to a domain (letters, digits, '-', '.', '>', '@', '_', space,
+ * UTF-8 and other 8-bit bytes), every domain length around the window, with and without
+ * something after the '>'. */
+static uint64_t path_rng(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+Test(path, window_scan_agrees_with_byte_scan)
+{
+    static const char *const parts[] = {"a", "Z", "0", "9", "-", ".", ".", "ex", "ample",
+                                        "org", "_", " ", "@", "\xc3\xbc", "\xff", "\x80", "`",
+                                        "{", "/", ":"};
+    static const char *const tails[] = {"", " SIZE=1", " ", ">", "x"};
+    uint64_t st = 0x1234567887654321u;
+    char buf[256];
+    for (int round = 0; round < 200000; round++) {
+        size_t pad = (size_t)(path_rng(&st) % 40); /* readable bytes in front */
+        size_t n = 0;
+        memset(buf, 'x', pad);
+        char *p = buf + pad;
+        p[n++] = '<';
+        const char *local = (path_rng(&st) % 8) ? "alice" : "a.b";
+        memcpy(p + n, local, strlen(local));
+        n += strlen(local);
+        p[n++] = '@';
+        size_t dparts = (size_t)(path_rng(&st) % 12);
+        for (size_t k = 0; k < dparts; k++) {
+            const char *q = parts[path_rng(&st) % (sizeof parts / sizeof parts[0])];
+            if ((path_rng(&st) % 3) != 0)
+                q = parts[path_rng(&st) % 10]; /* mostly domain bytes */
+            memcpy(p + n, q, strlen(q));
+            n += strlen(q);
+        }
+        if (path_rng(&st) % 8)
+            p[n++] = '>';
+        const char *t = tails[path_rng(&st) % (sizeof tails / sizeof tails[0])];
+        memcpy(p + n, t, strlen(t));
+        n += strlen(t);
+        for (uint32_t flags = 0; flags <= SC_SYN_UTF8; flags += SC_SYN_UTF8) {
+            const char *m1 = NULL, *m2 = NULL;
+            size_t l1 = 7, l2 = 7;
+            int u1 = 7, u2 = 7;
+            size_t r1 = sc_path_parse(p, n, 1, flags, &m1, &l1, &u1);
+            size_t r2 = sc_path_parse_at(p, n, pad, 1, flags, &m2, &l2, &u2);
+            cr_assert_eq(r1, r2, "round %d: \"%.*s\" (pad %zu): %zu vs %zu", round, (int)n, p,
+                         pad, r1, r2);
+            cr_assert_eq(u1, u2, "round %d", round);
+            if (r1) {
+                cr_assert(m1 == m2 && l1 == l2, "round %d", round);
+            }
+        }
+    }
+}

@@ -404,8 +404,8 @@ static int parse_params(const char *s, size_t n, int is_mail, uint32_t ext, sc_c
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t ext,
-                                  sc_command *cmd, sc_reply_spec *err)
+static inline int parse_mail_rcpt(const char *a, size_t n, size_t before, int is_mail,
+                                  uint32_t ext, sc_command *cmd, sc_reply_spec *err)
 {
     size_t kwl = is_mail ? 5 : 3;
     if (n < kwl || !keyword_eq(a, is_mail))
@@ -420,7 +420,7 @@ static inline int parse_mail_rcpt(const char *a, size_t n, int is_mail, uint32_t
     const char *mb = NULL;
     size_t mbl = 0;
     int utf8 = 0;
-    size_t pl = sc_path_parse(a + i, n - i, is_mail, SC_SYN_UTF8, &mb, &mbl, &utf8);
+    size_t pl = sc_path_parse_at(a + i, n - i, before + i, is_mail, SC_SYN_UTF8, &mb, &mbl, &utf8);
     if (pl == 0 && !is_mail && n - i >= 12 && a[i + 11] == '>' && eq_ci(a + i + 1, "postmaster", 10)) {
         /* RFC 5321 4.1.1.3: "<Postmaster>" without a domain. */
         pl = 12;
@@ -554,9 +554,9 @@ int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_comm
     case SC_VERB_LHLO:
         return parse_helo(a, n, cmd, err);
     case SC_VERB_MAIL:
-        return parse_mail_rcpt(a, n, 1, allowed_ext, cmd, err);
+        return parse_mail_rcpt(a, n, i, 1, allowed_ext, cmd, err);
     case SC_VERB_RCPT:
-        return parse_mail_rcpt(a, n, 0, allowed_ext, cmd, err);
+        return parse_mail_rcpt(a, n, i, 0, allowed_ext, cmd, err);
     case SC_VERB_DATA:
     case SC_VERB_RSET:
     case SC_VERB_QUIT:

@@ -5,6 +5,10 @@
 
 #include "syntax.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 enum {
     SC_LOCAL_MAX = 64,   /* RFC 5321 4.5.3.1.1 */
     SC_DOMAIN_MAX = 255, /* RFC 5321 4.5.3.1.2 */
@@ -361,11 +365,68 @@ static size_t adl_len(const char *s, size_t len, uint32_t flags)
     }
 }
 
+#if defined(__SSE2__)
+/* domain_scan() for a short ASCII domain, decided by bit masks over one 16-byte window
+ * instead of a loop per byte. The window is p[0, 16) when len >= 16, else the 16 bytes
+ * that end at p + len: `before` bytes in front of p must be readable for that (the
+ * caller's line). Returns what domain_scan() returns, or 0 when the scalar scan must
+ * decide (the domain does not end inside the window, a byte >= 0x80 stops it, too
+ * little to read); a valid domain is never empty, so 0 is no answer. */
+static size_t domain_scan16(const unsigned char *p, size_t len, size_t before, size_t *labels)
+{
+    unsigned shift;
+    const unsigned char *w;
+    if (len >= 16) {
+        w = p;
+        shift = 0;
+    } else if (len + before >= 16) {
+        w = p + len - 16;
+        shift = (unsigned)(16 - len);
+    } else {
+        return 0;
+    }
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)w);
+    /* Letters (case folded), digits, '-' and '.', by unsigned range tests. */
+    __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    __m128i al = _mm_sub_epi8(lower, _mm_set1_epi8('a'));
+    __m128i is_alpha = _mm_cmpeq_epi8(_mm_min_epu8(al, _mm_set1_epi8(25)), al);
+    __m128i dg = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+    __m128i is_digit = _mm_cmpeq_epi8(_mm_min_epu8(dg, _mm_set1_epi8(9)), dg);
+    __m128i is_hy = _mm_cmpeq_epi8(v, _mm_set1_epi8('-'));
+    __m128i is_dot = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
+    uint32_t ok = (uint32_t)_mm_movemask_epi8(
+                      _mm_or_si128(_mm_or_si128(is_alpha, is_digit), _mm_or_si128(is_hy, is_dot))) >>
+                  shift;
+    uint32_t dot = (uint32_t)_mm_movemask_epi8(is_dot) >> shift;
+    uint32_t hy = (uint32_t)_mm_movemask_epi8(is_hy) >> shift;
+    size_t avail = 16 - shift;
+    uint32_t stops = ~ok & ((1u << avail) - 1u);
+    if (!stops)
+        return 0; /* the domain may go on past the window */
+    unsigned n = (unsigned)__builtin_ctz(stops);
+    if (p[n] >= 0x80)
+        return 0; /* UTF-8 or not: domain_scan() knows */
+    if (n == 0)
+        return SIZE_MAX;
+    uint32_t in = (1u << n) - 1u, first = 1u, last = 1u << (n - 1);
+    dot &= in;
+    hy &= in;
+    /* Labels are not empty (no dot first, last or twice in a row) and do not start or
+     * end with '-'; a window holds no label over 63 octets nor a domain over 255. */
+    if ((dot & (first | last)) || (dot & (dot >> 1)) || (hy & (first | last)) ||
+        (hy & ((dot << 1) | (dot >> 1))))
+        return SIZE_MAX;
+    *labels = (size_t)__builtin_popcount(dot) + 1;
+    return n;
+}
+#endif
+
 /* A path whose mailbox at s[i..] is a Dot-string local part and a Domain, directly
  * followed by '>': returns the offset after the '>' (setting *utf8), or 0 when the path
  * has another shape or is invalid, for the general parser to decide. Valid Dot-strings
  * and Domains hold no '>', so the '>' found here is the one the general parser finds. */
-static size_t path_fast(const char *s, size_t len, size_t i, uint32_t flags, int *utf8)
+static size_t path_fast(const char *s, size_t len, size_t before, size_t i, uint32_t flags,
+                        int *utf8)
 {
     const unsigned char *p = (const unsigned char *)s;
     if (i >= len || p[i] == '"')
@@ -378,7 +439,14 @@ static size_t path_fast(const char *s, size_t len, size_t i, uint32_t flags, int
         return 0;
     size_t d = i + l + 1, labels;
     int dom_eight = 0;
-    size_t dl = domain_scan(p + d, len - d, flags, &labels, &dom_eight);
+    size_t dl = 0;
+#if defined(__SSE2__)
+    dl = domain_scan16(p + d, len - d, before + d, &labels);
+#else
+    (void)before;
+#endif
+    if (dl == 0)
+        dl = domain_scan(p + d, len - d, flags, &labels, &dom_eight);
     if (dl == SIZE_MAX || d + dl >= len || p[d + dl] != '>')
         return 0;
     if (utf8)
@@ -388,6 +456,12 @@ static size_t path_fast(const char *s, size_t len, size_t i, uint32_t flags, int
 
 size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
                      const char **mbox, size_t *mbox_len, int *utf8)
+{
+    return sc_path_parse_at(s, len, 0, allow_null, flags, mbox, mbox_len, utf8);
+}
+
+size_t sc_path_parse_at(const char *s, size_t len, size_t before, int allow_null,
+                        uint32_t flags, const char **mbox, size_t *mbox_len, int *utf8)
 {
     if (utf8)
         *utf8 = 0;
@@ -408,7 +482,7 @@ size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
         i = 1 + a + 1;
     }
     /* The common shape, Dot-string "@" Domain ">", in one pass with no search for '>'. */
-    size_t fast = path_fast(s, len, i, flags, utf8);
+    size_t fast = path_fast(s, len, before, i, flags, utf8);
     if (fast) {
         *mbox = s + i;
         *mbox_len = fast - 1 - i;

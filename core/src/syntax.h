@@ -37,6 +37,10 @@ int sc_mailbox_valid(const char *s, size_t len, uint32_t flags, int *utf8);
  * Sets *utf8 when the mailbox contains UTF-8. */
 size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
                      const char **mbox, size_t *mbox_len, int *utf8);
+/* The same, when `before` bytes in front of s are readable too (s lies inside a longer
+ * line): short domains are then scanned 16 bytes at a time. Same results. */
+size_t sc_path_parse_at(const char *s, size_t len, size_t before, int allow_null,
+                        uint32_t flags, const char **mbox, size_t *mbox_len, int *utf8);
 
 /* RFC 3461 xtext validity and decoding. */
 int sc_xtext_valid(const char *s, size_t len);
