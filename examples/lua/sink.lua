@@ -27,8 +27,8 @@
 --     loop serves the other connections meanwhile). --max-auth-failures-per-address
 --     (0, off) refusals from one IP address within --auth-failure-window (600) seconds
 --     make its next AUTH get "421 4.7.0 ... from ADDR, try later" and the close, unchecked.
--- Writes never block: a client that does not read its replies is dropped at its
--- deadline. Only the TLS handshake blocks the loop (for at most 5 seconds).
+-- Nothing blocks the loop: output a client does not read is queued (bounded) and the
+-- client dropped at its deadline; the TLS handshake runs step by step like the rest.
 --
 -- Needs LUA_PATH to reach bindings/lua/lib and the library via package.cpath or
 -- SMTPCORE_LIB (see docs/lua.md).
@@ -235,26 +235,44 @@ local function expire(c, which)
     close_conn(c)
 end
 
--- STARTTLS: the 220 must be out first; handshake (blocking, bounded by the socket
--- timeout), then tell the engine. Bytes we still hold arrived in plaintext after the
--- STARTTLS command: drop them, like the engine drops what it had (CVE-2011-0411 class).
-local function start_tls(c)
-    c.sock:settimeout(5)
-    local ok, serr = flush(c)
-    if not ok or c.out then return nil, serr or "client did not take the 220" end
-    local conn, err = ssl.wrap(c.sock, tls_params)
-    if not conn then return nil, err end
-    conn:settimeout(5)
-    local hok, herr = conn:dohandshake()
-    if not hok then return nil, herr end
-    conn:settimeout(0)
-    conns[c.sock] = nil
-    c.sock = conn
-    conns[conn] = c
-    c.pending = nil
-    c.tls = true
-    c.tls_fresh = true
-    return c.session:tls_started()
+-- STARTTLS: once the 220 is out, the handshake runs step by step from the select() loop
+-- (a client that stalls in it holds no one else up and meets its deadline); then the
+-- engine is told. Bytes we still hold arrived in plaintext after the STARTTLS command:
+-- drop them, like the engine drops what it had (CVE-2011-0411 class). Returns nil, err
+-- when the handshake failed.
+local function tls_step(c)
+    if c.out then return true end -- the 220 first
+    if c.tls_want == "start" then
+        local conn, err = ssl.wrap(c.sock, tls_params)
+        if not conn then return nil, err end
+        conn:settimeout(0)
+        conns[c.sock] = nil
+        c.sock = conn
+        conns[conn] = c
+        c.pending = nil
+        c.tls_want = "handshake"
+    end
+    local ok, err = c.sock:dohandshake()
+    if ok then
+        c.tls_want, c.tls_io = nil, nil
+        c.tls = true
+        c.tls_fresh = true
+        return c.session:tls_started()
+    end
+    if would_block(err) then
+        c.tls_io = err
+        return true
+    end
+    return nil, err
+end
+
+local function tls_progress(c)
+    local ok, err = tls_step(c)
+    if not ok then
+        io.stderr:write("sink: TLS handshake failed: " .. tostring(err) .. "\n")
+        close_conn(c)
+    end
+    return ok
 end
 
 -- AUTH failures per client address (--max-auth-failures-per-address): recent refusal
@@ -312,16 +330,13 @@ local function answer_auth(c, ev)
 end
 
 -- Handles one event; returns false when the connection must close now, "wait" when its
--- answer is held back.
+-- answer is held back, "tls" when the TLS handshake is next.
 local function handle(c, ev)
     local s = c.session
     local t = tonumber(ev.type)
     if t == SEV.STARTTLS then
-        local ok, err = start_tls(c)
-        if not ok then
-            io.stderr:write("sink: TLS handshake failed: " .. tostring(err) .. "\n")
-            return false
-        end
+        c.tls_want = "start"
+        return "tls"
     elseif t == SEV.MAIL then
         c.from, c.rcpts, c.body = slice(ev.address), {}, {}
         s:accept()
@@ -365,7 +380,7 @@ end
 -- Runs events until the engine needs more bytes than we hold (or waits for an answer we
 -- hold back); false means close now (once the output is written).
 local function drive(c)
-    if c.held then return true end
+    if c.held or c.tls_want then return true end
     local s = c.session
     local progress = true
     for _ = 1, 1000000 do
@@ -387,6 +402,11 @@ local function drive(c)
             local r = handle(c, ev)
             if r == false then return false end
             if r == "wait" then return flush(c) end
+            if r == "tls" then
+                if not flush(c) then return false end
+                tls_progress(c) -- closes the connection itself on failure
+                return true
+            end
             progress = true
         end
     end
@@ -483,7 +503,10 @@ while stored < opts.max_messages do
     local wait = run_timers()
     local rd, wr = { listener }, {}
     for sock, c in pairs(conns) do
-        if not c.closing and not c.held and (not c.out or #c.out < OUT_MAX) then
+        if c.tls_want then
+            if c.tls_io == "wantwrite" then wr[#wr + 1] = sock
+            elseif not c.out then rd[#rd + 1] = sock end
+        elseif not c.closing and not c.held and (not c.out or #c.out < OUT_MAX) then
             rd[#rd + 1] = sock
         end
         if c.out then wr[#wr + 1] = sock end
@@ -495,6 +518,8 @@ while stored < opts.max_messages do
         local c = conns[sock]
         if c then
             if not send_out(c) then close_conn(c)
+            elseif c.tls_want then
+                if not c.out then tls_progress(c) end
             elseif c.closing then
                 if not c.out then close_conn(c) end
             elseif c.pending and not c.held and (not c.out or #c.out < OUT_MAX) then
@@ -508,7 +533,11 @@ while stored < opts.max_messages do
             accept_conn()
         else
             local c = conns[sock]
-            if c and not c.closing then read_conn(c) end
+            if c and c.tls_want then
+                if tls_progress(c) and not c.tls_want then read_conn(c) end
+            elseif c and not c.closing then
+                read_conn(c)
+            end
         end
     end
 end

@@ -240,4 +240,39 @@ test("--max-auth-failures ends the session with 421 4.7.0 (the engine's limit)",
     H.kill(pid)
 end)
 
+local function make_cert(dir)
+    local rc = os.execute("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+        .. "-addext subjectAltName=DNS:localhost -keyout " .. dir .. "/key.pem -out "
+        .. dir .. "/cert.pem >/dev/null 2>&1")
+    H.ok(rc == 0 or rc == true, "openssl req")
+    return dir .. "/cert.pem", dir .. "/key.pem"
+end
+
+test("a client stalling in the TLS handshake holds no one else up, and meets its deadline", function()
+    local cert, key = make_cert(H.tmpdir())
+    local port, _, pid = start_sink("--timeout 3 --tls-cert " .. cert .. " --tls-key " .. key)
+    local a = connect(port)
+    reply(a)
+    a:send("EHLO c\r\n")
+    reply(a)
+    a:send("STARTTLS\r\n")
+    H.match(reply(a), "^220 ")
+    -- a now says nothing: the sink waits for its ClientHello. Meanwhile b is served...
+    local b = connect(port)
+    H.match(reply(b), "^220 ")
+    b:send("QUIT\r\n")
+    H.match(reply(b), "^221 ")
+    b:close()
+    -- ...while a is still connected (a blocking handshake would have served b only
+    -- after giving up on a).
+    a:settimeout(0)
+    local d, err = a:receive(1)
+    H.eq(d, nil)
+    H.eq(err, "timeout", "a still open while b was served")
+    -- Then a meets the deadline: closed without a reply (it is mid-handshake).
+    H.eq(read_to_close(a), "")
+    a:close()
+    H.kill(pid)
+end)
+
 return T
