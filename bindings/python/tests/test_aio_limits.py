@@ -506,6 +506,20 @@ def test_idle_connections_hold_no_read_buffer():
     assert per < 24, f"{per:.1f} KiB per idle connection"
 
 
+def test_implicit_tls_handshake_never_started_is_dropped_at_the_timeout(server_tls):
+    """A client that connects to an implicit-TLS listener and says nothing is closed after
+    ``timeout`` (the handshake comes before the session; asyncio alone waits 60 s)."""
+    async def main():
+        async with running_server(Collector(), tls_context=server_tls, implicit_tls=True,
+                                  timeout=0.5) as port:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            got = await read_to_eof(r, 20)
+            await close(w)
+            return got
+
+    assert run(main()) == b""
+
+
 def test_the_limits_pass_through_the_controller():
     from smtpcore.aio import Controller
     with Controller(Collector(), max_connections=1, timeout=5) as ctl:

@@ -625,11 +625,16 @@ async def serve(
         if path is not None:
             return await loop.create_unix_server(lambda: ServerProtocol(runner), path)
         return await loop.create_server(lambda: ServerProtocol(runner), host, port)
+    # Implicit TLS: the handshake comes before the runner (and its deadlines); a client
+    # that never completes it is dropped after ``timeout`` (asyncio's default: 60 s).
+    tls: dict[str, Any] = {}
+    if implicit_tls:
+        tls["ssl"] = tls_context
+        if timeout is not None:
+            tls["ssl_handshake_timeout"] = timeout
     if path is not None:
-        return await asyncio.start_unix_server(runner, path,
-                                               ssl=tls_context if implicit_tls else None)
-    return await asyncio.start_server(runner, host, port,
-                                      ssl=tls_context if implicit_tls else None)
+        return await asyncio.start_unix_server(runner, path, **tls)
+    return await asyncio.start_server(runner, host, port, **tls)
 
 
 def _wrap_partial(obj: Any) -> Handler:
