@@ -4,7 +4,11 @@
 #        (default 20000 10 1024 5; without BUILD_DIR it builds the release tools in
 #        build/release)
 # Two load shapes: -d (many messages per connection) and one connection per message.
-# Both servers start once; after a warm-up of each, every round runs each shape against
+# smtp-source waits for every reply, and on two CPUs it is the ceiling of messages/s before
+# a fast server is; so a third shape, "pipelined", loads both servers with the project's
+# own generator, bench_loadgen (C, the smtpcore client engine: MAIL, RCPT and DATA
+# pipelined, the next MAIL behind the final dot, one round trip per message), when it is
+# built in BUILD_DIR/bench. Both servers start once; after a warm-up of each, every round runs each shape against
 # both servers, interleaved (the order flips from round to round), and prints one line
 # per run (bench/measure.py): messages/s, the server's CPU per message from its own
 # accounting, the generator's CPU per message, and how busy each was (% of one core).
@@ -29,9 +33,11 @@ command -v smtp-source >/dev/null && command -v smtp-sink >/dev/null ||
 if [ -z "$BUILD" ]; then
   BUILD=build/release
   cmake --preset release >/dev/null
-  cmake --build --preset release --target smtpcore-sink >/dev/null
+  cmake --build --preset release --target smtpcore-sink bench_loadgen >/dev/null
 fi
 SINK=$BUILD/tools/smtpcore-sink
+LOADGEN=$BUILD/bench/bench_loadgen
+[ -x "$LOADGEN" ] && [ "$LMTP" != 1 ] || LOADGEN=
 [ -x "$SINK" ] || { echo "bench: $SINK not built" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/smtpcore-bench.XXXXXX)
@@ -65,13 +71,20 @@ start_sink() {
   return 1
 }
 
-# load PORT PID SHAPE [N]: one smtp-source run, measured (one line, see bench/measure.py)
+# load PORT PID SHAPE [N]: one generator run, measured (one line, see bench/measure.py)
 load() {
   local port=$1 pid=$2 shape=$3 n=${4:-$MSGS}
+  if [ "$shape" = pipelined ]; then
+    timeout 600 /usr/bin/python3 bench/measure.py --messages "$n" --server-pid "$pid" -- \
+      "$LOADGEN" "127.0.0.1:$port" "$n" "$SESS" "$SIZE"
+    return
+  fi
   timeout 600 /usr/bin/python3 bench/measure.py --messages "$n" --server-pid "$pid" -- \
     smtp-source "${src_flag[@]+"${src_flag[@]}"}" $shape -s "$SESS" -m "$n" -l "$SIZE" -M bench.example.org \
     -f from@example.org -t to@example.com "127.0.0.1:$port"
 }
+SHAPES=(-d "")
+[ -n "$LOADGEN" ] && SHAPES+=(pipelined)
 
 start_sink sink; sport=$SPORT; spid=$SPID
 pport=$(free_port)
@@ -84,13 +97,13 @@ wait_port "$sport"; wait_port "$pport"
 [ "$LMTP" = 1 ] && echo "LMTP: smtpcore-sink --lmtp vs smtp-sink -L, smtp-source -L -r $RCPTS"
 echo "smtp-source: $MSGS messages of $SIZE bytes per run, $SESS sessions, 127.0.0.1," \
      "$ROUNDS rounds; $(nproc) CPUs"
-for shape in -d ""; do   # warm-up: caches, the listen queues, the page cache of the tools
+for shape in "${SHAPES[@]}"; do   # warm-up: caches, the listen queues, the page cache of the tools
   load "$sport" "$spid" "$shape" $((MSGS / 10 + 1)) >/dev/null
   load "$pport" "$ppid_" "$shape" $((MSGS / 10 + 1)) >/dev/null
 done
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round =="
-  for shape in -d ""; do
+  for shape in "${SHAPES[@]}"; do
     name=${shape:-conn/msg}
     if [ $((round % 2)) -eq 1 ]; then order="ours theirs"; else order="theirs ours"; fi
     for who in $order; do

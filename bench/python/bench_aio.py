@@ -108,11 +108,14 @@ def run_aiosmtpd_server(port: int) -> None:
 
 
 SINK_BIN = ""  # --sink-bin: smtpcore-sink, the C server under the same load (the floor)
+LOADGEN_BIN = ""  # --loadgen-bin: bench_loadgen, the pipelined C generator
 
 
-def bench_server(kind: str, messages: int, sessions: int, msgfile: str) -> str:
-    """One measured smtp-source -d run into a fresh server process, after a short warm-up.
-    Returns bench/measure.py's line: msg/s, server and generator CPU per message, busy."""
+def bench_server(kind: str, messages: int, sessions: int, msgfile: str,
+                 pipelined: bool = False) -> str:
+    """One measured smtp-source -d run (pipelined: bench_loadgen, LOADGEN_BIN) into a fresh
+    server process, after a short warm-up. Returns bench/measure.py's line: msg/s, server
+    and generator CPU per message, busy."""
     port = free_port()
     if kind == "smtpcore-sink":  # the C floor: same engine, no Python
         argv = [SINK_BIN, "--listen", f"127.0.0.1:{port}", "--quiet", "--max-conn", "1000"]
@@ -123,14 +126,18 @@ def bench_server(kind: str, messages: int, sessions: int, msgfile: str) -> str:
     def generate(n: int) -> tuple[float, float, float]:
         c0 = cpu_ns([child.pid])
         t0 = time.perf_counter()
-        gen = subprocess.Popen([tool("smtp-source"), "-m", str(n), "-s", str(sessions),
-                                "-d", "-F", msgfile, "-f", "a@example.com", "-t",
-                                "b@example.com", "-M", "client.example.com",
-                                f"127.0.0.1:{port}"])
+        if pipelined:
+            argv = [LOADGEN_BIN, f"127.0.0.1:{port}", str(n), str(sessions),
+                    str(os.path.getsize(msgfile))]
+        else:
+            argv = [tool("smtp-source"), "-m", str(n), "-s", str(sessions), "-d", "-F",
+                    msgfile, "-f", "a@example.com", "-t", "b@example.com", "-M",
+                    "client.example.com", f"127.0.0.1:{port}"]
+        gen = subprocess.Popen(argv)
         _, status, usage = os.wait4(gen.pid, 0)
         wall = time.perf_counter() - t0
         if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"smtp-source failed ({status})")
+            raise SystemExit(f"{argv[0]} failed ({status})")
         return wall, (cpu_ns([child.pid]) - c0) / 1e9, usage.ru_utime + usage.ru_stime
 
     try:
@@ -266,6 +273,9 @@ def main() -> None:
     ap.add_argument("--sink-bin", default="", metavar="PATH",
                     help="also load smtpcore-sink (C) the same way: the floor of CPU per "
                          "message that the kernel's share sets for any server")
+    ap.add_argument("--loadgen-bin", default="", metavar="PATH",
+                    help="also load smtpcore.aio and aiosmtpd with bench_loadgen (pipelined, "
+                         "one round trip per message) beside smtp-source")
     ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd"])
     ap.add_argument("--port", type=int)
     args = ap.parse_args()
@@ -284,6 +294,10 @@ def main() -> None:
         global SINK_BIN
         SINK_BIN = args.sink_bin
         servers.append("smtpcore-sink")
+    pipelined = ["smtpcore", "aiosmtpd"] if args.loadgen_bin else []
+    if args.loadgen_bin:
+        global LOADGEN_BIN
+        LOADGEN_BIN = args.loadgen_bin
     if not args.no_uvloop:
         if have_uvloop():
             servers.append("smtpcore-uvloop")
@@ -315,6 +329,9 @@ def main() -> None:
             for kind in (servers[::-1] if flip else servers):
                 line = bench_server(kind, args.server_messages, args.sessions, msgfile)
                 print(f"server {kind:<16} {line}", flush=True)
+            for kind in (pipelined[::-1] if flip else pipelined):
+                line = bench_server(kind, args.server_messages, args.sessions, msgfile, True)
+                print(f"pipelined {kind:<13} {line}", flush=True)
             sink, port = start_sink()
             try:
                 for variant, who, fn, data in (clients[::-1] if flip else clients):
