@@ -290,13 +290,42 @@ local function recent_failures(ip)
     return #keep
 end
 
-local function auth_failed(ip)
-    if opts.max_auth_failures_per_address <= 0 then return end
+-- At most this many addresses are remembered (as smtpcore-sink): beyond it the expired
+-- ones are dropped, then any, so an address-scanning client cannot grow the table.
+local MAX_ADDRESSES = 4096
+local tracked = 0
+
+local function auth_failed(ip, n)
     recent_failures(ip)
-    local list = auth_failures[ip] or {}
-    list[#list + 1] = now
+    local list = auth_failures[ip]
+    if not list then
+        if tracked >= MAX_ADDRESSES then
+            tracked = 0
+            for a in pairs(auth_failures) do
+                if tracked >= MAX_ADDRESSES / 2 or recent_failures(a) == 0 then
+                    auth_failures[a] = nil
+                else
+                    tracked = tracked + 1
+                end
+            end
+        end
+        list = {}
+        tracked = tracked + 1
+    end
+    for _ = 1, n do list[#list + 1] = now end
     while #list > opts.max_auth_failures_per_address do table.remove(list, 1) end
     auth_failures[ip] = list
+end
+
+-- After a round of events: the session's new failed AUTHs (the engine's count: refusals
+-- here and AUTHs it refused itself, AUTH FOO, "*") are counted for its address.
+local function sync_auth_failures(c)
+    if opts.max_auth_failures_per_address <= 0 then return end
+    local f = c.session:auth_failures()
+    if f > c.auth_seen then
+        auth_failed(c.ip, f - c.auth_seen)
+        c.auth_seen = f
+    end
 end
 
 -- A refusal, or (address locked out) the end of the session with that reply.
@@ -317,7 +346,6 @@ local function answer_auth(c, ev)
         s:accept()
         return true
     else
-        auth_failed(c.ip)
         answer = { 535, "5.7.8", "Authentication credentials invalid" }
     end
     if opts.auth_failure_delay > 0 then
@@ -388,6 +416,7 @@ local function drive(c)
         local ev = assert(s:next_event())
         local t = tonumber(ev.type)
         if t == SEV.NONE then
+            sync_auth_failures(c)
             if not flush(c) or s:want_close() then return false end
             sync_content(c)
             if c.out and #c.out >= OUT_MAX then break end -- resumed once it drains
@@ -396,6 +425,7 @@ local function drive(c)
             if not c.pending or not progress then break end
             progress = false
         elseif t == SEV.CLOSE then
+            sync_auth_failures(c)
             flush(c)
             return false
         else
@@ -462,7 +492,7 @@ local function accept_conn()
     end
     local session = assert(smtpcore.server_new(server_config()))
     local c = { sock = client, session = session, body = {}, rcpts = {}, ip = client:getpeername(),
-                last_read = now, command_start = now, content_bytes = 0 }
+                last_read = now, command_start = now, content_bytes = 0, auth_seen = 0 }
     conns[client] = c
     nconns = nconns + 1
     if not drive(c) then finish(c) end

@@ -430,6 +430,45 @@ def test_max_auth_failures_ends_the_session_with_421():
     assert out.count(b"535 5.7.8") == 2 and b"421 4.7.0" in out
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_auth_the_engine_refuses_counts_for_the_address_too(tls, server_tls, client_tls):
+    """AUTH FOO (504) and a cancelled exchange (501) never reach the handler, yet they are
+    failed AUTHs (the engine's auth_failures), counted per address as by smtpcore-sink."""
+    handler = Closes(credentials={"user": "secret"})
+    kw = {"tls_context": server_tls, "implicit_tls": True} if tls else {}
+    ckw = {"ssl": client_tls, "server_hostname": "localhost"} if tls else {}
+
+    async def ehlo(port):
+        r, w = await asyncio.open_connection("127.0.0.1", port, **ckw)
+        await r.readline()
+        w.write(b"EHLO c\r\n")
+        while (await r.readline())[3:4] != b" ":
+            pass
+        return r, w
+
+    async def main():
+        async with running_server(handler, allow_plaintext_auth=True, auth_failure_delay=0,
+                                  max_auth_failures_per_address=2, **kw) as port:
+            r, w = await ehlo(port)
+            w.write(b"AUTH FOO\r\n")
+            first = [await asyncio.wait_for(r.readline(), 10)]
+            w.write(b"AUTH PLAIN\r\n")
+            first.append(await asyncio.wait_for(r.readline(), 10))
+            w.write(b"*\r\n")
+            first.append(await asyncio.wait_for(r.readline(), 10))
+            await close(w)
+            r, w = await ehlo(port)
+            w.write(AUTH_GOOD)
+            second = await read_to_eof(r)
+            await close(w)
+            return first, second
+
+    first, second = run(main())
+    assert [x[:3] for x in first] == [b"504", b"334", b"501"]
+    assert second.startswith(b"421 4.7.0 localhost Error: too many failed authentications")
+    assert handler.auth_calls == 0
+
+
 def test_the_per_address_limit_is_off_by_default():
     handler = Closes(credentials={"user": "secret"})
 

@@ -109,6 +109,23 @@ class ServerLimits:
             self._failures.move_to_end(address)
         times.append(now)
 
+    def sync_auth_failures(self, session: Any, failures: int, seen: int) -> int:
+        """Counts for the session's client address the failed AUTHs of the engine's
+        count (``ServerConnection.auth_failures``: refusals by the handler and AUTHs the
+        engine refused itself, bad base64, ``*``...) not counted yet (``seen`` of them
+        were); returns the new count seen. As smtpcore-sink does after each round."""
+        if failures > seen:
+            host = peer_host(session)
+            for _ in range(failures - seen):
+                self.auth_failed(host)
+        return failures
+
+
+def peer_host(session: Any) -> Any:
+    """The client address AUTH failures are counted for (the IP without the port)."""
+    peer = session.peer
+    return peer[0] if isinstance(peer, tuple) and peer else peer
+
 
 class Clock:
     """The deadlines of one connection (times are the event loop's clock)."""

@@ -14,6 +14,7 @@ from typing import Any
 from .._ffi import ffi, lib
 from ..enums import AuthMech, Extension
 from ._common import CloseReply, Response
+from ._limits import peer_host
 
 __all__ = ["check_signatures", "default_keywords", "wrap_hooks"]
 
@@ -168,24 +169,20 @@ def accepts(result: Any) -> bool:
     return isinstance(code, int) and code < 400
 
 
-def _peer_host(session: Any) -> Any:
-    """The client address AUTH failures are counted for (the IP without the port)."""
-    peer = session.peer
-    return peer[0] if isinstance(peer, tuple) and peer else peer
-
-
 def _throttle_auth(inner: Any, limits: Any, config: dict[str, Any]) -> Any:
     """AUTH as Postfix's error sleep and anvil do it: each refusal is answered only after
     ``auth_failure_delay`` seconds (an asyncio sleep: other sessions go on), and an
     address with ``auth_failure_limit`` refusals within ``auth_failure_window`` gets
     "421 4.7.0 <hostname> Error: too many failed authentications from ADDR, try later"
     and the close (as smtpcore-sink) without the handler being asked, until its failures
-    age out of the window."""
+    age out of the window. The failures themselves are counted by the runners from the
+    engine's count (ServerLimits.sync_auth_failures), which includes AUTHs the engine
+    refused without asking the handler."""
     delay = limits.auth_failure_delay
     hostname = config.get("hostname") or ffi.string(_config_defaults().hostname).decode()
 
     async def hook(session: Any, mechanism: Any, username: str, password: str) -> Any:
-        host = _peer_host(session)
+        host = peer_host(session)
         if limits.auth_blocked(host):
             result: Any = CloseReply(421, f"{hostname} Error: too many failed "
                                      f"authentications from {host}, try later", "4.7.0")
@@ -193,7 +190,6 @@ def _throttle_auth(inner: Any, limits: Any, config: dict[str, Any]) -> Any:
             result = await inner(session, mechanism, username, password)
             if accepts(result):
                 return result
-            limits.auth_failed(host)
         if delay:
             await asyncio.sleep(delay)
         return result

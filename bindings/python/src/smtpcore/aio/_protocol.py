@@ -85,6 +85,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
     __slots__ = ("runner", "handler", "hooks", "limits", "transport", "conn", "session",
                  "env", "end_rcpts", "body", "view", "cbuf", "pending", "busy",
                  "write_paused", "eof", "done", "admitted", "clock", "timer", "loop", "lmtp",
+                 "auth_seen",
                  "_new_envelope")
 
     def __init__(self, runner: Any) -> None:
@@ -108,6 +109,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
         self.eof = False
         self.done = False
         self.admitted = False
+        self.auth_seen = 0  # failed AUTHs counted for the address (limits)
         self.clock: Clock | None = None
         self.timer: Any = None
         self.loop: Any = None
@@ -449,6 +451,9 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 if pending:
                     self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
                     pending.clear()
+                if self.limits.auth_failure_limit:
+                    self.auth_seen = self.limits.sync_auth_failures(
+                        session, conn.auth_failures, self.auth_seen)
                 if conn.want_close or (self.eof and not conn.pending_input):
                     self._close()
                     return

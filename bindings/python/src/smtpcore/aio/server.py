@@ -377,9 +377,13 @@ class SMTPServerProtocolRunner:
                        rcpts: Sequence[str] | None = None) -> bool:
             return await self._call(conn, ev, coro, rcpts, clock)
 
+        auth_seen = 0  # failed AUTHs counted for the address (limits)
         while True:
             ev = conn.next_event()
             if ev is None:
+                if self.limits.auth_failure_limit:
+                    auth_seen = self.limits.sync_auth_failures(session, conn.auth_failures,
+                                                               auth_seen)
                 out = conn.data_to_send()
                 if out:
                     # A reply: the command it answers was complete, the next one's time
@@ -566,10 +570,11 @@ async def serve(
       before "421 4.7.0 ... too many failed authentications" and close.
     - ``auth_failure_delay`` (seconds, default 1.0): each AUTH the handler refuses is
       answered only after this pause (other sessions go on meanwhile), as Postfix's
-      error sleep. ``max_auth_failures_per_address`` refused AUTHs from one client IP
-      address within ``auth_failure_window`` seconds (default 600) make its next AUTH
-      get "421 4.7.0 <hostname> Error: too many failed authentications from ADDR, try
-      later" and the close (as smtpcore-sink) without the handler being asked.
+      error sleep. ``max_auth_failures_per_address`` failed AUTHs (the engine's
+      ``auth_failures``, its own refusals included) from one client IP address within
+      ``auth_failure_window`` seconds (default 600) make its next AUTH get "421 4.7.0
+      <hostname> Error: too many failed authentications from ADDR, try later" and the
+      close (as smtpcore-sink) without the handler being asked.
     """
     from .compat import AiosmtpdHandler, is_aiosmtpd_handler
     if is_aiosmtpd_handler(handler) or authenticator is not None:
