@@ -435,8 +435,8 @@ static inline int parse_mail_rcpt(const char *a, size_t n, size_t before, int is
     i += pl;
     if (i < n && a[i] != ' ')
         return fail(err, 501, 1, (uint16_t)addr_sub, badaddr, SMTPCORE_V_SYNTAX);
-    if (parse_params(a + i, n - i, is_mail, ext, cmd, err) != 0)
-        return -1;
+    if (i < n && parse_params(a + i, n - i, is_mail, ext, cmd, err) != 0)
+        return -1; /* (no call when nothing follows the path: the common case) */
     /* RFC 6531 3.4: a UTF-8 address needs SMTPUTF8 on MAIL. RCPT can only be checked
      * against what was advertised; the transaction check is the server's. */
     if (utf8 && (is_mail ? !cmd->mail.smtputf8 : !(ext & SMTPCORE_EXT_SMTPUTF8)))

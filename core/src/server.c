@@ -4,6 +4,7 @@
 #include "alloc.h"
 #include "proxy.h"
 #include "reply.h"
+#include "sc_assert.h"
 #include "server_internal.h"
 #include "syntax.h"
 
@@ -291,9 +292,10 @@ static void commit_stage(smtpcore_server *s)
         r = &s->evq[(s->evq_head + s->evq_len) % SC_SRV_EVQ];
         s->evq_len++;
     } else {
-        /* The queue is sized for the longest chain one step produces; overflowing it
-         * would be an engine bug, so the last slot is reused rather than writing out of
+        /* The queue is sized for the longest chain one step produces; overflowing it is
+         * an engine bug. Release builds reuse the last slot rather than writing out of
          * bounds. */
+        SC_ASSERT(s->evq_len < SC_SRV_EVQ);
         r = &s->evq[(s->evq_head + SC_SRV_EVQ - 1) % SC_SRV_EVQ];
     }
     memset(r, 0, sizeof(*r));
@@ -368,7 +370,9 @@ static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_serve
          * in the input buffer: parsing it again gives the same parameters. */
         sc_command c;
         sc_reply_spec err;
-        (void)sc_command_parse(r->line.ptr, r->line.len, s->cfg.extensions, &c, &err);
+        int rc = sc_command_parse(r->line.ptr, r->line.len, s->cfg.extensions, &c, &err);
+        SC_ASSERT(rc == 0);
+        (void)rc;
         ev->address = c.mailbox;
         if (ev->type == SMTPCORE_SEV_MAIL)
             ev->mail = c.mail;
@@ -492,7 +496,9 @@ void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *tex
     smtpcore_enhanced e = enh_from(enh);
     /* Only engine texts come here, and a reply is never queued without
      * s->reserve bytes of room, so this cannot fail. */
-    (void)write_reply(s, code, &e, text, strlen(text));
+    int rc = write_reply(s, code, &e, text, strlen(text));
+    SC_ASSERT(rc == 0);
+    (void)rc;
 }
 
 smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v)

@@ -18,6 +18,7 @@
 #include "data.h"
 #include "line.h"
 #include "proxy.h"
+#include "sc_assert.h"
 
 /* The least output room a step and a host answer get, and so the smallest output
  * buffer: one reply line of the RFC 5321 maximum (512 octets). A step may need more when
@@ -238,6 +239,7 @@ static inline void sc_srv_say(smtpcore_server *s, const char *r, size_t len, siz
     int enh = sc_srv_enh_on(s);
     size_t n = enh ? len : len - enh_len;
     char *dst = sc_buf_reserve(&s->out, n);
+    SC_ASSERT(dst != NULL); /* release builds drop the reply rather than overflow */
     if (!dst)
         return;
     if (enh) {
