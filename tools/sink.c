@@ -1,7 +1,9 @@
 /* smtpcore-sink: an SMTP server on the smtpcore engine that stores what it receives. */
 #include "sink.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +17,9 @@
 #include "net.h"
 #include "report.h"
 #include "workers.h"
+
+/* How often deadlines and idle timeouts are checked. */
+#define SINK_TICK_MS 250
 
 static const char usage_text[] =
 "NAME\n"
@@ -80,8 +85,43 @@ static const char usage_text[] =
 "                         smtpd_forbid_unauth_pipelining); all: authenticated clients\n"
 "                         too; off: such commands are served.\n"
 "    --hostname NAME      Name in the greeting and EHLO reply (default localhost).\n"
-"    --max-conn N         Concurrent connections (default 1000; more get 421).\n"
-"    --timeout SECONDS    Idle timeout per connection (default 300).\n"
+"    --max-conn N         Concurrent connections (default 1000; more get 421). Lowered to\n"
+"                         what the open file limit (ulimit -n) allows: a connection\n"
+"                         needs a descriptor, two with --maildir; the sink does not\n"
+"                         start when the limit leaves room for none.\n"
+"    --timeout SECONDS    Idle timeout: a connection that moves no byte this long gets\n"
+"                         \"421 4.4.2 <host> Error: timeout exceeded\" and is closed,\n"
+"                         mid-DATA too (default 300).\n"
+"    --command-timeout SECONDS\n"
+"                         A command line (or SASL response) must be complete within this\n"
+"                         long of the previous command's handling, however its bytes\n"
+"                         trickle in (default: --timeout; 0: off). Like Postfix's\n"
+"                         smtpd_per_request_deadline.\n"
+"    --content-timeout SECONDS\n"
+"                         Message content (DATA to the final dot, a BDAT chunk) may take\n"
+"                         this long plus one second per --min-content-rate bytes received\n"
+"                         (default: --timeout; 0: off); a client sending one byte a second\n"
+"                         is closed after about this long, with 421 4.4.2.\n"
+"    --min-content-rate BYTES\n"
+"                         See --content-timeout (default 1024; 0: the content deadline\n"
+"                         does not grow).\n"
+"    --max-auth-failures N\n"
+"                         Failed AUTH attempts per connection before \"421 4.7.0 ... too\n"
+"                         many failed authentications\" and close (default 3; 0: no\n"
+"                         limit). Each also counts as an error.\n"
+"    --auth-failure-delay SECONDS\n"
+"                         The reply to a failed AUTH is held back this long (default 1,\n"
+"                         fractions allowed, 0: none), as Postfix's smtpd_error_sleep_time;\n"
+"                         other connections are served meanwhile.\n"
+"    --max-auth-failures-per-address N\n"
+"                         After N failed AUTH attempts from one client IP address within\n"
+"                         --auth-failure-window, its next AUTH gets \"421 4.7.0 ... too many\n"
+"                         failed authentications from ADDR, try later\" without a check\n"
+"                         and the connection closes (default 0: off). At most 4096\n"
+"                         addresses are remembered (the oldest are forgotten first);\n"
+"                         with --workers each worker counts on its own.\n"
+"    --auth-failure-window SECONDS\n"
+"                         See --max-auth-failures-per-address (default 600).\n"
 "    --grace SECONDS      At shutdown, time given to messages in flight (default 30).\n"
 "    --workers N          Serve with N worker processes (default 1). Each worker is a\n"
 "                         whole sink with its own sessions, storage thread and\n"
@@ -90,7 +130,8 @@ static const char usage_text[] =
 "    --worker-socket MODE reuseport (default): one SO_REUSEPORT listener per worker, the\n"
 "                         kernel spreads connections; shared: one listener for all.\n"
 "    --quiet              No per-transaction log lines.\n"
-"    --verbose            Also log connections and protocol errors.\n"
+"    --verbose            Also log connections, protocol errors and the sessions closed\n"
+"                         by a timeout or deadline.\n"
 "    -h, --help           This text.\n"
 "    --version            The tool's and the library's version.\n"
 "\n"
@@ -109,8 +150,41 @@ static const char usage_text[] =
 "    and status is 250 when one recipient got 250, else the first 4xx, else the first 5xx.\n"
 "\n"
 "EXIT STATUS\n"
-"    0 after a clean shutdown, 2 on a usage error, 1 on a start-up failure (or,\n"
-"    with --workers, when a worker failed or died).\n";
+"    0 after a clean shutdown, 2 on a usage error, 1 on a start-up failure (such as an\n"
+"    open file limit with no room for a connection) or, with --workers, when a worker\n"
+"    failed or died.\n";
+
+/* "1", "0.25", "2.5": seconds with an optional fraction, into milliseconds. */
+static int parse_seconds_ms(const char *v, uint32_t max_s, uint32_t *ms)
+{
+    uint64_t whole = 0, frac = 0, scale = 1000;
+    const char *p = v;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((whole = whole * 10 + (uint64_t)(*p - '0')) > max_s)
+            return -1;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            if (scale > 1) {
+                scale /= 10;
+                frac += (uint64_t)(*p - '0') * scale;
+            }
+    }
+    if (*p != '\0')
+        return -1;
+    *ms = (uint32_t)(whole * 1000 + frac);
+    return 0;
+}
+
+const char *sink_failed_note(uint64_t failed)
+{
+    static char note[64];
+    if (failed == 0)
+        return "";
+    snprintf(note, sizeof note, ", %llu of them with 451", (unsigned long long)failed);
+    return note;
+}
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -130,6 +204,12 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
     o->max_rcpt = 100;
     o->max_conn = 1000;
     o->timeout_s = 300;
+    o->command_timeout_s = UINT32_MAX; /* = --timeout unless given */
+    o->content_timeout_s = UINT32_MAX;
+    o->min_content_rate = 1024;
+    o->max_auth_failures = 3;
+    o->auth_failure_delay_ms = 1000;
+    o->auth_failure_window_s = 600;
     o->grace_s = 30;
     o->hostname = "localhost";
     o->workers = 1;
@@ -179,6 +259,34 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
             if (r < 0 || tool_parse_uint(v, 86400, &n) || n == 0)
                 return usage_error("bad --timeout", v);
             o->timeout_s = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--command-timeout", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 86400, &n))
+                return usage_error("bad --command-timeout", v);
+            o->command_timeout_s = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--content-timeout", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 86400, &n))
+                return usage_error("bad --content-timeout", v);
+            o->content_timeout_s = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--min-content-rate", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 1000000000, &n))
+                return usage_error("bad --min-content-rate", v);
+            o->min_content_rate = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--max-auth-failures", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 1000000, &n))
+                return usage_error("bad --max-auth-failures", v);
+            o->max_auth_failures = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--auth-failure-delay", &v)) != 0) {
+            if (r < 0 || parse_seconds_ms(v, 3600, &o->auth_failure_delay_ms) != 0)
+                return usage_error("bad --auth-failure-delay (seconds, at most 3600)", v);
+        } else if ((r = tool_opt_value(argc, argv, &i, "--max-auth-failures-per-address",
+                                       &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 1000000, &n))
+                return usage_error("bad --max-auth-failures-per-address", v);
+            o->max_auth_failures_per_address = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--auth-failure-window", &v)) != 0) {
+            if (r < 0 || tool_parse_uint(v, 86400 * 7, &n) || n == 0)
+                return usage_error("bad --auth-failure-window", v);
+            o->auth_failure_window_s = (uint32_t)n;
         } else if ((r = tool_opt_value(argc, argv, &i, "--grace", &v)) != 0) {
             if (r < 0 || tool_parse_uint(v, 3600, &n))
                 return usage_error("bad --grace", v);
@@ -243,32 +351,62 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
         return usage_error("--lmtp-refuse needs --lmtp", NULL);
     if ((o->tls_cert == NULL) != (o->tls_key == NULL))
         return usage_error("--tls-cert and --tls-key go together", NULL);
+    if (o->command_timeout_s == UINT32_MAX)
+        o->command_timeout_s = o->timeout_s;
+    if (o->content_timeout_s == UINT32_MAX)
+        o->content_timeout_s = o->timeout_s;
     return -1;
 }
 
+/* Descriptors open now (the sink's own: stdio, signalfd, maildir, storage pipe, ...). */
+static rlim_t fds_in_use(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return 64; /* no /proc: assume a generous reserve */
+    rlim_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n > 0 ? n - 1 : 0; /* the directory's own descriptor */
+}
+
 /* Each connection needs a socket and, while a message is stored, a file: raise the soft
- * descriptor limit to the hard one and keep --max-conn within it, so accept() never
- * fails with EMFILE (which would leave the listening socket readable forever). */
-static void fit_fd_limit(sink_ctx *ctx)
+ * descriptor limit to the hard one and keep --max-conn within it, so that accept() does
+ * not run out (the listening socket would stay readable: a busy loop) and no accepted
+ * message is refused for want of a file. Called once everything else is open. Returns
+ * -1 when the limit leaves no room for a single connection. */
+static int fit_fd_limit(sink_ctx *ctx)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
+        return 0;
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return 0;
     rlim_t per_conn = ctx->opt.maildir != NULL ? 2 : 1;
-    rlim_t reserve = 64;
-    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur <= reserve)
-        return;
-    rlim_t fit = (rl.rlim_cur - reserve) / per_conn;
+    /* Still to come: the listener, the spare descriptor of accept_all(), and a few
+     * short-lived ones (the maildir directory fsync, TLS and resolver internals). */
+    rlim_t reserve = fds_in_use() + 2 + 8;
+    rlim_t fit = rl.rlim_cur > reserve ? (rl.rlim_cur - reserve) / per_conn : 0;
+    if (fit == 0) {
+        fprintf(stderr, "smtpcore-sink: the open file limit (%llu) leaves no descriptor for "
+                "a connection: the sink needs %llu for itself and %llu per connection; "
+                "raise it (ulimit -n)\n", (unsigned long long)rl.rlim_cur,
+                (unsigned long long)reserve, (unsigned long long)per_conn);
+        return -1;
+    }
     if (ctx->opt.max_conn > fit) {
         fprintf(stderr, "smtpcore-sink: --max-conn lowered to %llu (open file limit %llu)\n",
                 (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
         ctx->opt.max_conn = (uint32_t)fit;
     }
+    return 0;
 }
 
 /* Builds the engine configuration and opens TLS, maildir and auth file. */
@@ -276,7 +414,6 @@ static int setup(sink_ctx *ctx)
 {
     char err[512];
     smtpcore_server_config *cfg = &ctx->cfg;
-    fit_fd_limit(ctx);
     smtpcore_server_config_init(cfg);
     cfg->hostname = ctx->opt.hostname;
     /* The engine's defaults (514/768 bytes) keep idle sessions tiny; a sink mostly moves
@@ -292,6 +429,14 @@ static int setup(sink_ctx *ctx)
     cfg->lmtp = ctx->opt.lmtp.on;
     cfg->sync_policy = ctx->opt.sync_policy;
     cfg->nul_policy = ctx->opt.nul_accept ? SMTPCORE_NUL_ACCEPT : SMTPCORE_NUL_REJECT;
+    cfg->max_auth_failures = ctx->opt.max_auth_failures;
+    ctx->limits = malloc(sizeof *ctx->limits);
+    if (ctx->limits == NULL) {
+        fprintf(stderr, "smtpcore-sink: out of memory\n");
+        return -1;
+    }
+    sink_limits_init(ctx->limits, ctx->opt.max_auth_failures_per_address,
+                     (int64_t)ctx->opt.auth_failure_window_s * 1000);
     if (ctx->opt.tls_cert != NULL) {
         ctx->tls = tool_tls_server_ctx(ctx->opt.tls_cert, ctx->opt.tls_key, err, sizeof err);
         if (ctx->tls == NULL) {
@@ -326,7 +471,34 @@ static int setup(sink_ctx *ctx)
         return -1;
     }
     smtpcore_server_del(probe);
-    return 0;
+    return fit_fd_limit(ctx);
+}
+
+/* accept() failed for lack of descriptors (EMFILE, ENFILE: --max-conn fits the limit,
+ * so another process or the system ran out). The connection waiting in the queue would
+ * keep the listener readable and the loop spinning: take it with the spare descriptor,
+ * answer 421 and close it; when even that fails, stop polling the listener for a while.
+ * Logged once per episode. */
+static void accept_no_fd(sink_ctx *ctx, int lfd, int err, int64_t now)
+{
+    static const char busy[] = "421 4.3.2 Too many open files, try later\r\n";
+    if (!ctx->fd_episode && !ctx->opt.quiet)
+        fprintf(stderr, "smtpcore-sink: accept: %s: new connections get 421 until a "
+                "descriptor is free\n", strerror(err));
+    ctx->fd_episode = 1;
+    int fd = -1;
+    if (ctx->spare_fd >= 0) {
+        close(ctx->spare_fd);
+        ctx->spare_fd = -1;
+        fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    }
+    if (fd >= 0) {
+        (void)send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
+        close(fd);
+    }
+    ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ctx->spare_fd < 0)
+        ctx->accept_resume = now + 100; /* no descriptor at all: look again shortly */
 }
 
 static void accept_all(sink_ctx *ctx, int lfd, sink_conn **conns, size_t *nconns)
@@ -336,8 +508,16 @@ static void accept_all(sink_ctx *ctx, int lfd, sink_conn **conns, size_t *nconns
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or a transient error such as ECONNABORTED/EMFILE */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                accept_no_fd(ctx, lfd, errno, tool_now_ms());
+            return; /* EAGAIN, or a transient error such as ECONNABORTED */
+        }
+        if (ctx->fd_episode) {
+            ctx->fd_episode = 0;
+            if (!ctx->opt.quiet)
+                fprintf(stderr, "smtpcore-sink: accept: descriptors available again\n");
+        }
         if (*nconns >= ctx->opt.max_conn) {
             (void)send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
             close(fd);
@@ -374,6 +554,7 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
     size_t nconns = 0;
     int64_t stop_deadline = 0;
     int64_t last_idle_check = tool_now_ms();
+    ctx->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     for (;;) {
         int64_t now = tool_now_ms();
         if (ctx->stopping && (nconns == 0 || now >= stop_deadline)) {
@@ -394,15 +575,27 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
             break;
         }
         int any_busy = 0;
+        /* Deadlines are checked every SINK_TICK_MS; a connection pausing after a failed
+         * AUTH wakes the loop when its pause ends. */
+        int64_t wake = last_idle_check + SINK_TICK_MS;
+        int listen = !ctx->stopping && now >= ctx->accept_resume;
         pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN, .revents = 0 };
-        pfd[1] = (struct pollfd){ .fd = ctx->stopping ? -1 : lfd, .events = POLLIN, .revents = 0 };
+        pfd[1] = (struct pollfd){ .fd = listen ? lfd : -1, .events = POLLIN, .revents = 0 };
         pfd[2] = (struct pollfd){ .fd = sink_store_fd(&ctx->store), .events = POLLIN, .revents = 0 };
+        if (!listen && !ctx->stopping && ctx->accept_resume < wake)
+            wake = ctx->accept_resume;
         for (size_t i = 0; i < nconns; i++) {
-            pfd[i + 3] = (struct pollfd){ .fd = sink_conn_fd(conns[i]),
+            int64_t w = sink_conn_wake(conns[i]);
+            /* A paused connection is not polled at all: a reset socket would report
+             * POLLHUP at once, again and again. */
+            pfd[i + 3] = (struct pollfd){ .fd = w ? -1 : sink_conn_fd(conns[i]),
                                           .events = sink_conn_events(conns[i]), .revents = 0 };
+            if (w && w < wake)
+                wake = w;
             any_busy |= sink_conn_busy(conns[i]);
         }
-        int rc = poll(pfd, nconns + 3, any_busy ? 0 : 1000);
+        int64_t wait_ms = wake > now ? wake - now : 0;
+        int rc = poll(pfd, nconns + 3, any_busy ? 0 : (int)(wait_ms < 1000 ? wait_ms : 1000));
         if (rc < 0 && errno != EINTR) {
             fprintf(stderr, "smtpcore-sink: poll: %s\n", strerror(errno));
             break;
@@ -430,12 +623,14 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
         }
         size_t n_before = nconns;
         for (size_t i = 0; i < n_before; i++) {
-            if (pfd[i + 3].revents != 0 || sink_conn_busy(conns[i]) || ctx->stopping)
+            int64_t w = sink_conn_wake(conns[i]);
+            if (pfd[i + 3].revents != 0 || sink_conn_busy(conns[i]) || ctx->stopping ||
+                (w != 0 && now >= w))
                 sink_conn_run(ctx, conns[i], now);
         }
         if (lfd >= 0 && (pfd[1].revents & POLLIN))
             accept_all(ctx, lfd, conns, &nconns);
-        if (now - last_idle_check >= 1000) {
+        if (now - last_idle_check >= SINK_TICK_MS) {
             last_idle_check = now;
             for (size_t i = 0; i < nconns; i++)
                 sink_conn_check_idle(ctx, conns[i], now);
@@ -451,6 +646,9 @@ static int serve(sink_ctx *ctx, int lfd, int sfd)
     }
     if (lfd >= 0)
         close_listener(ctx, lfd);
+    if (ctx->spare_fd >= 0)
+        close(ctx->spare_fd);
+    ctx->spare_fd = -1;
     free(conns);
     free(pfd);
     return 0;
@@ -464,6 +662,8 @@ static void cleanup(sink_ctx *ctx)
         SSL_CTX_free(ctx->tls);
     ctx->tls = NULL;
     tool_auth_free(&ctx->auth);
+    free(ctx->limits);
+    ctx->limits = NULL;
     if (ctx->opt.maildir != NULL)
         tool_maildir_close(&ctx->md);
 }
@@ -473,6 +673,7 @@ int main(int argc, char **argv)
     sink_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.md.new_fd = -1;
+    ctx.spare_fd = -1;
     ctx.id_step = 1;
     int rc = parse_args(&ctx, argc, argv);
     if (rc >= 0)
@@ -509,8 +710,9 @@ int main(int argc, char **argv)
     sink_store_stop(&ctx.store);
     if (!ctx.opt.quiet)
         fprintf(stderr, "smtpcore-sink: stopped: %llu connections, %llu messages stored, "
-                "%llu refused\n", (unsigned long long)ctx.connections,
-                (unsigned long long)ctx.stored, (unsigned long long)ctx.refused);
+                "%llu refused%s\n", (unsigned long long)ctx.connections,
+                (unsigned long long)ctx.stored, (unsigned long long)ctx.refused,
+                sink_failed_note(ctx.failed));
     close(sfd);
     cleanup(&ctx);
     return rc;

@@ -12,6 +12,7 @@
 #include "auth_file.h"
 #include "maildir.h"
 #include "net.h"
+#include "sink_limits.h"
 #include "sink_lmtp.h"
 #include "store.h"
 #include "tls.h"
@@ -36,6 +37,13 @@ typedef struct sink_options {
     const char *hostname;    /**< --hostname for the greeting. */
     uint32_t max_conn;       /**< --max-conn. */
     uint32_t timeout_s;      /**< --timeout (idle seconds). */
+    uint32_t command_timeout_s; /**< --command-timeout (0: off). */
+    uint32_t content_timeout_s; /**< --content-timeout (0: off). */
+    uint32_t min_content_rate;  /**< --min-content-rate, bytes/s. */
+    uint32_t auth_failure_delay_ms; /**< --auth-failure-delay. */
+    uint32_t max_auth_failures;     /**< --max-auth-failures (per session; 0: no limit). */
+    uint32_t max_auth_failures_per_address; /**< --max-auth-failures-per-address (0: off). */
+    uint32_t auth_failure_window_s; /**< --auth-failure-window. */
     uint32_t grace_s;        /**< --grace (seconds in-flight messages get at shutdown). */
     uint32_t workers;        /**< --workers (processes; 1: no supervisor). */
     int worker_socket;       /**< --worker-socket: a sink_worker_socket (workers.h). */
@@ -56,10 +64,19 @@ typedef struct sink_ctx {
     uint64_t conn_seq;           /**< Connection ids. */
     uint64_t id_step;            /**< Id increment (the number of workers: ids stay unique). */
     uint64_t stored;             /**< Messages acknowledged with 250. */
-    uint64_t refused;            /**< Messages refused or aborted. */
+    uint64_t refused;            /**< Messages refused or aborted (451s included). */
+    uint64_t failed;             /**< ...of which refused with 451 (storage failed). */
+    sink_limits *limits;         /**< AUTH failures per client address. */
+    int spare_fd;                /**< Kept free to answer 421 when accept() hits EMFILE. */
+    int fd_episode;              /**< accept() is failing for lack of descriptors. */
+    int64_t accept_resume;       /**< While > now: the listener is not polled. */
     uint64_t connections;        /**< Connections accepted. */
     int flush_fallbacks;         /**< Times output was written without the flush hint. */
 } sink_ctx;
+
+/** ", N of them with 451" for the shutdown summary when storing failed N times, else "".
+ *  The text lives in a static buffer (the summary is printed once, at exit). */
+const char *sink_failed_note(uint64_t failed);
 
 typedef struct sink_conn sink_conn;
 
@@ -78,8 +95,12 @@ short sink_conn_events(const sink_conn *c);
 int sink_conn_busy(const sink_conn *c);
 /** Nonzero when the connection is finished and may be freed. */
 int sink_conn_dead(const sink_conn *c);
-/** Closes connections idle for longer than the timeout; nonzero when it did. */
+/** Ends connections whose idle timeout or command/content deadline passed (421 4.4.2,
+ *  see sink_conn.c); nonzero when it did. */
 int sink_conn_check_idle(sink_ctx *ctx, sink_conn *c, int64_t now_ms);
+/** When the connection wants to run again without socket activity (the pause after a
+ *  failed AUTH ends), or 0. */
+int64_t sink_conn_wake(const sink_conn *c);
 /** Starts the shutdown of one connection (SIGTERM): idle ones get 421 and close;
  *  a message in flight finishes first. */
 void sink_conn_shutdown(sink_ctx *ctx, sink_conn *c);

@@ -37,7 +37,21 @@ struct sink_conn {
     int busy;              /* stopped early with work left */
     int close_after_flush; /* QUIT/CLOSE/421: close once the output is written */
     int bye_421;           /* shutting down: send a raw 421 after the output, then close */
-    int64_t last_activity;
+    int64_t last_activity; /* the last read or write that moved bytes (idle timeout) */
+    /* Deadlines (Postfix's smtpd_per_request_deadline and smtpd_min_data_rate model): a
+     * command line must be complete within --command-timeout of the last event, however
+     * its bytes trickle in; message content within --content-timeout of its start plus a
+     * second per --min-content-rate bytes received. */
+    int64_t wait_start;    /* the last event other than BODY: a command was served */
+    int64_t content_start; /* the session entered message content */
+    uint64_t content_bytes;/* read since */
+    int in_message;        /* smtpcore_server_in_message() as last seen */
+    const char *close_reason; /* "idle-timeout" etc. once a deadline ended the session */
+    /* AUTH failures: the reply to each is held back --auth-failure-delay (nothing is read
+     * or written meanwhile; the loop serves other connections) and counted per address. */
+    int64_t hold_until;
+    uint32_t auth_failures_seen;
+    char addr[SINK_LIMIT_ADDR];
     /* transaction, kept for the log line */
     char helo[128];
     char from[256];
@@ -46,6 +60,7 @@ struct sink_conn {
     int in_data;           /* a maildir file is open for the current message */
     int store_failed;      /* the file could not be created: refuse at the end */
     int store_wait;        /* the message is with the storage thread; its end is unanswered */
+    char store_error[96];  /* why storing failed, for the log line (reason=) */
     uint64_t end_size;     /* message size and long-line flag, kept for the log line */
     int end_long_lines;
     sink_store_job job;
@@ -118,8 +133,9 @@ sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
     c->msg.fd = -1;
     c->fresh = 1;
     c->id = (ctx->conn_seq += ctx->id_step);
-    c->last_activity = tool_now_ms();
+    c->last_activity = c->wait_start = tool_now_ms();
     tool_addr_str(peer, c->peer, sizeof c->peer);
+    sink_limits_addr(c->peer, c->addr, sizeof c->addr);
     if (ctx->opt.lmtp.nrules > 0) {
         c->rcpt_rule = calloc(ctx->opt.max_rcpt, sizeof *c->rcpt_rule);
         if (c->rcpt_rule == NULL) {
@@ -157,9 +173,11 @@ int sink_conn_fd(const sink_conn *c) { return c->st.fd; }
 int sink_conn_dead(const sink_conn *c) { return c->state == CS_DEAD && !c->store_wait; }
 int sink_conn_busy(const sink_conn *c) { return c->state != CS_DEAD && c->busy; }
 
+int64_t sink_conn_wake(const sink_conn *c) { return c->state == CS_DEAD ? 0 : c->hold_until; }
+
 short sink_conn_events(const sink_conn *c)
 {
-    if (c->state == CS_DEAD)
+    if (c->state == CS_DEAD || c->hold_until != 0)
         return 0;
     if (c->state == CS_TLS_HANDSHAKE)
         return c->io_want;
@@ -188,7 +206,12 @@ static void ensure_msg(sink_ctx *ctx, sink_conn *c)
     if (ctx->opt.maildir == NULL || c->in_data || c->store_failed)
         return;
     if (tool_msg_begin(&ctx->md, &c->msg) != 0) {
-        fprintf(stderr, "smtpcore-sink: maildir: %s\n", strerror(errno));
+        fprintf(stderr, "smtpcore-sink: id=%llu maildir: cannot create a message file: %s\n",
+                (unsigned long long)c->id, strerror(errno));
+        snprintf(c->store_error, sizeof c->store_error, "maildir-create:%s", strerror(errno));
+        for (char *p = c->store_error; *p; p++)
+            if (*p == ' ')
+                *p = '-';
         c->store_failed = 1;
         return;
     }
@@ -209,13 +232,18 @@ static void finish_message(sink_ctx *ctx, sink_conn *c, int code, const char *fi
         else
             smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store the message, try later");
     }
-    if (code == 250)
+    if (code == 250) {
         ctx->stored++;
-    else
+    } else {
         ctx->refused++;
+        if (code == 451)
+            ctx->failed++;
+    }
     log_tx(ctx, c, code, c->end_size, file,
            c->state == CS_DEAD ? "client-gone-before-reply"
-                               : c->end_long_lines ? "long-lines" : NULL);
+           : code == 451 && c->store_error[0] ? c->store_error
+           : c->end_long_lines ? "long-lines" : NULL);
+    c->store_error[0] = '\0';
     c->in_data = 0;
     reset_tx(ctx, c);
     if (ctx->stopping)
@@ -255,6 +283,13 @@ static void on_message_end(sink_ctx *ctx, sink_conn *c, const smtpcore_server_ev
 void sink_conn_store_done(sink_ctx *ctx, sink_conn *c, int result)
 {
     c->store_wait = 0;
+    c->wait_start = tool_now_ms(); /* the wait was ours, not the client's */
+    if (result != 0)
+        snprintf(c->store_error, sizeof c->store_error, "maildir-commit:%s",
+                 c->job.err ? strerror(c->job.err) : "failed");
+    for (char *p = c->store_error; *p; p++)
+        if (*p == ' ')
+            *p = '-';
     c->in_data = 0; /* the file is in new/ or removed */
     finish_message(ctx, c, result == 0 ? 250 : 451, result == 0 ? c->msg.name : NULL);
 }
@@ -299,8 +334,14 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
             break;
         }
         ensure_msg(ctx, c);
-        if (c->store_failed)
+        if (c->store_failed) {
             smtpcore_server_reject(c->s, 451, "4.3.0", "Cannot store messages now");
+            ctx->refused++;
+            ctx->failed++;
+            log_tx(ctx, c, 451, 0, NULL, c->store_error[0] ? c->store_error : "maildir");
+            c->store_error[0] = '\0';
+            reset_tx(ctx, c);
+        }
         break;
     case SMTPCORE_SEV_BODY:
         ensure_msg(ctx, c);
@@ -317,7 +358,8 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
             if (*p == ' ')
                 *p = '_';
         log_tx(ctx, c, ev->reply_code, ev->message_size, NULL,
-               why[0] ? why : smtpcore_violation_str((int)ev->violation));
+               ev->violation == SMTPCORE_V_HOST_CLOSE && c->close_reason ? c->close_reason
+               : why[0] ? why : smtpcore_violation_str((int)ev->violation));
         ctx->refused++;
         reset_tx(ctx, c);
         break;
@@ -338,7 +380,18 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
             c->state = CS_TLS_FLUSH;
         break;
     case SMTPCORE_SEV_AUTH:
-        if (ctx->auth.count > 0 &&
+        if (sink_limits_blocked(ctx->limits, c->addr, tool_now_ms())) {
+            /* Too many failures from this address lately: not even checked. */
+            char text[300];
+            snprintf(text, sizeof text, "%s Error: too many failed authentications from %s, "
+                     "try later", ctx->opt.hostname, c->addr);
+            if (smtpcore_server_reject(c->s, 421, "4.7.0", text) != SMTPCORE_OK)
+                smtpcore_server_reject(c->s, 421, "4.7.0", NULL);
+            c->close_after_flush = 1;
+            if (ctx->opt.verbose)
+                fprintf(stderr, "smtpcore-sink: id=%llu AUTH refused: %s is over "
+                        "--max-auth-failures-per-address\n", (unsigned long long)c->id, c->addr);
+        } else if (ctx->auth.count > 0 &&
             tool_auth_check(&ctx->auth, ev->username.ptr, ev->username.len, ev->password.ptr,
                             ev->password.len)) {
             copy_str(c->auth_user, sizeof c->auth_user, ev->username);
@@ -352,13 +405,18 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
         break;
     case SMTPCORE_SEV_CLOSE:
         if (c->in_data && !c->store_wait) {
-            log_tx(ctx, c, 0, c->msg.size, NULL, "connection-lost");
+            log_tx(ctx, c, 0, c->msg.size, NULL,
+                   c->close_reason ? c->close_reason : "connection-lost");
             ctx->refused++;
         }
         reset_tx(ctx, c);
         c->close_after_flush = 1;
         break;
     case SMTPCORE_SEV_PROTOCOL_ERROR:
+        if (ev->violation == SMTPCORE_V_TOO_MANY_AUTH_FAILURES && !ctx->opt.quiet)
+            fprintf(stderr, "smtpcore-sink: id=%llu peer=%s closed after %u failed "
+                    "authentications\n", (unsigned long long)c->id, c->peer,
+                    (unsigned)smtpcore_server_auth_failures(c->s));
         if (ctx->opt.verbose) {
             char why[160];
             copy_str(why, sizeof why, ev->message);
@@ -373,7 +431,7 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
 }
 
 /* Writes pending engine output. Returns 1 on progress, 0 when blocked or idle, -1 dead. */
-static int write_output(sink_conn *c)
+static int write_output(sink_conn *c, int64_t now)
 {
     const char *p;
     size_t n = smtpcore_server_output(c->s, &p);
@@ -385,6 +443,7 @@ static int write_output(sink_conn *c)
     if (w <= 0)
         return -1;
     smtpcore_server_consume(c->s, (size_t)w);
+    c->last_activity = now;
     return 1;
 }
 
@@ -394,7 +453,7 @@ static int write_output(sink_conn *c)
  * level-triggered, so bytes that arrive later wake us again). Under smtp-source that
  * was one failed recv per command, up to 5 per message. TLS may hold decrypted bytes,
  * so it always reads until it would block. */
-static int read_input(sink_conn *c)
+static int read_input(sink_conn *c, int64_t now)
 {
     if (c->eof_seen || (c->drained && c->st.ssl == NULL) || c->in_len >= sizeof c->in)
         return 0;
@@ -411,6 +470,9 @@ static int read_input(sink_conn *c)
         return 1;
     }
     c->in_len += (size_t)n;
+    c->last_activity = now;
+    if (c->in_message)
+        c->content_bytes += (uint64_t)n;
     return 1;
 }
 
@@ -477,6 +539,25 @@ static void send_bye(sink_conn *c)
     c->state = CS_DEAD;
 }
 
+/* After the events of a round: message content starting (its deadline runs from here),
+ * and AUTH failures (counted for the client's address; the reply is held back). */
+static void after_events(sink_ctx *ctx, sink_conn *c, int64_t now)
+{
+    int inm = smtpcore_server_in_message(c->s);
+    if (inm && !c->in_message) {
+        c->content_start = now;
+        c->content_bytes = 0;
+    }
+    c->in_message = inm;
+    uint32_t f = smtpcore_server_auth_failures(c->s);
+    if (f > c->auth_failures_seen) {
+        sink_limits_fail(ctx->limits, c->addr, f - c->auth_failures_seen, now);
+        c->auth_failures_seen = f;
+        if (ctx->opt.auth_failure_delay_ms > 0 && c->state == CS_SMTP && !ctx->stopping)
+            c->hold_until = now + (int64_t)ctx->opt.auth_failure_delay_ms;
+    }
+}
+
 void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
 {
     /* Woken (readable, writable, busy, storage done): read once more. The call right
@@ -484,7 +565,12 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
     c->drained = c->fresh;
     c->fresh = 0;
     c->busy = 0;
-    c->last_activity = now_ms;
+    if (c->hold_until != 0) {
+        if (now_ms < c->hold_until)
+            return;
+        c->hold_until = 0;
+        c->wait_start = now_ms;
+    }
     for (int round = 0; round < PUMP_ROUNDS && c->state != CS_DEAD; round++) {
         if (c->state == CS_TLS_HANDSHAKE) {
             step_handshake(ctx, c);
@@ -493,13 +579,15 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
         }
         int progress = 0;
         if (c->state == CS_SMTP) {
-            progress |= read_input(c);
+            progress |= read_input(c, now_ms);
             progress |= feed_engine(c);
         }
         c->busy = 0;
         smtpcore_server_event ev;
         while (c->state == CS_SMTP && smtpcore_server_next_event(c->s, &ev) == SMTPCORE_OK &&
                ev.type != SMTPCORE_SEV_NONE) {
+            if (ev.type != SMTPCORE_SEV_BODY)
+                c->wait_start = now_ms;
             on_event(ctx, c, &ev);
             if (ev.answer_required && c->state == CS_SMTP && !c->store_wait) {
                 /* Events not handled above take the engine's defaults (252 VRFY, etc.);
@@ -509,6 +597,10 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
             }
             progress = 1;
         }
+        if (c->state == CS_SMTP)
+            after_events(ctx, c, now_ms);
+        if (c->hold_until != 0)
+            return; /* the reply to the failed AUTH goes out when the pause ends */
         const char *p;
         size_t pending = smtpcore_server_output(c->s, &p);
         int flush = smtpcore_server_want_flush(c->s) || c->state == CS_TLS_FLUSH ||
@@ -521,7 +613,7 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
             flush = 1;
         }
         if (pending > 0 && flush) {
-            int w = write_output(c);
+            int w = write_output(c, now_ms);
             if (w < 0) {
                 c->state = CS_DEAD;
                 break;
@@ -553,21 +645,59 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
         c->busy = 1;
 }
 
-int sink_conn_check_idle(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
+/* A deadline or the idle timeout ended the session: the engine answers "421 4.4.2
+ * <host> Error: timeout exceeded" in whatever phase it is (mid-DATA included; nothing
+ * during a TLS handshake) and aborts a message in progress. One non-blocking write of
+ * it: a client that stopped reading does not get to hold the connection any longer. */
+static void timeout_close(sink_ctx *ctx, sink_conn *c, const char *why, int64_t now_ms)
 {
-    if (c->state == CS_DEAD || c->store_wait)
-        return 0;
-    if (now_ms - c->last_activity < (int64_t)ctx->opt.timeout_s * 1000)
-        return 0;
-    if (c->state == CS_SMTP && !c->in_data) {
-        static const char msg[] = "421 4.4.2 Idle timeout, closing\r\n";
-        short want;
-        (void)tool_stream_write(&c->st, msg, sizeof msg - 1, &want);
+    c->close_reason = why;
+    if (ctx->opt.verbose)
+        fprintf(stderr, "smtpcore-sink: id=%llu peer=%s %s: closing with 421\n",
+                (unsigned long long)c->id, c->peer, why);
+    if (c->state == CS_SMTP || c->state == CS_TLS_FLUSH ||
+        c->state == CS_TLS_HANDSHAKE) {
+        (void)smtpcore_server_shutdown(c->s, SMTPCORE_SHUTDOWN_TIMEOUT);
+        smtpcore_server_event ev;
+        while (smtpcore_server_next_event(c->s, &ev) == SMTPCORE_OK &&
+               ev.type != SMTPCORE_SEV_NONE)
+            on_event(ctx, c, &ev);
+        if (c->state != CS_TLS_HANDSHAKE)
+            (void)write_output(c, now_ms);
     }
-    if (c->in_data)
-        log_tx(ctx, c, 0, c->msg.size, NULL, "timeout");
+    if (c->in_data && !c->store_wait) {
+        log_tx(ctx, c, 0, c->msg.size, NULL, why);
+        ctx->refused++;
+    }
     reset_tx(ctx, c);
     c->state = CS_DEAD;
+}
+
+int sink_conn_check_idle(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
+{
+    /* Not while the storage thread or our own AUTH pause holds the session. */
+    if (c->state == CS_DEAD || c->store_wait || c->hold_until != 0)
+        return 0;
+    const sink_options *o = &ctx->opt;
+    const char *why = NULL;
+    if (now_ms - c->last_activity >= (int64_t)o->timeout_s * 1000) {
+        why = "idle-timeout";
+    } else if (c->in_message) {
+        /* --content-timeout plus a second per --min-content-rate bytes received: a
+         * message that flows at the rate is never cut, one byte a second is cut after
+         * about --content-timeout. */
+        int64_t allowed = (int64_t)o->content_timeout_s * 1000;
+        if (o->min_content_rate > 0)
+            allowed += (int64_t)(c->content_bytes * 1000 / o->min_content_rate);
+        if (o->content_timeout_s > 0 && now_ms - c->content_start >= allowed)
+            why = "content-timeout";
+    } else if (o->command_timeout_s > 0 &&
+               now_ms - c->wait_start >= (int64_t)o->command_timeout_s * 1000) {
+        why = "command-timeout";
+    }
+    if (why == NULL)
+        return 0;
+    timeout_close(ctx, c, why, now_ms);
     return 1;
 }
 

@@ -23,11 +23,16 @@ static void *worker(void *arg)
         int any = 0;
         for (sink_store_job *j = batch; j != NULL; j = j->next) {
             j->result = tool_msg_commit_nosync(st->md, j->msg);
+            j->err = j->result != 0 ? errno : 0;
             any |= j->result == 0;
         }
-        if (any && tool_maildir_sync(st->md) != 0)
-            for (sink_store_job *j = batch; j != NULL; j = j->next)
+        if (any && tool_maildir_sync(st->md) != 0) {
+            int e = errno;
+            for (sink_store_job *j = batch; j != NULL; j = j->next) {
                 j->result = -1; /* renamed but not known durable: answer 451, never 250 */
+                j->err = e;
+            }
+        }
 
         pthread_mutex_lock(&st->mu);
         st->batches++;

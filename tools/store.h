@@ -14,6 +14,7 @@ typedef struct sink_store_job {
     tool_msgfile *msg;           /**< The message file (written, not yet synced). */
     void *owner;                 /**< The submitter's cookie (a connection). */
     int result;                  /**< 0 stored durably, -1 failed (file removed). */
+    int err;                     /**< errno of the failure, 0 if unknown. */
 } sink_store_job;
 
 /** The worker and its two queues. */

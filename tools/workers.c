@@ -35,6 +35,7 @@ typedef struct worker_rec {
     uint64_t connections;
     uint64_t stored;
     uint64_t refused;
+    uint64_t failed;
 } worker_rec;
 
 typedef struct worker {
@@ -47,7 +48,7 @@ typedef struct worker {
 static void send_rec(int fd, uint32_t kind, uint32_t w, const sink_ctx *ctx)
 {
     worker_rec r = { .kind = kind, .worker = w, .connections = ctx->connections,
-                     .stored = ctx->stored, .refused = ctx->refused };
+                     .stored = ctx->stored, .refused = ctx->refused, .failed = ctx->failed };
     /* One write below PIPE_BUF: all or nothing. If the supervisor is gone there is no
      * one to tell. */
     ssize_t n = write(fd, &r, sizeof r);
@@ -219,7 +220,7 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
     close_listeners(ctx, ws, n);
     close(fds[1]);
 
-    uint64_t connections = 0, stored = 0, refused = 0;
+    uint64_t connections = 0, stored = 0, refused = 0, failed451 = 0;
     uint32_t nready = 0, alive = n;
     int stopping = failed;
     int64_t kill_deadline = 0;
@@ -261,6 +262,7 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
                     connections += r.connections;
                     stored += r.stored;
                     refused += r.refused;
+                    failed451 += r.failed;
                 }
             }
         }
@@ -291,6 +293,7 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
             connections += r.connections;
             stored += r.stored;
             refused += r.refused;
+            failed451 += r.failed;
         } else if (r.kind == REC_FAILED) {
             failed = 1;
         }
@@ -299,8 +302,9 @@ int sink_workers_main(sink_ctx *ctx, const sink_worker_ops *ops)
         failed |= !ws[i].status_ok;
     if (!ctx->opt.quiet)
         fprintf(stderr, "smtpcore-sink: stopped: %llu connections, %llu messages stored, "
-                "%llu refused (%u workers)\n", (unsigned long long)connections,
-                (unsigned long long)stored, (unsigned long long)refused, n);
+                "%llu refused%s (%u workers)\n", (unsigned long long)connections,
+                (unsigned long long)stored, (unsigned long long)refused,
+                sink_failed_note(failed451), n);
     close(fds[0]);
     close(sfd);
     free(ws);
