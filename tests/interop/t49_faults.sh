@@ -27,6 +27,8 @@ for lim in 64 65; do
     "ulimit -n $lim: --max-conn fitted to the limit"
   cap=$(sed -n 's/.*--max-conn lowered to \([0-9]*\).*/\1/p' "$WORK/f$lim.log")
   cap=${cap:-1000}
+  check "ulimit -n $lim: room for at least 10 connections (--max-conn $cap)" test "$cap" -ge 10 \
+    -a "$cap" -lt 1000
   t0=$(date +%s%N); c0=$(cpu_ticks "$LAST_PID")
   HC flood "$LAST_PORT" 70 >"$WORK/f$lim.res" || true
   sleep 1   # idle time counts too: a spinning loop would burn it
