@@ -135,7 +135,7 @@ def kv(text: str) -> dict:
 
 # bench/measure.py's line, after a label: the label is everything before the rate.
 MEASURED = re.compile(
-    r"^(?P<label>\S.*?)\s+" + NUM + r" msg/s " + NUM + r" us server CPU/msg " + NUM +
+    r"^[ \t]*(?P<label>\S.*?)\s+" + NUM + r" msg/s " + NUM + r" us server CPU/msg " + NUM +
     r" us generator CPU/msg " + NUM + r"% server busy " + NUM + r"% generator busy", re.M)
 
 
