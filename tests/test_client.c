@@ -104,6 +104,10 @@ Test(client_config, refuses_bad_strings)
     cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INJECTION);
     cfg.auth_mechanism = "PL AIN";
     cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_SYNTAX);
+    cfg.auth_mechanism = "x.custom"; /* not a SASL mechanism character (RFC 4422 3.1) */
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_SYNTAX);
+    cfg.auth_mechanism = "ABCDEFGHIJKLMNOPQRSTU"; /* 21 */
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_SYNTAX);
     cfg.auth_mechanism = NULL;
     cfg.auth_password = NULL;
     cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);

@@ -492,3 +492,11 @@ Test(loopback, starttls_auth_xoauth2)
     lb_auth a = {SMTPCORE_AUTH_XOAUTH2, "XOAUTH2", "someone@example.org", "ya29.a0token"};
     lb_run_auth(9, LB_BASE, 0, 0, 100, &a);
 }
+
+/* A mechanism name is taken in any case (client.h): "login" works against our server,
+ * whose AUTH parser takes upper case only (RFC 4422 3.1). */
+Test(loopback, auth_mechanism_any_case)
+{
+    lb_auth a = {SMTPCORE_AUTH_LOGIN, "login", "user", "secret"};
+    lb_run_auth(10, LB_BASE, 0, 0, 50, &a);
+}

@@ -452,3 +452,18 @@ Test(path, window_scan_agrees_with_byte_scan)
         }
     }
 }
+
+/* RFC 4422 3.1: the one SASL mechanism name definition (server AUTH parser and client
+ * configuration check): upper-case letters, digits, '-' and '_', 1 to 20 of them. */
+Test(sasl, mechanism_names)
+{
+    cr_assert(sc_sasl_mech_valid(S("PLAIN")));
+    cr_assert(sc_sasl_mech_valid(S("SCRAM-SHA-256")));
+    cr_assert(sc_sasl_mech_valid(S("X_OAUTH2")));
+    cr_assert(sc_sasl_mech_valid(S("ABCDEFGHIJKLMNOPQRST"))); /* 20 */
+    cr_assert_not(sc_sasl_mech_valid(S("ABCDEFGHIJKLMNOPQRSTU")));
+    cr_assert_not(sc_sasl_mech_valid("", 0));
+    cr_assert_not(sc_sasl_mech_valid(S("plain")));
+    cr_assert_not(sc_sasl_mech_valid(S("PL AIN")));
+    cr_assert_not(sc_sasl_mech_valid(S("X.Y")));
+}

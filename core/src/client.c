@@ -90,14 +90,13 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     if (cfg->auth_user && !cfg->auth_password)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (cfg->auth_mechanism) {
+        /* Any case here; the copy is upper-cased, as the name is sent (RFC 4422). */
         size_t ml = strlen(cfg->auth_mechanism);
-        if (ml == 0 || ml > 20)
+        if (ml == 0 || ml > SC_SASL_MECH_MAX)
             return SMTPCORE_ERR_SYNTAX;
         for (size_t i = 0; i < ml; i++) {
-            char ch = cfg->auth_mechanism[i];
-            int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
-            if (!ok)
+            unsigned char ch = (unsigned char)cfg->auth_mechanism[i];
+            if (!sc_sasl_mech_char(ch >= 'a' && ch <= 'z' ? (unsigned char)(ch - 32) : ch))
                 return SMTPCORE_ERR_SYNTAX;
         }
     }
@@ -154,7 +153,11 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     c->helo_name = copy_str(&sp, cfg->helo_name);
     c->auth_user = copy_str(&sp, cfg->auth_user);
     c->auth_password = copy_str(&sp, cfg->auth_password);
-    c->auth_mechanism = copy_str(&sp, cfg->auth_mechanism);
+    char *mech = copy_str(&sp, cfg->auth_mechanism);
+    for (char *m = mech; m && *m; m++)
+        if (*m >= 'a' && *m <= 'z')
+            *m = (char)(*m - 32);
+    c->auth_mechanism = mech;
     c->user_len = ul;
     c->pass_len = pl;
     c->quirks = cfg->quirks;

@@ -5,7 +5,7 @@
 #include "command.h"
 #include "syntax.h"
 
-enum { SC_ENVID_MAX = 100, SC_SASL_NAME_MAX = 20 };
+enum { SC_ENVID_MAX = 100 };
 
 static unsigned char lower(unsigned char c)
 {
@@ -471,13 +471,9 @@ static int parse_bdat(const char *a, size_t n, sc_command *cmd, sc_reply_spec *e
 static int parse_auth(const char *a, size_t n, sc_command *cmd, sc_reply_spec *err)
 {
     size_t i = 0;
-    while (i < n && a[i] != ' ') {
-        unsigned char c = (unsigned char)a[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return FAIL_SYNTAX(err, "Invalid SASL mechanism name");
+    while (i < n && a[i] != ' ')
         i++;
-    }
-    if (i == 0 || i > SC_SASL_NAME_MAX)
+    if (!sc_sasl_mech_valid(a, i))
         return FAIL_SYNTAX(err, "Invalid SASL mechanism name");
     cmd->mechanism.ptr = a;
     cmd->mechanism.len = i;

@@ -526,6 +526,16 @@ size_t sc_path_parse_at(const char *s, size_t len, size_t before, int allow_null
     return j + 1;
 }
 
+int sc_sasl_mech_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > SC_SASL_MECH_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!sc_sasl_mech_char((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
 /* xchar = %d33-42 / %d44-60 / %d62-126; hexchar = "+" 2(DIGIT / "A".."F"). */
 static int is_xchar(unsigned char c) { return c >= 33 && c <= 126 && c != '+' && c != '='; }
 static int is_uhex(unsigned char c) { return is_digit(c) || (c >= 'A' && c <= 'F'); }

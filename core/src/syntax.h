@@ -42,6 +42,16 @@ size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
 size_t sc_path_parse_at(const char *s, size_t len, size_t before, int allow_null,
                         uint32_t flags, const char **mbox, size_t *mbox_len, int *utf8);
 
+/* RFC 4422 3.1 sasl-mech = 1*20mech-char, mech-char = UPPER-ALPHA / DIGIT / "-" / "_":
+ * the one definition of a SASL mechanism name, for the server's AUTH parser and the
+ * client's configuration check (which takes a name in any case and sends it upper-cased). */
+#define SC_SASL_MECH_MAX 20u
+static inline int sc_sasl_mech_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+int sc_sasl_mech_valid(const char *s, size_t len);
+
 /* RFC 3461 xtext validity and decoding. */
 int sc_xtext_valid(const char *s, size_t len);
 /* Encodes in[0..len) as xtext into out (cap); returns bytes written or (size_t)-1. */

@@ -52,7 +52,9 @@ typedef struct smtpcore_client_config {
     const char *auth_user;       /**< AUTH user name (UTF-8), or NULL for no AUTH. */
     const char *auth_password;   /**< Password, or the OAuth2 token for XOAUTH2. */
     const char *auth_mechanism;  /**< "PLAIN", "LOGIN", "XOAUTH2", another name (challenges
-                                      go to the host), or NULL for the best offered. */
+                                      go to the host), or NULL for the best offered. A
+                                      name is 1 to 20 letters, digits, '-' or '_' in any
+                                      case and is sent upper-cased (RFC 4422 3.1). */
     size_t max_reply_line;       /**< Reply line limit incl. CRLF. Default 1000. */
     size_t input_buffer_size;    /**< Input bound (a whole reply must fit). Default 8192. */
     size_t output_buffer_size;   /**< Output bound. Default 8192. */
