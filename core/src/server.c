@@ -71,7 +71,8 @@ static int text_ok(const char *t, size_t max, int allow_space)
  * one full reply line, the room a host answer is promised. */
 static size_t reply_reserve(const smtpcore_server_config *c)
 {
-    size_t ehlo = 4 + strlen(c->hostname) + 7 + SC_SRV_HELO_ECHO + 2 + SC_SRV_EHLO_EXT_MAX;
+    size_t ehlo = sizeof("250-") - 1 + strlen(c->hostname) + sizeof(" Hello ") - 1 +
+                  SC_SRV_HELO_ECHO + sizeof("\r\n") - 1 + SC_SRV_EHLO_EXT_MAX;
     return ehlo > SC_SRV_MIN_RESERVE ? ehlo : SC_SRV_MIN_RESERVE;
 }
 

@@ -5,8 +5,11 @@
 #include "server_internal.h"
 #include "syntax.h"
 
+/* Appends to the EHLO reply being built. Its buffer holds the longest reply the
+ * configuration allows (static_assert in sc_srv_ehlo_reply()): a cut is an engine bug. */
 static size_t put(char *b, size_t cap, size_t n, const char *s, size_t len)
 {
+    SC_ASSERT(n + len <= cap);
     if (n + len > cap)
         len = cap - n;
     if (len)
@@ -32,7 +35,13 @@ static size_t put_u64(char *b, size_t cap, size_t n, uint64_t v)
 
 void sc_srv_ehlo_reply(smtpcore_server *s)
 {
+    /* host name, " Hello ", the echoed name, and every extension keyword as "\nKEYWORD"
+     * (shorter than its reply line, which SC_SRV_EHLO_EXT_MAX counts with "250-" and
+     * CRLF), the XCLIENT line on top */
     char b[900];
+    _Static_assert(sizeof(b) >= SC_SRV_MAX_HOSTNAME + sizeof(" Hello ") - 1 + SC_SRV_HELO_ECHO +
+                                    SC_SRV_EHLO_EXT_MAX + sizeof("\n" SC_SRV_XCLIENT_EHLO),
+                   "the EHLO reply buffer holds the longest reply");
     size_t cap = sizeof(b), n = 0;
     uint32_t x = s->cfg.extensions;
     n = put_s(b, cap, n, s->cfg.hostname);
@@ -335,7 +344,8 @@ static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpc
         smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
         ev->line = line;
         ev->violation = SMTPCORE_V_IMPROPER_PIPELINING;
-        ev->message = mkstr("command sent before the previous reply", 38);
+        static const char msg[] = "command sent before the previous reply";
+        ev->message = mkstr(msg, sizeof(msg) - 1);
     }
     return 0;
 }
