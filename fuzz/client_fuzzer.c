@@ -29,6 +29,7 @@
 #include "base64.h"
 #include "command.h"
 #include "data.h"
+#include "proxy.h"
 
 #define MAX_INPUT 16384
 #define MAX_BODY 4096
@@ -69,6 +70,15 @@ typedef struct host {
     uint64_t rcpt_seen; /* bitmap of RCPT_RESULT indexes (first 64) */
     uint64_t rcpt_ok;   /* ... of those that were 2xx */
     int lmtp;
+    /* PROXY header the client must write first (config), and XCLIENT in flight */
+    smtpcore_proxy_mode proxy;
+    const char *proxy_src, *proxy_dst;
+    char phdr[240];
+    size_t phdr_len;
+    int phdr_done;
+    /* smtpcore_client_xclient() calls accepted, XCLIENT lines seen, results seen (output
+     * is checked after the events that followed it, so these are counts, not flags) */
+    size_t xclient_calls, xclient_lines, xclient_results;
     uint64_t deliv_seen;  /* LMTP: DELIVERY_RESULT indexes of the transaction ending */
     size_t deliv_ok, deliv_n;
     uint64_t fin_rcpt_ok;
@@ -209,6 +219,8 @@ static void check_command(host *h, const char *l, size_t n)
         FZ_CHECK(cmd.verb != SC_VERB_HELO && cmd.verb != SC_VERB_EHLO);
     else
         FZ_CHECK(cmd.verb != SC_VERB_LHLO);
+    if (cmd.verb == SC_VERB_XCLIENT)
+        FZ_CHECK(h->xclient_lines++ < h->xclient_calls);
     o->last = cmd.verb;
     o->in_auth = cmd.verb == SC_VERB_AUTH;
     if (cmd.verb == SC_VERB_BDAT) {
@@ -222,9 +234,47 @@ static void check_command(host *h, const char *l, size_t n)
 }
 
 /* Consumes client output bytes, validating as it goes. */
+/* The PROXY header comes first, whole, and says what the config gave. Returns the bytes
+ * of p it took. */
+static size_t proxy_bytes(host *h, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && !h->phdr_done) {
+        FZ_CHECK(h->phdr_len < sizeof h->phdr); /* a header is at most 232 octets */
+        h->phdr[h->phdr_len++] = p[i++];
+        smtpcore_proxy_header ph;
+        sc_proxy_text txt;
+        sc_proxy_error err;
+        long r = sc_proxy_parse(h->phdr, h->phdr_len, h->proxy, sizeof h->phdr, 0, &ph, &txt,
+                                &err);
+        FZ_CHECK(r >= 0); /* the client never writes a header the server would refuse */
+        if (r == 0)
+            continue;
+        FZ_CHECK((size_t)r == h->phdr_len);
+        FZ_CHECK(ph.version == (h->proxy == SMTPCORE_PROXY_V1 ? 1 : 2));
+        if (h->proxy_src) {
+            FZ_CHECK(ph.command == SMTPCORE_PROXY_CMD_PROXY);
+            FZ_CHECK(ph.src_addr.len == strlen(h->proxy_src) &&
+                     memcmp(ph.src_addr.ptr, h->proxy_src, ph.src_addr.len) == 0);
+            FZ_CHECK(ph.dst_addr.len == strlen(h->proxy_dst) &&
+                     memcmp(ph.dst_addr.ptr, h->proxy_dst, ph.dst_addr.len) == 0);
+            FZ_CHECK(ph.src_port == 40000 && ph.dst_port == 25);
+        } else {
+            FZ_CHECK(ph.family == SMTPCORE_PROXY_AF_UNSPEC && ph.src_addr.len == 0);
+        }
+        h->phdr_done = 1;
+    }
+    return i;
+}
+
 static void out_bytes(host *h, const char *p, size_t n)
 {
     outp *o = &h->o;
+    if (h->proxy != SMTPCORE_PROXY_OFF && !h->phdr_done) {
+        size_t k = proxy_bytes(h, p, n);
+        p += k;
+        n -= k;
+    }
     for (size_t i = 0; i < n;) {
         if (o->chunk_left > 0) {
             size_t k = (size_t)(o->chunk_left < n - i ? o->chunk_left : n - i);
@@ -404,10 +454,42 @@ static int start_transaction(host *h, uint8_t how)
     return 1;
 }
 
+/* XCLIENT with 1-3 attributes picked by the fuzzer, some of them bad on purpose. */
+static void send_xclient(host *h, uint8_t a)
+{
+    static const char *const names[] = {"ADDR", "NAME", "PORT",     "PROTO", "HELO",
+                                        "LOGIN", "DESTADDR", "DESTPORT", "addr", "BAD NAME"};
+    static const char *const values[] = {"192.0.2.9",       "[UNAVAILABLE]", "[TEMPUNAVAIL]",
+                                         "mail.example.org", "2525",          "ESMTP",
+                                         "x+y =z",           "IPV6:2001:db8::9",
+                                         "bad\r\nRSET",      "\xc3\xa9t\xc3\xa9"};
+    const char *nv[3], *vv[3];
+    size_t n = 1 + (size_t)((a >> 4) % 3u);
+    int injected = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = fz_ctl(&h->src);
+        nv[i] = names[b % (sizeof names / sizeof names[0])];
+        vv[i] = values[(b >> 4) % (sizeof values / sizeof values[0])];
+        injected |= strpbrk(vv[i], "\r\n") != NULL;
+    }
+    int offered = (smtpcore_client_caps(h->c)->extensions & SMTPCORE_EXT_XCLIENT) != 0;
+    int rc = smtpcore_client_xclient(h->c, nv, vv, n);
+    check_mem(h);
+    FZ_CHECK(api_ok(rc));
+    if (!offered || injected)
+        FZ_CHECK(rc != SMTPCORE_OK); /* refused at the API: nothing goes out */
+    if (rc == SMTPCORE_OK)
+        h->xclient_calls++;
+}
+
 static void on_ready(host *h)
 {
     uint8_t a = fz_ctl(&h->src);
     int rc = SMTPCORE_OK;
+    if ((a & 15u) == 15u) {
+        send_xclient(h, a);
+        return;
+    }
     switch (a & 7u) {
     case 3: rc = smtpcore_client_noop(h->c); break;
     case 4: rc = smtpcore_client_rset(h->c); break;
@@ -421,7 +503,7 @@ static void on_ready(host *h)
 
 static void on_event(host *h, const smtpcore_client_event *ev)
 {
-    FZ_CHECK(ev->type >= SMTPCORE_CEV_NONE && ev->type <= SMTPCORE_CEV_DELIVERY_RESULT);
+    FZ_CHECK(ev->type >= SMTPCORE_CEV_NONE && ev->type <= SMTPCORE_CEV_XCLIENT_RESULT);
     if (ev->reply.code) {
         FZ_CHECK(ev->reply.nlines >= 1 && ev->reply.raw.len >= 4);
         fz_touch(ev->reply.raw.ptr, ev->reply.raw.len);
@@ -491,8 +573,11 @@ static void on_event(host *h, const smtpcore_client_event *ev)
         h->tx = 0;
         h->body_mode = 0;
         break;
+    case SMTPCORE_CEV_XCLIENT_RESULT:
+        FZ_CHECK(h->xclient_results++ < h->xclient_calls && !h->tx);
+        break;
     case SMTPCORE_CEV_READY:
-        FZ_CHECK(!h->body_mode && !h->fin);
+        FZ_CHECK(!h->body_mode && !h->fin && h->xclient_results == h->xclient_calls);
         h->tx = 0;
         if (!h->closed)
             on_ready(h);
@@ -667,6 +752,27 @@ static void config(smtpcore_client_config *c, const uint8_t *hdr)
     if (hdr[6])
         c->envelope_buffer_size = 1024 + (size_t)hdr[6] * 8;
     c->lmtp = (hdr[7] & 1u) != 0;
+    /* bits 1-2: a PROXY header first (v1 TCP4, v2 TCP6, or without addresses: v1 UNKNOWN
+     * or v2 LOCAL by bit 3) */
+    switch ((hdr[7] >> 1) & 3u) {
+    case 1:
+        c->proxy_protocol = SMTPCORE_PROXY_V1;
+        c->proxy_src_addr = "192.0.2.1";
+        c->proxy_dst_addr = "198.51.100.2";
+        break;
+    case 2:
+        c->proxy_protocol = SMTPCORE_PROXY_V2;
+        c->proxy_src_addr = "2001:db8::1";
+        c->proxy_dst_addr = "2001:db8::2";
+        break;
+    case 3:
+        c->proxy_protocol = (hdr[7] & 8u) ? SMTPCORE_PROXY_V2 : SMTPCORE_PROXY_V1;
+        break;
+    default:
+        break;
+    }
+    c->proxy_src_port = 40000;
+    c->proxy_dst_port = 25;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -680,6 +786,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_init(&h.src, data + 8, size - 8);
     h.sent = (const char *)data + 8;
     h.lmtp = cfg.lmtp;
+    h.proxy = cfg.proxy_protocol;
+    h.proxy_src = cfg.proxy_src_addr;
+    h.proxy_dst = cfg.proxy_dst_addr;
     smtpcore_allocator alloc = fz_counting_allocator(&h.alloc);
     cfg.allocator = &alloc;
     h.o.bcap = 4 * MAX_BODY;

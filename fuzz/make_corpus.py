@@ -136,6 +136,17 @@ def main():
             # transaction behind the "." where the server pipelines.
             add("client", chdr + sb + b"\0")
             add("reply", sb + bytes(5))
+            if b"XCLIENT" in sb:
+                # ... and with XCLIENT asked for at READY (decisions are read from the
+                # end).
+                # The first decision reads exactly the server's bytes (at most 255), the
+                # later ones (0x0f) ask for XCLIENT at READY and take output 15 at a time.
+                if len(sb) <= 255:
+                    add("client", chdr + sb + bytes([0x0f] * 12) + bytes([len(sb)]))
+            # Each PROXY header mode (bits 1-3 of the eighth byte).
+            if fn.startswith("proxy_header") or fn.startswith("xclient"):
+                for mode in (2, 4, 6, 14):
+                    add("client", chdr[:7] + bytes([chdr[7] | mode]) + sb + b"\0")
             for b in bodies:
                 add("stuffing", b + bytes(6))
                 add("stuffing", b + bytes([1, 0, 0, 0, 0, 0]))
