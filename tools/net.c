@@ -50,6 +50,27 @@ void tool_addr_str(const struct sockaddr *sa, char *out, size_t cap)
     }
 }
 
+int tool_endpoint(int fd, int remote, char *addr, size_t cap, uint16_t *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int rc = remote ? getpeername(fd, (struct sockaddr *)&ss, &len)
+                    : getsockname(fd, (struct sockaddr *)&ss, &len);
+    if (rc != 0 || cap > (size_t)INT32_MAX)
+        return -1;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&ss;
+        *port = ntohs(in->sin_port);
+        return inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)cap) ? 0 : -1;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)&ss;
+        *port = ntohs(in6->sin6_port);
+        return inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)cap) ? 0 : -1;
+    }
+    return -1;
+}
+
 int tool_local_ip(int fd, char *out, size_t cap)
 {
     struct sockaddr_storage ss;

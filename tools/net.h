@@ -73,6 +73,12 @@ int tool_wait(int fd, short events, int64_t deadline_ms);
  *  Unix-domain peer (accept() reports no name for those). */
 void tool_addr_str(const struct sockaddr *sa, char *out, size_t cap);
 
+/**
+ * The numeric address (no brackets) and port of one end of a connected TCP socket:
+ * @p remote nonzero for the peer, 0 for our own end. Returns 0, or -1 (not TCP/IP).
+ */
+int tool_endpoint(int fd, int remote, char *addr, size_t cap, uint16_t *port);
+
 /** Formats the numeric local address of @p fd (no port) into @p out. Returns 0 or -1
  *  (also for a Unix-domain socket, which has no IP address). */
 int tool_local_ip(int fd, char *out, size_t cap);

@@ -44,6 +44,9 @@ static const char usage_text[] =
 "                   (info when not offered; certificates are not verified)\n"
 "    tls-injection  when STARTTLS is offered: a NOOP sent in plaintext in the same write\n"
 "                   as STARTTLS must not be answered inside TLS (CVE-2011-0411 class)\n"
+"    xclient        whether XCLIENT (Postfix) is offered to this client: info. A server\n"
+"                   should offer it only to its own proxies, since it lets the client\n"
+"                   choose the address the server believes it has\n"
 "    bare-lf-dot    a message body containing <LF>.<LF> followed by a real <CRLF>.<CRLF>:\n"
 "                   a server that answers twice took the bare-LF form as the end of data\n"
 "                   and is exposed to SMTP smuggling (this check may deliver a message)\n"
@@ -124,6 +127,7 @@ static void caps_text(const smtpcore_caps *caps, char *out, size_t cap)
         { SMTPCORE_EXT_CHUNKING, "CHUNKING" }, { SMTPCORE_EXT_BINARYMIME, "BINARYMIME" },
         { SMTPCORE_EXT_STARTTLS, "STARTTLS" }, { SMTPCORE_EXT_AUTH, "AUTH" },
         { SMTPCORE_EXT_VRFY, "VRFY" }, { SMTPCORE_EXT_HELP, "HELP" },
+        { SMTPCORE_EXT_XCLIENT, "XCLIENT" },
     };
     size_t o = 0;
     out[0] = '\0';
@@ -134,6 +138,16 @@ static void caps_text(const smtpcore_caps *caps, char *out, size_t cap)
             o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? " " : "", names[i].name);
     if (o == 0)
         snprintf(out, cap, "(no extensions)");
+}
+
+/* XCLIENT in the EHLO reply (seen by the engine session): reported, never used. */
+static void check_xclient(probe *p)
+{
+    if (p->have_caps && (p->caps.extensions & SMTPCORE_EXT_XCLIENT))
+        add_check(p, "xclient", R_INFO, "offered to this client: it may name another client "
+                  "(fine for a proxy's address, a risk if anyone can connect from here)");
+    else
+        add_check(p, "xclient", R_INFO, "not offered to this client");
 }
 
 /* The engine session: greeting, EHLO (with its own HELO fallback), capabilities, QUIT. */
@@ -671,6 +685,7 @@ int main(int argc, char **argv)
                   ? "EHLO and HELO refused, LHLO answered 250: an LMTP server (RFC 2033); "
                     "the checks speak LMTP"
                   : "--lmtp: the checks speak LMTP (RFC 2033)");
+    check_xclient(&p);
     check_helo_fallback(&p);
     check_pipelining(&p);
     check_dot_quit(&p);

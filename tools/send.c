@@ -23,7 +23,8 @@ enum {
     EXIT_PERMFAIL = 3,
     EXIT_LOCAL = 4,
     MAX_MESSAGE = 256 * 1024 * 1024,
-    MAX_RCPTS = 1000
+    MAX_RCPTS = 1000,
+    MAX_XCLIENT = 16
 };
 
 static const char usage_text[] =
@@ -93,6 +94,17 @@ static const char usage_text[] =
 "                         split-quit (never put QUIT in a group after RSET),\n"
 "                         no-pipelining, no-chunking, helo-only, send-8bit.\n"
 "    --timeout SECONDS    Give up when the server is silent this long (default 60).\n"
+"    --proxy V            Start with a PROXY protocol header, v1 or v2, as HAProxy's\n"
+"                         send-proxy does: source = this connection's own address and\n"
+"                         port (or --proxy-source), destination = the server's.\n"
+"    --proxy-source ADDR:PORT  The client the PROXY header names instead ([V6]:PORT for\n"
+"                         IPv6; same family as the server's address).\n"
+"    --xclient NAME=VALUE Send XCLIENT with this attribute after EHLO, before the\n"
+"                         transaction (Postfix XCLIENT_README: ADDR, PORT, NAME, HELO,\n"
+"                         PROTO, LOGIN, DESTADDR, DESTPORT); repeatable. The server must\n"
+"                         offer XCLIENT (exit 3 if not); after its new 220 greeting the\n"
+"                         engine says EHLO again. VALUE is sent xtext-encoded;\n"
+"                         [UNAVAILABLE] and [TEMPUNAVAIL] are sent as they are.\n"
 "    -v, --verbose        Print the transcript on stdout: \"C: \" lines sent, \"S: \" lines\n"
 "                         received (a bare LF shows as \\n, a bare CR as \\r).\n"
 "    -q, --quiet          No result line on stderr.\n"
@@ -140,6 +152,12 @@ typedef struct send_opts {
     int verbose;
     int quiet;
     uint32_t timeout_s;
+    smtpcore_proxy_mode proxy;      /* --proxy */
+    char proxy_src[64];             /* --proxy-source address, "" = our own end */
+    uint16_t proxy_src_port;
+    char xnames[MAX_XCLIENT][16];   /* --xclient NAME=VALUE, split */
+    const char *xvalues[MAX_XCLIENT];
+    size_t nx;
 } send_opts;
 
 /* What the conversation produced; reply texts are copied out of the engine. */
@@ -154,6 +172,8 @@ typedef struct send_result {
     int message_failure;
     size_t rcpt_accepted;
     char message_reply[1024];
+    int xclient_failure;         /* 0, or the failure class of XCLIENT */
+    char xclient_reply[256];
     int auth_failure;            /* 0, or the failure class of AUTH */
     char auth_reply[512];
     smtpcore_caps auth_caps;     /* what the server offered when AUTH was tried */
@@ -271,6 +291,22 @@ static int parse_args(send_opts *o, int argc, char **argv)
             if (r < 0 || tool_parse_uint(v, 86400, &n) || n == 0)
                 return usage_error("bad --timeout", v);
             o->timeout_s = (uint32_t)n;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--proxy", &v)) != 0) {
+            if (r < 0 || (strcmp(v, "v1") != 0 && strcmp(v, "v2") != 0))
+                return usage_error("--proxy takes v1 or v2", v);
+            o->proxy = !strcmp(v, "v1") ? SMTPCORE_PROXY_V1 : SMTPCORE_PROXY_V2;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--proxy-source", &v)) != 0) {
+            if (r < 0 || tool_parse_hostport(v, 0, 1, o->proxy_src, sizeof o->proxy_src,
+                                             &o->proxy_src_port) != 0)
+                return usage_error("bad --proxy-source (ADDR:PORT)", v);
+        } else if ((r = tool_opt_value(argc, argv, &i, "--xclient", &v)) != 0) {
+            const char *eq = r < 0 ? NULL : strchr(v, '=');
+            if (eq == NULL || eq == v || (size_t)(eq - v) >= sizeof o->xnames[0])
+                return usage_error("--xclient takes NAME=VALUE", v);
+            if (o->nx >= MAX_XCLIENT)
+                return usage_error("too many --xclient", v);
+            snprintf(o->xnames[o->nx], sizeof o->xnames[0], "%.*s", (int)(eq - v), v);
+            o->xvalues[o->nx++] = eq + 1;
         } else if (!strcmp(a, "--starttls")) {
             if (o->tls == SMTPCORE_TLS_NEVER)
                 o->tls = SMTPCORE_TLS_OPPORTUNISTIC;
@@ -331,6 +367,8 @@ static int parse_args(send_opts *o, int argc, char **argv)
         return usage_error("missing --from", NULL);
     if (o->nto == 0)
         return usage_error("missing --to", NULL);
+    if (o->proxy_src[0] != '\0' && o->proxy == SMTPCORE_PROXY_OFF)
+        return usage_error("--proxy-source needs --proxy", NULL);
     return -1;
 }
 
@@ -401,6 +439,7 @@ typedef struct send_session {
     const char *msg;
     size_t msg_len, msg_off;
     int submitted, sending_body, body_ended, quit_sent, eof_given;
+    int xclient_sent;
     int sock_eof; /* the server closed; EOF goes to the engine once in[] is taken */
     char in[16384];
     size_t in_len;
@@ -546,6 +585,26 @@ static void do_quit(send_session *ss)
         ss->quit_sent = 1;
 }
 
+/* --xclient: sends XCLIENT at the first READY; the transaction waits for the READY that
+ * follows the new greeting. Returns 0, or an exit status. */
+static int send_xclient(send_session *ss)
+{
+    const char *names[MAX_XCLIENT];
+    for (size_t i = 0; i < ss->o->nx; i++)
+        names[i] = ss->o->xnames[i];
+    ss->xclient_sent = 1;
+    int rc = smtpcore_client_xclient(ss->c, names, ss->o->xvalues, ss->o->nx);
+    if (rc == SMTPCORE_OK)
+        return 0;
+    fprintf(stderr, "smtpcore-send: XCLIENT: %s\n",
+            rc == SMTPCORE_ERR_UNSUPPORTED ? "the server does not offer XCLIENT"
+                                           : smtpcore_strerror(rc));
+    smtpcore_client_quit(ss->c);
+    ss->quit_sent = 1;
+    ss->submitted = 1;
+    return rc == SMTPCORE_ERR_UNSUPPORTED ? EXIT_PERMFAIL : EXIT_LOCAL;
+}
+
 /* Handles one event. Returns 0, or an exit status for a local failure. */
 static int on_event(send_session *ss, const smtpcore_client_event *ev)
 {
@@ -573,10 +632,20 @@ static int on_event(send_session *ss, const smtpcore_client_event *ev)
         break;
     case SMTPCORE_CEV_READY:
         tool_transcript_auth_done(&ss->tc);
+        if (ss->o->nx > 0 && !ss->xclient_sent && !r->auth_failure)
+            return send_xclient(ss);
         if (!ss->submitted && !r->auth_failure)
             return submit(ss, &ev->caps);
         ss->submitted = 1;
         do_quit(ss);
+        break;
+    case SMTPCORE_CEV_XCLIENT_RESULT:
+        if (ev->failure != SMTPCORE_SUCCESS) {
+            /* READY follows (or CLOSED after a 421): quit instead of sending as the proxy */
+            r->xclient_failure = (int)ev->failure;
+            reply_text(&ev->reply, r->xclient_reply, sizeof r->xclient_reply);
+            ss->submitted = 1;
+        }
         break;
     case SMTPCORE_CEV_MAIL_RESULT:
         r->mail_failure = (int)ev->failure;
@@ -819,6 +888,9 @@ static int verdict(const send_session *ss)
             why = r->mail_reply;
         else if (why[0] == '\0')
             why = "no recipient accepted";
+    } else if (r->xclient_failure) {
+        cls = r->xclient_failure;
+        why = r->xclient_reply[0] ? r->xclient_reply : "XCLIENT refused";
     } else if (r->auth_failure) {
         cls = r->auth_failure;
         why = auth_reason(ss, buf, sizeof buf);
@@ -950,6 +1022,28 @@ int main(int argc, char **argv)
     cfg.lmtp = o.lmtp;
     if (o.nto > cfg.max_recipients)
         cfg.max_recipients = o.nto;
+    char psrc[64], pdst[64];
+    if (o.proxy != SMTPCORE_PROXY_OFF) {
+        /* The header names this connection's own ends, as HAProxy does for its client's
+         * connection; --proxy-source claims another client (for tests of a receiver). */
+        uint16_t sport = 0, dport = 0;
+        if (tool_endpoint(fd, 0, psrc, sizeof psrc, &sport) != 0 ||
+            tool_endpoint(fd, 1, pdst, sizeof pdst, &dport) != 0) {
+            fprintf(stderr, "smtpcore-send: --proxy needs a TCP connection\n");
+            close(fd);
+            free(msg);
+            return EXIT_LOCAL;
+        }
+        if (o.proxy_src[0] != '\0') {
+            snprintf(psrc, sizeof psrc, "%s", o.proxy_src);
+            sport = o.proxy_src_port;
+        }
+        cfg.proxy_protocol = o.proxy;
+        cfg.proxy_src_addr = psrc;
+        cfg.proxy_dst_addr = pdst;
+        cfg.proxy_src_port = sport;
+        cfg.proxy_dst_port = dport;
+    }
     ss.o = &o;
     ss.res = &res;
     ss.st.fd = fd;

@@ -129,6 +129,15 @@ static const char usage_text[] =
 "                         and prints one summary with the totals.\n"
 "    --worker-socket MODE reuseport (default): one SO_REUSEPORT listener per worker, the\n"
 "                         kernel spreads connections; shared: one listener for all.\n"
+"    --proxy-protocol V   Every connection starts with a PROXY protocol header (HAProxy\n"
+"                         send-proxy): v1, v2 or any (either version). The header names\n"
+"                         the real client; a connection without a valid one is closed\n"
+"                         without a greeting. Only for a listener that nothing but the\n"
+"                         proxy can reach.\n"
+"    --xclient-from CIDRS Offer and accept XCLIENT (nginx mail proxy, Postfix) from\n"
+"                         connections whose address is in CIDRS, a comma-separated list\n"
+"                         of IPv4/IPv6 addresses or networks (127.0.0.1,10.0.0.0/8,::1).\n"
+"                         Others are not offered XCLIENT and get 550 5.7.0 for it.\n"
 "    --quiet              No per-transaction log lines.\n"
 "    --verbose            Also log connections, protocol errors and the sessions closed\n"
 "                         by a timeout or deadline.\n"
@@ -142,10 +151,13 @@ static const char usage_text[] =
 "                         messages are removed, never half-stored). Exit status 0.\n"
 "\n"
 "LOG LINE\n"
-"    smtpcore-sink: id=N peer=ADDR:PORT helo=NAME tls=no|VERSION/CIPHER auth=USER|-\n"
-"        from=<ADDR> nrcpt=N to=<A>,<B> size=OCTETS status=CODE [rcpt_status=C1,C2]\n"
-"        [file=NAME] [reason=WHY]\n"
+"    smtpcore-sink: id=N peer=ADDR:PORT [proxy=HOW via=ADDR:PORT] helo=NAME\n"
+"        tls=no|VERSION/CIPHER auth=USER|- from=<ADDR> nrcpt=N to=<A>,<B> size=OCTETS\n"
+"        status=CODE [rcpt_status=C1,C2] [file=NAME] [reason=WHY]\n"
 "    tls= is e.g. tls=TLSv1.3/TLS_AES_256_GCM_SHA384 (one word, no space).\n"
+"    peer= is the real client: the socket's peer, or what a PROXY header (proxy=v1,\n"
+"    proxy=v2) or XCLIENT (proxy=xclient) said; via= is then the proxy's own address.\n"
+"    proxy=v2-local: a LOCAL header (a health check), peer= is the socket's.\n"
 "    With --lmtp, rcpt_status gives each recipient's reply code in the order of to=,\n"
 "    and status is 250 when one recipient got 250, else the first 4xx, else the first 5xx.\n"
 "\n"
@@ -300,6 +312,19 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
                 return usage_error("--worker-socket takes reuseport or shared", v);
             o->worker_socket = !strcmp(v, "shared") ? SINK_WORKER_SHARED
                                                      : SINK_WORKER_REUSEPORT;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--proxy-protocol", &v)) != 0) {
+            if (r < 0 || (strcmp(v, "v1") && strcmp(v, "v2") && strcmp(v, "any")))
+                return usage_error("--proxy-protocol takes v1, v2 or any", v);
+            o->proxy_protocol = !strcmp(v, "v1")   ? SMTPCORE_PROXY_V1
+                                : !strcmp(v, "v2") ? SMTPCORE_PROXY_V2
+                                                   : SMTPCORE_PROXY_ANY;
+        } else if ((r = tool_opt_value(argc, argv, &i, "--xclient-from", &v)) != 0) {
+            int k = r < 0 ? -1
+                          : tool_cidr_parse_list(v, o->xclient_from, sizeof o->xclient_from /
+                                                                         sizeof o->xclient_from[0]);
+            if (k <= 0)
+                return usage_error("bad --xclient-from (ADDR[/BITS],... at most 32)", v);
+            o->n_xclient_from = (size_t)k;
         } else if ((r = tool_opt_value(argc, argv, &i, "--tls-cert", &v)) != 0) {
             if (r < 0)
                 return usage_error("missing value", a);
@@ -437,6 +462,7 @@ static int setup(sink_ctx *ctx)
     }
     sink_limits_init(ctx->limits, ctx->opt.max_auth_failures_per_address,
                      (int64_t)ctx->opt.auth_failure_window_s * 1000);
+    cfg->proxy_protocol = (smtpcore_proxy_mode)ctx->opt.proxy_protocol;
     if (ctx->opt.tls_cert != NULL) {
         ctx->tls = tool_tls_server_ctx(ctx->opt.tls_cert, ctx->opt.tls_key, err, sizeof err);
         if (ctx->tls == NULL) {

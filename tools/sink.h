@@ -10,6 +10,7 @@
 #include <smtpcore/smtpcore.h>
 
 #include "auth_file.h"
+#include "cidr.h"
 #include "maildir.h"
 #include "net.h"
 #include "sink_limits.h"
@@ -49,6 +50,9 @@ typedef struct sink_options {
     int worker_socket;       /**< --worker-socket: a sink_worker_socket (workers.h). */
     smtpcore_sync_policy sync_policy; /**< --forbid-pipelining (default unauth). */
     int nul_accept;          /**< --nul accept. */
+    int proxy_protocol;      /**< --proxy-protocol: an smtpcore_proxy_mode. */
+    tool_cidr xclient_from[32]; /**< --xclient-from networks. */
+    size_t n_xclient_from;   /**< Entries used in xclient_from. */
 } sink_options;
 
 /** Process-wide state, passed explicitly (no globals). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "net.h"
+#include "sink_proxy.h"
 
 enum {
     CONN_IN_SIZE = 16384,  /* host-side input bytes not yet taken by the engine */
@@ -26,7 +27,8 @@ struct sink_conn {
     smtpcore_server *s;
     conn_state state;
     uint64_t id;
-    char peer[64];
+    sink_client_id who;    /* the client as the log shows it (a proxy may tell) */
+    char sock_peer[64];    /* the socket's own peer: the client, or the proxy */
     char in[CONN_IN_SIZE];
     size_t in_len;
     int drained;           /* a short plain read emptied the socket: no read until woken */
@@ -108,9 +110,9 @@ static void log_tx(sink_ctx *ctx, sink_conn *c, int code, uint64_t size, const c
         return;
     char tlsdesc[96];
     fprintf(stderr,
-            "smtpcore-sink: id=%llu peer=%s helo=%s tls=%s auth=%s from=<%s> nrcpt=%u to=%s "
+            "smtpcore-sink: id=%llu peer=%s%s helo=%s tls=%s auth=%s from=<%s> nrcpt=%u to=%s "
             "size=%llu status=%d%s%s%s%s%s%s\n",
-            (unsigned long long)c->id, c->peer, c->helo[0] ? c->helo : "-",
+            (unsigned long long)c->id, c->who.peer, c->who.via, c->helo[0] ? c->helo : "-",
             c->tls_done ? tool_tls_describe(&c->st, tlsdesc, sizeof tlsdesc) : "no",
             c->auth_user[0] ? c->auth_user : "-", c->from, c->rcpt_n,
             c->rcpts[0] ? c->rcpts : "-", (unsigned long long)size, code,
@@ -134,8 +136,9 @@ sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
     c->fresh = 1;
     c->id = (ctx->conn_seq += ctx->id_step);
     c->last_activity = c->wait_start = tool_now_ms();
-    tool_addr_str(peer, c->peer, sizeof c->peer);
-    sink_limits_addr(c->peer, c->addr, sizeof c->addr);
+    tool_addr_str(peer, c->sock_peer, sizeof c->sock_peer);
+    snprintf(c->who.peer, sizeof c->who.peer, "%s", c->sock_peer);
+    sink_limits_addr(c->sock_peer, c->addr, sizeof c->addr);
     if (ctx->opt.lmtp.nrules > 0) {
         c->rcpt_rule = calloc(ctx->opt.max_rcpt, sizeof *c->rcpt_rule);
         if (c->rcpt_rule == NULL) {
@@ -152,9 +155,14 @@ sink_conn *sink_conn_new(sink_ctx *ctx, int fd, const struct sockaddr *peer)
         free(c);
         return NULL;
     }
+    /* XCLIENT rewrites who the client is: only connections from the proxies named by
+     * --xclient-from may use it (and see it in the EHLO reply). */
+    if (ctx->opt.n_xclient_from > 0 &&
+        tool_cidr_match(ctx->opt.xclient_from, ctx->opt.n_xclient_from, peer))
+        smtpcore_server_set_xclient_allowed(c->s, 1);
     if (ctx->opt.verbose)
         fprintf(stderr, "smtpcore-sink: id=%llu connect from %s\n", (unsigned long long)c->id,
-                c->peer);
+                c->sock_peer);
     return c;
 }
 
@@ -412,12 +420,52 @@ static void on_event(sink_ctx *ctx, sink_conn *c, const smtpcore_server_event *e
         reset_tx(ctx, c);
         c->close_after_flush = 1;
         break;
+    case SMTPCORE_SEV_PROXY: {
+        const smtpcore_proxy_header *h = smtpcore_server_proxy_header(c->s);
+        if (h != NULL)
+            sink_proxy_from_header(&c->who, h, c->sock_peer);
+        /* per-address AUTH limits apply to the client the proxy named */
+        sink_limits_addr(c->who.peer, c->addr, sizeof c->addr);
+        if (ctx->opt.verbose)
+            fprintf(stderr, "smtpcore-sink: id=%llu client %s%s\n", (unsigned long long)c->id,
+                    c->who.peer, c->who.via);
+        break;
+    }
+    case SMTPCORE_SEV_XCLIENT: {
+        if (ctx->stopping) {
+            refuse_stopping(c);
+            break;
+        }
+        smtpcore_xclient_attrs a;
+        int arc = smtpcore_server_xclient_attrs(c->s, &a, sizeof a);
+        reset_tx(ctx, c);
+        c->helo[0] = '\0'; /* the session starts over: HELO and AUTH are forgotten */
+        c->auth_user[0] = '\0';
+        if (arc == SMTPCORE_OK)
+            sink_proxy_from_xclient(&c->who, &a, c->sock_peer, c->helo, sizeof c->helo,
+                                    c->auth_user, sizeof c->auth_user);
+        sink_limits_addr(c->who.peer, c->addr, sizeof c->addr);
+        smtpcore_server_accept(c->s);
+        if (ctx->opt.verbose)
+            fprintf(stderr, "smtpcore-sink: id=%llu client %s%s\n", (unsigned long long)c->id,
+                    c->who.peer, c->who.via);
+        break;
+    }
     case SMTPCORE_SEV_PROTOCOL_ERROR:
         if (ev->violation == SMTPCORE_V_TOO_MANY_AUTH_FAILURES && !ctx->opt.quiet)
             fprintf(stderr, "smtpcore-sink: id=%llu peer=%s closed after %u failed "
-                    "authentications\n", (unsigned long long)c->id, c->peer,
+                    "authentications\n", (unsigned long long)c->id, c->who.peer,
                     (unsigned)smtpcore_server_auth_failures(c->s));
-        if (ctx->opt.verbose) {
+        if (!ctx->opt.quiet && ev->violation >= SMTPCORE_V_PROXY_BAD_SIGNATURE &&
+            ev->violation <= SMTPCORE_V_PROXY_BAD_TLV) {
+            /* A refused PROXY header means a client that bypassed the proxy or a proxy
+             * configured for another version: worth a line even without --verbose. */
+            char why[160];
+            copy_str(why, sizeof why, ev->message);
+            fprintf(stderr, "smtpcore-sink: id=%llu peer=%s PROXY header refused: %s (%s)\n",
+                    (unsigned long long)c->id, c->sock_peer,
+                    smtpcore_violation_str((int)ev->violation), why);
+        } else if (ctx->opt.verbose) {
             char why[160];
             copy_str(why, sizeof why, ev->message);
             fprintf(stderr, "smtpcore-sink: id=%llu protocol error: %s (%s), reply %d\n",
@@ -654,7 +702,7 @@ static void timeout_close(sink_ctx *ctx, sink_conn *c, const char *why, int64_t 
     c->close_reason = why;
     if (ctx->opt.verbose)
         fprintf(stderr, "smtpcore-sink: id=%llu peer=%s %s: closing with 421\n",
-                (unsigned long long)c->id, c->peer, why);
+                (unsigned long long)c->id, c->who.peer, why);
     if (c->state == CS_SMTP || c->state == CS_TLS_FLUSH ||
         c->state == CS_TLS_HANDSHAKE) {
         (void)smtpcore_server_shutdown(c->s, SMTPCORE_SHUTDOWN_TIMEOUT);
