@@ -18,12 +18,13 @@ from __future__ import annotations
 import email.message
 import socket
 import ssl
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ._ffi import ffi, lib
 from ._batch import Batch, Job, Outgoing, SendResult, job_for_send, job_of, seven_bit_jobs
 from ._transcript import Transcript
 from .aio.client import _default_helo, auth_error, envelope_of, flatten_message
+from . import _proxy
 from . import client as cev
 from .client import ClientConnection
 from .enums import BodyType, Extension, Failure, Quirk, TlsPolicy
@@ -44,6 +45,7 @@ _T_READY = lib.SMTPCORE_CEV_READY
 _T_REPLY = lib.SMTPCORE_CEV_REPLY
 _T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
 _T_CLOSED = lib.SMTPCORE_CEV_CLOSED
+_T_XCLIENT = lib.SMTPCORE_CEV_XCLIENT_RESULT
 
 
 class SMTPClient:
@@ -73,8 +75,14 @@ class SMTPClient:
         source_address: tuple[str, int] | None = None,
         debuglevel: int = 0,
         allow_8bit: bool = False,
+        proxy: str | None = None,
+        proxy_source: tuple[str, int] | None = None,
+        xclient: Mapping[str, str] | None = None,
         **config: Any,
     ) -> None:
+        self.proxy = _proxy.check_client_options(proxy, xclient, implicit_tls)
+        self.proxy_source = proxy_source
+        self.xclient = dict(xclient) if xclient else None
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -151,7 +159,9 @@ class SMTPClient:
             self._conn = ClientConnection(
                 self.helo_name, tls_policy=TlsPolicy.NEVER if self.implicit_tls else policy,
                 tls_active=self.implicit_tls, username=user, password=password,
-                auth_mechanism=mech, **self._config)
+                auth_mechanism=mech, **self._config,
+                **_proxy.client_config(self.proxy, self.proxy_source, sock.getsockname(),
+                                       sock.getpeername()))
             if self.implicit_tls:
                 self._sock = self._wrap(sock)
                 self.tls = True
@@ -282,11 +292,19 @@ class SMTPClient:
     def _wait_ready(self) -> None:
         conn = self._conn
         assert conn is not None
+        xclient = self.xclient
         while not self._ready:
             t = self._next()
             if t == _T_READY:
+                if xclient is not None:
+                    # Name the client first; the next Ready follows the new greeting.
+                    _proxy.send_xclient(conn, xclient)
+                    xclient = None
+                    continue
                 self.caps = Caps._from_c(conn._ev.caps)
                 self._ready = True
+            elif t == _T_XCLIENT and conn._ev.failure != lib.SMTPCORE_SUCCESS:
+                raise _proxy.xclient_refused(conn._reply())
             elif t == _T_GREETING:
                 self.greeting = conn._reply()
             elif t == _T_AUTH and conn._ev.failure != lib.SMTPCORE_SUCCESS:

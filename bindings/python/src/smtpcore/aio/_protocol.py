@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import Any, Callable
 
+from .. import _proxy
 from .. import server as sev
 from .._ffi import ffi, lib
 from ..enums import AuthMech, ShutdownReason
@@ -44,6 +45,8 @@ _AUTH = lib.SMTPCORE_SEV_AUTH
 _VRFY = lib.SMTPCORE_SEV_VRFY
 _STARTTLS = lib.SMTPCORE_SEV_STARTTLS
 _PROTOCOL_ERROR = lib.SMTPCORE_SEV_PROTOCOL_ERROR
+_PROXY = lib.SMTPCORE_SEV_PROXY
+_XCLIENT = lib.SMTPCORE_SEV_XCLIENT
 
 
 class _Resume:
@@ -132,6 +135,9 @@ class ServerProtocol(asyncio.BufferedProtocol):
         self.conn = ServerConnection(**self.runner.config)
         self.lmtp = self.conn.lmtp
         self.session = Session(peer=transport.get_extra_info("peername"))
+        if self.runner.xclient_from and _proxy.peer_allowed(self.session.peer,
+                                                            self.runner.xclient_from):
+            self.conn.set_xclient_allowed(True)
         self.env = Envelope()
         self._new_envelope = Envelope
         self.clock = Clock(self.limits, self.loop.time())
@@ -517,6 +523,17 @@ class ServerProtocol(asyncio.BufferedProtocol):
                 self._write_pending()
                 self._close()
                 return
+            if t == _PROXY:
+                _proxy.from_header(session, conn.proxy_header)
+                continue
+            if t == _XCLIENT:
+                e = conn._event()
+                assert isinstance(e, sev.Xclient)
+                _proxy.from_xclient(session, e.attrs or {})
+                self.body.clear()
+                self.env = Envelope()
+                conn.accept()
+                continue
             if t == _PROTOCOL_ERROR:
                 e = conn._event()
                 assert isinstance(e, sev.ProtocolError)

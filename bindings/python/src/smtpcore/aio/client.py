@@ -17,8 +17,9 @@ import email.utils
 import inspect
 import socket
 import ssl
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
+from .. import _proxy
 from .. import client as cev
 from .._batch import (
     Batch, Job, Outgoing, SendResult, envelope_of, flatten_message, job_for_send, job_of,
@@ -81,7 +82,7 @@ class _ClientProtocol(asyncio.BufferedProtocol):
 
     _LIMIT = 1 << 20  # input queued beyond the engine's buffer before reading pauses
 
-    def __init__(self, make_conn: Callable[[Any], ClientConnection],
+    def __init__(self, make_conn: Callable[[Any, Any], ClientConnection],
                  transcript: Transcript | None) -> None:
         self.make_conn = make_conn
         self.conn: ClientConnection = None  # type: ignore[assignment]  # connection_made
@@ -102,7 +103,8 @@ class _ClientProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         try:
-            self.conn = self.make_conn(transport.get_extra_info("sockname"))
+            self.conn = self.make_conn(transport.get_extra_info("sockname"),
+                                       transport.get_extra_info("peername"))
         except Exception as exc:  # noqa: BLE001  (bad options: connect() raises it)
             self.error = exc
             transport.abort()
@@ -180,6 +182,11 @@ class SMTPClient:
     handshake and every wait for the server (:class:`~smtpcore.SMTPTimeoutError`).
     Failures raise :class:`~smtpcore.SMTPClientError` subclasses, which are smtplib's
     exceptions too.
+    ``proxy``: "v1" or "v2" writes a PROXY header first, naming ``proxy_source``
+    (``(address, port)``; default this connection's own end) as the client, as HAProxy
+    does. ``xclient``: attributes (``{"ADDR": "192.0.2.1", "PORT": "4711"}``) sent with
+    XCLIENT before anything else, as nginx's mail proxy does; the server must offer it
+    (SMTPClientError otherwise, or when it refuses). See docs/deploy.md.
     """
 
     def __init__(
@@ -201,8 +208,14 @@ class SMTPClient:
         source_address: tuple[str, int] | None = None,
         debuglevel: int = 0,
         allow_8bit: bool = False,
+        proxy: str | None = None,
+        proxy_source: tuple[str, int] | None = None,
+        xclient: Mapping[str, str] | None = None,
         **config: Any,
     ) -> None:
+        self.proxy = _proxy.check_client_options(proxy, xclient, implicit_tls)
+        self.proxy_source = proxy_source
+        self.xclient = dict(xclient) if xclient else None
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -259,8 +272,9 @@ class SMTPClient:
         redacted). Takes effect at the next connect()."""
         self.debuglevel = level
 
-    def _new_conn(self, local_address: Any) -> ClientConnection:
-        """The engine session, created once the local address is known (default EHLO)."""
+    def _new_conn(self, local_address: Any, peer_address: Any = None) -> ClientConnection:
+        """The engine session, created once the local address is known (default EHLO,
+        and the PROXY header's addresses)."""
         policy = {None: TlsPolicy.OPPORTUNISTIC, True: TlsPolicy.REQUIRED,
                   False: TlsPolicy.NEVER}[self.starttls]
         user, password, mech = self._auth
@@ -269,7 +283,8 @@ class SMTPClient:
         self._conn = ClientConnection(
             self.helo_name, tls_policy=TlsPolicy.NEVER if self.implicit_tls else policy,
             tls_active=self.implicit_tls, username=user, password=password,
-            auth_mechanism=mech, **self._config)
+            auth_mechanism=mech, **self._config,
+            **_proxy.client_config(self.proxy, self.proxy_source, local_address, peer_address))
         return self._conn
 
     async def connect(self) -> Caps:
@@ -433,11 +448,21 @@ class SMTPClient:
             raise tls_error(exc) from exc
 
     async def _wait_ready(self) -> None:
+        xclient = self.xclient
         while not self._ready:
             ev = await self._next()
             if isinstance(ev, cev.Ready):
+                if xclient is not None:
+                    # Name the client first; the engine greets again, says EHLO again
+                    # and the next Ready is the one for the client.
+                    assert self._conn is not None
+                    _proxy.send_xclient(self._conn, xclient)
+                    xclient = None
+                    continue
                 self.caps = ev.caps
                 self._ready = True
+            elif isinstance(ev, cev.XclientResult) and not ev.ok:
+                raise _proxy.xclient_refused(ev.reply)
             elif isinstance(ev, cev.Greeting):
                 self.greeting = ev.reply
             elif isinstance(ev, cev.AuthResult) and not ev.ok:

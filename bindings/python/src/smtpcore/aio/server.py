@@ -24,7 +24,7 @@ import inspect
 import logging
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, Union
 
 from .. import server as sev
 from ..enums import AuthMech, Extension, ShutdownReason, SyncPolicy
@@ -36,6 +36,7 @@ from ._limits import BUSY_REPLY, Clock, ServerLimits
 from ._policy import check_signatures, wrap_hooks
 from .._ffi import ffi
 from ._protocol import _READ_SIZE, ServerProtocol, default_hooks
+from .. import _proxy
 
 __all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
 
@@ -51,7 +52,14 @@ class Session:
     """Per-connection state visible to handlers."""
 
     peer: Any = None
-    """The client's address, as from the socket's getpeername()."""
+    """The client's address: the socket's getpeername(), or ``(address, port)`` from a
+    PROXY header or XCLIENT when ``serve()`` was told to expect them (then the port may be
+    None: nginx sends XCLIENT ADDR without PORT)."""
+    proxy_peer: Any = None
+    """The proxy's own address (the socket's peer) when a proxy named the client, else
+    None."""
+    proxy: str | None = None
+    """How the client was named: "v1" or "v2" (PROXY header), "xclient", or None."""
     host_name: str | None = None
     """Argument of the last HELO/EHLO."""
     esmtp: bool = False
@@ -255,8 +263,10 @@ class SMTPServerProtocolRunner:
 
     def __init__(self, handler: Handler, config: dict[str, Any], tls_context: Any,
                  timeout: float | None, auth_required: bool = False,
-                 limits: ServerLimits | None = None) -> None:
+                 limits: ServerLimits | None = None,
+                 xclient_from: tuple[Any, ...] = ()) -> None:
         self.handler = handler
+        self.xclient_from = xclient_from
         self.config = config
         self.tls_context = tls_context
         self.timeout = timeout
@@ -302,6 +312,8 @@ class SMTPServerProtocolRunner:
         conn = ServerConnection(**self.config)
         session = Session(peer=writer.get_extra_info("peername"),
                           tls=bool(self.config.get("tls_active")))
+        if _proxy.peer_allowed(session.peer, self.xclient_from):
+            conn.set_xclient_allowed(True)
         if session.tls:
             session.ssl_object = writer.get_extra_info("ssl_object")
         try:
@@ -485,6 +497,15 @@ class SMTPServerProtocolRunner:
                 session.host_name = None
                 env = Envelope()
                 body.clear()
+            elif isinstance(ev, sev.Proxy):
+                _proxy.from_header(session, conn.proxy_header)
+            elif isinstance(ev, sev.Xclient):
+                # Allowed by xclient_from; the engine checked the syntax. The session
+                # starts over as after a new connection.
+                _proxy.from_xclient(session, ev.attrs or {})
+                env = Envelope()
+                body.clear()
+                conn.accept()
             elif isinstance(ev, sev.ProtocolError):
                 log.debug("%s: %s (%s)", session.peer, ev.violation.name, ev.message)
             elif ev.answer_required:
@@ -525,6 +546,8 @@ async def serve(
     auth_failure_delay: float = 1.0,
     max_auth_failures_per_address: int = 0,
     auth_failure_window: float = 600.0,
+    proxy_protocol: str | None = None,
+    xclient_from: Iterable[str] | str | None = None,
     **config: Any,
 ) -> asyncio.Server:
     """Starts an SMTP server; returns the listening :class:`asyncio.Server`.
@@ -575,6 +598,14 @@ async def serve(
       ``auth_failure_window`` seconds (default 600) make its next AUTH get "421 4.7.0
       <hostname> Error: too many failed authentications from ADDR, try later" and the
       close (as smtpcore-sink) without the handler being asked.
+
+    Behind a proxy (docs/deploy.md): ``proxy_protocol="v1"|"v2"|"any"`` makes every
+    connection start with a PROXY header (HAProxy ``send-proxy``/``send-proxy-v2``); one
+    without a valid header is closed without a greeting. ``xclient_from`` lists the
+    addresses or networks (``["127.0.0.1", "10.0.0.0/8"]``) whose connections are offered
+    and may use XCLIENT (nginx's mail proxy); nobody by default. Either way
+    ``session.peer`` becomes the client the proxy named and ``session.proxy_peer`` the
+    proxy itself. Only a listener that nothing but the proxy can reach may use them.
     """
     from .compat import AiosmtpdHandler, is_aiosmtpd_handler
     if is_aiosmtpd_handler(handler) or authenticator is not None:
@@ -601,6 +632,10 @@ async def serve(
     if auth_mechs:
         exts |= Extension.AUTH
     cfg: dict[str, Any] = dict(config)
+    mode = _proxy.proxy_mode(proxy_protocol)
+    if mode is not None:
+        cfg["proxy_protocol"] = mode
+    nets = _proxy.parse_networks(xclient_from)
     cfg.update(extensions=exts, hostname=hostname, allow_plaintext_auth=allow_plaintext_auth,
                max_message_size=max_message_size, sync_policy=sync_policy)
     if lmtp:
@@ -621,7 +656,7 @@ async def serve(
                           auth_failure_limit=max_auth_failures_per_address,
                           auth_failure_window=auth_failure_window)
     runner = SMTPServerProtocolRunner(handler, cfg, None if implicit_tls else tls_context,
-                                      timeout, auth_required, limits)
+                                      timeout, auth_required, limits, nets)
     ServerConnection(**cfg).close()  # validate the configuration now, not per connection
     path = host[5:] if host is not None and host.startswith("unix:") else None
     if tls_context is None:
