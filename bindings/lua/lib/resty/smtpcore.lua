@@ -770,6 +770,31 @@ Client.noop = simple(C.smtpcore_client_noop)
 Client.quit = simple(C.smtpcore_client_quit)
 Client.tls_started = simple(C.smtpcore_client_tls_started)
 
+--- XCLIENT (Postfix XCLIENT_README) with attrs: a table name -> value (sent in name
+--- order) or a list of { name, value } pairs. Values go as given, xtext-encoded by the
+--- engine ("[UNAVAILABLE]"/"[TEMPUNAVAIL]" pass as they are). The server must offer it
+--- (caps XCLIENT); CEV.XCLIENT_RESULT follows, then READY after the new greeting.
+function Client:xclient(attrs)
+    local names, values = {}, {}
+    if attrs[1] ~= nil then
+        for i, pair in ipairs(attrs) do names[i], values[i] = pair[1], pair[2] end
+    else
+        for k in pairs(attrs) do names[#names + 1] = k end
+        table.sort(names)
+        for i, k in ipairs(names) do values[i] = attrs[k] end
+    end
+    local n = #names
+    local cn = ffi_new("const char *[?]", n)
+    local cv = ffi_new("const char *[?]", n)
+    for i = 1, n do
+        names[i], values[i] = tostring(names[i]), tostring(values[i])
+        cn[i - 1], cv[i - 1] = names[i], values[i] -- kept alive by names/values
+    end
+    local rc = C.smtpcore_client_xclient(self.c, cn, cv, n)
+    if rc ~= 0 then return fail(rc) end
+    return true
+end
+
 --- Feeds body bytes starting at offset `from` (1-based, default 1); returns bytes taken.
 function Client:body(data, from)
     from = from or 1

@@ -29,6 +29,7 @@ local EV_MAIL_RESULT, EV_RCPT_RESULT, EV_SEND_BODY = CEV.MAIL_RESULT, CEV.RCPT_R
 local EV_MESSAGE_RESULT, EV_REPLY = CEV.MESSAGE_RESULT, CEV.REPLY
 local EV_DELIVERY_RESULT = CEV.DELIVERY_RESULT
 local EV_PROTOCOL_ERROR, EV_CLOSED = CEV.PROTOCOL_ERROR, CEV.CLOSED
+local EV_XCLIENT_RESULT = CEV.XCLIENT_RESULT
 local ERR_BUFFER_FULL = smtpcore.ERR.BUFFER_FULL
 local ERR_INVALID_STATE = smtpcore.ERR.INVALID_STATE
 -- The engine refuses an undeclared 8-bit body for a server without 8BITMIME with this
@@ -84,6 +85,10 @@ local next_id = 0
 ---           luasocket wrapper)
 ---   quirks (list of names from smtpcore.QUIRK), read_size (4096)
 ---   engine (a table of extra smtpcore client config fields, e.g. input_buffer_size)
+---   xclient (a table of XCLIENT attributes, e.g. { ADDR = ngx.var.remote_addr,
+---            PORT = ngx.var.remote_port }: sent on each new connection before any mail,
+---            so the server logs and judges the real client; the server must offer
+---            XCLIENT to us, or connect fails. Pooled connections are kept per attribute set)
 function _M.new(opts)
     if type(opts) ~= "table" or not opts.host then
         return nil, "opts.host is required"
@@ -114,6 +119,7 @@ function _M.new(opts)
         read_size = opts.read_size or 4096,
         engine = opts.engine,
         lmtp = opts.lmtp and true or false,
+        xclient = opts.xclient,
     }
     if self.starttls ~= "opportunistic" and self.starttls ~= "required"
         and self.starttls ~= "never" then
@@ -124,7 +130,18 @@ function _M.new(opts)
     end
     -- Everything that shapes a session goes into the pool name, so a pooled connection
     -- is never handed to a mailer with other credentials or TLS settings.
-    self.pool = opts.pool or table.concat({ "smtpcore", self.host, tostring(self.port),
+    local xkey = ""
+    if self.xclient then
+        -- A pooled connection speaks for the client XCLIENT named: never reuse it for
+        -- another one.
+        local parts = {}
+        for k, v in pairs(self.xclient) do
+            parts[#parts + 1] = type(k) == "number" and (v[1] .. "=" .. v[2]) or (k .. "=" .. v)
+        end
+        table.sort(parts)
+        xkey = table.concat(parts, ",")
+    end
+    self.pool = opts.pool or table.concat({ "smtpcore", self.host, tostring(self.port), xkey,
         self.helo_name, self.username or "", self.ssl and "ssl" or "plain", self.starttls,
         self.ssl_verify and "verify" or "noverify", self.server_name,
         self.lmtp and "lmtp" or "smtp" }, ":")
@@ -256,6 +273,13 @@ function Mailer:connect()
         local msg = conn:_describe(ev)
         conn:close()
         return nil, msg
+    end
+    if self.xclient then
+        ev, werr = conn:_xclient(self.xclient)
+        if not ev then
+            conn:close()
+            return nil, werr
+        end
     end
     conn.caps = ev.caps
     -- The engine leaves the meaning of a failed AUTH to the host; with credentials
@@ -397,6 +421,29 @@ function Conn:_wait(want, want2)
         end
         -- Anything else (an unexpected result type) is informative only.
     end
+end
+
+--- XCLIENT on a READY session: waits for its result and the READY after the new
+--- greeting. Returns that READY event table, or nil, err (the session is then unusable).
+function Conn:_xclient(attrs)
+    local ok, err, rc = self.session:xclient(attrs)
+    if not ok then
+        if rc == smtpcore.ERR.UNSUPPORTED then
+            return nil, "smtp: the server does not offer XCLIENT"
+        end
+        return nil, "engine xclient: " .. tostring(err)
+    end
+    local ev, werr = self:_wait(EV_XCLIENT_RESULT)
+    if not ev then return nil, werr end
+    if ev.type ~= EV_XCLIENT_RESULT then return nil, self:_describe(ev) end
+    if ev.failure ~= "success" then
+        local r = ev.reply
+        return nil, "smtp: XCLIENT refused" .. (r and (": " .. r.code .. " " .. r.text) or "")
+    end
+    ev, werr = self:_wait(EV_READY)
+    if not ev then return nil, werr end
+    if ev.type ~= EV_READY then return nil, self:_describe(ev) end
+    return ev
 end
 
 --- A readable reason for an unexpected or CLOSED event.
