@@ -11,7 +11,11 @@
  *   reply    N 12-line EHLO replies through framer + sc_reply_parser_feed
  *   unstuff  N KiB of DATA content through sc_unstuff_next
  *   stuff    N KiB of body through sc_stuff
- *   data     N KiB of DATA content through a server session */
+ *   data     N KiB of DATA content through a server session
+ *   connect  N server sessions: created, greeted (220), deleted
+ *   proxy1   the same, each reading a PROXY v1 header first (TCP4)
+ *   proxy2   the same with a PROXY v2 header (TCP4, no TLVs, as HAProxy's send-proxy-v2)
+ *            proxyN - connect = the cost of reading the header, per connection */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -225,6 +229,37 @@ static size_t run_data(size_t kib, double *cpu)
     return len;
 }
 
+static size_t run_sessions(size_t n, double *cpu, smtpcore_proxy_mode mode)
+{
+    static const char v1[] = "PROXY TCP4 192.0.2.1 198.51.100.2 56324 25\r\n";
+    static const char v2[] = "\r\n\r\n\0\r\nQUIT\n" /* signature */
+                             "\x21\x11\x00\x0c"            /* v2 PROXY, TCP4, 12 octets */
+                             "\xc0\x00\x02\x01\xc6\x33\x64\x02" /* 192.0.2.1 198.51.100.2 */
+                             "\xdc\x04\x00\x19";           /* 56324 25 */
+    smtpcore_server_config c;
+    smtpcore_server_config_init(&c);
+    c.proxy_protocol = mode;
+    const char *hdr = mode == SMTPCORE_PROXY_V1 ? v1 : v2;
+    size_t hlen = mode == SMTPCORE_PROXY_V1 ? sizeof v1 - 1 : sizeof v2 - 1;
+    double t0 = cpu_now();
+    for (size_t i = 0; i < n; i++) {
+        smtpcore_server *s;
+        if (smtpcore_server_new(&s, &c) != SMTPCORE_OK)
+            exit(1);
+        if (mode != SMTPCORE_PROXY_OFF)
+            feed(s, hdr, hlen);
+        else
+            pump(s);
+        smtpcore_server_del(s);
+    }
+    *cpu = cpu_now() - t0;
+    return n;
+}
+
+static size_t run_connect(size_t n, double *cpu) { return run_sessions(n, cpu, SMTPCORE_PROXY_OFF); }
+static size_t run_proxy1(size_t n, double *cpu) { return run_sessions(n, cpu, SMTPCORE_PROXY_V1); }
+static size_t run_proxy2(size_t n, double *cpu) { return run_sessions(n, cpu, SMTPCORE_PROXY_V2); }
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -236,9 +271,13 @@ int main(int argc, char **argv)
         {"server", run_server, 60000, "commands"}, {"parse", run_parse, 60000, "commands"},
         {"reply", run_reply, 20000, "replies"},    {"unstuff", run_unstuff, 8192, "bytes"},
         {"stuff", run_stuff, 8192, "bytes"},       {"data", run_data, 8192, "bytes"},
+        {"connect", run_connect, 100000, "connections"},
+        {"proxy1", run_proxy1, 100000, "connections"},
+        {"proxy2", run_proxy2, 100000, "connections"},
     };
     if (argc < 2) {
-        fprintf(stderr, "usage: %s server|parse|reply|unstuff|stuff|data [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s server|parse|reply|unstuff|stuff|data|connect|proxy1|proxy2 "
+                        "[N]\n", argv[0]);
         return 64;
     }
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
