@@ -16,8 +16,8 @@ fi
 grep -q "^bare-lf-dot *pass" "$WORK/probe-sink.txt" && ok "probe: sink not exposed to bare-LF smuggling" \
   || fail "bare-lf-dot not pass"
 timeout 60 "$PROBE" --json "127.0.0.1:$SINK_PORT" >"$WORK/probe-sink.json" || true
-if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["conformant"] and len(d["checks"])==7 else 1)' "$WORK/probe-sink.json"; then
-  ok "probe --json: valid JSON, conformant, 7 checks"
+if "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["conformant"] and len(d["checks"])==8 else 1)' "$WORK/probe-sink.json"; then
+  ok "probe --json: valid JSON, conformant, 8 checks (xclient among them)"
 else
   fail "probe --json"; cat "$WORK/probe-sink.json"
 fi
