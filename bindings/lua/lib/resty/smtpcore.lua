@@ -837,29 +837,6 @@ function Client:caps() return caps_table(C.smtpcore_client_caps(self.c)) end
 function Client:want_close() return C.smtpcore_client_want_close(self.c) ~= 0 end
 function Client:memory() return tonumber(C.smtpcore_client_memory(self.c)) end
 
---- Sends XCLIENT (when the server offers it, outside a transaction) with attrs given as
---- a list of {name, value} pairs (order kept) or a table { ADDR = ..., PORT = ... }.
---- XCLIENT_RESULT follows, then READY. Returns true or nil, err, rc.
-function Client:xclient(attrs)
-    local list = {}
-    if attrs[1] then
-        list = attrs
-    else
-        for k, v in pairs(attrs) do list[#list + 1] = { k, v } end
-        table.sort(list, function(a, b) return a[1] < b[1] end)
-    end
-    local n = #list
-    local names = ffi_new("const char *[?]", n)
-    local values = ffi_new("const char *[?]", n)
-    for i, p in ipairs(list) do
-        names[i - 1] = p[1]
-        values[i - 1] = tostring(p[2])
-    end
-    local rc = C.smtpcore_client_xclient(self.c, names, values, n)
-    if rc ~= 0 then return fail(rc) end
-    return true
-end
-
 function Client:close()
     local c = self.c
     if c then
