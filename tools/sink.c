@@ -46,6 +46,7 @@ static const char usage_text[] =
 "    --listen unix:PATH   Listen on a Unix-domain socket instead. A stale socket file at\n"
 "                         PATH (its server gone) is replaced; a live one or any other\n"
 "                         file is an error. The file is removed on exit.\n"
+"                         --listen is given at most once.\n"
 "    --socket-mode MODE   Octal permissions of the unix: socket (default 0666: any local\n"
 "                         user may connect, as with Dovecot's LMTP socket).\n"
 "    --maildir DIR        Store messages in maildir DIR (created if missing).\n"
@@ -226,6 +227,7 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
     o->hostname = "localhost";
     o->workers = 1;
     o->sync_policy = SMTPCORE_SYNC_UNAUTH;
+    int listen_seen = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         const char *a = argv[i];
@@ -238,6 +240,11 @@ static int parse_args(sink_ctx *ctx, int argc, char **argv)
             tool_print_version("smtpcore-sink");
             return 0;
         } else if ((r = tool_opt_value(argc, argv, &i, "--listen", &v)) != 0) {
+            /* One listener per sink: a second --listen must not silently replace the
+             * first (the user would think both addresses are served). */
+            if (listen_seen++)
+                return usage_error("--listen given twice (one address per sink; start one "
+                                   "sink per address, or use --workers for more cores)", v);
             if (r < 0 || tool_parse_hostport(v, 2525, 1, o->host, sizeof o->host, &o->port))
                 return usage_error("bad --listen", v);
         } else if ((r = tool_opt_value(argc, argv, &i, "--socket-mode", &v)) != 0) {

@@ -72,4 +72,8 @@ for t in sink send probe; do
     && ok "smtpcore-$t --help: man-page sections" || fail "smtpcore-$t --help"
 done
 expect_status 2 "sink: unknown option is a usage error" "$SINK" --bogus
+expect_status 2 "sink: --listen twice is a usage error, not a silent replacement" \
+  timeout 10 "$SINK" --listen 127.0.0.1:0 --listen 127.0.0.1:0
+out=$(timeout 10 "$SINK" --listen 127.0.0.1:0 --listen 127.0.0.1:0 2>&1 || true)
+grep -q "given twice" <<<"$out" && ok "sink: ... and says why" || fail "sink: --listen twice: no reason given: $out"
 finish
