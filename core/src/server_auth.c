@@ -49,6 +49,14 @@ static void count_failure(smtpcore_server *s, int say)
         sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_ERRORS, "Error: too many errors", say);
 }
 
+/* An AUTH line the command parser refused (an initial response that is not base64, say):
+ * the refusal is written already; it counts as a failed authentication, or a guesser
+ * would get free tries. */
+void sc_srv_auth_malformed(smtpcore_server *s)
+{
+    count_failure(s, 1);
+}
+
 /* An AUTH the engine refuses by itself: reported, and a failure. */
 static void refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
                    const char *text)

@@ -400,8 +400,13 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
     }
     if (rc != 0) {
         smtpcore_violation v = err.violation ? err.violation : SMTPCORE_V_SYNTAX;
-        sc_srv_refuse_e(s, ln, err.code ? err.code : 501, &err.enhanced,
-                        err.text ? err.text : "Syntax error", v, 1);
+        /* A malformed AUTH is a failed authentication (counted there, with the errors);
+         * its line is shown without what may be a credential. */
+        int auth = c.verb == SC_VERB_AUTH;
+        sc_srv_refuse_e(s, auth ? shown : ln, err.code ? err.code : 501, &err.enhanced,
+                        err.text ? err.text : "Syntax error", v, !auth);
+        if (auth)
+            sc_srv_auth_malformed(s);
         return;
     }
     switch (c.verb) {

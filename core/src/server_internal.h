@@ -326,6 +326,7 @@ static inline int sc_srv_keeps_line(const smtpcore_server *s)
 void sc_srv_auth_start(smtpcore_server *s, const sc_command *cmd, smtpcore_str line);
 void sc_srv_auth_line(smtpcore_server *s, char *line, size_t len, uint32_t flags);
 void sc_srv_auth_overlong(smtpcore_server *s);
+void sc_srv_auth_malformed(smtpcore_server *s);
 /* server.c's answer path: the host answered AUTH with code (counts a failure). */
 void sc_srv_auth_answered(smtpcore_server *s, int code);
 /* Output room a host refusal of AUTH must leave for the 421 a failure may bring. */
