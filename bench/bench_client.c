@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client session throughput through the public API: full transactions (MAIL, three RCPT,
  * DATA, a small body, final reply) on one pipelined session against canned server
  * replies, so both command building and reply parsing are measured; then whole sessions

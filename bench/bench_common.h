@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the bench programs: a monotonic clock and an allocator that counts calls, so
  * each benchmark can show how many allocations a session makes after creation. */
 #ifndef SMTPCORE_BENCH_COMMON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A pipelined SMTP load generator on the smtpcore client engine, the project's second
  * generator beside Postfix's smtp-source (bench/run rows 6 and 7a): smtp-source waits for
  * every reply (4 round trips per message), so on two CPUs it becomes the ceiling of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Memory per session: bytes an idle server and client session own (the engine's own
  * accounting next to what a counting allocator saw), and the resident set of many live
  * server sessions, each left in the middle of a transaction (after MAIL, RCPT, DATA and

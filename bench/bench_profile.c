@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fixed workloads for instruction counting under `valgrind --tool=callgrind` (bench/run
  * --profile and docs/performance.md). Timing is meaningless here; what matters is that
  * each mode runs one known amount of work so that instructions per unit (command, reply,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server session throughput through the public API: pipelined MAIL/RCPT/RSET commands,
  * message content through DATA (unstuffing) and BDAT, next to a plain memchr pass over
  * the same bytes. A counting allocator shows the allocations per command (expected 0).

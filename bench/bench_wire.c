@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Wire-level throughput: command parsing, reply parsing, DATA unstuffing and stuffing.
  * Prints numbers only; each figure is the best of several repetitions. Run it from a
  * Release build tree: the library is compiled with the tree's flags. */

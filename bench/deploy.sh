@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Deployment shapes of smtpcore-sink under the same smtp-source load, side by side:
 #   workers  --workers 1 vs --workers 2 (SO_REUSEPORT) vs --workers 2 --worker-socket shared
 #   haproxy  direct vs through HAProxy (TCP mode, send-proxy-v2, sink --proxy-protocol v2)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink --lmtp vs Postfix smtp-sink -L under the same smtp-source -L load, side by
 # side on 127.0.0.1, RCPTS recipients per message (one reply per recipient after the
 # data). The method is bench/sink_vs_postfix.sh's (it does the work): both servers start

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Runs one load generator against a running server and prints what it cost both sides.
 
     bench/measure.py --messages N --server-pid PID[,PID...] -- GENERATOR ARGS...

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Turns the raw outputs of the benchmarks (bench/run writes them into RAW_DIR/*.txt) into
 one table, bench/results/latest.json, latest.md (the table in Markdown) and a chart of
 every sample against the targets (latest.png).

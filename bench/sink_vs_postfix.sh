@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink vs Postfix smtp-sink under the same smtp-source load, on 127.0.0.1.
 # Usage: bench/sink_vs_postfix.sh [MESSAGES] [SESSIONS] [SIZE] [ROUNDS] [BUILD_DIR]
 #        (default 20000 10 1024 5; without BUILD_DIR it builds the release tools in

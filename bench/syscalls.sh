@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # System calls per message of smtpcore-sink and Postfix smtp-sink under the same
 # smtp-source load (strace -c -f on the server; the generator is not traced), in both load
 # shapes: -d (many messages per connection) and one connection per message. strace slows

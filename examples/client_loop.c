@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A complete client event loop. The "network" is an in-memory pipe to a server session
  * (the same library, server role), so the program runs anywhere; a real host would
  * write the client's output to a socket and feed what it reads back into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A complete server event loop over an in-memory "connection": a scripted client sends
  * one SMTP conversation (pipelined, with a refused recipient and a dot-stuffed body),
  * the host answers the session's events, and the program checks every reply.

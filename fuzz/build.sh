@@ -1,4 +1,5 @@
 #!/bin/bash -eu
+# SPDX-License-Identifier: MIT
 # Builds every fuzz/<name>_fuzzer.c in the shape OSS-Fuzz expects:
 #   $CC $CFLAGS for the sources, $LIB_FUZZING_ENGINE at link time, binaries in $OUT,
 #   next to them <name>_fuzzer.dict and <name>_fuzzer_seed_corpus.zip.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A long fuzzing campaign measured in CPU time, not wall time.
 #
 # libFuzzer's -max_total_time counts wall seconds, which on a shared machine says little

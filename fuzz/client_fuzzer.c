@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes a whole client session through the public API: the fuzzer plays the server
  * (its bytes, split into reads) and the host (API calls chosen at each event).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the server's command parser (sc_command_parse).
  *
  * Input: one command line (no CRLF; any bytes, as the framer may pass NUL or a bare CR),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the fuzz targets (header-only, so each target stays one .c file as
  * OSS-Fuzz builds them).
  *

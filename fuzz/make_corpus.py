@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Builds raw seed inputs for every fuzz target from the transcript suites.
 
     fuzz/make_corpus.py OUTDIR        # writes OUTDIR/<target>/<sha1>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the PROXY header reader and XCLIENT through a whole server session, and the
  * pure parser (core/src/proxy.c) on its own.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A main() for running a fuzz target without libFuzzer: every file named on the command
  * line (directories are walked one level deep, in sorted order) is passed once to
  * LLVMFuzzerTestOneInput. Built with gcc as well, so the committed corpora and the

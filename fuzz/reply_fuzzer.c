@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the client's reply path: line framer -> sc_reply_parser_feed -> smtpcore_reply
  * -> smtpcore_reply_line / smtpcore_caps_parse, as the client engine wires them.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes a whole server session through the public API, as a host would drive it.
  *
  * Input layout (fuzz_common.h): 8 configuration bytes at the front (all zero = defaults;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Differential: a server session fed the client's bytes whole and fed them in
  * pseudo-random reads must behave identically (same output bytes, same events, same
  * message contents). The host accepts everything and drains fully after every read.

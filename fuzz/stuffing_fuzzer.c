@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Round trip of the DATA body transforms: client stuffing (sc_stuff, sc_stuff_finish) then
  * server unstuffing (sc_unstuff_next) gives back the body, CRLF-normalised.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the pure syntax functions: paths, mailboxes, domains, HELO classes, address
  * literals, xtext and base64. Every function sees the same input bytes.
  *

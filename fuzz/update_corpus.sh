@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Rebuilds the committed corpora: seeds from the transcript suites (make_corpus.py), plus
 # the current fuzz/corpus/<target>/, plus any extra directories (e.g. the working corpus
 # of a long run), minimised with libFuzzer's -merge=1 into a fresh fuzz/corpus/<target>/.

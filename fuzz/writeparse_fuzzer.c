@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Write-then-parse round trips: what the client writes the server parses back to the same
  * values (sc_command_write_* -> sc_command_parse), and what the server writes the client
  * parses back (sc_reply_write -> framer -> sc_reply_parser_feed).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Line and branch coverage of core/src by the unit tests plus the fuzz corpus replay.
 # Builds the `coverage` preset (gcc --coverage -O0), runs every CTest (the Criterion
 # tests, the guide examples and fuzz_replay_* over fuzz/corpus and fuzz/regressions),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The first thing to run: builds smtpcore, starts smtpcore-sink on a free loopback port
 # with a temporary maildir, sends one message to two recipients with smtpcore-send -v
 # (MAIL, RCPT, RCPT and the data pipelined), shows the transcript and the stored file,

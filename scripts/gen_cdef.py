@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generates the FFI declarations (for CFFI and LuaJIT) from the public headers.
 
 The output is plain C declarations: no comments, no preprocessor lines, no export

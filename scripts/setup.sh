@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages smtpcore needs (build, tests, bindings, interop peers).
 # Idempotent: installs only what is missing. Needs root (or sudo) the first time.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every test of smtpcore: release build + unit tests, ASan/UBSan build + unit tests,
 # Doxygen with warnings as errors, bindings, interop with real peers, fuzz smoke.
 # Installs what it needs first (scripts/setup.sh). Usage: scripts/test.sh

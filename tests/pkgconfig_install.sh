@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `cmake --install BUILD --prefix P`, then pkg-config alone must find smtpcore under P and
 # every examples/*.c must compile, link and run with nothing but its flags (issue 17: the
 # .pc file used to name the configure-time prefix, /usr/local); and the tools' man pages

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 4648 base64: the section 10 vectors, strict decoding, bounds. */
 #include <criterion/criterion.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* EHLO capability parsing on real-world replies. */
 #include <criterion/criterion.h>
 

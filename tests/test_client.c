@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client session API: configuration checks, memory bounds, event slices, STARTTLS
  * injection accounting, backpressure and robustness against garbage replies. The
  * conversation-level behaviour is covered by the client transcripts. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 3030 2: a refused BDAT chunk that is not the last one. Reproduces the Python
  * binding author's report (output_buffer_size 1024, the host writes only 1500 bytes
  * before the 554 arrives) and checks what the transcripts cannot: the reply text kept

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Every tests/transcripts/client/ (*.txt), played whole, byte by byte, split at every offset
  * and in seeded random pieces (tests/support/client_script.c). */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server-side command parsing: verbs, arguments, paths, ESMTP parameters, error replies. */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client-side command writer: exact bytes, bounds, and writer -> parser round trips. */
 #include <criterion/criterion.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DATA transforms: unstuffing (with SMTP smuggling variants) and stuffing. */
 #include <criterion/criterion.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The stuffer's code paths (scalar, SSE2 blocks, AVX2 blocks) against a byte-at-a-time
  * model of the contract in data.h. Each path is forced through sc_stuffer.path; paths
  * this CPU cannot run are skipped, the rest must agree with the model exactly, over any

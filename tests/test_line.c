@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Line framer: policy cases and split-invariance. */
 #include <criterion/criterion.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LMTP engine against engine: an LMTP client and an LMTP server wired back to back in
  * memory. Each recipient's address names the reply the server host gives it after the
  * data ("r250-...", "r452-...", "r550-..."; "x..." is refused at RCPT). The server host

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Engine against engine: a client session and a server session wired back to back in
  * memory. Thousands of random transactions (random recipients, some refused; random
  * bodies with lone dots, leading dots, bare LF/CR, 8-bit bytes) must each arrive

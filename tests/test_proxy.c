@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PROXY protocol parser and writer (core/src/proxy.c): CRC32C, address text, TLV walking,
  * every outcome independent of how the bytes are split, and the writer read back by the
  * parser. Whole conversations are in tests/transcripts/server/proxy_*.txt. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reply parser, enhanced codes, reply writer and defaults. */
 #include <criterion/criterion.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server session API: configuration checks, answer validation, event fields, hints. */
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: the host ends a session (smtpcore_server_close_with/shutdown), the message
  * query for deadlines, and the AUTH failure limit, through the public API. The protocol
  * cases per phase are transcripts (tests/transcripts/server/close_*.txt, auth_limit_*). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LMTP server mode (RFC 2033): configuration, smtpcore_server_reply_rcpt() argument and
  * state checks, the reply store bound, replies reaching the host through output() and
  * consume() alone, and a counting allocator over many hostile transactions (nothing is

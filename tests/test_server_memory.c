@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hostile inputs against a session with a counting allocator: nothing is allocated after
  * creation and the session's memory never changes, whatever the peer sends. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Events that wait in the session's compact queue (behind an earlier event of the same
  * step) must reach the host with every field an event made directly would carry. */
 #include <criterion/criterion.h>

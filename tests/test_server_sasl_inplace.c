@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SASL responses are decoded in place in the input buffer; the LOGIN user name waits at
  * the front of it for the password line. These cases split and squeeze that buffer. */
 #include <criterion/criterion.h>

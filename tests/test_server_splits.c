@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Property: the server's replies, events and message contents do not depend on how the
  * peer's bytes are split into reads. Random conversations (valid and hostile commands,
  * DATA bodies with smuggling sequences, BDAT chunks, over-long lines) are fed whole, one

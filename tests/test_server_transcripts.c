@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Runs every transcript in tests/transcripts/server whole, one byte at a time and in random
  * splits (fixed seeds), so each case proves the engine is independent of read sizes. */
 #include <criterion/criterion.h>

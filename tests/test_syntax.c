@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 5321 4.1.2/4.1.3 address syntax, RFC 6531 UTF-8, RFC 3461 xtext, HELO classes. */
 #include <criterion/criterion.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* --auth-file loading and checking. */
 #include "auth_file.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The sink's --auth-file: one "user:password" per line; '#' starts a comment line. */
 #ifndef SMTPCORE_TOOLS_AUTH_FILE_H
 #define SMTPCORE_TOOLS_AUTH_FILE_H

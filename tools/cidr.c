@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CIDR lists: parse once at start, match each accepted connection's peer. */
 #include "cidr.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Address lists for trust decisions: "who may send XCLIENT" (smtpcore-sink --xclient-from).
  * The peer address is the socket's own, which only the host knows; the engine is told the
  * outcome per connection (smtpcore_server_set_xclient_allowed()). */

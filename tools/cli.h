@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Command-line parsing helpers shared by the tools. */
 #ifndef SMTPCORE_TOOLS_CLI_H
 #define SMTPCORE_TOOLS_CLI_H

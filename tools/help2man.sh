@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Writes a man page (roff) for a tool from its --help text, so the two never disagree.
 # The help texts already use man-page sections (NAME, SYNOPSIS, ...): each section title
 # becomes .SH and its text is kept as laid out (no-fill), with roff's special characters

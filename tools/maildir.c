@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Maildir writing (tmp -> fsync -> rename -> fsync dir). */
 #include "maildir.h"
 

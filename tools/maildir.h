@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Maildir delivery: each message is written to tmp/, fsynced, renamed into new/, and the
  * new/ directory is fsynced, so a message is either stored whole or not at all. The file
  * holds exactly the message bytes as received (unstuffed), nothing added. */

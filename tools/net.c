@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Socket plumbing shared by the tools. */
 #include "net.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sockets for the tools: listen/connect on numeric or named hosts, non-blocking mode,
  * deadlines. Every wait is bounded by a deadline in milliseconds of CLOCK_MONOTONIC. */
 #ifndef SMTPCORE_TOOLS_NET_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-probe: conformance checks against any SMTP server, as a verdict table. */
 #include <errno.h>
 #include <poll.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Raw SMTP I/O for the probe's checks. */
 #include "rawsmtp.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A deliberately simple raw SMTP conversation for smtpcore-probe: it writes exactly the
  * bytes a check needs (pipelined groups, bare LFs) and reads replies with deadlines, so
  * the probe can observe what a server does with input no well-behaved client sends. */

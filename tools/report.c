@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reply formatting and --version for the tools. */
 #include "report.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the tools print about replies and themselves: one format for every tool. */
 #ifndef SMTPCORE_TOOLS_REPORT_H
 #define SMTPCORE_TOOLS_REPORT_H

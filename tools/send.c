@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-send: sends one message through the smtpcore client engine. */
 #include <errno.h>
 #include <poll.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Message assembly and measuring for smtpcore-send (see send_msg.h). */
 #include "send_msg.h"
 

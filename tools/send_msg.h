@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-send's message: built from --body/--header, measured as the wire will carry it,
  * and the recipient arguments swaks and msmtp users write. */
 #ifndef SMTPCORE_TOOLS_SEND_MSG_H

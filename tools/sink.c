@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink: an SMTP server on the smtpcore engine that stores what it receives. */
 #include "sink.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink internals shared by the main loop (sink.c) and the per-connection
  * protocol pump (sink_conn.c). */
 #ifndef SMTPCORE_TOOLS_SINK_H

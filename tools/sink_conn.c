@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One smtpcore-sink connection: socket (plain or TLS) <-> server engine <-> maildir. */
 #include "sink.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink: failed AUTH attempts per client address (see sink_limits.h). */
 #include "sink_limits.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink: failed AUTH attempts counted per client address, in a fixed-size table,
  * so that a password guesser cannot simply go on through new connections
  * (--max-auth-failures-per-address, --auth-failure-window). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* LMTP answers of smtpcore-sink (see sink_lmtp.h). */
 #include "sink_lmtp.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink --lmtp: the per-recipient answers after the data (RFC 2033 4.2) and the
  * --lmtp-refuse rules that refuse or defer chosen recipients there. Kept apart from the
  * connection pump (sink_conn.c), which calls sink_lmtp_answer() once a message's fate is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Who the client is when smtpcore-sink runs behind HAProxy (PROXY protocol) or nginx's
  * mail proxy (XCLIENT). The engine has checked the syntax of both; this file only turns
  * the result into the log line's peer= and proxy= fields. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink behind a proxy: who the real client is, from a PROXY header (HAProxy)
  * or an XCLIENT command (nginx's mail proxy, Postfix tools), and how the log says it. */
 #ifndef SMTPCORE_TOOLS_SINK_PROXY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Storage worker thread with group commit (see store.h). */
 #include "store.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The sink's storage thread: fsync and rename run off the event loop, and messages that
  * finish together share one fsync of new/ (group commit), so one slow disk flush does not
  * stall every other session. A message is acknowledged only after its batch is durable. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Plain/TLS streams over non-blocking sockets (OpenSSL 3). */
 #include "tls.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A byte stream over a non-blocking socket, plain or TLS (OpenSSL), so the protocol loops
  * do not care which one is active. STARTTLS switches a stream from plain to TLS. */
 #ifndef SMTPCORE_TOOLS_TLS_H

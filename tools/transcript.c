@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* -v transcript printing. Non-printable bytes are escaped so a transcript is always
  * readable text, and a bare LF or CR stays visible as "\n" / "\r" (the smuggling cases
  * need it). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Prints a conversation as "C: " / "S: " prefixed lines (the -v transcript). */
 #ifndef SMTPCORE_TOOLS_TRANSCRIPT_H
 #define SMTPCORE_TOOLS_TRANSCRIPT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink --workers N: fork N single-process sinks, supervise them, add up their
  * totals.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* smtpcore-sink --workers N: a supervisor process and N worker processes that share
  * nothing but the listening address (and the maildir, whose file names carry the pid). */
 #ifndef SMTPCORE_TOOLS_WORKERS_H

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The LuaJIT side of bench/lua: the same work as bench_ffi_c.c, through resty.smtpcore.
 -- Usage: luajit bench_ffi.lua TRANSACTIONS SESSIONS CHUNK
 local smtpcore = require "resty.smtpcore"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The C side of bench/lua: the same work as bench_ffi.lua, without the FFI.
  *
  * A server session is fed a pipelined stream (EHLO first, then transactions of MAIL,

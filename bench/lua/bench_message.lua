@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Time to build messages with resty.smtpcore.message (CPU time per message, plain LuaJIT).
 -- Usage: luajit bench/lua/bench_message.lua [--quick]    (LUA_PATH must reach bindings/lua/lib)
 -- Prints one line per case; asserts nothing (numbers only, see docs/lua.md).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Events/s of a server session fed a pipelined stream: through the LuaJIT FFI binding vs
 # the same loop in C. Prints both and the ratio; asserts only that both did the same work.
 # Then the time resty.smtpcore.message takes to build three kinds of message.

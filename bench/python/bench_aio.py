@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Side-by-side throughput of the Python batteries (prints numbers only, asserts nothing).
 
 Server (rows 7a, 7a-uvloop): smtpcore.aio.serve vs aiosmtpd receiving the same load from

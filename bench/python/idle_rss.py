@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Memory per idle connection: smtpcore.aio.serve vs aiosmtpd (prints numbers, asserts
 nothing).
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Writes lib/resty/smtpcore/cdef.lua and lib/resty/smtpcore/enums.lua from
 -- bindings/cdef/smtpcore_cdef.h.
 --

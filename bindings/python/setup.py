@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """setuptools glue: the version comes from the C project and the extension from CFFI."""
 import os
 import sys

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """CFFI builder (API mode, out-of-line) for the smtpcore extension.
 
 The engine's C sources are compiled into the extension itself, so the module needs no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Allocation through the host's optional allocator (see smtpcore_allocator). */
 #ifndef SC_ALLOC_H
 #define SC_ALLOC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 4648 section 4 base64, strict: padding required, no whitespace, canonical tail. */
 #include <stdint.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 4648 base64 (standard alphabet, padded), as SASL in SMTP requires (RFC 4954). */
 #ifndef SC_BASE64_H
 #define SC_BASE64_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "buf.h"
 
 int sc_buf_init(sc_buf *b, const smtpcore_allocator *a, size_t cap)

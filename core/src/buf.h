@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A bounded byte buffer: data lives in [start, end) of a fixed-capacity block.
  * Used for session input (zero-copy slices handed out as events) and output. */
 #ifndef SC_BUF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* EHLO reply -> capabilities (RFC 5321 4.1.1.1: ehlo-line = keyword *(SP param)). */
 #include <smtpcore/smtpcore.h>
 

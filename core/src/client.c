@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client session: lifecycle, input framing, the event queue, the command queue and the
  * RFC 2920 pump. Reply interpretation lives in client_proto.c, the transaction API in
  * client_tx.c, AUTH in client_auth.c. */

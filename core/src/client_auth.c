@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client AUTH (RFC 4954): PLAIN and XOAUTH2 with an initial response, LOGIN answering its
  * two prompts, and any other mechanism run by the host through challenge events. User
  * names and passwords are opaque bytes (UTF-8 passes through unchanged). */

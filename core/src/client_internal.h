@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client session internals shared by client*.c. Not part of the public API.
  *
  * Model: API calls format commands into a bounded queue (sc_cq); a pump moves them into the

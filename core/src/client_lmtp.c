@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client: LMTP (RFC 2033 4.2). After the end of the data the server sends one reply per
  * recipient that RCPT accepted, in RCPT order: each becomes a DELIVERY_RESULT naming the
  * recipient by its rcpt() index, then MESSAGE_RESULT carries the totals. The replies are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client: what each reply means for the command it answers, session setup (greeting,
  * EHLO with the RFC 1869 RSET/HELO fallback, STARTTLS) and the end of transactions. */
 #include <string.h>

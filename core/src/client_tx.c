@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client transaction API: host input is checked (injection, syntax, what the server
  * offers) before anything is queued, so an invalid command is never sent. */
 #include <string.h>

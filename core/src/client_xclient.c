@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client: XCLIENT (Postfix XCLIENT_README), so that a program using the engine can be the
  * proxy that tells the next server who the client is. Sits above the session core: it
  * queues the command through client.c and handles its reply for client_proto.c. */

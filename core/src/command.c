@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server-side command parsing: verb lookup, argument checks, MAIL/RCPT paths and ESMTP
  * parameters. Zero-copy (every field is a slice of the line) and allocation-free. */
 #include <string.h>

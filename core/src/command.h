@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SMTP command parsing (server side) and writing (client side). Zero-copy: parsed fields
  * are slices of the line given to the parser. */
 #ifndef SC_COMMAND_H

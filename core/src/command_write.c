@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client-side command writing. Every append checks the remaining room first, so nothing is
  * ever written past cap and a too-small buffer yields (size_t)-1. */
 #include <string.h>

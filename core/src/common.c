@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error strings, violation strings, version, reply line iteration. */
 #include <smtpcore/smtpcore.h>
 

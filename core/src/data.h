@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DATA body transforms: streaming unstuffing (server) and stuffing + CRLF normalisation
  * (client). Both are exact over any split of the input. */
 #ifndef SC_DATA_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DATA body stuffing and CRLF normalisation (client side).
  *
  * Every CR or LF in the input leaves as exactly one CRLF (a CRLF pair counts once), so

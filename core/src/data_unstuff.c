@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DATA body unstuffing and end-of-data detection (server side).
  *
  * Why so strict: SMTP smuggling (2023) works because receivers disagree on what ends the

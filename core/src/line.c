@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Line framing: find the next LF, resume where the last call stopped, and classify the
  * bytes of the line once. See line.h for the policy. With SSE2 a clean CRLF line is
  * decided by fast_line() in 32-byte steps; anything else takes the general scan. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Line framing over a byte stream, zero-copy and bounded.
  *
  * The framer scans the caller's buffer (the session's unconsumed input) for the next line.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PROXY protocol v1/v2: parse a received header, write one, walk TLVs.
  * Spec: haproxy.org doc/proxy-protocol.txt (versions 1 and 2). */
 #include <string.h>

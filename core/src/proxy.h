@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* PROXY protocol v1/v2 (haproxy.org proxy-protocol.txt): parsing a received header and
  * writing one. Pure functions over caller buffers: no allocation, no state between calls,
  * so the server can offer the header one byte at a time and get the same answer. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reply parsing (client) and writing (server), plus default enhanced status codes. */
 #include "reply.h"
 

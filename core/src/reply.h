@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reply parsing (client side) and writing (server side). */
 #ifndef SC_REPLY_H
 #define SC_REPLY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SC_ASSERT: states the engine treats as impossible (an engine bug, never the peer's or
  * the host's doing). Debug, sanitizer and fuzz builds (no NDEBUG) abort with the file,
  * line and condition, so that tests and fuzzers find what would otherwise be absorbed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Word-at-a-time (SWAR) detection of NUL, CR and 8-bit bytes, shared by the line framer
  * and the DATA unstuffer so that a clean ASCII run costs little more than the memchr
  * that delimited it. */

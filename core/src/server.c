@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server session: lifetime, buffers, the event queue, the main loop, host answers. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: the SASL exchange of AUTH (RFC 4954) for PLAIN, LOGIN and XOAUTH2.
  * Responses are decoded in place in the input buffer (decoded base64 is shorter than its
  * text, and the framer is done with a line once it is handed out), so the session needs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: the host ends a session with a reply of its own choosing (its idle timeout or
  * a deadline fired, or it is shutting down), in whatever phase the session is.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: dispatch of one command line, and the EHLO/HELO reply. */
 #include <string.h>
 

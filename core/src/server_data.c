@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: message content, through DATA (unstuffed) and BDAT (raw octets). */
 #include <string.h>
 

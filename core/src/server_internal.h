@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server session internals shared by server*.c. Not installed, not part of the API.
  *
  * Life of the input buffer: bytes the state machine has finished with are not dropped at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: LMTP (RFC 2033 4.2), one reply per accepted recipient after the end of a
  * message, in RCPT order, whatever order the host answers them in.
  *

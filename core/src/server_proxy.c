@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: the PROXY header before the greeting (sc_srv_proxy_step(), called by the main
  * loop in the SC_PH_PROXY phase) and the PROXY accessor. Sits above the session core: it
  * uses server.c's push/close helpers and the pure parser in proxy.c. */

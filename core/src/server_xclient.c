@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server: XCLIENT (Postfix XCLIENT_README). Sits above the session core: called from the
  * command dispatch (server_cmd.c) and, for the restart after an accepted XCLIENT, from
  * the answer path; it uses server.c's push/refuse helpers.

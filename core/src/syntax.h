@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RFC 5321 4.1.2 / 4.1.3 syntax, RFC 6531 UTF-8, RFC 3461 xtext. Pure functions, no DNS. */
 #ifndef SC_SYNTAX_H
 #define SC_SYNTAX_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env luajit
+-- SPDX-License-Identifier: MIT
 -- Sends one message read from standard input with resty.smtpcore.client in plain LuaJIT
 -- (luasocket, luasec for TLS) and prints the per-recipient results.
 --

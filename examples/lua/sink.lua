@@ -1,4 +1,5 @@
 #!/usr/bin/env luajit
+-- SPDX-License-Identifier: MIT
 -- A small SMTP sink in LuaJIT: luasocket for I/O, the smtpcore server engine for SMTP.
 -- Serves several connections at once from one select() loop and stores every accepted
 -- message as <dir>/<n>.eml (the content exactly as received, unstuffed) plus

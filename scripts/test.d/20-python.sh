@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Python binding: (re)creates .venv from Debian's python3 (system site packages: cffi,
 # setuptools, pytest, hypothesis, aiosmtpd), installs bindings/python offline, runs pytest
 # (unit, property, interop with smtplib/aiosmtpd/swaks/Postfix, the 100k-session leak test),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # LuaJIT binding: cdef drift checks, struct layout check, plain-LuaJIT unit and network
 # tests (bindings/lua/t/run.lua), then a real nginx + lua module sending mail through
 # resty.smtpcore.client to real sinks (bindings/lua/t/nginx_test.sh).

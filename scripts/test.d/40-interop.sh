@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Interop with real peers (Postfix smtp-source/smtp-sink/smtpd, swaks, a broken server):
 # builds the release tools (build/release, as scripts/test.sh configures it) and runs
 # tests/interop/run.sh. Fails on any failure, including a peer that is not installed.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Deployment behind real proxies (issue 13): HAProxy (send-proxy, send-proxy-v2, smtpchk)
 # and nginx's mail proxy (XCLIENT, auth_http in Lua) in front of smtpcore-sink and of a
 # Python smtpcore.aio server; the tools' --proxy/--xclient options. Builds the release

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # LMTP and Unix-domain sockets with real peers (Dovecot LMTP, Postfix smtp-sink -L /
 # smtp-source -L / an lmtp: transport): builds the release tools (build/release, as
 # scripts/test.sh configures it) and runs tests/lmtp/run.sh. Fails on any failure,

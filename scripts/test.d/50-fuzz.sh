@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fuzz smoke: builds every fuzz/<name>_fuzzer.c with clang + libFuzzer + ASan + UBSan
 # (fuzz/build.sh, the OSS-Fuzz build script), replays fuzz/regressions/<name>/, then runs
 # each target for a short time on its committed corpus (fuzz/corpus/<name>/).

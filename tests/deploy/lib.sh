@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the deploy tests (sourced): the interop helpers (temp dir, free ports,
 # started processes stopped at exit) plus HAProxy and nginx started from the configs in
 # this directory.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Sends one message with smtplib and prints the client's own port (what a server behind
 a proxy must log as the client's port, instead of the proxy's).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """smtpcore.aio.serve() for the deploy tests: stores each message as DIR/N.eml and its
 session as DIR/N.json ({"peer": [addr, port], "proxy_peer": [addr, port] or null,
 "helo": ..., "from": ..., "to": [...]}), prints "listening on 127.0.0.1:PORT".

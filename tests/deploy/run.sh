@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every deploy test (tests/deploy/t*.sh): the tools' PROXY/XCLIENT options, HAProxy
 # and nginx's mail proxy in front of smtpcore-sink, a Python server behind HAProxy. All on
 # 127.0.0.1, free ports, temp directories, every started process stopped.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The tools' own PROXY/XCLIENT options: smtpcore-send --proxy v1|v2 (and --proxy-source)
 # into smtpcore-sink --proxy-protocol v1|v2|any, a header of the wrong version refused
 # without a greeting, XCLIENT (played by smtplib) into smtpcore-sink --xclient-from

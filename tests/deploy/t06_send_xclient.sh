@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-send --xclient NAME=VALUE (the client engine's XCLIENT) into
 # smtpcore-sink --xclient-from: accepted and logged, refused by a sink that does not
 # trust the sender (exit 3, nothing sent), and option errors.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # HAProxy (TCP mode, roundrobin, option smtpchk) in front of two smtpcore-sinks, one of
 # them with --workers 2: once with send-proxy (v1) and once with send-proxy-v2. swaks,
 # smtp-source and smtplib deliver through it; every message is stored byte-identical,

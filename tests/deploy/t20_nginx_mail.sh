@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # nginx's mail proxy (protocol smtp; smtp_auth none; xclient on) in front of
 # smtpcore-sink --xclient-from 127.0.0.1, its auth_http answered by a content_by_lua_block
 # in the same nginx. Messages arrive byte-identical; the sink logs the client nginx named

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore.aio.serve(proxy_protocol="v2") behind the HAProxy of t10 (send-proxy-v2,
 # option smtpchk with check-send-proxy): the handler sees session.peer = the client's own
 # address and port and session.proxy_peer = HAProxy's connection; messages byte-identical.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A deliberately broken SMTP server that loses pipelined commands, like the one in the
 003 seed (postfix-users, 2010: "FrontBridge RFC 2920 write-up").
 

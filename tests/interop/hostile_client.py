@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Hostile and heavy clients for the sink's fault tests (t49). 127.0.0.1 only; every wait
 is bounded.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Raw SMTP client for the shutdown test: stops in the middle of DATA until told to go on.
 
 Usage: inflight_client.py PORT READY_FILE GO_FILE

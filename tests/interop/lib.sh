@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the interop tests (sourced). Every test runs on 127.0.0.1, on free ports,
 # inside one temp directory that is removed at exit, with every started process stopped.
 # Needs: SMTPCORE_BIN (directory holding smtpcore-sink, -send, -probe).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # make_message FILE [TAG]: writes the test message (CRLF line ends, dot lines, 8-bit-free)
 # used by the interop tests; TAG goes into the Subject so each test finds its own.
 make_message() {

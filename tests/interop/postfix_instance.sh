@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A private Postfix instance for tests, on 127.0.0.1, in a directory of its own.
 #
 # Usage:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every interop test (tests/interop/t*.sh) against real peers on 127.0.0.1.
 # Usage: SMTPCORE_BIN=build/release/tools tests/interop/run.sh [t10 t20 ...]
 # Exit status: 0 when every test passed; a missing peer counts as a failure.

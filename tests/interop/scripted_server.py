@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """An SMTP server whose replies come from the command line, to play refusals that real
 peers send (Exim's multi-line replies, a 554 greeting, EHLO and HELO refused, AUTH
 refused, recipients refused or deferred) to smtpcore-send and smtpcore-probe.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Raw SMTP conversation for tests: writes each argument as one write and prints the
 reply codes that came back for it.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Compares a message Postfix delivered (virtual(8) maildir file) with what was sent.
 
 Usage: strip_postfix.py DELIVERED SENT

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Postfix smtp-source against smtpcore-sink: hundreds of messages over many sessions, a
 # new connection per message and many messages per connection; then Postfix's own SMTP
 # client (which pipelines MAIL/RCPT/DATA) relaying hundreds of messages to the sink.

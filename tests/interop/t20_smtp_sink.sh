@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-send into Postfix smtp-sink: a plain delivery checked in smtp-sink's dump, then
 # smtp-sink's fault switches, each checked through smtpcore-send's exit status and transcript.
 source "$(dirname "$0")/lib.sh"

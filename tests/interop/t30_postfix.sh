@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-send into a real Postfix smtpd (private instance in a temp directory), checked
 # byte for byte in the maildir Postfix delivers to; smtpcore-probe judges Postfix.
 source "$(dirname "$0")/lib.sh"

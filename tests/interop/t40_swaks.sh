@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # swaks against smtpcore-sink: plain, pipelining, STARTTLS (certificate made now), AUTH
 # PLAIN/LOGIN (accepted and refused), AUTH hidden before TLS; stored files byte-identical.
 source "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink options seen from the wire: --require-helo, --max-size, --max-conn,
 # --timeout, --bare-lf, --hostname; --help texts of the three tools.
 source "$(dirname "$0")/lib.sh"

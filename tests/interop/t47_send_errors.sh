@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-send's verdicts and messages against servers that refuse (issue 17): AUTH
 # refused or not offered, credentials hidden in -v, a 554 greeting, EHLO and HELO
 # refused, the deciding reply quoted (450 then 554), Exim's multi-line replies, an 8-bit

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink hardening defaults (issue 18), seen from the wire: improper pipelining
 # from unauthenticated clients (--forbid-pipelining).
 source "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink under faults and hostile clients (issue 18, item 3): descriptor limits
 # (EMFILE), slowloris (command and content deadlines, 421 mid-DATA), AUTH guessing (per
 # session limit, delay, per-address limit), failed stores (logged with their reason,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-probe against smtpcore-sink (conformant) and against a server that loses
 # pipelined commands (the 003 seed's): the probe must flag it, and smtpcore-send with
 # --quirk split-quit must still deliver. smtpcore-send -> smtpcore-sink end to end.

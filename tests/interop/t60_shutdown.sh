@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink shutdown: SIGTERM while a message is in flight and another session idles.
 # The idle session gets 421; the message in flight is stored and answered 250 (then 421);
 # the sink exits 0 and leaves nothing in tmp/.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink --workers: several processes on one address (SO_REUSEPORT listeners, or
 # one shared listener), every message stored once, connection ids unique across workers,
 # SIGTERM forwarded with the single-process no-loss guarantees (t60), one summary with the

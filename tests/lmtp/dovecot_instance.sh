@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A throwaway Dovecot LMTP server for the tests, in the foreground from a config written
 # into DIR (nothing under /etc is read or changed).
 #   dovecot_instance.sh start DIR [USER...]   prints "port N" and "socket PATH"; users

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Unix-domain sockets in the tools: smtpcore-sink --listen unix:PATH (mode, stale socket
 # replaced, live socket and other files refused, file removed on exit), smtpcore-send and
 # smtpcore-probe to unix:PATH.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-send --lmtp and smtpcore-probe against a real Dovecot LMTP server
 # (dovecot_instance.sh: two users, alice and bob), over its unix socket and over TCP: one
 # message to two users and an unknown one gives two delivered lines and one refusal, exit

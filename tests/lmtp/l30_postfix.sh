@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # smtpcore-sink --lmtp and smtpcore-send --lmtp with Postfix: smtp-source -L into the sink
 # (unix: and TCP, one connection per message and many per connection, 5 recipients each),
 # --lmtp-refuse seen from smtpcore-send (per-recipient codes, exit statuses, log line,

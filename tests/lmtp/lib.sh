@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the LMTP and Unix-socket tests (sourced): the interop helpers, plus servers
 # that listen on Unix-domain sockets inside the test's temp directory.
 # shellcheck source=../interop/lib.sh

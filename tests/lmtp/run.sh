@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs every LMTP / Unix-socket test (tests/lmtp/l*.sh) against real peers: smtpcore's
 # tools, Dovecot LMTP and Postfix, all on 127.0.0.1 or Unix sockets in temp directories.
 # Usage: SMTPCORE_BIN=build/release/tools tests/lmtp/run.sh [l10 l20 ...]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client transcript runner (format: tests/transcripts/README-client.md).
  *
  * The script is interpreted line by line. Consecutive S: lines form one block of server

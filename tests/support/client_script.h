@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Client transcript runner: plays a tests/transcripts/client/ (*.txt) file against a client
  * session (format: tests/transcripts/README-client.md). Test support code only. */
 #ifndef SMTPCORE_TEST_CLIENT_SCRIPT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server transcript runner (format: tests/transcripts/README.md). */
 #include "server_transcript.h"
 #include "transcript_text.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Server transcript runner: plays a a tests/transcripts/server file file against a server
  * session (format: tests/transcripts/README.md). Test support code, not part of the library. */
 #ifndef SMTPCORE_TEST_SERVER_TRANSCRIPT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "transcript_text.h"
 
 #include <stdlib.h>

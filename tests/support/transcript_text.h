@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Text helpers shared by the transcript runners (format: tests/transcripts/README.md). */
 #ifndef SMTPCORE_TEST_TRANSCRIPT_TEXT_H
 #define SMTPCORE_TEST_TRANSCRIPT_TEXT_H

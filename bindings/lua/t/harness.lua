@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- A tiny test harness for plain LuaJIT: test files return a list of { name, fn }; the
 -- runner prints one line per test and "N passed, N failed", exiting 1 on any failure.
 -- Also holds the helpers the tests share (temp dirs, child processes, polling).

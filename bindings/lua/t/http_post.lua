@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- POSTs a file to a URL and prints "STATUS\n" then the response body (luasocket's HTTP
 -- client, so the test needs no curl). Usage: luajit http_post.lua URL FILE
 local http = require "socket.http"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Struct layouts from the cdef text: { {struct = name, fields = {..}}, ... }.
 -- Used twice: `luajit t/layout.lua gen-c` prints a C program that prints sizeof/offsetof
 -- as the C compiler sees them through the real header, and test_binding.lua compares that

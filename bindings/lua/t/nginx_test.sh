@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A real nginx (Debian's, with the Lua module) on 127.0.0.1 whose location handler sends
 # mail through resty.smtpcore.client to three real sinks, then checks what they stored:
 #   lua-sink  examples/lua/sink.lua (smtpcore's server engine): byte for byte, keepalive

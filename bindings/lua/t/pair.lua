@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- An in-memory connection between a client session and a server session, both through
 -- the FFI binding: what one writes the other reads, with leftovers kept when a bounded
 -- input buffer is full. The server side answers by a policy and stores messages.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Describes a message the way Python's email package reads it, for the Lua tests of
 resty.smtpcore.message: one line per fact, values JSON-encoded (UTF-8 kept).
 

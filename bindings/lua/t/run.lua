@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Runs the plain-LuaJIT tests: luajit bindings/lua/t/run.lua [--filter TEXT] [files...]
 -- Without files, runs every bindings/lua/t/test_*.lua. Environment (set by
 -- scripts/test.d/30-lua.sh): SMTPCORE_LIB (the .so), SMTPCORE_ROOT (repository root),

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- A scripted SMTP peer for tests: answers each command with the reply its script names,
 -- so tests can play servers smtpcore's own sink never plays (Exim's multi-line final
 -- replies, a refused MAIL, deferred recipients). Listens on 127.0.0.1 only.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The FFI layer itself: declarations in sync with the header, library discovery, the
 -- pure helper functions, and session lifetime.
 local H = require "harness"

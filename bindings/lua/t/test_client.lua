@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The client role through the FFI, against the server role in memory (see pair.lua).
 local H = require "harness"
 local smtpcore = require "resty.smtpcore"

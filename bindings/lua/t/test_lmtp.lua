@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- LMTP (RFC 2033) through the Lua binding:
 --   * the FFI layer in memory: server_new{lmtp=true} answering each recipient after the
 --     data with :reply_rcpt() out of order, client_new{lmtp=true} getting one

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- LMTP (RFC 2033) through the FFI layer: the server answering each recipient
 -- (Server:reply_rcpt, any order, also later), the client's DELIVERY_RESULT events, and
 -- the two wired together in memory (pair.lua).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resty.smtpcore.mail: lua-resty-mail's interface (new options, send fields, true or
 -- nil, err) over resty.smtpcore.client, against the Lua sink on 127.0.0.1.
 local H = require "harness"

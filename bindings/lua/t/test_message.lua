@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resty.smtpcore.message: messages built from fields (lua-resty-mail style), checked by
 -- reading them back with Python's email package (t/parse_message.py) and by Lua
 -- assertions; then sent through resty.smtpcore.client to the Lua sink.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resty.smtpcore.client in plain LuaJIT (luasocket through resty.smtpcore.socket) against
 -- real servers on 127.0.0.1: the Lua example sink (examples/lua/sink.lua) and Postfix's
 -- smtp-sink. Same code path as inside nginx; only the socket factory differs.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The result of resty.smtpcore.client's send(): which reply decided a failure, and whole
 -- multi-line replies. Against real peers on 127.0.0.1: the Lua sink (smtpcore's server),
 -- Postfix's smtp-sink (refusals by command) and a scripted server playing Exim's replies.

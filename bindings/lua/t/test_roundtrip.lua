@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Randomised round trips (fixed seeds, so failures reproduce): random bodies full of
 -- dots, bare CR/LF and split CRLFs go from the client role to the server role in random
 -- chunk sizes, over DATA and BDAT; the server must receive exactly the normalised body.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- The server role through the FFI: pipelined input in, events and replies out.
 local H = require "harness"
 local smtpcore = require "resty.smtpcore"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Limits of the Lua example sink (examples/lua/sink.lua) against hostile clients (issue
 -- 18 item 3): connection cap, idle/command/content deadlines with 421, a client that
 -- never reads, AUTH refusals delayed without blocking the loop and limited per address.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resty.smtpcore.client with the xclient option: the cosocket client names the real
 -- client to a server that offers XCLIENT (Postfix XCLIENT_README), as nginx's mail proxy
 -- does. Against a scripted server on 127.0.0.1 that logs what it receives; the FFI call

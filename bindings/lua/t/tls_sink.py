@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """An independent SMTP peer for the nginx test: aiosmtpd with STARTTLS required and
 AUTH (user/secret) allowed only over TLS. Stores each message as DIR/N.eml (content as
 received, unstuffed) and DIR/N.env (envelope, TLS and AUTH state).

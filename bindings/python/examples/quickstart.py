@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 import asyncio, email.message, smtpcore.aio
 
 async def main():

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures: free ports, a throwaway TLS certificate, real-peer tools, and a
 helper running the asyncio server for a test."""
 from __future__ import annotations

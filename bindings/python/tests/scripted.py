@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A scripted SMTP server in a thread, for client tests that need exact replies (refusals,
 multi-line replies, silence) which no real server gives on demand.
 

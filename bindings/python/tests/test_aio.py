@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """smtpcore.aio client against smtpcore.aio server on 127.0.0.1 (both directions of the
 batteries at once): several recipients, refusals, STARTTLS, AUTH, handler styles."""
 import asyncio

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Hardening defaults of smtpcore.aio.serve (issue 18), checked with raw sockets."""
 import asyncio
 import base64

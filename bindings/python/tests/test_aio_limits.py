@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Limits of smtpcore.aio.serve against clients that hold connections or guess
 passwords (issue 18 item 3): connection cap, idle and slow-client deadlines with 421,
 clients that never read, AUTH slowed down and limited per address. Each case runs on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The plaintext fast path of smtpcore.aio.serve (aio/_protocol.py): handlers that really
 suspend (they continue as tasks), handler failures before and after suspending, a whole
 session pipelined in one segment answered in one write, the idle timeout, handle_close."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Behind a proxy: serve(proxy_protocol=..., xclient_from=...) and the clients' proxy= and
 xclient= options, against each other on 127.0.0.1 (both server paths: the plaintext fast
 path and the stream runner used with a TLS context). HAProxy and nginx themselves are in

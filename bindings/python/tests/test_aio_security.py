@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The asyncio server keeps the engine's security properties end to end (raw sockets)."""
 import asyncio
 import smtplib

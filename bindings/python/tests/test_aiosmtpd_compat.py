@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Porting from aiosmtpd (issue 17): an unchanged aiosmtpd handler runs on smtpcore, the
 lower-case-hook trap is caught at serve(), recipients are never doubled; auth_required=,
 EHLO keyword editing."""

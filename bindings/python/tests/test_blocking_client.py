@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """smtpcore.SMTPClient / send_message_sync (blocking, no asyncio) against the smtpcore
 server in a thread and against aiosmtpd: per-recipient results, refusals, several
 messages per connection, STARTTLS + AUTH, pipelining of the envelope."""

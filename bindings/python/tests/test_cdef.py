@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The cdef the extension is built from must match the public headers, and every C
 constant must have a Python mirror."""
 import subprocess

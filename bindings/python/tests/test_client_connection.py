@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ClientConnection driven by hand, and client <-> server sessions wired in memory."""
 import pytest
 from hypothesis import given, settings, strategies as st

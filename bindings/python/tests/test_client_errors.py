@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Client exceptions: the class and message follow the reply that decided (issue 17),
 the hierarchy fits smtplib's, and the blocking and asyncio clients raise the same."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The clients' xclient= option (the engine's smtpcore_client_xclient) against
 serve(xclient_from=...): asyncio and blocking, the attributes reach session.peer."""
 import asyncio

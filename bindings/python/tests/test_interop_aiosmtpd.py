@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """smtpcore.aio client -> aiosmtpd (a real, independent server), incl. STARTTLS and AUTH."""
 import email.message
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Postfix both directions.
 
 - smtp-source (Postfix's load generator) -> smtpcore.aio server;

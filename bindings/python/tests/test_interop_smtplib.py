@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python's smtplib (a real, independent client) -> smtpcore.aio server."""
 import asyncio
 import smtplib

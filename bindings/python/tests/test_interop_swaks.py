@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """swaks (a real, independent Perl client) -> smtpcore.aio server: pipelining, STARTTLS,
 AUTH PLAIN/LOGIN. swaks appends CRLF . CRLF to the DATA it is given, so the file given to
 it lacks the final line break and the expected content has it."""

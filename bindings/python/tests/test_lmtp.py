@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """LMTP (RFC 2033) in the high-level layers, over Unix-domain sockets and TCP:
 
 - smtpcore.aio.serve(lmtp=True) answers each recipient after the data from the dict that

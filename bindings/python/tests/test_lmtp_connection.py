@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """LMTP (RFC 2033) through the sans-I/O classes: ServerConnection(lmtp=True) answering each
 recipient, ClientConnection(lmtp=True) reading one DeliveryResult per accepted recipient,
 and the two wired together in memory."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """``python -m smtpcore``: the debugging server prints what it receives (issue 17)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """100k sessions created, driven through a short conversation and freed: RSS stays flat."""
 import gc
 

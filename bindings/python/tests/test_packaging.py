@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Packaging (issue 17): the package builds out of tree from a read-only checkout, and
 `pip wheel` gives a wheel with the compiled extension that installs and runs in another
 venv with no compiler and no C sources around."""

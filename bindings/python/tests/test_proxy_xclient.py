@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """PROXY protocol and XCLIENT through the sans-I/O classes (the engine does the work; these
 check that the binding exposes it: events, header, TLVs, attributes, client header)."""
 import socket

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """SMTPClient.send_many (blocking and asyncio): several messages over one connection, the
 next MAIL pipelined behind the previous final "." (RFC 2920 3.1), results in order,
 failures in the results, and what happens when the conversation ends mid-batch."""

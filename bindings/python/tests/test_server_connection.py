@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ServerConnection driven by hand: events, answers, output, input that never gets lost."""
 import pytest
 from hypothesis import given, settings, strategies as st

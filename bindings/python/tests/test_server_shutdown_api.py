@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ServerConnection: the host ends a session (close_with/shutdown), in_message for
 deadlines, and the AUTH failure limit (max_auth_failures, auth_failures)."""
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Unit tests of the thin layer: versions, errors, value types, syntax helpers."""
 import dataclasses
 import re

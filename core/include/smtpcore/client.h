@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file client.h
  * @brief The client role: a session that sends mail through a transaction API.

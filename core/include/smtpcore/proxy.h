@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file proxy.h
  * @brief Who the real client is: the PROXY protocol (v1 and v2, haproxy.org

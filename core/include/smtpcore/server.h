@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file server.h
  * @brief The server role: a session that receives SMTP and asks the host to decide.

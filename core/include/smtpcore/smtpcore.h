@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file smtpcore.h
  * @brief smtpcore: a sans-I/O SMTP protocol engine for the server and the client role.

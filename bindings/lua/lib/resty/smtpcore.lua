@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- LuaJIT FFI binding of libsmtpcore, the sans-I/O SMTP engine.
 --
 -- Thin by design: the engine owns the protocol, this module only moves bytes and events

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """smtpcore: a sans-I/O SMTP engine (server and client roles) with asyncio batteries.
 
 - :class:`ServerConnection` / :class:`ClientConnection`: bytes in, events out, bytes out.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """``python -m smtpcore``: a debugging SMTP server that prints every message it receives
 (like ``python -m aiosmtpd -n``). For development and tests, never for production: it
 accepts every sender and recipient and keeps nothing.

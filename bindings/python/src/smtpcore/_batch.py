@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Messages over one client connection: the transaction logic shared by the asyncio and
 the blocking client, which differ only in how they wait for the next event.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python-side input queue: the engine's buffers are bounded and may take only part of
 what the host offers; the rest waits here and is offered again, so no byte is lost."""
 from __future__ import annotations

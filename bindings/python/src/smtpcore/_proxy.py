@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Behind a proxy: option parsing and the client's identity, for the high-level server
 (``serve(proxy_protocol=..., xclient_from=...)``) and clients (``proxy=``, ``xclient=``).
 

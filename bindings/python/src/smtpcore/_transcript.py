@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The clients' debug transcript: every chunk sent and received, logged to the
 ``smtpcore.client`` logger at DEBUG (enable it with ``logging.basicConfig(level=
 logging.DEBUG)``), or printed to stderr with ``debuglevel=1`` (smtplib's switch).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Blocking SMTP client on a plain socket (no asyncio), for scripts and threads.
 
 >>> result = smtpcore.send_message_sync("127.0.0.1", 2525, msg)

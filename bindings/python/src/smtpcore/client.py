@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The client role: :class:`ClientConnection` and its events.
 
 The engine drives greeting, EHLO (with HELO fallback), STARTTLS, AUTH and pipelined

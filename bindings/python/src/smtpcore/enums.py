@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python mirrors of the C enums. Values come from the compiled module, so they cannot
 drift from the headers (tests check that every C constant has a mirror)."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exceptions.
 
 :class:`SMTPCoreError` and its subclasses: the engine returned a negative smtpcore_error

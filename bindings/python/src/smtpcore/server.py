@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The server role: :class:`ServerConnection` and its events.
 
 A thin layer over smtpcore_server_*: bytes in with :meth:`ServerConnection.receive_data`,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Value types shared by both roles: replies, capabilities, transaction parameters,
 and the pure syntax helpers of the engine."""
 from __future__ import annotations

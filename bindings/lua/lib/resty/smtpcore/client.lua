@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Sends mail over a cosocket (ngx.socket.tcp) or any object with the same methods
 -- (resty.smtpcore.socket wraps luasocket for plain LuaJIT). The smtpcore client engine
 -- does all of SMTP: greeting, EHLO/HELO fallback, STARTTLS, AUTH, pipelined groups,

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- lua-resty-mail's interface on top of resty.smtpcore.client, so that porting is one
 -- changed require:
 --

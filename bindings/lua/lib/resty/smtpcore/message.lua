@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- Builds an Internet message (RFC 5322 + MIME) from fields, for senders that have a
 -- subject and a text rather than a finished message, as lua-resty-mail users do:
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- A cosocket-shaped wrapper around luasocket, so resty.smtpcore.client runs the same code
 -- path in plain LuaJIT as inside nginx. Only the methods the client uses are provided:
 -- settimeout(s), connect (with a keepalive pool), getreusedtimes, send, receiveany,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """asyncio batteries: :func:`serve` (server) and :func:`send_message` (client)."""
 from ._common import Response
 from .controller import Controller

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared bits of the asyncio layer."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What one client may hold of a server, for both connection runners of
 :func:`smtpcore.aio.serve`: the connection cap, the deadlines of a session (idle, one
 command line, one message body) and the slowing down of AUTH guessing.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Server policies applied around the handler's hooks by both connection runners:
 ``auth_required=`` (MAIL and VRFY refused with 530 until AUTH succeeded), editing the EHLO
 keywords (``Handler.ehlo_keywords``), slowing down AUTH guessing (a pause before each

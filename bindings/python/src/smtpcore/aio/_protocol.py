@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The plaintext fast path of :func:`smtpcore.aio.serve`: an asyncio BufferedProtocol.
 
 Bytes are read with recv_into into one buffer per connection and handed to the engine

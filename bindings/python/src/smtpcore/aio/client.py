@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """asyncio SMTP client on top of :class:`smtpcore.ClientConnection`.
 
 >>> result = await smtpcore.aio.send_message("127.0.0.1", 2525, msg)

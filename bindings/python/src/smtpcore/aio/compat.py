@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Runs an unchanged aiosmtpd handler on :func:`smtpcore.aio.serve` (and
 :class:`~smtpcore.aio.Controller`): switching is one changed import.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Runs :func:`serve` in a background thread, for synchronous code and tests
 (the counterpart of aiosmtpd's Controller).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Choosing the event loop: the standard library's asyncio loop (the default) or uvloop.
 
 uvloop (Debian ``python3-uvloop``, PyPI ``uvloop``) is an optional speed-up, never a

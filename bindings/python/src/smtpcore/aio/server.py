@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """asyncio SMTP server on top of :class:`smtpcore.ServerConnection`.
 
 >>> async def on_message(envelope):
