@@ -4,21 +4,9 @@
 
 #include <string.h>
 
+#include "sc_text.h"
+
 static int is_space(char c) { return c == ' ' || c == '\t'; }
-
-static char upper(char c) { return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c; }
-
-/* Case-insensitive equality of s[0, n) with an upper-case literal. */
-static int word_is(const char *s, size_t n, const char *lit)
-{
-    size_t m = strlen(lit);
-    if (n != m)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (upper(s[i]) != lit[i])
-            return 0;
-    return 1;
-}
 
 /* SIZE's parameter: decimal, saturating (a huge limit is as good as none). Anything
  * that is not a plain number counts as "no fixed limit" (0). */
@@ -40,13 +28,13 @@ static uint64_t parse_size(const char *s, size_t n)
 
 static uint32_t mech_bit(const char *s, size_t n)
 {
-    if (word_is(s, n, "PLAIN"))
+    if (sc_ieq_upper(s, n, "PLAIN"))
         return SMTPCORE_AUTH_PLAIN;
-    if (word_is(s, n, "LOGIN"))
+    if (sc_ieq_upper(s, n, "LOGIN"))
         return SMTPCORE_AUTH_LOGIN;
-    if (word_is(s, n, "XOAUTH2"))
+    if (sc_ieq_upper(s, n, "XOAUTH2"))
         return SMTPCORE_AUTH_XOAUTH2;
-    if (word_is(s, n, "CRAM-MD5"))
+    if (sc_ieq_upper(s, n, "CRAM-MD5"))
         return SMTPCORE_AUTH_CRAM_MD5;
     return SMTPCORE_AUTH_OTHER;
 }
@@ -74,12 +62,12 @@ static void parse_line(const char *s, size_t n, smtpcore_caps *caps)
         return;
     /* The pre-RFC 2554 form "AUTH=PLAIN LOGIN" glues the first mechanism on with '='. */
     const char *eq = memchr(kw, '=', kw_len);
-    if (eq && word_is(kw, (size_t)(eq - kw), "AUTH")) {
+    if (eq && sc_ieq_upper(kw, (size_t)(eq - kw), "AUTH")) {
         caps->extensions |= SMTPCORE_EXT_AUTH;
         size_t first = kw_len - (size_t)(eq - kw) - 1;
         if (first > 0)
             caps->auth_mechs |= mech_bit(eq + 1, first);
-    } else if (word_is(kw, kw_len, "AUTH")) {
+    } else if (sc_ieq_upper(kw, kw_len, "AUTH")) {
         caps->extensions |= SMTPCORE_EXT_AUTH;
     } else {
         static const struct {
@@ -97,7 +85,7 @@ static void parse_line(const char *s, size_t n, smtpcore_caps *caps)
             {"HELP", SMTPCORE_EXT_HELP},
             {"XCLIENT", SMTPCORE_EXT_XCLIENT},
         };
-        if (word_is(kw, kw_len, "SIZE")) {
+        if (sc_ieq_upper(kw, kw_len, "SIZE")) {
             const char *w;
             size_t wl = next_word(s, n, &pos, &w);
             caps->extensions |= SMTPCORE_EXT_SIZE;
@@ -107,7 +95,7 @@ static void parse_line(const char *s, size_t n, smtpcore_caps *caps)
         /* VRFY in EHLO says nothing about whether VRFY answers (EXT_VRFY is learnt from
          * a reply), so it is deliberately not in this table. */
         for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
-            if (word_is(kw, kw_len, simple[i].name)) {
+            if (sc_ieq_upper(kw, kw_len, simple[i].name)) {
                 caps->extensions |= simple[i].bit;
                 return;
             }

@@ -4,20 +4,17 @@
 #include <string.h>
 
 #include "command.h"
+#include "sc_text.h"
 #include "syntax.h"
 
 enum { SC_ENVID_MAX = 100 };
 
-static unsigned char lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
 
 /* Case-insensitive compare of s[0..n) with a lower-case literal. */
 static int eq_ci(const char *s, const char *lit, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (lower((unsigned char)s[i]) != (unsigned char)lit[i])
+        if (sc_ascii_lower((unsigned char)s[i]) != (unsigned char)lit[i])
             return 0;
     return 1;
 }

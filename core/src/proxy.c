@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "sc_text.h"
 
 static const unsigned char v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                          0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
@@ -148,26 +149,13 @@ int sc_ipv6_parse(const char *s, size_t n, unsigned char out[16])
     return 1;
 }
 
-static size_t put_dec(char *o, unsigned v)
-{
-    char t[5];
-    size_t n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        o[i] = t[n - 1 - i];
-    return n;
-}
-
 static size_t ipv4_text(char *o, const unsigned char *a)
 {
     size_t n = 0;
     for (int i = 0; i < 4; i++) {
         if (i)
             o[n++] = '.';
-        n += put_dec(o + n, a[i]);
+        n += sc_dec_u64(o + n, a[i]);
     }
     o[n] = '\0';
     return n;
@@ -521,9 +509,9 @@ int sc_proxy_write(char *out, size_t cap, smtpcore_proxy_mode mode, const char *
             tmp[n++] = ' ';
             n += fam == 1 ? ipv4_text(tmp + n, db) : ipv6_text(tmp + n, db);
             tmp[n++] = ' ';
-            n += put_dec(tmp + n, sport);
+            n += sc_dec_u64(tmp + n, sport);
             tmp[n++] = ' ';
-            n += put_dec(tmp + n, dport);
+            n += sc_dec_u64(tmp + n, dport);
         }
         tmp[n++] = '\r';
         tmp[n++] = '\n';

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "line.h"
+#include "sc_text.h"
 
 /* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including the code and CRLF. */
 #define SC_REPLY_MAX_LINE 512
@@ -102,34 +103,6 @@ sc_reply_status sc_reply_parser_feed(sc_reply_parser *p, const char *line, size_
     return SC_REPLY_DONE;
 }
 
-/* Appends n bytes when they fit; returns 0 or -1. */
-static int put(char *out, size_t cap, size_t *pos, const char *s, size_t n)
-{
-    if (cap - *pos < n)
-        return -1;
-    memcpy(out + *pos, s, n);
-    *pos += n;
-    return 0;
-}
-
-/* Writes v (0..999) in decimal into tmp; returns the length. */
-static size_t fmt_num(char *tmp, unsigned v)
-{
-    if (v >= 100) {
-        tmp[0] = (char)('0' + v / 100);
-        tmp[1] = (char)('0' + v / 10 % 10);
-        tmp[2] = (char)('0' + v % 10);
-        return 3;
-    }
-    if (v >= 10) {
-        tmp[0] = (char)('0' + v / 10);
-        tmp[1] = (char)('0' + v % 10);
-        return 2;
-    }
-    tmp[0] = (char)('0' + v);
-    return 1;
-}
-
 size_t sc_reply_write(char *out, size_t cap, int code, const smtpcore_enhanced *enhanced,
                       const char *text, size_t text_len)
 {
@@ -143,11 +116,11 @@ size_t sc_reply_write(char *out, size_t cap, int code, const smtpcore_enhanced *
     if (enhanced && enhanced->cls != 0) {
         if (enhanced->cls > 9 || enhanced->subject > 999 || enhanced->detail > 999)
             return (size_t)-1;
-        esc_len += fmt_num(esc + esc_len, enhanced->cls);
+        esc_len += sc_dec_u64(esc + esc_len, enhanced->cls);
         esc[esc_len++] = '.';
-        esc_len += fmt_num(esc + esc_len, enhanced->subject);
+        esc_len += sc_dec_u64(esc + esc_len, enhanced->subject);
         esc[esc_len++] = '.';
-        esc_len += fmt_num(esc + esc_len, enhanced->detail);
+        esc_len += sc_dec_u64(esc + esc_len, enhanced->detail);
     }
     /* A single trailing '\n' ends the last line rather than starting an empty one. */
     if (text_len > 0 && text[text_len - 1] == '\n')
@@ -155,7 +128,7 @@ size_t sc_reply_write(char *out, size_t cap, int code, const smtpcore_enhanced *
 
     char head[4] = {(char)('0' + code / 100), (char)('0' + code / 10 % 10),
                     (char)('0' + code % 10), ' '};
-    size_t pos = 0;
+    sc_wr w = sc_wr_init(out, cap);
     size_t at = 0;
     for (;;) {
         const char *nl = text_len > at ? memchr(text + at, '\n', text_len - at) : NULL;
@@ -165,20 +138,17 @@ size_t sc_reply_write(char *out, size_t cap, int code, const smtpcore_enhanced *
         head[3] = last ? ' ' : '-';
         /* "250\r\n" / "250-\r\n" for an empty line without a code: no trailing space. */
         size_t head_len = (n == 0 && esc_len == 0) ? (last ? 3 : 4) : 4;
-        if (put(out, cap, &pos, head, head_len) < 0)
-            return (size_t)-1;
+        sc_wr_put(&w, head, head_len);
         if (esc_len > 0) {
-            if (put(out, cap, &pos, esc, esc_len) < 0)
-                return (size_t)-1;
-            if (n > 0 && put(out, cap, &pos, " ", 1) < 0)
-                return (size_t)-1;
+            sc_wr_put(&w, esc, esc_len);
+            if (n > 0)
+                sc_wr_put(&w, " ", 1);
         }
-        if (n > 0 && put(out, cap, &pos, text + at, n) < 0)
-            return (size_t)-1;
-        if (put(out, cap, &pos, "\r\n", 2) < 0)
-            return (size_t)-1;
-        if (last)
-            return pos;
+        if (n > 0)
+            sc_wr_put(&w, text + at, n);
+        sc_wr_put(&w, "\r\n", 2);
+        if (last || w.full)
+            return sc_wr_len(&w);
         at = end + 1;
     }
 }

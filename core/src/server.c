@@ -6,6 +6,7 @@
 #include "proxy.h"
 #include "reply.h"
 #include "sc_assert.h"
+#include "sc_text.h"
 #include "server_internal.h"
 #include "syntax.h"
 
@@ -514,12 +515,6 @@ smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v)
     return ev;
 }
 
-static smtpcore_str cstr(const char *t)
-{
-    smtpcore_str r = {t, strlen(t)};
-    return r;
-}
-
 int sc_srv_reply_raw(smtpcore_server *s, int code, const char *text, size_t len)
 {
     return write_reply(s, code, NULL, text, len);
@@ -543,7 +538,7 @@ smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, in
     ev->line = line;
     ev->violation = v;
     ev->reply_code = code;
-    ev->message = cstr(text);
+    ev->message = sc_cstr(text);
     if (!counts)
         return first;
     s->errors++;
@@ -566,7 +561,7 @@ void sc_srv_too_many(smtpcore_server *s, smtpcore_violation v, const char *text,
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
     ev->violation = v;
     ev->reply_code = say ? 421 : 0;
-    ev->message = cstr(text);
+    ev->message = sc_cstr(text);
     sc_srv_close(s, v);
 }
 
@@ -666,7 +661,7 @@ static void early_talker(smtpcore_server *s)
     s->early_reported = 1;
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
     ev->violation = SMTPCORE_V_EARLY_TALKER;
-    ev->message = cstr("client sent data before the greeting");
+    ev->message = sc_cstr("client sent data before the greeting");
     if (s->cfg.talker_policy != SMTPCORE_TALKER_REJECT || s->refused ||
         s->phase == SC_PH_CLOSED)
         return;
@@ -1222,7 +1217,7 @@ int smtpcore_server_tls_started(smtpcore_server *s)
         smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
         ev->violation = SMTPCORE_V_STARTTLS_INJECTION;
         ev->discarded = s->tls_late_discarded;
-        ev->message = cstr("plaintext received after STARTTLS was discarded");
+        ev->message = sc_cstr("plaintext received after STARTTLS was discarded");
         s->tls_late_discarded = 0;
         if (s->cfg.injection_policy == SMTPCORE_INJECTION_REJECT)
             sc_srv_close(s, SMTPCORE_V_STARTTLS_INJECTION);

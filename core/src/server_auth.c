@@ -8,29 +8,10 @@
 #include <string.h>
 
 #include "base64.h"
+#include "sc_text.h"
 #include "server_internal.h"
 
-static smtpcore_str mkstr(const char *p, size_t n)
-{
-    smtpcore_str r = {p, n};
-    return r;
-}
-
 static const smtpcore_str no_line = {NULL, 0};
-
-static int ieq(const char *a, size_t n, const char *b)
-{
-    if (strlen(b) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char x = a[i], y = b[i];
-        if (x >= 'a' && x <= 'z')
-            x = (char)(x - 32);
-        if (x != y)
-            return 0;
-    }
-    return 1;
-}
 
 /* One failed AUTH: an error like any refused command (towards max_errors), and one
  * towards max_auth_failures, whose limit is checked first (its 421 says why). A
@@ -145,8 +126,8 @@ static void finish_plain(smtpcore_server *s, const char *d, size_t n, smtpcore_s
         auth_fail(s, 501, "5.5.2", "Malformed authentication response");
         return;
     }
-    deliver(s, mkstr(d, (size_t)(z1 - d)), mkstr(z1 + 1, (size_t)(z2 - z1 - 1)),
-            mkstr(z2 + 1, n - (size_t)(z2 + 1 - d)), line);
+    deliver(s, sc_mkstr(d, (size_t)(z1 - d)), sc_mkstr(z1 + 1, (size_t)(z2 - z1 - 1)),
+            sc_mkstr(z2 + 1, n - (size_t)(z2 + 1 - d)), line);
 }
 
 /* XOAUTH2: "user=" u ^A "auth=Bearer " token ^A ^A. */
@@ -161,8 +142,8 @@ static void finish_xoauth2(smtpcore_server *s, const char *d, size_t n, smtpcore
     const char *u = d + 5;
     const char *sep = memchr(u, '\x01', (size_t)(end - u));
     const char *a = sep + 1;
-    if (sep == end - 2 || (size_t)(end - a) < 14 || !ieq(a, 5, "AUTH=") ||
-        !ieq(a + 5, 7, "BEARER ")) {
+    if (sep == end - 2 || (size_t)(end - a) < 14 || !sc_ieq_upper(a, 5, "AUTH=") ||
+        !sc_ieq_upper(a + 5, 7, "BEARER ")) {
         auth_fail(s, 501, "5.5.2", "Malformed authentication response");
         return;
     }
@@ -172,7 +153,8 @@ static void finish_xoauth2(smtpcore_server *s, const char *d, size_t n, smtpcore
         auth_fail(s, 501, "5.5.2", "Malformed authentication response");
         return;
     }
-    deliver(s, no_line, mkstr(u, (size_t)(sep - u)), mkstr(tok, (size_t)(tok_end - tok)), line);
+    deliver(s, no_line, sc_mkstr(u, (size_t)(sep - u)), sc_mkstr(tok, (size_t)(tok_end - tok)),
+            line);
 }
 
 static int decode_or_fail(smtpcore_server *s, char *in, size_t len, size_t before,
@@ -219,7 +201,7 @@ static void response(smtpcore_server *s, char *in, size_t len, smtpcore_str line
         if (decode_or_fail(s, in, len, s->auth_used, &n) != 0)
             return;
         const char *user = s->in.data + s->in.start + s->auth_user_off;
-        deliver(s, no_line, mkstr(user, s->auth_used), mkstr(in, n), line);
+        deliver(s, no_line, sc_mkstr(user, s->auth_used), sc_mkstr(in, n), line);
         return;
     }
     default: auth_end(s); return;
@@ -251,11 +233,11 @@ void sc_srv_auth_start(smtpcore_server *s, const sc_command *c, smtpcore_str lin
         return;
     }
     uint32_t mech = 0;
-    if (ieq(c->mechanism.ptr, c->mechanism.len, "PLAIN"))
+    if (sc_ieq_upper(c->mechanism.ptr, c->mechanism.len, "PLAIN"))
         mech = SMTPCORE_AUTH_PLAIN;
-    else if (ieq(c->mechanism.ptr, c->mechanism.len, "LOGIN"))
+    else if (sc_ieq_upper(c->mechanism.ptr, c->mechanism.len, "LOGIN"))
         mech = SMTPCORE_AUTH_LOGIN;
-    else if (ieq(c->mechanism.ptr, c->mechanism.len, "XOAUTH2"))
+    else if (sc_ieq_upper(c->mechanism.ptr, c->mechanism.len, "XOAUTH2"))
         mech = SMTPCORE_AUTH_XOAUTH2;
     if (!(mech & s->cfg.auth_mechs)) {
         refuse(s, shown, 504, "5.5.4", "Unrecognized authentication type");

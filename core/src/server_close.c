@@ -7,13 +7,8 @@
 #include <string.h>
 
 #include "reply.h"
+#include "sc_text.h"
 #include "server_internal.h"
-
-static smtpcore_str cstr(const char *t)
-{
-    smtpcore_str r = {t, strlen(t)};
-    return r;
-}
 
 /* A queued event the host has not taken yet and that would need an answer is about
  * input the session will no longer serve: it is dropped (it can only be the last of a
@@ -116,7 +111,7 @@ int smtpcore_server_close_with(smtpcore_server *s, int code, const char *enhance
         smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_MESSAGE_ABORTED);
         ev->violation = SMTPCORE_V_HOST_CLOSE;
         ev->reply_code = written ? code : 0;
-        ev->message = cstr("the host ended the session during message content");
+        ev->message = sc_cstr("the host ended the session during message content");
         ev->message_size = s->bdat_used ? s->msg_size : s->unstuffer.size;
         ev->bdat = s->bdat_used;
         ev->rcpt_count = s->rcpt_count;
@@ -125,7 +120,7 @@ int smtpcore_server_close_with(smtpcore_server *s, int code, const char *enhance
     sc_srv_reset_txn(s);
     smtpcore_server_event *ev = sc_srv_close(s, SMTPCORE_V_HOST_CLOSE);
     ev->reply_code = written ? code : 0;
-    ev->message = cstr("the host ended the session");
+    ev->message = sc_cstr("the host ended the session");
     /* Whatever the peer sent that was not processed is not served any more. */
     s->in_done = sc_buf_len(&s->in);
     sc_srv_stage_end(s);

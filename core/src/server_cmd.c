@@ -3,101 +3,68 @@
 #include <string.h>
 
 #include "reply.h"
+#include "sc_text.h"
 #include "server_internal.h"
 #include "syntax.h"
-
-/* Appends to the EHLO reply being built. Its buffer holds the longest reply the
- * configuration allows (static_assert in sc_srv_ehlo_reply()): a cut is an engine bug. */
-static size_t put(char *b, size_t cap, size_t n, const char *s, size_t len)
-{
-    SC_ASSERT(n + len <= cap);
-    if (n + len > cap)
-        len = cap - n;
-    if (len)
-        memcpy(b + n, s, len);
-    return n + len;
-}
-
-static size_t put_s(char *b, size_t cap, size_t n, const char *s)
-{
-    return put(b, cap, n, s, strlen(s));
-}
-
-static size_t put_u64(char *b, size_t cap, size_t n, uint64_t v)
-{
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + (int)(v % 10));
-        v /= 10;
-    } while (v);
-    return put(b, cap, n, tmp + i, sizeof(tmp) - i);
-}
 
 void sc_srv_ehlo_reply(smtpcore_server *s)
 {
     /* host name, " Hello ", the echoed name, and every extension keyword as "\nKEYWORD"
      * (shorter than its reply line, which SC_SRV_EHLO_EXT_MAX counts with "250-" and
-     * CRLF), the XCLIENT line on top */
+     * CRLF), the XCLIENT line on top. The buffer holds the longest reply the
+     * configuration allows, so a writer that ran full is an engine bug. */
     char b[900];
     _Static_assert(sizeof(b) >= SC_SRV_MAX_HOSTNAME + sizeof(" Hello ") - 1 + SC_SRV_HELO_ECHO +
                                     SC_SRV_EHLO_EXT_MAX + sizeof("\n" SC_SRV_XCLIENT_EHLO),
                    "the EHLO reply buffer holds the longest reply");
-    size_t cap = sizeof(b), n = 0;
+    sc_wr w = sc_wr_init(b, sizeof b);
     uint32_t x = s->cfg.extensions;
-    n = put_s(b, cap, n, s->cfg.hostname);
-    if (!s->pend_esmtp) {
-        (void)sc_srv_reply_raw(s, 250, b, n);
-        return;
+    sc_wr_puts(&w, s->cfg.hostname);
+    if (s->pend_esmtp) {
+        sc_wr_puts(&w, " Hello ");
+        size_t echo = s->helo_name_len;
+        if (s->xclient_allowed && echo > SC_SRV_HELO_ECHO - SC_SRV_XCLIENT_ECHO_CUT)
+            echo = SC_SRV_HELO_ECHO - SC_SRV_XCLIENT_ECHO_CUT; /* room for the XCLIENT line */
+        sc_wr_put(&w, s->helo_name, echo);
+        if (x & SMTPCORE_EXT_PIPELINING)
+            sc_wr_puts(&w, "\nPIPELINING");
+        if (x & SMTPCORE_EXT_SIZE) {
+            /* RFC 1870 4: "SIZE 0" announces the extension without a fixed limit. */
+            sc_wr_puts(&w, "\nSIZE ");
+            sc_wr_u64(&w, s->cfg.max_message_size);
+        }
+        if (x & SMTPCORE_EXT_VRFY)
+            sc_wr_puts(&w, "\nVRFY");
+        if (x & SMTPCORE_EXT_8BITMIME)
+            sc_wr_puts(&w, "\n8BITMIME");
+        if (x & SMTPCORE_EXT_SMTPUTF8)
+            sc_wr_puts(&w, "\nSMTPUTF8");
+        if (x & SMTPCORE_EXT_DSN)
+            sc_wr_puts(&w, "\nDSN");
+        if (x & SMTPCORE_EXT_ENHANCEDSTATUSCODES)
+            sc_wr_puts(&w, "\nENHANCEDSTATUSCODES");
+        if (x & SMTPCORE_EXT_CHUNKING)
+            sc_wr_puts(&w, "\nCHUNKING");
+        if (x & SMTPCORE_EXT_BINARYMIME)
+            sc_wr_puts(&w, "\nBINARYMIME");
+        if ((x & SMTPCORE_EXT_STARTTLS) && !s->tls_active)
+            sc_wr_puts(&w, "\nSTARTTLS");
+        if ((x & SMTPCORE_EXT_AUTH) && (s->tls_active || s->cfg.allow_plaintext_auth)) {
+            sc_wr_puts(&w, "\nAUTH");
+            if (s->cfg.auth_mechs & SMTPCORE_AUTH_PLAIN)
+                sc_wr_puts(&w, " PLAIN");
+            if (s->cfg.auth_mechs & SMTPCORE_AUTH_LOGIN)
+                sc_wr_puts(&w, " LOGIN");
+            if (s->cfg.auth_mechs & SMTPCORE_AUTH_XOAUTH2)
+                sc_wr_puts(&w, " XOAUTH2");
+        }
+        if (x & SMTPCORE_EXT_HELP)
+            sc_wr_puts(&w, "\nHELP");
+        if (s->xclient_allowed)
+            sc_wr_puts(&w, "\n" SC_SRV_XCLIENT_EHLO);
     }
-    n = put_s(b, cap, n, " Hello ");
-    size_t echo = s->helo_name_len;
-    if (s->xclient_allowed && echo > SC_SRV_HELO_ECHO - SC_SRV_XCLIENT_ECHO_CUT)
-        echo = SC_SRV_HELO_ECHO - SC_SRV_XCLIENT_ECHO_CUT; /* room for the XCLIENT line */
-    n = put(b, cap, n, s->helo_name, echo);
-    if (x & SMTPCORE_EXT_PIPELINING)
-        n = put_s(b, cap, n, "\nPIPELINING");
-    if (x & SMTPCORE_EXT_SIZE) {
-        /* RFC 1870 4: "SIZE 0" announces the extension without a fixed limit. */
-        n = put_s(b, cap, n, "\nSIZE ");
-        n = put_u64(b, cap, n, s->cfg.max_message_size);
-    }
-    if (x & SMTPCORE_EXT_VRFY)
-        n = put_s(b, cap, n, "\nVRFY");
-    if (x & SMTPCORE_EXT_8BITMIME)
-        n = put_s(b, cap, n, "\n8BITMIME");
-    if (x & SMTPCORE_EXT_SMTPUTF8)
-        n = put_s(b, cap, n, "\nSMTPUTF8");
-    if (x & SMTPCORE_EXT_DSN)
-        n = put_s(b, cap, n, "\nDSN");
-    if (x & SMTPCORE_EXT_ENHANCEDSTATUSCODES)
-        n = put_s(b, cap, n, "\nENHANCEDSTATUSCODES");
-    if (x & SMTPCORE_EXT_CHUNKING)
-        n = put_s(b, cap, n, "\nCHUNKING");
-    if (x & SMTPCORE_EXT_BINARYMIME)
-        n = put_s(b, cap, n, "\nBINARYMIME");
-    if ((x & SMTPCORE_EXT_STARTTLS) && !s->tls_active)
-        n = put_s(b, cap, n, "\nSTARTTLS");
-    if ((x & SMTPCORE_EXT_AUTH) && (s->tls_active || s->cfg.allow_plaintext_auth)) {
-        n = put_s(b, cap, n, "\nAUTH");
-        if (s->cfg.auth_mechs & SMTPCORE_AUTH_PLAIN)
-            n = put_s(b, cap, n, " PLAIN");
-        if (s->cfg.auth_mechs & SMTPCORE_AUTH_LOGIN)
-            n = put_s(b, cap, n, " LOGIN");
-        if (s->cfg.auth_mechs & SMTPCORE_AUTH_XOAUTH2)
-            n = put_s(b, cap, n, " XOAUTH2");
-    }
-    if (x & SMTPCORE_EXT_HELP)
-        n = put_s(b, cap, n, "\nHELP");
-    if (s->xclient_allowed)
-        n = put_s(b, cap, n, "\n" SC_SRV_XCLIENT_EHLO);
-    (void)sc_srv_reply_raw(s, 250, b, n);
-}
-
-static smtpcore_str mkstr(const char *p, size_t n)
-{
-    smtpcore_str r = {p, n};
-    return r;
+    SC_ASSERT(!w.full); /* release builds send the reply without the piece that did not fit */
+    (void)sc_srv_reply_raw(s, 250, b, w.len);
 }
 
 static void refuse(smtpcore_server *s, smtpcore_str line, int code, const char *enh,
@@ -346,7 +313,7 @@ static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpc
         ev->line = line;
         ev->violation = SMTPCORE_V_IMPROPER_PIPELINING;
         static const char msg[] = "command sent before the previous reply";
-        ev->message = mkstr(msg, sizeof(msg) - 1);
+        ev->message = sc_mkstr(msg, sizeof(msg) - 1);
     }
     return 0;
 }
@@ -354,7 +321,7 @@ static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpc
 void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t flags,
                     size_t rest)
 {
-    smtpcore_str ln = mkstr(line, len);
+    smtpcore_str ln = sc_mkstr(line, len);
     /* Parsing has no side effects and names the verb even on error (command.h), so it
      * comes first: the pipelining check needs the verb, and the line is scanned once. */
     sc_command c;

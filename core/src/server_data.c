@@ -2,18 +2,8 @@
 /* Server: message content, through DATA (unstuffed) and BDAT (raw octets). */
 #include <string.h>
 
+#include "sc_text.h"
 #include "server_internal.h"
-
-static smtpcore_str mkstr(const char *p, size_t n)
-{
-    smtpcore_str r = {p, n};
-    return r;
-}
-
-static smtpcore_str cstr(const char *t)
-{
-    return mkstr(t, strlen(t));
-}
 
 static void aborted(smtpcore_server *s, smtpcore_violation v, int code, const char *text,
                     uint64_t size, int bdat)
@@ -21,7 +11,7 @@ static void aborted(smtpcore_server *s, smtpcore_violation v, int code, const ch
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_MESSAGE_ABORTED);
     ev->violation = v;
     ev->reply_code = code;
-    ev->message = cstr(text);
+    ev->message = sc_cstr(text);
     ev->message_size = size;
     ev->bdat = bdat;
     ev->rcpt_count = s->rcpt_count;
@@ -76,7 +66,7 @@ int sc_srv_data_step(smtpcore_server *s)
     if (st == SC_UNSTUFF_SEGMENT) {
         if (!s->data_refuse && len) {
             smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_BODY);
-            ev->data = mkstr(p + off, len);
+            ev->data = sc_mkstr(p + off, len);
         }
         return 1;
     }
@@ -155,17 +145,10 @@ static void bdat_finish(smtpcore_server *s)
             if (s->cfg.lmtp)
                 sc_srv_lmtp_begin(s);
         } else {
-            char text[48];
-            size_t i = 24;
-            char tmp[24];
-            uint64_t v = s->bdat_chunk;
-            do {
-                tmp[--i] = (char)('0' + (int)(v % 10));
-                v /= 10;
-            } while (v);
-            size_t k = 24 - i;
-            memcpy(text, tmp + i, k);
-            memcpy(text + k, " octets received", 17);
+            static const char octets[] = " octets received";
+            char text[SC_DEC_U64_MAX + sizeof octets];
+            size_t k = sc_dec_u64(text, s->bdat_chunk);
+            memcpy(text + k, octets, sizeof octets);
             sc_srv_reply(s, 250, "2.0.0", text);
         }
         return;
@@ -185,7 +168,7 @@ static void bdat_finish(smtpcore_server *s)
             ev->violation = SMTPCORE_V_MESSAGE_TOO_BIG;
             ev->reply_code = 552;
             ev->rcpt_count = s->rcpt_count;
-            ev->message = cstr("Message size exceeds fixed limit");
+            ev->message = sc_cstr("Message size exceeds fixed limit");
         }
         if (s->bdat_last) {
             s->group_end = 1;
@@ -240,7 +223,7 @@ int sc_srv_bdat_step(smtpcore_server *s)
     if (s->bdat_nul)
         return 1;
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_BODY);
-    ev->data = mkstr(p, take);
+    ev->data = sc_mkstr(p, take);
     ev->bdat = 1;
     return 1;
 }

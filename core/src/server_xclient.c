@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "sc_text.h"
 #include "server_internal.h"
 
 enum { XA_NAME, XA_ADDR, XA_PORT, XA_PROTO, XA_HELO, XA_LOGIN, XA_DESTADDR, XA_DESTPORT, XA_N };
@@ -17,31 +18,19 @@ enum { XA_NAME, XA_ADDR, XA_PORT, XA_PROTO, XA_HELO, XA_LOGIN, XA_DESTADDR, XA_D
 static const char *const xa_names[XA_N] = {"NAME", "ADDR",  "PORT",     "PROTO",
                                            "HELO", "LOGIN", "DESTADDR", "DESTPORT"};
 
-static char upper(char c) { return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c; }
-
-static int eq_upper(const char *s, size_t n, const char *lit)
-{
-    if (strlen(lit) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (upper(s[i]) != lit[i])
-            return 0;
-    return 1;
-}
-
 static int attr_index(const char *s, size_t n)
 {
     for (int i = 0; i < XA_N; i++)
-        if (eq_upper(s, n, xa_names[i]))
+        if (sc_ieq_upper(s, n, xa_names[i]))
             return i;
     return -1;
 }
 
 static int marker(const char *v, size_t n)
 {
-    if (eq_upper(v, n, "[UNAVAILABLE]"))
+    if (sc_ieq_upper(v, n, "[UNAVAILABLE]"))
         return SMTPCORE_XCLIENT_UNAVAILABLE;
-    if (eq_upper(v, n, "[TEMPUNAVAIL]"))
+    if (sc_ieq_upper(v, n, "[TEMPUNAVAIL]"))
         return SMTPCORE_XCLIENT_TEMPUNAVAIL;
     return 0;
 }
@@ -62,7 +51,7 @@ static int hexval(char c)
 static int addr_ok(const char **v, size_t *n)
 {
     unsigned char b[16];
-    if (*n > 5 && eq_upper(*v, 5, "IPV6:")) {
+    if (*n > 5 && sc_ieq_upper(*v, 5, "IPV6:")) {
         *v += 5;
         *n -= 5;
         return sc_ipv6_parse(*v, *n, b);
@@ -103,7 +92,7 @@ static const char *value_error(int a, const char *v, size_t n)
             return "Error: bad XCLIENT port";
         break;
     case XA_PROTO:
-        if (!eq_upper(v, n, "SMTP") && !eq_upper(v, n, "ESMTP"))
+        if (!sc_ieq_upper(v, n, "SMTP") && !sc_ieq_upper(v, n, "ESMTP"))
             return "Error: bad XCLIENT protocol";
         break;
     default: break;
@@ -250,7 +239,8 @@ int smtpcore_server_xclient_attrs(const smtpcore_server *s, smtpcore_xclient_att
         at->state = m ? (smtpcore_xclient_state)m : SMTPCORE_XCLIENT_VALUE;
         at->value.ptr = m ? NULL : v;
         at->value.len = m ? 0 : vl;
-        if (!m && (idx == XA_ADDR || idx == XA_DESTADDR) && vl > 5 && eq_upper(v, 5, "IPV6:")) {
+        if (!m && (idx == XA_ADDR || idx == XA_DESTADDR) && vl > 5 &&
+            sc_ieq_upper(v, 5, "IPV6:")) {
             at->value.ptr += 5;
             at->value.len -= 5;
         }

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sc_text.h"
 #include "syntax.h"
 
 #if defined(__SSE2__)
@@ -27,7 +28,6 @@ enum {
 static int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static int is_hex(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
-static unsigned char fold(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c; }
 
 /* Byte classes, one table load per byte on the MAIL/RCPT hot path (callgrind showed the
  * chained range tests as the parser's largest cost). C_LDH is a domain label character,
@@ -257,7 +257,8 @@ smtpcore_helo_class sc_address_literal_class(const char *s, size_t len)
         t++;
     if (t == 0 || t >= len || p[t] != ':' || p[0] == '-' || p[t - 1] == '-')
         return SMTPCORE_HELO_INVALID;
-    if (t == 4 && fold(p[0]) == 'i' && fold(p[1]) == 'p' && fold(p[2]) == 'v' && p[3] == '6')
+    if (t == 4 && sc_ascii_lower(p[0]) == 'i' && sc_ascii_lower(p[1]) == 'p' &&
+        sc_ascii_lower(p[2]) == 'v' && p[3] == '6')
         return ipv6_valid(p + 5, len - 5) ? SMTPCORE_HELO_IPV6_LITERAL : SMTPCORE_HELO_INVALID;
     if (t + 1 == len)
         return SMTPCORE_HELO_INVALID;
@@ -664,7 +665,8 @@ int sc_helo_is_own(const char *name, size_t len, const char *const *own, size_t 
         if (ol != len)
             continue;
         size_t i = 0;
-        while (i < len && fold((unsigned char)o[i]) == fold((unsigned char)name[i]))
+        while (i < len &&
+               sc_ascii_lower((unsigned char)o[i]) == sc_ascii_lower((unsigned char)name[i]))
             i++;
         if (i == len)
             return 1;
