@@ -22,8 +22,8 @@ from io import BytesIO
 from typing import Any, Iterable, Union
 
 from ._ffi import ffi, lib
-from .client import _FAILURES, ClientConnection, _violation
-from .enums import BodyType, ErrorCode, Extension, Failure
+from .client import ClientConnection
+from .enums import BodyType, ErrorCode, Extension, Failure, failure_of, violation_of
 from .errors import InvalidStateError, SMTPCoreError, check, error_for
 from .values import Reply, _slice, decode_text, encode_text
 
@@ -345,7 +345,7 @@ class Batch:
                     if rep is not None and rep.is_success:
                         result.deliveries.setdefault(r, None)
             result.reply = conn._reply()
-            result.failure = _FAILURES.get(ev.failure, Failure.LOCAL)
+            result.failure = failure_of(ev.failure)
             if ev.message.len:
                 result.message = decode_text(_slice(ev.message))
             self.pending -= 1
@@ -360,8 +360,8 @@ class Batch:
         reason (after a protocol error the server's verdicts can no longer be trusted)."""
         conn = self.conn
         ev = conn._ev
-        f = _FAILURES.get(ev.failure, Failure.LOCAL)
-        why = decode_text(_slice(ev.message)) or _violation(ev.violation).description
+        f = failure_of(ev.failure)
+        why = decode_text(_slice(ev.message)) or violation_of(ev.violation).description
         reply = conn._reply()
         open_ = list(self._active)
         for i in open_ + list(range(self._next, len(self.jobs))):

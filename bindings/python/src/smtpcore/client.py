@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Mapping
 
+from ._connection import _Connection
 from ._feed import PendingInput
 from ._ffi import ffi, lib
 from .enums import (
     ClientEventType, DsnNotify, DsnRet, ErrorCode, Failure, ProxyMode, TlsPolicy, Violation,
+    failure_of, violation_of,
 )
 from .errors import InvalidStateError, SessionClosedError, check
 from .values import Caps, Reply, _slice, decode_text, encode_text
@@ -144,22 +146,9 @@ class XclientResult(ClientEvent):
     type: ClassVar[ClientEventType] = ClientEventType.XCLIENT_RESULT
 
 
-_VIOLATIONS = {int(v): v for v in Violation}
-_FAILURES = {int(f): f for f in Failure}
-
-
-def _violation(v: int) -> Violation:
-    # A newer engine may report a code this module does not know: show it as NONE.
-    return _VIOLATIONS.get(v, Violation.NONE)
-
-
-def _failure(f: int) -> Failure:
-    return _FAILURES.get(f, Failure.LOCAL)
-
-
 def _convert(ev: Any, scratch: Any) -> ClientEvent | None:
     t = ev.type
-    failure = _FAILURES.get(ev.failure, Failure.LOCAL)
+    failure = failure_of(ev.failure)
     reply = Reply._from_c(ev.reply, scratch)
     if t == lib.SMTPCORE_CEV_RCPT_RESULT:
         return RcptResult(failure, reply, int(ev.rcpt_index))
@@ -171,7 +160,7 @@ def _convert(ev: Any, scratch: Any) -> ClientEvent | None:
         return SendBody(failure, reply)
     if t == lib.SMTPCORE_CEV_MESSAGE_RESULT:
         return MessageResult(failure, reply, int(ev.rcpt_accepted), int(ev.rcpt_total),
-                             _violation(ev.violation), decode_text(_slice(ev.message)))
+                             violation_of(ev.violation), decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_CEV_READY:
         return Ready(failure, reply, Caps._from_c(ev.caps))
     if t == lib.SMTPCORE_CEV_GREETING:
@@ -185,10 +174,10 @@ def _convert(ev: Any, scratch: Any) -> ClientEvent | None:
     if t == lib.SMTPCORE_CEV_REPLY:
         return CommandReply(failure, reply)
     if t == lib.SMTPCORE_CEV_PROTOCOL_ERROR:
-        return ProtocolError(failure, reply, _violation(ev.violation),
+        return ProtocolError(failure, reply, violation_of(ev.violation),
                              decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_CEV_CLOSED:
-        return Closed(failure, reply, _violation(ev.violation), decode_text(_slice(ev.message)))
+        return Closed(failure, reply, violation_of(ev.violation), decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_CEV_XCLIENT_RESULT:
         return XclientResult(failure, reply)
     return None
@@ -214,15 +203,19 @@ def _set_str(keep: list[Any], target: Any, value: str | bytes | None) -> None:
     target.len = len(b)
 
 
-class ClientConnection:
+class ClientConnection(_Connection):
     """One client session (one per connection to a server).
 
     Keyword arguments mirror smtpcore_client_config (``username``/``password`` are
     auth_user/auth_password); ``None`` keeps the engine default.
     """
 
-    __slots__ = ("_c", "_ev", "_in", "_body", "_end", "_eof", "_out", "_text", "_replies",
-                 "lmtp", "__weakref__")
+    __slots__ = ("_body", "_end", "_text", "_replies", "lmtp")
+    _C_RECEIVE = lib.smtpcore_client_receive
+    _C_RECEIVE_EOF = lib.smtpcore_client_receive_eof
+    _C_NEXT_EVENT = lib.smtpcore_client_next_event
+    _C_OUTPUT = lib.smtpcore_client_output
+    _C_CONSUME = lib.smtpcore_client_consume
 
     def __init__(
         self,
@@ -275,100 +268,18 @@ class ClientConnection:
         self.lmtp = bool(lmtp)
         out = ffi.new("smtpcore_client **")
         check(lib.smtpcore_client_new(out, cfg))
-        self._c = ffi.gc(out[0], lib.smtpcore_client_del)
-        self._ev = ffi.new("smtpcore_client_event *")
-        self._in = PendingInput()
+        self._start(out[0], lib.smtpcore_client_del, "smtpcore_client_event *")
         self._body = PendingInput()
         self._end = False
-        self._eof = 0
-        self._out = ffi.new("const char **")
         self._text = ffi.new("smtpcore_str *")  # scratch for reply lines
         # Replies are immutable and servers repeat the same few ("250 2.1.5 Ok"): one
         # object per distinct single-line reply, bounded.
         self._replies: dict[bytes, Reply] = {}
 
-    # -- lifetime
-    def close(self) -> None:
-        """Frees the C session now (later calls raise SessionClosedError)."""
-        if self._c is not None:
-            ffi.release(self._c)
-            self._c = None
-
-    def __enter__(self) -> ClientConnection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _sess(self) -> Any:
-        if self._c is None:
-            raise SessionClosedError(ErrorCode.CLOSED, "the connection object was closed")
-        return self._c
-
-    # -- input
-    def _offer(self, ptr: Any, n: int, consumed: Any) -> int:
-        rc: int = lib.smtpcore_client_receive(self._c, ptr, n, consumed)
-        if rc == lib.SMTPCORE_ERR_CLOSED:
-            self._in.clear()
-            return rc
-        return check(rc)
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Queues bytes from the server; what the engine cannot take yet is kept and
-        offered again by :meth:`next_event`."""
-        self._sess()
-        self._in.append(data)
-        self._in.feed(self._offer)
-
-    def receive_eof(self) -> None:
-        """The server closed the connection (delivered after any queued input)."""
-        self._sess()
-        if self._eof == 0:
-            self._eof = 1
-        self._deliver_eof()
-
-    def _deliver_eof(self) -> bool:
-        if self._eof != 1:
-            return False
-        if len(self._in):
-            self._in.feed(self._offer)
-            if len(self._in):
-                return False
-        self._eof = 2
-        check(lib.smtpcore_client_receive_eof(self._c))
-        return True
-
+    # -- events
     def next_event(self) -> ClientEvent | None:
         """The next event, or None when the engine needs input or its output drained."""
-        c = self._sess()
-        ev = self._ev
-        while True:
-            check(lib.smtpcore_client_next_event(c, ev))
-            if ev.type != lib.SMTPCORE_CEV_NONE:
-                return _convert(ev, self._text)
-            fed = self._in.feed(self._offer) if len(self._in) else 0
-            if not fed and not self._deliver_eof():
-                return None
-
-    def _next_raw(self) -> int:
-        """Fast path for the batteries: fills ``self._ev`` (the C struct, valid until the
-        next call) and returns its type, 0 when there is nothing to do. No event object
-        is built; :meth:`_event` converts the current struct when one is wanted."""
-        c = self._c
-        if c is None:
-            self._sess()
-        ev = self._ev
-        next_event = lib.smtpcore_client_next_event
-        while True:
-            rc = next_event(c, ev)
-            if rc:
-                check(rc)
-            t: int = ev.type
-            if t:
-                return t
-            fed = self._in.feed(self._offer) if self._in._data else 0
-            if not fed and not self._deliver_eof():
-                return 0
+        return _convert(self._ev, self._text) if self._next_raw() else None
 
     def _event(self) -> ClientEvent | None:
         """The event object of the struct filled by the last :meth:`_next_raw`."""
@@ -388,22 +299,6 @@ class ClientConnection:
                 cache.clear()
             cache[raw] = reply  # type: ignore[assignment]
         return reply
-
-    def _receive_into(self, cbuf: Any, view: memoryview, n: int) -> None:
-        """receive_data() for bytes already in the host's read buffer ``view`` (``cbuf`` is
-        ``ffi.from_buffer`` of it): no copy unless the engine leaves some bytes over."""
-        if self._in._data:
-            self._in.append(view[:n])
-            self._in.feed(self._offer)
-            return
-        consumed = self._in._consumed
-        consumed[0] = 0
-        if self._offer(cbuf, n, consumed) == lib.SMTPCORE_ERR_CLOSED:
-            return
-        k = int(consumed[0])
-        if k < n:
-            self._in.append(view[k:n])
-            self._in.feed(self._offer)
 
     def __iter__(self) -> Iterator[ClientEvent]:
         while True:

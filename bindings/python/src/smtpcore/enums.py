@@ -323,3 +323,18 @@ class XclientState(IntEnum):
     VALUE = lib.SMTPCORE_XCLIENT_VALUE
     UNAVAILABLE = lib.SMTPCORE_XCLIENT_UNAVAILABLE
     TEMPUNAVAIL = lib.SMTPCORE_XCLIENT_TEMPUNAVAIL
+
+
+_VIOLATIONS = {int(v): v for v in Violation}
+_FAILURES = {int(f): f for f in Failure}
+
+
+def violation_of(code: int) -> Violation:
+    """The Violation of an engine code; NONE for a code this module does not know (a
+    newer engine may report one)."""
+    return _VIOLATIONS.get(code, Violation.NONE)
+
+
+def failure_of(code: int) -> Failure:
+    """The Failure of an engine code; LOCAL for a code this module does not know."""
+    return _FAILURES.get(code, Failure.LOCAL)

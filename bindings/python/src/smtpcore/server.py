@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
-from ._feed import PendingInput
+from ._connection import _Connection
 from ._ffi import ffi, lib
 from .enums import (
     AuthMech, BareLfPolicy, ErrorCode, Extension, HeloClass, HeloPolicy, InjectionPolicy,
     ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, NulPolicy, SyncPolicy,
-    ShutdownReason, TalkerPolicy, Violation, XclientState,
+    ShutdownReason, TalkerPolicy, Violation, XclientState, violation_of,
 )
 from .errors import check
 from .values import MailParams, RcptParams, _slice, decode_text, encode_text
@@ -280,14 +280,6 @@ def _xclient_attrs(a: Any) -> dict[str, XclientAttr]:
     return out
 
 
-_VIOLATIONS = {int(v): v for v in Violation}
-
-
-def _violation(v: int) -> Violation:
-    # A newer engine may report a code this module does not know: show it as NONE.
-    return _VIOLATIONS.get(v, Violation.NONE)
-
-
 def _convert(ev: Any, s: Any = None) -> ServerEvent | None:
     t = ev.type
     ar = bool(ev.answer_required)
@@ -324,20 +316,20 @@ def _convert(ev: Any, s: Any = None) -> ServerEvent | None:
                lib.SMTPCORE_SEV_HELP: Help}[t]
         return cls(ar, line, decode_text(_slice(ev.address)))
     if t == lib.SMTPCORE_SEV_STARTTLS:
-        return StartTLS(ar, line, int(ev.discarded), _violation(ev.violation),
+        return StartTLS(ar, line, int(ev.discarded), violation_of(ev.violation),
                         decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_SEV_AUTH:
         return Auth(ar, line, AuthMech(ev.auth_mech), decode_text(_slice(ev.authzid)),
                     decode_text(_slice(ev.username)), decode_text(_slice(ev.password)))
     if t == lib.SMTPCORE_SEV_MESSAGE_ABORTED:
         return MessageAborted(ar, line, int(ev.message_size), bool(ev.bdat),
-                              _violation(ev.violation), int(ev.reply_code),
+                              violation_of(ev.violation), int(ev.reply_code),
                               decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_SEV_PROTOCOL_ERROR:
-        return ProtocolError(ar, line, _violation(ev.violation), int(ev.reply_code),
+        return ProtocolError(ar, line, violation_of(ev.violation), int(ev.reply_code),
                              decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_SEV_CLOSE:
-        return Close(ar, line, _violation(ev.violation), int(ev.reply_code),
+        return Close(ar, line, violation_of(ev.violation), int(ev.reply_code),
                      decode_text(_slice(ev.message)))
     if t == lib.SMTPCORE_SEV_PROXY:
         return Proxy(ar, line)
@@ -366,14 +358,19 @@ def _opt_text(value: str | bytes | None) -> Any:
     return ffi.NULL if value is None else encode_text(value)
 
 
-class ServerConnection:
+class ServerConnection(_Connection):
     """One server session (one per accepted connection).
 
     Keyword arguments mirror smtpcore_server_config; ``None`` keeps the engine default.
     The session is freed when the object is garbage-collected or :meth:`close` is called.
     """
 
-    __slots__ = ("_s", "_ev", "_in", "_out", "_eof", "__weakref__")
+    __slots__ = ()
+    _C_RECEIVE = lib.smtpcore_server_receive
+    _C_RECEIVE_EOF = lib.smtpcore_server_receive_eof
+    _C_NEXT_EVENT = lib.smtpcore_server_next_event
+    _C_OUTPUT = lib.smtpcore_server_output
+    _C_CONSUME = lib.smtpcore_server_consume
 
     def __init__(
         self,
@@ -435,141 +432,17 @@ class ServerConnection:
             cfg.own_names_count = len(names)
         out = ffi.new("smtpcore_server **")
         check(lib.smtpcore_server_new(out, cfg))
-        self._s = ffi.gc(out[0], lib.smtpcore_server_del)
-        self._ev = ffi.new("smtpcore_server_event *")
-        self._in = PendingInput()
-        self._out = ffi.new("const char **")
-        self._eof = 0  # 0: open, 1: EOF seen but input still queued, 2: EOF delivered
-
-    # -- lifetime
-    def close(self) -> None:
-        """Frees the C session now (later calls raise SessionClosedError)."""
-        if self._s is not None:
-            ffi.release(self._s)
-            self._s = None
-
-    def __enter__(self) -> ServerConnection:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _sess(self) -> Any:
-        if self._s is None:
-            from .errors import SessionClosedError
-            raise SessionClosedError(ErrorCode.CLOSED, "the connection object was closed")
-        return self._s
-
-    # -- input
-    def _offer(self, ptr: Any, n: int, consumed: Any) -> int:
-        rc: int = lib.smtpcore_server_receive(self._s, ptr, n, consumed)
-        if rc == lib.SMTPCORE_ERR_CLOSED:
-            # The session is over (QUIT or close): what the peer sent after it is void.
-            self._in.clear()
-            return rc
-        return check(rc)
-
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Queues bytes from the peer. Nothing is lost: what the engine's bounded buffer
-        cannot take yet is kept and offered again by :meth:`next_event`."""
-        self._sess()
-        self._in.append(data)
-        self._in.feed(self._offer)
-
-    def receive_eof(self) -> None:
-        """The peer closed its side. A transaction in progress is aborted; Close follows.
-        Input still queued on the Python side reaches the engine first."""
-        self._sess()
-        if self._eof == 0:
-            self._eof = 1
-        self._deliver_eof()
-
-    def _deliver_eof(self) -> bool:
-        if self._eof != 1:
-            return False
-        if len(self._in):
-            self._in.feed(self._offer)
-            if len(self._in):
-                return False
-        self._eof = 2
-        check(lib.smtpcore_server_receive_eof(self._s))
-        return True
-
-    @property
-    def pending_input(self) -> int:
-        """Bytes received but not yet taken by the engine."""
-        return len(self._in)
+        self._start(out[0], lib.smtpcore_server_del, "smtpcore_server_event *")
 
     # -- events
     def next_event(self) -> ServerEvent | None:
         """The next event, or None when the engine needs more input, needs its output
         drained (:meth:`data_to_send`), or waits for an answer."""
-        s = self._sess()
-        ev = self._ev
-        while True:
-            check(lib.smtpcore_server_next_event(s, ev))
-            if ev.type != lib.SMTPCORE_SEV_NONE:
-                return _convert(ev, s)
-            fed = self._in.feed(self._offer) if len(self._in) else 0
-            if not fed and not self._deliver_eof():
-                return None
-
-    def _next_raw(self) -> int:
-        """Fast path for the batteries: fills ``self._ev`` (the C struct, valid until the
-        next call) and returns its type, 0 when there is nothing to do. No event object
-        is built; :meth:`_event` converts the current struct when one is wanted."""
-        s = self._s
-        if s is None:
-            self._sess()
-        ev = self._ev
-        while True:
-            check(lib.smtpcore_server_next_event(s, ev))
-            t: int = ev.type
-            if t:
-                return t
-            fed = self._in.feed(self._offer) if self._in._data else 0
-            if not fed and not self._deliver_eof():
-                return 0
+        return _convert(self._ev, self._c) if self._next_raw() else None
 
     def _event(self) -> ServerEvent | None:
         """The event object of the struct filled by the last :meth:`_next_raw`."""
-        return _convert(self._ev, self._s)
-
-    def _receive_into(self, cbuf: Any, view: memoryview, n: int) -> None:
-        """receive_data() for bytes already in the host's read buffer ``view`` (``cbuf`` is
-        ``ffi.from_buffer`` of it): no copy unless the engine leaves some bytes over."""
-        if self._s is None:
-            self._sess()
-        if self._in._data:
-            self._in.append(view[:n])
-            self._in.feed(self._offer)
-            return
-        consumed = self._in._consumed
-        consumed[0] = 0
-        if self._offer(cbuf, n, consumed) == lib.SMTPCORE_ERR_CLOSED:
-            return
-        k = int(consumed[0])
-        if k < n:
-            self._in.append(view[k:n])
-            self._in.feed(self._offer)
-
-    def _take_output(self) -> bytes:
-        """All pending output as one bytes object (one transport write per drain)."""
-        s = self._s
-        if s is None:
-            return b""
-        out = self._out
-        n = lib.smtpcore_server_output(s, out)
-        if n == 0:
-            return b""
-        data: bytes = ffi.buffer(out[0], n)[:]
-        check(lib.smtpcore_server_consume(s, n))
-        n = lib.smtpcore_server_output(s, out)
-        while n:
-            data += ffi.buffer(out[0], n)[:]
-            check(lib.smtpcore_server_consume(s, n))
-            n = lib.smtpcore_server_output(s, out)
-        return data
+        return _convert(self._ev, self._c)
 
     def __iter__(self) -> Iterator[ServerEvent]:
         """Iterates over the events available now."""

@@ -466,7 +466,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
                     return
                 # Message content or command lines next? (The engine knows: after the
                 # 354, or inside a BDAT chunk.) It decides which deadline applies.
-                inside = lib.smtpcore_server_in_message(conn._s) != 0
+                inside = lib.smtpcore_server_in_message(conn._c) != 0
                 if inside is (clock.content_start is None):
                     clock.in_message(inside, now)
                     self._arm()
