@@ -77,7 +77,7 @@ echo "workers: server CPU = sink supervisor + workers; haproxy: server CPU = the
 haproxy_ok=1
 if ! command -v haproxy >/dev/null; then
   echo "haproxy: n/a (not installed)"; haproxy_ok=0
-elif ! "$SINK" --help | grep -q -- '--proxy-protocol'; then
+elif ! grep -q -- '--proxy-protocol' <<<"$("$SINK" --help)"; then
   echo "haproxy: n/a (smtpcore-sink has no --proxy-protocol)"; haproxy_ok=0
 fi
 for round in $(seq 1 "$ROUNDS"); do
