@@ -202,6 +202,13 @@ void sc_line_reset(sc_line_framer *f)
     f->discarding = 0;
 }
 
+void sc_line_discard(sc_line_framer *f)
+{
+    f->discarding = 1;
+    f->scanned = 0;
+    f->flags_acc = 0;
+}
+
 /* Discard mode: everything up to and including the next LF is thrown away. Flags are
  * still accumulated so the caller can say why it refused the line if it wants to. */
 /* Rare (over-long lines only): kept out of line so that sc_line_next stays small. */

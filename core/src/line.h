@@ -5,10 +5,11 @@
  * It never copies and never buffers: bytes stay in the caller's buffer until consumed.
  * Feeding a stream one byte at a time gives the same lines as feeding it whole.
  *
- * Policy (documented in docs/wire.md):
- * - A line ends at CRLF. With accept_bare_lf, a lone LF also ends it (flag SC_LINE_BARE_LF);
- *   without it, a lone LF still ends the line (so the stream re-synchronises) but the line
- *   is flagged SC_LINE_BARE_LF and the engine refuses it.
+ * Framing rules (the engine's policies on top of them are in docs/design.md, "Security
+ * decisions"):
+ * - A line ends at CRLF. A lone LF also ends it (so the stream re-synchronises), flagged
+ *   SC_LINE_BARE_LF; whether such a line is refused is the caller's policy (the server's
+ *   bare_lf_policy).
  * - A CR not followed by LF inside a line is flagged SC_LINE_BARE_CR; NUL is flagged
  *   SC_LINE_NUL; bytes >= 0x80 are flagged SC_LINE_8BIT. Flags never change framing.
  * - A line longer than max_len (terminator included) is not buffered: once max_len bytes
@@ -35,6 +36,8 @@ typedef enum sc_line_status {
     SC_LINE_OVERLONG = 2   /* an over-long line ended; everything of it is consumed */
 } sc_line_status;
 
+/* Embedded in the sessions by value; its fields are line.c's own: callers use the
+ * functions below (tests may read them). */
 typedef struct sc_line_framer {
     size_t max_len;     /* limit incl. terminator, e.g. 512 or 1000 */
     size_t scanned;     /* bytes of buf already known to hold no LF (resume point) */
@@ -62,5 +65,11 @@ size_t sc_line_scan_portable(const unsigned char *p, size_t from, size_t len, ui
 
 /* Forget scanning progress (e.g. after the caller discarded its buffer for STARTTLS). */
 void sc_line_reset(sc_line_framer *f);
+
+/* The caller has dropped the unfinished line's bytes given so far, which were already
+ * too many for it (the server's LOGIN exchange, where the kept user name shares the
+ * input): everything up to the next LF belongs to an over-long line, and its end is
+ * reported as SC_LINE_OVERLONG like any other. */
+void sc_line_discard(sc_line_framer *f);
 
 #endif

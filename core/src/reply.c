@@ -111,7 +111,7 @@ size_t sc_reply_write(char *out, size_t cap, int code, const smtpcore_enhanced *
     /* Injection guard: a CR or NUL from the host could forge extra reply lines. */
     if (text_len > 0 && (memchr(text, '\r', text_len) || memchr(text, '\0', text_len)))
         return (size_t)-1;
-    char esc[12];
+    char esc[SC_REPLY_ENH_ROOM];
     size_t esc_len = 0;
     if (enhanced && enhanced->cls != 0) {
         if (enhanced->cls > 9 || enhanced->subject > 999 || enhanced->detail > 999)

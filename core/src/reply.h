@@ -35,6 +35,11 @@ sc_reply_status sc_reply_parser_feed(sc_reply_parser *p, const char *line, size_
 /* Parses "x.y.z" at the start of s (followed by space or end). Returns bytes used or 0. */
 size_t sc_enhanced_parse(const char *s, size_t len, smtpcore_enhanced *out);
 
+/* The room a reply line keeps for its enhanced code: "c.sss.ddd" (9 octets) and the
+ * space after it, with margin. Host texts are bounded so that a line with it stays
+ * within RFC 5321's 512 octets. */
+#define SC_REPLY_ENH_ROOM 12u
+
 /* Writes a (possibly multi-line) reply: lines of text are separated by '\n'. When
  * enhanced is non-NULL with cls != 0, "x.y.z " prefixes every line's text. Returns bytes
  * written or (size_t)-1 when cap is too small. Text must not contain CR or NUL. */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Server session: lifetime, buffers, the event queue, the main loop, host answers. */
+/* Server session, layer 2 (see server_core.h): lifetime and buffers, receiving, the main
+ * loop of next_event() and its steps, host answers and the state changes they bring,
+ * output. Calls into the concerns (server_internal.h) and the core; nothing calls back. */
 #include <string.h>
 
 #include "alloc.h"
@@ -9,10 +11,6 @@
 #include "sc_text.h"
 #include "server_internal.h"
 #include "syntax.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* LMTP: the recipient table and reply store grow with max_recipients (about 72 bytes
  * each); beyond this the session would be larger than any real LMTP delivery needs. */
@@ -246,337 +244,6 @@ void smtpcore_server_del(smtpcore_server *s)
     sc_free(&a, s);
 }
 
-/* ---- helpers shared with server_*.c ---- */
-
-/* Clears an event. The public event is 272 bytes and is cleared once per event; a plain
- * memset of that size becomes `rep stos`, whose start-up cost was a sixth of the time of
- * a DATA body in bench_server. Unaligned 16-byte stores cost a few cycles. (The empty asm
- * keeps the compiler from recognising the loop as a memset again.) */
-static void zero_event(smtpcore_server_event *ev)
-{
-#if defined(__SSE2__) && defined(__GNUC__)
-    unsigned char *p = (unsigned char *)ev;
-    const __m128i z = _mm_setzero_si128();
-    size_t i = 0;
-    for (; i + 16 <= sizeof(*ev); i += 16) {
-        _mm_storeu_si128((__m128i *)(void *)(p + i), z);
-        __asm__ volatile("" : : : "memory");
-    }
-    if (i < sizeof(*ev))
-        memset(p + i, 0, sizeof(*ev) - i);
-#else
-    memset(ev, 0, sizeof(*ev));
-#endif
-}
-
-static uint32_t cred_off(const smtpcore_server *s, smtpcore_str v, uint32_t *len)
-{
-    *len = (uint32_t)v.len;
-    if (!v.ptr)
-        return SC_REC_NONE;
-    return (uint32_t)(v.ptr - (const char *)s->in.data);
-}
-
-static smtpcore_str cred_str(const smtpcore_server *s, uint32_t off, uint32_t len)
-{
-    smtpcore_str r = {NULL, len};
-    if (off != SC_REC_NONE)
-        r.ptr = s->in.data + off;
-    return r;
-}
-
-/* Compacts the staged event into the queue. */
-static void commit_stage(smtpcore_server *s)
-{
-    const smtpcore_server_event *e = s->stage;
-    s->staged = 0;
-    sc_srv_rec *r;
-    if (s->evq_len < SC_SRV_EVQ) {
-        r = &s->evq[(s->evq_head + s->evq_len) % SC_SRV_EVQ];
-        s->evq_len++;
-    } else {
-        /* The queue is sized for the longest chain one step produces; overflowing it is
-         * an engine bug. Release builds reuse the last slot rather than writing out of
-         * bounds. */
-        SC_ASSERT(s->evq_len < SC_SRV_EVQ);
-        r = &s->evq[(s->evq_head + SC_SRV_EVQ - 1) % SC_SRV_EVQ];
-    }
-    memset(r, 0, sizeof(*r));
-    r->type = (uint8_t)e->type;
-    r->violation = (uint8_t)e->violation;
-    r->helo_class = (uint8_t)e->helo_class;
-    r->bits = (uint8_t)((e->answer_required ? SC_REC_ANSWER : 0u) | (e->esmtp ? SC_REC_ESMTP : 0u) |
-                        (e->bdat ? SC_REC_BDAT : 0u) | (e->long_lines ? SC_REC_LONG_LINES : 0u) |
-                        (e->address_utf8 ? SC_REC_UTF8 : 0u) |
-                        (e->helo_is_own_name ? SC_REC_OWN_NAME : 0u));
-    r->reply_code = (uint16_t)e->reply_code;
-    r->auth_mech = (uint8_t)e->auth_mech;
-    r->rcpt_count = e->rcpt_count;
-    r->line = e->line;
-    switch (e->type) {
-    case SMTPCORE_SEV_AUTH:
-        r->u.cred[0] = cred_off(s, e->authzid, &r->u.cred[1]);
-        r->u.cred[2] = cred_off(s, e->username, &r->u.cred[3]);
-        r->u.cred[4] = cred_off(s, e->password, &r->u.cred[5]);
-        break;
-    case SMTPCORE_SEV_BODY: r->u.v.a = e->data; break;
-    case SMTPCORE_SEV_PROTOCOL_ERROR:
-    case SMTPCORE_SEV_MESSAGE_ABORTED:
-    case SMTPCORE_SEV_STARTTLS:
-    case SMTPCORE_SEV_CLOSE:
-        r->u.v.a = e->message;
-        r->u.v.n = e->type == SMTPCORE_SEV_MESSAGE_ABORTED ? e->message_size : e->discarded;
-        break;
-    case SMTPCORE_SEV_MESSAGE_END: r->u.v.n = e->message_size; break;
-    default: r->u.v.a = e->address; break;
-    }
-}
-
-/* Expands a queued record into the public event. */
-static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_server_event *ev)
-{
-    zero_event(ev);
-    ev->type = (smtpcore_server_event_type)r->type;
-    ev->answer_required = (r->bits & SC_REC_ANSWER) != 0;
-    ev->esmtp = (r->bits & SC_REC_ESMTP) != 0;
-    ev->bdat = (r->bits & SC_REC_BDAT) != 0;
-    ev->long_lines = (r->bits & SC_REC_LONG_LINES) != 0;
-    ev->address_utf8 = (r->bits & SC_REC_UTF8) != 0;
-    ev->helo_is_own_name = (r->bits & SC_REC_OWN_NAME) != 0;
-    ev->violation = (smtpcore_violation)r->violation;
-    ev->helo_class = (smtpcore_helo_class)r->helo_class;
-    ev->reply_code = r->reply_code;
-    ev->auth_mech = r->auth_mech;
-    ev->rcpt_count = r->rcpt_count;
-    ev->line = r->line;
-    switch (ev->type) {
-    case SMTPCORE_SEV_AUTH:
-        ev->authzid = cred_str(s, r->u.cred[0], r->u.cred[1]);
-        ev->username = cred_str(s, r->u.cred[2], r->u.cred[3]);
-        ev->password = cred_str(s, r->u.cred[4], r->u.cred[5]);
-        break;
-    case SMTPCORE_SEV_BODY: ev->data = r->u.v.a; break;
-    case SMTPCORE_SEV_PROTOCOL_ERROR:
-    case SMTPCORE_SEV_MESSAGE_ABORTED:
-    case SMTPCORE_SEV_STARTTLS:
-    case SMTPCORE_SEV_CLOSE:
-        ev->message = r->u.v.a;
-        if (ev->type == SMTPCORE_SEV_MESSAGE_ABORTED)
-            ev->message_size = r->u.v.n;
-        else
-            ev->discarded = (size_t)r->u.v.n;
-        break;
-    case SMTPCORE_SEV_MESSAGE_END: ev->message_size = r->u.v.n; break;
-    case SMTPCORE_SEV_MAIL:
-    case SMTPCORE_SEV_RCPT: {
-        /* The line was accepted by the parser when the event was made, and it is still
-         * in the input buffer: parsing it again gives the same parameters. */
-        sc_command c;
-        sc_reply_spec err;
-        int rc = sc_command_parse(r->line.ptr, r->line.len, s->cfg.extensions, &c, &err);
-        SC_ASSERT(rc == 0);
-        (void)rc;
-        ev->address = c.mailbox;
-        if (ev->type == SMTPCORE_SEV_MAIL)
-            ev->mail = c.mail;
-        else
-            ev->rcpt = c.rcpt;
-        break;
-    }
-    default: ev->address = r->u.v.a; break;
-    }
-}
-
-smtpcore_server_event *sc_srv_push(smtpcore_server *s, smtpcore_server_event_type type)
-{
-    smtpcore_server_event *ev;
-    /* Inside next_event() the queue is empty when a step starts, so the first push of
-     * the call is the one that may use the caller's event. */
-    if (s->direct && !s->step_made) {
-        ev = s->direct;
-        s->direct_used = 1;
-    } else {
-        if (s->staged)
-            commit_stage(s);
-        ev = s->stage;
-        s->staged = 1;
-    }
-    zero_event(ev);
-    ev->type = type;
-    s->step_made = 1;
-    return ev;
-}
-
-/* Every public call that can make events brackets itself with these: events after the
- * first of a call are staged on that call's stack and compacted into the queue. */
-static void stage_begin(smtpcore_server *s, smtpcore_server_event *tmp)
-{
-    s->stage = tmp;
-    s->staged = 0;
-}
-
-static void stage_end(smtpcore_server *s)
-{
-    if (s->staged)
-        commit_stage(s);
-    s->stage = NULL;
-}
-
-void sc_srv_stage_begin(smtpcore_server *s, smtpcore_server_event *tmp)
-{
-    stage_begin(s, tmp);
-}
-
-void sc_srv_stage_end(smtpcore_server *s)
-{
-    stage_end(s);
-}
-
-static int pop_event(smtpcore_server *s, smtpcore_server_event *ev)
-{
-    if (s->evq_len == 0)
-        return 0;
-    expand(s, &s->evq[s->evq_head], ev);
-    s->evq_head = (uint8_t)((s->evq_head + 1) % SC_SRV_EVQ);
-    s->evq_len--;
-    if (ev->answer_required)
-        s->awaiting = ev->type;
-    return 1;
-}
-
-void sc_srv_await(smtpcore_server *s, smtpcore_server_event *ev)
-{
-    (void)s;
-    ev->answer_required = 1;
-}
-
-size_t sc_srv_unprocessed(const smtpcore_server *s, const char **p)
-{
-    *p = s->in.data + s->in.start + s->auth_keep + s->in_done;
-    return sc_buf_len(&s->in) - s->auth_keep - s->in_done;
-}
-
-void sc_srv_auth_release(smtpcore_server *s)
-{
-    /* The kept bytes become processed input: dropped at the next call, so slices into
-     * them stay valid until then. */
-    s->in_done += s->auth_keep;
-    s->auth_keep = 0;
-}
-
-static int enh_on(const smtpcore_server *s)
-{
-    return sc_srv_enh_on(s);
-}
-
-/* Writes one reply; -1 when it does not fit. Enhanced codes are dropped when the
- * extension is not advertised (RFC 2034: only a client that saw it expects them). */
-static int write_reply(smtpcore_server *s, int code, const smtpcore_enhanced *e,
-                       const char *text, size_t len)
-{
-    const smtpcore_enhanced *use = (e && e->cls && enh_on(s)) ? e : NULL;
-    char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
-    if (!dst)
-        return -1;
-    size_t n = sc_reply_write(dst, s->out.cap - s->out.end, code, use, text, len);
-    if (n == (size_t)-1)
-        return -1;
-    sc_buf_commit(&s->out, n);
-    return 0;
-}
-
-static smtpcore_enhanced enh_from(const char *e)
-{
-    smtpcore_enhanced r = {0, 0, 0};
-    if (e)
-        (void)sc_enhanced_parse(e, strlen(e), &r);
-    return r;
-}
-
-
-void sc_srv_reply(smtpcore_server *s, int code, const char *enh, const char *text)
-{
-    smtpcore_enhanced e = enh_from(enh);
-    /* Only engine texts come here, and a reply is never queued without
-     * s->reserve bytes of room, so this cannot fail. */
-    int rc = write_reply(s, code, &e, text, strlen(text));
-    SC_ASSERT(rc == 0);
-    (void)rc;
-}
-
-smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v)
-{
-    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_CLOSE);
-    ev->violation = v;
-    sc_srv_auth_release(s);
-    s->phase = SC_PH_CLOSED;
-    s->want_close = 1;
-    s->group_end = 1;
-    return ev;
-}
-
-int sc_srv_reply_raw(smtpcore_server *s, int code, const char *text, size_t len)
-{
-    return write_reply(s, code, NULL, text, len);
-}
-
-smtpcore_server_event *sc_srv_refuse(smtpcore_server *s, smtpcore_str line, int code,
-                                     const char *enh, const char *text, smtpcore_violation v,
-                                     int counts)
-{
-    smtpcore_enhanced e = enh_from(enh);
-    return sc_srv_refuse_e(s, line, code, &e, text, v, counts);
-}
-
-smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, int code,
-                                       const smtpcore_enhanced *enh, const char *text,
-                                       smtpcore_violation v, int counts)
-{
-    (void)write_reply(s, code, enh, text, strlen(text));
-    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
-    smtpcore_server_event *first = ev;
-    ev->line = line;
-    ev->violation = v;
-    ev->reply_code = code;
-    ev->message = sc_cstr(text);
-    if (!counts)
-        return first;
-    s->errors++;
-    if (s->cfg.max_errors == 0 || s->errors < s->cfg.max_errors)
-        return first;
-    sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_ERRORS, "Error: too many errors", 1);
-    return first;
-}
-
-void sc_srv_too_many(smtpcore_server *s, smtpcore_violation v, const char *text, int say)
-{
-    if (say) {
-        char buf[SC_SRV_MAX_HOSTNAME + 64];
-        size_t hn = strlen(s->cfg.hostname), tn = strlen(text);
-        memcpy(buf, s->cfg.hostname, hn);
-        buf[hn] = ' ';
-        memcpy(buf + hn + 1, text, tn + 1);
-        sc_srv_reply(s, 421, "4.7.0", buf);
-    }
-    smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
-    ev->violation = v;
-    ev->reply_code = say ? 421 : 0;
-    ev->message = sc_cstr(text);
-    sc_srv_close(s, v);
-}
-
-void sc_srv_reset_txn(smtpcore_server *s)
-{
-    s->mail_open = 0;
-    s->rcpt_count = 0;
-    s->body_type = SMTPCORE_BODY_UNSPECIFIED;
-    s->txn_utf8 = 0;
-    s->bdat_used = 0;
-    s->bdat_failed = 0;
-    s->bdat_nul = 0;
-    s->msg_size = 0;
-}
-
 /* ---- receiving ---- */
 
 static void drop_done(smtpcore_server *s)
@@ -680,7 +347,6 @@ static int cmd_step(smtpcore_server *s)
 {
     const char *p;
     size_t n = sc_srv_unprocessed(s, &p);
-    char *w = s->in.data + (p - (const char *)s->in.data); /* SASL decodes in place */
     size_t line_len = 0, used = 0;
     uint32_t flags = 0;
     sc_line_status st = sc_line_next(&s->framer, p, n, &line_len, &used, &flags);
@@ -690,9 +356,7 @@ static int cmd_step(smtpcore_server *s)
             /* The LOGIN user name and the password line do not fit in the input
              * together: the line is over-long for this exchange. Discard it like the
              * framer discards any over-long line; its end fails the exchange. */
-            s->framer.discarding = 1;
-            s->framer.scanned = 0;
-            s->framer.flags_acc = 0;
+            sc_line_discard(&s->framer);
             s->in_done = n;
             sc_srv_auth_release(s);
             return 1;
@@ -711,7 +375,7 @@ static int cmd_step(smtpcore_server *s)
     if (s->phase == SC_PH_AUTH) {
         /* A SASL response sent without waiting for the 334 is not a pipelined command. */
         s->improper_next = 0;
-        sc_srv_auth_line(s, w, line_len, flags);
+        sc_srv_auth_line(s, p, line_len, flags);
     }
     else
         sc_srv_command(s, p, line_len, flags, n - used);
@@ -722,16 +386,16 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
 {
     if (!s || !ev)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    if (pop_event(s, ev))
+    if (sc_srv_pop(s, ev))
         return SMTPCORE_OK;
     drop_done(s);
     /* LMTP: commands behind a message wait until all its recipients' replies are out. */
     if (s->awaiting != SMTPCORE_SEV_NONE || (s->lmtp_flushing && sc_srv_lmtp_flush(s))) {
-        zero_event(ev);
+        sc_srv_zero_event(ev);
         return SMTPCORE_OK;
     }
     smtpcore_server_event tmp;
-    stage_begin(s, &tmp);
+    sc_srv_stage_begin(s, &tmp);
     s->direct = ev;
     s->direct_used = 0;
     s->step_made = 0;
@@ -778,135 +442,17 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
         }
     }
     s->direct = NULL;
-    stage_end(s);
+    sc_srv_stage_end(s);
     if (s->direct_used) {
         if (ev->answer_required)
             s->awaiting = ev->type;
         return SMTPCORE_OK;
     }
-    if (!pop_event(s, ev))
-        zero_event(ev);
+    if (!sc_srv_pop(s, ev))
+        sc_srv_zero_event(ev);
     return SMTPCORE_OK;
 }
 
-/* ---- answers ---- */
-
-/* The engine's default answer to each event type, one table for every use (accept(),
- * the check and formatting of host answers, LMTP's bulk answer): code, enhanced code
- * (cls 0: none), text, and the same as one preformatted reply line in the SC_SRV_SAY form
- * ("ccc x.y.z text\r\n", enh_len the length of "x.y.z ") so that accept() is a copy.
- * CONNECT, HELO and XCLIENT have no line: their replies are built from the
- * configuration (greeting(), sc_srv_ehlo_reply()). Events that are never answered
- * have the generic entry. */
-#define SC_DEF_LINE_MAX 80u
-typedef struct sc_srv_default {
-    uint16_t code;
-    smtpcore_enhanced enh;
-    const char *text;
-    char line[SC_DEF_LINE_MAX]; /* padded: say_default() copies it in fixed-size pieces */
-    uint8_t len;                /* of line; 0: built, not preformatted */
-    uint8_t enh_len;
-} sc_srv_default;
-
-#define SC_DEF_LINE(code, c, sub, det, text)                                               \
-    {code, {c, sub, det}, text, #code " " #c "." #sub "." #det " " text "\r\n",             \
-     (uint8_t)(sizeof(#code " " #c "." #sub "." #det " " text "\r\n") - 1),                \
-     (uint8_t)sizeof(#c "." #sub "." #det)}
-#define SC_DEF_LINE0(code, text)                                                           \
-    {code, {0, 0, 0}, text, #code " " text "\r\n", (uint8_t)(sizeof(#code " " text "\r\n") - 1), 0}
-#define SC_DEF_BUILT(code, text) {code, {0, 0, 0}, text, "", 0, 0}
-
-static const sc_srv_default generic_default = SC_DEF_LINE(250, 2, 0, 0, "Ok");
-
-/* Every event type up to the last one has its entry, so a lookup is an index; a type
- * appended to the enum later falls back to the generic entry until it gets one here. */
-static const sc_srv_default defaults[] = {
-    [SMTPCORE_SEV_NONE] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_CONNECT] = SC_DEF_BUILT(220, "Ok"),
-    [SMTPCORE_SEV_HELO] = SC_DEF_BUILT(250, "Ok"),
-    [SMTPCORE_SEV_MAIL] = SC_DEF_LINE(250, 2, 1, 0, "Ok"),
-    [SMTPCORE_SEV_RCPT] = SC_DEF_LINE(250, 2, 1, 5, "Ok"),
-    [SMTPCORE_SEV_DATA] = SC_DEF_LINE0(354, "End data with <CR><LF>.<CR><LF>"),
-    [SMTPCORE_SEV_BODY] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_MESSAGE_END] = SC_DEF_LINE(250, 2, 0, 0, "Ok: queued"),
-    [SMTPCORE_SEV_MESSAGE_ABORTED] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_RSET] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_NOOP] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_VRFY] = SC_DEF_LINE(252, 2, 5, 2, "Cannot VRFY user, but will accept message "
-                                                    "and attempt delivery"),
-    [SMTPCORE_SEV_EXPN] = SC_DEF_LINE(502, 5, 5, 1, "EXPN not supported"),
-    [SMTPCORE_SEV_HELP] = SC_DEF_LINE(214, 2, 0, 0, "See RFC 5321"),
-    [SMTPCORE_SEV_STARTTLS] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_AUTH] = SC_DEF_LINE(235, 2, 7, 0, "Authentication successful"),
-    [SMTPCORE_SEV_QUIT] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_PROTOCOL_ERROR] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_CLOSE] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_PROXY] = SC_DEF_LINE(250, 2, 0, 0, "Ok"),
-    [SMTPCORE_SEV_XCLIENT] = SC_DEF_BUILT(220, "Ok"),
-};
-
-static const sc_srv_default *default_for(smtpcore_server_event_type t)
-{
-    size_t i = (size_t)t;
-    return i < sizeof(defaults) / sizeof(defaults[0]) ? &defaults[i] : &generic_default;
-}
-
-/* Writes a preformatted default reply. Output room for a whole line is guaranteed to an
- * answer (a step starts only with s->reserve >= SC_SRV_MIN_RESERVE bytes free), so the
- * copy is by fixed-size pieces of the padded line: the bytes past its end land in free
- * room and are not committed. */
-static void say_default(smtpcore_server *s, const sc_srv_default *d)
-{
-    char *dst = sc_buf_reserve(&s->out, SC_DEF_LINE_MAX);
-    if (!dst || (d->enh_len && !enh_on(s))) {
-        sc_srv_say(s, d->line, d->len, d->enh_len);
-        return;
-    }
-    if (d->len <= 16)
-        memcpy(dst, d->line, 16);
-    else
-        memcpy(dst, d->line, SC_DEF_LINE_MAX);
-    sc_buf_commit(&s->out, d->len);
-}
-
-/* Text for a host reply given without one. */
-static const char *generic_text(int code)
-{
-    switch (code) {
-    case 421: return "Service not available, closing transmission channel";
-    case 450: return "Requested mail action not taken: mailbox unavailable";
-    case 451: return "Requested action aborted: local error in processing";
-    case 452: return "Requested action not taken: insufficient system storage";
-    case 454: return "Temporary authentication failure";
-    case 535: return "Authentication credentials invalid";
-    case 550: return "Requested action not taken: mailbox unavailable";
-    case 551: return "User not local";
-    case 552: return "Requested mail action aborted: exceeded storage allocation";
-    case 553: return "Requested action not taken: mailbox name not allowed";
-    case 554: return "Transaction failed";
-    default: break;
-    }
-    if (code >= 400)
-        return "Error";
-    return "Ok";
-}
-
-static int code_allowed(smtpcore_server_event_type t, int code)
-{
-    int cls = code / 100;
-    /* RFC 5321 4.2: the second digit is 0-5; anything else is not a reply code. */
-    if ((code / 10) % 10 > 5)
-        return 0;
-    switch (t) {
-    case SMTPCORE_SEV_CONNECT: return code == 220 || code == 421 || code == 554;
-    case SMTPCORE_SEV_XCLIENT: return code == 220 || cls == 4 || cls == 5;
-    case SMTPCORE_SEV_DATA: return code == 354 || cls == 4 || cls == 5;
-    case SMTPCORE_SEV_AUTH: return code == 235 || cls == 4 || cls == 5;
-    default: return cls == 2 || cls == 4 || cls == 5;
-    }
-}
-
-/* Builds "220 <hostname> <greeting>". */
 static void greeting(smtpcore_server *s)
 {
     char buf[SC_SRV_MAX_HOSTNAME + SC_SRV_MAX_GREETING + 2];
@@ -918,7 +464,7 @@ static void greeting(smtpcore_server *s)
         memcpy(buf + n, s->cfg.greeting_text, gn);
         n += gn;
     }
-    (void)write_reply(s, 220, NULL, buf, n);
+    (void)sc_srv_reply_raw(s, 220, buf, n);
 }
 
 /* Applies the state change of an answer whose reply is already written. */
@@ -1000,9 +546,9 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
     if (t == SMTPCORE_SEV_XCLIENT && code == 220 && !text)
         use_default = 1;
     if (use_default) {
-        const sc_srv_default *d = default_for(t);
+        const sc_srv_default *d = sc_srv_default_for(t);
         if (d->len)
-            say_default(s, d);
+            sc_srv_say_default(s, d);
         else if (t == SMTPCORE_SEV_HELO)
             sc_srv_ehlo_reply(s);
         else
@@ -1029,60 +575,15 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
     return SMTPCORE_OK;
 }
 
-int sc_srv_format_answer(const smtpcore_server *s, smtpcore_server_event_type t, int code,
-                         const char *enhanced, const char *text, int use_default, char *dst,
-                         size_t cap, size_t *n)
-{
-    const sc_srv_default *d = default_for(t);
-    smtpcore_enhanced e = {0, 0, 0};
-    if (use_default) {
-        code = d->code;
-        e = d->enh;
-        text = d->text;
-    } else {
-        if (code < 200 || code > 599 || !code_allowed(t, code))
-            return SMTPCORE_ERR_INVALID_ARGUMENT;
-        if (enhanced) {
-            size_t el = strlen(enhanced);
-            if (sc_enhanced_parse(enhanced, el, &e) != el || e.cls != (uint16_t)(code / 100))
-                return SMTPCORE_ERR_INVALID_ARGUMENT;
-        } else if (code / 100 != 3 && t != SMTPCORE_SEV_CONNECT && t != SMTPCORE_SEV_HELO &&
-                   !(t == SMTPCORE_SEV_XCLIENT && code == 220)) {
-            e = (code == d->code && d->enh.cls) ? d->enh : sc_enhanced_default(code);
-        }
-        if (!text)
-            text = code == d->code ? d->text : generic_text(code);
-    }
-    size_t len = strlen(text);
-    if (memchr(text, '\r', len))
-        return SMTPCORE_ERR_INJECTION;
-    /* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including CRLF. */
-    for (size_t at = 0; at <= len;) {
-        const char *nl = memchr(text + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        if (end - at + 4 + 12 + 2 > 512)
-            return SMTPCORE_ERR_TOO_LONG;
-        at = end + 1;
-    }
-    /* Enhanced codes are dropped when the extension is not advertised (RFC 2034). */
-    const smtpcore_enhanced *use = (e.cls && enh_on(s)) ? &e : NULL;
-    size_t w = sc_reply_write(dst, cap, code, use, text, len);
-    if (w == (size_t)-1)
-        return SMTPCORE_ERR_BUFFER_FULL;
-    *n = w;
-    return SMTPCORE_OK;
-}
-
-/* An answer can close the session (421 to CONNECT), which makes an event. */
 static int answer(smtpcore_server *s, int code, const char *enhanced, const char *text,
                   int use_default)
 {
     if (!s)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     smtpcore_server_event tmp;
-    stage_begin(s, &tmp);
+    sc_srv_stage_begin(s, &tmp);
     int rc = answer_inner(s, code, enhanced, text, use_default);
-    stage_end(s);
+    sc_srv_stage_end(s);
     return rc;
 }
 
@@ -1094,9 +595,9 @@ int smtpcore_server_accept(smtpcore_server *s)
     if (s && s->awaiting != SMTPCORE_SEV_NONE &&
         !(s->awaiting == SMTPCORE_SEV_MESSAGE_END && s->cfg.lmtp)) {
         smtpcore_server_event_type t = s->awaiting;
-        const sc_srv_default *d = default_for(t);
+        const sc_srv_default *d = sc_srv_default_for(t);
         if (d->len) {
-            say_default(s, d);
+            sc_srv_say_default(s, d);
             s->awaiting = SMTPCORE_SEV_NONE;
             after_answer(s, t, d->code);
             return SMTPCORE_OK;
@@ -1200,7 +701,7 @@ int smtpcore_server_tls_started(smtpcore_server *s)
     if (s->phase != SC_PH_TLS_WAIT)
         return SMTPCORE_ERR_INVALID_STATE;
     smtpcore_server_event tmp;
-    stage_begin(s, &tmp);
+    sc_srv_stage_begin(s, &tmp);
     /* RFC 3207 4.2: forget everything learnt in plaintext. */
     s->tls_active = 1;
     s->helo_done = 0;
@@ -1222,7 +723,7 @@ int smtpcore_server_tls_started(smtpcore_server *s)
         if (s->cfg.injection_policy == SMTPCORE_INJECTION_REJECT)
             sc_srv_close(s, SMTPCORE_V_STARTTLS_INJECTION);
     }
-    stage_end(s);
+    sc_srv_stage_end(s);
     return SMTPCORE_OK;
 }
 
@@ -1237,3 +738,4 @@ size_t smtpcore_server_memory(const smtpcore_server *s)
         return 0;
     return sizeof(*s) + s->in.cap + s->out.cap + s->strings_size + sc_srv_lmtp_size(&s->cfg);
 }
+

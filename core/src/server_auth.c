@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Server: the SASL exchange of AUTH (RFC 4954) for PLAIN, LOGIN and XOAUTH2.
- * Responses are decoded in place in the input buffer (decoded base64 is shorter than its
- * text, and the framer is done with a line once it is handed out), so the session needs
- * no scratch area. The LOGIN user name must outlive its line: it stays at the front of
+/* Server, layer 1 (see server_core.h): the SASL exchange of AUTH (RFC 4954) for PLAIN,
+ * LOGIN and XOAUTH2. Responses are decoded in place in the input buffer (decoded base64 is shorter than its
+ * text, and the framer is done with a line once it is handed out; the core hands out the
+ * writable view, sc_srv_input_writable()), so the session needs no scratch area. The LOGIN user name must outlive its line: it stays at the front of
  * the input buffer (auth_keep) until the password line has been read. The host only sees
  * the final credentials, and never in an event's line. */
 #include <string.h>
@@ -12,6 +12,13 @@
 #include "server_internal.h"
 
 static const smtpcore_str no_line = {NULL, 0};
+
+/* The two ways a failure can end the session (sc_srv_too_many()); the first is the
+ * longer, and sets the room a host's refusal must leave (sc_srv_auth_fail_room()). */
+static const char too_many_auth[] = "Error: too many failed authentications";
+static const char too_many_errors[] = "Error: too many errors";
+_Static_assert(sizeof too_many_auth >= sizeof too_many_errors, "the longer text sets the room");
+_Static_assert(sizeof too_many_auth - 1 <= SC_SRV_TOO_MANY_TEXT_MAX, "sc_srv_too_many() takes it");
 
 /* One failed AUTH: an error like any refused command (towards max_errors), and one
  * towards max_auth_failures, whose limit is checked first (its 421 says why). A
@@ -25,10 +32,9 @@ static void count_failure(smtpcore_server *s, int say)
     if (s->phase == SC_PH_CLOSED)
         return;
     if (s->cfg.max_auth_failures && s->auth_failures >= s->cfg.max_auth_failures)
-        sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_AUTH_FAILURES,
-                        "Error: too many failed authentications", say);
+        sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_AUTH_FAILURES, too_many_auth, say);
     else if (s->cfg.max_errors && s->errors >= s->cfg.max_errors)
-        sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_ERRORS, "Error: too many errors", say);
+        sc_srv_too_many(s, SMTPCORE_V_TOO_MANY_ERRORS, too_many_errors, say);
 }
 
 /* An AUTH line the command parser refused (an initial response that is not base64, say):
@@ -55,8 +61,9 @@ void sc_srv_auth_answered(smtpcore_server *s, int code)
 
 size_t sc_srv_auth_fail_room(const smtpcore_server *s)
 {
-    /* "421 4.7.0 " + host name + " Error: too many failed authentications" + CRLF */
-    return 10 + strlen(s->cfg.hostname) + 40 + 2;
+    /* "421 4.7.0 <host name> <text>\r\n", as sc_srv_too_many() writes it */
+    return sizeof("421 4.7.0 ") - 1 + strlen(s->cfg.hostname) + sizeof(" ") - 1 +
+           sizeof too_many_auth - 1 + sizeof("\r\n") - 1;
 }
 
 static void auth_end(smtpcore_server *s)
@@ -73,18 +80,17 @@ static void auth_fail(smtpcore_server *s, int code, const char *enh, const char 
     refuse(s, no_line, code, enh, text);
 }
 
-/* RFC 4954 4: "334 " plus base64 text, never an enhanced code. */
-static void challenge(smtpcore_server *s, const char *b64)
+/* RFC 4954 4: "334 " plus base64 text, never an enhanced code. The reply is one literal
+ * (CHALLENGE()), written into the room every step starts with. */
+static void challenge(smtpcore_server *s, const char *reply, size_t len)
 {
     s->phase = SC_PH_AUTH;
     s->group_end = 1;
-    char buf[24];
-    size_t n = strlen(b64);
-    memcpy(buf, "334 ", 4);
-    memcpy(buf + 4, b64, n);
-    memcpy(buf + 4 + n, "\r\n", 2);
-    (void)sc_buf_append_all(&s->out, buf, n + 6);
+    int rc = sc_buf_append_all(&s->out, reply, len);
+    SC_ASSERT(rc == 0);
+    (void)rc;
 }
+#define CHALLENGE(s, b64) challenge((s), "334 " b64 "\r\n", sizeof("334 " b64 "\r\n") - 1)
 
 /* Decodes in place; 0 ok, -1 invalid base64, -2 too long. `before` is what earlier
  * responses of the exchange already hold (the LOGIN user name): together they keep the
@@ -130,24 +136,28 @@ static void finish_plain(smtpcore_server *s, const char *d, size_t n, smtpcore_s
             sc_mkstr(z2 + 1, n - (size_t)(z2 + 1 - d)), line);
 }
 
-/* XOAUTH2: "user=" u ^A "auth=Bearer " token ^A ^A. */
+/* XOAUTH2: "user=" u ^A "auth=Bearer " token ^A ^A ("user=" as written, "auth=Bearer "
+ * in any case). */
+#define XO_USER "user="
+#define XO_AUTH "AUTH=BEARER "
+#define XO_LEN(lit) (sizeof(lit) - 1)
 static void finish_xoauth2(smtpcore_server *s, const char *d, size_t n, smtpcore_str line)
 {
     const char *end = d + n;
-    if (n < 5 + 1 + 12 + 2 || memcmp(d, "user=", 5) != 0 || end[-1] != '\x01' ||
-        end[-2] != '\x01') {
+    if (n < XO_LEN(XO_USER) + XO_LEN("\x01") + XO_LEN(XO_AUTH) + XO_LEN("\x01\x01") ||
+        memcmp(d, XO_USER, XO_LEN(XO_USER)) != 0 || end[-1] != '\x01' || end[-2] != '\x01') {
         auth_fail(s, 501, "5.5.2", "Malformed authentication response");
         return;
     }
-    const char *u = d + 5;
+    const char *u = d + XO_LEN(XO_USER);
     const char *sep = memchr(u, '\x01', (size_t)(end - u));
     const char *a = sep + 1;
-    if (sep == end - 2 || (size_t)(end - a) < 14 || !sc_ieq_upper(a, 5, "AUTH=") ||
-        !sc_ieq_upper(a + 5, 7, "BEARER ")) {
+    if (sep == end - 2 || (size_t)(end - a) < XO_LEN(XO_AUTH) + XO_LEN("\x01\x01") ||
+        !sc_ieq_upper(a, XO_LEN(XO_AUTH), XO_AUTH)) {
         auth_fail(s, 501, "5.5.2", "Malformed authentication response");
         return;
     }
-    const char *tok = a + 12;
+    const char *tok = a + XO_LEN(XO_AUTH);
     const char *tok_end = end - 2;
     if (tok_end <= tok || memchr(tok, '\x01', (size_t)(tok_end - tok))) {
         auth_fail(s, 501, "5.5.2", "Malformed authentication response");
@@ -194,7 +204,7 @@ static void response(smtpcore_server *s, char *in, size_t len, smtpcore_str line
         s->auth_keep = (uint32_t)(off + n);
         s->in_done -= s->auth_keep;
         s->auth_step = SC_AUTH_LOGIN_PASS;
-        challenge(s, "UGFzc3dvcmQ6"); /* "Password:" */
+        CHALLENGE(s, "UGFzc3dvcmQ6"); /* "Password:" */
         return;
     }
     case SC_AUTH_LOGIN_PASS: {
@@ -256,19 +266,19 @@ void sc_srv_auth_start(smtpcore_server *s, const sc_command *c, smtpcore_str lin
     default:
         s->auth_step = SC_AUTH_LOGIN_USER;
         if (!ir.len) {
-            challenge(s, "VXNlcm5hbWU6"); /* "Username:" */
+            CHALLENGE(s, "VXNlcm5hbWU6"); /* "Username:" */
             return;
         }
         break;
     }
     if (!ir.len) {
-        challenge(s, "");
+        CHALLENGE(s, "");
         return;
     }
-    response(s, s->in.data + (ir.ptr - (const char *)s->in.data), ir.len, shown);
+    response(s, sc_srv_input_writable(s, ir.ptr), ir.len, shown);
 }
 
-void sc_srv_auth_line(smtpcore_server *s, char *line, size_t len, uint32_t flags)
+void sc_srv_auth_line(smtpcore_server *s, const char *line, size_t len, uint32_t flags)
 {
     if (len == 1 && line[0] == '*') {
         auth_fail(s, 501, "5.0.0", "Authentication cancelled");
@@ -278,7 +288,8 @@ void sc_srv_auth_line(smtpcore_server *s, char *line, size_t len, uint32_t flags
         auth_fail(s, 501, "5.5.2", "Cannot decode response");
         return;
     }
-    response(s, line, len, no_line);
+    /* The line is in the session's input: the response is decoded in place. */
+    response(s, sc_srv_input_writable(s, line), len, no_line);
 }
 
 void sc_srv_auth_overlong(smtpcore_server *s)

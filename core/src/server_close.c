@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Server: the host ends a session with a reply of its own choosing (its idle timeout or
- * a deadline fired, or it is shutting down), in whatever phase the session is.
- *
- * Above the session core: it uses server.c's staging, push and close helpers and the
- * LMTP reply table, and nothing in server.c calls back into it. */
+/* Server, layer 2 (see server_core.h): the host ends a session with a reply of its own
+ * choosing (its idle timeout or a deadline fired, or it is shutting down), in whatever
+ * phase the session is. Uses the core's staging, push and close and the LMTP reply
+ * table; nothing calls into it but the host. */
 #include <string.h>
 
 #include "reply.h"
@@ -40,10 +39,11 @@ static int format_close(const smtpcore_server *s, int code, const char *enhanced
     }
     /* Without a text, RFC 5321 4.2.3's "<domain> Service not available, closing
      * transmission channel" (the host name first, as in every engine 421). */
-    char buf[SC_SRV_MAX_HOSTNAME + 64];
+    static const char t421[] = "Service not available, closing transmission channel";
+    static const char tother[] = "Error: closing transmission channel";
+    _Static_assert(sizeof t421 >= sizeof tother, "buf holds either text");
+    char buf[SC_SRV_MAX_HOSTNAME + sizeof(" ") - 1 + sizeof t421];
     if (!text) {
-        static const char t421[] = "Service not available, closing transmission channel";
-        static const char tother[] = "Error: closing transmission channel";
         const char *t = code == 421 ? t421 : tother;
         size_t hn = strlen(s->cfg.hostname);
         memcpy(buf, s->cfg.hostname, hn);
@@ -52,17 +52,10 @@ static int format_close(const smtpcore_server *s, int code, const char *enhanced
         text = buf;
     }
     size_t len = strlen(text);
-    if (memchr(text, '\r', len))
-        return SMTPCORE_ERR_INJECTION;
-    for (size_t at = 0; at <= len;) {
-        const char *nl = memchr(text + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        if (end - at + 4 + 12 + 2 > 512)
-            return SMTPCORE_ERR_TOO_LONG;
-        at = end + 1;
-    }
-    const smtpcore_enhanced *use =
-        (e.cls && (s->cfg.extensions & SMTPCORE_EXT_ENHANCEDSTATUSCODES)) ? &e : NULL;
+    int rc = sc_srv_text_check(text, len);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    const smtpcore_enhanced *use = (e.cls && sc_srv_enh_on(s)) ? &e : NULL;
     size_t w = sc_reply_write(dst, cap, code, use, text, len);
     if (w == (size_t)-1)
         return SMTPCORE_ERR_TOO_LONG;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Server: dispatch of one command line, and the EHLO/HELO reply. */
+/* Server, layer 1 (see server_core.h): dispatch of one command line (from server.c's
+ * step loop) to the concerns, and the EHLO/HELO reply. */
 #include <string.h>
 
 #include "reply.h"
@@ -7,16 +8,27 @@
 #include "server_internal.h"
 #include "syntax.h"
 
+/* Every extension line the EHLO reply can hold, with "250-" and CRLF: within the room
+ * the reserve counts for them. */
+#define EHLO_LINE(k) (sizeof("250-" k "\r\n") - 1)
+_Static_assert(EHLO_LINE("PIPELINING") + EHLO_LINE("SIZE ") + SC_DEC_U64_MAX + EHLO_LINE("VRFY") +
+                       EHLO_LINE("8BITMIME") + EHLO_LINE("SMTPUTF8") + EHLO_LINE("DSN") +
+                       EHLO_LINE("ENHANCEDSTATUSCODES") + EHLO_LINE("CHUNKING") +
+                       EHLO_LINE("BINARYMIME") + EHLO_LINE("STARTTLS") +
+                       EHLO_LINE("AUTH PLAIN LOGIN XOAUTH2") + EHLO_LINE("HELP") <=
+                   SC_SRV_EHLO_EXT_MAX,
+               "SC_SRV_EHLO_EXT_MAX holds every extension line");
+_Static_assert(EHLO_LINE(SC_SRV_XCLIENT_EHLO) <= SC_SRV_XCLIENT_ECHO_CUT,
+               "the XCLIENT line fits where the echoed name was cut");
+
 void sc_srv_ehlo_reply(smtpcore_server *s)
 {
     /* host name, " Hello ", the echoed name, and every extension keyword as "\nKEYWORD"
      * (shorter than its reply line, which SC_SRV_EHLO_EXT_MAX counts with "250-" and
      * CRLF), the XCLIENT line on top. The buffer holds the longest reply the
      * configuration allows, so a writer that ran full is an engine bug. */
-    char b[900];
-    _Static_assert(sizeof(b) >= SC_SRV_MAX_HOSTNAME + sizeof(" Hello ") - 1 + SC_SRV_HELO_ECHO +
-                                    SC_SRV_EHLO_EXT_MAX + sizeof("\n" SC_SRV_XCLIENT_EHLO),
-                   "the EHLO reply buffer holds the longest reply");
+    char b[SC_SRV_MAX_HOSTNAME + sizeof(" Hello ") - 1 + SC_SRV_HELO_ECHO +
+           SC_SRV_EHLO_EXT_MAX + sizeof("\n" SC_SRV_XCLIENT_EHLO)];
     sc_wr w = sc_wr_init(b, sizeof b);
     uint32_t x = s->cfg.extensions;
     sc_wr_puts(&w, s->cfg.hostname);
@@ -82,8 +94,8 @@ static void do_helo(smtpcore_server *s, const sc_command *c, smtpcore_str line)
     ev->esmtp = esmtp;
     ev->helo_class = c->helo_class;
     ev->address = c->domain;
-    /* The own-name check is information for the host (the 002 seed: never refuse on
-     * what the name says); the host may still refuse. */
+    /* The own-name check is information for the host: the engine never refuses on what
+     * the name says (a name is judged by syntax only); the host may still refuse. */
     ev->helo_is_own_name = sc_helo_is_own(c->domain.ptr, c->domain.len, s->cfg.own_names,
                                           s->cfg.own_names_count) ? 1 : 0;
     if (ev->helo_is_own_name)

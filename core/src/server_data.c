@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Server: message content, through DATA (unstuffed) and BDAT (raw octets). */
+/* Server, layer 1 (see server_core.h): message content, through DATA (unstuffed) and BDAT
+ * (raw octets). */
 #include <string.h>
 
 #include "sc_text.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Server: LMTP (RFC 2033 4.2), one reply per accepted recipient after the end of a
+/* Server, layer 1 (see server_core.h): LMTP (RFC 2033 4.2), one reply per accepted recipient after the end of a
  * message, in RCPT order, whatever order the host answers them in.
  *
  * Memory: a table of max_recipients slots, a store for replies that cannot be written
@@ -30,7 +30,7 @@ static size_t store_cap(const smtpcore_server_config *c)
 static size_t bulk_cap(const smtpcore_server_config *c)
 {
     size_t n = c->output_buffer_size;
-    return n < 512 ? 512 : n;
+    return n < SC_SRV_MIN_RESERVE ? SC_SRV_MIN_RESERVE : n;
 }
 
 size_t sc_srv_lmtp_size(const smtpcore_server_config *c)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Server: the PROXY header before the greeting (sc_srv_proxy_step(), called by the main
- * loop in the SC_PH_PROXY phase) and the PROXY accessor. Sits above the session core: it
- * uses server.c's push/close helpers and the pure parser in proxy.c. */
+/* Server, layer 1 (see server_core.h): the PROXY header before the greeting
+ * (sc_srv_proxy_step(), called by server.c's loop in the SC_PH_PROXY phase) and the
+ * PROXY accessor. Uses the core's push/close and the pure parser in proxy.c. */
 #include <string.h>
 
 #include "proxy.h"

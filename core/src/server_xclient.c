@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Server: XCLIENT (Postfix XCLIENT_README). Sits above the session core: called from the
+/* Server, layer 1 (see server_core.h): XCLIENT (Postfix XCLIENT_README). Called from the
  * command dispatch (server_cmd.c) and, for the restart after an accepted XCLIENT, from
- * the answer path; it uses server.c's push/refuse helpers.
+ * server.c's answer path; it uses the core's push/refuse.
  *
  * The session keeps no copy of the attributes. The arguments are checked and decoded in
  * place in the input buffer, compacted as "NAME\0value\0NAME\0value\0..." (values may
@@ -186,7 +186,7 @@ void sc_srv_xclient(smtpcore_server *s, const sc_command *cmd, smtpcore_str line
         return;
     }
     /* The arguments are in the session's own input buffer: a writable view of them. */
-    char *a = s->in.data + (cmd->arg.ptr - (const char *)s->in.data);
+    char *a = sc_srv_input_writable(s, cmd->arg.ptr);
     const char *why = NULL;
     long n = compact(a, cmd->arg.len, &why);
     /* The line is about to be decoded in place: the event shows the verb only. */
