@@ -182,3 +182,46 @@ def test_connections_leave_no_protocol_or_session_behind():
     alive = [o for o in gc.get_objects() if isinstance(o, ServerProtocol)]
     assert alive == []
     assert len(handler.messages) == 30
+
+
+# Both connection runners (this BufferedProtocol for plaintext listeners, the stream
+# runner for listeners with a tls_context, here not switched to TLS by the client) drive
+# the same dispatcher (aio/_dispatch.py): the same session gets the same answers.
+import pytest  # noqa: E402
+
+
+class BodyFailing(Suspending):
+    async def handle_body(self, session, envelope, data):
+        await asyncio.sleep(0)
+        raise RuntimeError("boom")
+
+
+def _codes(got):
+    return [line[:3] for line in got.split(b"\r\n") if line[:3].isdigit()
+            and line[3:4] == b" "]
+
+
+@pytest.mark.parametrize("runner", ["protocol", "stream"])
+def test_both_runners_answer_alike(runner, server_tls):
+    tls = {"tls_context": server_tls} if runner == "stream" else {}
+    fail = b"EHLO c.example.com\r\nMAIL FROM:<a@example.com>\r\n" \
+           b"RCPT TO:<now@example.com>\r\nRCPT TO:<late@example.com>\r\nQUIT\r\n"
+
+    async def main():
+        out = []
+        for handler, data in ((Suspending(), SESSION), (Failing(), fail),
+                              (BodyFailing(), SESSION)):
+            async with running_server(handler, **tls, **LENIENT) as port:
+                out.append((handler, await exchange(port, data, b"221")))
+                if isinstance(handler, Suspending):
+                    await asyncio.wait_for(handler.closed.wait(), 10)
+        return out
+
+    (h1, got1), (_, got2), (h3, got3) = run(main())
+    assert _codes(got1) == [b"220", b"250", b"250", b"250", b"550", b"250", b"354", b"250",
+                            b"221"]
+    assert h1.messages[0].rcpt_tos == ["ok@example.com", "slow@example.com"]
+    assert got2.count(b"451 4.3.0") == 2 and got2.endswith(b"221 2.0.0 Bye\r\n")
+    # A failing handle_body is logged; the session goes on (the handler saw no content).
+    assert _codes(got3)[-2:] == [b"250", b"221"]
+    assert h3.messages[0].content == b""

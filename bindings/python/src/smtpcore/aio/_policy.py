@@ -159,7 +159,7 @@ def _edit_ehlo(inner: Any, edit: Any, config: dict[str, Any]) -> Any:
 
 
 def accepts(result: Any) -> bool:
-    """Whether a handler result accepts (as server._answer_kind applies it)."""
+    """Whether a handler result accepts (as _handler.answer applies it)."""
     if result is None or result is True:
         return True
     if result is False:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..enums import AuthMech, BodyType, DsnNotify, DsnRet
 from ..values import MailParams, RcptParams
 from ._policy import default_keywords
-from .server import Envelope, Handler, Result, Session
+from ._handler import Envelope, Handler, Result, Session
 
 __all__ = ["AiosmtpdHandler", "is_aiosmtpd_handler", "AiosmtpdEnvelope", "AiosmtpdSession",
            "LoginPassword"]

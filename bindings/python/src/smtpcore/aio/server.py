@@ -21,242 +21,30 @@ recipient alike.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import ssl
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Callable, Iterable
 
-from .. import server as sev
+from .. import _proxy
+from .._ffi import ffi
 from ..enums import AuthMech, Extension, ShutdownReason, SyncPolicy
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
-from ..values import MailParams, RcptParams
-from ._common import CloseReply, Response, parse_response, read_some, write_all
-from ._limits import BUSY_REPLY, Clock, ServerLimits
+from ._common import read_some, write_all
+from ._dispatch import IDLE, SUSPENDED, Dispatcher
+from ._handler import (
+    HOOKS, CallableHandler, Envelope, Handler, MessageResult, Result, Session,
+    overridden_hooks, wrap_partial,
+)
+from ._limits import BUSY_REPLY, ServerLimits
 from ._policy import check_signatures, wrap_hooks
-from .._ffi import ffi
-from ._protocol import _READ_SIZE, ServerProtocol, default_hooks
-from .. import _proxy
+from ._protocol import _READ_SIZE, ServerProtocol
+from .compat import AiosmtpdHandler, is_aiosmtpd_handler
 
-__all__ = ["serve", "Handler", "Session", "Envelope", "SMTPServerProtocolRunner"]
+__all__ = ["serve", "Handler", "Session", "Envelope", "Result", "MessageResult",
+           "SMTPServerProtocolRunner"]
 
 log = logging.getLogger("smtpcore.aio.server")
-
-Result = Union[None, bool, int, str, Response]
-#: What handle_message may return in LMTP mode: one Result for all, or per recipient.
-MessageResult = Union[Result, Mapping[str, Result]]
-
-
-@dataclass(slots=True)
-class Session:
-    """Per-connection state visible to handlers."""
-
-    peer: Any = None
-    """The client's address: the socket's getpeername(), or ``(address, port)`` from a
-    PROXY header or XCLIENT when ``serve()`` was told to expect them (then the port may be
-    None: nginx sends XCLIENT ADDR without PORT)."""
-    proxy_peer: Any = None
-    """The proxy's own address (the socket's peer) when a proxy named the client, else
-    None."""
-    proxy: str | None = None
-    """How the client was named: "v1" or "v2" (PROXY header), "xclient", or None."""
-    host_name: str | None = None
-    """Argument of the last HELO/EHLO."""
-    esmtp: bool = False
-    tls: bool = False
-    """True once STARTTLS completed (or for an implicit-TLS listener)."""
-    authenticated: str | None = None
-    """The user name of a successful AUTH."""
-    ssl_object: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free for the handler's own use."""
-
-
-@dataclass(slots=True)
-class Envelope:
-    """One mail transaction."""
-
-    mail_from: str | None = None
-    """Reverse path without <> ("" for the null sender)."""
-    mail_params: MailParams = field(default_factory=MailParams)
-    rcpt_tos: list[str] = field(default_factory=list)
-    """Accepted recipients, in order."""
-    rcpt_params: list[RcptParams] = field(default_factory=list)
-    content: bytes = b""
-    """The message exactly as received (unstuffed, CRLF line ends), at handle_message."""
-    bdat: bool = False
-    long_lines: bool = False
-
-
-class Handler:
-    """Base class with the default behaviour of every hook (subclass what you need).
-
-    Hooks that answer a command return ``None``/``True`` (accept with the engine's
-    default reply), ``False`` (refuse with a default code), an ``int`` code, a
-    ``"550 5.1.1 text"`` string or a :class:`Response`. Hooks a subclass does not
-    override are not called at all (the engine answers). An exception in a hook answers
-    451 4.3.0 and is logged. aiosmtpd handlers (``handle_DATA(server, session,
-    envelope)`` etc.) need no subclass: :func:`serve` adapts them.
-    """
-
-    async def handle_connect(self, session: Session) -> Result:
-        """A client connected; the greeting is due. None accepts (220 greeting); 554
-        (or False) refuses the session, 421 defers it."""
-        return None
-
-    async def handle_helo(self, session: Session, name: str, esmtp: bool) -> Result:
-        """HELO (``esmtp`` False) or EHLO with the client's ``name`` (also in
-        ``session.host_name``). None accepts with the engine's reply, which for EHLO
-        lists the keywords (see :meth:`ehlo_keywords`). A new HELO/EHLO drops the
-        transaction in progress."""
-        return None
-
-    def ehlo_keywords(self, session: Session, keywords: list[str]) -> list[str]:
-        """The EHLO keyword lines to announce, e.g. ``["PIPELINING", "SIZE 10240000",
-        "8BITMIME", ...]`` as given (for this session: no STARTTLS after TLS, AUTH only
-        where allowed). Override to add keywords (``keywords + ["XFOO"]``), reorder or
-        hide some. This is what is *announced*; what the engine *accepts* is set by
-        ``serve(extensions=...)``, so switch an extension off there, not here. A plain
-        method or a coroutine; not called for HELO or when ``handle_helo`` refuses."""
-        return keywords
-
-    async def handle_auth(self, session: Session, mechanism: AuthMech, username: str,
-                          password: str) -> Result:
-        """AUTH with decoded credentials (``mechanism`` is an :class:`AuthMech`; for
-        XOAUTH2 ``password`` is the bearer token). Return True to accept (235); the
-        default refuses (535 5.7.8). On success ``session.authenticated`` is the user
-        name. Overriding this method makes :func:`serve` offer AUTH PLAIN and LOGIN."""
-        return False
-
-    async def handle_mail(self, session: Session, envelope: Envelope, address: str,
-                          params: MailParams) -> Result:
-        """MAIL FROM:<address> ("" for the null sender) with its ESMTP ``params``; a
-        new ``envelope`` (``mail_from`` already set). Refusing drops the envelope."""
-        return None
-
-    async def handle_rcpt(self, session: Session, envelope: Envelope, address: str,
-                          params: RcptParams) -> Result:
-        """RCPT TO:<address> with its ESMTP ``params``. When the hook accepts, the
-        address is appended to ``envelope.rcpt_tos`` (and ``params`` to
-        ``envelope.rcpt_params``) after it returns; a hook that appends it itself, as
-        aiosmtpd's ``handle_RCPT`` must, is not doubled."""
-        return None
-
-    async def handle_data(self, session: Session, envelope: Envelope) -> Result:
-        """The DATA command (or the first BDAT), *before* any content: accept (354) or
-        refuse the transaction. The content arrives later in :meth:`handle_message`
-        (aiosmtpd's ``handle_DATA`` corresponds to ``handle_message``, not to this)."""
-        return None
-
-    async def handle_body(self, session: Session, envelope: Envelope, data: bytes) -> None:
-        """Override to stream the message: each slice of content (unstuffed) arrives here
-        as it is received, and ``envelope.content`` stays empty. By default the slices are
-        collected into ``envelope.content``."""
-        return None
-
-    async def handle_message(self, session: Session, envelope: Envelope) -> MessageResult:
-        """The whole message is in ``envelope.content``. The default accepts it. In LMTP
-        mode a dict ``{recipient: result}`` answers each recipient on its own."""
-        return None
-
-    async def handle_vrfy(self, session: Session, argument: str) -> Result:
-        """VRFY <argument> (only when ``extensions`` include VRFY). None gives the
-        engine's 252 (cannot verify, will try)."""
-        return None
-
-    async def handle_close(self, session: Session) -> None:
-        """The connection is closed (whatever the reason); its result is ignored."""
-        return None
-
-
-class _CallableHandler(Handler):
-    def __init__(self, fn: Callable[[Envelope], Any]) -> None:
-        self._fn = fn
-
-    async def handle_message(self, session: Session, envelope: Envelope) -> MessageResult:
-        r = self._fn(envelope)
-        if inspect.isawaitable(r):
-            r = await r
-        return r  # type: ignore[no-any-return]
-
-
-_DEFAULT_REFUSAL = {
-    sev.Connect: (554, "5.3.2", None),
-    sev.Helo: (550, "5.7.1", None),
-    sev.Auth: (535, "5.7.8", "Authentication credentials invalid"),
-    sev.Mail: (550, "5.7.1", None),
-    sev.Rcpt: (550, "5.1.1", None),
-    sev.Data: (554, "5.5.0", None),
-    sev.MessageEnd: (554, "5.6.0", "Message refused"),
-    sev.Vrfy: (550, "5.1.1", None),
-}
-
-
-def _answer(conn: ServerConnection, ev: sev.ServerEvent, result: Result) -> bool:
-    """Applies a handler result; returns True when the event was accepted."""
-    return _answer_kind(conn, type(ev), result)
-
-
-def _answer_kind(conn: ServerConnection, kind: type, result: Any,
-                 rcpts: Sequence[str] | None = None) -> bool:
-    """_answer for an event of class ``kind`` (the fast path builds no event object).
-    ``rcpts``: the accepted recipients of an LMTP MessageEnd, for per-recipient answers."""
-    if rcpts is not None and isinstance(result, Mapping):
-        return _answer_rcpts(conn, rcpts, result)
-    if result is None or result is True:
-        conn.accept()
-        return True
-    if isinstance(result, CloseReply):
-        conn.close_with(result.code, result.enhanced, result.text)
-        return False
-    if result is False:
-        code, enh, text = _DEFAULT_REFUSAL.get(kind, (550, None, None))
-        conn.reject(code, enh, text)
-        return False
-    if isinstance(result, int):
-        result = Response(result)
-    elif isinstance(result, str):
-        result = parse_response(result)
-    if not isinstance(result, Response):
-        raise TypeError(f"handler returned {result!r}")
-    conn.reply(result.code, result.enhanced, result.text)
-    return result.code < 400
-
-
-def _resolve(result: Result) -> tuple[int, str | None, str | None]:
-    """A per-recipient LMTP result as (code, enhanced, text); None/True is 250."""
-    if result is None or result is True:
-        return 250, None, None
-    if result is False:
-        return _DEFAULT_REFUSAL[sev.MessageEnd]
-    if isinstance(result, int):
-        return result, None, None
-    if isinstance(result, str):
-        result = parse_response(result)
-    if not isinstance(result, Response):
-        raise TypeError(f"handler returned {result!r} for a recipient")
-    return result.code, result.enhanced, result.text
-
-
-def _answer_rcpts(conn: ServerConnection, rcpts: Sequence[str],
-                  answers: Mapping[str, Result]) -> bool:
-    """LMTP: one reply per recipient (RFC 2033 4.2) from a dict keyed by address; the
-    engine sends them in RCPT order. Recipients not in the dict are accepted. Returns True
-    when one recipient was accepted. Every answer is checked before the first is given,
-    so a bad entry refuses the whole message (451) instead of answering half of it."""
-    resolved = [_resolve(answers[r]) if r in answers else None for r in rcpts]
-    any_ok = False
-    for i, res in enumerate(resolved):
-        if res is None:
-            any_ok = True
-            continue
-        code, enh, text = res
-        conn.reply_rcpt(i, code, enh, text)
-        any_ok |= code < 400
-    if conn.rcpt_unanswered:
-        conn.accept()
-    return any_ok
 
 
 class SMTPServerProtocolRunner:
@@ -275,9 +63,7 @@ class SMTPServerProtocolRunner:
             timeout=timeout, command_timeout=None, content_timeout=None,
             min_content_rate=0, max_connections=0, auth_failure_delay=0.0,
             auth_failure_limit=0, auth_failure_window=1.0)
-        hook = handler.handle_body
-        self.streams_body = getattr(hook, "__func__", hook) is not Handler.handle_body
-        self.hooks = wrap_hooks(default_hooks(handler, Handler), handler, Handler, config,
+        self.hooks = wrap_hooks(overridden_hooks(handler), handler, Handler, config,
                                 auth_required, self.limits)
         self._read_buf: tuple[memoryview, Any] | None = None
 
@@ -290,11 +76,6 @@ class SMTPServerProtocolRunner:
             buf = bytearray(_READ_SIZE)
             self._read_buf = (memoryview(buf), ffi.from_buffer(buf))
         return self._read_buf
-
-    def _hook(self, name: str) -> Any:
-        """The hook to call on the stream path (the handler's method, or the policy
-        wrapping it; the base class default when neither)."""
-        return self.hooks.get(name) or getattr(self.handler, name)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self.limits.admit():
@@ -347,148 +128,29 @@ class SMTPServerProtocolRunner:
         except (ConnectionError, ssl.SSLError, OSError):
             pass
 
-    async def _call(self, conn: ServerConnection, ev: sev.ServerEvent,
-                    coro: Awaitable[Any], rcpts: Sequence[str] | None = None,
-                    clock: Clock | None = None) -> bool:
-        loop = asyncio.get_running_loop()
-        if clock is not None:
-            clock.pause(loop.time())
-        try:
-            return await self._answer_call(conn, ev, coro, rcpts)
-        finally:
-            if clock is not None:
-                clock.resume(loop.time())
-
-    async def _answer_call(self, conn: ServerConnection, ev: sev.ServerEvent,
-                           coro: Awaitable[Any], rcpts: Sequence[str] | None) -> bool:
-        try:
-            result = await coro
-        except Exception:  # noqa: BLE001
-            log.exception("handler failed on %s", type(ev).__name__)
-            try:
-                conn.reject(451, "4.3.0", "Error processing request")
-            except SMTPCoreError:
-                conn.reject(554)
-            return False
-        try:
-            return _answer_kind(conn, type(ev), result, rcpts)
-        except (SMTPCoreError, ValueError, TypeError):
-            log.exception("invalid handler result %r for %s", result, type(ev).__name__)
-            conn.reject(451, "4.3.0", "Error processing request")
-            return False
-
     async def _run(self, conn: ServerConnection, session: Session,
                    reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        h = self.handler
-        env = Envelope()
-        body = bytearray()
-        eof = False
+        """The stream I/O loop around the :class:`Dispatcher` (TLS listeners)."""
         loop = asyncio.get_running_loop()
-        clock = Clock(self.limits, loop.time())
-
-        async def call(ev: sev.ServerEvent, coro: Awaitable[Any],
-                       rcpts: Sequence[str] | None = None) -> bool:
-            return await self._call(conn, ev, coro, rcpts, clock)
-
-        auth_seen = 0  # failed AUTHs counted for the address (limits)
+        d = Dispatcher(self)
+        d.start(conn, session, loop.time())
+        clock = d.clock
+        assert clock is not None
+        eof = False
         while True:
-            ev = conn.next_event()
-            if ev is None:
-                if self.limits.auth_failure_limit:
-                    auth_seen = self.limits.sync_auth_failures(session, conn.auth_failures,
-                                                               auth_seen)
-                out = conn.data_to_send()
-                if out:
-                    # A reply: the command it answers was complete, the next one's time
-                    # starts (the deadline of one command line, see _limits.py).
-                    clock.command_done(loop.time())
-                    await write_all(writer, out, self.timeout)
-                    continue
-                if conn.want_close or eof:
-                    async with asyncio.timeout(self.timeout):
-                        await writer.drain()
-                    return
-                # Message content or command lines next? The engine decides which
-                # deadline applies (see _limits.py).
-                clock.in_message(conn.in_message, loop.time())
-                due = clock.next_deadline()
-                try:
-                    data = await read_some(reader, None if due is None
-                                           else max(due[0] - loop.time(), 0.0))
-                except asyncio.TimeoutError:
-                    assert due is not None
-                    if self._expire(conn, session, due[1]):
-                        continue  # MessageAborted, Close, the 421 written, closed
-                    return
-                clock.read(loop.time())
-                if data:
-                    conn.receive_data(data)
-                else:
-                    eof = True
-                    conn.receive_eof()
+            state = d.run(loop.time())
+            out = d.take_pending()
+            if out:
+                await write_all(writer, out, self.timeout)
+            if state == SUSPENDED:
+                clock.pause(loop.time())  # the handler's time is not the client's
+                result, failed = await d.wait_hook()
+                clock.resume(loop.time())
+                d.finish(result, failed)
                 continue
-
-            if isinstance(ev, sev.Body):
-                clock.content(len(ev.data))
-                if self.streams_body:
-                    clock.pause(loop.time())
-                    try:
-                        await h.handle_body(session, env, ev.data)
-                    finally:
-                        clock.resume(loop.time())
-                else:
-                    body += ev.data
-            elif isinstance(ev, sev.Rcpt):
-                before = len(env.rcpt_tos)
-                if await call(ev, h.handle_rcpt(session, env, ev.address, ev.params)):
-                    if len(env.rcpt_tos) == before:  # not appended by the hook itself
-                        env.rcpt_tos.append(ev.address)
-                    if len(env.rcpt_params) < len(env.rcpt_tos):
-                        env.rcpt_params.append(ev.params)
-            elif isinstance(ev, sev.Mail):
-                env = Envelope(mail_from=ev.address, mail_params=ev.params)
-                body.clear()
-                if not await call(ev, self._hook("handle_mail")(
-                        session, env, ev.address, ev.params)):
-                    env = Envelope()
-            elif isinstance(ev, sev.MessageEnd):
-                env.content = bytes(body)
-                env.bdat = ev.bdat
-                env.long_lines = ev.long_lines
-                body.clear()
-                if not env.rcpt_tos:
-                    # Defence in depth: the engine itself refuses BDAT without an accepted
-                    # recipient (RFC 3030); a handler must never see such a message.
-                    conn.reject(554, "5.5.1", "No valid recipients")
-                else:
-                    await call(ev, h.handle_message(session, env),
-                               env.rcpt_tos if conn.lmtp else None)
-                env = Envelope()
-            elif isinstance(ev, sev.Data):
-                body.clear()
-                await call(ev, h.handle_data(session, env))
-            elif isinstance(ev, (sev.MessageAborted, sev.Rset)):
-                body.clear()
-                env = Envelope()
-            elif isinstance(ev, sev.Helo):
-                session.host_name = ev.name
-                session.esmtp = ev.esmtp
-                env = Envelope()
-                await call(ev, self._hook("handle_helo")(session, ev.name, ev.esmtp))
-            elif isinstance(ev, sev.Connect):
-                await call(ev, h.handle_connect(session))
-            elif isinstance(ev, sev.Auth):
-                if await call(ev, self._hook("handle_auth")(session, ev.mechanism,
-                                                            ev.username, ev.password)):
-                    session.authenticated = ev.username
-            elif isinstance(ev, sev.Vrfy):
-                await call(ev, self._hook("handle_vrfy")(session, ev.argument))
-            elif isinstance(ev, sev.StartTLS):
-                out = conn.data_to_send()
-                if out:
-                    writer.write(out)
+            if state != IDLE:  # STARTTLS: the 220 must be out before the handshake
                 async with asyncio.timeout(self.timeout):
-                    await writer.drain()  # the 220 must be out before the handshake
+                    await writer.drain()
                 if conn.want_close or self.tls_context is None:
                     return
                 await asyncio.wait_for(writer.start_tls(self.tls_context), self.timeout)
@@ -496,21 +158,30 @@ class SMTPServerProtocolRunner:
                 session.tls = True
                 session.ssl_object = writer.get_extra_info("ssl_object")
                 session.host_name = None
-                env = Envelope()
-                body.clear()
-            elif isinstance(ev, sev.Proxy):
-                _proxy.from_header(session, conn.proxy_header)
-            elif isinstance(ev, sev.Xclient):
-                # Allowed by xclient_from; the engine checked the syntax. The session
-                # starts over as after a new connection.
-                _proxy.from_xclient(session, ev.attrs or {})
-                env = Envelope()
-                body.clear()
-                conn.accept()
-            elif isinstance(ev, sev.ProtocolError):
-                log.debug("%s: %s (%s)", session.peer, ev.violation.name, ev.message)
-            elif ev.answer_required:
-                conn.accept()
+                d.new_transaction()
+                continue
+            if conn.want_close or eof:
+                async with asyncio.timeout(self.timeout):
+                    await writer.drain()
+                return
+            # Message content or command lines next? The engine decides which deadline
+            # applies (see _limits.py).
+            clock.in_message(conn.in_message, loop.time())
+            due = clock.next_deadline()
+            try:
+                data = await read_some(reader, None if due is None
+                                       else max(due[0] - loop.time(), 0.0))
+            except asyncio.TimeoutError:
+                assert due is not None
+                if self._expire(conn, session, due[1]):
+                    continue  # MessageAborted, Close, the 421 written, closed
+                return
+            clock.read(loop.time())
+            if data:
+                conn.receive_data(data)
+            else:
+                eof = True
+                conn.receive_eof()
 
     def _expire(self, conn: ServerConnection, session: Session, which: str) -> bool:
         """A deadline passed: the engine ends the session with 421 4.4.2 (a transaction
@@ -608,7 +279,6 @@ async def serve(
     ``session.peer`` becomes the client the proxy named and ``session.proxy_peer`` the
     proxy itself. Only a listener that nothing but the proxy can reach may use them.
     """
-    from .compat import AiosmtpdHandler, is_aiosmtpd_handler
     if is_aiosmtpd_handler(handler) or authenticator is not None:
         handler = AiosmtpdHandler(handler, hostname=hostname, authenticator=authenticator)
     if isinstance(handler, AiosmtpdHandler):
@@ -616,13 +286,13 @@ async def serve(
     elif isinstance(handler, Handler):
         check_signatures(handler)
         overrides_auth = type(handler).handle_auth is not Handler.handle_auth
-    elif any(hasattr(handler, n) for n in _HOOKS):
+    elif any(hasattr(handler, n) for n in HOOKS):
         check_signatures(handler)
         overrides_auth = hasattr(handler, "handle_auth")
-        handler = _wrap_partial(handler)
+        handler = wrap_partial(handler)
     elif callable(handler):
         overrides_auth = False
-        handler = _CallableHandler(handler)
+        handler = CallableHandler(handler)
     else:
         raise TypeError("handler must be a Handler-like object or a callable")
     exts = int(DEFAULT_EXTENSIONS if extensions is None else extensions)
@@ -676,21 +346,3 @@ async def serve(
     if path is not None:
         return await asyncio.start_unix_server(runner, path, **tls)
     return await asyncio.start_server(runner, host, port, **tls)
-
-
-def _wrap_partial(obj: Any) -> Handler:
-    """Adapts an object implementing only some handle_* coroutines (aiosmtpd style)."""
-    class _Adapter(Handler):
-        pass
-
-    adapter = _Adapter()
-    for name in _HOOKS:
-        fn = getattr(obj, name, None)
-        if fn is not None:
-            setattr(adapter, name, fn)
-    return adapter
-
-
-_HOOKS = ("handle_connect", "handle_helo", "ehlo_keywords", "handle_auth", "handle_mail",
-          "handle_rcpt", "handle_data", "handle_body", "handle_message", "handle_vrfy",
-          "handle_close")

@@ -1,0 +1,370 @@
+# SPDX-License-Identifier: MIT
+"""The one server dispatcher of :func:`smtpcore.aio.serve`: it reads the engine's events,
+keeps the session's envelope and body, calls the handler's hooks and answers with their
+results. It does no I/O: :meth:`Dispatcher.run` returns when the connection runner has
+to act (write the output it collected, start TLS, or await a hook that suspended), so the
+plaintext BufferedProtocol (_protocol.py) and the stream runner for TLS listeners
+(server.py) are only their I/O loops around the same code.
+
+Events are read from the engine's C struct without building event objects; hooks the
+handler does not override are not called at all (the engine's default reply is given);
+a hook coroutine runs inline and is handed to the runner only when it really suspends.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from .. import _proxy
+from .. import server as sev
+from .._ffi import ffi, lib
+from ..enums import AuthMech
+from ..errors import SMTPCoreError
+from ..server import ServerConnection
+from ..values import MailParams, RcptParams, _slice, decode_text
+from ._handler import Envelope, Session, answer
+from ._limits import Clock
+
+__all__ = ["Dispatcher", "IDLE", "SUSPENDED", "STARTTLS"]
+
+log = logging.getLogger("smtpcore.aio.server")
+
+#: What :meth:`Dispatcher.run` returns: nothing to do until more input arrives (write the
+#: collected output first); a hook suspended (await :meth:`Dispatcher.wait_hook`, then
+#: :meth:`Dispatcher.finish`); the engine's 220 to STARTTLS is collected, start TLS.
+IDLE, SUSPENDED, STARTTLS = 0, 1, 2
+
+_BODY = lib.SMTPCORE_SEV_BODY
+_RCPT = lib.SMTPCORE_SEV_RCPT
+_MAIL = lib.SMTPCORE_SEV_MAIL
+_END = lib.SMTPCORE_SEV_MESSAGE_END
+_DATA = lib.SMTPCORE_SEV_DATA
+_ABORTED = lib.SMTPCORE_SEV_MESSAGE_ABORTED
+_RSET = lib.SMTPCORE_SEV_RSET
+_HELO = lib.SMTPCORE_SEV_HELO
+_CONNECT = lib.SMTPCORE_SEV_CONNECT
+_AUTH = lib.SMTPCORE_SEV_AUTH
+_VRFY = lib.SMTPCORE_SEV_VRFY
+_STARTTLS = lib.SMTPCORE_SEV_STARTTLS
+_PROTOCOL_ERROR = lib.SMTPCORE_SEV_PROTOCOL_ERROR
+_PROXY = lib.SMTPCORE_SEV_PROXY
+_XCLIENT = lib.SMTPCORE_SEV_XCLIENT
+
+
+class _Resume:
+    """Awaitable continuing a coroutine that already yielded ``first`` (its first
+    suspension happened inline, outside any task): the task that awaits this takes
+    over exactly where the inline run stopped."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Any:
+        coro, value = self.coro, self.first
+        self.coro = self.first = None
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001  (cancellation too: pass it in)
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class Dispatcher:
+    """The handler side of one connection. The plaintext protocol class derives from it
+    (one object per connection: idle connections are many); the stream runner makes one.
+    :meth:`start` binds it to the engine session once the connection is admitted."""
+
+    # The protocol subclass adds its own slots; these are the dispatcher's state.
+    __slots__ = ("handler", "hooks", "limits", "conn", "session", "env", "end_rcpts", "body",
+                 "pending", "clock", "lmtp", "auth_seen", "suspended")
+
+    def __init__(self, runner: Any) -> None:
+        self.handler = runner.handler
+        self.hooks: dict[str, Any] = runner.hooks
+        self.limits = runner.limits
+        self.conn: ServerConnection | None = None
+        self.session: Any = None
+        self.env: Any = None
+        self.end_rcpts: Any = None  # LMTP: recipients of the message being answered
+        self.body = bytearray()
+        self.pending: list[bytes] = []  # output collected by run(), for one write
+        self.clock: Clock | None = None
+        self.lmtp = False
+        self.auth_seen = 0  # failed AUTHs counted for the address (limits)
+        self.suspended: tuple[_Resume, type, Callable[[bool], None] | None, bool] | None = None
+
+    def start(self, conn: ServerConnection, session: Session, now: float) -> None:
+        self.conn = conn
+        self.session = session
+        self.lmtp = conn.lmtp
+        self.env = Envelope()
+        self.clock = Clock(self.limits, now)
+
+    def new_transaction(self) -> None:
+        """Forgets the envelope and body (after STARTTLS, XCLIENT, RSET, an abort)."""
+        self.body.clear()
+        self.env = Envelope()
+
+    def take_pending(self) -> bytes:
+        """The output collected by :meth:`run`, as one bytes object (b"" when none)."""
+        pending = self.pending
+        if not pending:
+            return b""
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
+        return data
+
+    # ---------------------------------------------------------------- hook calls
+    def _call(self, coro: Any, kind: type, then: Callable[[bool], None] | None,
+              answer: bool = True) -> bool:
+        """Runs a hook coroutine inline. True when it finished (answer given, ``then``
+        called); False when it suspended: :attr:`suspended` holds the rest for the
+        runner, which awaits :meth:`wait_hook` and calls :meth:`finish`."""
+        try:
+            first = coro.send(None)
+        except StopIteration as stop:
+            if answer:
+                ok = self._answer(kind, stop.value)
+                if then is not None:
+                    then(ok)
+            return True
+        except Exception:  # noqa: BLE001
+            log.exception("handler failed on %s", kind.__name__)
+            if answer:
+                self._fail()
+                if then is not None:
+                    then(False)
+            return True
+        self.suspended = (_Resume(coro, first), kind, then, answer)
+        return False
+
+    async def wait_hook(self) -> tuple[Any, bool]:
+        """Awaits the suspended hook: (its result, whether it raised)."""
+        assert self.suspended is not None
+        aw, kind = self.suspended[0], self.suspended[1]
+        try:
+            return await aw, False
+        except Exception:  # noqa: BLE001
+            log.exception("handler failed on %s", kind.__name__)
+            return None, True
+
+    def finish(self, result: Any, failed: bool) -> None:
+        """Answers with the result of the hook that suspended (451 when it raised)."""
+        assert self.suspended is not None
+        _, kind, then, answer = self.suspended
+        self.suspended = None
+        if answer:
+            ok = False
+            if failed:
+                self._fail()
+            else:
+                ok = self._answer(kind, result)
+            if then is not None:
+                then(ok)
+
+    def _fail(self) -> None:
+        conn = self.conn
+        assert conn is not None
+        try:
+            conn.reject(451, "4.3.0", "Error processing request")
+        except SMTPCoreError:
+            conn.reject(554)
+
+    def _answer(self, kind: type, result: Any) -> bool:
+        conn = self.conn
+        assert conn is not None
+        try:
+            return answer(conn, kind, result, self.end_rcpts if kind is sev.MessageEnd else None)
+        except (SMTPCoreError, ValueError, TypeError):
+            log.exception("invalid handler result %r for %s", result, kind.__name__)
+            conn.reject(451, "4.3.0", "Error processing request")
+            return False
+
+    # ---------------------------------------------------------------- the event loop
+    def run(self, now: float) -> int:
+        """Handles the engine's events until it needs input (IDLE), a hook suspended
+        (SUSPENDED) or STARTTLS was accepted (STARTTLS); the output goes to
+        :attr:`pending`. ``now`` is the loop's time (the clock's command deadline)."""
+        conn = self.conn
+        assert conn is not None
+        ev = conn._ev
+        hooks = self.hooks
+        session = self.session
+        pending = self.pending
+        clock = self.clock
+        assert clock is not None
+        while True:
+            t = conn._next_raw()
+            if t == _BODY:
+                d = ev.data
+                clock.content_bytes += d.len  # Clock.content, inlined (hot)
+                if hooks["handle_body"] is not None:
+                    if not self._call(self.handler.handle_body(session, self.env,
+                                                               ffi.buffer(d.ptr, d.len)[:]),
+                                      sev.Body, None, answer=False):
+                        return SUSPENDED
+                else:
+                    self.body += ffi.buffer(d.ptr, d.len)
+                continue
+            if t == _RCPT:
+                address = decode_text(_slice(ev.address))
+                params = RcptParams._from_c(ev.rcpt)
+                env = self.env
+                hook = hooks["handle_rcpt"]
+                if hook is None:
+                    conn.accept()
+                    env.rcpt_tos.append(address)
+                    env.rcpt_params.append(params)
+                    continue
+
+                def added(ok: bool, env: Any = env, a: str = address, p: Any = params,
+                          before: int = len(env.rcpt_tos)) -> None:
+                    if ok:
+                        if len(env.rcpt_tos) == before:  # the hook did not append it
+                            env.rcpt_tos.append(a)
+                        if len(env.rcpt_params) < len(env.rcpt_tos):
+                            env.rcpt_params.append(p)
+                if not self._call(hook(session, env, address, params), sev.Rcpt, added):
+                    return SUSPENDED
+                continue
+            if t == _MAIL:
+                address = decode_text(_slice(ev.address))
+                mparams = MailParams._from_c(ev.mail)
+                self.env = Envelope(mail_from=address, mail_params=mparams)
+                self.body.clear()
+                hook = hooks["handle_mail"]
+                if hook is None:
+                    conn.accept()
+                    continue
+
+                def started(ok: bool) -> None:
+                    if not ok:
+                        self.env = Envelope()
+                if not self._call(hook(session, self.env, address, mparams), sev.Mail,
+                                  started):
+                    return SUSPENDED
+                continue
+            if t == _END:
+                env = self.env
+                env.content = bytes(self.body)
+                env.bdat = bool(ev.bdat)
+                env.long_lines = bool(ev.long_lines)
+                self.body.clear()
+                self.env = Envelope()
+                if not env.rcpt_tos:
+                    # Defence in depth: the engine itself refuses BDAT without an accepted
+                    # recipient (RFC 3030); a handler must never see such a message.
+                    conn.reject(554, "5.5.1", "No valid recipients")
+                    continue
+                hook = hooks["handle_message"]
+                if hook is None:
+                    conn.accept()
+                    continue
+                self.end_rcpts = env.rcpt_tos if self.lmtp else None
+                if not self._call(hook(session, env), sev.MessageEnd, None):
+                    return SUSPENDED
+                continue
+            if t == _DATA:
+                self.body.clear()
+                hook = hooks["handle_data"]
+                if hook is None:
+                    conn.accept()
+                    continue
+                if not self._call(hook(session, self.env), sev.Data, None):
+                    return SUSPENDED
+                continue
+            if t == 0:
+                out = conn._take_output()
+                if out:
+                    # A reply: the command it answers was complete, the next one's time
+                    # starts (the deadline of one command line, see _limits.py).
+                    clock.command_start = now  # Clock.command_done, inlined (hot)
+                    # Draining may let the engine go on with queued input: keep going and
+                    # leave everything for one write when it is really idle.
+                    pending.append(out)
+                    continue
+                if self.limits.auth_failure_limit:
+                    self.auth_seen = self.limits.sync_auth_failures(
+                        session, conn.auth_failures, self.auth_seen)
+                return IDLE
+            if t == _ABORTED or t == _RSET:
+                self.new_transaction()
+                continue
+            if t == _HELO:
+                name = decode_text(_slice(ev.address))
+                esmtp = bool(ev.esmtp)
+                session.host_name = name
+                session.esmtp = esmtp
+                self.env = Envelope()
+                hook = hooks["handle_helo"]
+                if hook is None:
+                    conn.accept()
+                    continue
+                if not self._call(hook(session, name, esmtp), sev.Helo, None):
+                    return SUSPENDED
+                continue
+            if t == _CONNECT:
+                hook = hooks["handle_connect"]
+                if hook is None:
+                    conn.accept()
+                    continue
+                if not self._call(hook(session), sev.Connect, None):
+                    return SUSPENDED
+                continue
+            if t == _AUTH:
+                user = decode_text(_slice(ev.username))
+                mech = AuthMech(ev.auth_mech)
+                password = decode_text(_slice(ev.password))
+
+                def authed(ok: bool, user: str = user) -> None:
+                    if ok:
+                        session.authenticated = user
+                hook = hooks["handle_auth"]
+                if not self._call(hook(session, mech, user, password), sev.Auth, authed):
+                    return SUSPENDED
+                continue
+            if t == _VRFY:
+                arg = decode_text(_slice(ev.address))
+                hook = hooks["handle_vrfy"]
+                if hook is None:
+                    conn.accept()
+                    continue
+                if not self._call(hook(session, arg), sev.Vrfy, None):
+                    return SUSPENDED
+                continue
+            if t == _STARTTLS:
+                pending.append(conn._take_output())  # the 220 goes out before the handshake
+                return STARTTLS
+            if t == _PROXY:
+                _proxy.from_header(session, conn.proxy_header)
+                continue
+            if t == _XCLIENT:
+                e = conn._event()
+                assert isinstance(e, sev.Xclient)
+                # Allowed by xclient_from; the engine checked the syntax. The session
+                # starts over as after a new connection.
+                _proxy.from_xclient(session, e.attrs or {})
+                self.new_transaction()
+                conn.accept()
+                continue
+            if t == _PROTOCOL_ERROR:
+                e = conn._event()
+                assert isinstance(e, sev.ProtocolError)
+                log.debug("%s: %s (%s)", session.peer, e.violation.name, e.message)
+                continue
+            if ev.answer_required:
+                conn.accept()
