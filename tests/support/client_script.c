@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Client transcript runner (format: tests/transcripts/README-client.md).
+/* Client transcript runner (the shared dialect: tests/transcripts/README.md).
  *
  * The script is interpreted line by line. Consecutive S: lines form one block of server
  * bytes, fed (split according to the mode) when the next other line comes; events are
- * drained after every receive and every host action, and all output is collected. E: and
- * C: lines then consume, in order, from the logs of events and output: so the result is
- * the same whatever the split, and nothing may be left unchecked at the end. */
+ * drained after every receive and every host action (H:), and all output is collected.
+ * E= / E~ and C: lines then consume, in order, from the logs of events and output: so the
+ * result is the same whatever the split, and nothing may be left unchecked at the end.
+ * E! lines are checked against the whole event log at the end. */
 #include "client_script.h"
 #include "transcript_text.h"
 
@@ -136,6 +137,7 @@ typedef struct ccs_run {
     ts_bytes events; /* formatted events, one per line */
     ts_bytes out;    /* client output */
     ts_bytes block;  /* pending server bytes */
+    ts_bytes never;  /* E! lines, one per line, checked at the end */
     size_t lineno;
     char *err;
     size_t errcap;
@@ -531,17 +533,37 @@ static int ccs_host(ccs_run *r, char *line)
     return ccs_drain(r);
 }
 
-static int ccs_expect_event(ccs_run *r, const char *want)
+/* E= (how NEXT): the next event in the log; E~ (LATER): skips events up to a match. */
+static int ccs_expect_event(ccs_run *r, const char *want, ts_expect how)
 {
-    const char *have = r->events.p ? r->events.p + r->events.pos : "";
-    const char *nl = strchr(have, '\n');
-    if (!nl)
-        return ccs_fail(r, "expected event \"%s\", got none", want);
-    size_t hl = (size_t)(nl - have), wl = strlen(want);
-    /* A prefix ending at a word boundary matches: details may be left out. */
-    if (wl > hl || memcmp(have, want, wl) != 0 || (wl < hl && have[wl] != ' '))
-        return ccs_fail(r, "expected event \"%s\", got \"%.*s\"", want, (int)hl, have);
-    r->events.pos += hl + 1;
+    if (!*want)
+        return ccs_fail(r, "event line without an event");
+    for (;;) {
+        const char *have = r->events.p ? r->events.p + r->events.pos : "";
+        const char *nl = strchr(have, '\n');
+        if (!nl)
+            return ccs_fail(r, "expected event \"%s\", got %s", want,
+                            how == TS_EXPECT_NEXT ? "none" : "no such event");
+        size_t hl = (size_t)(nl - have);
+        r->events.pos += hl + 1;
+        if (ts_event_matches(have, hl, want))
+            return 0;
+        if (how == TS_EXPECT_NEXT)
+            return ccs_fail(r, "expected event \"%s\", got \"%.*s\"", want, (int)hl, have);
+    }
+}
+
+/* E! lines: no event of the whole run may match. */
+static int ccs_check_never(ccs_run *r)
+{
+    const char *want = r->never.p;
+    for (size_t at = 0; at < r->never.len; at += strlen(want + at) + 1) {
+        const char *have = r->events.p ? r->events.p : "";
+        for (const char *nl; (nl = strchr(have, '\n')) != NULL; have = nl + 1)
+            if (ts_event_matches(have, (size_t)(nl - have), want + at))
+                return ccs_fail(r, "event \"%.*s\" happened (E! %s)", (int)(nl - have),
+                                have, want + at);
+    }
     return 0;
 }
 
@@ -597,18 +619,23 @@ static int ccs_exec(ccs_run *r, char *text)
                 return -1;
             continue;
         }
-        if (strncmp(line, "@modes", 6) == 0)
-            continue;
-        if (l < 2 || (line[1] != ':' && line[1] != '|'))
-            return ccs_fail(r, "bad line: %s", line);
+        const char *carg;
+        size_t pl = ts_prefix(line, &carg);
+        char p0 = line[0], p1 = pl == 2 ? line[1] : '\0';
+        int known = ((p0 == 'S' || p0 == 'C') && (p1 == ':' || p1 == '|')) ||
+                    (p0 == 'H' && p1 == ':') ||
+                    (p0 == 'E' && (p1 == '=' || p1 == '~' || p1 == '!'));
+        if (!known)
+            return ccs_fail(r,
+                            "unknown line prefix in \"%s\" (dialect: tests/transcripts/README.md;"
+                            " @modes, B, P: and X: lines are for the server runner only)",
+                            line);
         if (ccs_start(r) != 0)
             return -1;
-        char *arg = line + 2;
-        if (*arg == ' ')
-            arg++;
+        char *arg = line + (carg - line);
         size_t al = strlen(arg);
-        int raw = line[1] == '|';
-        if (line[0] == 'S') {
+        int raw = p1 == '|';
+        if (p0 == 'S') {
             if (raw) {
                 ts_put(&r->block, tmp, ts_unescape(arg, al, tmp, sizeof tmp));
             } else {
@@ -619,7 +646,7 @@ static int ccs_exec(ccs_run *r, char *text)
         }
         if (ccs_flush_block(r) != 0)
             return -1;
-        switch (line[0]) {
+        switch (p0) {
         case 'C': {
             size_t n = raw ? ts_unescape(arg, al, tmp, sizeof tmp - 2) : al;
             if (!raw) {
@@ -632,8 +659,14 @@ static int ccs_exec(ccs_run *r, char *text)
             break;
         }
         case 'E':
-            if (ccs_expect_event(r, arg) != 0)
+            if (p1 == '!') {
+                if (!*arg)
+                    return ccs_fail(r, "event line without an event");
+                ts_put(&r->never, arg, al + 1); /* with its NUL as separator */
+            } else if (ccs_expect_event(r, arg, p1 == '=' ? TS_EXPECT_NEXT
+                                                          : TS_EXPECT_LATER) != 0) {
                 return -1;
+            }
             break;
         case 'H':
             if (ccs_host(r, arg) != 0)
@@ -647,6 +680,8 @@ static int ccs_exec(ccs_run *r, char *text)
     if (ccs_start(r) != 0 || ccs_flush_block(r) != 0)
         return -1;
     r->lineno++;
+    if (ccs_check_never(r) != 0)
+        return -1;
     if (r->events.pos < r->events.len)
         return ccs_fail(r, "unchecked events at the end:\n%s", r->events.p + r->events.pos);
     if (r->out.pos < r->out.len)
@@ -680,6 +715,7 @@ int ccs_run_text(const char *name, const char *text, size_t len, ccs_mode mode, 
     free(r.events.p);
     free(r.out.p);
     free(r.block.p);
+    free(r.never.p);
     return rc;
 }
 
@@ -704,17 +740,14 @@ static size_t ccs_longest_block(const char *text)
 
 int ccs_run_file_all(const char *path, unsigned random_runs, char *err, size_t errcap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errcap, "cannot open %s", path);
+    ts_bytes b = {0};
+    if (ts_read_file(path, &b) != 0) {
+        free(b.p);
+        snprintf(err, errcap, "cannot read %s", path);
         return -1;
     }
-    char *text = malloc(1 << 20);
-    if (!text)
-        abort();
-    size_t len = fread(text, 1, (1 << 20) - 1, f);
-    fclose(f);
-    text[len] = '\0';
+    const char *text = b.p;
+    size_t len = b.len;
     int rc = ccs_run_text(path, text, len, CCS_WHOLE, 0, err, errcap);
     if (rc == 0)
         rc = ccs_run_text(path, text, len, CCS_BYTES, 0, err, errcap);
@@ -723,6 +756,6 @@ int ccs_run_file_all(const char *path, unsigned random_runs, char *err, size_t e
         rc = ccs_run_text(path, text, len, CCS_SPLIT_AT, k, err, errcap);
     for (unsigned s = 1; rc == 0 && s <= random_runs; s++)
         rc = ccs_run_text(path, text, len, CCS_RANDOM, s, err, errcap);
-    free(text);
+    free(b.p);
     return rc;
 }

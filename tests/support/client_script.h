@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Client transcript runner: plays a tests/transcripts/client/ (*.txt) file against a client
- * session (format: tests/transcripts/README-client.md). Test support code only. */
+ * session (the shared dialect: tests/transcripts/README.md). Test support code only. */
 #ifndef SMTPCORE_TEST_CLIENT_SCRIPT_H
 #define SMTPCORE_TEST_CLIENT_SCRIPT_H
 
@@ -23,9 +23,8 @@ int ccs_run_text(const char *name, const char *text, size_t len, ccs_mode mode, 
  * block, and `random_runs` seeded random splits. Returns 0 or -1 with err set. */
 int ccs_run_file_all(const char *path, unsigned random_runs, char *err, size_t errcap);
 
-/* Decodes \r \n \t \0 \\ \s (space) and \xNN; returns the decoded length (<= cap). */
-
-/* Formats a client event the way E: lines spell it, e.g. "RCPT_RESULT 1 550 PERMANENT". */
+/* Formats a client event the way event lines (E= E~ E!) spell it, e.g.
+ * "RCPT_RESULT 1 550 PERMANENT", then the reply text in quotes. */
 void ccs_format_event(const void *client_event, char *out, size_t cap);
 
 #endif

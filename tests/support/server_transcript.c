@@ -64,7 +64,7 @@ typedef struct sct_answer {
     int has_enh;
     char text[512];
     int has_text;
-    /* LMTP: "A: MESSAGE_END rcpt N [later] accept|reject|reply ...", one recipient's
+    /* LMTP: "H: answer MESSAGE_END rcpt N [later] accept|reject|reply ...", one recipient's
      * reply (smtpcore_server_reply_rcpt); "later": given only after next_event() has
      * returned NONE, one deferred answer per NONE. */
     int rcpt;
@@ -75,8 +75,11 @@ typedef struct sct_answer {
 typedef struct sct_expect_ev {
     int type;
     int violation; /* -1: any */
-    int negate;    /* N: line */
+    ts_expect how; /* E=, E~ or E! */
 } sct_expect_ev;
+
+/* Limits of one transcript; a file that needs more fails with a message saying so. */
+enum { SCT_MAX_OPS = 512, SCT_MAX_ANSWERS = 128, SCT_MAX_EXPECT = 128, SCT_MAX_EVENTS = 4096 };
 
 typedef struct sct_script {
     smtpcore_server_config cfg;
@@ -85,11 +88,11 @@ typedef struct sct_script {
     unsigned modes;
     ts_bytes client;
     ts_bytes expect_out;
-    sct_op ops[512];
+    sct_op ops[SCT_MAX_OPS];
     size_t nops;
-    sct_answer answers[128];
+    sct_answer answers[SCT_MAX_ANSWERS];
     size_t nanswers;
-    sct_expect_ev evs[128];
+    sct_expect_ev evs[SCT_MAX_EXPECT];
     size_t nevs;
     ts_bytes bodies[16];
     int body_skip[16];
@@ -97,7 +100,7 @@ typedef struct sct_script {
     const char *proxy_expect; /* P: line, checked against smtpcore_server_proxy_header() */
     const char *xclient_expect[8]; /* X: lines, one per XCLIENT event, in order */
     size_t nxclient;
-    sct_answer closes[8]; /* T: close / T: shutdown, by op.off */
+    sct_answer closes[8]; /* H: close / H: shutdown, by op.off */
     size_t ncloses;
 } sct_script;
 
@@ -292,7 +295,7 @@ static int sct_answer_parse(sct_answer *a, const char *s, char *err, size_t cap)
     else if (strncmp(s, "close ", 6) == 0)
         a->kind = 3, s += 6;
     else
-        return sct_fail(err, cap, "bad A: line: %s", s);
+        return sct_fail(err, cap, "bad answer: %s", s);
     char *end;
     a->code = (int)strtol(s, &end, 10);
     s = end;
@@ -317,21 +320,91 @@ static int sct_answer_parse(sct_answer *a, const char *s, char *err, size_t cap)
     return 0;
 }
 
-static void sct_flush_feed(sct_script *sc, size_t *feed_start)
+static int sct_flush_feed(sct_script *sc, size_t *feed_start, char *err, size_t cap)
 {
-    if (sc->client.len > *feed_start && sc->nops < 512) {
+    if (sc->client.len > *feed_start) {
+        if (sc->nops >= SCT_MAX_OPS)
+            return sct_fail(err, cap, "more than %d blocks and sync points", SCT_MAX_OPS);
         sct_op *op = &sc->ops[sc->nops++];
         op->kind = SCT_OP_FEED;
         op->off = *feed_start;
         op->len = sc->client.len - *feed_start;
     }
     *feed_start = sc->client.len;
+    return 0;
 }
 
-static void sct_add_op(sct_script *sc, int kind)
+static int sct_add_op(sct_script *sc, int kind, char *err, size_t cap)
 {
-    if (sc->nops < 512)
-        sc->ops[sc->nops++].kind = kind;
+    if (sc->nops >= SCT_MAX_OPS)
+        return sct_fail(err, cap, "more than %d blocks and sync points", SCT_MAX_OPS);
+    sc->ops[sc->nops++].kind = kind;
+    return 0;
+}
+
+/* A line whose prefix the dialect does not have (an old-dialect file among them) fails
+ * the file rather than being skipped. */
+static int sct_unknown_prefix(const char *line, char *err, size_t cap)
+{
+    return sct_fail(err, cap,
+                    "unknown line prefix in \"%s\" (dialect: tests/transcripts/README.md; "
+                    "scripts/transcript_dialect.py converts the old one)",
+                    line);
+}
+
+/* H: lines. "answer ..." is armed here and given to a later event (it does not end the
+ * block of client bytes); tls, eof, shutdown and close happen now, at a sync point. */
+static int sct_host(sct_script *sc, const char *arg, size_t *feed_start, char *err, size_t cap)
+{
+    if (strncmp(arg, "answer ", 7) == 0) {
+        if (sc->nanswers >= SCT_MAX_ANSWERS)
+            return sct_fail(err, cap, "more than %d H: answer lines", SCT_MAX_ANSWERS);
+        if (sct_answer_parse(&sc->answers[sc->nanswers], arg + 7, err, cap) != 0)
+            return -1;
+        sc->answers[sc->nanswers++].after_op = sc->nops;
+        return 0;
+    }
+    if (sct_flush_feed(sc, feed_start, err, cap) != 0)
+        return -1;
+    if (strcmp(arg, "tls") == 0)
+        return sct_add_op(sc, SCT_OP_TLS, err, cap);
+    if (strcmp(arg, "eof") == 0)
+        return sct_add_op(sc, SCT_OP_EOF, err, cap);
+    if (strncmp(arg, "close ", 6) == 0 || strncmp(arg, "shutdown ", 9) == 0) {
+        if (sc->ncloses >= 8)
+            return sct_fail(err, cap, "more than 8 H: close/shutdown lines");
+        sct_answer *c = &sc->closes[sc->ncloses];
+        if (sct_answer_parse(c, arg, err, cap) != 0 ||
+            sct_add_op(sc, SCT_OP_CLOSE, err, cap) != 0)
+            return -1;
+        sc->ops[sc->nops - 1].off = sc->ncloses++;
+        return 0;
+    }
+    return sct_fail(err, cap, "unknown host action: H: %s", arg);
+}
+
+/* E= / E~ / E! EVENT [VIOLATION], with the names checked here so a typo fails. */
+static int sct_expect_parse(sct_script *sc, const char *line, const char *arg, char *err,
+                            size_t cap)
+{
+    if (sc->nevs >= SCT_MAX_EXPECT)
+        return sct_fail(err, cap, "more than %d event lines", SCT_MAX_EXPECT);
+    sct_expect_ev *e = &sc->evs[sc->nevs++];
+    size_t wl = strcspn(arg, " ");
+    e->type = sct_lookup(sct_event_names, sizeof(sct_event_names) / sizeof(char *), arg, wl);
+    e->violation = -1;
+    e->how = line[1] == '=' ? TS_EXPECT_NEXT : line[1] == '~' ? TS_EXPECT_LATER
+                                                              : TS_EXPECT_NEVER;
+    if (e->type < 0)
+        return sct_fail(err, cap, "unknown event: %s", line);
+    if (arg[wl] == ' ') {
+        const char *v = arg + wl + 1;
+        e->violation = sct_lookup(sct_violation_names,
+                                  sizeof(sct_violation_names) / sizeof(char *), v, strlen(v));
+        if (e->violation < 0)
+            return sct_fail(err, cap, "unknown violation: %s", line);
+    }
+    return 0;
 }
 
 static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
@@ -362,112 +435,56 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
                 sc->modes |= 1u << SCT_RANDOM;
             continue;
         }
-        if (strcmp(line, "B-") == 0) {
+        const char *arg;
+        size_t pl = ts_prefix(line, &arg);
+        if (pl != 2)
+            return sct_unknown_prefix(line, err, cap);
+        size_t al = strlen(arg);
+        char p0 = line[0], p1 = line[1];
+        if (p0 == 'B' && p1 == '-') {
             /* a message whose body is not checked */
             if (sc->nbodies >= 16)
                 return sct_fail(err, cap, "too many B lines");
             sc->body_skip[sc->nbodies++] = 1;
-            continue;
-        }
-        if (l < 2 || (line[1] != ':' && line[1] != '|'))
-            return sct_fail(err, cap, "bad line: %s", line);
-        const char *arg = line + 2;
-        if (*arg == ' ')
-            arg++;
-        size_t al = strlen(arg);
-        int raw = line[1] == '|';
-        switch (line[0]) {
-        case 'C':
-            if (raw) {
-                size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
-                ts_put(&sc->client, tmp, n);
-            } else {
-                ts_put(&sc->client, arg, al);
-                ts_put(&sc->client, "\r\n", 2);
-            }
-            break;
-        case 'S':
-            sct_flush_feed(sc, &feed_start);
-            sct_add_op(sc, SCT_OP_SYNC);
-            if (raw) {
-                size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
-                ts_put(&sc->expect_out, tmp, n);
-            } else {
-                ts_put(&sc->expect_out, arg, al);
-                ts_put(&sc->expect_out, "\r\n", 2);
-            }
-            break;
-        case 'T':
-            sct_flush_feed(sc, &feed_start);
-            if (strcmp(arg, "tls") == 0)
-                sct_add_op(sc, SCT_OP_TLS);
-            else if (strcmp(arg, "eof") == 0)
-                sct_add_op(sc, SCT_OP_EOF);
-            else if (strncmp(arg, "close ", 6) == 0 || strncmp(arg, "shutdown ", 9) == 0) {
-                if (sc->ncloses >= 8)
-                    return sct_fail(err, cap, "too many T: close lines");
-                sct_answer *c = &sc->closes[sc->ncloses];
-                memset(c, 0, sizeof(*c));
-                if (sct_answer_parse(c, arg, err, cap) != 0)
-                    return -1;
-                sct_add_op(sc, SCT_OP_CLOSE);
-                sc->ops[sc->nops - 1].off = sc->ncloses++;
-            } else
-                return sct_fail(err, cap, "bad T: line: %s", line);
-            break;
-        case 'A':
-            if (sc->nanswers >= 128)
-                return sct_fail(err, cap, "too many A: lines");
-            if (sct_answer_parse(&sc->answers[sc->nanswers], arg, err, cap) != 0)
+        } else if ((p0 == 'C' || p0 == 'S' || p0 == 'B') && (p1 == ':' || p1 == '|')) {
+            ts_bytes *dst = p0 == 'C' ? &sc->client : &sc->expect_out;
+            if (p0 == 'S' && (sct_flush_feed(sc, &feed_start, err, cap) != 0 ||
+                              sct_add_op(sc, SCT_OP_SYNC, err, cap) != 0))
                 return -1;
-            sc->answers[sc->nanswers++].after_op = sc->nops;
-            break;
-        case 'E':
-        case 'N': {
-            if (sc->nevs >= 128)
-                return sct_fail(err, cap, "too many E: lines");
-            sct_expect_ev *e = &sc->evs[sc->nevs++];
-            size_t wl = strcspn(arg, " ");
-            e->type = sct_lookup(sct_event_names, sizeof(sct_event_names) / sizeof(char *), arg,
-                                 wl);
-            e->violation = -1;
-            e->negate = line[0] == 'N';
-            if (arg[wl] == ' ') {
-                const char *v = arg + wl + 1;
-                e->violation = sct_lookup(sct_violation_names,
-                                          sizeof(sct_violation_names) / sizeof(char *), v,
-                                          strlen(v));
-                if (e->violation < 0)
-                    return sct_fail(err, cap, "unknown violation: %s", line);
+            if (p0 == 'B') {
+                if (p1 != '|')
+                    return sct_unknown_prefix(line, err, cap);
+                if (sc->nbodies >= 16)
+                    return sct_fail(err, cap, "too many B lines");
+                dst = &sc->bodies[sc->nbodies++];
+                ts_put(dst, "", 0);
             }
-            if (e->type < 0)
-                return sct_fail(err, cap, "unknown event: %s", line);
-            break;
-        }
-        case 'P':
+            if (p1 == '|') {
+                size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
+                ts_put(dst, tmp, n);
+            } else {
+                ts_put(dst, arg, al);
+                ts_put(dst, "\r\n", 2);
+            }
+        } else if (p0 == 'H' && p1 == ':') {
+            if (sct_host(sc, arg, &feed_start, err, cap) != 0)
+                return -1;
+        } else if (p0 == 'E' && (p1 == '=' || p1 == '~' || p1 == '!')) {
+            if (sct_expect_parse(sc, line, arg, err, cap) != 0)
+                return -1;
+        } else if (p0 == 'P' && p1 == ':') {
             sc->proxy_expect = arg; /* points into the script text */
-            break;
-        case 'X':
+        } else if (p0 == 'X' && p1 == ':') {
             if (sc->nxclient >= 8)
                 return sct_fail(err, cap, "too many X: lines");
             sc->xclient_expect[sc->nxclient++] = arg;
-            break;
-        case 'B': {
-            if (sc->nbodies >= 16)
-                return sct_fail(err, cap, "too many B lines");
-            size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
-            ts_put(&sc->bodies[sc->nbodies], tmp, n);
-            if (!sc->bodies[sc->nbodies].p)
-                ts_put(&sc->bodies[sc->nbodies], "", 0);
-            sc->nbodies++;
-            break;
-        }
-        default: return sct_fail(err, cap, "bad line: %s", line);
+        } else {
+            return sct_unknown_prefix(line, err, cap);
         }
     }
-    sct_flush_feed(sc, &feed_start);
-    sct_add_op(sc, SCT_OP_SYNC);
-    return 0;
+    if (sct_flush_feed(sc, &feed_start, err, cap) != 0)
+        return -1;
+    return sct_add_op(sc, SCT_OP_SYNC, err, cap);
 }
 
 /* ---- running ---- */
@@ -477,14 +494,14 @@ typedef struct sct_run {
     smtpcore_server *s;
     ts_bytes out;
     ts_bytes events; /* "TYPE VIOLATION\n" per event */
-    int ev_types[4096];
-    int ev_viol[4096];
+    int ev_types[SCT_MAX_EVENTS];
+    int ev_viol[SCT_MAX_EVENTS];
     size_t nev;
     ts_bytes bodies[16];
     size_t nbodies;
     ts_bytes cur_body;
     size_t next_answer;
-    size_t deferred[64]; /* LMTP "later" answers, in file order */
+    size_t deferred[SCT_MAX_ANSWERS]; /* LMTP "later" answers, in file order */
     size_t ndeferred, deferred_at;
     size_t op; /* index of the op being run */
     int starttls_seen;
@@ -494,7 +511,7 @@ typedef struct sct_run {
     uint64_t rng;
     char *err;
     size_t errcap;
-    int failed;
+    int too_many_events; /* more than SCT_MAX_EVENTS: the file fails */
 } sct_run;
 
 static uint64_t sct_rand(sct_run *r)
@@ -553,8 +570,7 @@ static int sct_give_lmtp(sct_run *r)
             break;
         r->next_answer++;
         if (a->later) {
-            if (r->ndeferred < 64)
-                r->deferred[r->ndeferred++] = (size_t)(a - r->sc->answers);
+            r->deferred[r->ndeferred++] = (size_t)(a - r->sc->answers); /* each once */
             continue;
         }
         int rc = sct_give_rcpt(r, a);
@@ -654,10 +670,12 @@ static void sct_record(sct_run *r, const smtpcore_server_event *ev)
             sct_format_xclient(&r->xclient_seen[r->nxclient], &a);
         r->nxclient++;
     }
-    if (r->nev < 4096) {
+    if (r->nev < SCT_MAX_EVENTS) {
         r->ev_types[r->nev] = (int)ev->type;
         r->ev_viol[r->nev] = (int)ev->violation;
         r->nev++;
+    } else {
+        r->too_many_events = 1;
     }
     char line[96];
     int n = snprintf(line, sizeof(line), "%s %s\n", sct_event_name((int)ev->type),
@@ -761,10 +779,16 @@ static void sct_escape(ts_bytes *dst, const char *p, size_t n)
     }
 }
 
+static int sct_ev_matches(const sct_run *r, size_t j, const sct_expect_ev *e)
+{
+    return r->ev_types[j] == e->type && (e->violation < 0 || r->ev_viol[j] == e->violation);
+}
+
 static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
 {
     sct_script *sc = r->sc;
     ts_bytes msg = {0};
+    char tmpmsg[192];
     int bad = 0;
     if (r->out.len != sc->expect_out.len ||
         (r->out.len && memcmp(r->out.p, sc->expect_out.p, r->out.len) != 0)) {
@@ -774,30 +798,41 @@ static int sct_check(sct_run *r, const char *name, sct_mode mode, uint64_t seed)
         sct_escape(&msg, r->out.p, r->out.len);
         bad = 1;
     }
-    /* E: lines must appear in order (as a subsequence); N: lines must not appear. */
+    if (r->too_many_events && !bad) {
+        snprintf(tmpmsg, sizeof(tmpmsg), "more than %d events", SCT_MAX_EVENTS);
+        sct_puts(&msg, tmpmsg);
+        bad = 1;
+    }
+    /* E~ and E= lines consume the events in order: E~ skips to the next match, E= must
+     * match the very next event (BODY slices skipped: their number depends on the split).
+     * E! lines must match no event at all. */
     size_t k = 0;
     for (size_t i = 0; i < sc->nevs && !bad; i++) {
         const sct_expect_ev *e = &sc->evs[i];
-        if (e->negate) {
+        if (e->how == TS_EXPECT_NEVER) {
             for (size_t j = 0; j < r->nev; j++)
-                if (r->ev_types[j] == e->type &&
-                    (e->violation < 0 || r->ev_viol[j] == e->violation)) {
+                if (sct_ev_matches(r, j, e)) {
                     sct_puts(&msg, "unexpected event ");
-                    ts_put(&msg, sct_event_name(e->type), strlen(sct_event_name(e->type)));
+                    sct_puts(&msg, sct_event_name(e->type));
                     bad = 1;
                     break;
                 }
             continue;
         }
-        while (k < r->nev && !(r->ev_types[k] == e->type &&
-                               (e->violation < 0 || r->ev_viol[k] == e->violation)))
-            k++;
-        if (k == r->nev) {
-            char t[128];
-            snprintf(t, sizeof(t), "missing event #%zu: %s %s\n  events were:\n", i,
-                     sct_event_name(e->type),
-                     e->violation < 0 ? "" : sct_violation_name(e->violation));
-            ts_put(&msg, t, strlen(t));
+        if (e->how == TS_EXPECT_NEXT) {
+            while (k < r->nev && r->ev_types[k] == SMTPCORE_SEV_BODY)
+                k++;
+        } else {
+            while (k < r->nev && !sct_ev_matches(r, k, e))
+                k++;
+        }
+        if (k == r->nev || !sct_ev_matches(r, k, e)) {
+            snprintf(tmpmsg, sizeof(tmpmsg),
+                     "event line #%zu (%s %s %s) not matched%s\n  events were:\n", i,
+                     e->how == TS_EXPECT_NEXT ? "E=" : "E~", sct_event_name(e->type),
+                     e->violation < 0 ? "" : sct_violation_name(e->violation),
+                     k < r->nev ? ": the next event differs" : "");
+            sct_puts(&msg, tmpmsg);
             ts_put(&msg, r->events.p ? r->events.p : "", r->events.len);
             bad = 1;
         } else {
@@ -957,18 +992,14 @@ out:
 
 int sct_run_file(const char *path, sct_mode mode, uint64_t seed, char *err, size_t errcap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return sct_fail(err, errcap, "cannot open %s", path);
     ts_bytes b = {0};
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        ts_put(&b, buf, n);
-    fclose(f);
+    if (ts_read_file(path, &b) != 0) {
+        free(b.p);
+        return sct_fail(err, errcap, "cannot read %s", path);
+    }
     const char *name = strrchr(path, '/');
     name = name ? name + 1 : path;
-    int rc = sct_run_text(name, b.p ? b.p : "", b.len, mode, seed, err, errcap);
+    int rc = sct_run_text(name, b.p, b.len, mode, seed, err, errcap);
     free(b.p);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Server transcript runner: plays a a tests/transcripts/server file file against a server
- * session (format: tests/transcripts/README.md). Test support code, not part of the library. */
+/* Server transcript runner: plays a tests/transcripts/server file against a server session
+ * (the shared dialect: tests/transcripts/README.md). Test support code, not part of the
+ * library. */
 #ifndef SMTPCORE_TEST_SERVER_TRANSCRIPT_H
 #define SMTPCORE_TEST_SERVER_TRANSCRIPT_H
 
@@ -22,12 +23,9 @@ int sct_run_text(const char *name, const char *text, size_t len, sct_mode mode, 
 /* Reads a file and runs it; same results as sct_run_text. */
 int sct_run_file(const char *path, sct_mode mode, uint64_t seed, char *err, size_t errcap);
 
-/* Decodes the escapes of a C| / B| / S| line (\r \n \t \0 \\ \xNN) into out (cap bytes);
- * returns the decoded length. */
-
-/* Name of a server event type as used in E: lines ("MAIL", "PROTOCOL_ERROR"...). */
+/* Name of a server event type as event lines (E= E~ E!) spell it ("MAIL"...). */
 const char *sct_event_name(int type);
-/* Name of a violation as used in E: lines ("BARE_LF"...). */
+/* Name of a violation as event lines spell it ("BARE_LF"...). */
 const char *sct_violation_name(int v);
 
 #endif

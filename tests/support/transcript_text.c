@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "transcript_text.h"
 
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,4 +60,80 @@ void ts_put(ts_bytes *b, const char *p, size_t n)
         memcpy(b->p + b->len, p, n);
     b->len += n;
     b->p[b->len] = '\0';
+}
+
+int ts_read_file(const char *path, ts_bytes *b)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        ts_put(b, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    ts_put(b, "", 0);
+    return bad ? -1 : 0;
+}
+
+static int ts_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+long ts_list_dir(const char *dir, const char *suffix, char ***names)
+{
+    *names = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    size_t sl = strlen(suffix), n = 0, cap = 0;
+    char **v = NULL;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l <= sl || strcmp(e->d_name + l - sl, suffix) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **w = realloc(v, cap * sizeof(*v));
+            if (!w)
+                abort();
+            v = w;
+        }
+        v[n] = malloc(l + 1);
+        if (!v[n])
+            abort();
+        memcpy(v[n++], e->d_name, l + 1);
+    }
+    closedir(d);
+    if (n)
+        qsort(v, n, sizeof(*v), ts_name_cmp);
+    *names = v;
+    return (long)n;
+}
+
+void ts_free_names(char **names, long n)
+{
+    for (long i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+size_t ts_prefix(const char *line, const char **arg)
+{
+    const char *sp = strchr(line, ' ');
+    if (!sp) {
+        *arg = line + strlen(line);
+        return strlen(line);
+    }
+    *arg = sp + 1;
+    return (size_t)(sp - line);
+}
+
+int ts_event_matches(const char *have, size_t hl, const char *want)
+{
+    size_t wl = strlen(want);
+    return wl <= hl && memcmp(have, want, wl) == 0 && (wl == hl || have[wl] == ' ');
 }

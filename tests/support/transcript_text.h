@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Text helpers shared by the transcript runners (format: tests/transcripts/README.md). */
+/* Text helpers shared by the server and client transcript runners (the dialect both read:
+ * tests/transcripts/README.md). Test support code, not part of the library. */
 #ifndef SMTPCORE_TEST_TRANSCRIPT_TEXT_H
 #define SMTPCORE_TEST_TRANSCRIPT_TEXT_H
 
@@ -16,5 +17,27 @@ typedef struct ts_bytes {
 } ts_bytes;
 
 void ts_put(ts_bytes *b, const char *p, size_t n);
+
+/* Reads a whole file into b (appended, NUL-terminated, no size limit). Returns 0, or -1
+ * when it cannot be opened or read. */
+int ts_read_file(const char *path, ts_bytes *b);
+
+/* Lists the names in dir that end with suffix, sorted, with no limit on their number:
+ * *names gets a malloc'ed array of malloc'ed strings (free with ts_free_names). Returns
+ * the count, or -1 when the directory cannot be opened. */
+long ts_list_dir(const char *dir, const char *suffix, char ***names);
+void ts_free_names(char **names, long n);
+
+/* How an event line of the shared dialect is checked against the events that happened
+ * (README.md, "Events"): E= the next one, E~ one later on, E! none at all. */
+typedef enum ts_expect { TS_EXPECT_NEXT, TS_EXPECT_LATER, TS_EXPECT_NEVER } ts_expect;
+
+/* Splits a directive line into its prefix (up to the first space, or the whole line) and
+ * its argument (after that one space). Returns the prefix length. */
+size_t ts_prefix(const char *line, const char **arg);
+
+/* 1 when want matches the formatted event have[0, hl): want is a prefix of it that ends at
+ * a word boundary, so trailing details may be left out. */
+int ts_event_matches(const char *have, size_t hl, const char *want);
 
 #endif
