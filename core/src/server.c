@@ -455,16 +455,15 @@ int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
 
 static void greeting(smtpcore_server *s)
 {
-    char buf[SC_SRV_MAX_HOSTNAME + SC_SRV_MAX_GREETING + 2];
-    size_t hn = strlen(s->cfg.hostname), gn = strlen(s->cfg.greeting_text);
-    memcpy(buf, s->cfg.hostname, hn);
-    size_t n = hn;
-    if (gn) {
-        buf[n++] = ' ';
-        memcpy(buf + n, s->cfg.greeting_text, gn);
-        n += gn;
+    char buf[SC_SRV_MAX_HOSTNAME + sizeof(" ") - 1 + SC_SRV_MAX_GREETING];
+    sc_wr w = sc_wr_init(buf, sizeof buf);
+    sc_wr_puts(&w, s->cfg.hostname);
+    if (s->cfg.greeting_text[0]) {
+        sc_wr_put(&w, " ", 1);
+        sc_wr_puts(&w, s->cfg.greeting_text);
     }
-    (void)sc_srv_reply_raw(s, 220, buf, n);
+    SC_ASSERT(!w.full); /* the configuration check bounds both */
+    (void)sc_srv_reply_raw(s, 220, buf, w.len);
 }
 
 /* Applies the state change of an answer whose reply is already written. */

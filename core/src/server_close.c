@@ -42,13 +42,9 @@ static int format_close(const smtpcore_server *s, int code, const char *enhanced
     static const char t421[] = "Service not available, closing transmission channel";
     static const char tother[] = "Error: closing transmission channel";
     _Static_assert(sizeof t421 >= sizeof tother, "buf holds either text");
-    char buf[SC_SRV_MAX_HOSTNAME + sizeof(" ") - 1 + sizeof t421];
+    char buf[SC_SRV_HOST_TEXT_SIZE(sizeof t421 - 1)];
     if (!text) {
-        const char *t = code == 421 ? t421 : tother;
-        size_t hn = strlen(s->cfg.hostname);
-        memcpy(buf, s->cfg.hostname, hn);
-        buf[hn] = ' ';
-        memcpy(buf + hn + 1, t, strlen(t) + 1);
+        sc_srv_host_text(s, code == 421 ? t421 : tother, buf, sizeof buf);
         text = buf;
     }
     size_t len = strlen(text);
@@ -129,11 +125,9 @@ int smtpcore_server_shutdown(smtpcore_server *s, smtpcore_shutdown_reason why)
     static const char timeout[] = "Error: timeout exceeded";
     static const char service[] = "Service shutting down, closing transmission channel";
     const char *t = why == SMTPCORE_SHUTDOWN_TIMEOUT ? timeout : service;
-    char buf[SC_SRV_MAX_HOSTNAME + sizeof service + 2];
-    size_t hn = strlen(s->cfg.hostname);
-    memcpy(buf, s->cfg.hostname, hn);
-    buf[hn] = ' ';
-    memcpy(buf + hn + 1, t, strlen(t) + 1);
+    _Static_assert(sizeof service >= sizeof timeout, "buf holds either text");
+    char buf[SC_SRV_HOST_TEXT_SIZE(sizeof service - 1)];
+    sc_srv_host_text(s, t, buf, sizeof buf);
     return smtpcore_server_close_with(s, 421,
                                       why == SMTPCORE_SHUTDOWN_TIMEOUT ? "4.4.2" : "4.3.2", buf);
 }

@@ -250,6 +250,20 @@ static void asked(smtpcore_server *s, smtpcore_server_event_type t, const sc_com
     sc_srv_await(s, ev);
 }
 
+/* Sets of verbs as bit masks: one test instead of a chain of compares on the path of
+ * every command. */
+#define VERB_BIT(v) (1u << (v))
+_Static_assert(SC_VERB_COUNT <= 32, "verb sets fit 32 bits");
+static int verb_in(sc_verb v, uint32_t set)
+{
+    return ((set >> (unsigned)v) & 1u) != 0;
+}
+#define HELLO_VERBS (VERB_BIT(SC_VERB_HELO) | VERB_BIT(SC_VERB_EHLO) | VERB_BIT(SC_VERB_LHLO))
+/* QUIT ends the session (what follows is ignored), STARTTLS has its own rule and BDAT is
+ * followed by its octets by definition: none of them is judged as pipelined. */
+#define PIPELINE_EXEMPT_VERBS                                                              \
+    (VERB_BIT(SC_VERB_QUIT) | VERB_BIT(SC_VERB_STARTTLS) | VERB_BIT(SC_VERB_BDAT))
+
 /* Pipelining is legal only once the client has seen PIPELINING in an EHLO reply. */
 static int pipelining_ok(const smtpcore_server *s)
 {
@@ -299,9 +313,7 @@ static void sync_refuse(smtpcore_server *s, smtpcore_str line, size_t rest)
 static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpcore_str line)
 {
     int improper = s->improper_next;
-    /* QUIT ends the session (what follows is ignored), STARTTLS has its own rule and
-     * BDAT is followed by its octets by definition. */
-    int exempt = verb == SC_VERB_QUIT || verb == SC_VERB_STARTTLS || verb == SC_VERB_BDAT;
+    int exempt = verb_in(verb, PIPELINE_EXEMPT_VERBS);
     int behind = rest > 0 && !exempt; /* input follows the command */
     int ok = !behind || pipelining_ok(s);
     /* AUTH is exempt from the sync rule only: a SASL response sent behind it is served
@@ -370,7 +382,7 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
         return;
     }
     /* RFC 2033 4.1: an LMTP server refuses HELO and EHLO; LHLO is unknown to SMTP. */
-    int hello = c.verb == SC_VERB_HELO || c.verb == SC_VERB_EHLO || c.verb == SC_VERB_LHLO;
+    int hello = verb_in(c.verb, HELLO_VERBS);
     if (hello && (s->cfg.lmtp ? c.verb != SC_VERB_LHLO : c.verb == SC_VERB_LHLO)) {
         refuse(s, ln, 500, "5.5.1",
                s->cfg.lmtp ? "Error: this is an LMTP server, use LHLO"

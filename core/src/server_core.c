@@ -238,16 +238,21 @@ smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, in
     return first;
 }
 
+void sc_srv_host_text(const smtpcore_server *s, const char *text, char *buf, size_t size)
+{
+    sc_wr w = sc_wr_init(buf, size - 1);
+    sc_wr_puts(&w, s->cfg.hostname);
+    sc_wr_put(&w, " ", 1);
+    sc_wr_puts(&w, text);
+    SC_ASSERT(!w.full); /* release builds keep what fits */
+    buf[w.len] = '\0';
+}
+
 void sc_srv_too_many(smtpcore_server *s, smtpcore_violation v, const char *text, int say)
 {
     if (say) {
-        char buf[SC_SRV_MAX_HOSTNAME + 1 + SC_SRV_TOO_MANY_TEXT_MAX + 1];
-        sc_wr w = sc_wr_init(buf, sizeof buf - 1);
-        sc_wr_puts(&w, s->cfg.hostname);
-        sc_wr_put(&w, " ", 1);
-        sc_wr_puts(&w, text);
-        SC_ASSERT(!w.full); /* release builds say as much of the text as fits */
-        buf[w.len] = '\0';
+        char buf[SC_SRV_HOST_TEXT_SIZE(SC_SRV_TOO_MANY_TEXT_MAX)];
+        sc_srv_host_text(s, text, buf, sizeof buf);
         sc_srv_reply(s, 421, "4.7.0", buf);
     }
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
@@ -268,4 +273,3 @@ void sc_srv_reset_txn(smtpcore_server *s)
     s->bdat_nul = 0;
     s->msg_size = 0;
 }
-

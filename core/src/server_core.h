@@ -276,9 +276,15 @@ smtpcore_server_event *sc_srv_refuse_e(smtpcore_server *s, smtpcore_str line, in
  * over a limit. text is static and at most SC_SRV_TOO_MANY_TEXT_MAX bytes. */
 #define SC_SRV_TOO_MANY_TEXT_MAX 64u
 void sc_srv_too_many(smtpcore_server *s, smtpcore_violation v, const char *text, int say);
+/* "<hostname> <text>" and a NUL into buf, as every engine 421 starts (RFC 5321 3.8): buf
+ * holds SC_SRV_HOST_TEXT_SIZE(the longest text) bytes. */
+#define SC_SRV_HOST_TEXT_SIZE(text_max) (SC_SRV_MAX_HOSTNAME + sizeof(" ") - 1 + (text_max) + 1)
+void sc_srv_host_text(const smtpcore_server *s, const char *text, char *buf, size_t size);
+/* The transaction is over (RSET, a new HELO, the end of a message, a refusal that ends
+ * it): everything it set is cleared, in this one place. */
+void sc_srv_reset_txn(smtpcore_server *s);
 /* The CLOSE event; no more input is served. */
 smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v);
-void sc_srv_reset_txn(smtpcore_server *s);
 /* The LOGIN user name kept at the front of the input becomes processed input. */
 void sc_srv_auth_release(smtpcore_server *s);
 /* The queue: sc_srv_pop() hands out the oldest queued event. */
