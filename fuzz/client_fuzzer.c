@@ -102,14 +102,6 @@ typedef struct host {
     int body_stalled; /* ... unless the engine takes nothing (it waits for a reply) */
 } host;
 
-static int trace_on(void)
-{
-    static int on = -1;
-    if (on < 0)
-        on = getenv("FZ_TRACE") != NULL;
-    return on;
-}
-
 static void check_mem(host *h)
 {
     FZ_CHECK(smtpcore_client_memory(h->c) == h->mem0);
@@ -117,59 +109,21 @@ static void check_mem(host *h)
     FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs == h->allocs0);
 }
 
-/* CRLF, bare CR and bare LF each become CRLF. */
-static size_t normalise(const char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i] == '\r') {
-            out[o++] = '\r';
-            out[o++] = '\n';
-            if (i + 1 < n && in[i + 1] == '\n')
-                i++;
-        } else if (in[i] == '\n') {
-            out[o++] = '\r';
-            out[o++] = '\n';
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    return o;
-}
-
-/* The DATA body ended at bbuf[0, end): it must unstuff to what the host fed. */
+/* The DATA body ended at bbuf[0, end): it must unstuff to what the host fed (the models
+ * the stuffing target checks the transforms with, fuzz_common.h). */
 static void check_data_body(host *h, size_t end)
 {
     outp *o = &h->o;
     if (o->lost)
         return;
-    sc_unstuffer u;
-    sc_unstuffer_init(&u, 0);
-    size_t pos = 0, got = 0;
     char *content = malloc(end + 1);
-    FZ_CHECK(content != NULL);
-    for (int guard = 0; guard < 100000; guard++) {
-        size_t off = 0, len = 0, used = 0;
-        sc_unstuff_status st = sc_unstuff_next(&u, o->bbuf + pos, end - pos, &off, &len, &used);
-        if (st == SC_UNSTUFF_SEGMENT) {
-            memcpy(content + got, o->bbuf + pos + off, len);
-            got += len;
-        }
-        pos += used;
-        if (st == SC_UNSTUFF_END)
-            break;
-        FZ_CHECK(st != SC_UNSTUFF_NEED_MORE || used > 0);
-    }
-    FZ_CHECK(pos == end);
-    FZ_CHECK((u.flags & (SC_DATA_BARE_LF | SC_DATA_BARE_CR)) == 0);
     char *want = malloc(2 * h->fed_len + 3);
-    FZ_CHECK(want != NULL);
-    size_t wl = normalise(h->fed, h->fed_len, want);
-    if (wl > 0 && !(wl >= 2 && want[wl - 2] == '\r' && want[wl - 1] == '\n')) {
-        want[wl++] = '\r';
-        want[wl++] = '\n';
-    }
-    FZ_CHECK(got == wl && (wl == 0 || memcmp(content, want, wl) == 0));
+    FZ_CHECK(content != NULL && want != NULL);
+    fz_unstuffed u = fz_unstuff_all(o->bbuf, end, 0, NULL, content);
+    FZ_CHECK(u.end_at == end);
+    FZ_CHECK((u.flags & (SC_DATA_BARE_LF | SC_DATA_BARE_CR)) == 0);
+    size_t wl = fz_data_content(h->fed, h->fed_len, want);
+    FZ_CHECK(u.len == wl && (wl == 0 || memcmp(content, want, wl) == 0));
     free(want);
     free(content);
 }
@@ -181,7 +135,7 @@ static void bdat_done(host *h)
     if (!o->lost) {
         char *want = malloc(2 * h->fed_len + 3);
         FZ_CHECK(want != NULL);
-        size_t wl = h->binary ? h->fed_len : normalise(h->fed, h->fed_len, want);
+        size_t wl = h->binary ? h->fed_len : fz_normalise_crlf(h->fed, h->fed_len, want);
         const char *w = h->binary ? h->fed : want;
         FZ_CHECK(h->chunks_len == wl && (wl == 0 || memcmp(h->chunks, w, wl) == 0));
         free(want);
@@ -342,7 +296,7 @@ static void drain_output(host *h, int all)
             return;
         uint8_t c = all ? 0 : fz_ctl(&h->src);
         size_t k = c ? (c < n ? c : n) : n;
-        if (trace_on())
+        if (fz_trace_on())
             fprintf(stderr, "output %.*s", (int)k, out);
         if (c & 1u) {
             /* The view is only valid until the next call: keep a copy to compare. */
@@ -411,7 +365,7 @@ static int start_transaction(host *h, uint8_t how)
     const char *from = froms[fz_ctl(&h->src) % (sizeof froms / sizeof froms[0])];
     int rc = smtpcore_client_mail(h->c, from, (how & 8u) ? &mp : NULL);
     check_mem(h);
-    if (trace_on())
+    if (fz_trace_on())
         fprintf(stderr, "mail(%s) -> %d\n", from, rc);
     FZ_CHECK(api_ok(rc) && rc != SMTPCORE_ERR_BUFFER_FULL);
     if (strpbrk(from, "\r\n"))
@@ -652,7 +606,7 @@ static size_t drain_events(host *h)
         check_mem(h);
         if (ev.type == SMTPCORE_CEV_NONE)
             return count;
-        if (trace_on())
+        if (fz_trace_on())
             fprintf(stderr, "event %d failure=%d code=%d violation=%d\n", (int)ev.type,
                     (int)ev.failure, ev.reply.code, (int)ev.violation);
         count++;
@@ -708,13 +662,13 @@ static int pump_body(host *h)
     /* Sometimes the next transaction starts at once, behind the "." (allowed with
      * PIPELINING after DATA; refused with INVALID_STATE otherwise). */
     uint8_t next = fz_ctl(&h->src);
-    if (trace_on())
+    if (fz_trace_on())
         fprintf(stderr, "body_end ok (%s mode)\n", h->data_mode ? "DATA" : "BDAT");
     if ((next & 3u) == 0 && h->data_mode && h->tx && !h->closed) {
         size_t rcpts = h->rcpts;
         uint64_t rcpt_ok = h->rcpt_ok;
         if (start_transaction(h, next)) {
-            if (trace_on())
+            if (fz_trace_on())
                 fprintf(stderr, "next transaction started behind the dot\n");
             h->fin = 1;
             h->fin_rcpts = rcpts;
@@ -826,7 +780,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t used = (size_t)-1;
             rc = smtpcore_client_receive(h.c, h.pend, h.pend_len, &used);
             check_mem(&h);
-            if (trace_on())
+            if (fz_trace_on())
                 fprintf(stderr, "receive %zu -> %d used %zu\n", h.pend_len, rc, used);
             if (rc == SMTPCORE_ERR_CLOSED) {
                 h.closed = 1;

@@ -20,6 +20,8 @@
 
 #include <smtpcore/smtpcore.h>
 
+#include "data.h" /* the unstuffer the shared body model runs */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A finding that cannot be fixed at once is tolerated under #ifndef FZ_STRICT so that
@@ -143,6 +145,100 @@ static inline size_t fz_rng_split(fz_rng *r, size_t max)
     default: n = 1 + ((v >> 2) & 1023u); break;
     }
     return n < max ? n : max;
+}
+
+/* ---- reference models shared by the targets ----
+ * What the engine must produce, written the plain way, once: the stuffing target checks
+ * the transforms with them and the client target checks the bodies it sees on the wire. */
+
+/* DATA content: CRLF, bare CR and bare LF each become CRLF. out holds at least 2 * n. */
+static inline size_t fz_normalise_crlf(const char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] == '\r') {
+            out[o++] = '\r';
+            out[o++] = '\n';
+            if (i + 1 < n && in[i + 1] == '\n')
+                i++;
+        } else if (in[i] == '\n') {
+            out[o++] = '\r';
+            out[o++] = '\n';
+        } else {
+            out[o++] = in[i];
+        }
+    }
+    return o;
+}
+
+/* What a body the host gave after DATA unstuffs to on the server: normalised, plus CRLF
+ * when it is not empty and does not end with one. out holds at least 2 * n + 2. */
+static inline size_t fz_data_content(const char *in, size_t n, char *out)
+{
+    size_t o = fz_normalise_crlf(in, n, out);
+    if (o > 0 && !(o >= 2 && out[o - 2] == '\r' && out[o - 1] == '\n')) {
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    return o;
+}
+
+typedef struct fz_unstuffed {
+    size_t len;    /* content bytes */
+    size_t end_at; /* offset just past the end sequence, or 0 when not ended */
+    uint32_t flags;
+    uint64_t size;
+} fz_unstuffed;
+
+/* Runs the server's unstuffer (sc_unstuff_next) over s[0, n), whole when rng is NULL or in
+ * pseudo-random pieces, copying the content to content (n bytes at most) and checking the
+ * unstuffer's own contract on the way: segments inside what was used, END right after
+ * ".\r\n", at most "\r\n.\r" held back undecided, size equal to the content. */
+static inline fz_unstuffed fz_unstuff_all(const char *s, size_t n, size_t max_line,
+                                          fz_rng *rng, char *content)
+{
+    sc_unstuffer u;
+    sc_unstuffer_init(&u, max_line);
+    size_t start = 0, avail = rng ? 0 : n;
+    fz_unstuffed r = {0, 0, 0, 0};
+    for (int guard = 0;; guard++) {
+        FZ_CHECK(guard < 1000000);
+        size_t off = 0, len = 0, used = 0;
+        sc_unstuff_status st = sc_unstuff_next(&u, s + start, avail - start, &off, &len, &used);
+        FZ_CHECK(used <= avail - start);
+        if (st == SC_UNSTUFF_SEGMENT) {
+            FZ_CHECK(len > 0 && off + len <= avail - start && off + len <= used);
+            memcpy(content + r.len, s + start + off, len);
+            r.len += len;
+        } else if (st == SC_UNSTUFF_END) {
+            FZ_CHECK(used >= 3 && memcmp(s + start + used - 3, ".\r\n", 3) == 0);
+            start += used;
+            r.end_at = start;
+            break;
+        } else {
+            FZ_CHECK(st == SC_UNSTUFF_NEED_MORE);
+            FZ_CHECK(avail - start - used <= 4);
+            if (used == 0 && avail == n)
+                break;
+        }
+        start += used;
+        if (st == SC_UNSTUFF_NEED_MORE && avail < n)
+            avail += fz_rng_split(rng, n - avail);
+    }
+    r.flags = u.flags;
+    r.size = u.size;
+    FZ_CHECK(r.size == r.len);
+    return r;
+}
+
+/* FZ_TRACE=1 in the environment makes a target print what its host does (to read a
+ * crash); read once. */
+static inline int fz_trace_on(void)
+{
+    static int on = -1; /* the one cache of an environment variable, not session state */
+    if (on < 0)
+        on = getenv("FZ_TRACE") != NULL;
+    return on;
 }
 
 /* ---- memory checks ---- */

@@ -4,9 +4,8 @@
 
     fuzz/make_corpus.py OUTDIR        # writes OUTDIR/<target>/<sha1>
 
-The result is not committed as is: scripts/fuzz-corpus.sh (or the steps in
-docs/fuzzing.md) merges it with -merge=1 into fuzz/corpus/<target>/, keeping only inputs
-that add coverage. The seed layouts below must match the targets' input formats
+The result is not committed as is: fuzz/update_corpus.sh merges it with -merge=1 into
+fuzz/corpus/<target>/, keeping only inputs that add coverage. The seed layouts below must match the targets' input formats
 (fuzz_common.h: wire bytes at the front, decision bytes at the back).
 """
 import hashlib

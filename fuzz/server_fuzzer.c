@@ -57,15 +57,6 @@ typedef struct host {
 
 static const char *const own_names[] = {"localhost", "mx.example.org", "[192.0.2.1]"};
 
-/* FZ_TRACE=1 in the environment prints what the host does (to read a crash). */
-static int trace_on(void)
-{
-    static int on = -1;
-    if (on < 0)
-        on = getenv("FZ_TRACE") != NULL;
-    return on;
-}
-
 static void check_mem(host *h)
 {
     FZ_CHECK(smtpcore_server_memory(h->s) == h->mem0);
@@ -185,7 +176,7 @@ static void lmtp_step(host *h)
         int code = codes[fz_ctl(&h->src) % (sizeof codes / sizeof codes[0])];
         rc = smtpcore_server_reply_rcpt(s, idx, code, pick_enhanced(&h->src, code),
                                         pick_text(&h->src));
-        if (trace_on())
+        if (fz_trace_on())
             fprintf(stderr, "  reply_rcpt(%zu, %d) -> %d\n", idx, code, rc);
         if (idx >= h->lmtp_n || code / 100 == 3 || code < 200 || code > 599)
             FZ_CHECK(rc == SMTPCORE_ERR_INVALID_ARGUMENT);
@@ -220,7 +211,7 @@ static void host_close(host *h)
         break;
     }
     }
-    if (trace_on())
+    if (fz_trace_on())
         fprintf(stderr, "  host close %u -> %d\n", k & 3u, rc);
     FZ_CHECK(rc == SMTPCORE_OK || ok_refusal(rc) || (closing && rc == SMTPCORE_ERR_CLOSED));
     if (rc == SMTPCORE_OK) {
@@ -307,7 +298,7 @@ static void answer(host *h, const smtpcore_server_event *ev)
     default:
         break;
     }
-    if (trace_on())
+    if (fz_trace_on())
         fprintf(stderr, "  answer choice %u rc=%d\n", a & 7u, rc);
     FZ_CHECK(rc == SMTPCORE_OK || ok_refusal(rc));
     FZ_CHECK(smtpcore_strerror(rc) != NULL);
@@ -331,7 +322,7 @@ static void drain_output(host *h, int all)
         uint8_t c = all ? 0 : fz_ctl(&h->src);
         if (c)
             k = c < n ? c : n;
-        if (trace_on())
+        if (fz_trace_on())
             fprintf(stderr, "output %.*s", (int)k, out);
         if (c & 1u) {
             /* The view is only valid until the next call: keep a copy to compare. */
@@ -369,7 +360,7 @@ static size_t drain_events(host *h)
             return count;
         }
         count++;
-        if (trace_on())
+        if (fz_trace_on())
             fprintf(stderr, "event %d answer=%d violation=%d reply=%d line=%.*s\n", (int)ev.type,
                     ev.answer_required, (int)ev.violation, ev.reply_code, (int)ev.line.len,
                     ev.line.ptr ? ev.line.ptr : "");
@@ -422,7 +413,7 @@ static size_t feed(host *h, const char *p, size_t n)
 {
     size_t used = (size_t)-1;
     int rc = smtpcore_server_receive(h->s, p, n, &used);
-    if (trace_on())
+    if (fz_trace_on())
         fprintf(stderr, "receive %zu -> rc=%d used=%zu\n", n, rc, used);
     check_mem(h);
     if (rc == SMTPCORE_ERR_CLOSED) {
@@ -647,7 +638,7 @@ static void run_raw(host *h)
         }
         if (!eof) {
             FZ_CHECK(smtpcore_server_receive_eof(h->s) == SMTPCORE_OK);
-            if (trace_on())
+            if (fz_trace_on())
                 fprintf(stderr, "eof\n");
             check_mem(h);
             eof = 1;

@@ -37,7 +37,7 @@ static void drain(smtpcore_server *s, record *r)
         smtpcore_server_event ev;
         while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_SEV_NONE) {
             any = 1;
-            if (getenv("FZ_TRACE"))
+            if (fz_trace_on())
                 fprintf(stderr, "%s event %d violation %d size %llu data %zu line %.*s\n",
                         r == &rec_whole ? "whole" : "split", (int)ev.type, (int)ev.violation,
                         (unsigned long long)ev.message_size, ev.data.len, (int)ev.line.len,

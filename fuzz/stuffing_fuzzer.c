@@ -6,33 +6,13 @@
  * (mode, output buffer size, a seed for the read splits of both sides).
  *
  * Invariants: the stuffed stream never holds a bare CR or LF, never holds CRLF.CRLF
- * before its end, and unstuffs to exactly normalise(body) (+ CRLF when the body did not
- * end with one), with the END at the last byte; unstuffing the same stream whole and in
- * pieces gives the same content, flags and size; BDAT mode and BINARYMIME mode are
- * checked against their own expectations. */
+ * before its end, and unstuffs to exactly fz_data_content(body) (fuzz_common.h: CRLF
+ * normalised, + CRLF when the body did not end with one), with the END at the last byte;
+ * unstuffing the same stream whole and in pieces gives the same content, flags and size;
+ * BDAT mode and BINARYMIME mode are checked against their own expectations. */
 #include "fuzz_common.h"
 
 #include "data.h"
-
-/* CRLF, bare CR and bare LF each become CRLF. */
-static size_t normalise(const char *in, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i] == '\r') {
-            out[o++] = '\r';
-            out[o++] = '\n';
-            if (i + 1 < n && in[i + 1] == '\n')
-                i++;
-        } else if (in[i] == '\n') {
-            out[o++] = '\r';
-            out[o++] = '\n';
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    return o;
-}
 
 /* Runs the client side over body in pseudo-random pieces with a small output buffer. */
 static size_t stuff_all(const char *body, size_t n, int dot, int binary, size_t ocap, fz_rng *rng,
@@ -60,53 +40,6 @@ static size_t stuff_all(const char *body, size_t n, int dot, int binary, size_t 
     memcpy(out + op, tmp, w);
     op += w;
     return op;
-}
-
-typedef struct unstuffed {
-    size_t len;        /* content bytes */
-    size_t end_at;     /* offset just past the end sequence, or 0 when not ended */
-    uint32_t flags;
-    uint64_t size;
-} unstuffed;
-
-/* Runs the server side over s[0, n) in pieces (whole when rng is NULL). */
-static unstuffed unstuff_all(const char *s, size_t n, size_t max_line, fz_rng *rng, char *content)
-{
-    sc_unstuffer u;
-    sc_unstuffer_init(&u, max_line);
-    size_t start = 0, avail = rng ? 0 : n;
-    unstuffed r = {0, 0, 0, 0};
-    for (int guard = 0;; guard++) {
-        FZ_CHECK(guard < 1000000);
-        size_t off = 0, len = 0, used = 0;
-        sc_unstuff_status st = sc_unstuff_next(&u, s + start, avail - start, &off, &len, &used);
-        FZ_CHECK(used <= avail - start);
-        if (st == SC_UNSTUFF_SEGMENT) {
-            FZ_CHECK(len > 0 && off + len <= avail - start && off + len <= used);
-            memcpy(content + r.len, s + start + off, len);
-            r.len += len;
-        } else if (st == SC_UNSTUFF_END) {
-            FZ_CHECK(used >= 3 && memcmp(s + start + used - 3, ".\r\n", 3) == 0);
-            start += used;
-            r.end_at = start;
-            break;
-        } else {
-            FZ_CHECK(st == SC_UNSTUFF_NEED_MORE);
-            /* At most "\r\n.\r" may be held back undecided. */
-            FZ_CHECK(avail - start - used <= 4);
-            if (used == 0 && avail == n) {
-                start += used;
-                break;
-            }
-        }
-        start += used;
-        if (st == SC_UNSTUFF_NEED_MORE && avail < n)
-            avail += fz_rng_split(rng, n - avail);
-    }
-    r.flags = u.flags;
-    r.size = u.size;
-    FZ_CHECK(r.size == r.len);
-    return r;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -140,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(sl == n && (n == 0 || memcmp(stuffed, body, n) == 0));
         goto out;
     }
-    size_t wl = normalise(body, n, want);
+    size_t wl = fz_normalise_crlf(body, n, want);
     /* Never a bare CR or LF on the wire. */
     for (size_t i = 0; i < sl; i++) {
         if (stuffed[i] == '\r')
@@ -153,10 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(sl == wl && (wl == 0 || memcmp(stuffed, want, wl) == 0));
         goto out;
     }
-    if (wl > 0 && !(wl >= 2 && want[wl - 2] == '\r' && want[wl - 1] == '\n')) {
-        want[wl++] = '\r';
-        want[wl++] = '\n';
-    }
+    wl = fz_data_content(body, n, want);
 
     /* The end sequence appears exactly once, at the very end. */
     FZ_CHECK(sl >= 3 && memcmp(stuffed + sl - 3, ".\r\n", 3) == 0);
@@ -164,20 +94,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i + 5 < sl; i++)
         FZ_CHECK(memcmp(stuffed + i, "\r\n.\r\n", 5) != 0);
 
-    unstuffed a = unstuff_all(stuffed, sl, max_line, NULL, got);
+    fz_unstuffed a = fz_unstuff_all(stuffed, sl, max_line, NULL, got);
     FZ_CHECK(a.end_at == sl);
     FZ_CHECK(a.len == wl && (wl == 0 || memcmp(got, want, wl) == 0));
     FZ_CHECK((a.flags & (SC_DATA_BARE_LF | SC_DATA_BARE_CR)) == 0);
     FZ_CHECK(((a.flags & SC_DATA_NUL) != 0) == (memchr(body, 0, n) != NULL));
 
-    unstuffed b = unstuff_all(stuffed, sl, max_line, &rng, got2);
+    fz_unstuffed b = fz_unstuff_all(stuffed, sl, max_line, &rng, got2);
     FZ_CHECK(b.end_at == a.end_at && b.len == a.len && b.flags == a.flags && b.size == a.size);
     FZ_CHECK(a.len == 0 || memcmp(got, got2, a.len) == 0);
 
     /* The raw body fed to the server unstuffer directly (no client in between): whole
      * and split must agree, whatever smuggling tricks the bytes hold. */
-    unstuffed c = unstuff_all(body, n, max_line, NULL, got);
-    unstuffed d = unstuff_all(body, n, max_line, &rng, got2);
+    fz_unstuffed c = fz_unstuff_all(body, n, max_line, NULL, got);
+    fz_unstuffed d = fz_unstuff_all(body, n, max_line, &rng, got2);
     FZ_CHECK(c.end_at == d.end_at && c.len == d.len && c.size == d.size);
     FZ_CHECK(c.len == 0 || memcmp(got, got2, c.len) == 0);
     if (c.end_at) /* when ended, the flags cover the same bytes */
