@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <smtpcore/smtpcore.h>
+
 #include "client_script.h"
 #include "server_transcript.h"
 #include "transcript_text.h"
@@ -167,4 +169,18 @@ Test(transcript_dialect, listing_has_no_cap)
     unlink(path);
     cr_expect_eq(rmdir(dir), 0);
     cr_expect_eq(ts_list_dir(dir, ".txt", &names), -1);
+}
+
+/* The violation names of event lines cover exactly the library's violations: a value the
+ * library describes has a name, the first one it does not know has none. */
+Test(transcript_dialect, violation_names_match_the_library)
+{
+    const char *unknown = smtpcore_violation_str(-1);
+    int v = 0;
+    for (; strcmp(smtpcore_violation_str(v), unknown) != 0; v++) {
+        cr_expect_str_neq(ts_violation_name(v), "?", "violation %d has no name", v);
+        cr_expect_eq(ts_violation_lookup(ts_violation_name(v), strlen(ts_violation_name(v))), v);
+    }
+    cr_expect_gt(v, 30);
+    cr_expect_str_eq(ts_violation_name(v), "?", "name for %d, which the library lacks", v);
 }

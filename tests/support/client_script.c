@@ -24,14 +24,6 @@ static const char *const ccs_ev_names[] = {
     "RCPT_RESULT", "SEND_BODY", "MESSAGE_RESULT", "REPLY", "PROTOCOL_ERROR", "CLOSED",
     "DELIVERY_RESULT", "XCLIENT_RESULT"};
 
-static const char *const ccs_viol_names[] = {
-    "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
-    "BAD_SEQUENCE", "EARLY_TALKER", "IMPROPER_PIPELINING", "STARTTLS_INJECTION",
-    "TOO_MANY_ERRORS", "MESSAGE_TOO_BIG", "TOO_MANY_RECIPIENTS", "BAD_PARAMETER",
-    "UNKNOWN_PARAMETER", "AUTH_FAILED", "MALFORMED_REPLY", "UNEXPECTED_REPLY",
-    "REPLY_TOO_LONG", "TLS_REQUIRED", "SERVICE_UNAVAILABLE", "CONNECTION_LOST",
-    "LOOP_DETECTED", "UNSUPPORTED"};
-
 static const char *ccs_failure_name(smtpcore_failure f)
 {
     switch (f) {
@@ -45,8 +37,7 @@ static const char *ccs_failure_name(smtpcore_failure f)
 
 static const char *ccs_viol(int v)
 {
-    size_t n = sizeof(ccs_viol_names) / sizeof(ccs_viol_names[0]);
-    return v >= 0 && (size_t)v < n ? ccs_viol_names[v] : "?";
+    return ts_violation_name(v);
 }
 
 void ccs_format_event(const void *evp, char *out, size_t cap)
@@ -190,16 +181,6 @@ static int ccs_drain(ccs_run *r)
     return ccs_fail(r, "events never end");
 }
 
-static uint64_t ccs_next_rand(ccs_run *r)
-{
-    uint64_t x = r->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    r->rng = x;
-    return x;
-}
-
 static int ccs_deliver(ccs_run *r, const char *p, size_t n)
 {
     int stuck = 0;
@@ -237,7 +218,7 @@ static int ccs_flush_block(ccs_run *r)
             if (pos == 0 && r->param > 0 && r->param < len)
                 k = (size_t)r->param;
             break;
-        case CCS_RANDOM: k = 1 + (size_t)(ccs_next_rand(r) % (len - pos < 40 ? len - pos : 40)); break;
+        case CCS_RANDOM: k = 1 + (size_t)(ts_rand(&r->rng) % (len - pos < 40 ? len - pos : 40)); break;
         }
         if (ccs_deliver(r, p + pos, k) != 0)
             return -1;

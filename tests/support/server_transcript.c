@@ -22,17 +22,6 @@ static const char *const sct_event_names[] = {
     "RSET", "NOOP", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "QUIT", "PROTOCOL_ERROR", "CLOSE",
     "PROXY", "XCLIENT"};
 
-static const char *const sct_violation_names[] = {
-    "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
-    "BAD_SEQUENCE", "EARLY_TALKER", "IMPROPER_PIPELINING", "STARTTLS_INJECTION",
-    "TOO_MANY_ERRORS", "MESSAGE_TOO_BIG", "TOO_MANY_RECIPIENTS", "BAD_PARAMETER",
-    "UNKNOWN_PARAMETER", "AUTH_FAILED", "MALFORMED_REPLY", "UNEXPECTED_REPLY",
-    "REPLY_TOO_LONG", "TLS_REQUIRED", "SERVICE_UNAVAILABLE", "CONNECTION_LOST",
-    "LOOP_DETECTED", "UNSUPPORTED", "PROXY_BAD_SIGNATURE", "PROXY_TRUNCATED",
-    "PROXY_TOO_LONG", "PROXY_V1_SYNTAX", "PROXY_BAD_ADDRESS", "PROXY_LENGTH_MISMATCH",
-    "PROXY_BAD_CRC", "PROXY_UNSUPPORTED", "PROXY_BAD_TLV", "XCLIENT_DENIED", "XCLIENT_SYNTAX",
-    "TOO_MANY_AUTH_FAILURES", "HOST_CLOSE"};
-
 const char *sct_event_name(int type)
 {
     size_t n = sizeof(sct_event_names) / sizeof(sct_event_names[0]);
@@ -41,8 +30,7 @@ const char *sct_event_name(int type)
 
 const char *sct_violation_name(int v)
 {
-    size_t n = sizeof(sct_violation_names) / sizeof(sct_violation_names[0]);
-    return v >= 0 && (size_t)v < n ? sct_violation_names[v] : "?";
+    return ts_violation_name(v);
 }
 
 
@@ -399,8 +387,7 @@ static int sct_expect_parse(sct_script *sc, const char *line, const char *arg, c
         return sct_fail(err, cap, "unknown event: %s", line);
     if (arg[wl] == ' ') {
         const char *v = arg + wl + 1;
-        e->violation = sct_lookup(sct_violation_names,
-                                  sizeof(sct_violation_names) / sizeof(char *), v, strlen(v));
+        e->violation = ts_violation_lookup(v, strlen(v));
         if (e->violation < 0)
             return sct_fail(err, cap, "unknown violation: %s", line);
     }
@@ -513,16 +500,6 @@ typedef struct sct_run {
     size_t errcap;
     int too_many_events; /* more than SCT_MAX_EVENTS: the file fails */
 } sct_run;
-
-static uint64_t sct_rand(sct_run *r)
-{
-    uint64_t x = r->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    r->rng = x;
-    return x;
-}
 
 /* A plain answer (or the host ending the session instead of answering). */
 static int sct_apply(sct_run *r, const sct_answer *a)
@@ -739,7 +716,7 @@ static int sct_feed(sct_run *r, const char *p, size_t len, sct_mode mode)
         if (mode == SCT_BYTES)
             chunk = 1;
         else if (mode == SCT_RANDOM) {
-            uint64_t x = sct_rand(r);
+            uint64_t x = ts_rand(&r->rng);
             size_t c = (x & 3) == 0 ? 1 + (size_t)(x >> 8) % 3 : 1 + (size_t)(x >> 8) % 40;
             if (c < chunk)
                 chunk = c;

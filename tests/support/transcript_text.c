@@ -137,3 +137,38 @@ int ts_event_matches(const char *have, size_t hl, const char *want)
     size_t wl = strlen(want);
     return wl <= hl && memcmp(have, want, wl) == 0 && (wl == hl || have[wl] == ' ');
 }
+
+static const char *const ts_violation_names[] = {
+    "NONE", "LINE_TOO_LONG", "BARE_LF", "BARE_CR", "NUL", "8BIT", "SYNTAX", "UNKNOWN_COMMAND",
+    "BAD_SEQUENCE", "EARLY_TALKER", "IMPROPER_PIPELINING", "STARTTLS_INJECTION",
+    "TOO_MANY_ERRORS", "MESSAGE_TOO_BIG", "TOO_MANY_RECIPIENTS", "BAD_PARAMETER",
+    "UNKNOWN_PARAMETER", "AUTH_FAILED", "MALFORMED_REPLY", "UNEXPECTED_REPLY",
+    "REPLY_TOO_LONG", "TLS_REQUIRED", "SERVICE_UNAVAILABLE", "CONNECTION_LOST",
+    "LOOP_DETECTED", "UNSUPPORTED", "PROXY_BAD_SIGNATURE", "PROXY_TRUNCATED",
+    "PROXY_TOO_LONG", "PROXY_V1_SYNTAX", "PROXY_BAD_ADDRESS", "PROXY_LENGTH_MISMATCH",
+    "PROXY_BAD_CRC", "PROXY_UNSUPPORTED", "PROXY_BAD_TLV", "XCLIENT_DENIED", "XCLIENT_SYNTAX",
+    "TOO_MANY_AUTH_FAILURES", "HOST_CLOSE"};
+
+const char *ts_violation_name(int v)
+{
+    size_t n = sizeof(ts_violation_names) / sizeof(ts_violation_names[0]);
+    return v >= 0 && (size_t)v < n ? ts_violation_names[v] : "?";
+}
+
+int ts_violation_lookup(const char *w, size_t wl)
+{
+    for (size_t i = 0; i < sizeof(ts_violation_names) / sizeof(ts_violation_names[0]); i++)
+        if (strlen(ts_violation_names[i]) == wl && memcmp(ts_violation_names[i], w, wl) == 0)
+            return (int)i;
+    return -1;
+}
+
+uint64_t ts_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
+}

@@ -5,6 +5,7 @@
 #define SMTPCORE_TEST_TRANSCRIPT_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Decodes \r \n \t \0 \s (space) \\ and \xNN from in[0, len) into out (at most cap bytes);
  * any other escaped character stands for itself. Returns the bytes written. */
@@ -39,5 +40,15 @@ size_t ts_prefix(const char *line, const char **arg);
 /* 1 when want matches the formatted event have[0, hl): want is a prefix of it that ends at
  * a word boundary, so trailing details may be left out. */
 int ts_event_matches(const char *have, size_t hl, const char *want);
+
+/* The name event lines give a violation in both roles: the SMTPCORE_V_* name without the
+ * prefix ("BARE_LF"), or "?" for a value the table does not have (test_transcript_dialect
+ * checks the table against smtpcore_violation_str(), so a new violation cannot be missed). */
+const char *ts_violation_name(int v);
+/* The violation named w[0, wl), or -1. */
+int ts_violation_lookup(const char *w, size_t wl);
+
+/* The runners' split generator (xorshift64): the next value of *state. */
+uint64_t ts_rand(uint64_t *state);
 
 #endif
