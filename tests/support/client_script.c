@@ -229,11 +229,13 @@ static int ccs_flush_block(ccs_run *r)
 
 static int ccs_error_code(const char *s)
 {
+#define CCS_ERR(name) {#name, SMTPCORE_ERR_##name}
     static const struct { const char *n; int v; } t[] = {
-        {"OK", 0}, {"INVALID_ARGUMENT", -1}, {"NOMEM", -2}, {"INVALID_STATE", -3},
-        {"BUFFER_FULL", -4}, {"CLOSED", -5}, {"INJECTION", -6}, {"SYNTAX", -7},
-        {"UNSUPPORTED", -8}, {"TOO_LONG", -9}, {"NO_ANSWER_PENDING", -10},
-        {"8BIT_NOT_OFFERED", -11}};
+        {"OK", SMTPCORE_OK}, CCS_ERR(INVALID_ARGUMENT), CCS_ERR(NOMEM),
+        CCS_ERR(INVALID_STATE), CCS_ERR(BUFFER_FULL), CCS_ERR(CLOSED), CCS_ERR(INJECTION),
+        CCS_ERR(SYNTAX), CCS_ERR(UNSUPPORTED), CCS_ERR(TOO_LONG), CCS_ERR(NO_ANSWER_PENDING),
+        CCS_ERR(8BIT_NOT_OFFERED)};
+#undef CCS_ERR
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (strcmp(t[i].n, s) == 0)
             return t[i].v;
