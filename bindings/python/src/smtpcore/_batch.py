@@ -24,7 +24,7 @@ from typing import Any, Iterable, Union
 from ._ffi import ffi, lib
 from .client import ClientConnection
 from .enums import BodyType, ErrorCode, Extension, Failure, failure_of, violation_of
-from .errors import InvalidStateError, SMTPCoreError, check, error_for
+from .errors import InvalidStateError, SMTPCoreError, check, error_for, send_error
 from .values import Reply, _slice, decode_text, encode_text
 
 _SIZE = int(Extension.SIZE)
@@ -89,7 +89,6 @@ class SendResult:
         exception ``send()`` raises for it); "" when it was delivered."""
         if self.failure == Failure.SUCCESS:
             return ""
-        from .errors import send_error
         return str(send_error(self))
 
 

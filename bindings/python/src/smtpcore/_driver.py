@@ -245,11 +245,9 @@ class ClientDriver:
                     continue
                 return t
             out = conn.data_to_send()
-            if out:  # writing raises no event: drain it all, then wait
-                while out:
-                    yield WRITE, out
-                    out = conn.data_to_send()
-                continue
+            while out:  # writing raises no event: drain it all, then wait
+                yield WRITE, out
+                out = conn.data_to_send()
             if idle is not None and not idled:
                 idled = True  # once per wait
                 if idle():
@@ -290,25 +288,46 @@ class ClientDriver:
                 raise self._failed()
 
     def _run(self, jobs: list[Job]) -> Op[list[SendResult]]:
-        """Drives a :class:`Batch` (one transaction after the other)."""
+        """Drives a :class:`Batch` (one transaction after the other). The hot path of
+        both clients: the wait of :meth:`_next` is written out here (no generator per
+        wait), and events are raw types from the C struct, no event objects."""
         conn = self._conn
         assert conn is not None
         batch = Batch(conn, jobs, self._mp, int(self.caps.extensions), self.allow_8bit)
         batch.start()
+        next_raw = conn._next_raw
+        on_event = batch.on_event
+        idled = False
         while batch.pending:
-            # Raw event types from the C struct, no event objects; a large body reaches
-            # the engine while the output drains, and the next message may start behind
-            # its "." before the replies are awaited.
-            t = conn._next_raw()
+            t = next_raw()
             if not t:
-                t = yield from self._next(batch.start)
-            elif t == _T_STARTTLS or t == _T_CHALLENGE:
+                # Write everything (a large body reaches the engine while the output
+                # drains), let the batch queue the next message behind the last "."
+                # once per wait, then wait for the server.
+                out = conn.data_to_send()
+                while out:
+                    yield WRITE, out
+                    out = conn.data_to_send()
+                if not idled:
+                    idled = True
+                    if batch.start():
+                        continue
+                if self._eof:
+                    raise SMTPServerDisconnected("connection closed by the server")
+                eof = yield READ, None
+                idled = False
+                if eof:
+                    self._eof = True
+                    conn.receive_eof()
+                continue
+            if t == _T_STARTTLS or t == _T_CHALLENGE:
                 yield from self._host_step(t)
                 continue
+            idled = False  # a new wait may call batch.start again
             if t == _T_READY:
                 self.caps = Caps._from_c(conn._ev.caps)
                 self._ready = True
-            batch.on_event(t)
+            on_event(t)
         return batch.results
 
     def _simple(self, fn: Callable[[ClientConnection], None]) -> Op[Reply | None]:

@@ -12,6 +12,7 @@ import ipaddress
 from typing import Any, Iterable, Mapping, Union
 
 from .enums import ErrorCode, ProxyCommand, ProxyFamily, ProxyMode, XclientState
+from .errors import SMTPClientError, SMTPCoreError
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -120,7 +121,6 @@ def from_xclient(session: Any, attrs: Mapping[str, Any]) -> None:
 def send_xclient(conn: Any, attrs: Mapping[str, str]) -> None:
     """The client's XCLIENT, sent at the first Ready; a server that does not offer it is
     a refusal (SMTPClientError), never a silent send under our own name."""
-    from .errors import SMTPClientError, SMTPCoreError
     try:
         conn.xclient(dict(attrs))
     except SMTPCoreError as exc:
@@ -130,7 +130,6 @@ def send_xclient(conn: Any, attrs: Mapping[str, str]) -> None:
 
 
 def xclient_refused(reply: Any) -> Exception:
-    from .errors import SMTPClientError
     return SMTPClientError("XCLIENT refused", reply)
 
 

@@ -27,7 +27,7 @@ from ._ffi import ffi
 from .client import ClientConnection
 from .enums import BodyType, Failure
 from .errors import (
-    SendError, SMTPClientError, SMTPCoreError, SMTPTimeoutError, send_error, tls_error,
+    SMTPClientError, SMTPCoreError, SMTPTimeoutError, send_error, tls_error,
 )
 from .values import Caps, Reply
 
@@ -131,18 +131,20 @@ class SMTPClient(ClientDriver):
     # -- the I/O of the driver's steps
     def _drive(self, op: Op[T]) -> T:
         """Runs a step of the driver, doing the I/O it asks for."""
-        value: Any = None
         transcript = self._transcript
+        conn, sock = self._conn, self._sock
+        if conn is None or sock is None:
+            op.close()
+            raise SMTPClientError("not connected")
+        send = op.send
+        buf, view, cbuf = self._buf, self._view, self._cbuf
+        value: Any = None
         while True:
             try:
-                kind, arg = op.send(value)
+                kind, arg = send(value)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             value = None
-            sock = self._sock
-            if sock is None:
-                op.close()
-                raise SMTPClientError("not connected")
             if kind == WRITE:
                 if transcript is not None:
                     transcript.sent(arg)
@@ -152,17 +154,16 @@ class SMTPClient(ClientDriver):
                     raise SMTPTimeoutError("timed out writing to the server") from exc
             elif kind == READ:
                 try:
-                    n = sock.recv_into(self._buf)
+                    n = sock.recv_into(buf)
                 except socket.timeout as exc:
                     raise SMTPTimeoutError("timed out waiting for the server") from exc
                 if transcript is not None:
-                    transcript.received(self._buf[:n])
+                    transcript.received(buf[:n])
                 if n:
-                    assert self._conn is not None
-                    self._conn._receive_into(self._cbuf, self._view, n)
+                    conn._receive_into(cbuf, view, n)
                 value = n == 0
             elif kind == START_TLS:
-                self._sock = self._wrap(sock)
+                sock = self._sock = self._wrap(sock)
             elif kind == CHALLENGE:
                 if self.auth_callback is not None:
                     value = self.auth_callback(arg)

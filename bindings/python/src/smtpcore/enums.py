@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
-from ._ffi import lib
+from ._ffi import ffi, lib
 
 __all__ = [
     "ErrorCode", "Violation", "ReplyFlag", "Extension", "AuthMech", "HeloClass", "BodyType",
@@ -79,7 +79,6 @@ class Violation(IntEnum):
     @property
     def description(self) -> str:
         """The engine's English description (smtpcore_violation_str)."""
-        from ._ffi import ffi
         text: bytes = ffi.string(lib.smtpcore_violation_str(int(self)))
         return text.decode("ascii")
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Iterable, Iterator, Mapping
 from ._connection import _Connection
 from ._ffi import ffi, lib
 from .enums import (
-    AuthMech, BareLfPolicy, ErrorCode, Extension, HeloClass, HeloPolicy, InjectionPolicy,
+    AuthMech, BareLfPolicy, Extension, HeloClass, HeloPolicy, InjectionPolicy,
     ProxyCommand, ProxyFamily, ProxyMode, ProxyTransport, ServerEventType, NulPolicy, SyncPolicy,
     ShutdownReason, TalkerPolicy, Violation, XclientState, violation_of,
 )
