@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Client session: lifecycle, input framing, the event queue, the command queue and the
- * RFC 2920 pump. Reply interpretation lives in client_proto.c, the transaction API in
- * client_tx.c, AUTH in client_auth.c. */
+/* Client session, top layer: the public lifecycle, output and input calls and the
+ * smtpcore_client_next_event() loop, which frames replies and hands each to client_proto.c.
+ * Below it: client_proto.c (what a reply means), client_tx.c, client_auth.c,
+ * client_lmtp.c and client_xclient.c, then the session core (client_core.c) and the
+ * command queue (client_queue.c). Calls only go down (scripts/check_layers.sh). */
 #include <string.h>
 
 #include "alloc.h"
@@ -10,10 +12,6 @@
 #include "command.h"
 #include "proxy.h"
 #include "syntax.h"
-
-/* Queue entry header: kind, then the length as two big-endian bytes. */
-#define SC_QHDR 3
-#define SC_QMAX 65535u
 
 void smtpcore_client_config_init(smtpcore_client_config *cfg)
 {
@@ -249,282 +247,6 @@ size_t smtpcore_client_copy_output(smtpcore_client *c, char *buf, size_t cap)
     return n;
 }
 
-/* ---- events ---- */
-
-sc_cev *sc_client_push_ev(smtpcore_client *c, smtpcore_client_event_type t, smtpcore_failure f,
-                          const smtpcore_reply *reply)
-{
-    if (c->evq_len == SC_CEV_QUEUE)
-        return NULL; /* cannot happen: every step pushes at most a few events */
-    sc_cev *e = &c->evq[(c->evq_head + c->evq_len) % SC_CEV_QUEUE];
-    c->evq_len++;
-    memset(e, 0, sizeof *e);
-    e->ev.type = t;
-    e->ev.failure = f;
-    if (reply) {
-        e->ev.reply = *reply;
-        e->with_reply = 1;
-    }
-    e->ev.caps = c->caps;
-    return e;
-}
-
-void sc_client_push(smtpcore_client *c, smtpcore_client_event_type t, smtpcore_failure f,
-                    const smtpcore_reply *reply, smtpcore_violation v, const char *msg)
-{
-    sc_cev *e = sc_client_push_ev(c, t, f, reply);
-    if (!e)
-        return;
-    e->ev.violation = v;
-    if (msg) {
-        e->ev.message.ptr = msg;
-        e->ev.message.len = strlen(msg);
-    }
-}
-
-smtpcore_failure sc_client_class(int code)
-{
-    if (code >= 500)
-        return SMTPCORE_FAIL_PERMANENT;
-    if (code >= 400)
-        return SMTPCORE_FAIL_TRANSIENT;
-    return SMTPCORE_SUCCESS;
-}
-
-void sc_client_ready(smtpcore_client *c)
-{
-    c->state = SC_CS_READY;
-    sc_client_push(c, SMTPCORE_CEV_READY, SMTPCORE_SUCCESS, NULL, SMTPCORE_V_NONE, NULL);
-}
-
-/* Ends the conversation. Pending commands are dropped; QUIT is written only when asked and
- * when it cannot be mistaken for body content. */
-void sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *reply,
-                     smtpcore_violation v, int send_quit)
-{
-    if (c->state == SC_CS_CLOSED)
-        return;
-    if (c->fin_pending)
-        sc_client_fin_result(c, f == SMTPCORE_SUCCESS ? SMTPCORE_FAIL_TRANSIENT : f, reply, v,
-                             "transaction aborted: connection closing");
-    if (c->tx != SC_TX_NONE) {
-        c->tx = SC_TX_NONE;
-        if (c->bdat_fail != SMTPCORE_SUCCESS) {
-            /* The server already refused a chunk: that verdict is the message's outcome;
-             * the closing reason stays in violation and in CLOSED. */
-            sc_client_push(c, SMTPCORE_CEV_MESSAGE_RESULT, c->bdat_fail, &c->bdat_reply, v,
-                           "transaction failed (BDAT chunk refused); connection closing");
-            c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].with_reply = 0;
-            c->bdat_fail = SMTPCORE_SUCCESS;
-        } else {
-            sc_client_push(c, SMTPCORE_CEV_MESSAGE_RESULT,
-                           f == SMTPCORE_SUCCESS ? SMTPCORE_FAIL_TRANSIENT : f, reply, v,
-                           "transaction aborted: connection closing");
-        }
-        c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_accepted = c->rcpt_accepted;
-        c->evq[(c->evq_head + c->evq_len - 1) % SC_CEV_QUEUE].ev.rcpt_total = c->rcpt_total;
-    }
-    sc_client_lmtp_reset(c);
-    c->queue.start = c->queue.end = 0;
-    if (send_quit && !c->quit_queued)
-        (void)sc_buf_append_all(&c->out, "QUIT\r\n", 6);
-    c->state = SC_CS_CLOSED;
-    c->closed_emitted = 1;
-    sc_client_push(c, SMTPCORE_CEV_CLOSED, f, reply, v, NULL);
-}
-
-void sc_client_protocol_error(smtpcore_client *c, const smtpcore_reply *reply,
-                              smtpcore_violation v, const char *msg)
-{
-    if (c->state == SC_CS_CLOSED)
-        return;
-    sc_client_push(c, SMTPCORE_CEV_PROTOCOL_ERROR, SMTPCORE_FAIL_PERMANENT, reply, v, msg);
-    /* The reply stream can no longer be matched to commands: nothing more is sent. */
-    sc_client_close(c, SMTPCORE_FAIL_PERMANENT, reply, v, 0);
-}
-
-/* ---- command queue ---- */
-
-int sc_client_ends_group(sc_ckind k)
-{
-    switch (k) {
-    case SC_CK_RSET_TXN:
-    case SC_CK_RSET_USER:
-    case SC_CK_MAIL:
-    case SC_CK_RCPT:
-    case SC_CK_BDAT:
-    case SC_CK_BODY_MARK:
-    case SC_CK_DOT:
-    case SC_CK_DOT_SWALLOW:
-        return 0;
-    default:
-        return 1;
-    }
-}
-
-int sc_client_is_tx_kind(sc_ckind k)
-{
-    switch (k) {
-    case SC_CK_MAIL:
-    case SC_CK_RCPT:
-    case SC_CK_DATA:
-    case SC_CK_BODY_MARK:
-    case SC_CK_DOT:
-    case SC_CK_DOT_SWALLOW:
-    case SC_CK_BDAT:
-    case SC_CK_BDAT_LAST:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-/* Room usable after sc_client_enqueue_begin() for an entry body. */
-static size_t enqueue_room(const smtpcore_client *c)
-{
-    size_t room = sc_buf_room(&c->queue);
-    room = room > SC_QHDR ? room - SC_QHDR : 0;
-    size_t lim = c->out.cap < SC_QMAX ? c->out.cap : SC_QMAX;
-    return room < lim ? room : lim;
-}
-
-char *sc_client_enqueue_begin(smtpcore_client *c, size_t *cap)
-{
-    *cap = enqueue_room(c);
-    if (*cap < 8)
-        return NULL;
-    char *p = sc_buf_reserve(&c->queue, *cap + SC_QHDR);
-    return p ? p + SC_QHDR : NULL;
-}
-
-int sc_client_enqueue_commit(smtpcore_client *c, sc_ckind kind, size_t len)
-{
-    if (len > SC_QMAX || len > c->out.cap)
-        return SMTPCORE_ERR_TOO_LONG;
-    char *h = c->queue.data + c->queue.end;
-    h[0] = (char)kind;
-    h[1] = (char)((len >> 8) & 0xff);
-    h[2] = (char)(len & 0xff);
-    sc_buf_commit(&c->queue, len + SC_QHDR);
-    return SMTPCORE_OK;
-}
-
-int sc_client_enqueue(smtpcore_client *c, sc_ckind kind, const char *bytes, size_t len)
-{
-    if (len > SC_QMAX || len > c->out.cap)
-        return SMTPCORE_ERR_TOO_LONG;
-    char *p = sc_buf_reserve(&c->queue, len + SC_QHDR);
-    if (!p)
-        return SMTPCORE_ERR_BUFFER_FULL;
-    if (len)
-        memcpy(p + SC_QHDR, bytes, len);
-    return sc_client_enqueue_commit(c, kind, len);
-}
-
-/* Used by writers that format straight into the queue: the room to pass as cap. */
-size_t sc_client_enqueue_cap(const smtpcore_client *c) { return enqueue_room(c); }
-
-static void queue_peek(const smtpcore_client *c, size_t off, sc_ckind *kind, size_t *len)
-{
-    const unsigned char *h = (const unsigned char *)c->queue.data + c->queue.start + off;
-    *kind = (sc_ckind)h[0];
-    *len = ((size_t)h[1] << 8) | h[2];
-}
-
-/* Removes every queued transaction command (MAIL refused, or the host aborted). */
-void sc_client_queue_drop_tx(smtpcore_client *c)
-{
-    char *base = c->queue.data + c->queue.start;
-    size_t n = sc_buf_len(&c->queue), rd = 0, wr = 0;
-    while (rd < n) {
-        sc_ckind k;
-        size_t len;
-        queue_peek(c, rd, &k, &len);
-        size_t total = len + SC_QHDR;
-        if (!sc_client_is_tx_kind(k)) {
-            if (wr != rd)
-                memmove(base + wr, base + rd, total);
-            wr += total;
-        }
-        rd += total;
-    }
-    c->queue.end = c->queue.start + wr;
-    if (wr == 0)
-        c->queue.start = c->queue.end = 0;
-}
-
-int sc_client_ring_push(smtpcore_client *c, sc_ckind kind)
-{
-    if (c->ring_len == c->ring_cap)
-        return -1;
-    c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = (uint8_t)kind;
-    c->ring_len++;
-    if (sc_client_is_tx_kind(kind))
-        c->tx_outstanding++;
-    if (kind == SC_CK_RSET_TXN || kind == SC_CK_RSET_USER || kind == SC_CK_RSET_FALLBACK)
-        c->rset_outstanding++;
-    c->last_sent_ends_group = c->pipelining ? sc_client_ends_group(kind) : 1;
-    return 0;
-}
-
-sc_ckind sc_client_ring_pop(smtpcore_client *c)
-{
-    sc_ckind k = (sc_ckind)c->ring[c->ring_head];
-    c->ring_head = (c->ring_head + 1) % c->ring_cap;
-    c->ring_len--;
-    /* The "." of a finishing transaction left tx_outstanding when the next one started. */
-    if (sc_client_is_tx_kind(k) && c->tx_outstanding && !(k == SC_CK_DOT && c->fin_pending))
-        c->tx_outstanding--;
-    if ((k == SC_CK_RSET_TXN || k == SC_CK_RSET_USER || k == SC_CK_RSET_FALLBACK) &&
-        c->rset_outstanding)
-        c->rset_outstanding--;
-    return k;
-}
-
-/* Should a queued DATA / body mark be dropped because the transaction cannot succeed? */
-static int tx_hopeless(const smtpcore_client *c)
-{
-    return c->tx_mail_failed ||
-           (c->rcpt_replied == c->rcpt_total && c->rcpt_accepted == 0);
-}
-
-void sc_client_pump(smtpcore_client *c)
-{
-    while (c->state != SC_CS_CLOSED && sc_buf_len(&c->queue) > 0) {
-        /* Body bytes own the stream between 354 and the final dot; after a 220 to
-         * STARTTLS the next bytes must be the TLS handshake. */
-        if (c->tx == SC_TX_BODY || c->state == SC_CS_TLS_WAIT)
-            return;
-        if (c->ring_len > 0 && (c->last_sent_ends_group || !c->pipelining))
-            return;
-        sc_ckind k;
-        size_t len;
-        queue_peek(c, 0, &k, &len);
-        if (k == SC_CK_QUIT && (c->quirks & SMTPCORE_QUIRK_SPLIT_QUIT) && c->rset_outstanding)
-            return;
-        if ((k == SC_CK_DATA || k == SC_CK_BODY_MARK) && tx_hopeless(c)) {
-            sc_buf_consume(&c->queue, len + SC_QHDR);
-            sc_client_tx_check_done(c);
-            continue;
-        }
-        if (k == SC_CK_BODY_MARK) {
-            /* Not a command: the body may flow from here (BDAT). */
-            sc_buf_consume(&c->queue, len + SC_QHDR);
-            c->tx = SC_TX_BODY;
-            sc_client_push(c, SMTPCORE_CEV_SEND_BODY, SMTPCORE_SUCCESS, NULL, SMTPCORE_V_NONE,
-                           NULL);
-            continue;
-        }
-        if (c->ring_len == c->ring_cap || sc_buf_room(&c->out) < len)
-            return;
-        (void)sc_buf_append_all(&c->out, c->queue.data + c->queue.start + SC_QHDR, len);
-        sc_buf_consume(&c->queue, len + SC_QHDR);
-        (void)sc_client_ring_push(c, k);
-        if (k == SC_CK_DATA)
-            c->tx_data_sent = 1;
-    }
-}
-
 /* ---- input ---- */
 
 int smtpcore_client_receive(smtpcore_client *c, const char *data, size_t len, size_t *consumed)
@@ -611,8 +333,7 @@ static int parse_reply(smtpcore_client *c, smtpcore_reply *r)
 
 static void lost(smtpcore_client *c)
 {
-    sc_client_close(c, SMTPCORE_FAIL_TRANSIENT, NULL, SMTPCORE_V_CONNECTION_LOST,
-                    0);
+    (void)sc_client_close(c, SMTPCORE_FAIL_TRANSIENT, NULL, SMTPCORE_V_CONNECTION_LOST, 0);
 }
 
 int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev)

@@ -207,10 +207,8 @@ void sc_client_auth_reply(smtpcore_client *c, const smtpcore_reply *r)
         }
         c->state = SC_CS_AUTH_HOST;
         sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_AUTH_CHALLENGE, SMTPCORE_SUCCESS, r);
-        if (e) {
-            e->ev.data.ptr = c->scratch;
-            e->ev.data.len = n;
-        }
+        e->ev.data.ptr = c->scratch;
+        e->ev.data.len = n;
         break;
     }
     default:

@@ -69,6 +69,32 @@ typedef struct sc_cev {
     int with_reply;
 } sc_cev;
 
+/* One transaction, from mail() to its MESSAGE_RESULT. Every field starts at zero
+ * (SC_TX_NONE, SMTPCORE_SUCCESS) and sc_client_tx_reset() is the only place that clears
+ * them, so no field can carry over into the next transaction. */
+typedef struct sc_client_tx {
+    sc_txstate state;
+    int bdat, binary, utf8;
+    int only_7bit; /* RFC 6152: the body must stay 7-bit (undeclared, no 8BITMIME) */
+    int mail_failed, data_requested, data_sent;
+    smtpcore_failure fail; /* class of the refused MAIL */
+    size_t rcpt_total, rcpt_replied, rcpt_accepted;
+    int rcpt_transient; /* some RCPT failed with a transient class */
+    sc_stuffer stuffer;
+    /* RFC 3030 2: the class and reply of the first refused BDAT chunk. The reply is kept
+     * (raw bytes in scratch, unused outside AUTH) until the replies to chunks already
+     * sent are in. */
+    smtpcore_failure bdat_fail;
+    smtpcore_reply bdat_reply;
+    /* The reply that decided a failed envelope (the refused MAIL, or the first refused
+     * RCPT of the deciding class), copied to scratch because the input front moves on:
+     * MESSAGE_RESULT carries it rather than the 503/554 that DATA got as a consequence.
+     * It and bdat_reply never both need scratch: RCPT replies come before any chunk's,
+     * so a chunk refused after a failed envelope just points at this copy. */
+    smtpcore_reply env_reply;
+    smtpcore_failure env_kept; /* its class; SUCCESS when none is kept */
+} sc_client_tx;
+
 struct smtpcore_client {
     smtpcore_allocator alloc;
     /* configuration (strings point into strbuf) */
@@ -119,30 +145,13 @@ struct smtpcore_client {
     int closed_emitted;
     int need_rset;
 
-    /* transaction */
-    sc_txstate tx;
-    int tx_bdat, tx_binary, tx_utf8;
-    int tx_mail_failed, tx_data_requested, tx_data_sent;
-    size_t tx_aborted; /* replies to commands of an aborted transaction still to swallow */
-    smtpcore_failure tx_fail; /* first failure class seen */
-    size_t rcpt_total, rcpt_replied, rcpt_accepted;
-    sc_stuffer stuffer;
-    smtpcore_failure bdat_fail; /* class of the first refused BDAT chunk */
-    int rcpt_transient; /* some RCPT failed with a transient class */
-    /* RFC 3030 2: after a refused chunk the transaction has failed; its reply is kept (raw
-     * bytes in scratch, unused outside AUTH) until the replies to chunks already sent are
-     * in, and body()/body_end() take and drop the rest of the body until the next MAIL. */
-    smtpcore_reply bdat_reply;
+    /* The transaction in progress (sc_client_tx_reset() clears it). */
+    sc_client_tx tx;
+    /* RFC 3030 2: after a refused chunk, body()/body_end() take and drop the rest of the
+     * body until the next MAIL; this outlives the transaction (its MESSAGE_RESULT may
+     * come while the host is still feeding the body). */
     int body_discard;
-    /* The reply that decided a failed envelope (the refused MAIL, or the first refused
-     * RCPT of the deciding class), copied to scratch because the input front moves on:
-     * MESSAGE_RESULT carries it rather than the 503/554 that DATA got as a consequence.
-     * It and bdat_reply never both need scratch: RCPT replies come before any chunk's,
-     * so a chunk refused after a failed envelope just points at this copy. */
-    smtpcore_reply env_reply;
-    smtpcore_failure env_kept; /* its class; SUCCESS when none is kept */
-    /* RFC 6152: the body must stay 7-bit (undeclared, server without 8BITMIME). */
-    int tx_7bit_only;
+    size_t tx_aborted; /* replies to commands of an aborted transaction still to swallow */
 
     /* RFC 2920 3.1: with PIPELINING the next transaction may start right behind the final
      * "." of a DATA transaction. The earlier one then only waits for the reply to its ".":
@@ -166,50 +175,69 @@ struct smtpcore_client {
     int lmtp_fin;       /* the message is an overtaken one (see fin_pending) */
 };
 
-/* client.c */
-void sc_client_push(smtpcore_client *c, smtpcore_client_event_type t, smtpcore_failure f,
-                    const smtpcore_reply *reply, smtpcore_violation v, const char *msg);
-sc_cev *sc_client_push_ev(smtpcore_client *c, smtpcore_client_event_type t,
-                          smtpcore_failure f, const smtpcore_reply *reply);
+/* The layers, bottom up. A file calls only functions of the layers below it (and its own),
+ * so every call runs downward; scripts/check_layers.sh checks it.
+ *   client_queue.c   command queue and the ring of sent commands
+ *   client_core.c    events, transaction reset and end, close, the pump, the hello
+ *   client_tx.c client_auth.c client_lmtp.c client_xclient.c   the concerns
+ *   client_proto.c   what each reply means (calls auth, lmtp, xclient)
+ *   client.c         lifecycle, input/output and the next_event loop */
+
+/* client_queue.c */
+int sc_client_ends_group(sc_ckind k);
+int sc_client_is_tx_kind(sc_ckind k);
 int sc_client_enqueue(smtpcore_client *c, sc_ckind kind, const char *bytes, size_t len);
 char *sc_client_enqueue_begin(smtpcore_client *c, size_t *cap);
 int sc_client_enqueue_commit(smtpcore_client *c, sc_ckind kind, size_t len);
+size_t sc_client_queue_mark(const smtpcore_client *c);
+void sc_client_queue_rewind(smtpcore_client *c, size_t mark);
+void sc_client_queue_clear(smtpcore_client *c);
+/* The oldest queued entry: 1 with its kind and bytes, 0 when the queue is empty. */
+int sc_client_queue_front(const smtpcore_client *c, sc_ckind *kind, const char **bytes,
+                          size_t *len);
+void sc_client_queue_pop(smtpcore_client *c);
 void sc_client_queue_drop_tx(smtpcore_client *c);
-void sc_client_pump(smtpcore_client *c);
 int sc_client_ring_push(smtpcore_client *c, sc_ckind kind);
 sc_ckind sc_client_ring_pop(smtpcore_client *c);
-size_t sc_client_enqueue_cap(const smtpcore_client *c);
-int sc_client_ends_group(sc_ckind k);
-int sc_client_is_tx_kind(sc_ckind k);
-void sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *reply,
-                     smtpcore_violation v, int send_quit);
-void sc_client_protocol_error(smtpcore_client *c, const smtpcore_reply *reply,
-                              smtpcore_violation v, const char *msg);
-void sc_client_ready(smtpcore_client *c);
-smtpcore_failure sc_client_class(int code);
 
-/* client_proto.c: interpreting replies, session setup */
-void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r);
-void sc_client_setup_next(smtpcore_client *c);
-int sc_client_send_hello(smtpcore_client *c);
+/* client_core.c. A push returns the queued event (never NULL): callers that add fields
+ * do so through that pointer. */
+smtpcore_failure sc_client_class(int code);
+sc_cev *sc_client_push_ev(smtpcore_client *c, smtpcore_client_event_type t,
+                          smtpcore_failure f, const smtpcore_reply *reply);
+sc_cev *sc_client_push(smtpcore_client *c, smtpcore_client_event_type t, smtpcore_failure f,
+                       const smtpcore_reply *reply, smtpcore_violation v, const char *msg);
+void sc_client_ready(smtpcore_client *c);
+void sc_client_tx_reset(smtpcore_client *c);
+smtpcore_failure sc_client_env_failure(const smtpcore_client *c);
+smtpcore_failure sc_client_bdat_failure(const smtpcore_client *c);
 void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
                          smtpcore_violation v);
 void sc_client_tx_check_done(smtpcore_client *c);
 void sc_client_bdat_check_done(smtpcore_client *c);
 void sc_client_fin_result(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
                           smtpcore_violation v, const char *msg);
-
-/* client_xclient.c: the reply to XCLIENT */
-void sc_client_xclient_reply(smtpcore_client *c, const smtpcore_reply *r);
+/* Returns the MESSAGE_RESULT it pushed for an open transaction, or NULL. */
+sc_cev *sc_client_close(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *reply,
+                        smtpcore_violation v, int send_quit);
+void sc_client_protocol_error(smtpcore_client *c, const smtpcore_reply *reply,
+                              smtpcore_violation v, const char *msg);
+void sc_client_pump(smtpcore_client *c);
+int sc_client_send_hello(smtpcore_client *c);
 
 /* client_lmtp.c */
 void sc_client_lmtp_accepted(smtpcore_client *c, size_t index);
 int sc_client_lmtp_start(smtpcore_client *c, int fin);
 void sc_client_lmtp_delivery(smtpcore_client *c, const smtpcore_reply *r);
-void sc_client_lmtp_reset(smtpcore_client *c);
 
 /* client_auth.c */
 void sc_client_auth_start(smtpcore_client *c);
 void sc_client_auth_reply(smtpcore_client *c, const smtpcore_reply *r);
+
+/* client_xclient.c: the reply to XCLIENT */
+void sc_client_xclient_reply(smtpcore_client *c, const smtpcore_reply *r);
+
+/* client_proto.c: interpreting replies, session setup */
+void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r);
 
 #endif

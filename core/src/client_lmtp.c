@@ -14,23 +14,15 @@ void sc_client_lmtp_accepted(smtpcore_client *c, size_t index)
         c->lmtp_acc[index / 8] |= (uint8_t)(1u << (index % 8));
 }
 
-void sc_client_lmtp_reset(smtpcore_client *c)
-{
-    if (c->lmtp_acc)
-        memset(c->lmtp_acc, 0, c->lmtp_acc_bytes);
-    c->lmtp_left = c->lmtp_cursor = c->lmtp_limit = c->lmtp_ok = 0;
-    c->lmtp_transient = c->lmtp_fin = 0;
-}
-
 /* The first reply to "." or BDAT LAST arrived: from now on the next `accepted` replies
  * are delivery replies. Returns 0 when no recipient was accepted (one reply, as SMTP). */
 int sc_client_lmtp_start(smtpcore_client *c, int fin)
 {
-    size_t accepted = fin ? c->fin_rcpt_accepted : c->rcpt_accepted;
+    size_t accepted = fin ? c->fin_rcpt_accepted : c->tx.rcpt_accepted;
     if (!c->lmtp || accepted == 0)
         return 0;
     c->lmtp_left = accepted;
-    c->lmtp_limit = fin ? c->fin_rcpt_total : c->rcpt_total;
+    c->lmtp_limit = fin ? c->fin_rcpt_total : c->tx.rcpt_total;
     c->lmtp_cursor = 0;
     c->lmtp_ok = 0;
     c->lmtp_transient = 0;
@@ -40,7 +32,7 @@ int sc_client_lmtp_start(smtpcore_client *c, int fin)
     if (fin)
         c->fin_rcpt_accepted = 0;
     else
-        c->rcpt_accepted = 0;
+        c->tx.rcpt_accepted = 0;
     return 1;
 }
 
@@ -67,14 +59,13 @@ void sc_client_lmtp_delivery(smtpcore_client *c, const smtpcore_reply *r)
     }
     smtpcore_failure f = sc_client_class(r->code);
     sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_DELIVERY_RESULT, f, r);
-    if (e)
-        e->ev.rcpt_index = next_accepted(c);
+    e->ev.rcpt_index = next_accepted(c);
     if (f == SMTPCORE_SUCCESS) {
         c->lmtp_ok++;
         if (c->lmtp_fin)
             c->fin_rcpt_accepted++;
         else
-            c->rcpt_accepted++;
+            c->tx.rcpt_accepted++;
     } else if (f == SMTPCORE_FAIL_TRANSIENT) {
         c->lmtp_transient = 1;
     }
@@ -89,7 +80,7 @@ void sc_client_lmtp_delivery(smtpcore_client *c, const smtpcore_reply *r)
         sc_client_fin_result(c, mf, r, SMTPCORE_V_NONE, NULL);
         return;
     }
-    if (c->bdat_fail != SMTPCORE_SUCCESS) {
+    if (c->tx.bdat_fail != SMTPCORE_SUCCESS) {
         /* A chunk was refused earlier: that verdict decides, as in SMTP. */
         sc_client_bdat_check_done(c);
         return;

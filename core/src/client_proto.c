@@ -34,18 +34,6 @@ static int code_allowed(sc_ckind k, int code)
     }
 }
 
-int sc_client_send_hello(smtpcore_client *c)
-{
-    char line[300];
-    /* LMTP (RFC 2033 4.1): LHLO, answered like EHLO; HELO_ONLY does not apply. */
-    int helo = !c->lmtp && (c->quirks & SMTPCORE_QUIRK_HELO_ONLY) != 0;
-    sc_verb v = c->lmtp ? SC_VERB_LHLO : helo ? SC_VERB_HELO : SC_VERB_EHLO;
-    size_t n = sc_command_write_simple(line, sizeof line, v, c->helo_name, strlen(c->helo_name));
-    if (n == (size_t)-1)
-        return SMTPCORE_ERR_TOO_LONG;
-    return sc_client_enqueue(c, helo ? SC_CK_HELO : SC_CK_EHLO, line, n);
-}
-
 static void enqueue_simple(smtpcore_client *c, sc_ckind k, sc_verb v, const char *arg)
 {
     char line[300];
@@ -54,7 +42,7 @@ static void enqueue_simple(smtpcore_client *c, sc_ckind k, sc_verb v, const char
         sc_client_close(c, SMTPCORE_FAIL_LOCAL, NULL, SMTPCORE_V_NONE, 0);
 }
 
-void sc_client_setup_next(smtpcore_client *c)
+static void setup_next(smtpcore_client *c)
 {
     if (c->tls_policy != SMTPCORE_TLS_NEVER && !c->tls_active && !c->tls_tried) {
         if (c->caps.esmtp && (c->caps.extensions & SMTPCORE_EXT_STARTTLS)) {
@@ -74,84 +62,13 @@ void sc_client_setup_next(smtpcore_client *c)
     sc_client_ready(c);
 }
 
-/* Failure class of the envelope alone (MAIL refused, or no recipient accepted). */
-static smtpcore_failure env_failure(const smtpcore_client *c)
-{
-    if (c->tx_mail_failed)
-        return c->tx_fail;
-    if (c->rcpt_accepted == 0)
-        return c->rcpt_transient ? SMTPCORE_FAIL_TRANSIENT : SMTPCORE_FAIL_PERMANENT;
-    return SMTPCORE_SUCCESS;
-}
-
 /* Keeps r (in scratch) as the reply that decided a failed envelope. */
 static void keep_env_reply(smtpcore_client *c, const smtpcore_reply *r, smtpcore_failure f)
 {
     memcpy(c->scratch, r->raw.ptr, r->raw.len);
-    c->env_reply = *r;
-    c->env_reply.raw.ptr = c->scratch;
-    c->env_kept = f;
-}
-
-void sc_client_tx_finish(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
-                         smtpcore_violation v)
-{
-    /* A failed envelope decided the outcome: quote it, not what DATA got for it. */
-    if (f != SMTPCORE_SUCCESS && c->env_kept != SMTPCORE_SUCCESS &&
-        env_failure(c) != SMTPCORE_SUCCESS)
-        r = &c->env_reply;
-    sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_MESSAGE_RESULT, f, r);
-    if (e) {
-        /* Kept replies live in scratch, not at the input front. */
-        if (r == &c->bdat_reply || r == &c->env_reply)
-            e->with_reply = 0;
-        e->ev.violation = v;
-        e->ev.rcpt_accepted = c->rcpt_accepted;
-        e->ev.rcpt_total = c->rcpt_total;
-    }
-    /* Whatever of this transaction is still queued will never be sent. */
-    sc_client_queue_drop_tx(c);
-    c->need_rset = f != SMTPCORE_SUCCESS;
-    c->tx = SC_TX_NONE;
-    c->tx_mail_failed = c->tx_data_requested = c->tx_data_sent = 0;
-    c->rcpt_total = c->rcpt_replied = c->rcpt_accepted = 0;
-    c->rcpt_transient = 0;
-    c->tx_fail = SMTPCORE_SUCCESS;
-    c->bdat_fail = SMTPCORE_SUCCESS;
-    sc_client_lmtp_reset(c);
-    c->env_kept = SMTPCORE_SUCCESS;
-    sc_client_ready(c);
-}
-
-/* The reply to the "." of a transaction that the next one overtook (or the connection
- * closing before it came): its MESSAGE_RESULT, and nothing else changes. The next
- * transaction is under way, so no READY follows; and after a reply to "." the server
- * has no transaction state left, so no RSET is needed whatever the verdict. */
-void sc_client_fin_result(smtpcore_client *c, smtpcore_failure f, const smtpcore_reply *r,
-                          smtpcore_violation v, const char *msg)
-{
-    c->fin_pending = 0;
-    sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_MESSAGE_RESULT, f, r);
-    if (!e)
-        return;
-    e->ev.violation = v;
-    e->ev.rcpt_accepted = c->fin_rcpt_accepted;
-    e->ev.rcpt_total = c->fin_rcpt_total;
-    if (msg) {
-        e->ev.message.ptr = msg;
-        e->ev.message.len = strlen(msg);
-    }
-}
-
-void sc_client_tx_check_done(smtpcore_client *c)
-{
-    if (c->tx != SC_TX_ENVELOPE || c->tx_outstanding > 0)
-        return;
-    int hopeless = c->tx_mail_failed ||
-                   (c->tx_data_requested && !c->tx_data_sent && c->rcpt_replied == c->rcpt_total &&
-                    c->rcpt_accepted == 0);
-    if (hopeless)
-        sc_client_tx_finish(c, env_failure(c), NULL, SMTPCORE_V_NONE);
+    c->tx.env_reply = *r;
+    c->tx.env_reply.raw.ptr = c->scratch;
+    c->tx.env_kept = f;
 }
 
 static void on_starttls_220(smtpcore_client *c, const smtpcore_reply *r)
@@ -167,11 +84,9 @@ static void on_starttls_220(smtpcore_client *c, const smtpcore_reply *r)
     sc_reply_parser_init(&c->parser);
     c->state = SC_CS_TLS_WAIT;
     sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_STARTTLS, SMTPCORE_SUCCESS, r);
-    if (e) {
-        e->ev.discarded = extra;
-        if (extra)
-            e->ev.violation = SMTPCORE_V_STARTTLS_INJECTION;
-    }
+    e->ev.discarded = extra;
+    if (extra)
+        e->ev.violation = SMTPCORE_V_STARTTLS_INJECTION;
 }
 
 int smtpcore_client_tls_started(smtpcore_client *c)
@@ -211,7 +126,7 @@ static void on_ehlo(smtpcore_client *c, const smtpcore_reply *r)
         c->caps.esmtp = 1;
         c->pipelining = (c->caps.extensions & SMTPCORE_EXT_PIPELINING) &&
                         !(c->quirks & SMTPCORE_QUIRK_NO_PIPELINING);
-        sc_client_setup_next(c);
+        setup_next(c);
         return;
     }
     if (r->code >= 500 && r->code <= 502 && !c->lmtp) {
@@ -229,7 +144,7 @@ static void on_helo(smtpcore_client *c, const smtpcore_reply *r)
     if (r->code / 100 == 2) {
         memset(&c->caps, 0, sizeof c->caps);
         c->pipelining = 0;
-        sc_client_setup_next(c);
+        setup_next(c);
         return;
     }
     sc_client_close(c, sc_client_class(r->code), r, SMTPCORE_V_NONE, 1);
@@ -242,23 +157,22 @@ static void on_rcpt(smtpcore_client *c, const smtpcore_reply *r)
     if (r->code == 552)
         f = SMTPCORE_FAIL_TRANSIENT;
     sc_cev *e = sc_client_push_ev(c, SMTPCORE_CEV_RCPT_RESULT, f, r);
-    if (e)
-        e->ev.rcpt_index = c->rcpt_replied;
+    e->ev.rcpt_index = c->tx.rcpt_replied;
     if (f == SMTPCORE_SUCCESS)
-        sc_client_lmtp_accepted(c, c->rcpt_replied);
-    c->rcpt_replied++;
+        sc_client_lmtp_accepted(c, c->tx.rcpt_replied);
+    c->tx.rcpt_replied++;
     if (f == SMTPCORE_SUCCESS)
-        c->rcpt_accepted++;
+        c->tx.rcpt_accepted++;
     else if (f == SMTPCORE_FAIL_TRANSIENT)
-        c->rcpt_transient = 1;
+        c->tx.rcpt_transient = 1;
     /* The first refusal, or the first transient one: a 4xx makes the class transient.
      * Once a recipient is accepted the envelope cannot decide a failure (LMTP later
      * recounts rcpt_accepted from the delivery replies, so this is settled here). */
     if (f == SMTPCORE_SUCCESS)
-        c->env_kept = SMTPCORE_SUCCESS;
-    else if (!c->tx_mail_failed && c->rcpt_accepted == 0 &&
-             (c->env_kept == SMTPCORE_SUCCESS ||
-              (f == SMTPCORE_FAIL_TRANSIENT && c->env_kept != SMTPCORE_FAIL_TRANSIENT)))
+        c->tx.env_kept = SMTPCORE_SUCCESS;
+    else if (!c->tx.mail_failed && c->tx.rcpt_accepted == 0 &&
+             (c->tx.env_kept == SMTPCORE_SUCCESS ||
+              (f == SMTPCORE_FAIL_TRANSIENT && c->tx.env_kept != SMTPCORE_FAIL_TRANSIENT)))
         keep_env_reply(c, r, f);
     sc_client_tx_check_done(c);
 }
@@ -266,9 +180,9 @@ static void on_rcpt(smtpcore_client *c, const smtpcore_reply *r)
 static void on_data(smtpcore_client *c, const smtpcore_reply *r)
 {
     if (r->code == 354) {
-        if (c->rcpt_accepted > 0 && !c->tx_mail_failed) {
-            c->tx = SC_TX_BODY;
-            sc_stuffer_init(&c->stuffer, 1, 0);
+        if (c->tx.rcpt_accepted > 0 && !c->tx.mail_failed) {
+            c->tx.state = SC_TX_BODY;
+            sc_stuffer_init(&c->tx.stuffer, 1, 0);
             sc_client_push(c, SMTPCORE_CEV_SEND_BODY, SMTPCORE_SUCCESS, r, SMTPCORE_V_NONE,
                            NULL);
             return;
@@ -282,7 +196,7 @@ static void on_data(smtpcore_client *c, const smtpcore_reply *r)
         (void)sc_client_ring_push(c, SC_CK_DOT_SWALLOW);
         return;
     }
-    smtpcore_failure ef = env_failure(c);
+    smtpcore_failure ef = sc_client_env_failure(c);
     sc_client_tx_finish(c, ef != SMTPCORE_SUCCESS ? ef : sc_client_class(r->code), r,
                         SMTPCORE_V_NONE);
 }
@@ -296,56 +210,39 @@ static int lmtp_first(smtpcore_client *c, const smtpcore_reply *r, int fin)
     return 1;
 }
 
-/* Failure class of a transaction with a refused chunk: a failed envelope says more. */
-static smtpcore_failure bdat_failure(const smtpcore_client *c)
-{
-    smtpcore_failure f = env_failure(c);
-    return f != SMTPCORE_SUCCESS ? f : c->bdat_fail;
-}
-
-/* A chunk was refused earlier: the transaction ends with that chunk's reply once every
- * chunk already sent (and BDAT LAST, if it went out) has been answered. */
-void sc_client_bdat_check_done(smtpcore_client *c)
-{
-    if (c->bdat_fail == SMTPCORE_SUCCESS || c->tx_outstanding > 0 ||
-        (c->tx != SC_TX_BODY && c->tx != SC_TX_FINAL))
-        return;
-    sc_client_tx_finish(c, bdat_failure(c), &c->bdat_reply, SMTPCORE_V_NONE);
-}
-
 /* RFC 3030 2: a 4xx/5xx to BDAT fails the transaction; the rest of the body is not sent
  * (the server still reads and answers the chunks already on their way). */
 static void on_bdat_refused(smtpcore_client *c, const smtpcore_reply *r)
 {
-    if (c->tx != SC_TX_BODY && c->tx != SC_TX_FINAL)
+    if (c->tx.state != SC_TX_BODY && c->tx.state != SC_TX_FINAL)
         return;
-    c->bdat_fail = sc_client_class(r->code);
+    c->tx.bdat_fail = sc_client_class(r->code);
     c->body_discard = 1;
     if (c->tx_outstanding == 0) {
-        sc_client_tx_finish(c, bdat_failure(c), r, SMTPCORE_V_NONE);
+        sc_client_tx_finish(c, sc_client_bdat_failure(c), r, SMTPCORE_V_NONE);
         return;
     }
-    if (env_failure(c) != SMTPCORE_SUCCESS && c->env_kept != SMTPCORE_SUCCESS) {
+    if (sc_client_env_failure(c) != SMTPCORE_SUCCESS && c->tx.env_kept != SMTPCORE_SUCCESS) {
         /* The envelope's reply decides; scratch already holds it. */
-        c->bdat_reply = c->env_reply;
+        c->tx.bdat_reply = c->tx.env_reply;
         return;
     }
     /* The input front moves on with the next replies; a whole reply fits in the input
      * buffer and scratch is at least that large. */
     memcpy(c->scratch, r->raw.ptr, r->raw.len);
-    c->bdat_reply = *r;
-    c->bdat_reply.raw.ptr = c->scratch;
+    c->tx.bdat_reply = *r;
+    c->tx.bdat_reply.raw.ptr = c->scratch;
 }
 
 static void on_final(smtpcore_client *c, sc_ckind k, const smtpcore_reply *r)
 {
     if (k != SC_CK_DOT_SWALLOW && lmtp_first(c, r, 0))
         return;
-    if (k == SC_CK_BDAT_LAST && c->bdat_fail != SMTPCORE_SUCCESS) {
+    if (k == SC_CK_BDAT_LAST && c->tx.bdat_fail != SMTPCORE_SUCCESS) {
         sc_client_bdat_check_done(c);
         return;
     }
-    smtpcore_failure f = env_failure(c);
+    smtpcore_failure f = sc_client_env_failure(c);
     if (f == SMTPCORE_SUCCESS)
         f = sc_client_class(r->code);
     sc_client_tx_finish(c, f, r, SMTPCORE_V_NONE);
@@ -360,7 +257,7 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
     if (r->code == 421) {
         /* RFC 5321 3.8: the server is shutting down, whatever was asked. */
         int quitting = c->ring_len > 0 && c->ring[c->ring_head] == SC_CK_QUIT;
-        sc_client_close(c, quitting && c->tx == SC_TX_NONE ? SMTPCORE_SUCCESS
+        sc_client_close(c, quitting && c->tx.state == SC_TX_NONE ? SMTPCORE_SUCCESS
                                                           : SMTPCORE_FAIL_TRANSIENT,
                         r, SMTPCORE_V_SERVICE_UNAVAILABLE, 0);
         return;
@@ -404,7 +301,7 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
             if (c->tls_policy == SMTPCORE_TLS_REQUIRED)
                 sc_client_close(c, sc_client_class(r->code), r, SMTPCORE_V_TLS_REQUIRED, 1);
             else
-                sc_client_setup_next(c);
+                setup_next(c);
         }
         break;
     case SC_CK_AUTH: sc_client_auth_reply(c, r); break;
@@ -425,9 +322,9 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
         sc_client_push(c, SMTPCORE_CEV_MAIL_RESULT, sc_client_class(r->code), r,
                        SMTPCORE_V_NONE, NULL);
         if (r->code / 100 != 2) {
-            c->tx_mail_failed = 1;
-            c->tx_fail = sc_client_class(r->code);
-            keep_env_reply(c, r, c->tx_fail);
+            c->tx.mail_failed = 1;
+            c->tx.fail = sc_client_class(r->code);
+            keep_env_reply(c, r, c->tx.fail);
             sc_client_queue_drop_tx(c);
             sc_client_tx_check_done(c);
         }
@@ -442,7 +339,7 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
         on_final(c, k, r);
         break;
     case SC_CK_BDAT:
-        if (c->bdat_fail != SMTPCORE_SUCCESS) {
+        if (c->tx.bdat_fail != SMTPCORE_SUCCESS) {
             /* A later chunk of a failed transaction: its verdict adds nothing. */
             sc_client_bdat_check_done(c);
             break;
@@ -452,7 +349,7 @@ void sc_client_on_reply(smtpcore_client *c, const smtpcore_reply *r)
             break;
         }
         /* One chunk at a time without pipelining: ask for the next one. */
-        if (!c->pipelining && c->tx == SC_TX_BODY)
+        if (!c->pipelining && c->tx.state == SC_TX_BODY)
             sc_client_push(c, SMTPCORE_CEV_SEND_BODY, SMTPCORE_SUCCESS, r, SMTPCORE_V_NONE,
                            NULL);
         break;

@@ -20,7 +20,7 @@ static int str_safe(const char *s, size_t n) { return n == 0 || sc_command_check
 
 static int can_start(const smtpcore_client *c)
 {
-    return c->state == SC_CS_READY && c->tx == SC_TX_NONE && !c->quit_queued;
+    return c->state == SC_CS_READY && c->tx.state == SC_TX_NONE && !c->quit_queued;
 }
 
 /* RFC 2920 3.1: message content may be followed by the next commands in the same group,
@@ -29,7 +29,7 @@ static int can_start(const smtpcore_client *c)
  * verdict may still be on its way and belongs to that transaction. */
 static int can_overtake(const smtpcore_client *c)
 {
-    return c->state == SC_CS_READY && c->tx == SC_TX_FINAL && !c->tx_bdat && c->pipelining &&
+    return c->state == SC_CS_READY && c->tx.state == SC_TX_FINAL && !c->tx.bdat && c->pipelining &&
            !c->fin_pending && !c->quit_queued;
 }
 
@@ -115,9 +115,8 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
     if (rc != SMTPCORE_OK)
         return rc;
 
-    /* The automatic RSET and MAIL go in together or not at all (compaction keeps the
-     * queued length, so truncating to it undoes a partial append). */
-    size_t mark = sc_buf_len(&c->queue);
+    /* The automatic RSET and MAIL go in together or not at all. */
+    size_t mark = sc_client_queue_mark(c);
     if (c->need_rset) {
         rc = sc_client_enqueue(c, SC_CK_RSET_TXN, "RSET\r\n", 6);
         if (rc != SMTPCORE_OK)
@@ -125,31 +124,27 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
     }
     rc = queue_mail(c, from, fl, &p);
     if (rc != SMTPCORE_OK) {
-        c->queue.end = c->queue.start + mark;
+        sc_client_queue_rewind(c, mark);
         return rc;
     }
     if (overtake) {
         /* The earlier transaction keeps only its "." (the sole entry it has left in the
          * ring: its 354 came after every MAIL/RCPT reply) and its counts. */
         c->fin_pending = 1;
-        c->fin_rcpt_accepted = c->rcpt_accepted;
-        c->fin_rcpt_total = c->rcpt_total;
+        c->fin_rcpt_accepted = c->tx.rcpt_accepted;
+        c->fin_rcpt_total = c->tx.rcpt_total;
         c->tx_outstanding = 0;
     }
     c->need_rset = 0;
     c->body_discard = 0;
-    c->tx = SC_TX_ENVELOPE;
-    c->tx_utf8 = p.smtputf8;
-    c->tx_binary = p.body == SMTPCORE_BODY_BINARYMIME;
-    c->tx_7bit_only = !c->tx_binary && !has_ext(c, SMTPCORE_EXT_8BITMIME) &&
+    sc_client_tx_reset(c); /* after fin_pending is set: an overtaken message keeps its own */
+    c->tx.state = SC_TX_ENVELOPE;
+    c->tx.utf8 = p.smtputf8;
+    c->tx.binary = p.body == SMTPCORE_BODY_BINARYMIME;
+    c->tx.only_7bit = !c->tx.binary && !has_ext(c, SMTPCORE_EXT_8BITMIME) &&
                       !(c->quirks & SMTPCORE_QUIRK_SEND_8BIT);
-    c->tx_bdat = c->tx_binary || (has_ext(c, SMTPCORE_EXT_CHUNKING) &&
+    c->tx.bdat = c->tx.binary || (has_ext(c, SMTPCORE_EXT_CHUNKING) &&
                                   !(c->quirks & SMTPCORE_QUIRK_NO_CHUNKING));
-    c->tx_mail_failed = c->tx_data_requested = c->tx_data_sent = 0;
-    c->rcpt_total = c->rcpt_replied = c->rcpt_accepted = 0;
-    c->rcpt_transient = 0;
-    c->tx_fail = c->bdat_fail = SMTPCORE_SUCCESS;
-    c->env_kept = SMTPCORE_SUCCESS;
     sc_client_pump(c);
     return SMTPCORE_OK;
 }
@@ -160,7 +155,7 @@ int smtpcore_client_rcpt(smtpcore_client *c, const char *to, const smtpcore_rcpt
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (c->state == SC_CS_CLOSED)
         return SMTPCORE_ERR_CLOSED;
-    if (c->tx != SC_TX_ENVELOPE || c->tx_data_requested || c->tx_mail_failed)
+    if (c->tx.state != SC_TX_ENVELOPE || c->tx.data_requested || c->tx.mail_failed)
         return SMTPCORE_ERR_INVALID_STATE;
     size_t tl = strlen(to);
     smtpcore_rcpt_params p;
@@ -171,10 +166,10 @@ int smtpcore_client_rcpt(smtpcore_client *c, const char *to, const smtpcore_rcpt
         if (has_ext(c, SMTPCORE_EXT_DSN))
             p = *params;
     }
-    int rc = check_mailbox(to, tl, 0, c->tx_utf8);
+    int rc = check_mailbox(to, tl, 0, c->tx.utf8);
     if (rc != SMTPCORE_OK)
         return rc;
-    if (c->rcpt_total >= c->max_recipients)
+    if (c->tx.rcpt_total >= c->max_recipients)
         return SMTPCORE_ERR_TOO_LONG;
     size_t cap;
     char *q = sc_client_enqueue_begin(c, &cap);
@@ -188,7 +183,7 @@ int smtpcore_client_rcpt(smtpcore_client *c, const char *to, const smtpcore_rcpt
     rc = sc_client_enqueue_commit(c, SC_CK_RCPT, len);
     if (rc != SMTPCORE_OK)
         return rc;
-    c->rcpt_total++;
+    c->tx.rcpt_total++;
     sc_client_pump(c);
     return SMTPCORE_OK;
 }
@@ -199,16 +194,16 @@ int smtpcore_client_data(smtpcore_client *c)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (c->state == SC_CS_CLOSED)
         return SMTPCORE_ERR_CLOSED;
-    if (c->tx != SC_TX_ENVELOPE || c->tx_data_requested || c->rcpt_total == 0 ||
-        c->tx_mail_failed)
+    if (c->tx.state != SC_TX_ENVELOPE || c->tx.data_requested || c->tx.rcpt_total == 0 ||
+        c->tx.mail_failed)
         return SMTPCORE_ERR_INVALID_STATE;
-    int rc = c->tx_bdat ? sc_client_enqueue(c, SC_CK_BODY_MARK, NULL, 0)
+    int rc = c->tx.bdat ? sc_client_enqueue(c, SC_CK_BODY_MARK, NULL, 0)
                         : sc_client_enqueue(c, SC_CK_DATA, "DATA\r\n", 6);
     if (rc != SMTPCORE_OK)
         return rc;
-    c->tx_data_requested = 1;
-    if (c->tx_bdat)
-        sc_stuffer_init(&c->stuffer, 0, c->tx_binary);
+    c->tx.data_requested = 1;
+    if (c->tx.bdat)
+        sc_stuffer_init(&c->tx.stuffer, 0, c->tx.binary);
     sc_client_pump(c);
     return SMTPCORE_OK;
 }
@@ -237,13 +232,13 @@ static int has_8bit(const char *p, size_t n)
  * so ending the session here makes the server discard what it got (RFC 5321 4.1.1.4). */
 static int refuse_8bit(smtpcore_client *c)
 {
-    sc_client_close(c, SMTPCORE_FAIL_LOCAL, NULL, SMTPCORE_V_8BIT, 0);
-    /* close() pushed MESSAGE_RESULT then CLOSED: say why on the former. */
     static const char why[] = "8-bit body but the server does not offer 8BITMIME";
-    sc_cev *e = &c->evq[(c->evq_head + c->evq_len - 2) % SC_CEV_QUEUE];
-    if (c->evq_len >= 2 && e->ev.type == SMTPCORE_CEV_MESSAGE_RESULT) {
-        e->ev.message.ptr = why;
-        e->ev.message.len = sizeof why - 1;
+    /* close() pushed MESSAGE_RESULT (the body state means a transaction is open), then
+     * CLOSED: say why on the former. */
+    sc_cev *result = sc_client_close(c, SMTPCORE_FAIL_LOCAL, NULL, SMTPCORE_V_8BIT, 0);
+    if (result) {
+        result->ev.message.ptr = why;
+        result->ev.message.len = sizeof why - 1;
     }
     return SMTPCORE_ERR_8BIT_NOT_OFFERED;
 }
@@ -261,21 +256,21 @@ int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len, size_
         *consumed = len;
         return SMTPCORE_OK;
     }
-    if (c->tx != SC_TX_BODY)
+    if (c->tx.state != SC_TX_BODY)
         return SMTPCORE_ERR_INVALID_STATE;
     if (len == 0)
         return SMTPCORE_OK;
     /* Only what this call can take (at most the output room) is scanned: a caller
      * offering a whole large message per call must not make it quadratic. */
     size_t scan = len < sc_buf_room(&c->out) ? len : sc_buf_room(&c->out);
-    if (c->tx_7bit_only && has_8bit(data, scan))
+    if (c->tx.only_7bit && has_8bit(data, scan))
         return refuse_8bit(c);
-    if (!c->tx_bdat) {
+    if (!c->tx.bdat) {
         size_t room = sc_buf_room(&c->out);
         if (room < 3)
             return SMTPCORE_OK;
         char *o = sc_buf_reserve(&c->out, room);
-        size_t w = sc_stuff(&c->stuffer, data, len, o, room, consumed);
+        size_t w = sc_stuff(&c->tx.stuffer, data, len, o, room, consumed);
         sc_buf_commit(&c->out, w);
         return SMTPCORE_OK;
     }
@@ -285,7 +280,7 @@ int smtpcore_client_body(smtpcore_client *c, const char *data, size_t len, size_
     if (room < SC_BDAT_HDR + 3)
         return SMTPCORE_OK;
     char *o = sc_buf_reserve(&c->out, room);
-    size_t w = sc_stuff(&c->stuffer, data, len, o + SC_BDAT_HDR, room - SC_BDAT_HDR, consumed);
+    size_t w = sc_stuff(&c->tx.stuffer, data, len, o + SC_BDAT_HDR, room - SC_BDAT_HDR, consumed);
     if (w == 0)
         return SMTPCORE_OK;
     char hdr[SC_BDAT_HDR];
@@ -305,40 +300,40 @@ int smtpcore_client_body_end(smtpcore_client *c)
         return SMTPCORE_ERR_CLOSED;
     if (c->body_discard) {
         /* No BDAT LAST after a refused chunk; MESSAGE_RESULT comes (or came) anyway. */
-        if (c->tx == SC_TX_BODY)
-            c->tx = SC_TX_FINAL;
+        if (c->tx.state == SC_TX_BODY)
+            c->tx.state = SC_TX_FINAL;
         return SMTPCORE_OK;
     }
-    if (c->tx != SC_TX_BODY)
+    if (c->tx.state != SC_TX_BODY)
         return SMTPCORE_ERR_INVALID_STATE;
     char tail[8];
-    if (!c->tx_bdat) {
+    if (!c->tx.bdat) {
         /* sc_stuff_finish() moves the stuffer on; a refused append must leave it as it
          * was, or the retry would lose the body's final CRLF. */
-        sc_stuffer save = c->stuffer;
-        size_t n = sc_stuff_finish(&c->stuffer, tail, sizeof tail);
+        sc_stuffer save = c->tx.stuffer;
+        size_t n = sc_stuff_finish(&c->tx.stuffer, tail, sizeof tail);
         if (n == (size_t)-1 || sc_buf_append_all(&c->out, tail, n) != 0) {
-            c->stuffer = save;
+            c->tx.stuffer = save;
             return SMTPCORE_ERR_BUFFER_FULL;
         }
-        c->tx = SC_TX_FINAL;
+        c->tx.state = SC_TX_FINAL;
         (void)sc_client_ring_push(c, SC_CK_DOT);
         sc_client_pump(c);
         return SMTPCORE_OK;
     }
     if (!bdat_can_send(c))
         return SMTPCORE_ERR_BUFFER_FULL;
-    sc_stuffer save = c->stuffer;
-    size_t n = sc_stuff_finish(&c->stuffer, tail, sizeof tail);
+    sc_stuffer save = c->tx.stuffer;
+    size_t n = sc_stuff_finish(&c->tx.stuffer, tail, sizeof tail);
     char hdr[SC_BDAT_HDR];
     size_t hl = sc_command_write_bdat(hdr, sizeof hdr, n == (size_t)-1 ? 0 : n, 1);
     if (n == (size_t)-1 || sc_buf_room(&c->out) < hl + n) {
-        c->stuffer = save;
+        c->tx.stuffer = save;
         return SMTPCORE_ERR_BUFFER_FULL;
     }
     (void)sc_buf_append_all(&c->out, hdr, hl);
     (void)sc_buf_append_all(&c->out, tail, n);
-    c->tx = SC_TX_FINAL;
+    c->tx.state = SC_TX_FINAL;
     (void)sc_client_ring_push(c, SC_CK_BDAT_LAST);
     sc_client_pump(c);
     return SMTPCORE_OK;
@@ -352,18 +347,16 @@ int smtpcore_client_rset(smtpcore_client *c)
         return SMTPCORE_ERR_CLOSED;
     if (c->state != SC_CS_READY || c->quit_queued)
         return SMTPCORE_ERR_INVALID_STATE;
-    if (c->tx != SC_TX_NONE && (c->tx != SC_TX_ENVELOPE || c->tx_data_sent))
+    if (c->tx.state != SC_TX_NONE && (c->tx.state != SC_TX_ENVELOPE || c->tx.data_sent))
         return SMTPCORE_ERR_INVALID_STATE;
     int rc = sc_client_enqueue(c, SC_CK_RSET_USER, "RSET\r\n", 6);
     if (rc != SMTPCORE_OK)
         return rc;
-    if (c->tx == SC_TX_ENVELOPE) {
+    if (c->tx.state == SC_TX_ENVELOPE) {
         /* Abort: unsent commands vanish, replies to sent ones are swallowed. */
         sc_client_queue_drop_tx(c);
-        c->tx = SC_TX_NONE;
         c->tx_aborted = c->tx_outstanding;
-        c->tx_mail_failed = c->tx_data_requested = c->tx_data_sent = 0;
-        c->rcpt_total = c->rcpt_replied = c->rcpt_accepted = 0;
+        sc_client_tx_reset(c);
     }
     c->need_rset = 0;
     sc_client_pump(c);

@@ -33,7 +33,7 @@ int smtpcore_client_xclient(smtpcore_client *c, const char *const *names,
             return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (c->state == SC_CS_CLOSED)
         return SMTPCORE_ERR_CLOSED;
-    if (c->state != SC_CS_READY || c->tx != SC_TX_NONE || c->quit_queued)
+    if (c->state != SC_CS_READY || c->tx.state != SC_TX_NONE || c->quit_queued)
         return SMTPCORE_ERR_INVALID_STATE;
     if (!(c->caps.extensions & SMTPCORE_EXT_XCLIENT))
         return SMTPCORE_ERR_UNSUPPORTED;

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/* Client session, bottom layer: the bounded command queue (commands formatted by API
+ * calls, not yet sent) and the ring of commands sent and not yet answered. Calls nothing
+ * else of the client; everything above may call it. */
+#include <string.h>
+
+#include "client_internal.h"
+
+/* Queue entry header: kind, then the length as two big-endian bytes. */
+#define SC_QHDR 3
+#define SC_QMAX 65535u
+
+int sc_client_ends_group(sc_ckind k)
+{
+    switch (k) {
+    case SC_CK_RSET_TXN:
+    case SC_CK_RSET_USER:
+    case SC_CK_MAIL:
+    case SC_CK_RCPT:
+    case SC_CK_BDAT:
+    case SC_CK_BODY_MARK:
+    case SC_CK_DOT:
+    case SC_CK_DOT_SWALLOW:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+int sc_client_is_tx_kind(sc_ckind k)
+{
+    switch (k) {
+    case SC_CK_MAIL:
+    case SC_CK_RCPT:
+    case SC_CK_DATA:
+    case SC_CK_BODY_MARK:
+    case SC_CK_DOT:
+    case SC_CK_DOT_SWALLOW:
+    case SC_CK_BDAT:
+    case SC_CK_BDAT_LAST:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- command queue ---- */
+
+/* Room usable after sc_client_enqueue_begin() for an entry body. */
+static size_t enqueue_room(const smtpcore_client *c)
+{
+    size_t room = sc_buf_room(&c->queue);
+    room = room > SC_QHDR ? room - SC_QHDR : 0;
+    size_t lim = c->out.cap < SC_QMAX ? c->out.cap : SC_QMAX;
+    return room < lim ? room : lim;
+}
+
+char *sc_client_enqueue_begin(smtpcore_client *c, size_t *cap)
+{
+    *cap = enqueue_room(c);
+    if (*cap < 8)
+        return NULL;
+    char *p = sc_buf_reserve(&c->queue, *cap + SC_QHDR);
+    return p ? p + SC_QHDR : NULL;
+}
+
+int sc_client_enqueue_commit(smtpcore_client *c, sc_ckind kind, size_t len)
+{
+    if (len > SC_QMAX || len > c->out.cap)
+        return SMTPCORE_ERR_TOO_LONG;
+    char *h = c->queue.data + c->queue.end;
+    h[0] = (char)kind;
+    h[1] = (char)((len >> 8) & 0xff);
+    h[2] = (char)(len & 0xff);
+    sc_buf_commit(&c->queue, len + SC_QHDR);
+    return SMTPCORE_OK;
+}
+
+int sc_client_enqueue(smtpcore_client *c, sc_ckind kind, const char *bytes, size_t len)
+{
+    if (len > SC_QMAX || len > c->out.cap)
+        return SMTPCORE_ERR_TOO_LONG;
+    char *p = sc_buf_reserve(&c->queue, len + SC_QHDR);
+    if (!p)
+        return SMTPCORE_ERR_BUFFER_FULL;
+    if (len)
+        memcpy(p + SC_QHDR, bytes, len);
+    return sc_client_enqueue_commit(c, kind, len);
+}
+
+size_t sc_client_queue_mark(const smtpcore_client *c) { return sc_buf_len(&c->queue); }
+
+/* Compaction keeps the queued length, so truncating to a mark undoes every append made
+ * after it. */
+void sc_client_queue_rewind(smtpcore_client *c, size_t mark)
+{
+    c->queue.end = c->queue.start + mark;
+}
+
+void sc_client_queue_clear(smtpcore_client *c) { c->queue.start = c->queue.end = 0; }
+
+static void queue_peek(const smtpcore_client *c, size_t off, sc_ckind *kind, size_t *len)
+{
+    const unsigned char *h = (const unsigned char *)c->queue.data + c->queue.start + off;
+    *kind = (sc_ckind)h[0];
+    *len = ((size_t)h[1] << 8) | h[2];
+}
+
+int sc_client_queue_front(const smtpcore_client *c, sc_ckind *kind, const char **bytes,
+                          size_t *len)
+{
+    if (sc_buf_len(&c->queue) == 0)
+        return 0;
+    queue_peek(c, 0, kind, len);
+    *bytes = c->queue.data + c->queue.start + SC_QHDR;
+    return 1;
+}
+
+void sc_client_queue_pop(smtpcore_client *c)
+{
+    sc_ckind k;
+    size_t len;
+    queue_peek(c, 0, &k, &len);
+    sc_buf_consume(&c->queue, len + SC_QHDR);
+}
+
+/* Removes every queued transaction command (MAIL refused, or the host aborted). */
+void sc_client_queue_drop_tx(smtpcore_client *c)
+{
+    char *base = c->queue.data + c->queue.start;
+    size_t n = sc_buf_len(&c->queue), rd = 0, wr = 0;
+    while (rd < n) {
+        sc_ckind k;
+        size_t len;
+        queue_peek(c, rd, &k, &len);
+        size_t total = len + SC_QHDR;
+        if (!sc_client_is_tx_kind(k)) {
+            if (wr != rd)
+                memmove(base + wr, base + rd, total);
+            wr += total;
+        }
+        rd += total;
+    }
+    c->queue.end = c->queue.start + wr;
+    if (wr == 0)
+        c->queue.start = c->queue.end = 0;
+}
+
+/* ---- commands sent and not yet answered ---- */
+
+int sc_client_ring_push(smtpcore_client *c, sc_ckind kind)
+{
+    if (c->ring_len == c->ring_cap)
+        return -1;
+    c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = (uint8_t)kind;
+    c->ring_len++;
+    if (sc_client_is_tx_kind(kind))
+        c->tx_outstanding++;
+    if (kind == SC_CK_RSET_TXN || kind == SC_CK_RSET_USER || kind == SC_CK_RSET_FALLBACK)
+        c->rset_outstanding++;
+    c->last_sent_ends_group = c->pipelining ? sc_client_ends_group(kind) : 1;
+    return 0;
+}
+
+sc_ckind sc_client_ring_pop(smtpcore_client *c)
+{
+    sc_ckind k = (sc_ckind)c->ring[c->ring_head];
+    c->ring_head = (c->ring_head + 1) % c->ring_cap;
+    c->ring_len--;
+    /* The "." of a finishing transaction left tx_outstanding when the next one started. */
+    if (sc_client_is_tx_kind(k) && c->tx_outstanding && !(k == SC_CK_DOT && c->fin_pending))
+        c->tx_outstanding--;
+    if ((k == SC_CK_RSET_TXN || k == SC_CK_RSET_USER || k == SC_CK_RSET_FALLBACK) &&
+        c->rset_outstanding)
+        c->rset_outstanding--;
+    return k;
+}
