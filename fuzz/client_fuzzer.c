@@ -702,6 +702,10 @@ static void config(smtpcore_client_config *c, const uint8_t *hdr)
         c->output_buffer_size = 1024 + (size_t)hdr[3] * 8;
     if (hdr[4])
         c->max_reply_line = 8 + (size_t)hdr[4] * 4;
+    /* The engine refuses an input buffer smaller than a reply line: make it one line. */
+    size_t line = c->max_reply_line ? c->max_reply_line : 1000;
+    if (c->input_buffer_size && c->input_buffer_size < line)
+        c->input_buffer_size = line;
     if (hdr[5])
         c->max_recipients = hdr[5];
     if (hdr[6])

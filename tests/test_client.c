@@ -117,6 +117,65 @@ Test(client_config, refuses_bad_strings)
     cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);
 }
 
+/* Sizes outside their documented bounds are refused, not raised to the least value that
+ * works (which the host would never learn of); the bounds themselves and 0 (the default)
+ * are taken, and smtpcore_client_memory() shows the sizes asked for were used. */
+Test(client_config, refuses_sizes_out_of_bounds)
+{
+    smtpcore_client_config base;
+    smtpcore_client_config_init(&base);
+    base.helo_name = "client.example.org";
+    smtpcore_client_config cfg;
+    smtpcore_client *c = (smtpcore_client *)1;
+
+    cfg = base;
+    cfg.max_reply_line = 7;
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cr_expect_null(c);
+    cfg.max_reply_line = 8;
+    cfg.input_buffer_size = 8;
+    c = make(&cfg);
+    smtpcore_client_del(c);
+
+    cfg = base;
+    cfg.max_reply_line = 2000; /* above the input buffer */
+    cfg.input_buffer_size = 1999;
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cfg.input_buffer_size = 0; /* the default, 8192, holds it */
+    c = make(&cfg);
+    smtpcore_client_del(c);
+    cfg = base;
+    cfg.input_buffer_size = 999; /* below the default max_reply_line */
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);
+
+    cfg = base;
+    cfg.output_buffer_size = 1023;
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cfg.output_buffer_size = 1024;
+    c = make(&cfg);
+    size_t at_least = smtpcore_client_memory(c);
+    smtpcore_client_del(c);
+    cfg.output_buffer_size = 0;
+    c = make(&cfg);
+    cr_expect_eq(smtpcore_client_memory(c), at_least + 8192 - 1024);
+    smtpcore_client_del(c);
+
+    cfg = base;
+    cfg.envelope_buffer_size = 1023;
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cfg.envelope_buffer_size = 1024;
+    c = make(&cfg);
+    cr_expect_eq(smtpcore_client_memory(c), at_least + 8192 - 1024 - (65536 - 1024));
+    smtpcore_client_del(c);
+
+    cfg = base;
+    cfg.max_recipients = 1000001;
+    cr_expect_eq(smtpcore_client_new(&c, &cfg), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cfg.max_recipients = 1000000;
+    c = make(&cfg);
+    smtpcore_client_del(c);
+}
+
 Test(client_config, address_literals)
 {
     smtpcore_client_config cfg;

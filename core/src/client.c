@@ -13,6 +13,24 @@
 #include "proxy.h"
 #include "syntax.h"
 
+/* Defaults (smtpcore_client_config_init(), and 0 in a field) and the bounds
+ * smtpcore_client_new() holds the sizes to: a value out of bounds is refused, never
+ * silently raised (client.h documents the numbers). */
+#define SC_CLIENT_DEF_REPLY_LINE 1000u
+#define SC_CLIENT_MIN_REPLY_LINE 8u /* "250 x" and CRLF */
+#define SC_CLIENT_DEF_INPUT 8192u   /* at least max_reply_line: a reply line must fit */
+#define SC_CLIENT_DEF_OUTPUT 8192u
+#define SC_CLIENT_MIN_OUTPUT 1024u /* a command line, a PROXY header, a BDAT chunk header */
+#define SC_CLIENT_DEF_ENVELOPE 65536u
+#define SC_CLIENT_MIN_ENVELOPE 1024u /* a command line with its queue header */
+#define SC_CLIENT_DEF_RCPT 1000u
+#define SC_CLIENT_MAX_RCPT 1000000u
+/* User name and password together; their longest AUTH line (XOAUTH2 as an initial
+ * response: SC_AUTH_FRAMING bytes of framing around them, base64, then the command word
+ * and CRLF in as many again) must also fit the output buffer. */
+#define SC_CLIENT_MAX_CREDENTIALS 16384u
+#define SC_AUTH_FRAMING 32u
+
 void smtpcore_client_config_init(smtpcore_client_config *cfg)
 {
     if (!cfg)
@@ -20,11 +38,11 @@ void smtpcore_client_config_init(smtpcore_client_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->struct_size = sizeof *cfg;
     cfg->tls_policy = SMTPCORE_TLS_OPPORTUNISTIC;
-    cfg->max_reply_line = 1000;
-    cfg->input_buffer_size = 8192;
-    cfg->output_buffer_size = 8192;
-    cfg->max_recipients = 1000;
-    cfg->envelope_buffer_size = 65536;
+    cfg->max_reply_line = SC_CLIENT_DEF_REPLY_LINE;
+    cfg->input_buffer_size = SC_CLIENT_DEF_INPUT;
+    cfg->output_buffer_size = SC_CLIENT_DEF_OUTPUT;
+    cfg->max_recipients = SC_CLIENT_DEF_RCPT;
+    cfg->envelope_buffer_size = SC_CLIENT_DEF_ENVELOPE;
 }
 
 static size_t opt_strlen(const char *s) { return s ? strlen(s) : 0; }
@@ -70,6 +88,7 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     /* The PROXY header is formatted now (it is the session's first output), which also
      * checks the addresses before anything is allocated. */
     char proxy_hdr[SC_PROXY_V1_MAX + 1];
+    _Static_assert(sizeof proxy_hdr <= SC_CLIENT_MIN_OUTPUT, "the PROXY header fits any output");
     int proxy_len = 0;
     if (cfg->proxy_protocol != SMTPCORE_PROXY_OFF) {
         proxy_len = sc_proxy_write(proxy_hdr, sizeof proxy_hdr, cfg->proxy_protocol,
@@ -100,25 +119,20 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
         }
     }
 
-    size_t max_line = cfg->max_reply_line ? cfg->max_reply_line : 1000;
-    if (max_line < 8)
-        max_line = 8;
-    size_t in_cap = cfg->input_buffer_size ? cfg->input_buffer_size : 8192;
-    if (in_cap < max_line)
-        in_cap = max_line;
-    size_t out_cap = cfg->output_buffer_size ? cfg->output_buffer_size : 8192;
-    if (out_cap < 1024)
-        out_cap = 1024;
-    size_t q_cap = cfg->envelope_buffer_size ? cfg->envelope_buffer_size : 65536;
-    if (q_cap < 1024)
-        q_cap = 1024;
-    size_t max_rcpt = cfg->max_recipients ? cfg->max_recipients : 1000;
-    if (max_rcpt > 1000000)
+    size_t max_line = cfg->max_reply_line ? cfg->max_reply_line : SC_CLIENT_DEF_REPLY_LINE;
+    size_t in_cap = cfg->input_buffer_size ? cfg->input_buffer_size : SC_CLIENT_DEF_INPUT;
+    size_t out_cap = cfg->output_buffer_size ? cfg->output_buffer_size : SC_CLIENT_DEF_OUTPUT;
+    size_t q_cap = cfg->envelope_buffer_size ? cfg->envelope_buffer_size
+                                             : SC_CLIENT_DEF_ENVELOPE;
+    size_t max_rcpt = cfg->max_recipients ? cfg->max_recipients : SC_CLIENT_DEF_RCPT;
+    if (max_line < SC_CLIENT_MIN_REPLY_LINE || in_cap < max_line ||
+        out_cap < SC_CLIENT_MIN_OUTPUT || q_cap < SC_CLIENT_MIN_ENVELOPE ||
+        max_rcpt > SC_CLIENT_MAX_RCPT)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
 
     size_t ul = opt_strlen(cfg->auth_user), pl = opt_strlen(cfg->auth_password);
-    /* The longest AUTH line (XOAUTH2 initial response) must fit the output buffer. */
-    if (ul + pl > 16384 || sc_base64_encoded_len(ul + pl + 32) + 32 > out_cap)
+    if (ul + pl > SC_CLIENT_MAX_CREDENTIALS ||
+        sc_base64_encoded_len(ul + pl + SC_AUTH_FRAMING) + SC_AUTH_FRAMING > out_cap)
         return SMTPCORE_ERR_TOO_LONG;
 
     smtpcore_allocator a;
@@ -172,7 +186,7 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     c->ring_len = 1;
     c->last_sent_ends_group = 1;
     if (proxy_len > 0)
-        (void)sc_buf_append_all(&c->out, proxy_hdr, (size_t)proxy_len); /* out_cap >= 1024 */
+        (void)sc_buf_append_all(&c->out, proxy_hdr, (size_t)proxy_len); /* fits: asserted */
     *out = c;
     return SMTPCORE_OK;
 }

@@ -56,11 +56,16 @@ typedef struct smtpcore_client_config {
                                       go to the host), or NULL for the best offered. A
                                       name is 1 to 20 letters, digits, '-' or '_' in any
                                       case and is sent upper-cased (RFC 4422 3.1). */
-    size_t max_reply_line;       /**< Reply line limit incl. CRLF. Default 1000. */
-    size_t input_buffer_size;    /**< Input bound (a whole reply must fit). Default 8192. */
-    size_t output_buffer_size;   /**< Output bound. Default 8192. */
-    size_t max_recipients;       /**< Recipients one transaction may hold. Default 1000. */
-    size_t envelope_buffer_size; /**< Bytes for queued commands of one transaction. Default 65536. */
+    /* Sizes: 0 means the default; a value outside the bounds given is refused by
+     * smtpcore_client_new() with ::SMTPCORE_ERR_INVALID_ARGUMENT, never adjusted. */
+    size_t max_reply_line;       /**< Reply line limit incl. CRLF. Default 1000, at least 8. */
+    size_t input_buffer_size;    /**< Input bound (a whole reply must fit). Default 8192, at
+                                      least max_reply_line. */
+    size_t output_buffer_size;   /**< Output bound. Default 8192, at least 1024. */
+    size_t max_recipients;       /**< Recipients one transaction may hold. Default 1000, at
+                                      most 1000000. */
+    size_t envelope_buffer_size; /**< Bytes for queued commands of one transaction. Default
+                                      65536, at least 1024. */
     const smtpcore_allocator *allocator; /**< NULL for malloc/free. Copied. */
     /** LMTP mode (RFC 2033). Default 0. Nonzero: LHLO instead of EHLO, with no HELO
      *  fallback (a refused LHLO ends the session); after the data one
@@ -156,9 +161,11 @@ SMTPCORE_EXTERN void smtpcore_client_config_init(smtpcore_client_config *cfg);
 
 /**
  * @brief Creates a client session; it waits for the server's greeting.
- * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_INJECTION
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT (among others a size outside
+ *         the bounds documented in ::smtpcore_client_config), ::SMTPCORE_ERR_INJECTION
  *         (CR/LF in a string), ::SMTPCORE_ERR_SYNTAX (helo_name is not a domain or
- *         address literal), ::SMTPCORE_ERR_NOMEM.
+ *         address literal), ::SMTPCORE_ERR_TOO_LONG (user name and password over 16384
+ *         bytes, or their AUTH line larger than the output buffer), ::SMTPCORE_ERR_NOMEM.
  */
 SMTPCORE_EXTERN int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg);
 
