@@ -7,11 +7,43 @@
 #
 #   scripts/check_layers.sh LIBSMTPCORE.a [NM]     check (exit 1 on a loop)
 #   scripts/check_layers.sh --graph LIB [NM]       print the caller -> callee file graph
+#   scripts/check_layers.sh --self-test CC AR [NM] the check fails on a made-up loop and
+#                                                  passes once the loop is cut
 #
 # Files still being split (their loops are printed, not failed) may be named in EXEMPT
 # (SMTPCORE_LAYERS_EXEMPT): a pattern there must name only files whose loops stay among
 # themselves. None is exempt now.
 set -euo pipefail
+
+if [ "${1:-}" = "--self-test" ]; then
+  cc=${2:?usage: check_layers.sh --self-test CC AR [NM]}
+  ar=${3:?usage: check_layers.sh --self-test CC AR [NM]}
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  # top.c -> mid.c -> low.c, and low.c back into top.c: a loop of three files.
+  printf 'int mid(int);\nint top(int x) { return x ? mid(x - 1) : 0; }\n' >"$tmp/top.c"
+  printf 'int low(int);\nint mid(int x) { return low(x); }\n' >"$tmp/mid.c"
+  printf 'int top(int);\nint low(int x) { return top(x); }\n' >"$tmp/low.c"
+  printf 'int low(int x) { return x; }\n' >"$tmp/low_cut.c"
+  for f in top mid low low_cut; do "$cc" -c -o "$tmp/$f.o" "$tmp/$f.c"; done
+  "$ar" rcs "$tmp/loop.a" "$tmp/top.o" "$tmp/mid.o" "$tmp/low.o"
+  "$ar" rcs "$tmp/cut.a" "$tmp/top.o" "$tmp/mid.o" "$tmp/low_cut.o"
+  if SMTPCORE_LAYERS_EXEMPT='^$' bash "$0" "$tmp/loop.a" "${4:-nm}" >"$tmp/out" 2>&1; then
+    echo "check_layers self-test: a loop top -> mid -> low -> top was not found" >&2
+    cat "$tmp/out" >&2
+    exit 1
+  fi
+  for f in top.o mid.o low.o; do
+    grep -q "^  ${f%.o}" "$tmp/out" || { echo "self-test: ${f%.o} not named" >&2; cat "$tmp/out" >&2; exit 1; }
+  done
+  SMTPCORE_LAYERS_EXEMPT='^$' bash "$0" "$tmp/cut.a" "${4:-nm}" >/dev/null ||
+    { echo "check_layers self-test: a graph without a loop failed" >&2; exit 1; }
+  # An exempt pattern covering the loop reports it without failing.
+  SMTPCORE_LAYERS_EXEMPT='^(top|mid|low)' bash "$0" "$tmp/loop.a" "${4:-nm}" >/dev/null ||
+    { echo "check_layers self-test: an exempt loop failed" >&2; exit 1; }
+  echo "check_layers self-test: a loop fails, the cut graph and an exempt loop pass"
+  exit 0
+fi
 
 graph=0
 if [ "${1:-}" = "--graph" ]; then

@@ -111,7 +111,7 @@ static int config_check(const smtpcore_server_config *c)
         if (!c->own_names)
             return -1;
         for (size_t i = 0; i < c->own_names_count; i++)
-            if (!c->own_names[i] || !text_ok(c->own_names[i], 255, 0))
+            if (!c->own_names[i] || !text_ok(c->own_names[i], SC_SRV_MAX_HOSTNAME, 0))
                 return -1;
     }
     if (c->allocator) {
@@ -310,7 +310,15 @@ int smtpcore_server_receive_eof(smtpcore_server *s)
     return SMTPCORE_OK;
 }
 
-static void finish_eof(smtpcore_server *s)
+/* Rare paths of the step loop, kept out of next_event() so that its common path saves
+ * fewer registers. */
+#if defined(__GNUC__)
+#define SC_SRV_COLD __attribute__((noinline, cold))
+#else
+#define SC_SRV_COLD
+#endif
+
+SC_SRV_COLD static void finish_eof(smtpcore_server *s)
 {
     smtpcore_violation v = SMTPCORE_V_NONE;
     if (s->phase == SC_PH_DATA || (s->phase == SC_PH_BDAT && s->bdat_mode == SC_BDAT_STREAM)) {
@@ -323,7 +331,7 @@ static void finish_eof(smtpcore_server *s)
     sc_srv_close(s, v);
 }
 
-static void early_talker(smtpcore_server *s)
+SC_SRV_COLD static void early_talker(smtpcore_server *s)
 {
     s->early_reported = 1;
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
