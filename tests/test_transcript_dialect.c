@@ -184,3 +184,33 @@ Test(transcript_dialect, violation_names_match_the_library)
     cr_expect_gt(v, 30);
     cr_expect_str_eq(ts_violation_name(v), "?", "name for %d, which the library lacks", v);
 }
+
+/* Escaped values are decoded whole or refused, never cut at a buffer's size. */
+Test(transcript_dialect, long_values_are_not_cut)
+{
+    ts_bytes in = {0}, out = {0};
+    for (int i = 0; i < 10000; i++)
+        ts_put(&in, "\\x41", 4);
+    cr_expect_eq(ts_unescaped_len(in.p, in.len), 10000);
+    ts_put(&out, "<", 1);
+    ts_put_unescaped(&out, in.p, in.len);
+    cr_assert_eq(out.len, 10001);
+    cr_expect_eq(out.p[0], '<');
+    cr_expect_eq(out.p[10000], 'A');
+    cr_expect_eq(out.p[10001], '\0');
+    free(in.p);
+    free(out.p);
+
+    /* A client value longer than its buffer fails the file, saying so. */
+    ts_bytes t = {0};
+    const char *k = "@config helo=";
+    ts_put(&t, k, strlen(k));
+    for (int i = 0; i < 2000; i++)
+        ts_put(&t, "h", 1);
+    ts_put(&t, "\n", 1);
+    ts_put(&t, cli_base, strlen(cli_base));
+    char err[4096] = "";
+    cr_expect_eq(ccs_run_text("long", t.p, t.len, CCS_WHOLE, 0, err, sizeof err), -1);
+    cr_expect(strstr(err, "longer than") != NULL, "%s", err);
+    free(t.p);
+}

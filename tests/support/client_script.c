@@ -129,6 +129,7 @@ typedef struct ccs_run {
     ts_bytes out;    /* client output */
     ts_bytes block;  /* pending server bytes */
     ts_bytes never;  /* E! lines, one per line, checked at the end */
+    int bad_value;   /* a value did not fit its buffer (ccs_unescape failed) */
     size_t lineno;
     char *err;
     size_t errcap;
@@ -145,6 +146,20 @@ static int ccs_fail(ccs_run *r, const char *fmt, ...)
     vsnprintf(r->err + n, r->errcap - (size_t)n, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/* Decodes an escaped value into out[cap] and NUL-terminates it; a value that does not fit
+ * fails the file instead of being cut. *n gets the decoded length. */
+static int ccs_unescape(ccs_run *r, const char *in, char *out, size_t cap, size_t *n)
+{
+    size_t len = strlen(in);
+    if (ts_unescaped_len(in, len) >= cap) {
+        r->bad_value = 1;
+        return ccs_fail(r, "value longer than the runner's %zu bytes: %.60s", cap - 1, in);
+    }
+    *n = ts_unescape(in, len, out, cap - 1);
+    out[*n] = '\0';
+    return 0;
 }
 
 static void ccs_collect(ccs_run *r)
@@ -251,9 +266,8 @@ static int ccs_config(ccs_run *r, const char *kv)
     const char *v = eq + 1;
     smtpcore_client_config *c = &r->cfg;
 #define KEY(k) (kl == strlen(k) && memcmp(kv, k, kl) == 0)
-#define STR(i)                                                                          \
-    (r->strs[i][ts_unescape(v, strlen(v), r->strs[i], sizeof r->strs[i] - 1)] = '\0', \
-     r->strs[i])
+    size_t sl = 0;
+#define STR(i) (ccs_unescape(r, v, r->strs[i], sizeof r->strs[i], &sl) == 0 ? r->strs[i] : NULL)
     if (KEY("helo"))
         c->helo_name = STR(0);
     else if (KEY("user"))
@@ -317,7 +331,7 @@ static int ccs_config(ccs_run *r, const char *kv)
         return ccs_fail(r, "unknown @config key: %s", kv);
 #undef KEY
 #undef STR
-    return 0;
+    return r->bad_value ? -1 : 0; /* a value too long for its buffer (ccs_unescape) */
 }
 
 /* Splits "args -> ERR" into args and the expected return code. */
@@ -356,6 +370,7 @@ static char *ccs_word(char **s)
 static int ccs_mail(ccs_run *r, char *args, int *rc)
 {
     char from[512], envid[256], auth[256];
+    size_t n = 0;
     smtpcore_mail_params p;
     memset(&p, 0, sizeof p);
     char *w = ccs_word(&args);
@@ -364,7 +379,8 @@ static int ccs_mail(ccs_run *r, char *args, int *rc)
     if (strcmp(w, "<>") == 0)
         from[0] = '\0';
     else
-        from[ts_unescape(w, strlen(w), from, sizeof from - 1)] = '\0';
+        if (ccs_unescape(r, w, from, sizeof from, &n) != 0)
+            return -1;
     while ((w = ccs_word(&args)) != NULL) {
         if (strncmp(w, "SIZE=", 5) == 0) {
             p.has_size = 1;
@@ -382,10 +398,12 @@ static int ccs_mail(ccs_run *r, char *args, int *rc)
         } else if (strcmp(w, "RET=HDRS") == 0) {
             p.ret = SMTPCORE_RET_HDRS;
         } else if (strncmp(w, "ENVID=", 6) == 0) {
-            p.envid.len = ts_unescape(w + 6, strlen(w + 6), envid, sizeof envid);
+            if (ccs_unescape(r, w + 6, envid, sizeof envid, &p.envid.len) != 0)
+                return -1;
             p.envid.ptr = envid;
         } else if (strncmp(w, "AUTH=", 5) == 0) {
-            p.auth.len = ts_unescape(w + 5, strlen(w + 5), auth, sizeof auth);
+            if (ccs_unescape(r, w + 5, auth, sizeof auth, &p.auth.len) != 0)
+                return -1;
             p.auth.ptr = auth;
         } else {
             return ccs_fail(r, "unknown mail parameter %s", w);
@@ -403,7 +421,9 @@ static int ccs_rcpt(ccs_run *r, char *args, int *rc)
     char *w = ccs_word(&args);
     if (!w)
         return ccs_fail(r, "rcpt needs an address");
-    to[ts_unescape(w, strlen(w), to, sizeof to - 1)] = '\0';
+    size_t n = 0;
+    if (ccs_unescape(r, w, to, sizeof to, &n) != 0)
+        return -1;
     while ((w = ccs_word(&args)) != NULL) {
         if (strncmp(w, "NOTIFY=", 7) == 0) {
             if (strstr(w, "NEVER"))
@@ -415,7 +435,8 @@ static int ccs_rcpt(ccs_run *r, char *args, int *rc)
             if (strstr(w, "DELAY"))
                 p.notify |= SMTPCORE_NOTIFY_DELAY;
         } else if (strncmp(w, "ORCPT=", 6) == 0) {
-            p.orcpt.len = ts_unescape(w + 6, strlen(w + 6), orcpt, sizeof orcpt);
+            if (ccs_unescape(r, w + 6, orcpt, sizeof orcpt, &p.orcpt.len) != 0)
+                return -1;
             p.orcpt.ptr = orcpt;
         } else {
             return ccs_fail(r, "unknown rcpt parameter %s", w);
@@ -457,7 +478,9 @@ static int ccs_host(ccs_run *r, char *line)
             return -1;
         while (*args == ' ')
             args++;
-        size_t n = ts_unescape(args, strlen(args), buf, sizeof buf);
+        size_t n = 0;
+        if (ccs_unescape(r, args, buf, sizeof buf, &n) != 0)
+            return -1;
         if (verb[0] == 'b') {
             if (ccs_body(r, buf, n, &rc) != 0)
                 return -1;
@@ -492,9 +515,12 @@ static int ccs_host(ccs_run *r, char *line)
             const char *names[16], *values[16];
             char store[16][256];
             size_t n = 0;
-            for (char *w = ccs_word(&args); w && n < 16; w = ccs_word(&args)) {
-                size_t l = ts_unescape(w, strlen(w), store[n], sizeof store[n] - 1);
-                store[n][l] = '\0';
+            for (char *w = ccs_word(&args); w; w = ccs_word(&args)) {
+                size_t l = 0;
+                if (n == 16)
+                    return ccs_fail(r, "more than 16 xclient attributes");
+                if (ccs_unescape(r, w, store[n], sizeof store[n], &l) != 0)
+                    return -1;
                 char *eq = strchr(store[n], '=');
                 if (!eq)
                     return ccs_fail(r, "xclient wants NAME=VALUE: %s", w);
@@ -577,7 +603,6 @@ static int ccs_start(ccs_run *r)
 static int ccs_exec(ccs_run *r, char *text)
 {
     char *save = NULL;
-    char tmp[8192];
     r->lineno = 0;
     char *cursor = text;
     while (cursor && *cursor) {
@@ -620,7 +645,7 @@ static int ccs_exec(ccs_run *r, char *text)
         int raw = p1 == '|';
         if (p0 == 'S') {
             if (raw) {
-                ts_put(&r->block, tmp, ts_unescape(arg, al, tmp, sizeof tmp));
+                ts_put_unescaped(&r->block, arg, al);
             } else {
                 ts_put(&r->block, arg, al);
                 ts_put(&r->block, "\r\n", 2);
@@ -631,13 +656,16 @@ static int ccs_exec(ccs_run *r, char *text)
             return -1;
         switch (p0) {
         case 'C': {
-            size_t n = raw ? ts_unescape(arg, al, tmp, sizeof tmp - 2) : al;
-            if (!raw) {
-                memcpy(tmp, arg, al);
-                tmp[n++] = '\r';
-                tmp[n++] = '\n';
+            ts_bytes want = {0};
+            if (raw) {
+                ts_put_unescaped(&want, arg, al);
+            } else {
+                ts_put(&want, arg, al);
+                ts_put(&want, "\r\n", 2);
             }
-            if (ccs_expect_out(r, tmp, n) != 0)
+            int bad = ccs_expect_out(r, want.p, want.len);
+            free(want.p);
+            if (bad != 0)
                 return -1;
             break;
         }

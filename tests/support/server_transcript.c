@@ -301,6 +301,9 @@ static int sct_answer_parse(sct_answer *a, const char *s, char *err, size_t cap)
     while (*s == ' ')
         s++;
     if (*s) {
+        if (ts_unescaped_len(s, strlen(s)) >= sizeof(a->text))
+            return sct_fail(err, cap, "reply text longer than %zu bytes: %s",
+                            sizeof(a->text) - 1, s);
         size_t n = ts_unescape(s, strlen(s), a->text, sizeof(a->text) - 1);
         a->text[n] = '\0';
         a->has_text = 1;
@@ -400,7 +403,6 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
     sc->modes = 7;
     size_t feed_start = 0;
     char *save = NULL;
-    char tmp[4096];
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         size_t l = strlen(line);
         if (l && line[l - 1] == '\r')
@@ -447,8 +449,7 @@ static int sct_parse(sct_script *sc, char *text, char *err, size_t cap)
                 ts_put(dst, "", 0);
             }
             if (p1 == '|') {
-                size_t n = ts_unescape(arg, al, tmp, sizeof(tmp));
-                ts_put(dst, tmp, n);
+                ts_put_unescaped(dst, arg, al);
             } else {
                 ts_put(dst, arg, al);
                 ts_put(dst, "\r\n", 2);

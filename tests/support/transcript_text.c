@@ -2,6 +2,7 @@
 #include "transcript_text.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,26 @@ size_t ts_unescape(const char *in, size_t len, char *out, size_t cap)
             default: c = e; break;
             }
         }
-        out[o++] = c;
+        if (out)
+            out[o] = c;
+        o++;
     }
     return o;
+}
+
+size_t ts_unescaped_len(const char *in, size_t len)
+{
+    return ts_unescape(in, len, NULL, SIZE_MAX);
+}
+
+void ts_put_unescaped(ts_bytes *b, const char *in, size_t len)
+{
+    ts_put(b, "", 0);
+    size_t n = ts_unescaped_len(in, len);
+    ts_put(b, in, n); /* makes room for the n decoded bytes ... */
+    b->len -= n;      /* ... which then overwrite the copy */
+    b->len += ts_unescape(in, len, b->p + b->len, n);
+    b->p[b->len] = '\0';
 }
 
 void ts_put(ts_bytes *b, const char *p, size_t n)

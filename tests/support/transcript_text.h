@@ -8,8 +8,11 @@
 #include <stdint.h>
 
 /* Decodes \r \n \t \0 \s (space) \\ and \xNN from in[0, len) into out (at most cap bytes);
- * any other escaped character stands for itself. Returns the bytes written. */
+ * any other escaped character stands for itself. Returns the bytes written. Callers
+ * with a fixed buffer check ts_unescaped_len() first, so nothing is cut silently. */
 size_t ts_unescape(const char *in, size_t len, char *out, size_t cap);
+/* The length in[0, len) decodes to. */
+size_t ts_unescaped_len(const char *in, size_t len);
 
 /* A growable, always NUL-terminated byte string; aborts when memory runs out. */
 typedef struct ts_bytes {
@@ -18,6 +21,8 @@ typedef struct ts_bytes {
 } ts_bytes;
 
 void ts_put(ts_bytes *b, const char *p, size_t n);
+/* Appends in[0, len) decoded (ts_unescape), however long. */
+void ts_put_unescaped(ts_bytes *b, const char *in, size_t len);
 
 /* Reads a whole file into b (appended, NUL-terminated, no size limit). Returns 0, or -1
  * when it cannot be opened or read. */
