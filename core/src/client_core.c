@@ -229,13 +229,13 @@ void sc_client_pump(smtpcore_client *c)
         if (k == SC_CK_QUIT && (c->quirks & SMTPCORE_QUIRK_SPLIT_QUIT) && c->rset_outstanding)
             return;
         if ((k == SC_CK_DATA || k == SC_CK_BODY_MARK) && tx_hopeless(c)) {
-            sc_client_queue_pop(c);
+            sc_client_queue_pop(c, len);
             sc_client_tx_check_done(c);
             continue;
         }
         if (k == SC_CK_BODY_MARK) {
             /* Not a command: the body may flow from here (BDAT). */
-            sc_client_queue_pop(c);
+            sc_client_queue_pop(c, len);
             c->tx.state = SC_TX_BODY;
             sc_client_push(c, SMTPCORE_CEV_SEND_BODY, SMTPCORE_SUCCESS, NULL, SMTPCORE_V_NONE,
                            NULL);
@@ -244,7 +244,7 @@ void sc_client_pump(smtpcore_client *c)
         if (c->ring_len == c->ring_cap || sc_buf_room(&c->out) < len)
             return;
         (void)sc_buf_append_all(&c->out, bytes, len);
-        sc_client_queue_pop(c);
+        sc_client_queue_pop(c, len);
         (void)sc_client_ring_push(c, k);
         if (k == SC_CK_DATA)
             c->tx.data_sent = 1;

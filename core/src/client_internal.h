@@ -183,22 +183,93 @@ struct smtpcore_client {
  *   client_proto.c   what each reply means (calls auth, lmtp, xclient)
  *   client.c         lifecycle, input/output and the next_event loop */
 
-/* client_queue.c */
-int sc_client_ends_group(sc_ckind k);
-int sc_client_is_tx_kind(sc_ckind k);
+/* client_queue.c; the pieces the pump runs per command are inline, below. */
 int sc_client_enqueue(smtpcore_client *c, sc_ckind kind, const char *bytes, size_t len);
 char *sc_client_enqueue_begin(smtpcore_client *c, size_t *cap);
 int sc_client_enqueue_commit(smtpcore_client *c, sc_ckind kind, size_t len);
 size_t sc_client_queue_mark(const smtpcore_client *c);
 void sc_client_queue_rewind(smtpcore_client *c, size_t mark);
 void sc_client_queue_clear(smtpcore_client *c);
-/* The oldest queued entry: 1 with its kind and bytes, 0 when the queue is empty. */
-int sc_client_queue_front(const smtpcore_client *c, sc_ckind *kind, const char **bytes,
-                          size_t *len);
-void sc_client_queue_pop(smtpcore_client *c);
 void sc_client_queue_drop_tx(smtpcore_client *c);
-int sc_client_ring_push(smtpcore_client *c, sc_ckind kind);
 sc_ckind sc_client_ring_pop(smtpcore_client *c);
+
+/* Does a command of this kind end an RFC 2920 group (the pump then waits for replies)? */
+static inline int sc_client_ends_group(sc_ckind k)
+{
+    switch (k) {
+    case SC_CK_RSET_TXN:
+    case SC_CK_RSET_USER:
+    case SC_CK_MAIL:
+    case SC_CK_RCPT:
+    case SC_CK_BDAT:
+    case SC_CK_BODY_MARK:
+    case SC_CK_DOT:
+    case SC_CK_DOT_SWALLOW:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static inline int sc_client_is_tx_kind(sc_ckind k)
+{
+    switch (k) {
+    case SC_CK_MAIL:
+    case SC_CK_RCPT:
+    case SC_CK_DATA:
+    case SC_CK_BODY_MARK:
+    case SC_CK_DOT:
+    case SC_CK_DOT_SWALLOW:
+    case SC_CK_BDAT:
+    case SC_CK_BDAT_LAST:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Queue entry header: kind, then the length as two big-endian bytes. */
+#define SC_CLIENT_QHDR 3u
+
+static inline void sc_client_queue_peek(const smtpcore_client *c, size_t off, sc_ckind *kind,
+                                        size_t *len)
+{
+    const unsigned char *h = (const unsigned char *)c->queue.data + c->queue.start + off;
+    *kind = (sc_ckind)h[0];
+    *len = ((size_t)h[1] << 8) | h[2];
+}
+
+/* The oldest queued entry: 1 with its kind and bytes, 0 when the queue is empty. */
+static inline int sc_client_queue_front(const smtpcore_client *c, sc_ckind *kind,
+                                        const char **bytes, size_t *len)
+{
+    if (sc_buf_len(&c->queue) == 0)
+        return 0;
+    sc_client_queue_peek(c, 0, kind, len);
+    *bytes = c->queue.data + c->queue.start + SC_CLIENT_QHDR;
+    return 1;
+}
+
+/* Drops the oldest entry, whose length the caller just read with queue_front(). */
+static inline void sc_client_queue_pop(smtpcore_client *c, size_t len)
+{
+    sc_buf_consume(&c->queue, len + SC_CLIENT_QHDR);
+}
+
+/* Remembers a command sent, so that its reply can be matched. -1 when the ring is full. */
+static inline int sc_client_ring_push(smtpcore_client *c, sc_ckind kind)
+{
+    if (c->ring_len == c->ring_cap)
+        return -1;
+    c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = (uint8_t)kind;
+    c->ring_len++;
+    if (sc_client_is_tx_kind(kind))
+        c->tx_outstanding++;
+    if (kind == SC_CK_RSET_TXN || kind == SC_CK_RSET_USER || kind == SC_CK_RSET_FALLBACK)
+        c->rset_outstanding++;
+    c->last_sent_ends_group = c->pipelining ? sc_client_ends_group(kind) : 1;
+    return 0;
+}
 
 /* client_core.c. A push returns the queued event (never NULL): callers that add fields
  * do so through that pointer. */

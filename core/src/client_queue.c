@@ -1,48 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Client session, bottom layer: the bounded command queue (commands formatted by API
  * calls, not yet sent) and the ring of commands sent and not yet answered. Calls nothing
- * else of the client; everything above may call it. */
+ * else of the client; everything above may call it. What the pump runs per command
+ * (peek, front, pop, ring_push) is inline in client_internal.h. */
 #include <string.h>
 
 #include "client_internal.h"
 
-/* Queue entry header: kind, then the length as two big-endian bytes. */
-#define SC_QHDR 3
+#define SC_QHDR SC_CLIENT_QHDR
 #define SC_QMAX 65535u
-
-int sc_client_ends_group(sc_ckind k)
-{
-    switch (k) {
-    case SC_CK_RSET_TXN:
-    case SC_CK_RSET_USER:
-    case SC_CK_MAIL:
-    case SC_CK_RCPT:
-    case SC_CK_BDAT:
-    case SC_CK_BODY_MARK:
-    case SC_CK_DOT:
-    case SC_CK_DOT_SWALLOW:
-        return 0;
-    default:
-        return 1;
-    }
-}
-
-int sc_client_is_tx_kind(sc_ckind k)
-{
-    switch (k) {
-    case SC_CK_MAIL:
-    case SC_CK_RCPT:
-    case SC_CK_DATA:
-    case SC_CK_BODY_MARK:
-    case SC_CK_DOT:
-    case SC_CK_DOT_SWALLOW:
-    case SC_CK_BDAT:
-    case SC_CK_BDAT_LAST:
-        return 1;
-    default:
-        return 0;
-    }
-}
 
 /* ---- command queue ---- */
 
@@ -99,31 +65,6 @@ void sc_client_queue_rewind(smtpcore_client *c, size_t mark)
 
 void sc_client_queue_clear(smtpcore_client *c) { c->queue.start = c->queue.end = 0; }
 
-static void queue_peek(const smtpcore_client *c, size_t off, sc_ckind *kind, size_t *len)
-{
-    const unsigned char *h = (const unsigned char *)c->queue.data + c->queue.start + off;
-    *kind = (sc_ckind)h[0];
-    *len = ((size_t)h[1] << 8) | h[2];
-}
-
-int sc_client_queue_front(const smtpcore_client *c, sc_ckind *kind, const char **bytes,
-                          size_t *len)
-{
-    if (sc_buf_len(&c->queue) == 0)
-        return 0;
-    queue_peek(c, 0, kind, len);
-    *bytes = c->queue.data + c->queue.start + SC_QHDR;
-    return 1;
-}
-
-void sc_client_queue_pop(smtpcore_client *c)
-{
-    sc_ckind k;
-    size_t len;
-    queue_peek(c, 0, &k, &len);
-    sc_buf_consume(&c->queue, len + SC_QHDR);
-}
-
 /* Removes every queued transaction command (MAIL refused, or the host aborted). */
 void sc_client_queue_drop_tx(smtpcore_client *c)
 {
@@ -132,7 +73,7 @@ void sc_client_queue_drop_tx(smtpcore_client *c)
     while (rd < n) {
         sc_ckind k;
         size_t len;
-        queue_peek(c, rd, &k, &len);
+        sc_client_queue_peek(c, rd, &k, &len);
         size_t total = len + SC_QHDR;
         if (!sc_client_is_tx_kind(k)) {
             if (wr != rd)
@@ -146,21 +87,7 @@ void sc_client_queue_drop_tx(smtpcore_client *c)
         c->queue.start = c->queue.end = 0;
 }
 
-/* ---- commands sent and not yet answered ---- */
-
-int sc_client_ring_push(smtpcore_client *c, sc_ckind kind)
-{
-    if (c->ring_len == c->ring_cap)
-        return -1;
-    c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = (uint8_t)kind;
-    c->ring_len++;
-    if (sc_client_is_tx_kind(kind))
-        c->tx_outstanding++;
-    if (kind == SC_CK_RSET_TXN || kind == SC_CK_RSET_USER || kind == SC_CK_RSET_FALLBACK)
-        c->rset_outstanding++;
-    c->last_sent_ends_group = c->pipelining ? sc_client_ends_group(kind) : 1;
-    return 0;
-}
+/* ---- commands sent and not yet answered (ring_push: client_internal.h) ---- */
 
 sc_ckind sc_client_ring_pop(smtpcore_client *c)
 {
