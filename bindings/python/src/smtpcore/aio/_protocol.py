@@ -1,17 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""The plaintext fast path of :func:`smtpcore.aio.serve`: an asyncio BufferedProtocol.
+"""The plaintext fast path of :func:`smtpcore.aio.serve`: an asyncio BufferedProtocol
+around the :class:`~._dispatch.Dispatcher` (which reads the events and calls the hooks).
 
-Bytes are read with recv_into into one buffer per connection and handed to the engine
-straight from it (no bytes object, no StreamReader, no task switch per read); events are
-read from the engine's C struct without building event objects; the output of a whole
-batch of events leaves in one transport.write. A handler coroutine is driven inline and
-only becomes a task when it really suspends, so hooks that answer at once (and the
-default hooks, which are not called at all) cost no event-loop round trip. STARTTLS and
-implicit TLS use the stream runner in server.py instead.
+Bytes are read with recv_into into a buffer and handed to the engine straight from it (no
+bytes object, no StreamReader, no task switch per read); the output of a whole batch of
+events leaves in one transport.write; a hook that really suspends continues as a task
+while reading pauses. STARTTLS and implicit TLS use the stream runner in server.py, around
+the same dispatcher.
 
 An idle connection holds no read buffer (one buffer serves every connection of the
 server, see ``SMTPServerProtocolRunner.read_buffer``) and one timer; the deadlines and the
-connection cap are in _limits.py, the events and hooks in _dispatch.py.
+connection cap are in _limits.py.
 """
 from __future__ import annotations
 
