@@ -48,12 +48,12 @@ static void drain_output(smtpcore_client *c)
 /* Returns the type of the last event before NONE. */
 static smtpcore_client_event_type drain_events(smtpcore_client *c, size_t *count)
 {
-    smtpcore_client_event ev;
+    const smtpcore_client_event *ev;
     smtpcore_client_event_type last = SMTPCORE_CEV_NONE;
-    while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_CEV_NONE) {
-        last = ev.type;
+    while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_CEV_NONE) {
+        last = ev->type;
         (*count)++;
-        sink += ev.reply.raw.len;
+        sink += ev->reply.raw.len;
     }
     return last;
 }
@@ -82,7 +82,7 @@ static smtpcore_client *ready_session(const smtpcore_allocator *a)
 static void one_transaction(smtpcore_client *c, size_t *events)
 {
     smtpcore_mail_params p;
-    memset(&p, 0, sizeof p);
+    smtpcore_mail_params_init(&p);
     p.has_size = 1;
     p.size = sizeof BODY;
     if (smtpcore_client_mail(c, "sender@example.org", &p) != SMTPCORE_OK ||

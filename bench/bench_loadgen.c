@@ -91,9 +91,9 @@ static int push_body(conn *k)
 /* Handles the engine's events; returns -1 on a failure, 1 when the session is over. */
 static int events(conn *k)
 {
-    smtpcore_client_event ev;
-    while (smtpcore_client_next_event(k->c, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_CEV_NONE) {
-        switch (ev.type) {
+    const smtpcore_client_event *ev;
+    while (smtpcore_client_next_event(k->c, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_CEV_NONE) {
+        switch (ev->type) {
         case SMTPCORE_CEV_READY:
             if (k->left > 0) {
                 if (start_tx(k) != 0)
@@ -111,7 +111,7 @@ static int events(conn *k)
                 return -1;
             break;
         case SMTPCORE_CEV_MESSAGE_RESULT:
-            if (ev.failure == SMTPCORE_SUCCESS)
+            if (ev->failure == SMTPCORE_SUCCESS)
                 g_ok++;
             else
                 g_failed++;

@@ -90,10 +90,10 @@ static size_t rss_kib(void)
 static int pump(smtpcore_server *s)
 {
     for (;;) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         if (smtpcore_server_next_event(s, &ev) != SMTPCORE_OK)
             return -1;
-        if (ev.type == SMTPCORE_SEV_NONE) {
+        if (ev->type == SMTPCORE_SEV_NONE) {
             const char *p;
             size_t n = smtpcore_server_output(s, &p);
             if (n == 0)
@@ -101,7 +101,7 @@ static int pump(smtpcore_server *s)
             smtpcore_server_consume(s, n);
             continue;
         }
-        if (ev.answer_required && smtpcore_server_accept(s) != SMTPCORE_OK)
+        if (ev->answer_required && smtpcore_server_accept(s) != SMTPCORE_OK)
             return -1;
     }
 }

@@ -66,9 +66,9 @@ static char *repeat(const char *unit, size_t times, size_t *out_len)
 static void pump(smtpcore_server *s)
 {
     for (;;) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         smtpcore_server_next_event(s, &ev);
-        if (ev.type == SMTPCORE_SEV_NONE) {
+        if (ev->type == SMTPCORE_SEV_NONE) {
             const char *p;
             size_t n = smtpcore_server_output(s, &p);
             if (n == 0)
@@ -76,9 +76,9 @@ static void pump(smtpcore_server *s)
             smtpcore_server_consume(s, n);
             continue;
         }
-        if (ev.type == SMTPCORE_SEV_BODY)
-            sink += ev.data.len;
-        if (ev.answer_required)
+        if (ev->type == SMTPCORE_SEV_BODY)
+            sink += ev->data.len;
+        if (ev->answer_required)
             smtpcore_server_accept(s);
     }
 }

@@ -40,9 +40,9 @@ typedef struct bs_stats {
 static void pump(smtpcore_server *s, bs_stats *st)
 {
     for (;;) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         smtpcore_server_next_event(s, &ev);
-        if (ev.type == SMTPCORE_SEV_NONE) {
+        if (ev->type == SMTPCORE_SEV_NONE) {
             const char *p;
             size_t n = smtpcore_server_output(s, &p);
             if (n == 0)
@@ -50,11 +50,11 @@ static void pump(smtpcore_server *s, bs_stats *st)
             smtpcore_server_consume(s, n);
             continue;
         }
-        if (ev.type == SMTPCORE_SEV_BODY)
-            st->body += ev.data.len;
+        if (ev->type == SMTPCORE_SEV_BODY)
+            st->body += ev->data.len;
         else
             st->commands++;
-        if (ev.answer_required)
+        if (ev->answer_required)
             smtpcore_server_accept(s);
     }
 }

@@ -21,12 +21,12 @@ static const char body[] = "From: alice@example.net\n"
 
 static void serve(smtpcore_server *s)
 {
-    smtpcore_server_event ev;
-    while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_SEV_NONE) {
-        if (ev.type == SMTPCORE_SEV_RCPT && ev.address.len >= 6 &&
-            memcmp(ev.address.ptr, "nobody", 6) == 0)
+    const smtpcore_server_event *ev;
+    while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_SEV_NONE) {
+        if (ev->type == SMTPCORE_SEV_RCPT && ev->address.len >= 6 &&
+            memcmp(ev->address.ptr, "nobody", 6) == 0)
             smtpcore_server_reject(s, 550, "5.1.1", "No such user");
-        else if (ev.answer_required)
+        else if (ev->answer_required)
             smtpcore_server_accept(s);
     }
 }
@@ -125,10 +125,10 @@ int main(void)
             smtpcore_server_consume(s, used);
 
         /* 2. Drain the client's events. */
-        smtpcore_client_event ev;
+        const smtpcore_client_event *ev;
         while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK &&
-               ev.type != SMTPCORE_CEV_NONE)
-            if (on_event(c, &ev, &h) != SMTPCORE_OK)
+               ev->type != SMTPCORE_CEV_NONE)
+            if (on_event(c, ev, &h) != SMTPCORE_OK)
                 return 1;
         if (h.sending && feed_body(c, &h) != SMTPCORE_OK)
             return 1;

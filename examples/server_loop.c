@@ -74,10 +74,10 @@ static int serve(smtpcore_server *s, const char *in, size_t len, host *h, char *
         if (rc != SMTPCORE_OK)
             return rc;
         off += used;
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK &&
-               ev.type != SMTPCORE_SEV_NONE) {
-            rc = answer(s, &ev, h);
+               ev->type != SMTPCORE_SEV_NONE) {
+            rc = answer(s, ev, h);
             if (rc != SMTPCORE_OK)
                 return rc;
         }

@@ -345,7 +345,7 @@ static int start_transaction(host *h, uint8_t how)
      * and mode, so write it all before this one changes them. */
     drain_output(h, 1);
     smtpcore_mail_params mp;
-    memset(&mp, 0, sizeof mp);
+    smtpcore_mail_params_init(&mp);
     uint8_t k = fz_ctl(&h->src);
     if (how & 8u) {
         mp.has_size = 1;
@@ -600,17 +600,17 @@ static size_t drain_events(host *h)
     for (int guard = 0; guard < 100000; guard++) {
         if (h->body_mode && h->body_first && !h->body_stalled && !h->closed)
             return count;
-        smtpcore_client_event ev;
-        memset(&ev, 0xA5, sizeof ev);
+        const smtpcore_client_event *ev = NULL;
         FZ_CHECK(smtpcore_client_next_event(h->c, &ev) == SMTPCORE_OK);
+        FZ_CHECK(ev != NULL);
         check_mem(h);
-        if (ev.type == SMTPCORE_CEV_NONE)
+        if (ev->type == SMTPCORE_CEV_NONE)
             return count;
         if (fz_trace_on())
-            fprintf(stderr, "event %d failure=%d code=%d violation=%d\n", (int)ev.type,
-                    (int)ev.failure, ev.reply.code, (int)ev.violation);
+            fprintf(stderr, "event %d failure=%d code=%d violation=%d\n", (int)ev->type,
+                    (int)ev->failure, ev->reply.code, (int)ev->violation);
         count++;
-        on_event(h, &ev);
+        on_event(h, ev);
     }
     fz_fail(__FILE__, __LINE__, "events never end");
     return count;

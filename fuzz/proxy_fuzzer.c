@@ -98,19 +98,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int nev = 0, first = 0, second = 0, closed = 0, eof_given = 0;
     size_t out_total = 0;
     for (int round = 0; round < 100000; round++) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         FZ_CHECK(smtpcore_server_next_event(s, &ev) == SMTPCORE_OK);
-        if (ev.type != SMTPCORE_SEV_NONE) {
+        if (ev->type != SMTPCORE_SEV_NONE) {
             if (nev == 0)
-                first = (int)ev.type;
+                first = (int)ev->type;
             else if (nev == 1)
-                second = (int)ev.type;
+                second = (int)ev->type;
             nev++;
-            fz_touch(ev.line.ptr, ev.line.len);
-            fz_touch(ev.message.ptr, ev.message.len);
-            if (ev.type == SMTPCORE_SEV_CLOSE)
+            fz_touch(ev->line.ptr, ev->line.len);
+            fz_touch(ev->message.ptr, ev->message.len);
+            if (ev->type == SMTPCORE_SEV_CLOSE)
                 closed = 1;
-            if (ev.type == SMTPCORE_SEV_XCLIENT) {
+            if (ev->type == SMTPCORE_SEV_XCLIENT) {
                 FZ_CHECK(cfg.xclient_allowed);
                 smtpcore_xclient_attrs a;
                 FZ_CHECK(smtpcore_server_xclient_attrs(s, &a, sizeof a) == SMTPCORE_OK);
@@ -120,9 +120,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (size_t i = 0; i < 8; i++)
                     fz_touch(at[i]->value.ptr, at[i]->value.len);
             }
-            if (ev.answer_required) {
+            if (ev->answer_required) {
                 uint8_t c = fz_ctl(&src);
-                if (ev.type == SMTPCORE_SEV_XCLIENT && (c & 1u))
+                if (ev->type == SMTPCORE_SEV_XCLIENT && (c & 1u))
                     FZ_CHECK(smtpcore_server_reject(s, 550, "5.7.0", NULL) == SMTPCORE_OK);
                 else
                     FZ_CHECK(smtpcore_server_accept(s) == SMTPCORE_OK);

@@ -347,12 +347,12 @@ static size_t drain_events(host *h)
 {
     size_t count = 0;
     for (int guard = 0; guard < 100000; guard++) {
-        smtpcore_server_event ev;
-        memset(&ev, 0xA5, sizeof ev);
+        const smtpcore_server_event *ev = NULL;
         FZ_CHECK(smtpcore_server_next_event(h->s, &ev) == SMTPCORE_OK);
+        FZ_CHECK(ev != NULL);
         check_mem(h);
-        if (ev.type == SMTPCORE_SEV_NONE) {
-            FZ_CHECK(!ev.answer_required);
+        if (ev->type == SMTPCORE_SEV_NONE) {
+            FZ_CHECK(!ev->answer_required);
             if (h->lmtp && smtpcore_server_rcpt_unanswered(h->s)) {
                 lmtp_step(h); /* answers given after a NONE */
                 continue;
@@ -361,24 +361,24 @@ static size_t drain_events(host *h)
         }
         count++;
         if (fz_trace_on())
-            fprintf(stderr, "event %d answer=%d violation=%d reply=%d line=%.*s\n", (int)ev.type,
-                    ev.answer_required, (int)ev.violation, ev.reply_code, (int)ev.line.len,
-                    ev.line.ptr ? ev.line.ptr : "");
-        check_event(h, &ev);
-        if (ev.type == SMTPCORE_SEV_MESSAGE_END || ev.type == SMTPCORE_SEV_MESSAGE_ABORTED ||
-            (ev.type == SMTPCORE_SEV_PROTOCOL_ERROR &&
-             ev.violation == SMTPCORE_V_MESSAGE_TOO_BIG))
-            h->acc = ev.rcpt_count;
-        if (ev.type == SMTPCORE_SEV_CLOSE) {
+            fprintf(stderr, "event %d answer=%d violation=%d reply=%d line=%.*s\n", (int)ev->type,
+                    ev->answer_required, (int)ev->violation, ev->reply_code, (int)ev->line.len,
+                    ev->line.ptr ? ev->line.ptr : "");
+        check_event(h, ev);
+        if (ev->type == SMTPCORE_SEV_MESSAGE_END || ev->type == SMTPCORE_SEV_MESSAGE_ABORTED ||
+            (ev->type == SMTPCORE_SEV_PROTOCOL_ERROR &&
+             ev->violation == SMTPCORE_V_MESSAGE_TOO_BIG))
+            h->acc = ev->rcpt_count;
+        if (ev->type == SMTPCORE_SEV_CLOSE) {
             h->saw_close = 1;
             h->closed = 1;
         }
-        if (ev.answer_required) {
-            answer(h, &ev);
+        if (ev->answer_required) {
+            answer(h, ev);
         } else {
             FZ_CHECK(smtpcore_server_accept(h->s) == SMTPCORE_ERR_NO_ANSWER_PENDING);
         }
-        if (ev.type == SMTPCORE_SEV_STARTTLS) {
+        if (ev->type == SMTPCORE_SEV_STARTTLS) {
             /* Flush, then "TLS is up". The STARTTLS reply must be complete by now. */
             drain_output(h, 1);
             FZ_CHECK(fz_reply_checker_idle(&h->chk));

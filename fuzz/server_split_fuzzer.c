@@ -34,42 +34,42 @@ static void drain(smtpcore_server *s, record *r)
 {
     for (int guard = 0; guard < 100000; guard++) {
         int any = 0;
-        smtpcore_server_event ev;
-        while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_SEV_NONE) {
+        const smtpcore_server_event *ev;
+        while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_SEV_NONE) {
             any = 1;
             if (fz_trace_on())
                 fprintf(stderr, "%s event %d violation %d size %llu data %zu line %.*s\n",
-                        r == &rec_whole ? "whole" : "split", (int)ev.type, (int)ev.violation,
-                        (unsigned long long)ev.message_size, ev.data.len, (int)ev.line.len,
-                        ev.line.ptr ? ev.line.ptr : "");
-            if (ev.answer_required)
+                        r == &rec_whole ? "whole" : "split", (int)ev->type, (int)ev->violation,
+                        (unsigned long long)ev->message_size, ev->data.len, (int)ev->line.len,
+                        ev->line.ptr ? ev->line.ptr : "");
+            if (ev->answer_required)
                 FZ_CHECK(smtpcore_server_accept(s) == SMTPCORE_OK);
-            if (ev.type == SMTPCORE_SEV_BODY) {
-                if (r->body_len + ev.data.len <= sizeof r->body) {
-                    memcpy(r->body + r->body_len, ev.data.ptr, ev.data.len);
-                    r->body_len += ev.data.len;
+            if (ev->type == SMTPCORE_SEV_BODY) {
+                if (r->body_len + ev->data.len <= sizeof r->body) {
+                    memcpy(r->body + r->body_len, ev->data.ptr, ev->data.len);
+                    r->body_len += ev->data.len;
                 } else {
                     r->truncated = 1;
                 }
                 continue;
             }
-            if (ev.type == SMTPCORE_SEV_PROTOCOL_ERROR &&
-                (ev.violation == SMTPCORE_V_EARLY_TALKER ||
-                 ev.violation == SMTPCORE_V_IMPROPER_PIPELINING))
+            if (ev->type == SMTPCORE_SEV_PROTOCOL_ERROR &&
+                (ev->violation == SMTPCORE_V_EARLY_TALKER ||
+                 ev->violation == SMTPCORE_V_IMPROPER_PIPELINING))
                 continue;
             FZ_CHECK(r->nev < MAX_EV);
-            r->ev[r->nev++] = (int)ev.type * 64 + (int)ev.violation;
-            if (ev.type == SMTPCORE_SEV_MESSAGE_END) {
+            r->ev[r->nev++] = (int)ev->type * 64 + (int)ev->violation;
+            if (ev->type == SMTPCORE_SEV_MESSAGE_END) {
                 FZ_CHECK(r->nev < MAX_EV);
-                r->ev[r->nev++] = (int)(ev.message_size & 0xffffff) * -1 - 1;
-                FZ_CHECK(ev.message_size == r->body_len - r->msg_start || r->truncated);
+                r->ev[r->nev++] = (int)(ev->message_size & 0xffffff) * -1 - 1;
+                FZ_CHECK(ev->message_size == r->body_len - r->msg_start || r->truncated);
                 r->msg_start = r->body_len;
-            } else if (ev.type == SMTPCORE_SEV_MAIL) {
+            } else if (ev->type == SMTPCORE_SEV_MAIL) {
                 /* A new transaction: content streamed for one that RSET or EHLO dropped
                  * (BDAT chunks before the reset) is not part of this message. */
                 r->body_len = r->msg_start;
-            } else if (ev.type == SMTPCORE_SEV_MESSAGE_ABORTED || ev.type == SMTPCORE_SEV_CLOSE ||
-                       ev.violation == SMTPCORE_V_MESSAGE_TOO_BIG) {
+            } else if (ev->type == SMTPCORE_SEV_MESSAGE_ABORTED || ev->type == SMTPCORE_SEV_CLOSE ||
+                       ev->violation == SMTPCORE_V_MESSAGE_TOO_BIG) {
                 /* A message that will not end in MESSAGE_END is discarded by the host, and
                  * how much of it was streamed before the engine knew depends on the reads
                  * (e.g. a size limit crossed by one large read or by the last of many small

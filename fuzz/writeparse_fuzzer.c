@@ -59,7 +59,7 @@ static void mail_rcpt(fz_src *src, int is_mail)
 
     smtpcore_mail_params mp;
     smtpcore_rcpt_params rp;
-    memset(&mp, 0, sizeof mp);
+    smtpcore_mail_params_init(&mp);
     memset(&rp, 0, sizeof rp);
     int u8 = 0;
     for (size_t i = 0; i < al; i++)

@@ -18,9 +18,9 @@ static void feed(smtpcore_client *c, const char *s)
 
 static smtpcore_client_event next(smtpcore_client *c)
 {
-    smtpcore_client_event ev;
+    const smtpcore_client_event *ev;
     cr_assert_eq(smtpcore_client_next_event(c, &ev), SMTPCORE_OK);
-    return ev;
+    return *ev; /* a snapshot: the session's event changes at the next call */
 }
 
 /* Drops all pending output, returning it in buf (NUL-terminated). */
@@ -480,7 +480,7 @@ Test(client_api, nul_in_params_refused)
 {
     smtpcore_client *c = ready_client("250-mx\r\n250-DSN\r\n250 PIPELINING\r\n");
     smtpcore_mail_params p;
-    memset(&p, 0, sizeof p);
+    smtpcore_mail_params_init(&p);
     p.envid.ptr = "ab\0c";
     p.envid.len = 4;
     cr_expect_eq(smtpcore_client_mail(c, "a@example.org", &p), SMTPCORE_ERR_INJECTION);
@@ -623,40 +623,40 @@ Test(client_robustness, random_garbage_never_crashes)
             int rc = smtpcore_client_receive(c, buf, len, &used);
             cr_assert(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_CLOSED);
             cr_assert_leq(used, len);
-            smtpcore_client_event ev;
+            const smtpcore_client_event *ev;
             for (int k = 0; k < 1000; k++) {
                 cr_assert_eq(smtpcore_client_next_event(c, &ev), SMTPCORE_OK);
-                if (ev.type == SMTPCORE_CEV_NONE)
+                if (ev->type == SMTPCORE_CEV_NONE)
                     break;
                 volatile char s = 0;
-                for (size_t i = 0; i < ev.reply.raw.len; i++)
-                    s ^= ev.reply.raw.ptr[i];
+                for (size_t i = 0; i < ev->reply.raw.len; i++)
+                    s ^= ev->reply.raw.ptr[i];
                 (void)s;
-                if (ev.type == SMTPCORE_CEV_STARTTLS)
+                if (ev->type == SMTPCORE_CEV_STARTTLS)
                     smtpcore_client_tls_started(c);
-                if (ev.type == SMTPCORE_CEV_READY && (x & 1)) {
+                if (ev->type == SMTPCORE_CEV_READY && (x & 1)) {
                     if (smtpcore_client_mail(c, "a@example.org", NULL) == SMTPCORE_OK) {
                         smtpcore_client_rcpt(c, "b@example.org", NULL);
                         smtpcore_client_data(c);
                     }
                 }
-                if (ev.type == SMTPCORE_CEV_SEND_BODY) {
+                if (ev->type == SMTPCORE_CEV_SEND_BODY) {
                     smtpcore_client_body(c, "x\n", 2, &used);
                     smtpcore_client_body_end(c);
                 }
             }
-            cr_assert_eq(ev.type, SMTPCORE_CEV_NONE, "events never end");
+            cr_assert_eq(ev->type, SMTPCORE_CEV_NONE, "events never end");
             char out[16384];
             take(c, out, sizeof out);
         }
         smtpcore_client_receive_eof(c);
-        smtpcore_client_event ev;
+        const smtpcore_client_event *ev;
         int closed = 0;
         for (int k = 0; k < 100; k++) {
             cr_assert_eq(smtpcore_client_next_event(c, &ev), SMTPCORE_OK);
-            if (ev.type == SMTPCORE_CEV_CLOSED)
+            if (ev->type == SMTPCORE_CEV_CLOSED)
                 closed = 1;
-            if (ev.type == SMTPCORE_CEV_NONE)
+            if (ev->type == SMTPCORE_CEV_NONE)
                 break;
         }
         cr_expect(smtpcore_client_want_close(c));
@@ -760,15 +760,15 @@ Test(client_api, thousand_pipelined_recipients)
                          SMTPCORE_OK);
             off += used;
         }
-        smtpcore_client_event ev;
-        while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_CEV_NONE) {
-            if (ev.type == SMTPCORE_CEV_RCPT_RESULT) {
-                if (ev.rcpt_index != rcpt_seen)
+        const smtpcore_client_event *ev;
+        while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_CEV_NONE) {
+            if (ev->type == SMTPCORE_CEV_RCPT_RESULT) {
+                if (ev->rcpt_index != rcpt_seen)
                     ok_order = 0;
-                if (ev.failure == SMTPCORE_SUCCESS)
+                if (ev->failure == SMTPCORE_SUCCESS)
                     accepted++;
                 rcpt_seen++;
-            } else if (ev.type == SMTPCORE_CEV_SEND_BODY) {
+            } else if (ev->type == SMTPCORE_CEV_SEND_BODY) {
                 send_body = 1;
             }
         }

@@ -20,9 +20,9 @@ static void bf_feed(smtpcore_client *c, const char *s)
 
 static smtpcore_client_event bf_next(smtpcore_client *c)
 {
-    smtpcore_client_event ev;
+    const smtpcore_client_event *ev;
     cr_assert_eq(smtpcore_client_next_event(c, &ev), SMTPCORE_OK);
-    return ev;
+    return *ev; /* a snapshot: the session's event changes at the next call */
 }
 
 /* Writes at most *budget output bytes into w (at *wlen), like a host whose socket

@@ -119,10 +119,10 @@ static int ll_start_tx(ll_world *w)
 static void ll_client_events(ll_world *w)
 {
     for (int guard = 0; guard < 10000; guard++) {
-        smtpcore_client_event ev;
+        const smtpcore_client_event *ev;
         cr_assert_eq(smtpcore_client_next_event(w->c, &ev), SMTPCORE_OK);
         ll_tx *t = &w->tx[w->cur % 2];
-        switch (ev.type) {
+        switch (ev->type) {
         case SMTPCORE_CEV_NONE: return;
         case SMTPCORE_CEV_READY:
             if (w->started < w->wanted)
@@ -133,15 +133,15 @@ static void ll_client_events(ll_world *w)
             }
             break;
         case SMTPCORE_CEV_RCPT_RESULT:
-            cr_assert_lt(ev.rcpt_index, t->n);
-            cr_assert_eq(ev.reply.code == 250, t->code[ev.rcpt_index] != 0);
+            cr_assert_lt(ev->rcpt_index, t->n);
+            cr_assert_eq(ev->reply.code == 250, t->code[ev->rcpt_index] != 0);
             break;
         case SMTPCORE_CEV_SEND_BODY:
             w->sending = 1;
             break;
         case SMTPCORE_CEV_DELIVERY_RESULT:
-            cr_assert_lt(ev.rcpt_index, t->n);
-            if (ev.reply.code != t->code[ev.rcpt_index])
+            cr_assert_lt(ev->rcpt_index, t->n);
+            if (ev->reply.code != t->code[ev->rcpt_index])
                 w->mismatches++;
             t->results++;
             w->deliveries++;
@@ -149,17 +149,17 @@ static void ll_client_events(ll_world *w)
         case SMTPCORE_CEV_MESSAGE_RESULT:
             cr_assert_eq(t->results, t->accepted_expected, "tx %zu: %zu of %zu", w->cur,
                          t->results, t->accepted_expected);
-            cr_assert_eq(ev.rcpt_accepted, t->delivered_expected);
-            cr_assert_eq(ev.rcpt_total, t->n);
-            cr_assert_eq(ev.failure == SMTPCORE_SUCCESS, t->delivered_expected > 0);
+            cr_assert_eq(ev->rcpt_accepted, t->delivered_expected);
+            cr_assert_eq(ev->rcpt_total, t->n);
+            cr_assert_eq(ev->failure == SMTPCORE_SUCCESS, t->delivered_expected > 0);
             w->cur++;
             w->finished++;
             break;
         case SMTPCORE_CEV_CLOSED:
-            cr_assert_eq(ev.violation, SMTPCORE_V_NONE);
+            cr_assert_eq(ev->violation, SMTPCORE_V_NONE);
             return;
         case SMTPCORE_CEV_PROTOCOL_ERROR:
-            cr_assert_fail("client protocol error %d", (int)ev.violation);
+            cr_assert_fail("client protocol error %d", (int)ev->violation);
             break;
         default: break;
         }
@@ -206,25 +206,25 @@ static void ll_server_events(ll_world *w)
         w->deferred_answers++;
     }
     for (int guard = 0; guard < 10000; guard++) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         cr_assert_eq(smtpcore_server_next_event(w->s, &ev), SMTPCORE_OK);
-        if (ev.type == SMTPCORE_SEV_NONE)
+        if (ev->type == SMTPCORE_SEV_NONE)
             return;
-        if (ev.type == SMTPCORE_SEV_MAIL)
+        if (ev->type == SMTPCORE_SEV_MAIL)
             w->srv_n = 0;
-        if (ev.type == SMTPCORE_SEV_RCPT) {
-            if (ev.address.len && ev.address.ptr[0] == 'x') {
+        if (ev->type == SMTPCORE_SEV_RCPT) {
+            if (ev->address.len && ev->address.ptr[0] == 'x') {
                 cr_assert_eq(smtpcore_server_reject(w->s, 550, "5.1.1", NULL), SMTPCORE_OK);
                 continue;
             }
             cr_assert_lt(w->srv_n, LL_MAX_RCPT);
-            cr_assert_lt(ev.address.len, sizeof w->srv_rcpt[0]);
-            memcpy(w->srv_rcpt[w->srv_n], ev.address.ptr, ev.address.len);
-            w->srv_rcpt[w->srv_n][ev.address.len] = '\0';
+            cr_assert_lt(ev->address.len, sizeof w->srv_rcpt[0]);
+            memcpy(w->srv_rcpt[w->srv_n], ev->address.ptr, ev->address.len);
+            w->srv_rcpt[w->srv_n][ev->address.len] = '\0';
             w->srv_n++;
         }
-        if (ev.type == SMTPCORE_SEV_MESSAGE_END) {
-            cr_assert_eq(ev.rcpt_count, w->srv_n);
+        if (ev->type == SMTPCORE_SEV_MESSAGE_END) {
+            cr_assert_eq(ev->rcpt_count, w->srv_n);
             w->messages++;
             w->npending = w->srv_n;
             for (size_t i = 0; i < w->srv_n; i++)
@@ -235,7 +235,7 @@ static void ll_server_events(ll_world *w)
                 ll_answer_one(w);
             continue;
         }
-        if (ev.answer_required)
+        if (ev->answer_required)
             cr_assert_eq(smtpcore_server_accept(w->s), SMTPCORE_OK);
     }
 }

@@ -134,7 +134,7 @@ static void lb_start_tx(lb_world *w)
 {
     lb_make_tx(w);
     smtpcore_mail_params p;
-    memset(&p, 0, sizeof p);
+    smtpcore_mail_params_init(&p);
     p.has_size = 1;
     p.size = w->tx.expect_len;
     if (w->binary)
@@ -155,10 +155,10 @@ static void lb_start_tx(lb_world *w)
 static void lb_client_events(lb_world *w)
 {
     for (int guard = 0; guard < 10000; guard++) {
-        smtpcore_client_event ev;
+        const smtpcore_client_event *ev;
         if (smtpcore_client_next_event(w->c, &ev) != SMTPCORE_OK)
             return lb_fail(w, "client next_event");
-        switch (ev.type) {
+        switch (ev->type) {
         case SMTPCORE_CEV_NONE: return;
         case SMTPCORE_CEV_READY:
             if (w->tx_done < w->tx_wanted)
@@ -173,18 +173,18 @@ static void lb_client_events(lb_world *w)
             w->client_tls_pending = 1;
             break;
         case SMTPCORE_CEV_AUTH_RESULT:
-            if (ev.failure != SMTPCORE_SUCCESS)
+            if (ev->failure != SMTPCORE_SUCCESS)
                 lb_fail(w, "AUTH failed");
             else
                 w->auth_ok++;
             break;
         case SMTPCORE_CEV_MESSAGE_RESULT: {
             int want_ok = w->tx.accepted_expected > 0;
-            if ((ev.failure == SMTPCORE_SUCCESS) != want_ok)
+            if ((ev->failure == SMTPCORE_SUCCESS) != want_ok)
                 lb_fail(w, "unexpected message outcome");
-            if (ev.rcpt_accepted != w->tx.accepted_expected || ev.rcpt_total != w->tx.nrcpt)
+            if (ev->rcpt_accepted != w->tx.accepted_expected || ev->rcpt_total != w->tx.nrcpt)
                 lb_fail(w, "recipient counts differ");
-            if (ev.failure == SMTPCORE_SUCCESS)
+            if (ev->failure == SMTPCORE_SUCCESS)
                 w->results_ok++;
             else
                 w->results_failed++;
@@ -194,14 +194,14 @@ static void lb_client_events(lb_world *w)
         }
         case SMTPCORE_CEV_PROTOCOL_ERROR: {
             char m[256];
-            snprintf(m, sizeof m, "client protocol error %d (%.*s)", (int)ev.violation,
-                     (int)ev.reply.raw.len, ev.reply.raw.ptr);
+            snprintf(m, sizeof m, "client protocol error %d (%.*s)", (int)ev->violation,
+                     (int)ev->reply.raw.len, ev->reply.raw.ptr);
             lb_fail(w, m);
             break;
         }
         case SMTPCORE_CEV_CLOSED:
             w->closed = 1;
-            if (ev.failure != SMTPCORE_SUCCESS)
+            if (ev->failure != SMTPCORE_SUCCESS)
                 lb_fail(w, "closed with a failure");
             break;
         default: break;
@@ -213,36 +213,36 @@ static void lb_client_events(lb_world *w)
 static void lb_server_events(lb_world *w)
 {
     for (int guard = 0; guard < 10000; guard++) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         if (smtpcore_server_next_event(w->s, &ev) != SMTPCORE_OK)
             return lb_fail(w, "server next_event");
-        switch (ev.type) {
+        switch (ev->type) {
         case SMTPCORE_SEV_NONE: return;
         case SMTPCORE_SEV_STARTTLS:
             w->server_tls_pending = 1;
             break;
         case SMTPCORE_SEV_AUTH:
             w->auth_events++;
-            if (ev.username.len != strlen(w->user) || ev.password.len != strlen(w->pass) ||
-                memcmp(ev.username.ptr, w->user, ev.username.len) != 0 ||
-                memcmp(ev.password.ptr, w->pass, ev.password.len) != 0) {
+            if (ev->username.len != strlen(w->user) || ev->password.len != strlen(w->pass) ||
+                memcmp(ev->username.ptr, w->user, ev->username.len) != 0 ||
+                memcmp(ev->password.ptr, w->pass, ev->password.len) != 0) {
                 lb_fail(w, "server saw other credentials");
                 smtpcore_server_reject(w->s, 535, "5.7.8", "bad credentials");
                 continue;
             }
             break;
         case SMTPCORE_SEV_RCPT:
-            if (ev.address.len >= 6 && memcmp(ev.address.ptr, "reject", 6) == 0)
+            if (ev->address.len >= 6 && memcmp(ev->address.ptr, "reject", 6) == 0)
                 smtpcore_server_reject(w->s, 550, "5.1.1", "no such user");
             else
                 smtpcore_server_accept(w->s);
             continue;
         case SMTPCORE_SEV_BODY:
-            if (w->got_len + ev.data.len > sizeof w->got) {
+            if (w->got_len + ev->data.len > sizeof w->got) {
                 lb_fail(w, "server got too much body");
             } else {
-                memcpy(w->got + w->got_len, ev.data.ptr, ev.data.len);
-                w->got_len += ev.data.len;
+                memcpy(w->got + w->got_len, ev->data.ptr, ev->data.len);
+                w->got_len += ev->data.len;
             }
             break;
         case SMTPCORE_SEV_MESSAGE_END:
@@ -277,19 +277,19 @@ static void lb_server_events(lb_world *w)
             break;
         case SMTPCORE_SEV_PROTOCOL_ERROR: {
             /* RFC 2920 3.1: a pipelined DATA after refused recipients gets 503/554. */
-            if (w->tx.accepted_expected == 0 && ev.violation == SMTPCORE_V_BAD_SEQUENCE)
+            if (w->tx.accepted_expected == 0 && ev->violation == SMTPCORE_V_BAD_SEQUENCE)
                 break;
             char m[256];
-            snprintf(m, sizeof m, "server protocol error %d reply %d (%.*s)", (int)ev.violation,
-                     ev.reply_code, (int)(ev.line.len < 100 ? ev.line.len : 100), ev.line.ptr);
+            snprintf(m, sizeof m, "server protocol error %d reply %d (%.*s)", (int)ev->violation,
+                     ev->reply_code, (int)(ev->line.len < 100 ? ev->line.len : 100), ev->line.ptr);
             lb_fail(w, m);
             break;
         }
         default: break;
         }
-        if (ev.answer_required && smtpcore_server_accept(w->s) != SMTPCORE_OK)
+        if (ev->answer_required && smtpcore_server_accept(w->s) != SMTPCORE_OK)
             lb_fail(w, "server accept failed");
-        if (ev.type == SMTPCORE_SEV_MESSAGE_END)
+        if (ev->type == SMTPCORE_SEV_MESSAGE_END)
             w->got_len = 0;
     }
     lb_fail(w, "server events never end");

@@ -254,7 +254,7 @@ Test(proxy, xclient_attrs_older_smaller_struct)
     c.xclient_allowed = 1;
     smtpcore_server *s = NULL;
     cr_assert_eq(smtpcore_server_new(&s, &c), SMTPCORE_OK);
-    smtpcore_server_event ev;
+    const smtpcore_server_event *ev;
     cr_assert_eq(smtpcore_server_next_event(s, &ev), SMTPCORE_OK);
     cr_assert_eq(smtpcore_server_accept(s), SMTPCORE_OK);
     const char *out;
@@ -264,7 +264,7 @@ Test(proxy, xclient_attrs_older_smaller_struct)
     size_t used;
     cr_assert_eq(smtpcore_server_receive(s, cmd, sizeof cmd - 1, &used), SMTPCORE_OK);
     cr_assert_eq(smtpcore_server_next_event(s, &ev), SMTPCORE_OK);
-    cr_assert_eq(ev.type, SMTPCORE_SEV_XCLIENT);
+    cr_assert_eq(ev->type, SMTPCORE_SEV_XCLIENT);
     struct { smtpcore_xclient_attrs a; unsigned char guard[8]; } buf;
     memset(&buf, 0xee, sizeof buf);
     size_t two = 2 * sizeof(smtpcore_xclient_attr);

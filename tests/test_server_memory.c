@@ -70,9 +70,9 @@ static void tsm_open(tsm_env *e, uint32_t extensions, uint64_t max_size)
 static void tsm_pump(tsm_env *e, int read_output)
 {
     for (int i = 0; i < 1000000; i++) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         cr_assert_eq(smtpcore_server_next_event(e->s, &ev), SMTPCORE_OK);
-        if (ev.type == SMTPCORE_SEV_NONE) {
+        if (ev->type == SMTPCORE_SEV_NONE) {
             const char *p;
             size_t n = smtpcore_server_output(e->s, &p);
             if (!read_output || n == 0)
@@ -80,10 +80,10 @@ static void tsm_pump(tsm_env *e, int read_output)
             smtpcore_server_consume(e->s, n);
             continue;
         }
-        e->events[ev.type]++;
-        if (ev.type == SMTPCORE_SEV_BODY)
-            e->body_bytes += ev.data.len;
-        if (ev.answer_required)
+        e->events[ev->type]++;
+        if (ev->type == SMTPCORE_SEV_BODY)
+            e->body_bytes += ev->data.len;
+        if (ev->answer_required)
             cr_assert_eq(smtpcore_server_accept(e->s), SMTPCORE_OK);
     }
     cr_assert_fail("pump did not settle");

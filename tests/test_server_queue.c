@@ -8,9 +8,9 @@
 
 static smtpcore_server_event tsq_next(smtpcore_server *s)
 {
-    smtpcore_server_event ev;
+    const smtpcore_server_event *ev;
     cr_assert_eq(smtpcore_server_next_event(s, &ev), SMTPCORE_OK);
-    return ev;
+    return *ev; /* a snapshot: the session's event changes at the next call */
 }
 
 static void tsq_feed(smtpcore_server *s, const char *text)

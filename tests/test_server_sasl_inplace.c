@@ -26,9 +26,9 @@ static void tsi_feed(smtpcore_server *s, const char *p, size_t len)
 
 static smtpcore_server_event tsi_next(smtpcore_server *s)
 {
-    smtpcore_server_event ev;
+    const smtpcore_server_event *ev;
     cr_assert_eq(smtpcore_server_next_event(s, &ev), SMTPCORE_OK);
-    return ev;
+    return *ev; /* a snapshot: the session's event changes at the next call */
 }
 
 static smtpcore_server *tsi_session(tsi_out *o)

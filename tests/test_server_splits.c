@@ -132,9 +132,9 @@ static void tss_answer(smtpcore_server *s, const smtpcore_server_event *ev, size
 static void tss_drain(smtpcore_server *s, tss_result *r, size_t *answers)
 {
     for (int guard = 0; guard < 1000000; guard++) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         cr_assert_eq(smtpcore_server_next_event(s, &ev), SMTPCORE_OK);
-        if (ev.type == SMTPCORE_SEV_NONE) {
+        if (ev->type == SMTPCORE_SEV_NONE) {
             char buf[1024];
             size_t n = smtpcore_server_copy_output(s, buf, sizeof(buf));
             if (n == 0)
@@ -142,25 +142,25 @@ static void tss_drain(smtpcore_server *s, tss_result *r, size_t *answers)
             tss_put(&r->out, buf, n);
             continue;
         }
-        if (ev.type == SMTPCORE_SEV_BODY) {
-            tss_put(&r->bodies, ev.data.ptr, ev.data.len);
+        if (ev->type == SMTPCORE_SEV_BODY) {
+            tss_put(&r->bodies, ev->data.ptr, ev->data.len);
             continue;
         }
-        char tag[2] = {(char)('A' + (int)ev.type), (char)('a' + (int)ev.violation)};
+        char tag[2] = {(char)('A' + (int)ev->type), (char)('a' + (int)ev->violation)};
         tss_put(&r->log, tag, 2);
         /* How much of a refused message was handed out before the refusal depends on
          * the reads (the host discards it anyway); only finished messages must match. */
-        if (ev.type == SMTPCORE_SEV_MESSAGE_ABORTED) {
+        if (ev->type == SMTPCORE_SEV_MESSAGE_ABORTED) {
             r->bodies.len = r->msg_start;
             tss_puts(&r->bodies, "|ABORTED|");
             r->msg_start = r->bodies.len;
         }
-        if (ev.type == SMTPCORE_SEV_MESSAGE_END) {
+        if (ev->type == SMTPCORE_SEV_MESSAGE_END) {
             tss_puts(&r->bodies, "|END|");
             r->msg_start = r->bodies.len;
         }
-        if (ev.answer_required)
-            tss_answer(s, &ev, answers);
+        if (ev->answer_required)
+            tss_answer(s, ev, answers);
     }
     cr_assert_fail("drain did not settle");
 }

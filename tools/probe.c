@@ -180,34 +180,34 @@ static int engine_session(probe *p)
     int64_t deadline = tool_now_ms() + p->timeout_ms * 3;
     while (!closed && tool_now_ms() < deadline) {
         int progress = 0;
-        smtpcore_client_event ev;
-        while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_CEV_NONE) {
+        const smtpcore_client_event *ev;
+        while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_CEV_NONE) {
             progress = 1;
-            if (ev.type == SMTPCORE_CEV_GREETING) {
-                greeted = ev.reply.code == 220;
+            if (ev->type == SMTPCORE_CEV_GREETING) {
+                greeted = ev->reply.code == 220;
                 size_t n = 0;
-                for (; n < ev.reply.raw.len && n + 1 < sizeof greeting; n++) {
-                    char ch = ev.reply.raw.ptr[n];
+                for (; n < ev->reply.raw.len && n + 1 < sizeof greeting; n++) {
+                    char ch = ev->reply.raw.ptr[n];
                     if (ch == '\r' || ch == '\n')
                         break;
                     greeting[n] = ch;
                 }
                 greeting[n] = '\0';
-            } else if (ev.type == SMTPCORE_CEV_READY) {
+            } else if (ev->type == SMTPCORE_CEV_READY) {
                 ready = 1;
-                p->caps = ev.caps;
+                p->caps = ev->caps;
                 p->have_caps = 1;
                 smtpcore_client_quit(c);
-            } else if (ev.type == SMTPCORE_CEV_CLOSED || ev.type == SMTPCORE_CEV_PROTOCOL_ERROR) {
+            } else if (ev->type == SMTPCORE_CEV_CLOSED || ev->type == SMTPCORE_CEV_PROTOCOL_ERROR) {
                 /* A refusing greeting (554, 421) closes without a GREETING event. */
-                if (!greeted && ev.type == SMTPCORE_CEV_CLOSED && ev.reply.code >= 400)
-                    tool_reply_format(&ev.reply, refusal, sizeof refusal);
-                size_t n = ev.message.len < sizeof why - 1 ? ev.message.len : sizeof why - 1;
+                if (!greeted && ev->type == SMTPCORE_CEV_CLOSED && ev->reply.code >= 400)
+                    tool_reply_format(&ev->reply, refusal, sizeof refusal);
+                size_t n = ev->message.len < sizeof why - 1 ? ev->message.len : sizeof why - 1;
                 if (n > 0 && why[0] == '\0') {
-                    memcpy(why, ev.message.ptr, n);
+                    memcpy(why, ev->message.ptr, n);
                     why[n] = '\0';
                 }
-                closed |= ev.type == SMTPCORE_CEV_CLOSED;
+                closed |= ev->type == SMTPCORE_CEV_CLOSED;
             }
         }
         if (in_len > 0) {
@@ -241,7 +241,7 @@ static int engine_session(probe *p)
             smtpcore_client_receive_eof(c);
             eof = 1;
             while (smtpcore_client_next_event(c, &ev) == SMTPCORE_OK &&
-                   ev.type != SMTPCORE_CEV_NONE) {
+                   ev->type != SMTPCORE_CEV_NONE) {
             }
         }
     }

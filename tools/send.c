@@ -530,7 +530,7 @@ static int has_8bit(const char *p, size_t n)
 static int submit(send_session *ss, const smtpcore_caps *caps)
 {
     smtpcore_mail_params mp;
-    memset(&mp, 0, sizeof mp);
+    smtpcore_mail_params_init(&mp);
     if (caps->extensions & SMTPCORE_EXT_SIZE) {
         /* RFC 1870: the size of what will be sent, i.e. after CRLF conversion. */
         int bdat = (caps->extensions & SMTPCORE_EXT_CHUNKING) &&
@@ -731,10 +731,10 @@ static int run(send_session *ss)
 {
     for (;;) {
         int progress = 0;
-        smtpcore_client_event ev;
+        const smtpcore_client_event *ev;
         while (smtpcore_client_next_event(ss->c, &ev) == SMTPCORE_OK &&
-               ev.type != SMTPCORE_CEV_NONE) {
-            int rc = on_event(ss, &ev);
+               ev->type != SMTPCORE_CEV_NONE) {
+            int rc = on_event(ss, ev);
             if (rc != 0)
                 return rc;
             progress = 1;

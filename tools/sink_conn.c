@@ -632,13 +632,13 @@ void sink_conn_run(sink_ctx *ctx, sink_conn *c, int64_t now_ms)
             progress |= feed_engine(c);
         }
         c->busy = 0;
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         while (c->state == CS_SMTP && smtpcore_server_next_event(c->s, &ev) == SMTPCORE_OK &&
-               ev.type != SMTPCORE_SEV_NONE) {
-            if (ev.type != SMTPCORE_SEV_BODY)
+               ev->type != SMTPCORE_SEV_NONE) {
+            if (ev->type != SMTPCORE_SEV_BODY)
                 c->wait_start = now_ms;
-            on_event(ctx, c, &ev);
-            if (ev.answer_required && c->state == CS_SMTP && !c->store_wait) {
+            on_event(ctx, c, ev);
+            if (ev->answer_required && c->state == CS_SMTP && !c->store_wait) {
                 /* Events not handled above take the engine's defaults (252 VRFY, etc.);
                  * a second answer is refused by the engine, so this is harmless. */
                 int rc = smtpcore_server_accept(c->s);
@@ -707,10 +707,10 @@ static void timeout_close(sink_ctx *ctx, sink_conn *c, const char *why, int64_t 
     if (c->state == CS_SMTP || c->state == CS_TLS_FLUSH ||
         c->state == CS_TLS_HANDSHAKE) {
         (void)smtpcore_server_shutdown(c->s, SMTPCORE_SHUTDOWN_TIMEOUT);
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         while (smtpcore_server_next_event(c->s, &ev) == SMTPCORE_OK &&
-               ev.type != SMTPCORE_SEV_NONE)
-            on_event(ctx, c, &ev);
+               ev->type != SMTPCORE_SEV_NONE)
+            on_event(ctx, c, ev);
         if (c->state != CS_TLS_HANDSHAKE)
             (void)write_output(c, now_ms);
     }

@@ -38,10 +38,11 @@ struct counts {
 };
 
 /* Pulls events until the session needs input; answers and drains output. */
-static int drain(smtpcore_server *s, smtpcore_server_event *ev, struct counts *n)
+static int drain(smtpcore_server *s, struct counts *n)
 {
+    const smtpcore_server_event *ev;
     for (;;) {
-        if (smtpcore_server_next_event(s, ev) != SMTPCORE_OK) return -1;
+        if (smtpcore_server_next_event(s, &ev) != SMTPCORE_OK) return -1;
         if (ev->type == SMTPCORE_SEV_NONE) {
             const char *out;
             size_t len = smtpcore_server_output(s, &out);
@@ -55,8 +56,8 @@ static int drain(smtpcore_server *s, smtpcore_server_event *ev, struct counts *n
     }
 }
 
-static int feed(smtpcore_server *s, smtpcore_server_event *ev, const char *data, size_t len,
-                size_t chunk, struct counts *n)
+static int feed(smtpcore_server *s, const char *data, size_t len, size_t chunk,
+                struct counts *n)
 {
     size_t pos = 0;
     while (pos < len) {
@@ -64,7 +65,7 @@ static int feed(smtpcore_server *s, smtpcore_server_event *ev, const char *data,
         size_t used = 0;
         if (smtpcore_server_receive(s, data + pos, want, &used) != SMTPCORE_OK) return -1;
         pos += used;
-        if (drain(s, ev, n) != 0) return -1;
+        if (drain(s, n) != 0) return -1;
     }
     return 0;
 }
@@ -83,15 +84,14 @@ int main(int argc, char **argv)
     if (!stream || chunk == 0) return 1;
     for (size_t i = 0; i < tx; i++) memcpy(stream + i * txlen, TX, txlen);
 
-    smtpcore_server_event ev;
     struct counts n = {0, 0};
     double t0 = now_seconds();
     for (unsigned long r = 0; r < sessions; r++) {
         smtpcore_server *s = NULL;
         if (smtpcore_server_new(&s, NULL) != SMTPCORE_OK) return 1;
-        if (drain(s, &ev, &n) != 0) return 1; /* CONNECT */
-        if (feed(s, &ev, EHLO, sizeof EHLO - 1, chunk, &n) != 0) return 1;
-        if (feed(s, &ev, stream, tx * txlen, chunk, &n) != 0) return 1;
+        if (drain(s, &n) != 0) return 1; /* CONNECT */
+        if (feed(s, EHLO, sizeof EHLO - 1, chunk, &n) != 0) return 1;
+        if (feed(s, stream, tx * txlen, chunk, &n) != 0) return 1;
         smtpcore_server_del(s);
     }
     double dt = now_seconds() - t0;

@@ -6,6 +6,7 @@
  * command queue (client_queue.c). Calls only go down (scripts/check_layers.sh). */
 #include <string.h>
 
+#include "abi.h"
 #include "alloc.h"
 #include "base64.h"
 #include "client_internal.h"
@@ -69,13 +70,14 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     if (!out)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if (!cfg || cfg->struct_size == 0 || cfg->struct_size > sizeof(smtpcore_client_config))
+    if (!cfg)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    /* An older caller may pass a smaller struct: the fields it lacks keep defaults. */
+    /* The ABI rule (abi.h): an older caller's smaller struct gets defaults for the
+     * fields it lacks. */
     smtpcore_client_config full;
     smtpcore_client_config_init(&full);
-    memcpy(&full, cfg, cfg->struct_size);
-    full.struct_size = sizeof full;
+    if (sc_abi_read(&full, sizeof full, cfg) != SMTPCORE_OK)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
     cfg = &full;
     if (!cfg->helo_name)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
@@ -350,10 +352,18 @@ static void lost(smtpcore_client *c)
     (void)sc_client_close(c, SMTPCORE_FAIL_TRANSIENT, NULL, SMTPCORE_V_CONNECTION_LOST, 0);
 }
 
-int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev)
+/* What a NULL session hands out: never a NULL event pointer. */
+static const smtpcore_client_event no_event;
+
+int smtpcore_client_next_event(smtpcore_client *c, const smtpcore_client_event **out)
 {
-    if (!c || !ev)
+    if (!c || !out) {
+        if (out)
+            *out = &no_event;
         return SMTPCORE_ERR_INVALID_ARGUMENT;
+    }
+    smtpcore_client_event *ev = &c->current;
+    *out = ev;
     for (;;) {
         if (c->evq_len > 0) {
             sc_cev *e = &c->evq[c->evq_head];

@@ -132,6 +132,9 @@ struct smtpcore_client {
     /* pending events */
     sc_cev evq[SC_CEV_QUEUE];
     size_t evq_head, evq_len;
+    /* The event next_event() hands out (a const pointer to it): the library owns it, so
+     * fields can be added without breaking compiled hosts. Only next_event() writes it. */
+    smtpcore_client_event current;
 
     /* session */
     sc_cstate state;

@@ -3,6 +3,7 @@
  * offers) before anything is queued, so an invalid command is never sent. */
 #include <string.h>
 
+#include "abi.h"
 #include "client_internal.h"
 #include "command.h"
 #include "syntax.h"
@@ -65,6 +66,14 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
 {
     if (!c || !from)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* The host's struct may be older (smaller) than ours: read it by the ABI rule. */
+    smtpcore_mail_params in;
+    if (params) {
+        smtpcore_mail_params_init(&in);
+        if (sc_abi_read(&in, sizeof in, params) != SMTPCORE_OK)
+            return SMTPCORE_ERR_INVALID_ARGUMENT;
+        params = &in;
+    }
     if (c->state == SC_CS_CLOSED)
         return SMTPCORE_ERR_CLOSED;
     int overtake = can_overtake(c);
@@ -72,7 +81,7 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
         return SMTPCORE_ERR_INVALID_STATE;
     size_t fl = strlen(from);
     smtpcore_mail_params p;
-    memset(&p, 0, sizeof p);
+    smtpcore_mail_params_init(&p);
     if (params) {
         if (!str_safe(params->envid.ptr, params->envid.len) ||
             !str_safe(params->auth.ptr, params->auth.len) || !str_safe(from, fl))

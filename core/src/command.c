@@ -516,6 +516,7 @@ int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_comm
                      sc_reply_spec *err)
 {
     memset(cmd, 0, sizeof *cmd);
+    cmd->mail.struct_size = sizeof cmd->mail;
     memset(err, 0, sizeof *err);
     if (!line)
         len = 0;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Error strings, violation strings, version, reply line iteration. */
+#include <string.h>
+
 #include <smtpcore/smtpcore.h>
 
 #include "reply.h"
@@ -22,6 +24,31 @@ const char *smtpcore_strerror(int error)
         return "8-bit message but the server does not offer 8BITMIME";
     default: return "unknown error";
     }
+}
+
+int smtpcore_error_is_fatal(int error)
+{
+    switch (error) {
+    case SMTPCORE_OK:
+    case SMTPCORE_ERR_INVALID_ARGUMENT:
+    case SMTPCORE_ERR_INVALID_STATE:
+    case SMTPCORE_ERR_BUFFER_FULL:
+    case SMTPCORE_ERR_INJECTION:
+    case SMTPCORE_ERR_SYNTAX:
+    case SMTPCORE_ERR_UNSUPPORTED:
+    case SMTPCORE_ERR_TOO_LONG:
+    case SMTPCORE_ERR_NO_ANSWER_PENDING:
+    case SMTPCORE_ERR_8BIT_NOT_OFFERED: return 0;
+    default: return 1; /* NOMEM, CLOSED, and codes this version does not know */
+    }
+}
+
+void smtpcore_mail_params_init(smtpcore_mail_params *params)
+{
+    if (!params)
+        return;
+    memset(params, 0, sizeof *params);
+    params->struct_size = sizeof *params;
 }
 
 const char *smtpcore_violation_str(int violation)

@@ -4,6 +4,7 @@
  * output. Calls into the concerns (server_internal.h) and the core; nothing calls back. */
 #include <string.h>
 
+#include "abi.h"
 #include "alloc.h"
 #include "proxy.h"
 #include "reply.h"
@@ -166,10 +167,10 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     smtpcore_server_config c;
     smtpcore_server_config_init(&c);
     if (cfg) {
-        /* An older caller may pass a smaller struct: the fields it lacks keep defaults. */
-        if (cfg->struct_size == 0 || cfg->struct_size > sizeof(c))
+        /* The ABI rule (abi.h): an older caller's smaller struct gets defaults for the
+         * fields it lacks. */
+        if (sc_abi_read(&c, sizeof c, cfg) != SMTPCORE_OK)
             return SMTPCORE_ERR_INVALID_ARGUMENT;
-        memcpy(&c, cfg, cfg->struct_size);
     }
     if (config_check(&c) != 0)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
@@ -390,10 +391,18 @@ static int cmd_step(smtpcore_server *s)
     return 1;
 }
 
-int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev)
+/* What a NULL session hands out: never a NULL event pointer. */
+static const smtpcore_server_event no_event;
+
+int smtpcore_server_next_event(smtpcore_server *s, const smtpcore_server_event **out)
 {
-    if (!s || !ev)
+    if (!s || !out) {
+        if (out)
+            *out = &no_event;
         return SMTPCORE_ERR_INVALID_ARGUMENT;
+    }
+    smtpcore_server_event *ev = &s->current;
+    *out = ev;
     if (sc_srv_pop(s, ev))
         return SMTPCORE_OK;
     drop_done(s);

@@ -102,7 +102,7 @@ typedef enum sc_bdat_mode {
     SC_BDAT_NO_RCPT      /* MAIL but no accepted RCPT: read through, 554, transaction gone */
 } sc_bdat_mode;
 
-/* A queued event, compact: the public event is 272 bytes and mostly zero, so only what
+/* A queued event, compact: the public event is 280 bytes and mostly zero, so only what
  * the engine can set is kept and next_event() expands it. MAIL/RCPT parameters are not
  * kept but parsed again from the line, which stays in the input buffer while events are
  * queued; AUTH credentials are kept as offsets from the session, whose single block holds
@@ -144,7 +144,8 @@ typedef enum sc_auth_step {
 } sc_auth_step;
 
 /* Flags are bytes and sizes that the config bounds are 32-bit: an idle session is
- * meant to stay within 2 KiB with its buffers (see smtpcore_server_memory()). */
+ * meant to stay small, about 2.3 KiB with its default buffers, 280 bytes of it the event
+ * next_event() hands out (see smtpcore_server_memory()). */
 struct smtpcore_server {
     smtpcore_allocator alloc;
     smtpcore_server_config cfg; /* string fields point into the strings after the struct */
@@ -159,10 +160,10 @@ struct smtpcore_server {
     uint64_t msg_size;          /* BDAT: octets received in this transaction */
     uint64_t bdat_remaining;    /* current BDAT chunk */
     uint64_t bdat_chunk;
-    /* Inside next_event(): the caller's event, filled in place by the first push of a
-     * step (the common case of one event per step costs no queue copy). Later pushes
-     * are filled in `stage` (on the stack of the public call) and compacted into the
-     * queue at the next push or at the end of the call. */
+    /* Inside next_event(): `current`, filled in place by the first push of a step (the
+     * common case of one event per step costs no queue copy). Later pushes are filled
+     * in `stage` (on the stack of the public call) and compacted into the queue at the
+     * next push or at the end of the call. */
     smtpcore_server_event *direct;
     smtpcore_server_event *stage;
     /* A slice of the input kept in place (neither dropped nor compacted) while its event
@@ -170,6 +171,10 @@ struct smtpcore_server {
      * XCLIENT arguments, decoded and compacted by server_xclient.c. */
     const char *helo_name;
     sc_srv_rec evq[SC_SRV_EVQ];
+    /* The event next_event() hands out (a const pointer to it): the library owns it, so
+     * fields can be added without breaking compiled hosts. Only next_event() writes it;
+     * answers and other calls push into the queue through `stage`. */
+    smtpcore_server_event current;
 
     smtpcore_server_event_type awaiting; /* event waiting for an answer, or SEV_NONE */
     smtpcore_body_type body_type;
@@ -341,7 +346,7 @@ static inline int sc_srv_enh_on(const smtpcore_server *s)
     return (s->cfg.extensions & SMTPCORE_EXT_ENHANCEDSTATUSCODES) != 0;
 }
 
-/* Clears an event. The public event is 272 bytes and is cleared once per event; a plain
+/* Clears an event. The public event is 280 bytes and is cleared once per event; a plain
  * memset of that size becomes `rep stos`, whose start-up cost was a sixth of the time of
  * a DATA body in bench_server. Unaligned 16-byte stores cost a few cycles. (The empty asm
  * keeps the compiler from recognising the loop as a memset again.) */

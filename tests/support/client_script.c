@@ -176,20 +176,20 @@ static int ccs_drain(ccs_run *r)
 {
     for (int guard = 0; guard < 100000; guard++) {
         ccs_collect(r);
-        smtpcore_client_event ev;
+        const smtpcore_client_event *ev;
         if (smtpcore_client_next_event(r->c, &ev) != SMTPCORE_OK)
             return ccs_fail(r, "next_event failed");
-        if (ev.type == SMTPCORE_CEV_NONE) {
+        if (ev->type == SMTPCORE_CEV_NONE) {
             ccs_collect(r);
             return 0;
         }
         /* Slices must be readable (ASan checks the whole reply). */
         volatile char sink = 0;
-        for (size_t i = 0; i < ev.reply.raw.len; i++)
-            sink ^= ev.reply.raw.ptr[i];
+        for (size_t i = 0; i < ev->reply.raw.len; i++)
+            sink ^= ev->reply.raw.ptr[i];
         (void)sink;
         char line[1024];
-        ccs_format_event(&ev, line, sizeof line);
+        ccs_format_event(ev, line, sizeof line);
         ts_put(&r->events, line, strlen(line));
         ts_put(&r->events, "\n", 1);
     }
@@ -372,7 +372,7 @@ static int ccs_mail(ccs_run *r, char *args, int *rc)
     char from[512], envid[256], auth[256];
     size_t n = 0;
     smtpcore_mail_params p;
-    memset(&p, 0, sizeof p);
+    smtpcore_mail_params_init(&p);
     char *w = ccs_word(&args);
     if (!w)
         return ccs_fail(r, "mail needs an address");

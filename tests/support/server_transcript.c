@@ -679,17 +679,17 @@ static void sct_record(sct_run *r, const smtpcore_server_event *ev)
 static int sct_drain(sct_run *r)
 {
     for (int guard = 0; guard < 10000000; guard++) {
-        smtpcore_server_event ev;
+        const smtpcore_server_event *ev;
         int rc = smtpcore_server_next_event(r->s, &ev);
         if (rc != SMTPCORE_OK)
             return sct_fail(r->err, r->errcap, "next_event returned %d", rc);
-        if (ev.type == SMTPCORE_SEV_NONE && r->deferred_at < r->ndeferred) {
+        if (ev->type == SMTPCORE_SEV_NONE && r->deferred_at < r->ndeferred) {
             rc = sct_give_deferred(r);
             if (rc != SMTPCORE_OK)
                 return sct_fail(r->err, r->errcap, "deferred LMTP answer failed: %d", rc);
             continue;
         }
-        if (ev.type == SMTPCORE_SEV_NONE) {
+        if (ev->type == SMTPCORE_SEV_NONE) {
             char buf[512];
             size_t n = smtpcore_server_copy_output(r->s, buf, sizeof(buf));
             if (n == 0)
@@ -697,12 +697,12 @@ static int sct_drain(sct_run *r)
             ts_put(&r->out, buf, n);
             continue;
         }
-        sct_record(r, &ev);
-        if (ev.answer_required) {
-            rc = sct_give_answer(r, &ev);
+        sct_record(r, ev);
+        if (ev->answer_required) {
+            rc = sct_give_answer(r, ev);
             if (rc != SMTPCORE_OK)
                 return sct_fail(r->err, r->errcap, "answer to %s failed: %d",
-                                sct_event_name((int)ev.type), rc);
+                                sct_event_name((int)ev->type), rc);
         }
     }
     return sct_fail(r->err, r->errcap, "drain did not terminate");

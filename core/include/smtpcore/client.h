@@ -23,7 +23,9 @@ typedef struct smtpcore_client smtpcore_client;
 /** @brief Workarounds for broken servers. */
 typedef enum smtpcore_quirk {
     SMTPCORE_QUIRK_NO_PIPELINING = 1u << 0, /**< Never pipeline, even when offered. */
-    SMTPCORE_QUIRK_SPLIT_QUIT = 1u << 1,    /**< Never put QUIT in a group after RSET (003 seed). */
+    SMTPCORE_QUIRK_SPLIT_QUIT = 1u << 1,    /**< Never put QUIT in a group after RSET: send
+                                                 QUIT once the RSET is answered (for servers
+                                                 that drop a QUIT pipelined behind RSET). */
     SMTPCORE_QUIRK_NO_CHUNKING = 1u << 2,   /**< Use DATA even when CHUNKING is offered. */
     SMTPCORE_QUIRK_HELO_ONLY = 1u << 3,     /**< Send HELO, never EHLO. */
     SMTPCORE_QUIRK_SEND_8BIT = 1u << 4      /**< Send an 8-bit body as is to a server without
@@ -42,6 +44,10 @@ typedef enum smtpcore_tls_policy {
 /**
  * @brief Client configuration. Initialise with smtpcore_client_config_init().
  *        Strings are copied by smtpcore_client_new().
+ *
+ * struct_size follows the ABI rule of smtpcore.h: 0 and larger than the library's
+ * struct are refused; a smaller (older) struct is accepted and the fields it lacks keep
+ * their defaults. New fields are added at the end.
  */
 typedef struct smtpcore_client_config {
     size_t struct_size;          /**< sizeof(smtpcore_client_config); set by _init(). */
@@ -134,7 +140,10 @@ typedef enum smtpcore_failure {
 } smtpcore_failure;
 
 /**
- * @brief A client event. Slices stay valid until the next call on the session.
+ * @brief A client event, owned by the session and read through the `const` pointer
+ *        smtpcore_client_next_event() hands out (lifetime: see there). The library
+ *        allocates it, so a later version may add fields at the end without breaking
+ *        compiled hosts: they read the fields they know through the pointer.
  *
  * A reply keeps every line as received (multi-line final replies included, e.g. Exim's
  * "250- 0 byte chunk" line followed by "250 OK id=..."): use smtpcore_reply_text() for
@@ -161,6 +170,10 @@ SMTPCORE_EXTERN void smtpcore_client_config_init(smtpcore_client_config *cfg);
 
 /**
  * @brief Creates a client session; it waits for the server's greeting.
+ * @param[out] out The new session.
+ * @param cfg Configuration (required: helo_name has no default). Its struct_size follows
+ *        the ABI rule (smtpcore.h): an older, smaller struct gets defaults for the fields
+ *        it lacks; 0 or larger than the library's struct is refused.
  * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT (among others a size outside
  *         the bounds documented in ::smtpcore_client_config), ::SMTPCORE_ERR_INJECTION
  *         (CR/LF in a string), ::SMTPCORE_ERR_SYNTAX (helo_name is not a domain or
@@ -187,10 +200,25 @@ SMTPCORE_EXTERN int smtpcore_client_receive(smtpcore_client *c, const char *data
 SMTPCORE_EXTERN int smtpcore_client_receive_eof(smtpcore_client *c);
 
 /**
- * @brief Produces the next event (type ::SMTPCORE_CEV_NONE when there is none).
- * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ * @brief Produces the next event and points @p *ev at it.
+ *
+ * On ::SMTPCORE_OK @p *ev is never NULL: when there is nothing to do it points to an
+ * event of type ::SMTPCORE_CEV_NONE.
+ *
+ * The event is the session's own: its fields stay as they are until the next
+ * smtpcore_client_next_event() or smtpcore_client_del() on @p c; calls that act on it
+ * (smtpcore_client_mail(), rcpt(), data(), body(), auth_respond(), quit(), ...) and
+ * reading or consuming output do not change it. Its ::smtpcore_str slices (the reply's
+ * raw lines, an AUTH challenge) are valid as long as the event, except that
+ * smtpcore_client_receive() (which may compact the input buffer) and
+ * smtpcore_client_tls_started() end them. Copy what you need before those calls.
+ * @param c Session.
+ * @param[out] ev Set to the session's event.
+ * @return ::SMTPCORE_OK, or ::SMTPCORE_ERR_INVALID_ARGUMENT (NULL @p c or @p ev; @p *ev
+ *         then points to a static event of type ::SMTPCORE_CEV_NONE when @p ev is set).
  */
-SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev);
+SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c,
+                                               const smtpcore_client_event **ev);
 
 /**
  * @brief Starts a transaction: MAIL FROM:\<from\> with optional parameters.
@@ -206,8 +234,12 @@ SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c, smtpcore_clie
  * refused (::SMTPCORE_ERR_TOO_LONG).
  * @param c Session.
  * @param from Reverse path without <> ("" for the null path), UTF-8 allowed with smtputf8.
- * @param params Parameters (envid/auth given decoded; the engine xtext-encodes), or NULL.
- * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE, ::SMTPCORE_ERR_INJECTION,
+ * @param params Parameters (envid/auth given decoded; the engine xtext-encodes), or NULL
+ *        for none. Initialise with smtpcore_mail_params_init(); its struct_size follows
+ *        the ABI rule (smtpcore.h): 0 or larger than the library's struct gives
+ *        ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_INVALID_STATE,
+ *         ::SMTPCORE_ERR_INJECTION,
  *         ::SMTPCORE_ERR_SYNTAX, ::SMTPCORE_ERR_UNSUPPORTED, ::SMTPCORE_ERR_TOO_LONG,
  *         ::SMTPCORE_ERR_BUFFER_FULL, ::SMTPCORE_ERR_8BIT_NOT_OFFERED.
  */

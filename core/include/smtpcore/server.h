@@ -5,9 +5,10 @@
  *
  * Typical loop (see docs/server-guide.md):
  * @code
+ *   const smtpcore_server_event *ev;                     // owned by the session
  *   smtpcore_server_receive(s, buf, n, &used);          // bytes from the socket
- *   while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev.type != SMTPCORE_SEV_NONE) {
- *       if (ev.answer_required) smtpcore_server_accept(s);   // or _reject()
+ *   while (smtpcore_server_next_event(s, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_SEV_NONE) {
+ *       if (ev->answer_required) smtpcore_server_accept(s);  // or _reject()
  *   }
  *   len = smtpcore_server_output(s, &out);  write(fd, out, len);  smtpcore_server_consume(s, len);
  * @endcode
@@ -37,7 +38,8 @@ typedef enum smtpcore_bare_lf_policy {
 /** @brief Whether HELO/EHLO must precede MAIL. */
 typedef enum smtpcore_helo_policy {
     SMTPCORE_HELO_REQUIRED = 0, /**< MAIL before HELO/EHLO gets 503 (RFC 5321 4.1.4). Default. */
-    SMTPCORE_HELO_OPTIONAL = 1  /**< MAIL without HELO is allowed (the 002 seed's mode). */
+    SMTPCORE_HELO_OPTIONAL = 1  /**< MAIL is accepted without a HELO/EHLO before it (for
+                                     clients that never greet). */
 } smtpcore_helo_policy;
 
 /** @brief What to do about early talkers and improper pipelining. */
@@ -97,6 +99,10 @@ typedef enum smtpcore_nul_policy {
 /**
  * @brief Server configuration. Initialise with smtpcore_server_config_init(), then
  *        change fields. Strings are copied by smtpcore_server_new().
+ *
+ * struct_size follows the ABI rule of smtpcore.h: 0 and larger than the library's
+ * struct are refused; a smaller (older) struct is accepted and the fields it lacks keep
+ * their defaults. New fields are added at the end.
  */
 typedef struct smtpcore_server_config {
     size_t struct_size;            /**< sizeof(smtpcore_server_config); set by _init(). */
@@ -217,8 +223,12 @@ typedef enum smtpcore_server_event_type {
 } smtpcore_server_event_type;
 
 /**
- * @brief A server event. Slices point into the session and stay valid until the next
- *        call on the session. Fields not relevant to the type are zero.
+ * @brief A server event, owned by the session and read through the `const` pointer
+ *        smtpcore_server_next_event() hands out. Fields not relevant to the type are zero.
+ *
+ * The library allocates it, so a later version may add fields at the end without
+ * breaking compiled hosts: they read the fields they know through the pointer. Lifetime:
+ * see smtpcore_server_next_event().
  */
 typedef struct smtpcore_server_event {
     smtpcore_server_event_type type; /**< What happened. */
@@ -262,9 +272,10 @@ SMTPCORE_EXTERN void smtpcore_server_config_init(smtpcore_server_config *cfg);
 /**
  * @brief Creates a server session. The first event is ::SMTPCORE_SEV_CONNECT.
  * @param[out] out The new session.
- * @param cfg Configuration, or NULL for defaults.
- * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT (bad config),
- *         ::SMTPCORE_ERR_NOMEM.
+ * @param cfg Configuration, or NULL for defaults. Its struct_size follows the ABI rule
+ *        (smtpcore.h): an older, smaller struct gets defaults for the fields it lacks.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT (bad config, struct_size 0 or
+ *         larger than the library's struct), ::SMTPCORE_ERR_NOMEM.
  */
 SMTPCORE_EXTERN int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg);
 
@@ -294,13 +305,28 @@ SMTPCORE_EXTERN int smtpcore_server_receive(smtpcore_server *s, const char *data
 SMTPCORE_EXTERN int smtpcore_server_receive_eof(smtpcore_server *s);
 
 /**
- * @brief Produces the next event.
+ * @brief Produces the next event and points @p *ev at it.
  *
- * Returns an event of type ::SMTPCORE_SEV_NONE when more input is needed, when output
- * must be drained first, or while an event still awaits its answer.
- * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ * On ::SMTPCORE_OK @p *ev is never NULL: when there is nothing to do (more input is
+ * needed, output must be drained first, or an event still awaits its answer) it points
+ * to an event of type ::SMTPCORE_SEV_NONE.
+ *
+ * The event is the session's own: its fields stay as they are until the next
+ * smtpcore_server_next_event() or smtpcore_server_del() on @p s; answering it
+ * (accept/reply/reject/reply_rcpt, close_with/shutdown) and reading or consuming output
+ * do not change it, so a host may read `ev->...` while it answers. Its ::smtpcore_str
+ * slices point into the session's input buffer and are valid as long as the event,
+ * except that smtpcore_server_receive() (which may compact the buffer) and
+ * smtpcore_server_tls_started() (which discards it) end them, and that
+ * smtpcore_server_xclient_attrs() decodes the XCLIENT arguments in place, in the bytes
+ * of @ref smtpcore_server_event.line. Copy what you need before those calls.
+ * @param s Session.
+ * @param[out] ev Set to the session's event.
+ * @return ::SMTPCORE_OK, or ::SMTPCORE_ERR_INVALID_ARGUMENT (NULL @p s or @p ev; @p *ev
+ *         then points to a static event of type ::SMTPCORE_SEV_NONE when @p ev is set).
  */
-SMTPCORE_EXTERN int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev);
+SMTPCORE_EXTERN int smtpcore_server_next_event(smtpcore_server *s,
+                                               const smtpcore_server_event **ev);
 
 /**
  * @brief Answers the pending event with the engine's default positive reply.
@@ -369,7 +395,15 @@ SMTPCORE_EXTERN size_t smtpcore_server_rcpt_unanswered(const smtpcore_server *s)
 SMTPCORE_EXTERN int smtpcore_server_lmtp(const smtpcore_server *s);
 
 /**
- * @brief Gives a view of the bytes waiting to be sent to the peer.
+ * @brief Gives a view of the bytes waiting to be sent to the peer, and records that the
+ *        host has seen output.
+ *
+ * Not a pure accessor: the first call that returns a nonzero count (normally the one
+ * that hands out the 220 greeting) marks the greeting as sent for early-talker
+ * detection (::SMTPCORE_V_EARLY_TALKER): input received before that is an early talker,
+ * input after it is not. So call it (or smtpcore_server_copy_output()) when you are
+ * about to write the bytes, not to peek. In LMTP mode it also moves stored
+ * per-recipient replies into the output as room allows.
  * @param s Session.
  * @param[out] data Set to the first pending byte (valid until the next call on @p s).
  * @return Number of pending bytes (0 when none).
@@ -384,6 +418,9 @@ SMTPCORE_EXTERN int smtpcore_server_consume(smtpcore_server *s, size_t n);
 
 /**
  * @brief Copies up to @p cap pending output bytes into @p buf and consumes them.
+ *
+ * Like smtpcore_server_output(), a call that copies bytes marks the output as seen by
+ * the host (early-talker detection).
  * @return Number of bytes copied.
  */
 SMTPCORE_EXTERN size_t smtpcore_server_copy_output(smtpcore_server *s, char *buf, size_t cap);

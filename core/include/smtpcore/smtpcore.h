@@ -5,16 +5,45 @@
  *
  * The engine consumes bytes and produces bytes and events; the host owns sockets, TLS,
  * clocks, files and DNS. Every session is independent (no global state), memory per
- * session is bounded by its configuration, and events reference slices of the session's
- * own buffers that stay valid until the next call on the same session.
+ * session is bounded by its configuration, and events are owned by the session (see
+ * smtpcore_server_next_event() and smtpcore_client_next_event() for how long one lives).
  *
  * Conventions:
- * - Functions returning `int` return ::SMTPCORE_OK (0) or a negative ::smtpcore_error.
- *   Negative codes mean *the host misused the API* or ran out of memory; a peer that
- *   breaks the protocol is reported as an event instead.
+ * - Functions returning `int` return ::SMTPCORE_OK (0) or a negative ::smtpcore_error;
+ *   a peer that breaks the protocol is never an error code but an event. The codes fall
+ *   in three classes (see ::smtpcore_error and smtpcore_error_is_fatal()):
+ *   - *flow control*: ::SMTPCORE_ERR_BUFFER_FULL from a session call: a bounded buffer
+ *     is full; write the output (or handle events) and call again with the same
+ *     arguments. It is the only code worth retrying as is.
+ *   - *refused call*: the call did nothing and the session carries on as before: the
+ *     host's arguments or timing were wrong (::SMTPCORE_ERR_INVALID_ARGUMENT,
+ *     ::SMTPCORE_ERR_INVALID_STATE, ::SMTPCORE_ERR_NO_ANSWER_PENDING), or what it asked
+ *     for cannot be sent (::SMTPCORE_ERR_INJECTION, ::SMTPCORE_ERR_SYNTAX,
+ *     ::SMTPCORE_ERR_TOO_LONG, ::SMTPCORE_ERR_UNSUPPORTED,
+ *     ::SMTPCORE_ERR_8BIT_NOT_OFFERED; the one exception, smtpcore_client_body(), says
+ *     so). Fix the call; retrying it unchanged gives the same answer.
+ *   - *fatal*: ::SMTPCORE_ERR_NOMEM (no session was made) and ::SMTPCORE_ERR_CLOSED (the
+ *     session is over: write what output remains, close, free it).
  * - Strings given to the engine are NUL-terminated unless a length is passed with them.
  * - Strings handed out by the engine are ::smtpcore_str slices (pointer + length, not
  *   NUL-terminated).
+ *
+ * ABI rule. Structs the engine hands out (events) are owned by the library and read
+ * through a `const` pointer, so a later version may add fields at their end without
+ * breaking compiled hosts. Structs the host fills in (::smtpcore_server_config,
+ * ::smtpcore_client_config, ::smtpcore_mail_params) start with `size_t struct_size`,
+ * set to `sizeof` the struct by their `_init()` function, and follow one rule:
+ * - 0 is refused (::SMTPCORE_ERR_INVALID_ARGUMENT): the struct was not initialised;
+ * - smaller than the library's struct (a host built against an older header): accepted
+ *   when it holds at least struct_size itself; the fields the host's struct has are
+ *   read, the later ones keep their defaults;
+ * - larger (a host built against a newer header than the library it runs with):
+ *   refused with ::SMTPCORE_ERR_INVALID_ARGUMENT, whatever the extra bytes hold. The
+ *   defaults are not all zero (e.g. max_auth_failures is 3, and 0 means "no limit"), so
+ *   even a zero tail may mean something the older library would silently get wrong;
+ *   such a host needs the library version it was built for (or a later one).
+ * New fields are only ever added at the end of a struct; new enum values at the end of
+ * their enum.
  */
 #ifndef SMTPCORE_SMTPCORE_H
 #define SMTPCORE_SMTPCORE_H
@@ -40,22 +69,44 @@ extern "C" {
 /* Common types                                                                          */
 /* ===================================================================================== */
 
-/** @brief Error codes returned by API functions (always negative; ::SMTPCORE_OK is 0). */
+/**
+ * @brief Error codes returned by API functions (always negative; ::SMTPCORE_OK is 0).
+ *
+ * Classes (see the file comment): ::SMTPCORE_ERR_BUFFER_FULL is flow control (call again
+ * after writing output); ::SMTPCORE_ERR_NOMEM and ::SMTPCORE_ERR_CLOSED are fatal
+ * (smtpcore_error_is_fatal()); every other code refuses one call and leaves the session
+ * as it was.
+ */
 typedef enum smtpcore_error {
     SMTPCORE_OK = 0,                        /**< Success. */
-    SMTPCORE_ERR_INVALID_ARGUMENT = -1,     /**< A NULL pointer, bad value or bad length. */
-    SMTPCORE_ERR_NOMEM = -2,                /**< The allocator returned NULL. */
-    SMTPCORE_ERR_INVALID_STATE = -3,        /**< The call is not allowed in the current state. */
-    SMTPCORE_ERR_BUFFER_FULL = -4,          /**< A bounded buffer is full; drain events/output first. */
-    SMTPCORE_ERR_CLOSED = -5,               /**< The session is closed. */
-    SMTPCORE_ERR_INJECTION = -6,            /**< CR, LF or NUL inside a host-supplied string. */
-    SMTPCORE_ERR_SYNTAX = -7,               /**< A host-supplied value is not valid SMTP syntax. */
-    SMTPCORE_ERR_UNSUPPORTED = -8,          /**< The peer did not offer a needed extension. */
-    SMTPCORE_ERR_TOO_LONG = -9,             /**< A value exceeds a protocol or configured limit. */
-    SMTPCORE_ERR_NO_ANSWER_PENDING = -10,   /**< An answer was given but no event awaits one. */
-    SMTPCORE_ERR_8BIT_NOT_OFFERED = -11     /**< (client) An 8-bit body for a server without
-                                                 8BITMIME (RFC 6152); see
-                                                 ::SMTPCORE_QUIRK_SEND_8BIT. */
+    SMTPCORE_ERR_INVALID_ARGUMENT = -1,     /**< Refused: a NULL pointer, bad value, bad length,
+                                                 or a struct_size the ABI rule refuses. */
+    SMTPCORE_ERR_NOMEM = -2,                /**< Fatal: the allocator returned NULL (only when
+                                                 a session is created). */
+    SMTPCORE_ERR_INVALID_STATE = -3,        /**< Refused: not allowed in the current state. */
+    SMTPCORE_ERR_BUFFER_FULL = -4,          /**< Flow control: a bounded buffer of the session
+                                                 is full; write the output (or handle events)
+                                                 and call again. From the pure helpers
+                                                 (smtpcore_address_literal(),
+                                                 smtpcore_xtext_decode()): the caller's buffer
+                                                 is too small. */
+    SMTPCORE_ERR_CLOSED = -5,               /**< Fatal: the session is over; write the
+                                                 remaining output and close. */
+    SMTPCORE_ERR_INJECTION = -6,            /**< Refused: CR, LF or NUL inside a host-supplied
+                                                 string. */
+    SMTPCORE_ERR_SYNTAX = -7,               /**< Refused: a host-supplied value is not valid
+                                                 SMTP syntax. */
+    SMTPCORE_ERR_UNSUPPORTED = -8,          /**< Refused: the peer did not offer a needed
+                                                 extension. */
+    SMTPCORE_ERR_TOO_LONG = -9,             /**< Refused: a value exceeds a protocol or
+                                                 configured limit. */
+    SMTPCORE_ERR_NO_ANSWER_PENDING = -10,   /**< Refused: an answer was given but no event
+                                                 awaits one. */
+    SMTPCORE_ERR_8BIT_NOT_OFFERED = -11     /**< Refused (client): an 8-bit body for a server
+                                                 without 8BITMIME (RFC 6152); see
+                                                 ::SMTPCORE_QUIRK_SEND_8BIT. From
+                                                 smtpcore_client_body() it also ends the
+                                                 session (see there). */
 } smtpcore_error;
 
 /**
@@ -145,6 +196,14 @@ typedef enum smtpcore_violation {
 
 /** @brief Returns a static English description of an ::smtpcore_error code. */
 SMTPCORE_EXTERN const char *smtpcore_strerror(int error);
+
+/**
+ * @brief Nonzero for the fatal codes (::SMTPCORE_ERR_NOMEM, ::SMTPCORE_ERR_CLOSED): no
+ *        session was made, or it is over. 0 for ::SMTPCORE_OK, for flow control
+ *        (::SMTPCORE_ERR_BUFFER_FULL: call again after writing output) and for a refused
+ *        call (every other code: the session carries on). Unknown codes count as fatal.
+ */
+SMTPCORE_EXTERN int smtpcore_error_is_fatal(int error);
 
 /** @brief Returns a static English description of an ::smtpcore_violation code. */
 SMTPCORE_EXTERN const char *smtpcore_violation_str(int violation);
@@ -347,10 +406,13 @@ typedef enum smtpcore_dsn_notify {
 /**
  * @brief ESMTP parameters of MAIL FROM (server: as parsed; client: as requested).
  *
- * In server events the ::smtpcore_str fields are raw (still xtext-encoded) slices.
- * On the client side, fields left zero are not sent.
+ * In server events the ::smtpcore_str fields are raw (still xtext-encoded) slices and
+ * struct_size is the library's `sizeof`. On the client side, initialise it with
+ * smtpcore_mail_params_init() (struct_size follows the ABI rule, see smtpcore.h), then
+ * set fields; fields left zero are not sent.
  */
 typedef struct smtpcore_mail_params {
+    size_t struct_size;            /**< sizeof(smtpcore_mail_params); set by _init(). */
     uint64_t size;                 /**< SIZE= value (declared message size). */
     int has_size;                  /**< Nonzero when SIZE= was given. */
     smtpcore_body_type body;       /**< BODY=. */
@@ -359,6 +421,9 @@ typedef struct smtpcore_mail_params {
     smtpcore_str envid;            /**< ENVID= (xtext, raw). */
     smtpcore_str auth;             /**< AUTH= (xtext mailbox or "<>"; raw). */
 } smtpcore_mail_params;
+
+/** @brief Fills @p params with "no parameters" (all zero) and sets struct_size. */
+SMTPCORE_EXTERN void smtpcore_mail_params_init(smtpcore_mail_params *params);
 
 /** @brief ESMTP parameters of RCPT TO. */
 typedef struct smtpcore_rcpt_params {

@@ -5,12 +5,14 @@
 -- across the FFI boundary. Events are pulled (no C callbacks into Lua: they abort JIT
 -- traces), and sessions are freed by ffi.gc or an explicit :close().
 --
--- The event returned by :next_event() is the session's own event struct, refilled by
--- each next_event() on that session: it and its slices (which point into the session)
--- are valid until the next call on the same session, whatever other sessions do in the
--- meantime (other coroutines included). Copy it with server_event_table() /
--- client_event_table() to keep it longer. Scratch buffers private to this module (as in
--- lua-resty-core) serve single calls only and are never handed out.
+-- The event returned by :next_event() is a const pointer to the event the C session owns
+-- (read through an out-pointer each session keeps for itself, no module-wide cdata):
+-- its fields stay until the next next_event() on that session; its slices (which point
+-- into the session's input) until then or the next :receive() or :tls_started(),
+-- whatever other sessions do in the meantime (other coroutines included). Answering it
+-- does not change it. Copy it with server_event_table() / client_event_table() to keep
+-- it longer. Scratch buffers private to this module (as in lua-resty-core) serve single
+-- calls only and are never handed out.
 local ffi = require "ffi"
 
 local ffi_new = ffi.new
@@ -118,6 +120,7 @@ local server_out = ffi_new("smtpcore_server *[1]")
 local client_out = ffi_new("smtpcore_client *[1]")
 local str_buf = ffi_new("smtpcore_str")
 local mail_params = ffi_new("smtpcore_mail_params")
+C.smtpcore_mail_params_init(mail_params) -- struct_size; Client:mail sets every other field
 local rcpt_params = ffi_new("smtpcore_rcpt_params")
 local literal_buf = ffi_new("char[64]")
 
@@ -394,7 +397,8 @@ function _M.server_new(opts)
     if rc ~= 0 then return fail(rc) end
     local s = ffi_gc(server_out[0], C.smtpcore_server_del)
     keep = nil
-    return setmetatable({ s = s, ev = ffi_new("smtpcore_server_event") }, Server)
+    -- The session's own out-pointer: next_event() points it at the event C owns.
+    return setmetatable({ s = s, evp = ffi_new("const smtpcore_server_event *[1]") }, Server)
 end
 
 --- Offers peer bytes (a string, or a pointer and a length); returns the number taken
@@ -413,14 +417,14 @@ function Server:receive_eof()
     return true
 end
 
---- Returns the next event: this session's event struct (read .type first; numbers in
---- _M.SEV), refilled by the next call; valid with its slices until the next call on
---- this session.
+--- Returns the next event: a const pointer to the event this session owns (read .type
+--- first; numbers in _M.SEV), refilled by the next call; valid until the next
+--- next_event() on this session (its slices also until :receive()/:tls_started()).
 function Server:next_event()
-    local ev = self.ev
-    local rc = C.smtpcore_server_next_event(self.s, ev)
+    local evp = self.evp
+    local rc = C.smtpcore_server_next_event(self.s, evp)
     if rc ~= 0 then return fail(rc) end
-    return ev
+    return evp[0]
 end
 
 --- Answers the pending event with the default positive reply.
@@ -687,7 +691,7 @@ function _M.client_new(opts)
     local rc = C.smtpcore_client_new(client_out, cfg)
     if rc ~= 0 then return fail(rc) end
     return setmetatable({ c = ffi_gc(client_out[0], C.smtpcore_client_del),
-                          ev = ffi_new("smtpcore_client_event") }, Client)
+                          evp = ffi_new("const smtpcore_client_event *[1]") }, Client)
 end
 
 --- Offers server bytes; returns the number taken.
@@ -704,13 +708,14 @@ function Client:receive_eof()
     return true
 end
 
---- Returns the next event: this session's event struct (numbers in _M.CEV), valid
---- with its slices until the next call on this session.
+--- Returns the next event: a const pointer to the event this session owns (numbers in
+--- _M.CEV), valid until the next next_event() on this session (its slices also until
+--- :receive()/:tls_started()).
 function Client:next_event()
-    local ev = self.ev
-    local rc = C.smtpcore_client_next_event(self.c, ev)
+    local evp = self.evp
+    local rc = C.smtpcore_client_next_event(self.c, evp)
     if rc ~= 0 then return fail(rc) end
-    return ev
+    return evp[0]
 end
 
 local function set_str(dst, s)

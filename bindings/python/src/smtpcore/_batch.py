@@ -184,8 +184,8 @@ class Batch:
     """Sends ``jobs`` in order over ``conn``; ``results[i]`` belongs to ``jobs[i]``.
 
     The driver calls :meth:`start` once and :meth:`on_event` with the type of every
-    event (the struct in ``conn._ev``) until :attr:`done`. ``mail_params`` is a zeroed
-    ``smtpcore_mail_params *`` the batch may reuse for the common MAIL (SIZE only).
+    event (the struct in ``conn._ev``) until :attr:`done`. ``mail_params`` is an initialised
+    (smtpcore_mail_params_init) ``smtpcore_mail_params *`` the batch may reuse for the common MAIL (SIZE only).
     ``allow_8bit``: send an 8-bit message to a server without 8BITMIME anyway (as MTAs
     traditionally do); by default such a message fails locally before its MAIL.
     """

@@ -21,7 +21,7 @@ _Self = TypeVar("_Self", bound="_Connection")
 class _Connection:
     """One engine session of either role (private base class)."""
 
-    __slots__ = ("_c", "_ev", "_in", "_out", "_eof", "__weakref__")
+    __slots__ = ("_c", "_evp", "_ev", "_in", "_out", "_eof", "__weakref__")
 
     # The role's C functions (smtpcore_server_* or smtpcore_client_*).
     _C_RECEIVE: ClassVar[Any]
@@ -30,11 +30,15 @@ class _Connection:
     _C_OUTPUT: ClassVar[Any]
     _C_CONSUME: ClassVar[Any]
 
-    def _start(self, session: Any, free: Any, event_type: str) -> None:
-        """Takes ownership of the new C ``session`` (freed by ``free``)."""
+    def _start(self, session: Any, free: Any, event_ptr_type: str) -> None:
+        """Takes ownership of the new C ``session`` (freed by ``free``);
+        ``event_ptr_type`` is the role's ``const smtpcore_*_event **``."""
         self._c: Any = ffi.gc(session, free)
-        # The event struct the engine fills; valid until the next next_event call.
-        self._ev: Any = ffi.new(event_type)
+        # One out-pointer per connection: next_event() points it at the event the C
+        # session owns (valid until the next next_event call); _ev is what it pointed to
+        # after the last call (NULL before the first).
+        self._evp: Any = ffi.new(event_ptr_type)
+        self._ev: Any = ffi.NULL
         self._in = PendingInput()
         self._out = ffi.new("const char **")
         self._eof = 0  # 0: open, 1: EOF seen but input still queued, 2: EOF delivered
@@ -116,20 +120,21 @@ class _Connection:
 
     # -- events
     def _next_raw(self) -> int:
-        """Fast path for the batteries: fills ``self._ev`` (the C struct, valid until the
-        next call) and returns its type, 0 when there is nothing to do (input needed,
+        """Fast path for the batteries: points ``self._ev`` at the session's event (the C
+        struct, valid until the next call) and returns its type, 0 when there is nothing to do (input needed,
         output to drain, or an answer awaited). No event object is built; the role's
         ``_event()`` converts the current struct when one is wanted. This is the one
         place that reads an event from the engine."""
         c = self._c
         if c is None:
             self._sess()
-        ev = self._ev
+        evp = self._evp
         next_event = self._C_NEXT_EVENT
         while True:
-            rc = next_event(c, ev)
+            rc = next_event(c, evp)
             if rc:
                 check(rc)
+            ev = self._ev = evp[0]
             t: int = ev.type
             if t:
                 return t

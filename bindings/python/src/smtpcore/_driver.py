@@ -163,7 +163,8 @@ class ClientDriver:
         self._config = config
         self._conn: ClientConnection | None = None
         self._eof = False
-        self._mp = ffi.new("smtpcore_mail_params *")  # zeroed: no parameters
+        self._mp = ffi.new("smtpcore_mail_params *")
+        lib.smtpcore_mail_params_init(self._mp)  # no parameters; struct_size set
         self._ready = False
         self.caps: Caps = Caps()
         self.greeting: Reply | None = None

@@ -268,7 +268,7 @@ class ClientConnection(_Connection):
         self.lmtp = bool(lmtp)
         out = ffi.new("smtpcore_client **")
         check(lib.smtpcore_client_new(out, cfg))
-        self._start(out[0], lib.smtpcore_client_del, "smtpcore_client_event *")
+        self._start(out[0], lib.smtpcore_client_del, "const smtpcore_client_event **")
         self._body = PendingInput()
         self._end = False
         self._text = ffi.new("smtpcore_str *")  # scratch for reply lines
@@ -315,6 +315,7 @@ class ClientConnection(_Connection):
         advertise raise UnsupportedError (DSN ones are left out silently)."""
         keep: list[Any] = []
         p = ffi.new("smtpcore_mail_params *")
+        lib.smtpcore_mail_params_init(p)
         if size is not None:
             p.size = int(size)
             p.has_size = 1

@@ -432,7 +432,7 @@ class ServerConnection(_Connection):
             cfg.own_names_count = len(names)
         out = ffi.new("smtpcore_server **")
         check(lib.smtpcore_server_new(out, cfg))
-        self._start(out[0], lib.smtpcore_server_del, "smtpcore_server_event *")
+        self._start(out[0], lib.smtpcore_server_del, "const smtpcore_server_event **")
 
     # -- events
     def next_event(self) -> ServerEvent | None:

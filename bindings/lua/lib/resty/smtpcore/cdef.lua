@@ -67,6 +67,7 @@ typedef enum smtpcore_violation {
     SMTPCORE_V_HOST_CLOSE = 38
 } smtpcore_violation;
 const char *smtpcore_strerror(int error);
+int smtpcore_error_is_fatal(int error);
 const char *smtpcore_violation_str(int violation);
 const char *smtpcore_version(void);
 uint32_t smtpcore_version_num(void);
@@ -152,6 +153,7 @@ typedef enum smtpcore_dsn_notify {
     SMTPCORE_NOTIFY_DELAY = 8
 } smtpcore_dsn_notify;
 typedef struct smtpcore_mail_params {
+    size_t struct_size;
     uint64_t size;
     int has_size;
     smtpcore_body_type body;
@@ -160,6 +162,7 @@ typedef struct smtpcore_mail_params {
     smtpcore_str envid;
     smtpcore_str auth;
 } smtpcore_mail_params;
+void smtpcore_mail_params_init(smtpcore_mail_params *params);
 typedef struct smtpcore_rcpt_params {
     uint32_t notify;
     smtpcore_str orcpt;
@@ -361,7 +364,8 @@ void smtpcore_server_del(smtpcore_server *s);
 int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len,
                                             size_t *consumed);
 int smtpcore_server_receive_eof(smtpcore_server *s);
-int smtpcore_server_next_event(smtpcore_server *s, smtpcore_server_event *ev);
+int smtpcore_server_next_event(smtpcore_server *s,
+                                               const smtpcore_server_event **ev);
 int smtpcore_server_accept(smtpcore_server *s);
 int smtpcore_server_reply(smtpcore_server *s, int code, const char *enhanced,
                                           const char *text);
@@ -464,7 +468,8 @@ void smtpcore_client_del(smtpcore_client *c);
 int smtpcore_client_receive(smtpcore_client *c, const char *data, size_t len,
                                             size_t *consumed);
 int smtpcore_client_receive_eof(smtpcore_client *c);
-int smtpcore_client_next_event(smtpcore_client *c, smtpcore_client_event *ev);
+int smtpcore_client_next_event(smtpcore_client *c,
+                                               const smtpcore_client_event **ev);
 int smtpcore_client_mail(smtpcore_client *c, const char *from,
                                          const smtpcore_mail_params *params);
 int smtpcore_client_rcpt(smtpcore_client *c, const char *to,

@@ -201,7 +201,6 @@ class Dispatcher:
         :attr:`pending`. ``now`` is the loop's time (the clock's command deadline)."""
         conn = self.conn
         assert conn is not None
-        ev = conn._ev
         hooks = self.hooks
         session = self.session
         pending = self.pending
@@ -209,6 +208,7 @@ class Dispatcher:
         assert clock is not None
         while True:
             t = conn._next_raw()
+            ev = conn._ev  # the session's event, read after the call that set it
             if t == _BODY:
                 d = ev.data
                 clock.content_bytes += d.len  # Clock.content, inlined (hot)
