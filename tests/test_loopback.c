@@ -62,8 +62,9 @@ typedef struct lb_world {
     char failure[512];
 } lb_world;
 
-/* What the client must turn the body into (docs/wire.md: every CR, LF or CRLF becomes
- * one CRLF; DATA ends with a CRLF when the body does not). */
+/* What the client must turn the body into (docs/wire-lines-replies.md, "DATA on the
+ * client": every CR, LF or CRLF becomes one CRLF; DATA ends with a CRLF when the body does
+ * not). */
 static void lb_expect(lb_world *w)
 {
     lb_tx *t = &w->tx;
