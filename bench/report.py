@@ -555,6 +555,11 @@ def x_idle_rss(raw: Raw) -> dict:
     fig = {"smtpcore_kib_per_conn": ours, "aiosmtpd_kib_per_conn": theirs,
            "ratio": ours / theirs}
     optional(fig, "connections", lambda: find(t, r"([0-9]+) idle connections", "connections"))
+    optional(fig, "floor_kib_per_conn",
+             lambda: find(t, r"^asyncio-floor\s.*?" + NUM + r"\s*KiB per connection",
+                          "asyncio-floor KiB/conn", re.M))
+    if "floor_kib_per_conn" in fig:
+        fig["floor_ratio"] = fig["floor_kib_per_conn"] / theirs
     return fig
 
 
@@ -563,6 +568,9 @@ def p_idle_rss(a: Agg, n: int) -> tuple:
              f"{a.f('aiosmtpd_kib_per_conn', '.1f')} KiB per idle connection = {a.f('ratio')}x")
     if "connections" in a:
         value += f" ({a['connections']:.0f} connections)"
+    if "floor_kib_per_conn" in a:
+        value += (f"; a bare asyncio Protocol holds {a.f('floor_kib_per_conn', '.1f')} KiB"
+                  f" = {a.f('floor_ratio')}x")
     return value, target("<= 0.25x aiosmtpd", 0.25 / a["ratio"] if a["ratio"] > 0 else 99.0)
 
 

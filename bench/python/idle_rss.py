@@ -14,6 +14,11 @@ difference, since other load on the machine only ever adds pages.
 With python3-uvloop installed, a third side runs smtpcore.aio.serve on uvloop
 (``smtpcore-uvloop``; --no-uvloop leaves it out).
 
+A last side, ``asyncio-floor``, is the least any asyncio server can hold per connection: a
+bare Protocol that writes a greeting and keeps only its transport (no SMTP engine, no
+session object, no timer). ``asyncio-floor / aiosmtpd`` is the lowest ratio row 9 can
+reach with asyncio at all.
+
 Usage: .venv/bin/python bench/python/idle_rss.py [--conns N] [--rounds R] [--only NAME]
            [--no-uvloop]
 """
@@ -42,6 +47,20 @@ SMTPCORE_UVLOOP = SMTPCORE.replace("asyncio.run(main())",
 
 # max_connections=0 (no cap) only exists where the cap does; older trees take the retry.
 SMTPCORE_OLD = SMTPCORE.replace(",\n                                      max_connections=0", "")
+
+FLOOR = """
+import asyncio
+class Bare(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(b"220 floor\\r\\n")
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Bare, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
 
 AIOSMTPD = """
 import asyncio, sys
@@ -102,7 +121,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--conns", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--only", choices=("smtpcore", "aiosmtpd", "smtpcore-uvloop"))
+    ap.add_argument("--only", choices=("smtpcore", "aiosmtpd", "smtpcore-uvloop",
+                                        "asyncio-floor"))
     ap.add_argument("--no-uvloop", action="store_true")
     a = ap.parse_args()
     need = a.conns + 64
@@ -123,6 +143,7 @@ def main() -> None:
             sides["smtpcore-uvloop"] = SMTPCORE_UVLOOP
         except ImportError:
             pass
+    sides["asyncio-floor"] = FLOOR
     best: dict[str, tuple[int, int, int]] = {}
     for _ in range(a.rounds):
         for name, code in sides.items():
@@ -143,6 +164,9 @@ def main() -> None:
         if "smtpcore-uvloop" in per:
             print(f"smtpcore-uvloop / aiosmtpd per connection: "
                   f"{per['smtpcore-uvloop'] / per['aiosmtpd']:.2f}x")
+        if "asyncio-floor" in per:
+            print(f"asyncio-floor / aiosmtpd per connection: "
+                  f"{per['asyncio-floor'] / per['aiosmtpd']:.2f}x (no asyncio server goes lower)")
     sys.stdout.flush()
     os._exit(0)
 
