@@ -49,6 +49,51 @@ for lim in 64 65; do
   stop_pid "$LAST_PID" || true
 done
 
+# --- EMFILE while under the cap (another process took the descriptors): faked with an
+# LD_PRELOAD shim, since the sink fits --max-conn to its own limit
+# greeting PORT: the first reply line a new connection gets within 3 s ("none" if none)
+greeting() {
+  "$PY" - "$1" <<'PYEOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+try:
+    print(s.recv(512).split(b"\r\n")[0].decode() or "none")
+except OSError:
+    print("none")
+PYEOF
+}
+FAULT_SO="$WORK/fault_accept.so"
+if cc -shared -fPIC -O1 -o "$FAULT_SO" "$INTEROP_DIR/fault_accept.c" -ldl 2>"$WORK/fault_cc.log"; then
+  # one failed accept: the spare descriptor takes the waiting client and answers 421
+  start_listener e49a env LD_PRELOAD="$FAULT_SO" SC_FAULT_ACCEPT_EMFILE=1 "$SINK" \
+    --listen 127.0.0.1:0
+  g1=$(greeting "$LAST_PORT"); g2=$(greeting "$LAST_PORT"); g3=$(greeting "$LAST_PORT")
+  check "EMFILE: the waiting client gets 421 4.3.2 through the spare descriptor ($g1)" \
+    test "${g1:0:9}" = "421 4.3.2"
+  check "EMFILE over: the next clients are greeted ($g2 / $g3)" \
+    test "${g2:0:3}" = 220 -a "${g3:0:3}" = 220
+  check "EMFILE: logged once for the episode" \
+    test "$(grep -c "accept: Too many open files" "$WORK/e49a.log")" -eq 1
+  check "EMFILE: its end logged once" \
+    test "$(grep -c "descriptors available again" "$WORK/e49a.log")" -eq 1
+  stop_pid "$LAST_PID" || true
+  # no descriptor at all, for good: the listener rests between tries, no busy loop
+  start_listener e49b env LD_PRELOAD="$FAULT_SO" SC_FAULT_ACCEPT_EMFILE=1000000000 "$SINK" \
+    --listen 127.0.0.1:0
+  t0=$(date +%s%N); c0=$(cpu_ticks "$LAST_PID")
+  g1=$(greeting "$LAST_PORT")
+  t1=$(date +%s%N); c1=$(cpu_ticks "$LAST_PID")
+  check "EMFILE for good: the client waits without a greeting ($g1)" test "$g1" = none
+  pct=$(( (c1 - c0) * 1000000000 / TCK * 100 / (t1 - t0 + 1) ))
+  check "EMFILE for good: the sink used ${pct}% CPU over 3 s (< 30%: no accept loop)" \
+    test "$pct" -lt 30
+  check "EMFILE for good: logged once, not once per try" \
+    test "$(grep -c "accept: Too many open files" "$WORK/e49b.log")" -eq 1
+  stop_pid "$LAST_PID" || true
+else
+  fail "the accept4 shim did not build"; sed 's/^/      /' "$WORK/fault_cc.log"
+fi
+
 # --- slowloris: deadlines per command line and per message, 421 on the way out
 start_sink s49t --timeout 3 --verbose --maildir "$WORK/md49t"
 HC trickle "$SINK_PORT" command 15 >"$WORK/t1.res" || true
