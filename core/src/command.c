@@ -6,6 +6,11 @@
 #include "command.h"
 #include "sc_text.h"
 #include "syntax.h"
+#include "syntax_path.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum { SC_ENVID_MAX = 100 };
 
@@ -418,7 +423,19 @@ static inline int parse_mail_rcpt(const char *a, size_t n, size_t before, int is
     const char *mb = NULL;
     size_t mbl = 0;
     int utf8 = 0;
-    size_t pl = sc_path_parse_at(a + i, n - i, before + i, is_mail, SC_SYN_UTF8, &mb, &mbl, &utf8);
+    /* The usual "<local@domain>" inline (syntax_path.h); every other shape, and what
+     * the fast path leaves undecided, goes to the general parser, which gives the
+     * same answer for the usual one. */
+    size_t pl = 0;
+    if (n - i >= 2 && a[i + 1] != '>' && a[i + 1] != '@') {
+        pl = sc_path_fast(a + i, n - i, before + i, 1, SC_SYN_UTF8, &utf8);
+        if (pl) {
+            mb = a + i + 1;
+            mbl = pl - 2;
+        }
+    }
+    if (pl == 0)
+        pl = sc_path_parse_at(a + i, n - i, before + i, is_mail, SC_SYN_UTF8, &mb, &mbl, &utf8);
     if (pl == 0 && !is_mail && n - i >= 12 && a[i + 11] == '>' && eq_ci(a + i + 1, "postmaster", 10)) {
         /* RFC 5321 4.1.1.3: "<Postmaster>" without a domain. */
         pl = 12;
@@ -512,10 +529,31 @@ static int parse_helo(const char *a, size_t n, sc_command *cmd, sc_reply_spec *e
     return 0;
 }
 
+/* Clears the result: every field starts at zero, so a result never depends on what the
+ * caller's struct held. A memset of this size is compiled to `rep stos`, which cost 34
+ * instructions per command (a sixth of the parser) and has a start-up latency; 16-byte
+ * stores take 14. The empty asm keeps the loop from becoming a memset again. */
+static inline void clear_command(sc_command *cmd)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    unsigned char *p = (unsigned char *)cmd;
+    const __m128i z = _mm_setzero_si128();
+    size_t i = 0;
+    for (; i + 16 <= sizeof *cmd; i += 16) {
+        _mm_storeu_si128((__m128i *)(void *)(p + i), z);
+        __asm__ volatile("" : : : "memory");
+    }
+    if (i < sizeof *cmd)
+        memset(p + i, 0, sizeof *cmd - i);
+#else
+    memset(cmd, 0, sizeof *cmd);
+#endif
+}
+
 int sc_command_parse(const char *line, size_t len, uint32_t allowed_ext, sc_command *cmd,
                      sc_reply_spec *err)
 {
-    memset(cmd, 0, sizeof *cmd);
+    clear_command(cmd);
     cmd->mail.struct_size = sizeof cmd->mail;
     memset(err, 0, sizeof *err);
     if (!line)

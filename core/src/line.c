@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Line framing: find the next LF, resume where the last call stopped, and classify the
  * bytes of the line once. See line.h for the policy. With SSE2 a clean CRLF line is
- * decided by fast_line() in 32-byte steps; anything else takes the general scan. */
+ * decided by sc_line_fast() (line.h, inline in the callers) in 32-byte steps; anything
+ * else comes here, to the general scan. */
 #include "line.h"
 #include "scan.h"
 
@@ -13,10 +14,8 @@
 
 #if defined(__GNUC__)
 #define SC_LINE_COLD __attribute__((noinline, cold))
-#define SC_LINE_NOINLINE __attribute__((noinline))
 #else
 #define SC_LINE_COLD
-#define SC_LINE_NOINLINE
 #endif
 
 /* Internal bit in flags_acc while discarding: the last discarded byte was a CR, so a
@@ -132,46 +131,6 @@ static inline size_t scan_line(const unsigned char *p, size_t from, size_t len, 
     return len;
 }
 
-/* The common case of a command stream, decided without the general scan: the framer
- * holds no state and the next line is clean (no NUL, 8-bit byte or bare CR), ends with
- * CRLF, and is no longer than max_len. Looks at whole 32-byte steps only (the bytes must
- * be there: len >= 32 at least). Returns the line's length with its CRLF, or 0 when the
- * general path must decide (anything else, including a line that is merely long). */
-static inline size_t fast_line(const unsigned char *p, size_t len, size_t max_len)
-{
-    const __m128i vlf = _mm_set1_epi8('\n'), vcr = _mm_set1_epi8('\r');
-    const __m128i zero = _mm_setzero_si128();
-    uint32_t carry_cr = 0; /* the step before ended with a CR */
-    for (size_t o = 0; o + 32 <= len && o < max_len; o += 32) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + o));
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + o + 16));
-        __m128i cra = _mm_cmpeq_epi8(a, vcr), crb = _mm_cmpeq_epi8(b, vcr);
-        uint32_t lf = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a, vlf)) |
-                      (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, vlf)) << 16;
-        uint32_t cr = (uint32_t)_mm_movemask_epi8(cra) | (uint32_t)_mm_movemask_epi8(crb) << 16;
-        /* NUL, CR or 8-bit: the high bit of the byte or of its compare */
-        uint32_t odd =
-            (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(cra, _mm_cmpeq_epi8(a, zero)), a)) |
-            (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(crb, _mm_cmpeq_epi8(b, zero)), b))
-                << 16;
-        if (lf) {
-            unsigned k = (unsigned)__builtin_ctz(lf);
-            size_t n = o + k + 1;
-            if (k == 0) /* the LF opens the step: clean only after a carried CR */
-                return carry_cr && n <= max_len ? n : 0;
-            uint32_t last = 1u << (k - 1); /* the byte before the LF */
-            if (carry_cr || (odd & (last | (last - 1u))) != last || !(cr & last))
-                return 0;
-            return n <= max_len ? n : 0;
-        }
-        /* No LF: clean only if nothing odd, but a CR in the last byte that the next
-         * step may pair with an LF. */
-        if (carry_cr || (odd & 0x7fffffffu) || ((odd ^ cr) >> 31))
-            return 0;
-        carry_cr = cr >> 31;
-    }
-    return 0;
-}
 #else
 static inline size_t scan_line(const unsigned char *p, size_t from, size_t len, uint32_t *bits)
 {
@@ -248,12 +207,10 @@ SC_LINE_COLD static sc_line_status discard(sc_line_framer *f, const unsigned cha
     return SC_LINE_NEED_MORE;
 }
 
-/* Everything but fast_line()'s case: kept out of line so that the common call stays
- * small. */
-SC_LINE_NOINLINE static sc_line_status line_next(sc_line_framer *f, const unsigned char *buf,
-                                             size_t len, size_t *line_len, size_t *consumed,
-                                             uint32_t *flags)
+sc_line_status sc_line_next_general(sc_line_framer *f, const char *cbuf, size_t len,
+                                    size_t *line_len, size_t *consumed, uint32_t *flags)
 {
+    const unsigned char *buf = (const unsigned char *)cbuf;
     *flags = 0;
     if (f->discarding)
         return discard(f, buf, len, line_len, consumed, flags);
@@ -296,22 +253,4 @@ SC_LINE_NOINLINE static sc_line_status line_next(sc_line_framer *f, const unsign
         return SC_LINE_OVERLONG;
     *line_len = crlf ? i - 1 : i;
     return SC_LINE_COMPLETE;
-}
-
-sc_line_status sc_line_next(sc_line_framer *f, const char *cbuf, size_t len, size_t *line_len,
-                            size_t *consumed, uint32_t *flags)
-{
-    const unsigned char *buf = (const unsigned char *)cbuf;
-#if defined(__SSE2__)
-    if (len >= 32 && f->scanned == 0 && (f->flags_acc | (uint32_t)f->discarding) == 0) {
-        size_t n = fast_line(buf, len, f->max_len);
-        if (n) {
-            *line_len = n - 2;
-            *consumed = n;
-            *flags = 0;
-            return SC_LINE_COMPLETE;
-        }
-    }
-#endif
-    return line_next(f, buf, len, line_len, consumed, flags);
 }

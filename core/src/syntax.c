@@ -6,44 +6,20 @@
 
 #include "sc_text.h"
 #include "syntax.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "syntax_path.h"
 
 enum {
-    SC_LOCAL_MAX = 64,   /* RFC 5321 4.5.3.1.1 */
+    SC_LOCAL_MAX = SC_SYN_LOCAL_MAX,
     SC_DOMAIN_MAX = 255, /* RFC 5321 4.5.3.1.2 */
     SC_LABEL_MAX = 63    /* RFC 1035 2.3.4 */
 };
-
-/* The scans of the MAIL/RCPT path: inlined into their callers (path_fast() above all),
- * where the call overhead was a large part of their cost for short addresses. */
-#if defined(__GNUC__)
-#define SC_SYN_HOT static inline __attribute__((always_inline))
-#else
-#define SC_SYN_HOT static inline
-#endif
 
 static int is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static int is_hex(unsigned char c) { return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
 
-/* Byte classes, one table load per byte on the MAIL/RCPT hot path (callgrind showed the
- * chained range tests as the parser's largest cost). C_LDH is a domain label character,
- * C_ATEXT is RFC 5322 atext (ALPHA / DIGIT / "!#$%&'*+-/=?^_`{|}~"). '.', '@', '>' and
- * '[' belong to no class, so a class test alone stops at them. */
-enum {
-    C_ALPHA = 1u << 0,
-    C_DIGIT = 1u << 1,
-    C_HYPHEN = 1u << 2,
-    C_SPECIAL = 1u << 3, /* atext that is neither alphanumeric nor '-' */
-    C_8BIT = 1u << 4,
-    C_LDH = C_ALPHA | C_DIGIT | C_HYPHEN,
-    C_ATEXT = C_LDH | C_SPECIAL
-};
-
-static const unsigned char sc_cls[256] = {
+/* The byte classes of syntax_path.h, one table load per byte. */
+const unsigned char sc_syn_cls[256] = {
      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
      0,  8,  0,  8,  8,  8,  8,  8,  0,  0,  8,  8,  0,  4,  0,  8,
@@ -109,23 +85,20 @@ static int label_ok(const unsigned char *p, size_t start, size_t end)
     return n != 0 && n <= SC_LABEL_MAX && p[start] != '-' && p[end - 1] != '-';
 }
 
-/* Scans a Domain at the start of p[0, len) up to the first byte that cannot belong to one
- * (or len). Returns that offset with *labels and *eight set, or SIZE_MAX when what was
- * scanned breaks the grammar (empty, too long, bad label, a trailing dot, bad UTF-8). */
-SC_SYN_HOT size_t domain_scan(const unsigned char *p, size_t len, uint32_t flags, size_t *labels,
-                          int *eight)
+size_t sc_domain_scan(const unsigned char *p, size_t len, uint32_t flags, size_t *labels,
+                      int *eight)
 {
     /* ASCII label characters take the tight inner loop; UTF-8 and dots the outer one. */
-    unsigned hi = (flags & SC_SYN_UTF8) ? C_8BIT : 0u;
+    unsigned hi = (flags & SC_SYN_UTF8) ? SC_CLS_8BIT : 0u;
     const unsigned char *q = p, *end = p + len;
     size_t n = 0, start = 0;
     int e8 = 0;
     for (;;) {
-        while (q < end && (sc_cls[*q] & C_LDH))
+        while (q < end && (sc_syn_cls[*q] & SC_CLS_LDH))
             q++;
         if (q == end)
             break;
-        if (sc_cls[*q] & hi) {
+        if (sc_syn_cls[*q] & hi) {
             e8 = 1;
             q++;
             continue;
@@ -155,7 +128,7 @@ static size_t domain_labels(const char *s, size_t len, uint32_t flags, int *eigh
 {
     size_t labels = 0;
     *eight = 0;
-    if (domain_scan((const unsigned char *)s, len, flags, &labels, eight) != len)
+    if (sc_domain_scan((const unsigned char *)s, len, flags, &labels, eight) != len)
         return 0;
     return labels;
 }
@@ -272,7 +245,7 @@ smtpcore_helo_class sc_address_literal_class(const char *s, size_t len)
 }
 
 /* Length of the local part at s (up to but excluding '@'), or 0 when invalid. */
-SC_SYN_HOT size_t local_part(const unsigned char *p, size_t len, uint32_t flags, int *eight)
+static size_t local_part(const unsigned char *p, size_t len, uint32_t flags, int *eight)
 {
     size_t i = 0;
     if (len && p[0] == '"') {
@@ -300,26 +273,7 @@ SC_SYN_HOT size_t local_part(const unsigned char *p, size_t len, uint32_t flags,
         }
         return i + 1;
     }
-    /* Dot-string = Atom *("." Atom); it ends at '@' or at the end of the input. */
-    unsigned hi = (flags & SC_SYN_UTF8) ? C_8BIT : 0u;
-    for (;;) {
-        size_t atom = i;
-        for (;;) {
-            while (i < len && (sc_cls[p[i]] & C_ATEXT))
-                i++;
-            if (i == len || !(sc_cls[p[i]] & hi))
-                break;
-            *eight = 1;
-            i++;
-        }
-        if (i == atom)
-            return 0;
-        if (i < len && p[i] == '.') {
-            i++;
-            continue;
-        }
-        return (i == len || p[i] == '@') ? i : 0;
-    }
+    return sc_dot_string(p, len, flags, eight);
 }
 
 int sc_mailbox_valid(const char *s, size_t len, uint32_t flags, int *utf8)
@@ -367,94 +321,6 @@ static size_t adl_len(const char *s, size_t len, uint32_t flags)
     }
 }
 
-#if defined(__SSE2__)
-/* domain_scan() for a short ASCII domain, decided by bit masks over one 16-byte window
- * instead of a loop per byte. The window is p[0, 16) when len >= 16, else the 16 bytes
- * that end at p + len: `before` bytes in front of p must be readable for that (the
- * caller's line). Returns what domain_scan() returns, or 0 when the scalar scan must
- * decide (the domain does not end inside the window, a byte >= 0x80 stops it, too
- * little to read); a valid domain is never empty, so 0 is no answer. */
-static size_t domain_scan16(const unsigned char *p, size_t len, size_t before, size_t *labels)
-{
-    unsigned shift;
-    const unsigned char *w;
-    if (len >= 16) {
-        w = p;
-        shift = 0;
-    } else if (len + before >= 16) {
-        w = p + len - 16;
-        shift = (unsigned)(16 - len);
-    } else {
-        return 0;
-    }
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)w);
-    /* Letters (case folded), digits, '-' and '.', by unsigned range tests. */
-    __m128i lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
-    __m128i al = _mm_sub_epi8(lower, _mm_set1_epi8('a'));
-    __m128i is_alpha = _mm_cmpeq_epi8(_mm_min_epu8(al, _mm_set1_epi8(25)), al);
-    __m128i dg = _mm_sub_epi8(v, _mm_set1_epi8('0'));
-    __m128i is_digit = _mm_cmpeq_epi8(_mm_min_epu8(dg, _mm_set1_epi8(9)), dg);
-    __m128i is_hy = _mm_cmpeq_epi8(v, _mm_set1_epi8('-'));
-    __m128i is_dot = _mm_cmpeq_epi8(v, _mm_set1_epi8('.'));
-    uint32_t ok = (uint32_t)_mm_movemask_epi8(
-                      _mm_or_si128(_mm_or_si128(is_alpha, is_digit), _mm_or_si128(is_hy, is_dot))) >>
-                  shift;
-    uint32_t dot = (uint32_t)_mm_movemask_epi8(is_dot) >> shift;
-    uint32_t hy = (uint32_t)_mm_movemask_epi8(is_hy) >> shift;
-    size_t avail = 16 - shift;
-    uint32_t stops = ~ok & ((1u << avail) - 1u);
-    if (!stops)
-        return 0; /* the domain may go on past the window */
-    unsigned n = (unsigned)__builtin_ctz(stops);
-    if (p[n] >= 0x80)
-        return 0; /* UTF-8 or not: domain_scan() knows */
-    if (n == 0)
-        return SIZE_MAX;
-    uint32_t in = (1u << n) - 1u, first = 1u, last = 1u << (n - 1);
-    dot &= in;
-    hy &= in;
-    /* Labels are not empty (no dot first, last or twice in a row) and do not start or
-     * end with '-'; a window holds no label over 63 octets nor a domain over 255. */
-    if ((dot & (first | last)) || (dot & (dot >> 1)) || (hy & (first | last)) ||
-        (hy & ((dot << 1) | (dot >> 1))))
-        return SIZE_MAX;
-    *labels = (size_t)__builtin_popcount(dot) + 1;
-    return n;
-}
-#endif
-
-/* A path whose mailbox at s[i..] is a Dot-string local part and a Domain, directly
- * followed by '>': returns the offset after the '>' (setting *utf8), or 0 when the path
- * has another shape or is invalid, for the general parser to decide. Valid Dot-strings
- * and Domains hold no '>', so the '>' found here is the one the general parser finds. */
-static size_t path_fast(const char *s, size_t len, size_t before, size_t i, uint32_t flags,
-                        int *utf8)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    if (i >= len || p[i] == '"')
-        return 0;
-    int eight = 0;
-    size_t l = local_part(p + i, len - i, flags, &eight);
-    if (l == 0 || l > SC_LOCAL_MAX || i + l >= len || p[i + l] != '@')
-        return 0;
-    if (eight && !sc_utf8_valid(s + i, l))
-        return 0;
-    size_t d = i + l + 1, labels;
-    int dom_eight = 0;
-    size_t dl = 0;
-#if defined(__SSE2__)
-    dl = domain_scan16(p + d, len - d, before + d, &labels);
-#else
-    (void)before;
-#endif
-    if (dl == 0)
-        dl = domain_scan(p + d, len - d, flags, &labels, &dom_eight);
-    if (dl == SIZE_MAX || d + dl >= len || p[d + dl] != '>')
-        return 0;
-    if (utf8)
-        *utf8 = eight | dom_eight;
-    return d + dl + 1;
-}
 
 size_t sc_path_parse(const char *s, size_t len, int allow_null, uint32_t flags,
                      const char **mbox, size_t *mbox_len, int *utf8)
@@ -484,7 +350,7 @@ size_t sc_path_parse_at(const char *s, size_t len, size_t before, int allow_null
         i = 1 + a + 1;
     }
     /* The common shape, Dot-string "@" Domain ">", in one pass with no search for '>'. */
-    size_t fast = path_fast(s, len, before, i, flags, utf8);
+    size_t fast = sc_path_fast(s, len, before, i, flags, utf8);
     if (fast) {
         *mbox = s + i;
         *mbox_len = fast - 1 - i;
