@@ -71,6 +71,34 @@ Test(verb, lookup_all_case_insensitive)
     }
 }
 
+/* The four-letter verbs are found by a perfect hash (command.c): every verb in every
+ * case variant finds itself, and a word one bit away from a verb (other than the case
+ * bit of a letter) finds nothing. */
+Test(verb, every_verb_every_case)
+{
+    for (int v = SC_VERB_UNKNOWN + 1; v < SC_VERB_COUNT; v++) {
+        const char *name = sc_verb_name((sc_verb)v);
+        cr_assert_not_null(name);
+        size_t n = strlen(name);
+        char w[16];
+        for (unsigned mask = 0; mask < (1u << n); mask++) {
+            for (size_t i = 0; i < n; i++)
+                w[i] = (char)((mask >> i) & 1u ? name[i] | 0x20 : name[i]);
+            cr_assert_eq(sc_verb_lookup(w, n), (sc_verb)v, "%.*s", (int)n, w);
+        }
+        for (size_t i = 0; i < n; i++) {
+            for (unsigned bit = 0; bit < 8; bit++) {
+                if (bit == 5)
+                    continue;
+                memcpy(w, name, n);
+                w[i] = (char)((unsigned char)w[i] ^ (1u << bit));
+                cr_assert_eq(sc_verb_lookup(w, n), SC_VERB_UNKNOWN, "%s, byte %zu bit %u", name,
+                             i, bit);
+            }
+        }
+    }
+}
+
 Test(verb, lookup_rejects)
 {
     const char *bad[] = {"HELX", "HEL", "HELOO", "MAIX", "STARTTLX", "STARTTL", "XXXX", "",

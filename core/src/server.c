@@ -483,8 +483,9 @@ static void greeting(smtpcore_server *s)
     (void)sc_srv_reply_raw(s, 220, buf, w.len);
 }
 
-/* Applies the state change of an answer whose reply is already written. */
-static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int code)
+/* Applies the state change of an answer whose reply is already written. Returns
+ * SMTPCORE_OK, so that accept() can end in a call to it. */
+static int after_answer(smtpcore_server *s, smtpcore_server_event_type t, int code)
 {
     int ok = code < 400;
     switch (t) {
@@ -546,6 +547,7 @@ static void after_answer(smtpcore_server *s, smtpcore_server_event_type t, int c
         break;
     default: s->group_end = 1; break;
     }
+    return SMTPCORE_OK;
 }
 
 static int answer_inner(smtpcore_server *s, int code, const char *enhanced, const char *text,
@@ -570,8 +572,7 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
         else
             greeting(s); /* CONNECT, XCLIENT */
         s->awaiting = SMTPCORE_SEV_NONE;
-        after_answer(s, t, d->code);
-        return SMTPCORE_OK;
+        return after_answer(s, t, d->code);
     }
     char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
     /* A refused AUTH may end the session over a limit: leave room for its 421. */
@@ -587,8 +588,7 @@ static int answer_inner(smtpcore_server *s, int code, const char *enhanced, cons
         return rc;
     sc_buf_commit(&s->out, n);
     s->awaiting = SMTPCORE_SEV_NONE;
-    after_answer(s, t, code);
-    return SMTPCORE_OK;
+    return after_answer(s, t, code);
 }
 
 static int answer(smtpcore_server *s, int code, const char *enhanced, const char *text,
@@ -607,16 +607,16 @@ int smtpcore_server_accept(smtpcore_server *s)
 {
     /* A preformatted default (every answered event but CONNECT, HELO and XCLIENT, and
      * LMTP's MESSAGE_END) is a copy and a state change that makes no event, so it needs
-     * none of answer()'s staging: the short path of pipelined MAIL/RCPT. */
+     * none of answer()'s staging: the short path of pipelined MAIL/RCPT. It takes only
+     * the whole-line copy (sc_srv_say_default_fast()); the rest goes to answer(), so
+     * that this path saves no registers and ends in a tail call. */
     if (s && s->awaiting != SMTPCORE_SEV_NONE &&
         !(s->awaiting == SMTPCORE_SEV_MESSAGE_END && s->cfg.lmtp)) {
         smtpcore_server_event_type t = s->awaiting;
         const sc_srv_default *d = sc_srv_default_for(t);
-        if (d->len) {
-            sc_srv_say_default(s, d);
+        if (d->len && sc_srv_say_default_fast(s, d)) {
             s->awaiting = SMTPCORE_SEV_NONE;
-            after_answer(s, t, d->code);
-            return SMTPCORE_OK;
+            return after_answer(s, t, d->code);
         }
     }
     return answer(s, 0, NULL, NULL, 1);

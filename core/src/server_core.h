@@ -463,19 +463,25 @@ static inline void sc_srv_say(smtpcore_server *s, const char *r, size_t len, siz
 /* Writes a preformatted default reply. Output room for a whole line is guaranteed to an
  * answer (a step starts only with s->reserve >= SC_SRV_MIN_RESERVE bytes free), so the
  * copy is by fixed-size pieces of the padded line: the bytes past its end land in free
- * room and are not committed. */
-static inline void sc_srv_say_default(smtpcore_server *s, const sc_srv_default *d)
+ * room and are not committed. The _fast part returns 0, writing nothing, when that
+ * cannot be done (less than a padded line of room, or the enhanced code to drop). */
+static inline int sc_srv_say_default_fast(smtpcore_server *s, const sc_srv_default *d)
 {
     char *dst = sc_buf_reserve(&s->out, SC_DEF_LINE_MAX);
-    if (!dst || (d->enh_len && !sc_srv_enh_on(s))) {
-        sc_srv_say(s, d->line, d->len, d->enh_len);
-        return;
-    }
+    if (!dst || (d->enh_len && !sc_srv_enh_on(s)))
+        return 0;
     if (d->len <= 16)
         memcpy(dst, d->line, 16);
     else
         memcpy(dst, d->line, SC_DEF_LINE_MAX);
     sc_buf_commit(&s->out, d->len);
+    return 1;
+}
+
+static inline void sc_srv_say_default(smtpcore_server *s, const sc_srv_default *d)
+{
+    if (!sc_srv_say_default_fast(s, d))
+        sc_srv_say(s, d->line, d->len, d->enh_len);
 }
 
 /* The PROXY area of the session's block, or NULL when PROXY is off. */
