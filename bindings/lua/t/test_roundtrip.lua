@@ -28,18 +28,22 @@ local function random_body(rng, n)
 end
 
 -- A Pair whose byte moves use random chunk sizes, to split CRLF, dots and replies anywhere.
+-- Sessions are cdata (no fields of their own), so each is wrapped: receive() offers a
+-- random prefix, every other method goes to the session.
 local function chunked_pair(rng, copts)
     local p = Pair.new(copts, { hostname = "mx.example.org" })
-    local c, s = p.c, p.s
     local function wrap(sess)
-        local orig = sess.receive
-        return function(self, data)
-            local n = rng(#data > 0 and #data or 1)
-            return orig(self, data:sub(1, n))
-        end
+        return setmetatable({
+            receive = function(_, data)
+                local n = rng(#data > 0 and #data or 1)
+                return sess:receive(data:sub(1, n))
+            end,
+        }, { __index = function(_, k)
+            local method = sess[k]
+            return function(_, ...) return method(sess, ...) end
+        end })
     end
-    c.receive = wrap(c)
-    s.receive = wrap(s)
+    p.c, p.s = wrap(p.c), wrap(p.s)
     return p
 end
 

@@ -23,7 +23,6 @@ local tonumber = tonumber
 local type = type
 local error = error
 local pairs = pairs
-local setmetatable = setmetatable
 local str_format = string.format
 local tbl_concat = table.concat
 
@@ -328,13 +327,15 @@ local function caps_table(c)
 end
 _M.caps_table = caps_table
 
--- A closed session: any method but close() raises instead of passing NULL to C.
-local Closed = {
-    __index = function(_, k)
-        if k == "close" then return function() end end
-        error("smtpcore: session is closed (" .. tostring(k) .. ")", 2)
-    end,
-}
+-- Sessions are cdata structs with a metatype, not Lua tables: the JIT folds a method
+-- lookup on a metatype to a constant and the C session pointer is one load, where a table
+-- cost a hash probe of the instance, its metatable and __index, and a type check of each
+-- cdata field, on every call (bench/lua: about 120 instructions per event, half of the gap
+-- to C). LuaJIT requires a metatype's tables to stay as they are once set, so Server and
+-- Client are complete before ffi.metatype() below, and must not be changed afterwards.
+-- A closed session keeps its struct with a NULL pointer; every method checks it, so a call
+-- raises instead of passing NULL to C.
+local function closed() error("smtpcore: session is closed", 3) end
 
 -- ---------------------------------------------------------------------------------------
 -- Server sessions
@@ -342,6 +343,16 @@ local Closed = {
 local Server = {}
 Server.__index = Server
 _M.Server = Server
+local ServerT -- the metatype, set once every method is defined
+
+-- ffi.gc finalizer: frees the C session unless close() already did.
+local function server_gc(o)
+    local s = o.s
+    if s ~= nil then
+        o.s = nil
+        C.smtpcore_server_del(s)
+    end
+end
 
 local SERVER_NUMBER_FIELDS = {
     max_message_size = true, max_recipients = true, max_errors = true,
@@ -395,24 +406,27 @@ function _M.server_new(opts)
     end
     local rc = C.smtpcore_server_new(server_out, cfg)
     if rc ~= 0 then return fail(rc) end
-    local s = ffi_gc(server_out[0], C.smtpcore_server_del)
     keep = nil
-    -- The session's own out-pointer: next_event() points it at the event C owns.
-    return setmetatable({ s = s, evp = ffi_new("const smtpcore_server_event *[1]") }, Server)
+    -- evp is the session's own out-pointer: next_event() points it at the event C owns.
+    return ffi_gc(ServerT(server_out[0]), server_gc)
 end
 
 --- Offers peer bytes (a string, or a pointer and a length); returns the number taken
 --- (the rest must be offered again later).
 function Server:receive(data, len)
+    local s = self.s
+    if s == nil then closed() end
     if type(data) == "string" and (not len or len > #data) then len = #data end
-    local rc = C.smtpcore_server_receive(self.s, data, len, size_out)
+    local rc = C.smtpcore_server_receive(s, data, len, size_out)
     if rc ~= 0 then return fail(rc) end
     return tonumber(size_out[0])
 end
 
 --- Tells the session the peer closed its side.
 function Server:receive_eof()
-    local rc = C.smtpcore_server_receive_eof(self.s)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_receive_eof(s)
     if rc ~= 0 then return fail(rc) end
     return true
 end
@@ -421,29 +435,36 @@ end
 --- first; numbers in _M.SEV), refilled by the next call; valid until the next
 --- next_event() on this session (its slices also until :receive()/:tls_started()).
 function Server:next_event()
-    local evp = self.evp
-    local rc = C.smtpcore_server_next_event(self.s, evp)
+    local s, evp = self.s, self.evp
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_next_event(s, evp)
     if rc ~= 0 then return fail(rc) end
     return evp[0]
 end
 
 --- Answers the pending event with the default positive reply.
 function Server:accept()
-    local rc = C.smtpcore_server_accept(self.s)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_accept(s)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
 --- Answers the pending event with a custom reply (text lines separated by "\n").
 function Server:reply(code, enhanced, text)
-    local rc = C.smtpcore_server_reply(self.s, code, enhanced, text)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_reply(s, code, enhanced, text)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
 --- Refuses the pending event (4xx/5xx).
 function Server:reject(code, enhanced, text)
-    local rc = C.smtpcore_server_reject(self.s, code, enhanced, text)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_reject(s, code, enhanced, text)
     if rc ~= 0 then return fail(rc) end
     return true
 end
@@ -454,43 +475,71 @@ end
 --- recipients not yet answered. Returns true, or nil, err, rc (ERR.BUFFER_FULL: write the
 --- output or answer the lowest unanswered recipient first).
 function Server:reply_rcpt(index, code, enhanced, text)
-    local rc = C.smtpcore_server_reply_rcpt(self.s, index, code, enhanced, text)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_reply_rcpt(s, index, code, enhanced, text)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
 --- LMTP: recipients of the ended message still without an answer.
-function Server:rcpt_unanswered() return tonumber(C.smtpcore_server_rcpt_unanswered(self.s)) end
+function Server:rcpt_unanswered()
+    local s = self.s
+    if s == nil then closed() end
+    return tonumber(C.smtpcore_server_rcpt_unanswered(s))
+end
 
 --- True when the session runs in LMTP mode (its HELO events are LHLO).
-function Server:lmtp() return C.smtpcore_server_lmtp(self.s) ~= 0 end
+function Server:lmtp()
+    local s = self.s
+    if s == nil then closed() end
+    return C.smtpcore_server_lmtp(s) ~= 0
+end
 
 --- Returns all pending output as a Lua string and marks it sent ("" when none). Use
 --- :output_view() + :consume() to avoid consuming before a partial write.
 function Server:take_output()
-    local n = C.smtpcore_server_output(self.s, ptr_out)
+    local s = self.s
+    if s == nil then closed() end
+    local n = C.smtpcore_server_output(s, ptr_out)
     if n == 0 then return "" end
     local out = ffi_str(ptr_out[0], n)
-    C.smtpcore_server_consume(self.s, n)
+    C.smtpcore_server_consume(s, n)
     return out
 end
 
 --- Returns pointer, length of the pending output (valid until the next call).
 function Server:output_view()
-    local n = C.smtpcore_server_output(self.s, ptr_out)
+    local s = self.s
+    if s == nil then closed() end
+    local n = C.smtpcore_server_output(s, ptr_out)
     return ptr_out[0], tonumber(n)
 end
 
 --- Marks n output bytes as sent.
 function Server:consume(n)
-    local rc = C.smtpcore_server_consume(self.s, n)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_consume(s, n)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
-function Server:want_flush() return C.smtpcore_server_want_flush(self.s) ~= 0 end
-function Server:want_close() return C.smtpcore_server_want_close(self.s) ~= 0 end
-function Server:memory() return tonumber(C.smtpcore_server_memory(self.s)) end
+function Server:want_flush()
+    local s = self.s
+    if s == nil then closed() end
+    return C.smtpcore_server_want_flush(s) ~= 0
+end
+function Server:want_close()
+    local s = self.s
+    if s == nil then closed() end
+    return C.smtpcore_server_want_close(s) ~= 0
+end
+function Server:memory()
+    local s = self.s
+    if s == nil then closed() end
+    return tonumber(C.smtpcore_server_memory(s))
+end
 
 local PROXY_FAMILY = { [0] = "unspec", "inet", "inet6", "unix" }
 
@@ -498,7 +547,9 @@ local PROXY_FAMILY = { [0] = "unspec", "inet", "inet6", "unix" }
 --- "proxy", family "unspec"/"inet"/"inet6"/"unix", src_addr, src_port, dst_addr,
 --- dst_port, tlvs = list of {type = n, value = string}), or nil when there is none.
 function Server:proxy_header()
-    local h = C.smtpcore_server_proxy_header(self.s)
+    local s = self.s
+    if s == nil then closed() end
+    local h = C.smtpcore_server_proxy_header(s)
     if h == nil then return nil end
     local tlvs = {}
     local area = ffi_new("smtpcore_str[1]")
@@ -515,7 +566,9 @@ end
 
 --- Allows (true) or forbids XCLIENT on this connection (decide from the peer address).
 function Server:set_xclient_allowed(allowed)
-    local rc = C.smtpcore_server_set_xclient_allowed(self.s, allowed and 1 or 0)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_set_xclient_allowed(s, allowed and 1 or 0)
     if rc ~= 0 then return fail(rc) end
     return true
 end
@@ -527,8 +580,10 @@ local XCLIENT_MARKERS = { [2] = "[UNAVAILABLE]", [3] = "[TEMPUNAVAIL]" }
 --- During an XCLIENT event: the attributes given, as { ADDR = "192.0.2.1", NAME =
 --- "[UNAVAILABLE]", ... } (values decoded; the markers as written). nil otherwise.
 function Server:xclient_attrs()
+    local s = self.s
+    if s == nil then closed() end
     local a = ffi_new("smtpcore_xclient_attrs")
-    if C.smtpcore_server_xclient_attrs(self.s, a, ffi.sizeof(a)) ~= 0 then return nil end
+    if C.smtpcore_server_xclient_attrs(s, a, ffi.sizeof(a)) ~= 0 then return nil end
     local out = {}
     for _, n in ipairs(XCLIENT_NAMES) do
         local at = a[n]
@@ -547,7 +602,9 @@ end
 --- MESSAGE_ABORTED (HOST_CLOSE), then CLOSE; write the output and close. code 4xx/5xx
 --- (421 usual), enhanced and text optional. Returns true, or nil, err, rc.
 function Server:close_with(code, enhanced, text)
-    local rc = C.smtpcore_server_close_with(self.s, code or 421, enhanced, text)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_close_with(s, code or 421, enhanced, text)
     if rc ~= 0 then return fail(rc) end
     return true
 end
@@ -555,37 +612,47 @@ end
 --- Server:close_with() with the engine's reply for `why`: "timeout" (the default:
 --- "421 4.4.2 <host> Error: timeout exceeded") or "service" (shutting down).
 function Server:shutdown(why)
+    local s = self.s
+    if s == nil then closed() end
     local r = SHUTDOWN_REASONS[why or "timeout"]
     if not r then error("bad shutdown reason " .. tostring(why), 2) end
-    local rc = C.smtpcore_server_shutdown(self.s, r)
+    local rc = C.smtpcore_server_shutdown(s, r)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
 --- True while message content is read (DATA after 354, BDAT chunk octets): apply a
 --- per-message deadline or minimum rate then, a per-command-line deadline otherwise.
-function Server:in_message() return C.smtpcore_server_in_message(self.s) ~= 0 end
+function Server:in_message()
+    local s = self.s
+    if s == nil then closed() end
+    return C.smtpcore_server_in_message(s) ~= 0
+end
 
 --- Failed AUTH attempts in this session so far (for a per-address delay or limit).
-function Server:auth_failures() return tonumber(C.smtpcore_server_auth_failures(self.s)) end
+function Server:auth_failures()
+    local s = self.s
+    if s == nil then closed() end
+    return tonumber(C.smtpcore_server_auth_failures(s))
+end
 
 --- Reports that TLS is up after a STARTTLS event.
 function Server:tls_started()
-    local rc = C.smtpcore_server_tls_started(self.s)
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_tls_started(s)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
 --- Frees the session now (later calls raise an error).
 function Server:close()
-    local s = self.s
-    if s then
-        self.s = nil
-        ffi_gc(s, nil)
-        C.smtpcore_server_del(s)
-        setmetatable(self, Closed)
-    end
+    server_gc(self)
 end
+
+-- Every Server method is defined by now (see the note at closed()).
+ServerT = ffi.metatype(ffi.typeof(
+    "struct { smtpcore_server *s; const smtpcore_server_event *evp[1]; }"), Server)
 
 --- Copies the current server event into a plain table (slices become strings; only the
 --- fields meaningful for its type are set).
@@ -646,6 +713,16 @@ end
 local Client = {}
 Client.__index = Client
 _M.Client = Client
+local ClientT -- the metatype, set once every method is defined
+
+-- ffi.gc finalizer: frees the C session unless close() already did.
+local function client_gc(o)
+    local c = o.c
+    if c ~= nil then
+        o.c = nil
+        C.smtpcore_client_del(c)
+    end
+end
 
 local CLIENT_NUMBER_FIELDS = {
     max_reply_line = true, input_buffer_size = true, output_buffer_size = true,
@@ -690,20 +767,23 @@ function _M.client_new(opts)
     end
     local rc = C.smtpcore_client_new(client_out, cfg)
     if rc ~= 0 then return fail(rc) end
-    return setmetatable({ c = ffi_gc(client_out[0], C.smtpcore_client_del),
-                          evp = ffi_new("const smtpcore_client_event *[1]") }, Client)
+    return ffi_gc(ClientT(client_out[0]), client_gc)
 end
 
 --- Offers server bytes; returns the number taken.
 function Client:receive(data, len)
+    local c = self.c
+    if c == nil then closed() end
     if type(data) == "string" and (not len or len > #data) then len = #data end
-    local rc = C.smtpcore_client_receive(self.c, data, len, size_out)
+    local rc = C.smtpcore_client_receive(c, data, len, size_out)
     if rc ~= 0 then return fail(rc) end
     return tonumber(size_out[0])
 end
 
 function Client:receive_eof()
-    local rc = C.smtpcore_client_receive_eof(self.c)
+    local c = self.c
+    if c == nil then closed() end
+    local rc = C.smtpcore_client_receive_eof(c)
     if rc ~= 0 then return fail(rc) end
     return true
 end
@@ -712,8 +792,9 @@ end
 --- _M.CEV), valid until the next next_event() on this session (its slices also until
 --- :receive()/:tls_started()).
 function Client:next_event()
-    local evp = self.evp
-    local rc = C.smtpcore_client_next_event(self.c, evp)
+    local c, evp = self.c, self.evp
+    if c == nil then closed() end
+    local rc = C.smtpcore_client_next_event(c, evp)
     if rc ~= 0 then return fail(rc) end
     return evp[0]
 end
@@ -731,6 +812,8 @@ end
 --- MAIL FROM:<from>. params: size, body ("7BIT"/"8BITMIME"/"BINARYMIME"), smtputf8,
 --- ret ("FULL"/"HDRS"), envid, auth (decoded; the engine xtext-encodes).
 function Client:mail(from, params)
+    local c = self.c
+    if c == nil then closed() end
     local p = nil
     if params then
         p = mail_params
@@ -742,7 +825,7 @@ function Client:mail(from, params)
         set_str(p.envid, params.envid)
         set_str(p.auth, params.auth)
     end
-    local rc = C.smtpcore_client_mail(self.c, from, p)
+    local rc = C.smtpcore_client_mail(c, from, p)
     if rc ~= 0 then return fail(rc) end
     return true
 end
@@ -750,37 +833,45 @@ end
 --- RCPT TO:<to>. params: notify (list of "SUCCESS"/"FAILURE"/"DELAY"/"NEVER" or mask),
 --- orcpt ("rfc822;addr", decoded).
 function Client:rcpt(to, params)
+    local c = self.c
+    if c == nil then closed() end
     local p = nil
     if params then
         p = rcpt_params
         p.notify = mask(params.notify, _M.NOTIFY, "notify") or 0
         set_str(p.orcpt, params.orcpt)
     end
-    local rc = C.smtpcore_client_rcpt(self.c, to, p)
+    local rc = C.smtpcore_client_rcpt(c, to, p)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
-local function simple(f)
+-- By name through the namespace, not a cached function: the JIT compiles a call to a
+-- cached cdata function as a call through a pointer that it cannot specialise.
+local function simple(name)
     return function(self)
-        local rc = f(self.c)
+        local c = self.c
+        if c == nil then closed() end
+        local rc = C[name](c)
         if rc ~= 0 then return fail(rc) end
         return true
     end
 end
 
-Client.data = simple(C.smtpcore_client_data)
-Client.body_end = simple(C.smtpcore_client_body_end)
-Client.rset = simple(C.smtpcore_client_rset)
-Client.noop = simple(C.smtpcore_client_noop)
-Client.quit = simple(C.smtpcore_client_quit)
-Client.tls_started = simple(C.smtpcore_client_tls_started)
+Client.data = simple("smtpcore_client_data")
+Client.body_end = simple("smtpcore_client_body_end")
+Client.rset = simple("smtpcore_client_rset")
+Client.noop = simple("smtpcore_client_noop")
+Client.quit = simple("smtpcore_client_quit")
+Client.tls_started = simple("smtpcore_client_tls_started")
 
 --- XCLIENT (Postfix XCLIENT_README) with attrs: a table name -> value (sent in name
 --- order) or a list of { name, value } pairs. Values go as given, xtext-encoded by the
 --- engine ("[UNAVAILABLE]"/"[TEMPUNAVAIL]" pass as they are). The server must offer it
 --- (caps XCLIENT); CEV.XCLIENT_RESULT follows, then READY after the new greeting.
 function Client:xclient(attrs)
+    local c = self.c
+    if c == nil then closed() end
     local names, values = {}, {}
     if attrs[1] ~= nil then
         for i, pair in ipairs(attrs) do names[i], values[i] = pair[1], pair[2] end
@@ -796,62 +887,82 @@ function Client:xclient(attrs)
         names[i], values[i] = tostring(names[i]), tostring(values[i])
         cn[i - 1], cv[i - 1] = names[i], values[i] -- kept alive by names/values
     end
-    local rc = C.smtpcore_client_xclient(self.c, cn, cv, n)
+    local rc = C.smtpcore_client_xclient(c, cn, cv, n)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
 --- Feeds body bytes starting at offset `from` (1-based, default 1); returns bytes taken.
 function Client:body(data, from)
+    local c = self.c
+    if c == nil then closed() end
     from = from or 1
     local len = #data - from + 1
     if len <= 0 or from < 1 then return 0 end
     local p = data
     if from > 1 then p = ffi_cast("const char *", data) + (from - 1) end
-    local rc = C.smtpcore_client_body(self.c, p, len, size_out)
+    local rc = C.smtpcore_client_body(c, p, len, size_out)
     if rc ~= 0 then return fail(rc) end
     return tonumber(size_out[0])
 end
 
 --- Answers an AUTH challenge; nil cancels with "*".
 function Client:auth_respond(data)
-    local rc = C.smtpcore_client_auth_respond(self.c, data, data and #data or 0)
+    local c = self.c
+    if c == nil then closed() end
+    local rc = C.smtpcore_client_auth_respond(c, data, data and #data or 0)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
 function Client:take_output()
-    local n = C.smtpcore_client_output(self.c, ptr_out)
+    local c = self.c
+    if c == nil then closed() end
+    local n = C.smtpcore_client_output(c, ptr_out)
     if n == 0 then return "" end
     local out = ffi_str(ptr_out[0], n)
-    C.smtpcore_client_consume(self.c, n)
+    C.smtpcore_client_consume(c, n)
     return out
 end
 
 function Client:output_view()
-    local n = C.smtpcore_client_output(self.c, ptr_out)
+    local c = self.c
+    if c == nil then closed() end
+    local n = C.smtpcore_client_output(c, ptr_out)
     return ptr_out[0], tonumber(n)
 end
 
 function Client:consume(n)
-    local rc = C.smtpcore_client_consume(self.c, n)
+    local c = self.c
+    if c == nil then closed() end
+    local rc = C.smtpcore_client_consume(c, n)
     if rc ~= 0 then return fail(rc) end
     return true
 end
 
-function Client:caps() return caps_table(C.smtpcore_client_caps(self.c)) end
-function Client:want_close() return C.smtpcore_client_want_close(self.c) ~= 0 end
-function Client:memory() return tonumber(C.smtpcore_client_memory(self.c)) end
+function Client:caps()
+    local c = self.c
+    if c == nil then closed() end
+    return caps_table(C.smtpcore_client_caps(c))
+end
+function Client:want_close()
+    local c = self.c
+    if c == nil then closed() end
+    return C.smtpcore_client_want_close(c) ~= 0
+end
+function Client:memory()
+    local c = self.c
+    if c == nil then closed() end
+    return tonumber(C.smtpcore_client_memory(c))
+end
 
 function Client:close()
-    local c = self.c
-    if c then
-        self.c = nil
-        ffi_gc(c, nil)
-        C.smtpcore_client_del(c)
-        setmetatable(self, Closed)
-    end
+    client_gc(self)
 end
+
+-- Every Client method is defined by now (see the note at closed()).
+ClientT = ffi.metatype(ffi.typeof(
+    "struct { smtpcore_client *c; const smtpcore_client_event *evp[1]; }"), Client)
 
 --- Copies the current client event into a plain table.
 local CEV = _M.CEV
