@@ -21,8 +21,16 @@ enum {
     SC_DATA_8BIT = 1u << 4
 };
 
+enum {
+    SC_UNSTUFF_PATH_SCALAR = 0, /* line by line (memchr + word-at-a-time flags) */
+    SC_UNSTUFF_PATH_SSE2 = 1,   /* 64-byte blocks as 16-byte vectors */
+    SC_UNSTUFF_PATH_AVX512 = 2  /* 64-byte blocks as one AVX-512BW vector */
+};
+
 typedef struct sc_unstuffer {
     int state;          /* internal */
+    int path;           /* SC_UNSTUFF_PATH_*: the fastest this CPU runs, chosen at init;
+                         * tests may lower it (never raise it) to exercise the others */
     size_t line_len;    /* bytes in the current line so far */
     size_t max_line;    /* limit incl. CRLF for the LONG_LINE flag (e.g. 1000) */
     uint32_t flags;     /* SC_DATA_* seen so far */
