@@ -91,7 +91,7 @@ static void do_helo(smtpcore_server *s, const sc_command *c, smtpcore_str line)
     int esmtp = c->verb == SC_VERB_EHLO || c->verb == SC_VERB_LHLO;
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_HELO);
     ev->line = line;
-    ev->esmtp = esmtp;
+    ev->esmtp = (uint8_t)esmtp;
     ev->helo_class = c->helo_class;
     ev->address = c->domain;
     /* The own-name check is information for the host: the engine never refuses on what
@@ -128,7 +128,7 @@ static void do_mail(smtpcore_server *s, const sc_command *c, smtpcore_str line)
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_MAIL);
     ev->line = line;
     ev->address = c->mailbox;
-    ev->address_utf8 = c->mailbox_utf8;
+    ev->address_utf8 = c->mailbox_utf8 ? 1 : 0;
     ev->mail = c->mail;
     s->pend_body = c->mail.body;
     s->pend_utf8 = c->mail.smtputf8 ? 1 : 0;
@@ -157,7 +157,7 @@ static void do_rcpt(smtpcore_server *s, const sc_command *c, smtpcore_str line)
     smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_RCPT);
     ev->line = line;
     ev->address = c->mailbox;
-    ev->address_utf8 = c->mailbox_utf8;
+    ev->address_utf8 = c->mailbox_utf8 ? 1 : 0;
     ev->rcpt = c->rcpt;
     ev->rcpt_count = s->rcpt_count;
     sc_srv_await(s, ev);

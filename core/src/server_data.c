@@ -14,7 +14,7 @@ static void aborted(smtpcore_server *s, smtpcore_violation v, int code, const ch
     ev->reply_code = code;
     ev->message = sc_cstr(text);
     ev->message_size = size;
-    ev->bdat = bdat;
+    ev->bdat = bdat ? 1 : 0;
     ev->rcpt_count = s->rcpt_count;
 }
 

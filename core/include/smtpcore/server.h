@@ -224,7 +224,14 @@ typedef enum smtpcore_server_event_type {
 
 /**
  * @brief A server event, owned by the session and read through the `const` pointer
- *        smtpcore_server_next_event() hands out. Fields not relevant to the type are zero.
+ *        smtpcore_server_next_event() hands out.
+ *
+ * Read the fields of the event's type (each field says which types set it); the others
+ * are zero, except members of the two anonymous unions: no event type uses two members
+ * of one union, so they share storage (the MAIL parameters, the RCPT parameters, the
+ * AUTH credentials and the BODY data; message_size and discarded) and a member that
+ * belongs to another type reads as whatever the type's own member holds. Flags are bytes.
+ * This keeps the event, and so every session, small: it lives in the session.
  *
  * The library allocates it, so a later version may add fields at the end without
  * breaking compiled hosts: they read the fields they know through the pointer. Lifetime:
@@ -232,38 +239,47 @@ typedef enum smtpcore_server_event_type {
  */
 typedef struct smtpcore_server_event {
     smtpcore_server_event_type type; /**< What happened. */
-    int answer_required;        /**< Nonzero: call an answer function before the next event. */
+    uint8_t answer_required;    /**< Nonzero: call an answer function before the next event. */
+    uint8_t esmtp;              /**< HELO: 1 for EHLO, 0 for HELO. */
+    uint8_t helo_is_own_name;   /**< HELO: the name is one of the configured own names (a loop). */
+    uint8_t address_utf8;       /**< MAIL/RCPT: the mailbox contains UTF-8 (RFC 6531). */
     smtpcore_str line;          /**< The raw command line (without CRLF), when there is one. */
-    /* HELO/EHLO */
-    int esmtp;                  /**< 1 for EHLO, 0 for HELO. */
-    smtpcore_helo_class helo_class; /**< Syntactic class of the HELO/EHLO name. */
-    int helo_is_own_name;       /**< The name is one of the configured own names (a loop). */
-    /* MAIL / RCPT / VRFY / EXPN / HELP / HELO argument */
-    smtpcore_str address;       /**< Mailbox without <>, source route removed; "" for <>;
-                                     VRFY/EXPN/HELP/HELO argument otherwise. */
-    int address_utf8;           /**< The mailbox contains UTF-8 (RFC 6531). */
-    smtpcore_mail_params mail;  /**< MAIL parameters. */
-    smtpcore_rcpt_params rcpt;  /**< RCPT parameters. */
-    uint32_t rcpt_count;        /**< Accepted recipients so far in this transaction
-                                     (MESSAGE_END: all of them, the number of per-recipient
-                                     replies LMTP mode sends). */
-    /* BODY / MESSAGE_END */
-    smtpcore_str data;          /**< BODY: content bytes. */
-    uint64_t message_size;      /**< MESSAGE_END/ABORTED: octets of content received. */
-    int bdat;                   /**< The message arrived through BDAT. */
-    int long_lines;             /**< MESSAGE_END: a line exceeded max_text_line. */
-    /* AUTH */
-    uint32_t auth_mech;         /**< ::smtpcore_auth_mech used. */
-    smtpcore_str authzid;       /**< PLAIN authorization identity (may be empty). */
-    smtpcore_str username;      /**< User name (PLAIN authcid, LOGIN user, XOAUTH2 user). */
-    smtpcore_str password;      /**< Password, or the XOAUTH2 bearer token. */
-    /* PROTOCOL_ERROR / MESSAGE_ABORTED / STARTTLS / CLOSE */
-    smtpcore_violation violation; /**< What went wrong, or ::SMTPCORE_V_NONE. */
-    int reply_code;             /**< The reply the engine queued for it, 0 if none. */
-    smtpcore_str message;       /**< Human-readable detail. */
-    size_t discarded;           /**< STARTTLS: plaintext bytes discarded (injection);
+    smtpcore_helo_class helo_class; /**< HELO: syntactic class of the HELO/EHLO name. */
+    uint32_t rcpt_count;        /**< RCPT/DATA/MESSAGE_END/MESSAGE_ABORTED: accepted
+                                     recipients so far in this transaction (MESSAGE_END: all
+                                     of them, the number of per-recipient replies LMTP mode
+                                     sends). */
+    /** MAIL/RCPT: mailbox without <>, source route removed; "" for <>. VRFY/EXPN/HELP/HELO:
+     *  the argument. */
+    smtpcore_str address;
+    /** What only one type carries (see the struct's description). */
+    union {
+        smtpcore_mail_params mail;  /**< MAIL: parameters. */
+        smtpcore_rcpt_params rcpt;  /**< RCPT: parameters. */
+        smtpcore_str data;          /**< BODY: content bytes. */
+        /** AUTH: the credentials. */
+        struct {
+            smtpcore_str authzid;   /**< PLAIN authorization identity (may be empty). */
+            smtpcore_str username;  /**< User name (PLAIN authcid, LOGIN user, XOAUTH2 user). */
+            smtpcore_str password;  /**< Password, or the XOAUTH2 bearer token. */
+        };
+    };
+    /** A count, by type (see the struct's description). */
+    union {
+        uint64_t message_size;  /**< MESSAGE_END/MESSAGE_ABORTED: octets of content received. */
+        size_t discarded;       /**< STARTTLS: plaintext bytes discarded (injection);
                                      PROTOCOL_ERROR: input discarded by a closing refusal
                                      (::SMTPCORE_SYNC_UNAUTH). */
+    };
+    uint8_t bdat;               /**< BODY/MESSAGE_END/MESSAGE_ABORTED: the message arrived
+                                     through BDAT. */
+    uint8_t long_lines;         /**< MESSAGE_END: a line exceeded max_text_line. */
+    uint32_t auth_mech;         /**< AUTH: ::smtpcore_auth_mech used. */
+    /** PROTOCOL_ERROR/MESSAGE_ABORTED/STARTTLS/CLOSE (and HELO: a loop): what went wrong,
+     *  or ::SMTPCORE_V_NONE. */
+    smtpcore_violation violation;
+    int reply_code;             /**< The reply the engine queued for it, 0 if none. */
+    smtpcore_str message;       /**< Human-readable detail. */
 } smtpcore_server_event;
 
 /** @brief Fills @p cfg with defaults (and sets struct_size). */

@@ -335,28 +335,34 @@ typedef enum smtpcore_server_event_type {
 } smtpcore_server_event_type;
 typedef struct smtpcore_server_event {
     smtpcore_server_event_type type;
-    int answer_required;
+    uint8_t answer_required;
+    uint8_t esmtp;
+    uint8_t helo_is_own_name;
+    uint8_t address_utf8;
     smtpcore_str line;
-    int esmtp;
     smtpcore_helo_class helo_class;
-    int helo_is_own_name;
-    smtpcore_str address;
-    int address_utf8;
-    smtpcore_mail_params mail;
-    smtpcore_rcpt_params rcpt;
     uint32_t rcpt_count;
-    smtpcore_str data;
-    uint64_t message_size;
-    int bdat;
-    int long_lines;
+    smtpcore_str address;
+    union {
+        smtpcore_mail_params mail;
+        smtpcore_rcpt_params rcpt;
+        smtpcore_str data;
+        struct {
+            smtpcore_str authzid;
+            smtpcore_str username;
+            smtpcore_str password;
+        };
+    };
+    union {
+        uint64_t message_size;
+        size_t discarded;
+    };
+    uint8_t bdat;
+    uint8_t long_lines;
     uint32_t auth_mech;
-    smtpcore_str authzid;
-    smtpcore_str username;
-    smtpcore_str password;
     smtpcore_violation violation;
     int reply_code;
     smtpcore_str message;
-    size_t discarded;
 } smtpcore_server_event;
 void smtpcore_server_config_init(smtpcore_server_config *cfg);
 int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg);
