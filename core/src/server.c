@@ -109,7 +109,7 @@ static int config_check(const smtpcore_server_config *c)
         (c->proxy_max_header < SC_PROXY_MIN_HEADER || c->proxy_max_header > SC_PROXY_V2_MAX))
         return -1;
     if (c->own_names_count > 0) {
-        if (!c->own_names)
+        if (!c->own_names || c->own_names_count > UINT32_MAX)
             return -1;
         for (size_t i = 0; i < c->own_names_count; i++)
             if (!c->own_names[i] || !text_ok(c->own_names[i], SC_SRV_MAX_HOSTNAME, 0))
@@ -156,7 +156,29 @@ static void copy_strings(smtpcore_server *s, const smtpcore_server_config *c)
         p += len;
     }
     s->cfg.own_names = n_own ? tab : NULL;
-    s->cfg.allocator = NULL;
+}
+
+/* The session's narrow copy of what it reads after creation (see sc_srv_cfg); the
+ * strings are set by copy_strings(). */
+static void keep_config(smtpcore_server *s, const smtpcore_server_config *c)
+{
+    sc_srv_cfg *k = &s->cfg;
+    k->max_message_size = c->max_message_size;
+    k->extensions = c->extensions;
+    k->max_recipients = c->max_recipients;
+    k->max_errors = c->max_errors;
+    k->max_auth_failures = c->max_auth_failures;
+    k->own_names_count = (uint32_t)c->own_names_count;
+    k->auth_mechs = (uint8_t)c->auth_mechs;
+    k->helo_policy = (uint8_t)c->helo_policy;
+    k->bare_lf_policy = (uint8_t)c->bare_lf_policy;
+    k->talker_policy = (uint8_t)c->talker_policy;
+    k->injection_policy = (uint8_t)c->injection_policy;
+    k->sync_policy = (uint8_t)c->sync_policy;
+    k->nul_policy = (uint8_t)c->nul_policy;
+    k->allow_plaintext_auth = c->allow_plaintext_auth ? 1 : 0;
+    k->lmtp = c->lmtp ? 1 : 0;
+    k->proxy_protocol = (uint8_t)c->proxy_protocol;
 }
 
 int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg)
@@ -210,9 +232,10 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     if (!s)
         return SMTPCORE_ERR_NOMEM;
     memset(s, 0, sizeof(*s));
-    s->alloc = a;
-    s->cfg = c;
-    s->strings_size = strs;
+    s->free_fn = a.free_fn;
+    s->alloc_user = a.user;
+    keep_config(s, &c);
+    s->tail_size = strs + lmtp;
     copy_strings(s, &c);
     s->in.data = (char *)(s + 1) + strs;
     s->in.cap = c.input_buffer_size;
@@ -220,15 +243,18 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     s->out.cap = c.output_buffer_size;
     s->reserve = (uint32_t)reply_reserve(&c);
     if (lmtp)
-        sc_srv_lmtp_init(s, s->out.data + c.output_buffer_size);
+        sc_srv_lmtp_init(s);
     if (proxy_raw) {
         s->proxy_off = (uint32_t)proxy_off;
         sc_srv_proxy *px = sc_srv_proxy_area(s);
         memset(px, 0, sizeof(sc_srv_proxy));
         px->raw_cap = proxy_raw;
-        s->strings_size += total - proxy_off; /* counted by smtpcore_server_memory() */
+        s->tail_size = total - sizeof(*s) - c.input_buffer_size - c.output_buffer_size;
     }
     sc_line_init(&s->framer, c.max_command_line);
+    /* The unstuffer keeps max_text_line for every message (after_answer() starts each
+     * one with it), so the session needs no other copy. */
+    sc_unstuffer_init(&s->unstuffer, c.max_text_line);
     s->tls_active = c.tls_active ? 1 : 0;
     s->xclient_allowed = c.xclient_allowed ? 1 : 0;
     s->phase = proxy_raw ? SC_PH_PROXY : SC_PH_GREETING;
@@ -241,7 +267,7 @@ void smtpcore_server_del(smtpcore_server *s)
 {
     if (!s)
         return;
-    smtpcore_allocator a = s->alloc;
+    smtpcore_allocator a = {NULL, NULL, s->free_fn, s->alloc_user};
     sc_free(&a, s);
 }
 
@@ -413,7 +439,7 @@ int smtpcore_server_next_event(smtpcore_server *s, const smtpcore_server_event *
     }
     smtpcore_server_event tmp;
     sc_srv_stage_begin(s, &tmp);
-    s->direct = ev;
+    s->direct_on = 1;
     s->direct_used = 0;
     s->step_made = 0;
     if (s->phase == SC_PH_GREETING) {
@@ -458,7 +484,7 @@ int smtpcore_server_next_event(smtpcore_server *s, const smtpcore_server_event *
             drop_done(s);
         }
     }
-    s->direct = NULL;
+    s->direct_on = 0;
     sc_srv_stage_end(s);
     if (s->direct_used) {
         if (ev->answer_required)
@@ -522,7 +548,7 @@ static int after_answer(smtpcore_server *s, smtpcore_server_event_type t, int co
             s->improper_next = 0;
             s->phase = SC_PH_DATA;
             s->data_refuse = 0;
-            sc_unstuffer_init(&s->unstuffer, s->cfg.max_text_line);
+            sc_unstuffer_init(&s->unstuffer, s->unstuffer.max_line);
         } else {
             sc_srv_reset_txn(s);
         }
@@ -752,6 +778,6 @@ size_t smtpcore_server_memory(const smtpcore_server *s)
 {
     if (!s)
         return 0;
-    return sizeof(*s) + s->in.cap + s->out.cap + s->strings_size + sc_srv_lmtp_size(&s->cfg);
+    return sizeof(*s) + s->in.cap + s->out.cap + s->tail_size;
 }
 

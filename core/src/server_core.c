@@ -27,6 +27,17 @@ static smtpcore_str cred_str(const smtpcore_server *s, uint32_t off, uint32_t le
     return r;
 }
 
+static void rec_slice(sc_srv_rec *r, smtpcore_str v)
+{
+    r->u.v.a = v.ptr;
+    r->u.v.a_len = (uint32_t)v.len;
+}
+
+static smtpcore_str rec_str(const sc_srv_rec *r)
+{
+    return sc_mkstr(r->u.v.a, r->u.v.a_len);
+}
+
 /* Compacts the staged event into the queue. */
 void sc_srv_commit_stage(smtpcore_server *s)
 {
@@ -54,23 +65,24 @@ void sc_srv_commit_stage(smtpcore_server *s)
     r->reply_code = (uint16_t)e->reply_code;
     r->auth_mech = (uint8_t)e->auth_mech;
     r->rcpt_count = e->rcpt_count;
-    r->line = e->line;
+    r->line = e->line.ptr;
+    r->line_len = (uint32_t)e->line.len;
     switch (e->type) {
     case SMTPCORE_SEV_AUTH:
         r->u.cred[0] = cred_off(s, e->authzid, &r->u.cred[1]);
         r->u.cred[2] = cred_off(s, e->username, &r->u.cred[3]);
         r->u.cred[4] = cred_off(s, e->password, &r->u.cred[5]);
         break;
-    case SMTPCORE_SEV_BODY: r->u.v.a = e->data; break;
+    case SMTPCORE_SEV_BODY: rec_slice(r, e->data); break;
     case SMTPCORE_SEV_PROTOCOL_ERROR:
     case SMTPCORE_SEV_MESSAGE_ABORTED:
     case SMTPCORE_SEV_STARTTLS:
     case SMTPCORE_SEV_CLOSE:
-        r->u.v.a = e->message;
+        rec_slice(r, e->message);
         r->u.v.n = e->type == SMTPCORE_SEV_MESSAGE_ABORTED ? e->message_size : e->discarded;
         break;
     case SMTPCORE_SEV_MESSAGE_END: r->u.v.n = e->message_size; break;
-    default: r->u.v.a = e->address; break;
+    default: rec_slice(r, e->address); break;
     }
 }
 
@@ -90,19 +102,19 @@ static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_serve
     ev->reply_code = r->reply_code;
     ev->auth_mech = r->auth_mech;
     ev->rcpt_count = r->rcpt_count;
-    ev->line = r->line;
+    ev->line = sc_mkstr(r->line, r->line_len);
     switch (ev->type) {
     case SMTPCORE_SEV_AUTH:
         ev->authzid = cred_str(s, r->u.cred[0], r->u.cred[1]);
         ev->username = cred_str(s, r->u.cred[2], r->u.cred[3]);
         ev->password = cred_str(s, r->u.cred[4], r->u.cred[5]);
         break;
-    case SMTPCORE_SEV_BODY: ev->data = r->u.v.a; break;
+    case SMTPCORE_SEV_BODY: ev->data = rec_str(r); break;
     case SMTPCORE_SEV_PROTOCOL_ERROR:
     case SMTPCORE_SEV_MESSAGE_ABORTED:
     case SMTPCORE_SEV_STARTTLS:
     case SMTPCORE_SEV_CLOSE:
-        ev->message = r->u.v.a;
+        ev->message = rec_str(r);
         if (ev->type == SMTPCORE_SEV_MESSAGE_ABORTED)
             ev->message_size = r->u.v.n;
         else
@@ -115,7 +127,7 @@ static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_serve
          * in the input buffer: parsing it again gives the same parameters. */
         sc_command c;
         sc_reply_spec err;
-        int rc = sc_command_parse(r->line.ptr, r->line.len, s->cfg.extensions, &c, &err);
+        int rc = sc_command_parse(r->line, r->line_len, s->cfg.extensions, &c, &err);
         SC_ASSERT(rc == 0);
         (void)rc;
         ev->address = c.mailbox;
@@ -125,7 +137,7 @@ static void expand(const smtpcore_server *s, const sc_srv_rec *r, smtpcore_serve
             ev->rcpt = c.rcpt;
         break;
     }
-    default: ev->address = r->u.v.a; break;
+    default: ev->address = rec_str(r); break;
     }
 }
 

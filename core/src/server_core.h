@@ -102,11 +102,12 @@ typedef enum sc_bdat_mode {
     SC_BDAT_NO_RCPT      /* MAIL but no accepted RCPT: read through, 554, transaction gone */
 } sc_bdat_mode;
 
-/* A queued event, compact: the public event is 280 bytes and mostly zero, so only what
+/* A queued event, compact: the public event is 152 bytes and mostly zero, so only what
  * the engine can set is kept and next_event() expands it. MAIL/RCPT parameters are not
  * kept but parsed again from the line, which stays in the input buffer while events are
- * queued; AUTH credentials are kept as offsets from the session, whose single block holds
- * the scratch area and the buffers. */
+ * queued; AUTH credentials are kept as offsets into the input buffer. Slice lengths fit
+ * 32 bits: a slice lies in the input buffer (at most UINT32_MAX, config_check()), in the
+ * PROXY header or in a static text. */
 enum {
     SC_REC_ANSWER = 1u << 0,
     SC_REC_ESMTP = 1u << 1,
@@ -125,11 +126,13 @@ typedef struct sc_srv_rec {
     uint16_t reply_code;
     uint8_t auth_mech;
     uint32_t rcpt_count;
-    smtpcore_str line;
+    uint32_t line_len;
+    const char *line;
     union {
         struct {
-            smtpcore_str a; /* address, data or message, by type */
+            const char *a;  /* address, data or message, by type */
             uint64_t n;     /* message_size or discarded, by type */
+            uint32_t a_len;
         } v;
         uint32_t cred[6]; /* AUTH: offset and length of authzid, username, password */
     } u;
@@ -143,13 +146,56 @@ typedef enum sc_auth_step {
     SC_AUTH_LOGIN_PASS   /* "334 UGFzc3dvcmQ6" sent */
 } sc_auth_step;
 
+/* What the session reads of its configuration after smtpcore_server_new(), in types as
+ * narrow as config_check() bounds them (the public config is 160 bytes, this 64). The
+ * rest is used at creation: buffer sizes and limits go into the buffers, the framer,
+ * the unstuffer (max_text_line stays in it for every message) and the LMTP area. */
+typedef struct sc_srv_cfg {
+    const char *hostname;         /* these three point into the strings after the struct */
+    const char *greeting_text;
+    const char *const *own_names;
+    uint64_t max_message_size;
+    uint32_t extensions;
+    uint32_t max_recipients;
+    uint32_t max_errors;
+    uint32_t max_auth_failures;
+    uint32_t own_names_count;
+    uint8_t auth_mechs;           /* SMTPCORE_AUTH_*: three bits */
+    uint8_t helo_policy;          /* the smtpcore_*_policy enums, 0 to 2 */
+    uint8_t bare_lf_policy;
+    uint8_t talker_policy;
+    uint8_t injection_policy;
+    uint8_t sync_policy;
+    uint8_t nul_policy;
+    uint8_t allow_plaintext_auth; /* 0 or 1 */
+    uint8_t lmtp;                 /* 0 or 1 */
+    uint8_t proxy_protocol;       /* smtpcore_proxy_mode */
+} sc_srv_cfg;
+
+/* LMTP state (server_lmtp.c), at the start of the LMTP area of the session's block, which
+ * only an LMTP session has: an SMTP session carries none of it. */
+typedef struct sc_srv_lmtp {
+    struct sc_lmtp_slot *slots;   /* max_recipients entries */
+    char *store;                  /* formatted replies that could not be written yet */
+    char *bulk;                   /* the one reply of accept()/reply()/reject() or a refusal */
+    uint32_t store_cap, store_used, stored;
+    uint32_t bulk_cap, bulk_len;
+    uint32_t n;                   /* recipients of the ended message */
+    uint32_t next;                /* the next one to write (all before it are written) */
+    uint32_t answered;
+} sc_srv_lmtp;
+
 /* Flags are bytes and sizes that the config bounds are 32-bit: an idle session is
- * meant to stay small, about 2.3 KiB with its default buffers, 280 bytes of it the event
- * next_event() hands out (see smtpcore_server_memory()). */
+ * meant to stay small, under 2 KiB with its default buffers, 152 bytes of it the event
+ * next_event() hands out (see smtpcore_server_memory(); docs/performance.md, row 5a). */
 struct smtpcore_server {
-    smtpcore_allocator alloc;
-    smtpcore_server_config cfg; /* string fields point into the strings after the struct */
-    size_t strings_size;        /* hostname, greeting, own names, their pointer table */
+    /* The host allocator's free function: all del() needs of it. */
+    void (*free_fn)(void *ptr, void *user);
+    void *alloc_user;
+    sc_srv_cfg cfg;
+    size_t tail_size;           /* the block after the struct and the buffers: strings
+                                   (hostname, greeting, own names, their pointer table),
+                                   LMTP area, PROXY area */
 
     sc_buf in;
     sc_buf out;
@@ -160,11 +206,10 @@ struct smtpcore_server {
     uint64_t msg_size;          /* BDAT: octets received in this transaction */
     uint64_t bdat_remaining;    /* current BDAT chunk */
     uint64_t bdat_chunk;
-    /* Inside next_event(): `current`, filled in place by the first push of a step (the
-     * common case of one event per step costs no queue copy). Later pushes are filled
-     * in `stage` (on the stack of the public call) and compacted into the queue at the
-     * next push or at the end of the call. */
-    smtpcore_server_event *direct;
+    /* Inside next_event() (direct_on): `current`, filled in place by the first push of a
+     * step (the common case of one event per step costs no queue copy). Later pushes are
+     * filled in `stage` (on the stack of the public call) and compacted into the queue at
+     * the next push or at the end of the call. */
     smtpcore_server_event *stage;
     /* A slice of the input kept in place (neither dropped nor compacted) while its event
      * awaits an answer (sc_srv_keeps_line()): the name the EHLO reply repeats, or the
@@ -193,6 +238,7 @@ struct smtpcore_server {
     uint8_t auth_mech;          /* SMTPCORE_AUTH_* of the exchange */
     uint8_t bdat_mode;          /* sc_bdat_mode */
     uint8_t evq_head, evq_len;
+    uint8_t direct_on;
     uint8_t direct_used;
     uint8_t staged;
     /* Set by every push; the step loop tests only this byte (a wider load of the flags
@@ -230,16 +276,8 @@ struct smtpcore_server {
     uint8_t pend_esmtp;         /* HELO event: EHLO (1) or HELO (0) */
     uint8_t pend_utf8;          /* MAIL event: SMTPUTF8 */
 
-    /* LMTP (server_lmtp.c): the per-recipient replies of the ended message. The slots,
-     * the store and the bulk reply live in the session's block, after the buffers. */
-    struct sc_lmtp_slot *lmtp_slots; /* max_recipients entries */
-    char *lmtp_store;           /* formatted replies that could not be written yet */
-    char *lmtp_bulk;            /* the one reply of accept()/reply()/reject() or a refusal */
-    uint32_t lmtp_store_cap, lmtp_store_used, lmtp_stored;
-    uint32_t lmtp_bulk_cap, lmtp_bulk_len;
-    uint32_t lmtp_n;            /* recipients of the ended message */
-    uint32_t lmtp_next;         /* the next one to write (all before it are written) */
-    uint32_t lmtp_answered;
+    /* LMTP (server_lmtp.c): the per-recipient replies of the ended message, kept in the
+     * LMTP area (sc_srv_lmtp_area()); this flag is here, tested on every call. */
     uint8_t lmtp_flushing;      /* replies still to write: no command is processed */
 
     /* PROXY / XCLIENT (server_proxy.c, server_xclient.c), in the tail padding */
@@ -346,7 +384,7 @@ static inline int sc_srv_enh_on(const smtpcore_server *s)
     return (s->cfg.extensions & SMTPCORE_EXT_ENHANCEDSTATUSCODES) != 0;
 }
 
-/* Clears an event. The public event is 280 bytes and is cleared once per event; a plain
+/* Clears an event. The public event is 152 bytes and is cleared once per event; a plain
  * memset of that size becomes `rep stos`, whose start-up cost was a sixth of the time of
  * a DATA body in bench_server. Unaligned 16-byte stores cost a few cycles. (The empty asm
  * keeps the compiler from recognising the loop as a memset again.) */
@@ -388,9 +426,9 @@ static inline void sc_srv_stage_end(smtpcore_server *s)
 static inline smtpcore_server_event *sc_srv_push(smtpcore_server *s,
                                                  smtpcore_server_event_type type)
 {
-    if (!s->direct || s->step_made)
+    if (!s->direct_on || s->step_made)
         return sc_srv_push_staged(s, type);
-    smtpcore_server_event *ev = s->direct;
+    smtpcore_server_event *ev = &s->current;
     s->direct_used = 1;
     sc_srv_zero_event(ev);
     ev->type = type;
@@ -482,6 +520,15 @@ static inline void sc_srv_say_default(smtpcore_server *s, const sc_srv_default *
 {
     if (!sc_srv_say_default_fast(s, d))
         sc_srv_say(s, d->line, d->len, d->enh_len);
+}
+
+/* The LMTP area of the session's block: right after the output buffer, aligned. Only
+ * for a session with cfg.lmtp set. */
+static inline sc_srv_lmtp *sc_srv_lmtp_area(const smtpcore_server *s)
+{
+    uintptr_t end = (uintptr_t)(s->out.data + s->out.cap);
+    uintptr_t pad = (0u - end) & (uintptr_t)(_Alignof(sc_srv_lmtp) - 1u);
+    return (sc_srv_lmtp *)(void *)(s->out.data + s->out.cap + pad);
 }
 
 /* The PROXY area of the session's block, or NULL when PROXY is off. */

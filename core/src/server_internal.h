@@ -42,7 +42,7 @@ void sc_srv_abort_body(smtpcore_server *s, smtpcore_violation v);
  * and refuse_all from server_data.c, answer_all and flush from server.c, close_all from
  * server_close.c. */
 size_t sc_srv_lmtp_size(const smtpcore_server_config *c); /* room in the block, 0 if off */
-void sc_srv_lmtp_init(smtpcore_server *s, char *room);
+void sc_srv_lmtp_init(smtpcore_server *s);
 void sc_srv_lmtp_begin(smtpcore_server *s);                /* MESSAGE_END is pushed */
 int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
                            const char *text, int use_default);

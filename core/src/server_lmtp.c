@@ -19,52 +19,56 @@
 #define SC_LMTP_STORE_PER_RCPT 64u
 #define SC_LMTP_STORE_MIN 1024u
 
-static size_t store_cap(const smtpcore_server_config *c)
+static size_t store_cap(uint32_t max_recipients)
 {
-    size_t n = (size_t)c->max_recipients * SC_LMTP_STORE_PER_RCPT;
+    size_t n = (size_t)max_recipients * SC_LMTP_STORE_PER_RCPT;
     return n < SC_LMTP_STORE_MIN ? SC_LMTP_STORE_MIN : n;
 }
 
 /* The bulk reply gets the room a host answer is promised (see reply_reserve()); the
  * output buffer is at least that large, so the bulk reply always fits in it. */
-static size_t bulk_cap(const smtpcore_server_config *c)
+static size_t bulk_cap(size_t output_buffer_size)
 {
-    size_t n = c->output_buffer_size;
-    return n < SC_SRV_MIN_RESERVE ? SC_SRV_MIN_RESERVE : n;
+    return output_buffer_size < SC_SRV_MIN_RESERVE ? SC_SRV_MIN_RESERVE : output_buffer_size;
 }
 
 size_t sc_srv_lmtp_size(const smtpcore_server_config *c)
 {
     if (!c->lmtp)
         return 0;
-    /* alignment padding + slots + store + bulk */
-    return (sizeof(sc_lmtp_slot) - 1) + (size_t)c->max_recipients * sizeof(sc_lmtp_slot) +
-           store_cap(c) + bulk_cap(c);
+    /* alignment padding + state + slots + store + bulk (the slots follow the state
+     * aligned, as its size is a multiple of their alignment) */
+    return (_Alignof(sc_srv_lmtp) - 1) + sizeof(sc_srv_lmtp) +
+           (size_t)c->max_recipients * sizeof(sc_lmtp_slot) + store_cap(c->max_recipients) +
+           bulk_cap(c->output_buffer_size);
 }
 
-void sc_srv_lmtp_init(smtpcore_server *s, char *room)
+void sc_srv_lmtp_init(smtpcore_server *s)
 {
-    uintptr_t a = (uintptr_t)room;
-    uintptr_t al = (a + (sizeof(sc_lmtp_slot) - 1)) & ~(uintptr_t)(sizeof(sc_lmtp_slot) - 1);
-    char *p = room + (al - a);
-    s->lmtp_slots = (sc_lmtp_slot *)(void *)p;
+    sc_srv_lmtp *L = sc_srv_lmtp_area(s);
+    char *p = (char *)(L + 1);
+    L->slots = (sc_lmtp_slot *)(void *)p;
     p += (size_t)s->cfg.max_recipients * sizeof(sc_lmtp_slot);
-    s->lmtp_store = p;
-    s->lmtp_store_cap = (uint32_t)store_cap(&s->cfg);
-    p += s->lmtp_store_cap;
-    s->lmtp_bulk = p;
-    s->lmtp_bulk_cap = (uint32_t)bulk_cap(&s->cfg);
+    L->store = p;
+    L->store_cap = (uint32_t)store_cap(s->cfg.max_recipients);
+    p += L->store_cap;
+    L->bulk = p;
+    L->bulk_cap = (uint32_t)bulk_cap(s->out.cap);
 }
+
+_Static_assert(sizeof(sc_srv_lmtp) % _Alignof(sc_lmtp_slot) == 0,
+               "the slots follow the LMTP state aligned");
 
 static void start(smtpcore_server *s)
 {
-    s->lmtp_n = s->rcpt_count;
-    s->lmtp_next = 0;
-    s->lmtp_answered = 0;
-    s->lmtp_store_used = 0;
-    s->lmtp_stored = 0;
-    s->lmtp_bulk_len = 0;
-    memset(s->lmtp_slots, 0, (size_t)s->lmtp_n * sizeof(sc_lmtp_slot));
+    sc_srv_lmtp *L = sc_srv_lmtp_area(s);
+    L->n = s->rcpt_count;
+    L->next = 0;
+    L->answered = 0;
+    L->store_used = 0;
+    L->stored = 0;
+    L->bulk_len = 0;
+    memset(L->slots, 0, (size_t)L->n * sizeof(sc_lmtp_slot));
     s->lmtp_flushing = 1;
 }
 
@@ -83,18 +87,19 @@ static void all_answered(smtpcore_server *s)
 
 int sc_srv_lmtp_flush(smtpcore_server *s)
 {
-    while (s->lmtp_next < s->lmtp_n) {
-        sc_lmtp_slot *sl = &s->lmtp_slots[s->lmtp_next];
+    sc_srv_lmtp *L = sc_srv_lmtp_area(s);
+    while (L->next < L->n) {
+        sc_lmtp_slot *sl = &L->slots[L->next];
         if (sl->len == 0)
             break;
-        const char *r = sl->off == SC_LMTP_BULK ? s->lmtp_bulk : s->lmtp_store + sl->off;
+        const char *r = sl->off == SC_LMTP_BULK ? L->bulk : L->store + sl->off;
         if (sc_buf_append_all(&s->out, r, sl->len) != 0)
             break;
-        if (sl->off != SC_LMTP_BULK && --s->lmtp_stored == 0)
-            s->lmtp_store_used = 0; /* nothing stored is left: the store starts again */
-        s->lmtp_next++;
+        if (sl->off != SC_LMTP_BULK && --L->stored == 0)
+            L->store_used = 0; /* nothing stored is left: the store starts again */
+        L->next++;
     }
-    if (s->lmtp_next < s->lmtp_n)
+    if (L->next < L->n)
         return 1;
     s->lmtp_flushing = 0;
     s->group_end = 1;
@@ -104,22 +109,23 @@ int sc_srv_lmtp_flush(smtpcore_server *s)
 int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
                            const char *text, int use_default)
 {
+    sc_srv_lmtp *L = sc_srv_lmtp_area(s);
     size_t n = 0;
     int rc = sc_srv_format_answer(s, SMTPCORE_SEV_MESSAGE_END, code, enhanced, text,
-                                  use_default, s->lmtp_bulk, s->lmtp_bulk_cap, &n);
+                                  use_default, L->bulk, L->bulk_cap, &n);
     if (rc == SMTPCORE_ERR_BUFFER_FULL)
         return SMTPCORE_ERR_TOO_LONG; /* as a reply that does not fit the output */
     if (rc != SMTPCORE_OK)
         return rc;
-    s->lmtp_bulk_len = (uint32_t)n;
-    for (uint32_t i = 0; i < s->lmtp_n; i++) {
-        sc_lmtp_slot *sl = &s->lmtp_slots[i];
+    L->bulk_len = (uint32_t)n;
+    for (uint32_t i = 0; i < L->n; i++) {
+        sc_lmtp_slot *sl = &L->slots[i];
         if (sl->len == 0) {
             sl->off = SC_LMTP_BULK;
             sl->len = (uint32_t)n;
         }
     }
-    s->lmtp_answered = s->lmtp_n;
+    L->answered = L->n;
     all_answered(s);
     (void)sc_srv_lmtp_flush(s);
     return SMTPCORE_OK;
@@ -127,20 +133,21 @@ int sc_srv_lmtp_answer_all(smtpcore_server *s, int code, const char *enhanced,
 
 int sc_srv_lmtp_close_all(smtpcore_server *s, const char *r, size_t n)
 {
-    if (n > s->lmtp_bulk_cap)
+    sc_srv_lmtp *L = sc_srv_lmtp_area(s);
+    if (n > L->bulk_cap)
         return -1;
     /* The bulk reply may already be what earlier recipients got (a host's bulk answer
      * comes last, so none is in use yet while some recipient is unanswered). */
-    memcpy(s->lmtp_bulk, r, n);
-    s->lmtp_bulk_len = (uint32_t)n;
-    for (uint32_t i = 0; i < s->lmtp_n; i++) {
-        sc_lmtp_slot *sl = &s->lmtp_slots[i];
+    memcpy(L->bulk, r, n);
+    L->bulk_len = (uint32_t)n;
+    for (uint32_t i = 0; i < L->n; i++) {
+        sc_lmtp_slot *sl = &L->slots[i];
         if (sl->len == 0) {
             sl->off = SC_LMTP_BULK;
             sl->len = (uint32_t)n;
         }
     }
-    s->lmtp_answered = s->lmtp_n;
+    L->answered = L->n;
     all_answered(s);
     (void)sc_srv_lmtp_flush(s);
     return 0;
@@ -148,17 +155,18 @@ int sc_srv_lmtp_close_all(smtpcore_server *s, const char *r, size_t n)
 
 void sc_srv_lmtp_refuse_all(smtpcore_server *s, int code, const char *enh, const char *text)
 {
+    sc_srv_lmtp *L = sc_srv_lmtp_area(s);
     /* The engine's own texts are short single lines: formatting cannot fail. */
     start(s);
     smtpcore_enhanced e = {0, 0, 0};
     (void)sc_enhanced_parse(enh, strlen(enh), &e);
-    size_t n = sc_reply_write(s->lmtp_bulk, s->lmtp_bulk_cap, code, &e, text, strlen(text));
-    s->lmtp_bulk_len = (uint32_t)n;
-    for (uint32_t i = 0; i < s->lmtp_n; i++) {
-        s->lmtp_slots[i].off = SC_LMTP_BULK;
-        s->lmtp_slots[i].len = (uint32_t)n;
+    size_t n = sc_reply_write(L->bulk, L->bulk_cap, code, &e, text, strlen(text));
+    L->bulk_len = (uint32_t)n;
+    for (uint32_t i = 0; i < L->n; i++) {
+        L->slots[i].off = SC_LMTP_BULK;
+        L->slots[i].len = (uint32_t)n;
     }
-    s->lmtp_answered = s->lmtp_n;
+    L->answered = L->n;
     (void)sc_srv_lmtp_flush(s);
 }
 
@@ -171,7 +179,8 @@ size_t smtpcore_server_rcpt_unanswered(const smtpcore_server *s)
 {
     if (!s || !s->cfg.lmtp || s->awaiting != SMTPCORE_SEV_MESSAGE_END)
         return 0;
-    return (size_t)(s->lmtp_n - s->lmtp_answered);
+    const sc_srv_lmtp *L = sc_srv_lmtp_area(s);
+    return (size_t)(L->n - L->answered);
 }
 
 int smtpcore_server_reply_rcpt(smtpcore_server *s, size_t index, int code, const char *enhanced,
@@ -183,12 +192,13 @@ int smtpcore_server_reply_rcpt(smtpcore_server *s, size_t index, int code, const
         return SMTPCORE_ERR_INVALID_STATE;
     if (s->awaiting != SMTPCORE_SEV_MESSAGE_END)
         return SMTPCORE_ERR_NO_ANSWER_PENDING;
-    if (index >= s->lmtp_n || s->lmtp_slots[index].len != 0)
+    sc_srv_lmtp *L = sc_srv_lmtp_area(s);
+    if (index >= L->n || L->slots[index].len != 0)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    sc_lmtp_slot *sl = &s->lmtp_slots[index];
+    sc_lmtp_slot *sl = &L->slots[index];
     size_t n = 0;
     int rc = SMTPCORE_ERR_BUFFER_FULL;
-    if (index == s->lmtp_next) {
+    if (index == L->next) {
         /* Next in RCPT order: straight into the output when it fits. */
         char *dst = sc_buf_reserve(&s->out, sc_buf_room(&s->out));
         if (dst) {
@@ -198,27 +208,27 @@ int smtpcore_server_reply_rcpt(smtpcore_server *s, size_t index, int code, const
                 sc_buf_commit(&s->out, n);
                 sl->off = SC_LMTP_BULK - 1; /* written; never read again */
                 sl->len = (uint32_t)n;
-                s->lmtp_next++;
+                L->next++;
             }
         }
     }
     if (rc == SMTPCORE_ERR_BUFFER_FULL) {
         /* Stored entries must fit the output buffer once it is empty. */
-        size_t room = s->lmtp_store_cap - s->lmtp_store_used;
+        size_t room = L->store_cap - L->store_used;
         if (room > s->out.cap)
             room = s->out.cap;
         rc = sc_srv_format_answer(s, SMTPCORE_SEV_MESSAGE_END, code, enhanced, text, 0,
-                                  s->lmtp_store + s->lmtp_store_used, room, &n);
+                                  L->store + L->store_used, room, &n);
         if (rc == SMTPCORE_OK) {
-            sl->off = s->lmtp_store_used;
+            sl->off = L->store_used;
             sl->len = (uint32_t)n;
-            s->lmtp_store_used += (uint32_t)n;
-            s->lmtp_stored++;
+            L->store_used += (uint32_t)n;
+            L->stored++;
         }
     }
     if (rc != SMTPCORE_OK)
         return rc;
-    if (++s->lmtp_answered == s->lmtp_n)
+    if (++L->answered == L->n)
         all_answered(s);
     (void)sc_srv_lmtp_flush(s);
     return SMTPCORE_OK;
