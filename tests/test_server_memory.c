@@ -10,6 +10,7 @@
 typedef struct tsm_count {
     size_t calls; /* malloc + realloc calls */
     size_t live;
+    size_t bytes; /* asked of malloc */
 } tsm_count;
 
 static void *tsm_malloc(size_t n, void *user)
@@ -17,6 +18,7 @@ static void *tsm_malloc(size_t n, void *user)
     tsm_count *c = user;
     c->calls++;
     c->live++;
+    c->bytes += n;
     return malloc(n);
 }
 
@@ -367,4 +369,45 @@ Test(server_memory, proxy_many_sessions_one_byte_at_a_time)
         tsm_check(&e);
         tsm_close(&e);
     }
+}
+
+/* smtpcore_server_memory() is the whole block the session allocated, whatever the
+ * configuration adds to it (LMTP area, PROXY area, own names). */
+Test(server_memory, memory_is_what_was_allocated)
+{
+    static const char *const names[] = {"mx.example.org", "[192.0.2.1]"};
+    for (int k = 0; k < 4; k++) {
+        tsm_count count = {0, 0, 0};
+        smtpcore_allocator a = {tsm_malloc, tsm_realloc, tsm_free, &count};
+        smtpcore_server_config c;
+        smtpcore_server_config_init(&c);
+        c.allocator = &a;
+        if (k == 1)
+            c.lmtp = 1;
+        if (k == 2)
+            c.proxy_protocol = SMTPCORE_PROXY_V2;
+        if (k == 3) {
+            c.lmtp = 1;
+            c.proxy_protocol = SMTPCORE_PROXY_ANY;
+            c.own_names = names;
+            c.own_names_count = 2;
+        }
+        smtpcore_server *s;
+        cr_assert_eq(smtpcore_server_new(&s, &c), SMTPCORE_OK);
+        cr_expect_eq(count.calls, 1);
+        cr_expect_eq(smtpcore_server_memory(s), count.bytes, "config %d: %zu reported, %zu allocated",
+                     k, smtpcore_server_memory(s), count.bytes);
+        smtpcore_server_del(s);
+        cr_expect_eq(count.live, 0);
+    }
+}
+
+/* docs/performance.md row 5a: an idle server session with the default buffers (514 + 768
+ * bytes) takes at most 2 KiB, so that 100,000 of them fit in about 200 MiB. */
+Test(server_memory, default_session_is_at_most_2_kib)
+{
+    smtpcore_server *s;
+    cr_assert_eq(smtpcore_server_new(&s, NULL), SMTPCORE_OK);
+    cr_expect_leq(smtpcore_server_memory(s), 2048, "%zu bytes", smtpcore_server_memory(s));
+    smtpcore_server_del(s);
 }

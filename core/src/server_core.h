@@ -185,6 +185,12 @@ typedef struct sc_srv_lmtp {
     uint32_t answered;
 } sc_srv_lmtp;
 
+/* The MAIL parameters are the largest member of the event's union, so a zero `mail`
+ * means a zero union (the server fuzzer checks that for every other type). */
+_Static_assert(sizeof(smtpcore_mail_params) >= sizeof(smtpcore_rcpt_params) &&
+                   sizeof(smtpcore_mail_params) >= 3 * sizeof(smtpcore_str),
+               "mail is the largest member of the event's union");
+
 /* Flags are bytes and sizes that the config bounds are 32-bit: an idle session is
  * meant to stay small, under 2 KiB with its default buffers, 152 bytes of it the event
  * next_event() hands out (see smtpcore_server_memory(); docs/performance.md, row 5a). */
