@@ -382,8 +382,8 @@ static int cmd_step(smtpcore_server *s)
 {
     const char *p;
     size_t n = sc_srv_unprocessed(s, &p);
-    size_t line_len = 0, used = 0;
-    uint32_t flags = 0;
+    size_t line_len, used; /* sc_line_next() sets all three on every path */
+    uint32_t flags;
     sc_line_status st = sc_line_next(&s->framer, p, n, &line_len, &used, &flags);
     s->in_done += used;
     if (st == SC_LINE_NEED_MORE) {

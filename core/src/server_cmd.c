@@ -309,9 +309,21 @@ static void sync_refuse(smtpcore_server *s, smtpcore_str line, size_t rest)
     sc_srv_close(s, SMTPCORE_V_IMPROPER_PIPELINING);
 }
 
-/* Returns 1 when the command was refused for improper pipelining. */
-static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpcore_str line)
+/* An AUTH line is shown only up to its mechanism, as in the AUTH event: its initial
+ * response is a credential, and it is decoded in place right after the dispatch. Made
+ * only where a line is shown (refusals), not for every command. */
+static smtpcore_str shown_line(const sc_command *c, smtpcore_str ln)
 {
+    if (c->verb == SC_VERB_AUTH && c->mechanism.ptr)
+        ln.len = (size_t)(c->mechanism.ptr + c->mechanism.len - ln.ptr);
+    return ln;
+}
+
+/* Returns 1 when the command was refused for improper pipelining. */
+static int check_pipelining(smtpcore_server *s, const sc_command *c, size_t rest,
+                            smtpcore_str ln)
+{
+    sc_verb verb = c->verb;
     int improper = s->improper_next;
     int exempt = verb_in(verb, PIPELINE_EXEMPT_VERBS);
     int behind = rest > 0 && !exempt; /* input follows the command */
@@ -320,21 +332,21 @@ static int check_pipelining(smtpcore_server *s, sc_verb verb, size_t rest, smtpc
      * (see cmd_step()), anything else behind it is judged as the next command. */
     if (behind && s->cfg.sync_policy != SMTPCORE_SYNC_OFF && verb != SC_VERB_AUTH &&
         sync_enforced(s) && (ends_group(verb) || !ok)) {
-        sync_refuse(s, line, rest);
+        sync_refuse(s, shown_line(c, ln), rest);
         return 1;
     }
     s->improper_next = !ok;
     if (!improper || exempt)
         return 0;
     if (s->cfg.talker_policy == SMTPCORE_TALKER_REJECT) {
-        refuse(s, line, 503, "5.5.0", "Error: improper use of SMTP command pipelining",
-               SMTPCORE_V_IMPROPER_PIPELINING);
+        refuse(s, shown_line(c, ln), 503, "5.5.0",
+               "Error: improper use of SMTP command pipelining", SMTPCORE_V_IMPROPER_PIPELINING);
         return 1;
     }
     if (!s->improper_reported) {
         s->improper_reported = 1;
         smtpcore_server_event *ev = sc_srv_push(s, SMTPCORE_SEV_PROTOCOL_ERROR);
-        ev->line = line;
+        ev->line = shown_line(c, ln);
         ev->violation = SMTPCORE_V_IMPROPER_PIPELINING;
         static const char msg[] = "command sent before the previous reply";
         ev->message = sc_mkstr(msg, sizeof(msg) - 1);
@@ -351,12 +363,7 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
     sc_command c;
     sc_reply_spec err;
     int rc = sc_command_parse(line, len, s->cfg.extensions, &c, &err);
-    /* An AUTH line is shown only up to its mechanism, as in the AUTH event: its initial
-     * response is a credential, and it is decoded in place right after this. */
-    smtpcore_str shown = ln;
-    if (c.verb == SC_VERB_AUTH && c.mechanism.ptr)
-        shown.len = (size_t)(c.mechanism.ptr + c.mechanism.len - line);
-    if (check_pipelining(s, c.verb, rest, shown))
+    if (check_pipelining(s, &c, rest, ln))
         return;
     if (flags & (SC_LINE_NUL | SC_LINE_BARE_CR | SC_LINE_BARE_LF)) {
         if (flags & SC_LINE_NUL) {
@@ -395,8 +402,8 @@ void sc_srv_command(smtpcore_server *s, const char *line, size_t len, uint32_t f
         /* A malformed AUTH is a failed authentication (counted there, with the errors);
          * its line is shown without what may be a credential. */
         int auth = c.verb == SC_VERB_AUTH;
-        sc_srv_refuse_e(s, auth ? shown : ln, err.code ? err.code : 501, &err.enhanced,
-                        err.text ? err.text : "Syntax error", v, !auth);
+        sc_srv_refuse_e(s, auth ? shown_line(&c, ln) : ln, err.code ? err.code : 501,
+                        &err.enhanced, err.text ? err.text : "Syntax error", v, !auth);
         if (auth)
             sc_srv_auth_malformed(s);
         return;
