@@ -425,7 +425,12 @@ function _M.server_new(opts)
     if rc ~= 0 then return fail(rc) end
     keep = nil
     -- evp is the session's own out-pointer: next_event() points it at the event C owns.
-    return ffi_gc(ServerT(server_out[0]), server_gc)
+    -- Set after the struct is made: a pointer passed to the constructor is a conversion
+    -- the JIT does not compile (NYI), which sent a loop that creates sessions back to the
+    -- interpreter.
+    local o = ffi_gc(ServerT(), server_gc)
+    o.s = server_out[0]
+    return o
 end
 
 --- Offers peer bytes (a string, or a pointer and a length); returns the number taken
@@ -784,7 +789,9 @@ function _M.client_new(opts)
     end
     local rc = C.smtpcore_client_new(client_out, cfg)
     if rc ~= 0 then return fail(rc) end
-    return ffi_gc(ClientT(client_out[0]), client_gc)
+    local o = ffi_gc(ClientT(), client_gc) -- see server_new
+    o.c = client_out[0]
+    return o
 end
 
 --- Offers server bytes; returns the number taken.
