@@ -58,7 +58,8 @@ sc_unstuff_status sc_unstuff_next(sc_unstuffer *u, const char *buf, size_t len,
 enum {
     SC_STUFF_PATH_SCALAR = 0,
     SC_STUFF_PATH_SSE2 = 1,
-    SC_STUFF_PATH_AVX2 = 2
+    SC_STUFF_PATH_AVX2 = 2,
+    SC_STUFF_PATH_AVX512 = 3 /* AVX-512BW + VBMI: a table lookup per block */
 };
 
 typedef struct sc_stuffer {

@@ -17,8 +17,8 @@
  * counts. Everything else (bare CR/LF, stuffed dots, the first byte of a call, tails,
  * small output room) takes the byte-wise path, which owns the state machine.
  * AVX2 is chosen at init when the CPU has it (glibc's memcpy uses it too, and SSE2
- * alone tops out at a fraction of its speed on cache-resident bodies); sc_stuffer.path
- * lets tests force the SSE2 and byte-wise paths. */
+ * alone tops out at a fraction of its speed on cache-resident bodies), AVX-512 (BW and
+ * VBMI) before it; sc_stuffer.path lets tests force the slower and byte-wise paths. */
 #include "data.h"
 
 #include <string.h>
@@ -195,9 +195,89 @@ __attribute__((target("avx2"))) static size_t clean_avx2(const unsigned char *p,
 }
 #endif
 
+#if defined(SC_STUFF_HAVE_AVX2)
+#define SC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+
+/* The AVX-512 kernel judges codes, not bytes: one 128-entry table lookup (vpermi2b, with
+ * bytes >= 0x80 first clamped to 0x7f, which codes 0, so that 0x8a is no LF) gives CR 1,
+ * LF 2 and, when stuffing, the dot 4 (without stuffing nothing else is trouble: an LF
+ * after an LF already is). The previous byte's code is the same vector moved up one lane
+ * (vpermt2b, lane 0 from the block before), and doubled it lines up with the rules: bit 1
+ * is LF here against CR before (must be equal), bit 2 is dot here and LF before (must not
+ * both be set). One ternary-logic instruction evaluates both, and one test per two
+ * blocks finds any trouble: six vector instructions per 64 bytes against about nine per
+ * 32 in the AVX2 kernel. Kernels built on AVX-512 compares into mask registers (three or
+ * four per block, and their moves to general registers) were no faster than AVX2 on
+ * Zen 4 (docs/performance.md). */
+SC_AVX512 static __m512i codes64(__m512i v, __m512i tlo, __m512i thi)
+{
+    return _mm512_permutex2var_epi8(tlo, _mm512_min_epu8(v, _mm512_set1_epi8(0x7f)), thi);
+}
+
+/* Nonzero bytes where in[j] is trouble, from the codes of the block and of the block
+ * before it. */
+SC_AVX512 static __m512i trouble64(__m512i c, __m512i before, __m512i up1)
+{
+    __m512i w = _mm512_permutex2var_epi8(before, up1, c);
+    /* per bit: selected by 0x02 ? c ^ 2w : c & 2w */
+    return _mm512_ternarylogic_epi32(c, _mm512_add_epi8(w, w), _mm512_set1_epi8(2), 0x68);
+}
+
+/* Codes by byte value below 0x80, with dot stuffing off [0] and on [1]. */
+static const unsigned char stuff_codes[2][128] = {{[0x0a] = 2, [0x0d] = 1},
+                                                  {[0x0a] = 2, [0x0d] = 1, [0x2e] = 4}};
+
+/* vpermt2b indexes: lane 0 takes lane 63 of the block before, lane i lane i - 1. */
+static const unsigned char up_one_lane[64] = {
+    63,  64,  65,  66,  67,  68,  69,  70,  71,  72,  73,  74,  75,  76,  77,  78,
+    79,  80,  81,  82,  83,  84,  85,  86,  87,  88,  89,  90,  91,  92,  93,  94,
+    95,  96,  97,  98,  99,  100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110,
+    111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126};
+
+SC_AVX512 static size_t clean_avx512(const unsigned char *p, size_t n, char *q, size_t room,
+                                     int dot_stuff)
+{
+    const unsigned char *tab = stuff_codes[dot_stuff != 0];
+    const __m512i tlo = _mm512_loadu_si512((const void *)tab);
+    const __m512i thi = _mm512_loadu_si512((const void *)(tab + 64));
+    const __m512i up1 = _mm512_loadu_si512((const void *)up_one_lane);
+    const size_t lim = n < room ? n : room;
+    __m512i before = _mm512_set1_epi8((char)(p[-1] < 0x80 ? tab[p[-1]] : 0));
+    size_t k = 0;
+    for (; k + 128 <= lim; k += 128) {
+        __m512i v0 = _mm512_loadu_si512((const void *)(p + k));
+        __m512i v1 = _mm512_loadu_si512((const void *)(p + k + 64));
+        __m512i c0 = codes64(v0, tlo, thi), c1 = codes64(v1, tlo, thi);
+        __m512i t0 = trouble64(c0, before, up1), t1 = trouble64(c1, c0, up1);
+        _mm512_storeu_si512((void *)(q + k), v0);
+        _mm512_storeu_si512((void *)(q + k + 64), v1);
+        __m512i any = _mm512_or_si512(t0, t1);
+        if (_mm512_test_epi8_mask(any, any) != 0) {
+            uint64_t m = _mm512_test_epi8_mask(t0, t0);
+            if (m != 0)
+                return k + (size_t)__builtin_ctzll(m);
+            return k + 64 + (size_t)__builtin_ctzll(_mm512_test_epi8_mask(t1, t1));
+        }
+        before = c1;
+    }
+    if (k + 64 <= lim) {
+        __m512i v0 = _mm512_loadu_si512((const void *)(p + k));
+        __m512i t0 = trouble64(codes64(v0, tlo, thi), before, up1);
+        _mm512_storeu_si512((void *)(q + k), v0);
+        uint64_t m = _mm512_test_epi8_mask(t0, t0);
+        if (m != 0)
+            return k + (size_t)__builtin_ctzll(m);
+        k += 64;
+    }
+    return k;
+}
+#endif
+
 static int best_path(void)
 {
 #if defined(SC_STUFF_HAVE_AVX2)
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi"))
+        return SC_STUFF_PATH_AVX512;
     if (__builtin_cpu_supports("avx2"))
         return SC_STUFF_PATH_AVX2;
 #endif
@@ -229,6 +309,9 @@ static void fast_path(sc_stuffer *s, const unsigned char *in, size_t len, size_t
     size_t k = 0;
     switch (s->path) {
 #if defined(SC_STUFF_HAVE_AVX2)
+    case SC_STUFF_PATH_AVX512:
+        k = clean_avx512(in + i, len - i, out + o, cap - o, s->dot_stuff);
+        break;
     case SC_STUFF_PATH_AVX2:
         k = clean_avx2(in + i, len - i, out + o, cap - o, s->dot_stuff);
         break;
