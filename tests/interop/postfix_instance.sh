@@ -168,7 +168,10 @@ stop)
 wait)
   want=${3:?count}; secs=${4:-30}
   for _ in $(seq 1 $((secs * 10))); do
-    n=$(find "$dir/mail/new" -type f 2>/dev/null | wc -l)
+    # virtual(8) makes the maildir at its first delivery: until then nothing is there
+    # (find would fail, and under pipefail end the wait at once).
+    n=0
+    [ -d "$dir/mail/new" ] && n=$(find "$dir/mail/new" -type f | wc -l)
     [ "$n" -ge "$want" ] && exit 0
     sleep 0.1
   done
