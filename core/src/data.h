@@ -24,7 +24,8 @@ enum {
 enum {
     SC_UNSTUFF_PATH_SCALAR = 0, /* line by line (memchr + word-at-a-time flags) */
     SC_UNSTUFF_PATH_SSE2 = 1,   /* 64-byte blocks as 16-byte vectors */
-    SC_UNSTUFF_PATH_AVX512 = 2  /* 64-byte blocks as one AVX-512BW vector */
+    SC_UNSTUFF_PATH_AVX2 = 2,   /* ... as two AVX2 vectors (with BMI2) */
+    SC_UNSTUFF_PATH_AVX512 = 3  /* ... as one AVX-512BW vector (with BMI2) */
 };
 
 typedef struct sc_unstuffer {
