@@ -25,6 +25,9 @@
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define SC_STUFF_HAVE_AVX2 1
+#if defined(__x86_64__) /* 64-bit masks live in general registers */
+#define SC_STUFF_HAVE_AVX512 1
+#endif
 #include <immintrin.h>
 #elif defined(__SSE2__)
 #include <emmintrin.h>
@@ -195,7 +198,7 @@ __attribute__((target("avx2"))) static size_t clean_avx2(const unsigned char *p,
 }
 #endif
 
-#if defined(SC_STUFF_HAVE_AVX2)
+#if defined(SC_STUFF_HAVE_AVX512)
 #define SC_AVX512 __attribute__((target("avx512f,avx512bw,avx512vbmi")))
 
 /* The AVX-512 kernel judges codes, not bytes: one 128-entry table lookup (vpermi2b, with
@@ -275,9 +278,11 @@ SC_AVX512 static size_t clean_avx512(const unsigned char *p, size_t n, char *q, 
 
 static int best_path(void)
 {
-#if defined(SC_STUFF_HAVE_AVX2)
+#if defined(SC_STUFF_HAVE_AVX512)
     if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi"))
         return SC_STUFF_PATH_AVX512;
+#endif
+#if defined(SC_STUFF_HAVE_AVX2)
     if (__builtin_cpu_supports("avx2"))
         return SC_STUFF_PATH_AVX2;
 #endif
@@ -308,10 +313,12 @@ static void fast_path(sc_stuffer *s, const unsigned char *in, size_t len, size_t
     }
     size_t k = 0;
     switch (s->path) {
-#if defined(SC_STUFF_HAVE_AVX2)
+#if defined(SC_STUFF_HAVE_AVX512)
     case SC_STUFF_PATH_AVX512:
         k = clean_avx512(in + i, len - i, out + o, cap - o, s->dot_stuff);
         break;
+#endif
+#if defined(SC_STUFF_HAVE_AVX2)
     case SC_STUFF_PATH_AVX2:
         k = clean_avx2(in + i, len - i, out + o, cap - o, s->dot_stuff);
         break;
