@@ -151,7 +151,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = smtpcore_server_receive(s, (const char *)p, k, &used);
         if (rc == SMTPCORE_ERR_CLOSED)
             break;
-        FZ_CHECK(rc == SMTPCORE_OK && used == k); /* events were drained: room is there */
+        /* Events were drained, so there is room, but a partial command line (shorter
+         * than the line limit, so not yet discarded) may leave less room than k: the
+         * host offers the rest again, as a real one does. */
+        FZ_CHECK(rc == SMTPCORE_OK && used <= k && (used > 0 || k == 0));
+        src.p -= k - used;
+        src.n += k - used;
         FZ_CHECK(smtpcore_server_memory(s) == mem0);
         FZ_CHECK(st.mallocs + st.reallocs == allocs0);
     }
