@@ -164,6 +164,11 @@ Test(abi_server_config, old_struct_gets_defaults_for_the_rest)
     memcpy(&old, &now, sizeof old); /* what an old _init() set: the same defaults */
     old.struct_size = sizeof old;
     old.hostname = "old.example.org";
+    /* AUTH offered without TLS, so that failed AUTHs can show max_auth_failures (a member
+     * after the old struct's end) at its default. */
+    old.extensions |= SMTPCORE_EXT_AUTH;
+    old.auth_mechs = SMTPCORE_AUTH_PLAIN;
+    old.allow_plaintext_auth = 1;
     /* Exactly its size, so ASan sees any read past it. */
     old_server_config *exact = malloc(sizeof old);
     cr_assert_not_null(exact);
@@ -187,7 +192,23 @@ Test(abi_server_config, old_struct_gets_defaults_for_the_rest)
         cr_assert_eq(smtpcore_server_accept(s), SMTPCORE_OK);
         srv_take(s, out, sizeof out);
         cr_expect(strncmp(out, "250-old.example.org", 19) == 0, "%s", out);
-        /* max_auth_failures keeps its default (3): not 0xA5A5A5A5, not 0. */
+        /* max_auth_failures keeps its default (3): not 0xA5A5A5A5, not 0. An initial
+         * response that is not base64 is a failed AUTH; the third ends the session. */
+        for (int try = 1; try <= 3; try++) {
+            srv_feed(s, "AUTH PLAIN !!!\r\n");
+            const smtpcore_server_event *ev = NULL;
+            for (int n = 0; n < 8; n++) {
+                cr_assert_eq(smtpcore_server_next_event(s, &ev), SMTPCORE_OK);
+                if (ev->type == SMTPCORE_SEV_NONE)
+                    break;
+            }
+            srv_take(s, out, sizeof out);
+            cr_expect_eq(smtpcore_server_auth_failures(s), (uint32_t)try, "%zu", i);
+            if (try < 3)
+                cr_expect(strstr(out, "421") == NULL, "try %d: %s", try, out);
+            else
+                cr_expect(strstr(out, "421 4.7.0 old.example.org") != NULL, "%s", out);
+        }
         smtpcore_server_del(s);
     }
     free(exact);
