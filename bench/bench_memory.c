@@ -2,7 +2,8 @@
 /* Memory per session: bytes an idle server and client session own (the engine's own
  * accounting next to what a counting allocator saw), and the resident set of many live
  * server sessions, each left in the middle of a transaction (after MAIL, RCPT, DATA and
- * part of the body), read from /proc/self/status. Prints key=value lines only.
+ * part of the body), read from /proc/self/status; and the same for idle sessions whose
+ * buffers were given back (smtpcore_server_release_idle()). Prints key=value lines only.
  *
  * Usage: bench_memory [SESSIONS]   (default 100000) */
 #define _POSIX_C_SOURCE 200809L
@@ -141,6 +142,16 @@ static void idle_sizes(const char *label, size_t in_buf, size_t out_buf)
     printf("server_%s_allocations=%zu\n", label, count.calls);
     printf("server_%s_input_buffer=%zu\n", label, sc.input_buffer_size);
     printf("server_%s_output_buffer=%zu\n", label, sc.output_buffer_size);
+    /* The same session greeted and after EHLO, idle, with its buffers given back. */
+    size_t freed = 0;
+    if (pump(s) != 0 || feed(s, "EHLO client.example.org\r\n", 25) != 0 ||
+        smtpcore_server_release_idle(s, &freed) != SMTPCORE_OK) {
+        printf("server_%s_error=release failed\n", label);
+    } else {
+        printf("server_%s_released_memory_api=%zu\n", label, smtpcore_server_memory(s));
+        printf("server_%s_released_allocated=%zu\n", label, count.live);
+        printf("server_%s_released_freed=%zu\n", label, freed);
+    }
     smtpcore_server_del(s);
     printf("server_%s_leaked=%zu\n", label, count.live);
 }
@@ -210,6 +221,43 @@ static void many_sessions(size_t n)
     free(all);
 }
 
+/* The resident set of n greeted, idle sessions after EHLO with their buffers given back
+ * (smtpcore_server_release_idle()): what a server holding many quiet connections pays. */
+static void many_released(size_t n)
+{
+    smtpcore_server **all = calloc(n, sizeof *all);
+    if (!all) {
+        printf("rss_released_error=calloc failed\n");
+        return;
+    }
+    smtpcore_server_config sc;
+    smtpcore_server_config_init(&sc);
+    size_t before = rss_kib();
+    size_t made = 0, api_bytes = 0;
+    for (; made < n; made++) {
+        if (smtpcore_server_new(&all[made], &sc) != SMTPCORE_OK || pump(all[made]) != 0 ||
+            feed(all[made], "EHLO client.example.org\r\n", 25) != 0 ||
+            smtpcore_server_release_idle(all[made], NULL) != SMTPCORE_OK) {
+            printf("rss_released_error=session %zu failed\n", made);
+            if (all[made])
+                made++;
+            break;
+        }
+        api_bytes += smtpcore_server_memory(all[made]);
+    }
+    size_t after = rss_kib();
+    printf("rss_released_sessions=%zu\n", made);
+    printf("rss_released_delta_kib=%zu\n", after - before);
+    if (made) {
+        printf("rss_released_per_session_bytes=%.0f\n",
+               (double)(after - before) * 1024.0 / (double)made);
+        printf("rss_released_api_bytes_per_session=%zu\n", api_bytes / made);
+    }
+    for (size_t i = 0; i < made; i++)
+        smtpcore_server_del(all[i]);
+    free(all);
+}
+
 int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : 100000;
@@ -218,5 +266,6 @@ int main(int argc, char **argv)
     idle_sizes("4k", 4096, 4096);
     idle_client();
     many_sessions(n);
+    many_released(n);
     return 0;
 }

@@ -331,6 +331,8 @@ def x_memory_idle(raw: Raw) -> dict:
     for key, src in (("server_input_buffer", "server_default_input_buffer"),
                      ("server_output_buffer", "server_default_output_buffer"),
                      ("server_idle_bytes_4k_buffers", "server_4k_allocated"),
+                     ("server_released_bytes", "server_default_released_allocated"),
+                     ("server_released_rss_bytes", "rss_released_per_session_bytes"),
                      ("client_idle_bytes", "client_default_allocated")):
         if src in m:
             fig[key] = int(m[src])
@@ -346,6 +348,11 @@ def p_memory_idle(a: Agg, n: int) -> tuple:
         value += f", {a['server_idle_bytes_4k_buffers']:.0f} B with 4 KiB buffers"
     if "client_idle_bytes" in a:
         value += f", client {a['client_idle_bytes']:.0f} B"
+    # Not judged: the same server session idle after smtpcore_server_release_idle().
+    if "server_released_bytes" in a:
+        value += f"; idle after release {a['server_released_bytes']:.0f} B"
+        if "server_released_rss_bytes" in a:
+            value += f" (RSS {a['server_released_rss_bytes']:.0f} B each)"
     return value, target("server <= 2 KiB", 2048 / srv if srv else 0)
 
 

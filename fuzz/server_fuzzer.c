@@ -9,7 +9,11 @@
  *
  * Invariants checked on every run:
  * - the output only ever holds legal SMTP reply lines (fz_reply_checker);
- * - smtpcore_server_memory() never changes after creation (bounded memory);
+ * - smtpcore_server_memory() never changes after creation (bounded memory), but for
+ *   the buffers: release mode (config) gives them back (smtpcore_server_release_idle())
+ *   at every moment the session is idle, and the call succeeds exactly then; the
+ *   session is then smaller by them until a call takes them back, with one allocation
+ *   per release and nothing else allocated, and it behaves as it would with them;
  * - every event slice lies inside live memory, and raw slices (line, address, body data)
  *   are bytes the client really sent;
  * - answers the API refuses are refused with the documented errors and leave the event
@@ -53,15 +57,52 @@ typedef struct host {
     int close_mode;       /* the host ends the session at some point */
     size_t close_at;      /* raw mode: after this many client bytes */
     int host_closed;      /* it did */
+    int release_mode;     /* give the buffers back whenever idle */
+    size_t releases;      /* successful releases that freed the buffers */
+    size_t bufs;          /* the bytes they freed */
 } host;
 
 static const char *const own_names[] = {"localhost", "mx.example.org", "[192.0.2.1]"};
 
 static void check_mem(host *h)
 {
-    FZ_CHECK(smtpcore_server_memory(h->s) == h->mem0);
-    /* Nothing is allocated per command once the session exists. */
-    FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs == h->allocs0);
+    size_t mem = smtpcore_server_memory(h->s);
+    /* Released: smaller by the buffers. Each release is followed by at most one
+     * allocation, the one that takes them back. */
+    int released = mem != h->mem0;
+    FZ_CHECK(!released || (h->releases > 0 && mem == h->mem0 - h->bufs));
+    /* Nothing else is allocated per command once the session exists. */
+    FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs ==
+             h->allocs0 + h->releases - (size_t)released);
+    FZ_CHECK(h->alloc.live == h->allocs0 - (size_t)released);
+}
+
+/* Release mode: the session is idle here (events drained to NONE; the caller checks the
+ * rest), so the call succeeds exactly when nothing is pending and no input unprocessed. */
+static void maybe_release(host *h)
+{
+    if (!h->release_mode)
+        return;
+    const char *o;
+    size_t before = smtpcore_server_memory(h->s);
+    int idle = smtpcore_server_output(h->s, &o) == 0 && !smtpcore_server_rcpt_unanswered(h->s);
+    size_t freed = 1;
+    int rc = smtpcore_server_release_idle(h->s, &freed);
+    FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE);
+    FZ_CHECK(idle || rc == SMTPCORE_ERR_INVALID_STATE);
+    if (rc != SMTPCORE_OK) {
+        FZ_CHECK(freed == 0 && smtpcore_server_memory(h->s) == before);
+        return;
+    }
+    if (freed) {
+        FZ_CHECK(before == h->mem0 && (h->bufs == 0 || h->bufs == freed));
+        h->bufs = freed;
+        h->releases++;
+    } else {
+        FZ_CHECK(before != h->mem0);
+    }
+    FZ_CHECK(smtpcore_server_memory(h->s) == h->mem0 - h->bufs);
+    check_mem(h);
 }
 
 /* Raw slices must be bytes the client sent (only checked on small inputs: quadratic). */
@@ -372,6 +413,7 @@ static size_t drain_events(host *h)
                 lmtp_step(h); /* answers given after a NONE */
                 continue;
             }
+            maybe_release(h);
             return count;
         }
         count++;
@@ -690,6 +732,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.close_mode = (data[5] & 4u) != 0;
     if (h.close_mode)
         h.close_at = fz_ctl32(&h.src) % (size - 8 + 1);
+    /* Bit 3 of it: the host gives the buffers back whenever the session is idle. */
+    h.release_mode = (data[5] & 8u) != 0;
     if (smtpcore_server_new(&h.s, &cfg) != SMTPCORE_OK)
         return 0;
     h.mem0 = smtpcore_server_memory(h.s);

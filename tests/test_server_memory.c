@@ -371,8 +371,9 @@ Test(server_memory, proxy_many_sessions_one_byte_at_a_time)
     }
 }
 
-/* smtpcore_server_memory() is the whole block the session allocated, whatever the
- * configuration adds to it (LMTP area, PROXY area, own names). */
+/* smtpcore_server_memory() is what the session allocated (its block, whatever the
+ * configuration adds to it: LMTP area, PROXY area, own names; and its buffers' block),
+ * and what is left of it after smtpcore_server_release_idle(). */
 Test(server_memory, memory_is_what_was_allocated)
 {
     static const char *const names[] = {"mx.example.org", "[192.0.2.1]"};
@@ -394,9 +395,14 @@ Test(server_memory, memory_is_what_was_allocated)
         }
         smtpcore_server *s;
         cr_assert_eq(smtpcore_server_new(&s, &c), SMTPCORE_OK);
-        cr_expect_eq(count.calls, 1);
+        cr_expect_eq(count.calls, 2);
         cr_expect_eq(smtpcore_server_memory(s), count.bytes, "config %d: %zu reported, %zu allocated",
                      k, smtpcore_server_memory(s), count.bytes);
+        size_t freed = 0;
+        cr_assert_eq(smtpcore_server_release_idle(s, &freed), SMTPCORE_OK);
+        cr_expect_geq(freed, c.input_buffer_size + c.output_buffer_size); /* PROXY: more in */
+        cr_expect_eq(count.live, 1);
+        cr_expect_eq(smtpcore_server_memory(s), count.bytes - freed);
         smtpcore_server_del(s);
         cr_expect_eq(count.live, 0);
     }

@@ -386,6 +386,7 @@ int smtpcore_server_want_flush(const smtpcore_server *s);
 int smtpcore_server_want_close(const smtpcore_server *s);
 int smtpcore_server_tls_started(smtpcore_server *s);
 size_t smtpcore_server_memory(const smtpcore_server *s);
+int smtpcore_server_release_idle(smtpcore_server *s, size_t *freed);
 const smtpcore_proxy_header *smtpcore_server_proxy_header(const smtpcore_server *s);
 int smtpcore_server_set_xclient_allowed(smtpcore_server *s, int allowed);
 int smtpcore_server_xclient_attrs(const smtpcore_server *s,

@@ -135,10 +135,9 @@ static size_t strings_size(const smtpcore_server_config *c)
 
 /* Copies hostname, greeting and own names into the session's block so the session does
  * not depend on the caller's strings after creation. */
-static void copy_strings(smtpcore_server *s, const smtpcore_server_config *c)
+static void copy_strings(smtpcore_server *s, const smtpcore_server_config *c, char *strings)
 {
     size_t n_own = c->own_names_count;
-    char *strings = (char *)(s + 1);
     const char **tab = (const char **)(void *)strings;
     char *p = strings + n_own * sizeof(const char *);
     size_t len = strlen(c->hostname) + 1;
@@ -217,12 +216,13 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
             c.greeting_text = "LMTP smtpcore";
     }
 
-    /* One block: session, strings, input buffer, output buffer. The strings start with
-     * a pointer table, and the struct's size keeps it aligned. */
+    /* Two blocks. The session's: the struct, the LMTP area (right after it, aligned by
+     * the struct's size), the strings (a pointer table first: the LMTP area's size is
+     * rounded up to keep it aligned) and the PROXY area. The buffers': input then
+     * output, apart so that smtpcore_server_release_idle() can give them back. */
     size_t strs = strings_size(&c);
-    size_t lmtp = sc_srv_lmtp_size(&c);
-    size_t total =
-        sizeof(smtpcore_server) + strs + c.input_buffer_size + c.output_buffer_size + lmtp;
+    size_t lmtp = (sc_srv_lmtp_size(&c) + (sizeof(void *) - 1)) & ~(sizeof(void *) - 1);
+    size_t total = sizeof(smtpcore_server) + lmtp + strs;
     size_t proxy_off = (total + 15u) & ~(size_t)15u;
     if (proxy_raw)
         total = proxy_off + sizeof(sc_srv_proxy) + proxy_raw;
@@ -232,15 +232,18 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
     if (!s)
         return SMTPCORE_ERR_NOMEM;
     memset(s, 0, sizeof(*s));
+    s->malloc_fn = a.malloc_fn;
     s->free_fn = a.free_fn;
     s->alloc_user = a.user;
+    s->in_size = (uint32_t)c.input_buffer_size;
+    s->out_size = (uint32_t)c.output_buffer_size;
+    if (sc_srv_buffers_acquire(s) != SMTPCORE_OK) {
+        sc_free(&a, s);
+        return SMTPCORE_ERR_NOMEM;
+    }
     keep_config(s, &c);
-    s->tail_size = strs + lmtp;
-    copy_strings(s, &c);
-    s->in.data = (char *)(s + 1) + strs;
-    s->in.cap = c.input_buffer_size;
-    s->out.data = s->in.data + c.input_buffer_size;
-    s->out.cap = c.output_buffer_size;
+    s->tail_size = total - sizeof(*s);
+    copy_strings(s, &c, (char *)(s + 1) + lmtp);
     s->reserve = (uint32_t)reply_reserve(&c);
     if (lmtp)
         sc_srv_lmtp_init(s);
@@ -249,7 +252,6 @@ int smtpcore_server_new(smtpcore_server **out, const smtpcore_server_config *cfg
         sc_srv_proxy *px = sc_srv_proxy_area(s);
         memset(px, 0, sizeof(sc_srv_proxy));
         px->raw_cap = proxy_raw;
-        s->tail_size = total - sizeof(*s) - c.input_buffer_size - c.output_buffer_size;
     }
     sc_line_init(&s->framer, c.max_command_line);
     /* The unstuffer keeps max_text_line for every message (after_answer() starts each
@@ -267,8 +269,8 @@ void smtpcore_server_del(smtpcore_server *s)
 {
     if (!s)
         return;
-    smtpcore_allocator a = {NULL, NULL, s->free_fn, s->alloc_user};
-    sc_free(&a, s);
+    sc_srv_buffers_release(s);
+    s->free_fn(s, s->alloc_user);
 }
 
 /* ---- receiving ---- */
@@ -310,6 +312,10 @@ int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len, si
         *consumed = len;
         return SMTPCORE_OK;
     }
+    /* A released session takes its buffers back for the bytes (the call does nothing
+     * when it cannot). */
+    if (!sc_srv_buffers_held(s) && sc_srv_buffers_acquire(s) != SMTPCORE_OK)
+        return SMTPCORE_ERR_NOMEM;
     if (s->evq_len == 0 && !sc_srv_keeps_line(s)) {
         drop_done(s);
         *consumed = sc_buf_append(&s->in, data, len);
@@ -419,6 +425,25 @@ static int cmd_step(smtpcore_server *s)
     return 1;
 }
 
+/* next_event() on a released session (smtpcore_server_release_idle()): its input is
+ * empty and its output has no room, so the step loop stops at the output check unless
+ * the end of input or an early talker not yet reported is to be served: then it needs
+ * the buffers back. (CONNECT needs none; CLOSED and TLS_WAIT stop before the check.) */
+static int released_wants_buffers(const smtpcore_server *s)
+{
+    return !sc_srv_buffers_held(s) && s->phase != SC_PH_GREETING &&
+           s->phase != SC_PH_CLOSED && s->phase != SC_PH_TLS_WAIT &&
+           (s->eof || (s->early_talker && !s->early_reported));
+}
+
+/* At the output check of the step loop: 1 when the buffers were taken back (run the
+ * step), 0 to stop (the output is full, or released with nothing to serve, or the
+ * allocator failed: released_wants_buffers() still says so at the end). */
+SC_SRV_COLD static int released_resume(smtpcore_server *s)
+{
+    return released_wants_buffers(s) && sc_srv_buffers_acquire(s) == SMTPCORE_OK;
+}
+
 /* What a NULL session hands out: never a NULL event pointer. */
 static const smtpcore_server_event no_event;
 
@@ -459,14 +484,17 @@ int smtpcore_server_next_event(smtpcore_server *s, const smtpcore_server_event *
             }
             if (s->phase == SC_PH_TLS_WAIT)
                 break;
-            if (s->early_talker && !s->early_reported) {
+            if (s->early_talker && !s->early_reported && sc_srv_buffers_held(s)) {
                 early_talker(s); /* makes an event */
                 break;
             }
             /* Backpressure: a peer that pipelines without reading its replies stalls
-             * here instead of growing the output. */
-            if (sc_buf_room(&s->out) < s->reserve)
-                break;
+             * here instead of growing the output. (So does a released session.) */
+            if (sc_buf_room(&s->out) < s->reserve) {
+                if (sc_srv_buffers_held(s) || !released_resume(s))
+                    break;
+                continue;
+            }
             int progress;
             switch (s->phase) {
             case SC_PH_DATA: progress = sc_srv_data_step(s); break;
@@ -493,8 +521,11 @@ int smtpcore_server_next_event(smtpcore_server *s, const smtpcore_server_event *
             s->awaiting = ev->type;
         return SMTPCORE_OK;
     }
-    if (!sc_srv_pop(s, ev))
+    if (!sc_srv_pop(s, ev)) {
         sc_srv_zero_event(ev);
+        if (released_wants_buffers(s))
+            return SMTPCORE_ERR_NOMEM; /* released_resume() could not take them back */
+    }
     return SMTPCORE_OK;
 }
 
@@ -626,6 +657,11 @@ SC_SRV_NOINLINE static int answer(smtpcore_server *s, int code, const char *enha
 {
     if (!s)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* A session released before its greeting (or after close_with() found no memory)
+     * needs its output buffer back for the reply. */
+    if (s->awaiting != SMTPCORE_SEV_NONE && !sc_srv_buffers_held(s) &&
+        sc_srv_buffers_acquire(s) != SMTPCORE_OK)
+        return SMTPCORE_ERR_NOMEM;
     smtpcore_server_event tmp;
     sc_srv_stage_begin(s, &tmp);
     int rc = answer_inner(s, code, enhanced, text, use_default);
@@ -782,6 +818,29 @@ size_t smtpcore_server_memory(const smtpcore_server *s)
 {
     if (!s)
         return 0;
-    return sizeof(*s) + s->in.cap + s->out.cap + s->tail_size;
+    size_t bufs = sc_srv_buffers_held(s) ? (size_t)s->in_size + s->out_size : 0;
+    return sizeof(*s) + s->tail_size + bufs;
+}
+
+int smtpcore_server_release_idle(smtpcore_server *s, size_t *freed)
+{
+    if (freed)
+        *freed = 0;
+    if (!s)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    /* Idle: nothing refers to the buffers. The host has the last event's NONE (an
+     * event's slices point into the input until the next next_event()), no answer is
+     * awaited and none queued, every byte received was processed (a LOGIN user name
+     * kept for the password line counts as unprocessed), no output waits, and no LMTP
+     * reply is stored for later. The stream states (framer, unstuffer, counters) are in
+     * the struct and stay. */
+    if (s->current.type != SMTPCORE_SEV_NONE || s->awaiting != SMTPCORE_SEV_NONE ||
+        s->evq_len != 0 || s->lmtp_flushing || s->auth_keep != 0 ||
+        sc_buf_len(&s->in) != s->in_done || sc_buf_len(&s->out) != 0)
+        return SMTPCORE_ERR_INVALID_STATE;
+    size_t n = sc_srv_buffers_release(s);
+    if (freed)
+        *freed = n;
+    return SMTPCORE_OK;
 }
 

@@ -89,11 +89,14 @@ int smtpcore_server_close_with(smtpcore_server *s, int code, const char *enhance
         /* LMTP: every recipient still without an answer gets the close reply, in its
          * place among the per-recipient replies (RFC 2033 4.2). */
         written = sc_srv_lmtp_close_all(s, reply, n) == 0;
-    } else if (s->phase != SC_PH_TLS_WAIT && !s->lmtp_flushing) {
+    } else if (s->phase != SC_PH_TLS_WAIT && !s->lmtp_flushing &&
+               sc_srv_buffers_acquire(s) == SMTPCORE_OK) {
         /* After anything pending. Not while the peer is mid-TLS-handshake (the 220 to
          * STARTTLS is out), nor behind LMTP replies still waiting in their store: the
          * connection just closes. A peer that does not read may have filled the output
-         * buffer; then there is no room and it closes without the reply. */
+         * buffer; then there is no room and it closes without the reply, as it does when
+         * a released session (smtpcore_server_release_idle()) cannot get its buffers
+         * back. */
         written = sc_buf_append_all(&s->out, reply, n) == 0;
     }
     if (in_body) {

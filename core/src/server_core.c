@@ -163,6 +163,30 @@ void sc_srv_pop_queued(smtpcore_server *s, smtpcore_server_event *ev)
         s->awaiting = ev->type;
 }
 
+int sc_srv_buffers_acquire(smtpcore_server *s)
+{
+    if (s->in.data)
+        return SMTPCORE_OK;
+    size_t n = (size_t)s->in_size + s->out_size;
+    char *b = s->malloc_fn(n, s->alloc_user);
+    if (!b)
+        return SMTPCORE_ERR_NOMEM;
+    s->in = (sc_buf){b, 0, 0, s->in_size};
+    s->out = (sc_buf){b + s->in_size, 0, 0, s->out_size};
+    return SMTPCORE_OK;
+}
+
+size_t sc_srv_buffers_release(smtpcore_server *s)
+{
+    if (!s->in.data)
+        return 0;
+    s->free_fn(s->in.data, s->alloc_user);
+    s->in = (sc_buf){NULL, 0, 0, 0};
+    s->out = (sc_buf){NULL, 0, 0, 0};
+    s->in_done = 0;
+    return (size_t)s->in_size + s->out_size;
+}
+
 void sc_srv_auth_release(smtpcore_server *s)
 {
     /* The kept bytes become processed input: dropped at the next call, so slices into

@@ -195,16 +195,24 @@ _Static_assert(sizeof(smtpcore_mail_params) >= sizeof(smtpcore_rcpt_params) &&
  * meant to stay small, under 2 KiB with its default buffers, 152 bytes of it the event
  * next_event() hands out (see smtpcore_server_memory(); docs/performance.md, row 5a). */
 struct smtpcore_server {
-    /* The host allocator's free function: all del() needs of it. */
+    /* The host allocator's malloc and free: the buffers are taken back after
+     * smtpcore_server_release_idle() and given back by del(). */
+    void *(*malloc_fn)(size_t size, void *user);
     void (*free_fn)(void *ptr, void *user);
     void *alloc_user;
     sc_srv_cfg cfg;
-    size_t tail_size;           /* the block after the struct and the buffers: strings
+    size_t tail_size;           /* the block after the struct: LMTP area, strings
                                    (hostname, greeting, own names, their pointer table),
-                                   LMTP area, PROXY area */
+                                   PROXY area */
 
+    /* The input and output buffers: one block of in_size + out_size bytes of their own
+     * (in.data is its start), so that an idle session can give it back
+     * (sc_srv_buffers_release()). While released, both are empty with data NULL and cap
+     * 0: nothing fits, so a writer that missed sc_srv_buffers_acquire() finds no room
+     * rather than a dangling pointer. */
     sc_buf in;
     sc_buf out;
+    uint32_t in_size, out_size; /* the capacities the configuration chose */
     size_t in_done;             /* processed bytes after auth_keep, dropped lazily */
     size_t tls_late_discarded;  /* plaintext received while waiting for tls_started() */
     sc_line_framer framer;
@@ -334,6 +342,12 @@ void sc_srv_host_text(const smtpcore_server *s, const char *text, char *buf, siz
 void sc_srv_reset_txn(smtpcore_server *s);
 /* The CLOSE event; no more input is served. */
 smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v);
+/* The buffers (see `in` and `out`): acquire() takes them back after a release, or
+ * returns SMTPCORE_ERR_NOMEM leaving the session as it was; release() gives them back
+ * and returns the bytes freed (the caller checked that nothing refers to them). */
+static inline int sc_srv_buffers_held(const smtpcore_server *s) { return s->in.data != NULL; }
+int sc_srv_buffers_acquire(smtpcore_server *s);
+size_t sc_srv_buffers_release(smtpcore_server *s);
 /* The LOGIN user name kept at the front of the input becomes processed input. */
 void sc_srv_auth_release(smtpcore_server *s);
 /* The queue: sc_srv_pop() hands out the oldest queued event. */
@@ -528,13 +542,13 @@ static inline void sc_srv_say_default(smtpcore_server *s, const sc_srv_default *
         sc_srv_say(s, d->line, d->len, d->enh_len);
 }
 
-/* The LMTP area of the session's block: right after the output buffer, aligned. Only
- * for a session with cfg.lmtp set. */
+/* The LMTP area of the session's block: right after the struct (whose size keeps it
+ * aligned). Only for a session with cfg.lmtp set. */
+_Static_assert(sizeof(struct smtpcore_server) % _Alignof(sc_srv_lmtp) == 0,
+               "the LMTP area follows the session's struct aligned");
 static inline sc_srv_lmtp *sc_srv_lmtp_area(const smtpcore_server *s)
 {
-    uintptr_t end = (uintptr_t)(s->out.data + s->out.cap);
-    uintptr_t pad = (0u - end) & (uintptr_t)(_Alignof(sc_srv_lmtp) - 1u);
-    return (sc_srv_lmtp *)(void *)(s->out.data + s->out.cap + pad);
+    return (sc_srv_lmtp *)(void *)((char *)(uintptr_t)s + sizeof(*s));
 }
 
 /* The PROXY area of the session's block, or NULL when PROXY is off. */

@@ -53,7 +53,7 @@ void sc_srv_lmtp_init(smtpcore_server *s)
     L->store_cap = (uint32_t)store_cap(s->cfg.max_recipients);
     p += L->store_cap;
     L->bulk = p;
-    L->bulk_cap = (uint32_t)bulk_cap(s->out.cap);
+    L->bulk_cap = (uint32_t)bulk_cap(s->out_size);
 }
 
 _Static_assert(sizeof(sc_srv_lmtp) % _Alignof(sc_lmtp_slot) == 0,

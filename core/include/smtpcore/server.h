@@ -308,7 +308,9 @@ SMTPCORE_EXTERN void smtpcore_server_del(smtpcore_server *s);
  * @param data Bytes from the peer.
  * @param len Number of bytes.
  * @param[out] consumed Bytes taken (may be less than @p len, or 0 when full).
- * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_CLOSED.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_CLOSED;
+ *         ::SMTPCORE_ERR_NOMEM (nothing taken) when a released session
+ *         (smtpcore_server_release_idle()) cannot get its buffers back.
  */
 SMTPCORE_EXTERN int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len,
                                             size_t *consumed);
@@ -339,14 +341,19 @@ SMTPCORE_EXTERN int smtpcore_server_receive_eof(smtpcore_server *s);
  * @param s Session.
  * @param[out] ev Set to the session's event.
  * @return ::SMTPCORE_OK, or ::SMTPCORE_ERR_INVALID_ARGUMENT (NULL @p s or @p ev; @p *ev
- *         then points to a static event of type ::SMTPCORE_SEV_NONE when @p ev is set).
+ *         then points to a static event of type ::SMTPCORE_SEV_NONE when @p ev is set),
+ *         or ::SMTPCORE_ERR_NOMEM (@p *ev of type ::SMTPCORE_SEV_NONE) when a released
+ *         session (smtpcore_server_release_idle()) cannot get its buffers back to serve
+ *         the end of input.
  */
 SMTPCORE_EXTERN int smtpcore_server_next_event(smtpcore_server *s,
                                                const smtpcore_server_event **ev);
 
 /**
  * @brief Answers the pending event with the engine's default positive reply.
- * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_NO_ANSWER_PENDING.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_NO_ANSWER_PENDING; ::SMTPCORE_ERR_NOMEM (not
+ *         answered) when a released session cannot get its output buffer back (the
+ *         same for smtpcore_server_reply() and smtpcore_server_reject()).
  */
 SMTPCORE_EXTERN int smtpcore_server_accept(smtpcore_server *s);
 
@@ -457,8 +464,37 @@ SMTPCORE_EXTERN int smtpcore_server_want_close(const smtpcore_server *s);
  */
 SMTPCORE_EXTERN int smtpcore_server_tls_started(smtpcore_server *s);
 
-/** @brief Bytes of memory the session owns (state and buffers), for accounting. */
+/**
+ * @brief Bytes of memory the session owns (state and buffers), for accounting: less by
+ *        the buffers while they are released (smtpcore_server_release_idle()).
+ */
 SMTPCORE_EXTERN size_t smtpcore_server_memory(const smtpcore_server *s);
+
+/**
+ * @brief Gives the session's input and output buffers back to the allocator while it is
+ *        idle, for hosts that keep many connections open and quiet.
+ *
+ * Idle means that nothing refers to the buffers: the last smtpcore_server_next_event()
+ * returned ::SMTPCORE_SEV_NONE (so no event and no slice of one is alive), no answer is
+ * awaited, every byte received was processed (a partial command line is not), and
+ * smtpcore_server_output() has nothing left to send. The usual place is after a read's
+ * events are handled and its output written. The session keeps its state (the phase,
+ * the transaction, a message in progress, the limits' counters) and stays usable with
+ * every call: the next call that needs a buffer (smtpcore_server_receive() with bytes,
+ * an answer, smtpcore_server_close_with(), or smtpcore_server_next_event() after
+ * smtpcore_server_receive_eof()) allocates them again, one block of
+ * `input_buffer_size + output_buffer_size` bytes through the configured allocator, and
+ * fails with ::SMTPCORE_ERR_NOMEM, doing nothing, when the allocator returns NULL
+ * (smtpcore_server_close_with() then closes without its reply). A session that is
+ * never released never allocates after smtpcore_server_new().
+ * @param s Session.
+ * @param[out] freed Optional: set to the bytes given back (0 when the buffers were
+ *        already released, or on an error).
+ * @return ::SMTPCORE_OK (also when already released); ::SMTPCORE_ERR_INVALID_STATE when
+ *         the session is not idle (nothing is freed); ::SMTPCORE_ERR_INVALID_ARGUMENT for
+ *         a NULL @p s.
+ */
+SMTPCORE_EXTERN int smtpcore_server_release_idle(smtpcore_server *s, size_t *freed);
 
 /**
  * @brief The PROXY header the session read, or NULL (PROXY off, or not read yet).

@@ -22,8 +22,10 @@
  *     ::SMTPCORE_ERR_TOO_LONG, ::SMTPCORE_ERR_UNSUPPORTED,
  *     ::SMTPCORE_ERR_8BIT_NOT_OFFERED; the one exception, smtpcore_client_body(), says
  *     so). Fix the call; retrying it unchanged gives the same answer.
- *   - *fatal*: ::SMTPCORE_ERR_NOMEM (no session was made) and ::SMTPCORE_ERR_CLOSED (the
- *     session is over: write what output remains, close, free it).
+ *   - *fatal*: ::SMTPCORE_ERR_NOMEM (no session was made, or a released server session
+ *     could not get its buffers back: the call did nothing, close and free it) and
+ *     ::SMTPCORE_ERR_CLOSED (the session is over: write what output remains, close, free
+ *     it).
  * - Strings given to the engine are NUL-terminated unless a length is passed with them.
  * - Strings handed out by the engine are ::smtpcore_str slices (pointer + length, not
  *   NUL-terminated).
@@ -81,8 +83,10 @@ typedef enum smtpcore_error {
     SMTPCORE_OK = 0,                        /**< Success. */
     SMTPCORE_ERR_INVALID_ARGUMENT = -1,     /**< Refused: a NULL pointer, bad value, bad length,
                                                  or a struct_size the ABI rule refuses. */
-    SMTPCORE_ERR_NOMEM = -2,                /**< Fatal: the allocator returned NULL (only when
-                                                 a session is created). */
+    SMTPCORE_ERR_NOMEM = -2,                /**< Fatal: the allocator returned NULL (when a
+                                                 session is created, or when a server session
+                                                 released by smtpcore_server_release_idle()
+                                                 takes its buffers back). */
     SMTPCORE_ERR_INVALID_STATE = -3,        /**< Refused: not allowed in the current state. */
     SMTPCORE_ERR_BUFFER_FULL = -4,          /**< Flow control: a bounded buffer of the session
                                                  is full; write the output (or handle events)
@@ -123,7 +127,9 @@ typedef struct smtpcore_str {
  * @brief An optional custom allocator. All three functions must be set, or none.
  *
  * The engine allocates only when a session is created (and for its bounded buffers);
- * nothing is allocated per command once a session exists.
+ * nothing is allocated per command once a session exists. A server session whose host
+ * calls smtpcore_server_release_idle() frees its buffers and allocates them again when
+ * it needs them.
  */
 typedef struct smtpcore_allocator {
     void *(*malloc_fn)(size_t size, void *user);              /**< Like malloc(). */
