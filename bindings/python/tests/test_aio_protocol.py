@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The plaintext fast path of smtpcore.aio.serve (aio/_protocol.py): handlers that really
 suspend (they continue as tasks), handler failures before and after suspending, a whole
-session pipelined in one segment answered in one write, the idle timeout, handle_close."""
+session pipelined in one segment answered in one write, the idle timeout, handle_close,
+idle connections without engine buffers."""
 import asyncio
+import gc
 import socket
 
 import smtpcore
@@ -225,3 +227,33 @@ def test_both_runners_answer_alike(runner, server_tls):
     # A failing handle_body is logged; the session goes on (the handler saw no content).
     assert _codes(got3)[-2:] == [b"250", b"221"]
     assert h3.messages[0].content == b""
+
+
+def test_idle_connections_hold_no_engine_buffers():
+    """After each read's output is written the engine's buffers go back (release_idle):
+    greeted and EHLO'd connections that are quiet hold only the session's state, and
+    they are served as before when bytes come."""
+    from smtpcore.aio._protocol import ServerProtocol
+
+    async def main():
+        async with running_server(lambda env: None) as port:
+            conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+            for reader, writer in conns:
+                assert (await reader.readline()).startswith(b"220")
+                writer.write(b"EHLO c.example\r\n")
+                while not (await reader.readline()).startswith(b"250 "):
+                    pass
+            await asyncio.sleep(0.05)
+            protocols = [o for o in gc.get_objects()
+                         if isinstance(o, ServerProtocol) and not o.done]
+            assert len(protocols) == 3
+            full = smtpcore.ServerConnection().memory
+            for p in protocols:
+                assert p.conn.memory <= full - 514 - 768
+            reader, writer = conns[0]
+            writer.write(b"NOOP\r\n")
+            assert (await reader.readline()).startswith(b"250")
+            for _, writer in conns:
+                writer.close()
+
+    run(main())

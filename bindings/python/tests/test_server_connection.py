@@ -216,3 +216,24 @@ def test_memory_is_bounded_by_config():
     small = smtpcore.ServerConnection(input_buffer_size=1024, output_buffer_size=1024)
     big = smtpcore.ServerConnection(input_buffer_size=65536, output_buffer_size=65536)
     assert 2048 <= small.memory < big.memory
+
+
+def test_release_idle_gives_the_buffers_back_and_the_session_carries_on():
+    conn = smtpcore.ServerConnection()
+    full = conn.memory
+    events, out = drive(conn)
+    assert out.startswith(b"220")
+    freed = conn.release_idle()
+    assert freed == 514 + 768 and conn.memory == full - freed
+    assert conn.release_idle() == 0  # already released
+    conn.receive_data(b"EHLO c.exa")  # a partial line: not idle
+    assert conn.next_event() is None
+    assert conn.memory == full and conn.release_idle() == 0
+    events, out = drive(conn, b"mple\r\n")
+    assert [type(e) for e in events] == [sev.Helo] and out.startswith(b"250")
+    assert conn.release_idle() == freed
+    events, out = drive(conn, b"MAIL FROM:<a@example.com>\r\n")
+    assert [type(e) for e in events] == [sev.Mail] and out.startswith(b"250")
+    assert conn.release_idle() == freed
+    events, out = drive(conn, b"QUIT\r\n")
+    assert out.startswith(b"221") and conn.want_close

@@ -549,8 +549,21 @@ class ServerConnection(_Connection):
 
     @property
     def memory(self) -> int:
-        """Bytes of memory the C session owns."""
+        """Bytes of memory the C session owns (less its buffers while released)."""
         return int(lib.smtpcore_server_memory(self._sess()))
+
+    def release_idle(self) -> int:
+        """Gives the C session's input and output buffers back while it is idle (the last
+        :meth:`next_event` returned None, no answer pending, every byte received processed,
+        no output left): returns the bytes freed, 0 when the session is not idle or already
+        released. The session takes them back by itself at the next call that needs them
+        (smtpcore_server_release_idle())."""
+        freed = ffi.new("size_t *")
+        rc = lib.smtpcore_server_release_idle(self._sess(), freed)
+        if rc == lib.SMTPCORE_ERR_INVALID_STATE:
+            return 0
+        check(rc)
+        return int(freed[0])
 
     @property
     def proxy_header(self) -> ProxyHeader | None:

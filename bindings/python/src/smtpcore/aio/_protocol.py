@@ -9,7 +9,8 @@ while reading pauses. STARTTLS and implicit TLS use the stream runner in server.
 the same dispatcher.
 
 An idle connection holds no read buffer (one buffer serves every connection of the
-server, see ``SMTPServerProtocolRunner.read_buffer``) and one timer; the deadlines and the
+server, see ``SMTPServerProtocolRunner.read_buffer``), no engine buffers (given back after
+each read, see smtpcore_server_release_idle()) and one timer; the deadlines and the
 connection cap are in _limits.py.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 from typing import Any
 
 from .. import _proxy
-from .._ffi import lib
+from .._ffi import ffi, lib
 from ..enums import ShutdownReason
 from ..errors import SMTPCoreError
 from ..server import ServerConnection
@@ -32,6 +33,7 @@ __all__ = ["ServerProtocol"]
 log = logging.getLogger("smtpcore.aio.server")
 
 _READ_SIZE = 65536
+_release_idle = lib.smtpcore_server_release_idle
 
 
 class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
@@ -240,6 +242,9 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if inside is (clock.content_start is None):
             clock.in_message(inside, self.loop.time())
             self._arm()
+        # Quiet until the next read: the engine's buffers go back to the allocator (it
+        # refuses while anything still refers to them, and takes them back itself).
+        _release_idle(conn._c, ffi.NULL)
 
     async def _finish(self) -> None:
         result, failed = await self.wait_hook()
