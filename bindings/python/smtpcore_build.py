@@ -78,6 +78,176 @@ def _generate_version_header(root, out_dir):
         f.write(text)
 
 
+# --------------------------------------------------------------------------- client pump
+# Private helpers of the client batch (src/smtpcore/_batch.py), compiled into the extension
+# beside the engine; not engine API. Per message the batch used to cross into C about
+# fifteen times (next_event per reply, MAIL, each RCPT, DATA, body, end) and build or look
+# up a Reply object per reply from the event struct. pysc_client_pump reads events until
+# one needs the host and writes the common ones (MAIL/RCPT/DELIVERY/MESSAGE results with a
+# single-line reply) as four ints each; their replies are matched against a small cache of
+# raw reply lines, so the binding keeps one Reply object per cache slot and builds it only
+# when a reply is new. pysc_client_txn queues MAIL, every RCPT and DATA in one call.
+CLIENT_PUMP_SLOTS = 16
+CLIENT_PUMP_LINE = 128
+
+CLIENT_PUMP_CDEF = """
+typedef struct pysc_cli_cache {
+    unsigned int next;
+    unsigned int len[%d];
+    int code[%d];
+    smtpcore_enhanced enhanced[%d];
+    char raw[%d][%d];
+} pysc_cli_cache;
+long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
+                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
+                           size_t body_len, size_t *consumed);
+int pysc_client_txn(smtpcore_client *c, const char *sender,
+                    const smtpcore_mail_params *mp, const char *rcpts, size_t nrcpt,
+                    size_t *where);
+int pysc_client_body_all(smtpcore_client *c, const char *data, size_t len,
+                         size_t *consumed);
+""" % ((CLIENT_PUMP_SLOTS,) * 4 + (CLIENT_PUMP_LINE,))
+
+CLIENT_PUMP_C = r"""
+#define PYSC_CLI_SLOTS %d
+#define PYSC_CLI_LINE %d
+
+/* How pysc_client_pump stopped (low three bits of its result; records count from bit 3). */
+#define PYSC_CLI_IDLE 0   /* no event: input needed or output to write */
+#define PYSC_CLI_EVENT 1  /* *evp is an event for the host, not recorded */
+#define PYSC_CLI_FULL 2   /* recs[] is full: call again */
+#define PYSC_CLI_NEW 3    /* the last record's reply took a new slot; *evp is its event */
+#define PYSC_CLI_BODY 4   /* the body went to SEND_BODY: the last record says whether whole */
+
+typedef struct pysc_cli_cache {
+    unsigned int next;                      /* the slot the next new reply takes */
+    unsigned int len[PYSC_CLI_SLOTS];       /* 0: empty */
+    int code[PYSC_CLI_SLOTS];
+    smtpcore_enhanced enhanced[PYSC_CLI_SLOTS];
+    char raw[PYSC_CLI_SLOTS][PYSC_CLI_LINE];
+} pysc_cli_cache;
+
+/* The cache slot of a single-line, well-formed reply (*fresh: it was not there and now
+ * is), or -1 for one the binding must read from the event struct. Code and enhanced code
+ * follow from the raw line, but they are compared too, so a slot stands for one Reply. */
+static int pysc_cli_slot(pysc_cli_cache *k, const smtpcore_reply *r, int *fresh)
+{
+    size_t n = r->raw.len;
+    if (r->nlines != 1 || r->flags || n == 0 || n > PYSC_CLI_LINE)
+        return -1;
+    for (unsigned i = 0; i < PYSC_CLI_SLOTS; i++) {
+        if (k->len[i] == n && k->code[i] == r->code &&
+            k->enhanced[i].cls == r->enhanced.cls &&
+            k->enhanced[i].subject == r->enhanced.subject &&
+            k->enhanced[i].detail == r->enhanced.detail &&
+            memcmp(k->raw[i], r->raw.ptr, n) == 0) {
+            *fresh = 0;
+            return (int)i;
+        }
+    }
+    unsigned i = k->next %% PYSC_CLI_SLOTS;
+    k->next = (i + 1) %% PYSC_CLI_SLOTS;
+    k->len[i] = (unsigned)n;
+    k->code[i] = r->code;
+    k->enhanced[i] = r->enhanced;
+    memcpy(k->raw[i], r->raw.ptr, n);
+    *fresh = 1;
+    return (int)i;
+}
+
+/* The whole body and its end: 1 when both were taken, 0 when the engine took only
+ * *consumed bytes or has no room for the end yet (the binding queues the rest), or an
+ * smtpcore_error. */
+int pysc_client_body_all(smtpcore_client *c, const char *data, size_t len,
+                         size_t *consumed)
+{
+    *consumed = 0;
+    int rc = smtpcore_client_body(c, data, len, consumed);
+    if (rc < 0)
+        return rc;
+    if (*consumed < len)
+        return 0;
+    rc = smtpcore_client_body_end(c);
+    if (rc == SMTPCORE_ERR_BUFFER_FULL)
+        return 0;
+    return rc < 0 ? rc : 1;
+}
+
+/* Reads events until the session needs I/O, recs[] (cap records of four ints: type,
+ * failure, rcpt_index, cache slot) is full, or an event the host must see comes (left in
+ * *evp). A SEND_BODY gets body[0, body_len) and its end when body is not NULL (the newest
+ * transaction's, not given yet), recorded as {SEND_BODY, 1 if whole and ended, 0, -1}
+ * with *consumed the bytes taken. Returns (records << 3) | why, or an smtpcore_error. */
+long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
+                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
+                           size_t body_len, size_t *consumed)
+{
+    size_t n = 0;
+    for (;;) {
+        if (n == cap)
+            return (long long)(n << 3) | PYSC_CLI_FULL;
+        int rc = smtpcore_client_next_event(c, evp);
+        if (rc < 0)
+            return rc;
+        const smtpcore_client_event *ev = *evp;
+        int t = (int)ev->type;
+        if (t == SMTPCORE_CEV_NONE)
+            return (long long)(n << 3) | PYSC_CLI_IDLE;
+        if (t == SMTPCORE_CEV_SEND_BODY && body) {
+            rc = pysc_client_body_all(c, body, body_len, consumed);
+            if (rc < 0)
+                return rc;
+            int *rec = recs + 4 * n++;
+            rec[0] = t;
+            rec[1] = rc;
+            rec[2] = 0;
+            rec[3] = -1;
+            return (long long)(n << 3) | PYSC_CLI_BODY;
+        }
+        int plain = t == SMTPCORE_CEV_MAIL_RESULT || t == SMTPCORE_CEV_RCPT_RESULT ||
+                    t == SMTPCORE_CEV_DELIVERY_RESULT ||
+                    (t == SMTPCORE_CEV_MESSAGE_RESULT && ev->message.len == 0);
+        int fresh = 0;
+        int slot = plain && ev->rcpt_index <= (size_t)INT_MAX ? pysc_cli_slot(k, &ev->reply,
+                                                                               &fresh)
+                                                              : -1;
+        if (slot < 0)
+            return (long long)(n << 3) | PYSC_CLI_EVENT;
+        int *rec = recs + 4 * n++;
+        rec[0] = t;
+        rec[1] = (int)ev->failure;
+        rec[2] = (int)ev->rcpt_index;
+        rec[3] = slot;
+        if (fresh)
+            return (long long)(n << 3) | PYSC_CLI_NEW;
+    }
+}
+
+/* MAIL, the nrcpt recipients in rcpts (each NUL-terminated, one after the other) without
+ * parameters, and DATA. On an error *where says which call failed: 0 MAIL, 1 + i the
+ * i-th RCPT, 1 + nrcpt DATA. */
+int pysc_client_txn(smtpcore_client *c, const char *sender,
+                    const smtpcore_mail_params *mp, const char *rcpts, size_t nrcpt,
+                    size_t *where)
+{
+    *where = 0;
+    int rc = smtpcore_client_mail(c, sender, mp);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < nrcpt; i++) {
+        *where = i + 1;
+        rc = smtpcore_client_rcpt(c, rcpts, NULL);
+        if (rc < 0)
+            return rc;
+        rcpts += strlen(rcpts) + 1;
+    }
+    *where = nrcpt + 1;
+    return smtpcore_client_data(c);
+}
+
+""" % (CLIENT_PUMP_SLOTS, CLIENT_PUMP_LINE)
+
+
 def engine_sources():
     """The engine's C files, as absolute paths. setup() refuses absolute paths in its
     arguments, so setup.py adds them when build_ext runs; their objects then land under
@@ -92,10 +262,11 @@ def make_ffibuilder():
     with open(os.path.join(root, "bindings", "cdef", "smtpcore_cdef.h"), encoding="utf-8") as f:
         cdef = f.read()
     builder = FFI()
-    builder.cdef(cdef)
+    builder.cdef(cdef + CLIENT_PUMP_CDEF)
     builder.set_source(
         "smtpcore._smtpcore",
-        "#include <smtpcore/smtpcore.h>\n",
+        "#include <limits.h>\n#include <string.h>\n#include <smtpcore/smtpcore.h>\n"
+        + CLIENT_PUMP_C,
         include_dirs=[gen_include, os.path.join(root, "core", "include"),
                       os.path.join(root, "core", "src")],
         define_macros=[("BUILDING_SMTPCORE", None)],

@@ -23,7 +23,9 @@ from typing import Any, Iterable, Union
 
 from ._ffi import ffi, lib
 from .client import ClientConnection
-from .enums import BodyType, ErrorCode, Extension, Failure, failure_of, violation_of
+from .enums import (
+    _FAILURES, BodyType, ErrorCode, Extension, Failure, failure_of, violation_of,
+)
 from .errors import InvalidStateError, SMTPCoreError, check, error_for, send_error
 from .values import Reply, _slice, decode_text, encode_text
 
@@ -37,6 +39,14 @@ _T_READY = lib.SMTPCORE_CEV_READY
 _T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
 _T_CLOSED = lib.SMTPCORE_CEV_CLOSED
 _T_DELIVERY = lib.SMTPCORE_CEV_DELIVERY_RESULT
+_PUMP = lib.pysc_client_pump
+_TXN = lib.pysc_client_txn
+_BODY_ALL = lib.pysc_client_body_all
+_INVALID_STATE = int(ErrorCode.INVALID_STATE)
+_LOCAL = Failure.LOCAL
+# How pysc_client_pump stopped (smtpcore_build.py): the low three bits of its result.
+_P_IDLE, _P_EVENT, _P_FULL, _P_NEW, _P_BODY = range(5)
+_NULL = ffi.NULL
 
 @dataclass(slots=True)
 class SendResult:
@@ -218,25 +228,75 @@ class Batch:
         while self._next < len(self.jobs) and (self._body_given or not self._active):
             i = self._next
             job = self.jobs[i]
-            try:
-                self._mail(job)
-            except InvalidStateError:
-                return started
-            except SMTPCoreError as exc:  # refused before anything was sent
-                self._next += 1
-                self._local_failure(i, exc, abort=False)
-                continue
+            env = self._plain_envelope(job)
+            if env is not None:
+                # The common message (no options, ASCII data): MAIL, RCPTs, DATA in one call.
+                conn = self.conn
+                pump = conn._pump_state()
+                s = job.sender
+                rc = _TXN(conn._sess(),
+                          s.encode("utf-8", "surrogateescape") if type(s) is str
+                          else encode_text(s), self._mail_params(job), env,
+                          len(job.rcpts), pump.where)
+                if rc < 0:
+                    exc = error_for(rc)
+                    if pump.where[0] == 0:  # the MAIL
+                        if rc == _INVALID_STATE:
+                            return started
+                        self._next += 1
+                        self._local_failure(i, exc, abort=False)
+                        continue
+                    self._next += 1
+                    self._local_failure(i, exc, abort=True)
+                    started = True
+                    continue
+            else:
+                try:
+                    self._mail(job)
+                except InvalidStateError:
+                    return started
+                except SMTPCoreError as exc:  # refused before anything was sent
+                    self._next += 1
+                    self._local_failure(i, exc, abort=False)
+                    continue
+                try:
+                    self._envelope(job)
+                except SMTPCoreError as exc:
+                    self._next += 1
+                    self._local_failure(i, exc, abort=True)
+                    started = True  # its MAIL and the RSET that drops it are queued
+                    continue
             self._next += 1
-            try:
-                self._envelope(job)
-            except SMTPCoreError as exc:
-                self._local_failure(i, exc, abort=True)
-                started = True  # its MAIL and the RSET that drops it are queued
-                continue
             self._active.append(i)
             self._body_given = False
             started = True
         return started
+
+    def _plain_envelope(self, job: Job) -> bytes | None:
+        """The recipients as pysc_client_txn takes them (each NUL-terminated, one after
+        the other) when ``job`` is a common message: no options, ASCII data, no NUL in
+        an address. None: the message goes through ``_mail`` and ``_envelope``."""
+        if job.mail_options or job.rcpt_options or job.body is not None or (
+                not job.data.isascii()):
+            return None
+        rcpts = job.rcpts
+        env = b"\0".join([r.encode("utf-8", "surrogateescape") if type(r) is str
+                           else encode_text(r) for r in rcpts])
+        if env.count(b"\0") != len(rcpts) - 1 or not rcpts:
+            return None
+        return env
+
+    def _mail_params(self, job: Job) -> Any:
+        """The reused MAIL parameter struct for a common message (SIZE at most)."""
+        p = self._mp
+        if self.extensions & _SIZE:
+            p.has_size = 1
+            p.size = len(job.data)
+        else:
+            p.has_size = 0
+            p.size = 0
+        p.smtputf8 = 1 if job.smtputf8 else 0
+        return p
 
     def _mail(self, job: Job) -> None:
         exts = self.extensions
@@ -322,8 +382,7 @@ class Batch:
             # BDAT without pipelining asks again after each chunk: the body is given once.
             if not self._active or self._body_given:
                 return
-            conn.send_body(self.jobs[self._active[-1]].data)
-            conn.end_body()
+            self._give_body(self.jobs[self._active[-1]].data)
             self._body_given = True
             self.start()
         elif t == _T_DELIVERY:
@@ -353,6 +412,96 @@ class Batch:
             self.start()
         elif t == _T_ERROR or t == _T_CLOSED:
             self._fail_rest()
+
+    def _give_body(self, data: bytes) -> None:
+        """The whole body and its end; what the engine cannot take yet is queued on the
+        connection (fed as its output drains), as send_body() and end_body() do."""
+        conn = self.conn
+        if type(data) is bytes and data and not conn._body._data and not conn._end:
+            pump = conn._pump_state()
+            rc = _BODY_ALL(conn._sess(), data, len(data), pump.consumed)
+            if rc == 1:
+                return
+            if rc < 0:
+                check(rc)
+            k = int(pump.consumed[0])
+            if k < len(data):
+                conn.send_body(memoryview(data)[k:])
+        else:
+            conn.send_body(data)
+        conn.end_body()
+
+    def drain(self) -> int:
+        """Files every event the engine has for the batch, and returns the type of the
+        first one the driver must see (its struct is in ``conn._ev``; :meth:`on_event`
+        files it after the driver's part), or 0 when the engine needs I/O. The common
+        results come from pysc_client_pump as records with a cached Reply, all of one
+        read in one loop; the pump also gives the newest message its body."""
+        conn = self.conn
+        c = conn._c
+        if c is None:
+            conn._sess()
+        pump = conn._pump_state()
+        evp, cache, recs, replies = conn._evp, pump.cache, pump.recs, pump.replies
+        cap, consumed = pump.CAP, pump.consumed
+        results, jobs, active = self.results, self.jobs, self._active
+        while True:
+            body = _NULL
+            if active and not self._body_given:
+                body = jobs[active[-1]].data
+                if type(body) is not bytes or not body or conn._body._data or conn._end:
+                    body = _NULL  # on_event gives it (send_body queues behind the rest)
+            rv = _PUMP(c, evp, cache, recs, cap, body, len(body) if body else 0, consumed)
+            if rv < 0:
+                check(rv)
+            why = rv & 7
+            if rv >= 8:
+                vals = ffi.unpack(recs, (rv >> 3) * 4)
+                if why == _P_NEW:
+                    replies[vals[-1]] = Reply._from_c(evp[0].reply, conn._text)
+                it = iter(vals)
+                for t, f, k, slot in zip(it, it, it, it):
+                    if t == _T_RCPT:
+                        if active:
+                            i = active[-1]
+                            rcpts = jobs[i].rcpts
+                            if k < len(rcpts):
+                                results[i].recipients[rcpts[k]] = replies[slot]
+                    elif t == _T_MAIL:
+                        if active:
+                            results[active[-1]].mail_reply = replies[slot]
+                    elif t == _T_END:
+                        if not active:
+                            continue
+                        result = results[active.popleft()]
+                        if self.lmtp:
+                            for r, rep in result.recipients.items():
+                                if rep is not None and rep.is_success:
+                                    result.deliveries.setdefault(r, None)
+                        result.reply = replies[slot]
+                        result.failure = _FAILURES.get(f, _LOCAL)
+                        self.pending -= 1
+                    elif t == _T_BODY:  # the last record: body is what the pump gave
+                        if not f:  # not all of it, or no room for its end yet: queued
+                            k = int(consumed[0])
+                            if k < len(body):
+                                conn.send_body(memoryview(body)[k:])
+                            conn.end_body()
+                        self._body_given = True
+                        self.start()
+                    elif active:  # _T_DELIVERY: the oldest transaction's
+                        i = active[0]
+                        rcpts = jobs[i].rcpts
+                        if k < len(rcpts):
+                            results[i].deliveries[rcpts[k]] = replies[slot]
+            if why == _P_EVENT:
+                ev = conn._ev = evp[0]
+                return int(ev.type)
+            if why == _P_IDLE:
+                if conn._in._data or conn._eof == 1:
+                    return conn._next_raw()  # queued input or the end of it first
+                conn._ev = evp[0]
+                return 0
 
     def _fail_rest(self) -> None:
         """The conversation ended: every message without a result fails with the event's

@@ -291,16 +291,17 @@ class ClientDriver:
     def _run(self, jobs: list[Job]) -> Op[list[SendResult]]:
         """Drives a :class:`Batch` (one transaction after the other). The hot path of
         both clients: the wait of :meth:`_next` is written out here (no generator per
-        wait), and events are raw types from the C struct, no event objects."""
+        wait); the batch files the common events itself (:meth:`Batch.drain`) and
+        returns the others as raw types from the C struct, no event objects."""
         conn = self._conn
         assert conn is not None
         batch = Batch(conn, jobs, self._mp, int(self.caps.extensions), self.allow_8bit)
         batch.start()
-        next_raw = conn._next_raw
+        drain = batch.drain
         on_event = batch.on_event
         idled = False
         while batch.pending:
-            t = next_raw()
+            t = drain()
             if not t:
                 # Write everything (a large body reaches the engine while the output
                 # drains), let the batch queue the next message behind the last "."

@@ -203,6 +203,22 @@ def _set_str(keep: list[Any], target: Any, value: str | bytes | None) -> None:
     target.len = len(b)
 
 
+class _Pump:
+    """What the batch's C helpers (smtpcore_build.py: pysc_client_pump, _txn, _body_all)
+    keep per session: the cache of raw reply lines with the Reply object of each slot,
+    the record array and the out-parameters, allocated once."""
+
+    __slots__ = ("cache", "replies", "recs", "where", "consumed")
+    CAP = 32  # records per call: a read's worth of replies for several messages
+
+    def __init__(self) -> None:
+        self.cache = ffi.new("pysc_cli_cache *")
+        self.replies: list[Reply | None] = [None] * len(self.cache.len)
+        self.recs = ffi.new("int[]", 4 * self.CAP)
+        self.where = ffi.new("size_t *")
+        self.consumed = ffi.new("size_t *")
+
+
 class ClientConnection(_Connection):
     """One client session (one per connection to a server).
 
@@ -210,7 +226,7 @@ class ClientConnection(_Connection):
     auth_user/auth_password); ``None`` keeps the engine default.
     """
 
-    __slots__ = ("_body", "_end", "_text", "_replies", "lmtp")
+    __slots__ = ("_body", "_end", "_text", "_replies", "lmtp", "_pump")
     _C_RECEIVE = lib.smtpcore_client_receive
     _C_RECEIVE_EOF = lib.smtpcore_client_receive_eof
     _C_NEXT_EVENT = lib.smtpcore_client_next_event
@@ -275,6 +291,13 @@ class ClientConnection(_Connection):
         # Replies are immutable and servers repeat the same few ("250 2.1.5 Ok"): one
         # object per distinct single-line reply, bounded.
         self._replies: dict[bytes, Reply] = {}
+        self._pump: _Pump | None = None  # the batch's, made at its first use
+
+    def _pump_state(self) -> _Pump:
+        """The state of pysc_client_pump for this session (see :class:`_Pump`)."""
+        if self._pump is None:
+            self._pump = _Pump()
+        return self._pump
 
     # -- events
     def next_event(self) -> ClientEvent | None:
