@@ -101,8 +101,8 @@ typedef struct pysc_cli_cache {
 long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
                            pysc_cli_cache *k, int *recs, size_t cap, const char *body,
                            size_t body_len, size_t *consumed);
-int pysc_client_txn(smtpcore_client *c, const char *sender,
-                    const smtpcore_mail_params *mp, const char *rcpts, size_t nrcpt,
+int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params *mp,
+                    long long size, int smtputf8, const char *rcpts, size_t nrcpt,
                     size_t *where);
 int pysc_client_body_all(smtpcore_client *c, const char *data, size_t len,
                          size_t *consumed);
@@ -223,14 +223,18 @@ long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp
     }
 }
 
-/* MAIL, the nrcpt recipients in rcpts (each NUL-terminated, one after the other) without
- * parameters, and DATA. On an error *where says which call failed: 0 MAIL, 1 + i the
- * i-th RCPT, 1 + nrcpt DATA. */
-int pysc_client_txn(smtpcore_client *c, const char *sender,
-                    const smtpcore_mail_params *mp, const char *rcpts, size_t nrcpt,
+/* MAIL with SIZE=size (none when negative) and SMTPUTF8 as given in the caller's
+ * reused parameter struct mp (initialised, otherwise empty), the nrcpt recipients in
+ * rcpts (each NUL-terminated, one after the other) without parameters, and DATA. On an
+ * error *where says which call failed: 0 MAIL, 1 + i the i-th RCPT, 1 + nrcpt DATA. */
+int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params *mp,
+                    long long size, int smtputf8, const char *rcpts, size_t nrcpt,
                     size_t *where)
 {
     *where = 0;
+    mp->has_size = size >= 0;
+    mp->size = size >= 0 ? (uint64_t)size : 0;
+    mp->smtputf8 = smtputf8 != 0;
     int rc = smtpcore_client_mail(c, sender, mp);
     if (rc < 0)
         return rc;

@@ -218,6 +218,9 @@ class Batch:
         self._active: deque[int] = deque()
         self._body_given = False     # the newest active job has its body
         self.pending = len(jobs)     # jobs without a final result (0: done)
+        self._pump = conn._pump_state()
+        self._env_of: list[str] | None = None  # the recipients _env holds
+        self._env = b""
 
     # -- starting transactions
     def start(self) -> bool:
@@ -231,16 +234,15 @@ class Batch:
             env = self._plain_envelope(job)
             if env is not None:
                 # The common message (no options, ASCII data): MAIL, RCPTs, DATA in one call.
-                conn = self.conn
-                pump = conn._pump_state()
                 s = job.sender
-                rc = _TXN(conn._sess(),
+                rc = _TXN(self.conn._sess(),
                           s.encode("utf-8", "surrogateescape") if type(s) is str
-                          else encode_text(s), self._mail_params(job), env,
-                          len(job.rcpts), pump.where)
+                          else encode_text(s), self._mp,
+                          len(job.data) if self.extensions & _SIZE else -1,
+                          job.smtputf8, env, len(job.rcpts), self._pump.where)
                 if rc < 0:
                     exc = error_for(rc)
-                    if pump.where[0] == 0:  # the MAIL
+                    if self._pump.where[0] == 0:  # the MAIL
                         if rc == _INVALID_STATE:
                             return started
                         self._next += 1
@@ -280,23 +282,15 @@ class Batch:
                 not job.data.isascii()):
             return None
         rcpts = job.rcpts
+        if rcpts == self._env_of:
+            return self._env  # the same recipients as the last message (a list, mass mail)
         env = b"\0".join([r.encode("utf-8", "surrogateescape") if type(r) is str
                            else encode_text(r) for r in rcpts])
         if env.count(b"\0") != len(rcpts) - 1 or not rcpts:
             return None
+        self._env_of = list(rcpts)
+        self._env = env
         return env
-
-    def _mail_params(self, job: Job) -> Any:
-        """The reused MAIL parameter struct for a common message (SIZE at most)."""
-        p = self._mp
-        if self.extensions & _SIZE:
-            p.has_size = 1
-            p.size = len(job.data)
-        else:
-            p.has_size = 0
-            p.size = 0
-        p.smtputf8 = 1 if job.smtputf8 else 0
-        return p
 
     def _mail(self, job: Job) -> None:
         exts = self.extensions
@@ -418,7 +412,7 @@ class Batch:
         connection (fed as its output drains), as send_body() and end_body() do."""
         conn = self.conn
         if type(data) is bytes and data and not conn._body._data and not conn._end:
-            pump = conn._pump_state()
+            pump = self._pump
             rc = _BODY_ALL(conn._sess(), data, len(data), pump.consumed)
             if rc == 1:
                 return
@@ -441,7 +435,7 @@ class Batch:
         c = conn._c
         if c is None:
             conn._sess()
-        pump = conn._pump_state()
+        pump = self._pump
         evp, cache, recs, replies = conn._evp, pump.cache, pump.recs, pump.replies
         cap, consumed = pump.CAP, pump.consumed
         results, jobs, active = self.results, self.jobs, self._active

@@ -54,6 +54,7 @@ _T_REPLY = lib.SMTPCORE_CEV_REPLY
 _T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
 _T_CLOSED = lib.SMTPCORE_CEV_CLOSED
 _T_XCLIENT = lib.SMTPCORE_CEV_XCLIENT_RESULT
+_OUT_LIMIT = 1 << 18  # data_to_send's default limit
 _POLICY = {None: TlsPolicy.OPPORTUNISTIC, True: TlsPolicy.REQUIRED, False: TlsPolicy.NEVER}
 
 
@@ -309,6 +310,8 @@ class ClientDriver:
                 out = conn.data_to_send()
                 while out:
                     yield WRITE, out
+                    if len(out) < _OUT_LIMIT and not conn._end and not conn._body._data:
+                        break  # data_to_send took all there was: nothing more to write
                     out = conn.data_to_send()
                 if not idled:
                     idled = True
