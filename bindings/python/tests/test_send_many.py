@@ -163,3 +163,61 @@ def test_send_many_empty_and_invalid_items():
     assert asyncio.run(aio.SMTPClient("127.0.0.1", 1).send_many([])) == []
     with pytest.raises(ValueError):
         smtpcore.SMTPClient("127.0.0.1", 1).send_many([(A, [], b"x")])
+
+
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_every_reply_is_its_own_past_the_reply_cache(kind):
+    """The batch keeps one Reply per distinct reply line in a small cache (16 slots):
+    with more distinct replies than slots, multi-line replies (never cached) between
+    them and a refusal, each result still has exactly the replies the server sent it."""
+    n = 40
+    script = [b"250-test\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n",
+              b"250 2.1.0 sender 0\r\n250 2.1.5 rcpt 0\r\n354 go\r\n"]
+    for i in range(n):
+        final = (b"250-2.0.0 queued\r\n250 2.0.0 as %d\r\n" % i if i % 7 == 3
+                 else b"250 2.0.0 queued as %d\r\n" % i)
+        if i == 11:
+            final = b"550 5.7.1 refused %d\r\n" % i
+        if i + 1 < n:
+            # Replies that repeat (sender) and replies that do not (rcpt).
+            final += b"250 2.1.0 sender %d\r\n250 2.1.5 rcpt %d\r\n354 go\r\n" % (
+                (i + 1) % 3, i + 1)
+        script.append(final)
+    script.append(b"221 bye\r\n")
+    items = [(A, [B], b"m%d\n" % i) for i in range(n)]
+    with ScriptedServer(script) as srv:
+        results = send_many(kind, srv.port, items)
+    for i, r in enumerate(results):
+        assert r.mail_reply.text == "2.1.0 sender %d" % (i % 3)
+        assert r.mail_reply.enhanced == "2.1.0"
+        assert r.recipients[B].text == "2.1.5 rcpt %d" % i
+        if i == 11:
+            assert r.failure == smtpcore.Failure.PERMANENT and r.reply.code == 550
+            assert r.reply.text == "5.7.1 refused 11"
+        elif i % 7 == 3:
+            assert r.ok and r.reply.lines == ("2.0.0 queued", "2.0.0 as %d" % i)
+        else:
+            assert r.ok and r.reply.text == "2.0.0 queued as %d" % i
+            assert r.reply.raw == b"250 2.0.0 queued as %d\r\n" % i
+
+
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_send_many_large_bodies_and_local_refusals(kind):
+    """Bodies larger than the engine's output buffer (what it cannot take at once is
+    queued and fed as the output drains), a sender and a recipient the engine refuses
+    locally between them, and the same recipient list repeated: every message arrives
+    whole, the refused ones fail locally, the rest are untouched."""
+    collector = Collector()
+    big = b"".join(b"line %06d " % i + b"y" * 70 + b"\n" for i in range(4000))
+    rcpts = [B, C]
+    items = [(A, rcpts, big), ("bad sender", rcpts, b"x\n"), (A, rcpts, b"small\n"),
+             (A, [B, "bad address"], b"x\n"), (A, rcpts, big + b"end\n"), (A, rcpts, b"last\n")]
+    with aio.Controller(collector) as ctl:
+        results = send_many(kind, ctl.port, items)
+    assert [r.ok for r in results] == [True, False, True, False, True, True]
+    assert results[1].failure == results[3].failure == smtpcore.Failure.LOCAL
+    assert results[1].message and results[3].message
+    assert [m.content for m in collector.messages] == [
+        big.replace(b"\n", b"\r\n"), b"small\r\n", (big + b"end\n").replace(b"\n", b"\r\n"),
+        b"last\r\n"]
+    assert all(m.rcpt_tos == rcpts for m in collector.messages)
