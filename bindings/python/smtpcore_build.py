@@ -259,6 +259,204 @@ def engine_sources():
     return sorted(glob.glob(os.path.join(source_dir(), "core", "src", "*.c")))
 
 
+# --------------------------------------------------------------------------- server pump
+# A private helper of the asyncio server (aio/_dispatch.py), compiled into the extension
+# beside the engine; not engine API. One call per read does what took the Python loop
+# about 25 crossings into C: receive, next_event until the engine needs input or an
+# event the host must see, accepting the events Python has no hook for and copying them
+# (with their slices) into records, and draining the output. The records' slices point
+# into the area's own arena, not the session's input: an event's slices are only valid
+# until the next next_event call (server.h), so they are copied before it.
+SERVER_PUMP_RECS = 32
+SERVER_PUMP_ARENA = 65536
+SERVER_PUMP_OUT = 16384
+
+SERVER_PUMP_CDEF = """
+typedef struct pysc_srv_area {
+    size_t in_used;
+    size_t nrecs;
+    size_t out_len;
+    smtpcore_server_event recs[%d];
+    char arena[%d];
+    char out[%d];
+} pysc_srv_area;
+long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int keep,
+                           pysc_srv_area *a, const smtpcore_server_event **evp,
+                           const char *in, size_t in_len);
+""" % (SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
+
+SERVER_PUMP_C = r"""
+#define PYSC_SRV_RECS %d
+#define PYSC_SRV_ARENA %d
+#define PYSC_SRV_OUT %d
+
+/* What the pump returns (>= 0; < 0 is an smtpcore_error), packed so that the binding
+ * reads one integer instead of three struct fields: why it stopped and the session's
+ * state then in the low bits, nrecs from bit 8, out_len from bit 16. */
+#define PYSC_SRV_IDLE 0        /* needs input: no event, no output left */
+#define PYSC_SRV_EVENT 1       /* *evp is an event for the host (not in the mask) */
+#define PYSC_SRV_FULL 2        /* the output area is full: take it and call again */
+#define PYSC_SRV_IN_MESSAGE 4  /* smtpcore_server_in_message() at IDLE */
+#define PYSC_SRV_WANT_CLOSE 8  /* smtpcore_server_want_close() at IDLE */
+#define PYSC_SRV_LEFT 16       /* the session did not take all of in[]: see in_used */
+
+typedef struct pysc_srv_area {
+    size_t in_used;  /* bytes of in[] the session took */
+    size_t nrecs;    /* events recorded in recs[] */
+    size_t out_len;  /* output bytes in out[] */
+    smtpcore_server_event recs[PYSC_SRV_RECS];
+    char arena[PYSC_SRV_ARENA];
+    char out[PYSC_SRV_OUT];
+} pysc_srv_area;
+
+/* Copies a slice into the arena (NULL stays NULL: the binding tells absent from empty). */
+static smtpcore_str pysc_srv_keep(pysc_srv_area *a, size_t *used, smtpcore_str v)
+{
+    smtpcore_str r = {NULL, 0};
+    if (v.ptr) {
+        r.ptr = a->arena + *used;
+        r.len = v.len;
+        if (v.len)
+            memcpy(a->arena + *used, v.ptr, v.len);
+        *used += v.len;
+    }
+    return r;
+}
+
+/* Takes ev: records it when its type is in keep, and accepts it when it awaits an
+ * answer. 0 when recs[] or the arena has no room for it, and then nothing is done: the
+ * host reads the event itself. */
+static int pysc_srv_take(smtpcore_server *s, pysc_srv_area *a, size_t *used, unsigned int keep,
+                     const smtpcore_server_event *ev, int *rc)
+{
+    int t = ev->type;
+    *rc = SMTPCORE_OK;
+    if (!(keep & (1u << t))) {
+        if (ev->answer_required)
+            *rc = smtpcore_server_accept(s);
+        return 1;
+    }
+    int addr = t == SMTPCORE_SEV_MAIL || t == SMTPCORE_SEV_RCPT || t == SMTPCORE_SEV_HELO;
+    size_t need = addr ? ev->address.len : 0;
+    if (t == SMTPCORE_SEV_MAIL)
+        need += ev->mail.envid.len + ev->mail.auth.len;
+    else if (t == SMTPCORE_SEV_RCPT)
+        need += ev->rcpt.orcpt.len;
+    else if (t == SMTPCORE_SEV_BODY)
+        need = ev->data.len;
+    if (a->nrecs == PYSC_SRV_RECS || need > PYSC_SRV_ARENA - *used)
+        return 0;
+    if (ev->answer_required)
+        *rc = smtpcore_server_accept(s);
+    smtpcore_server_event *r = &a->recs[a->nrecs++];
+    *r = *ev;
+    /* Only the slices the binding reads for these types survive, as copies. */
+    smtpcore_str none = {NULL, 0};
+    r->line = none;
+    r->message = none;
+    r->address = addr ? pysc_srv_keep(a, used, ev->address) : none;
+    /* A MAIL or RCPT record's reply_code (the engine sets it only on refusals, which are
+     * not MAIL or RCPT events) says whether it has ESMTP parameters: most have none, and
+     * the binding then skips reading them. */
+    if (t == SMTPCORE_SEV_MAIL) {
+        const smtpcore_mail_params *m = &ev->mail;
+        r->reply_code = m->has_size || m->body || m->smtputf8 || m->ret || m->envid.ptr ||
+                        m->auth.ptr;
+        r->mail.envid = pysc_srv_keep(a, used, ev->mail.envid);
+        r->mail.auth = pysc_srv_keep(a, used, ev->mail.auth);
+    } else if (t == SMTPCORE_SEV_RCPT) {
+        r->reply_code = ev->rcpt.notify || ev->rcpt.orcpt.ptr;
+        r->rcpt.orcpt = pysc_srv_keep(a, used, ev->rcpt.orcpt);
+    } else if (t == SMTPCORE_SEV_BODY) {
+        r->data = pysc_srv_keep(a, used, ev->data);
+    }
+    return 1;
+}
+
+/* Offers in[*taken, in_len) to the session; the bytes it takes are counted in *taken
+ * (all of them once the session is over: input after it is void). */
+static int pysc_srv_offer(smtpcore_server *s, const char *in, size_t in_len, size_t *taken)
+{
+    size_t k = 0;
+    int rc = smtpcore_server_receive(s, in + *taken, in_len - *taken, &k);
+    if (rc == SMTPCORE_ERR_CLOSED) {
+        k = in_len - *taken;
+        rc = SMTPCORE_OK;
+    }
+    *taken += k;
+    return rc < 0 ? rc : (int)(k != 0);
+}
+
+static long long pysc_srv_done(const pysc_srv_area *a, long long st, size_t in_len)
+{
+    return st | (a->in_used < in_len ? PYSC_SRV_LEFT : 0) | ((long long)a->nrecs << 8) |
+           ((long long)a->out_len << 16);
+}
+
+/* Offers in[0, in_len) (a->in_used: what the session took; the host keeps the rest),
+ * then reads events until the session needs input, the output area is full, or an
+ * event whose type is not in mask (bit 1 << type) comes: that one is left in *evp,
+ * unanswered, for the host. Events of the mask are accepted when they await an answer,
+ * and recorded in a->recs when their type is in keep too (the ones the host reads).
+ * Output is moved to a->out. */
+long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int keep,
+                           pysc_srv_area *a, const smtpcore_server_event **evp,
+                           const char *in, size_t in_len)
+{
+    size_t used = 0, taken = 0;
+    int rc = SMTPCORE_OK;
+    a->in_used = a->nrecs = a->out_len = 0;
+    if (in_len) {
+        rc = pysc_srv_offer(s, in, in_len, &taken);
+        a->in_used = taken;
+        if (rc < 0)
+            return rc;
+    }
+    for (;;) {
+        rc = smtpcore_server_next_event(s, evp);
+        if (rc < 0)
+            return rc;
+        const smtpcore_server_event *ev = *evp;
+        if (ev->type == SMTPCORE_SEV_NONE) {
+            const char *p;
+            size_t n = smtpcore_server_output(s, &p);
+            if (n) {
+                size_t room = PYSC_SRV_OUT - a->out_len;
+                if (n > room)
+                    n = room;
+                memcpy(a->out + a->out_len, p, n);
+                a->out_len += n;
+                rc = smtpcore_server_consume(s, n);
+                if (rc < 0)
+                    return rc;
+                if (a->out_len == PYSC_SRV_OUT)
+                    return pysc_srv_done(a, PYSC_SRV_FULL, in_len);
+                continue;
+            }
+            if (taken < in_len) {
+                /* The session may have room again: offer the rest. */
+                rc = pysc_srv_offer(s, in, in_len, &taken);
+                a->in_used = taken;
+                if (rc < 0)
+                    return rc;
+                if (rc)
+                    continue;
+            }
+            return pysc_srv_done(a, PYSC_SRV_IDLE
+                                    | (smtpcore_server_in_message(s) ? PYSC_SRV_IN_MESSAGE : 0)
+                                    | (smtpcore_server_want_close(s) ? PYSC_SRV_WANT_CLOSE : 0),
+                             in_len);
+        }
+        if ((unsigned)ev->type >= 32 || !(mask & (1u << ev->type)) ||
+            !pysc_srv_take(s, a, &used, keep, ev, &rc))
+            return pysc_srv_done(a, PYSC_SRV_EVENT, in_len);
+        if (rc < 0)
+            return rc;
+    }
+}
+""" % (SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
+
+
 def make_ffibuilder():
     root = source_dir()
     gen_include = os.path.join(build_dir(), "gen-include")
@@ -266,11 +464,11 @@ def make_ffibuilder():
     with open(os.path.join(root, "bindings", "cdef", "smtpcore_cdef.h"), encoding="utf-8") as f:
         cdef = f.read()
     builder = FFI()
-    builder.cdef(cdef + CLIENT_PUMP_CDEF)
+    builder.cdef(cdef + CLIENT_PUMP_CDEF + SERVER_PUMP_CDEF)
     builder.set_source(
         "smtpcore._smtpcore",
         "#include <limits.h>\n#include <string.h>\n#include <smtpcore/smtpcore.h>\n"
-        + CLIENT_PUMP_C,
+        + CLIENT_PUMP_C + SERVER_PUMP_C,
         include_dirs=[gen_include, os.path.join(root, "core", "include"),
                       os.path.join(root, "core", "src")],
         define_macros=[("BUILDING_SMTPCORE", None)],

@@ -9,6 +9,11 @@ plaintext BufferedProtocol (_protocol.py) and the stream runner for TLS listener
 Events are read from the engine's C struct without building event objects; hooks the
 handler does not override are not called at all (the engine's default reply is given);
 a hook coroutine runs inline and is handed to the runner only when it really suspends.
+One C call per read (``pysc_server_pump``, a helper compiled into the extension beside
+the engine, see smtpcore_build.py) feeds the bytes, answers the events no hook is
+waiting for, records the ones whose content the envelope needs (with copies of their
+slices) and collects the output; Python then applies the records and handles the one
+event the pump stopped at, the same way as ever.
 """
 from __future__ import annotations
 
@@ -19,13 +24,16 @@ from .. import _proxy
 from .. import server as sev
 from .._ffi import ffi, lib
 from ..enums import AuthMech
-from ..errors import SMTPCoreError
+from ..errors import SMTPCoreError, check
 from ..server import ServerConnection
-from ..values import MailParams, RcptParams, _slice, decode_text
+from ..values import (
+    _NO_MAIL_PARAMS, _NO_RCPT_PARAMS, MailParams, RcptParams, _slice, decode_text,
+)
 from ._handler import Envelope, Session, answer
 from ._limits import Clock
 
-__all__ = ["Dispatcher", "IDLE", "SUSPENDED", "STARTTLS"]
+__all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
+           "P_WANT_CLOSE"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -49,6 +57,39 @@ _STARTTLS = lib.SMTPCORE_SEV_STARTTLS
 _PROTOCOL_ERROR = lib.SMTPCORE_SEV_PROTOCOL_ERROR
 _PROXY = lib.SMTPCORE_SEV_PROXY
 _XCLIENT = lib.SMTPCORE_SEV_XCLIENT
+
+_PUMP = lib.pysc_server_pump
+# What the pump returns (smtpcore_build.py): an event for the host is in the session's
+# event struct; the output area is full (call again); the session's state at idle.
+_P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
+# Events the pump may take without the handler: informative, or answered by default.
+_ALWAYS_AUTO = ((1 << _RSET) | (1 << _ABORTED) | (1 << lib.SMTPCORE_SEV_NOOP)
+                | (1 << lib.SMTPCORE_SEV_QUIT) | (1 << lib.SMTPCORE_SEV_CLOSE)
+                | (1 << lib.SMTPCORE_SEV_EXPN) | (1 << lib.SMTPCORE_SEV_HELP))
+# An event type the pump may also take when the handler does not override its hook.
+_HOOK_AUTO = {"handle_connect": _CONNECT, "handle_helo": _HELO, "handle_mail": _MAIL,
+              "handle_rcpt": _RCPT, "handle_data": _DATA, "handle_body": _BODY,
+              "handle_vrfy": _VRFY}
+# The ones of those that _records() reads; the others are only answered.
+_KEEP = sum(1 << t for t in (_BODY, _RCPT, _MAIL, _DATA, _RSET, _ABORTED, _HELO))
+
+
+class PumpArea:
+    """The pump's records and output area (one per server: run() empties it before it
+    returns, so connections take turns) and the event types it may take itself."""
+
+    __slots__ = ("area", "recs", "out", "mask", "keep")
+
+    def __init__(self, hooks: dict[str, Any]) -> None:
+        self.area = ffi.new("pysc_srv_area *")
+        self.recs = self.area.recs
+        self.out = ffi.buffer(self.area.out)
+        mask = _ALWAYS_AUTO
+        for name, t in _HOOK_AUTO.items():
+            if hooks[name] is None:
+                mask |= 1 << t
+        self.mask = mask
+        self.keep = mask & _KEEP
 
 
 class _Resume:
@@ -90,7 +131,7 @@ class Dispatcher:
 
     # The protocol subclass adds its own slots; these are the dispatcher's state.
     __slots__ = ("handler", "hooks", "limits", "conn", "session", "env", "end_rcpts", "body",
-                 "pending", "clock", "lmtp", "auth_seen", "suspended")
+                 "pending", "clock", "lmtp", "auth_seen", "suspended", "pump", "state")
 
     def __init__(self, runner: Any) -> None:
         self.handler = runner.handler
@@ -106,6 +147,8 @@ class Dispatcher:
         self.lmtp = False
         self.auth_seen = 0  # failed AUTHs counted for the address (limits)
         self.suspended: tuple[_Resume, type, Callable[[bool], None] | None, bool] | None = None
+        self.pump: PumpArea = runner.pump_area()
+        self.state = 0  # the pump's P_* bits when run() last returned IDLE
 
     def start(self, conn: ServerConnection, session: Session, now: float) -> None:
         self.conn = conn
@@ -188,6 +231,9 @@ class Dispatcher:
         conn = self.conn
         assert conn is not None
         try:
+            if result is None or result is True:  # answer()'s first case, without the call
+                conn.accept()
+                return True
             return answer(conn, kind, result, self.end_rcpts if kind is sev.MessageEnd else None)
         except (SMTPCoreError, ValueError, TypeError):
             log.exception("invalid handler result %r for %s", result, kind.__name__)
@@ -195,20 +241,93 @@ class Dispatcher:
             return False
 
     # ---------------------------------------------------------------- the event loop
-    def run(self, now: float) -> int:
+    def _records(self, recs: Any, n: int) -> None:
+        """Applies the events the pump took itself (and answered, when they awaited an
+        answer) to the envelope and body, as the event loop below would have. A MAIL or
+        RCPT record's reply_code says whether it has ESMTP parameters (see the pump)."""
+        for i in range(n):
+            ev = recs[i]
+            t = ev.type
+            if t == _BODY:
+                d = ev.data
+                self.clock.content_bytes += d.len  # type: ignore[union-attr]
+                self.body += ffi.buffer(d.ptr, d.len)
+            elif t == _RCPT:
+                env = self.env
+                a = ev.address
+                env.rcpt_tos.append(ffi.buffer(a.ptr, a.len)[:].decode("utf-8",
+                                                                       "surrogateescape"))
+                env.rcpt_params.append(RcptParams._from_c(ev.rcpt) if ev.reply_code
+                                       else _NO_RCPT_PARAMS)
+            elif t == _MAIL:
+                a = ev.address
+                self.env = Envelope(ffi.buffer(a.ptr, a.len)[:].decode("utf-8",
+                                                                       "surrogateescape"),
+                                    MailParams._from_c(ev.mail) if ev.reply_code
+                                    else _NO_MAIL_PARAMS)
+                self.body.clear()
+            elif t == _DATA:
+                self.body.clear()
+            elif t == _RSET or t == _ABORTED:
+                self.new_transaction()
+            elif t == _HELO:
+                session = self.session
+                session.host_name = decode_text(_slice(ev.address))
+                session.esmtp = bool(ev.esmtp)
+                self.env = Envelope()
+
+    def run(self, now: float, inp: Any = None, view: memoryview | None = None,
+            n: int = 0) -> int:
         """Handles the engine's events until it needs input (IDLE), a hook suspended
         (SUSPENDED) or STARTTLS was accepted (STARTTLS); the output goes to
-        :attr:`pending`. ``now`` is the loop's time (the clock's command deadline)."""
+        :attr:`pending`. ``now`` is the loop's time (the clock's command deadline).
+        ``inp``/``view``/``n``: bytes just read into a buffer (a cffi pointer and a
+        memoryview of it) that the engine gets first; what it cannot take is kept."""
         conn = self.conn
         assert conn is not None
+        c = conn._c
+        if c is None:
+            conn._sess()  # raises: the session was closed
         hooks = self.hooks
         session = self.session
         pending = self.pending
         clock = self.clock
         assert clock is not None
+        pump = self.pump
+        area, mask, keep = pump.area, pump.mask, pump.keep
+        evp = conn._evp
+        if inp is None:
+            inp = ffi.NULL
         while True:
-            t = conn._next_raw()
-            ev = conn._ev  # the session's event, read after the call that set it
+            st = _PUMP(c, mask, keep, area, evp, inp, n)
+            if st < 0:
+                check(st)
+            if st & _P_LEFT:
+                assert view is not None
+                conn._in.append(view[area.in_used:n])
+            n = 0
+            if st & 0xff00:
+                self._records(pump.recs, (st >> 8) & 0xff)
+            if st >= 0x10000:
+                # A reply: the command it answers was complete, the next one's time
+                # starts (the deadline of one command line, see _limits.py).
+                clock.command_start = now  # Clock.command_done, inlined (hot)
+                pending.append(pump.out[0:st >> 16])
+            if not st & _P_EVENT:
+                if st & _P_FULL:
+                    continue
+                # Idle: input the engine could not take before, then the end of input.
+                if conn._in._data and conn._in.feed(conn._offer):
+                    continue
+                if conn._deliver_eof():
+                    continue
+                self.state = st
+                if self.limits.auth_failure_limit:
+                    self.auth_seen = self.limits.sync_auth_failures(
+                        session, conn.auth_failures, self.auth_seen)
+                return IDLE
+            ev = conn._ev = evp[0]  # an event for the handler (or one the pump had no room for)
+            t = ev.type
             if t == _BODY:
                 d = ev.data
                 clock.content_bytes += d.len  # Clock.content, inlined (hot)
@@ -287,20 +406,6 @@ class Dispatcher:
                 if not self._call(hook(session, self.env), sev.Data, None):
                     return SUSPENDED
                 continue
-            if t == 0:
-                out = conn._take_output()
-                if out:
-                    # A reply: the command it answers was complete, the next one's time
-                    # starts (the deadline of one command line, see _limits.py).
-                    clock.command_start = now  # Clock.command_done, inlined (hot)
-                    # Draining may let the engine go on with queued input: keep going and
-                    # leave everything for one write when it is really idle.
-                    pending.append(out)
-                    continue
-                if self.limits.auth_failure_limit:
-                    self.auth_seen = self.limits.sync_auth_failures(
-                        session, conn.auth_failures, self.auth_seen)
-                return IDLE
             if t == _ABORTED or t == _RSET:
                 self.new_transaction()
                 continue

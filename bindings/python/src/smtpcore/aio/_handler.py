@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 from .. import server as sev
 from ..enums import AuthMech
 from ..server import ServerConnection
-from ..values import MailParams, RcptParams
+from ..values import _NO_MAIL_PARAMS, MailParams, RcptParams
 from ._common import CloseReply, Response, parse_response
 
 __all__ = ["Session", "Envelope", "Handler", "Result", "MessageResult", "answer", "HOOKS",
@@ -55,7 +55,8 @@ class Envelope:
 
     mail_from: str | None = None
     """Reverse path without <> ("" for the null sender)."""
-    mail_params: MailParams = field(default_factory=MailParams)
+    # One shared MailParams() (frozen): a new envelope per message builds no new one.
+    mail_params: MailParams = _NO_MAIL_PARAMS
     rcpt_tos: list[str] = field(default_factory=list)
     """Accepted recipients, in order."""
     rcpt_params: list[RcptParams] = field(default_factory=list)
@@ -151,6 +152,11 @@ class CallableHandler(Handler):
 
     def __init__(self, fn: Callable[[Envelope], Any]) -> None:
         self._fn = fn
+        if inspect.iscoroutinefunction(fn):
+            # Its coroutine is the hook's: no second coroutine around it per message.
+            def direct(session: Session, envelope: Envelope) -> Any:
+                return fn(envelope)
+            self.handle_message = direct  # type: ignore[assignment]
 
     async def handle_message(self, session: Session, envelope: Envelope) -> MessageResult:
         r = self._fn(envelope)

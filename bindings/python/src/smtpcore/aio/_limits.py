@@ -34,7 +34,7 @@ class ServerLimits:
 
     __slots__ = ("timeout", "command_timeout", "content_timeout", "min_content_rate",
                  "max_connections", "auth_failure_delay", "auth_failure_limit",
-                 "auth_failure_window", "active", "_failures")
+                 "auth_failure_window", "active", "_failures", "uniform")
 
     def __init__(self, *, timeout: float | None, command_timeout: float | None,
                  content_timeout: float | None, min_content_rate: int,
@@ -55,6 +55,10 @@ class ServerLimits:
         self.command_timeout = timeout if command_timeout is None else command_timeout
         self.content_timeout = timeout if content_timeout is None else content_timeout
         self.min_content_rate = min_content_rate
+        # One deadline for all three: a deadline then only ever moves later, so a timer
+        # armed for the earliest one is never late (it re-arms for the rest when it
+        # fires), and the runner need not look again each time a message starts or ends.
+        self.uniform = self.command_timeout == self.content_timeout == timeout
         self.max_connections = max_connections
         self.auth_failure_delay = auth_failure_delay
         self.auth_failure_limit = auth_failure_limit

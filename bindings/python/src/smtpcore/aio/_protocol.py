@@ -24,7 +24,7 @@ from .._ffi import ffi, lib
 from ..enums import ShutdownReason
 from ..errors import SMTPCoreError
 from ..server import ServerConnection
-from ._dispatch import IDLE, SUSPENDED, Dispatcher
+from ._dispatch import IDLE, P_IN_MESSAGE, P_WANT_CLOSE, SUSPENDED, Dispatcher
 from ._handler import Session
 from ._limits import BUSY_REPLY
 
@@ -90,15 +90,19 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.done:
             return
-        self.clock.last_read = self.loop.time()  # type: ignore[union-attr]  # Clock.read
+        now = self.clock.last_read = self.loop.time()  # type: ignore[union-attr]  # Clock.read
+        conn = self.conn
+        if not self.busy and conn._c is not None and not conn._in._data:  # type: ignore[union-attr]
+            self._process(now, nbytes)  # the engine gets the bytes straight from the buffer
+            return
         try:
-            self.conn._receive_into(self.cbuf, self.view, nbytes)  # type: ignore[union-attr]
+            conn._receive_into(self.cbuf, self.view, nbytes)  # type: ignore[union-attr]
         except SMTPCoreError:
             log.exception("engine refused input from %s", self.session.peer)
             self._abort()
             return
         if not self.busy:
-            self._process()
+            self._process(now)
 
     def eof_received(self) -> bool:
         if self.done:
@@ -204,47 +208,54 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             self.transport.abort()
 
     # ---------------------------------------------------------------- the event loop
-    def _process(self) -> None:
-        """Runs the dispatcher and does what it returns for: write, close, re-arm the
-        deadline, or go on with a hook that suspended as a task (reading pauses)."""
+    def _process(self, now: float | None = None, nbytes: int = 0) -> None:
+        """Runs the dispatcher (on ``nbytes`` just read into the shared buffer, if any)
+        and does what it returns for: write, close, re-arm the deadline, or go on with a
+        hook that suspended as a task (reading pauses)."""
         if self.done:
             return
+        if now is None:
+            now = self.loop.time()
         try:
-            state = self.run(self.loop.time())
+            if nbytes:
+                state = self.run(now, self.cbuf, self.view, nbytes)
+            else:
+                state = self.run(now)
         except SMTPCoreError:
             log.exception("engine error serving %s", self.session.peer)
             self._abort()
             return
-        data = self.take_pending()
-        if data:
-            self.transport.write(data)
+        pending = self.pending
+        if pending:
+            self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            pending.clear()
         if state == SUSPENDED:
             self.busy = True
             self.clock.pause(self.loop.time())  # type: ignore[union-attr]
             self.transport.pause_reading()
             self.loop.create_task(self._finish())
             return
-        conn = self.conn
-        assert conn is not None
         if state != IDLE:
             # STARTTLS: only reached when the engine was configured for TLS without a
             # context (serve() routes TLS listeners to the stream runner): end the session.
             self._close()
             return
-        if conn.want_close or (self.eof and not conn.pending_input):
+        bits = self.state
+        if bits & P_WANT_CLOSE or (self.eof and not self.conn._in._data):  # type: ignore[union-attr]
             self._close()
             return
         # Message content or command lines next? (The engine knows: after the 354, or
         # inside a BDAT chunk.) It decides which deadline applies.
         clock = self.clock
         assert clock is not None
-        inside = lib.smtpcore_server_in_message(conn._c) != 0
+        inside = bits & P_IN_MESSAGE != 0
         if inside is (clock.content_start is None):
-            clock.in_message(inside, self.loop.time())
-            self._arm()
+            clock.in_message(inside, now)
+            if self.timer is None or not self.limits.uniform:
+                self._arm()
         # Quiet until the next read: the engine's buffers go back to the allocator (it
         # refuses while anything still refers to them, and takes them back itself).
-        _release_idle(conn._c, ffi.NULL)
+        _release_idle(self.conn._c, ffi.NULL)  # type: ignore[union-attr]
 
     async def _finish(self) -> None:
         result, failed = await self.wait_hook()

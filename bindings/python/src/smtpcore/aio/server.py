@@ -31,7 +31,7 @@ from ..enums import AuthMech, Extension, ShutdownReason, SyncPolicy
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
 from ._common import read_some, write_all
-from ._dispatch import IDLE, SUSPENDED, Dispatcher
+from ._dispatch import IDLE, SUSPENDED, Dispatcher, PumpArea
 from ._handler import (
     HOOKS, CallableHandler, Envelope, Handler, MessageResult, Result, Session,
     overridden_hooks, wrap_partial,
@@ -66,6 +66,14 @@ class SMTPServerProtocolRunner:
         self.hooks = wrap_hooks(overridden_hooks(handler), handler, Handler, config,
                                 auth_required, self.limits)
         self._read_buf: tuple[memoryview, Any] | None = None
+        self._pump: PumpArea | None = None
+
+    def pump_area(self) -> PumpArea:
+        """The dispatchers' records and output area, one for all connections of this
+        server (each run() empties it before it returns)."""
+        if self._pump is None:
+            self._pump = PumpArea(self.hooks)
+        return self._pump
 
     def read_buffer(self) -> tuple[memoryview, Any]:
         """The read buffer of the plaintext fast path (a memoryview and its cffi pointer),
