@@ -46,6 +46,13 @@ __all__ = ["serve", "Handler", "Session", "Envelope", "Result", "MessageResult",
 
 log = logging.getLogger("smtpcore.aio.server")
 
+#: The engine's input buffer of serve()'s sessions when the caller passes none (the
+#: engine's own default, 514 bytes, holds one command line): a message body of a few KiB
+#: then reaches the engine in one receive instead of one per 512 bytes. Larger bought
+#: nothing measurable (docs/python.md, "Benchmark"). An idle connection does not hold it:
+#: the plaintext runner gives the engine's buffers back after each read.
+INPUT_BUFFER_SIZE = 4096
+
 
 class SMTPServerProtocolRunner:
     """Runs one connection: reads, feeds the engine, calls the handler, writes."""
@@ -244,7 +251,8 @@ async def serve(
     530 5.7.0 until AUTH succeeded (as aiosmtpd's ``auth_required``). An aiosmtpd
     handler (``handle_DATA(server, session, envelope)``, ``handle_RCPT(...)``, ...) is
     adapted as it is, with aiosmtpd's ``authenticator`` (see :mod:`smtpcore.aio.compat`).
-    Other keyword arguments go to :class:`ServerConnection`.
+    Other keyword arguments go to :class:`ServerConnection`; ``input_buffer_size``
+    defaults to :data:`INPUT_BUFFER_SIZE` (4 KiB) here, not to the engine's 514 bytes.
     Use port 0 for a free port: ``server.sockets[0].getsockname()[1]``.
 
     ``sync_policy`` defaults to :attr:`SyncPolicy.UNAUTH` (the engine's default is OFF):
@@ -311,6 +319,9 @@ async def serve(
     if auth_mechs:
         exts |= Extension.AUTH
     cfg: dict[str, Any] = dict(config)
+    if cfg.get("input_buffer_size") is None:
+        cfg["input_buffer_size"] = max(INPUT_BUFFER_SIZE,
+                                       int(cfg.get("max_command_line") or 512) + 2)
     mode = _proxy.proxy_mode(proxy_protocol)
     if mode is not None:
         cfg["proxy_protocol"] = mode
