@@ -20,7 +20,7 @@ from round to round); every round prints its own lines after "== round K ==", an
 bench/report.py takes medians and ranges over them.
 
 Usage: .venv/bin/python bench/python/bench_aio.py [--messages N] [--server-messages N]
-           [--sessions S] [--rounds R] [--no-uvloop]
+           [--sessions S] [--rounds R] [--no-uvloop] [--clients-only]
 """
 from __future__ import annotations
 
@@ -277,6 +277,8 @@ def main() -> None:
     ap.add_argument("--loadgen-bin", default="", metavar="PATH",
                     help="also load smtpcore.aio and aiosmtpd with bench_loadgen (pipelined, "
                          "one round trip per message) beside smtp-source")
+    ap.add_argument("--clients-only", action="store_true",
+                    help="only the client pairs (row 7b and the asyncio lines), no servers")
     ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd"])
     ap.add_argument("--port", type=int)
     args = ap.parse_args()
@@ -290,16 +292,16 @@ def main() -> None:
         run_aiosmtpd_server(args.port)
         return
 
-    servers = ["smtpcore", "aiosmtpd"]
-    if args.sink_bin:
+    servers = [] if args.clients_only else ["smtpcore", "aiosmtpd"]
+    if args.sink_bin and not args.clients_only:
         global SINK_BIN
         SINK_BIN = args.sink_bin
         servers.append("smtpcore-sink")
-    pipelined = ["smtpcore", "aiosmtpd"] if args.loadgen_bin else []
+    pipelined = ["smtpcore", "aiosmtpd"] if args.loadgen_bin and not args.clients_only else []
     if args.loadgen_bin:
         global LOADGEN_BIN
         LOADGEN_BIN = args.loadgen_bin
-    if not args.no_uvloop:
+    if not args.no_uvloop and not args.clients_only:
         if have_uvloop():
             servers.append("smtpcore-uvloop")
         else:

@@ -98,12 +98,14 @@ typedef struct pysc_cli_cache {
     smtpcore_enhanced enhanced[%d];
     char raw[%d][%d];
 } pysc_cli_cache;
-long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
-                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
-                           size_t body_len, size_t *consumed);
 int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params *mp,
                     long long size, int smtputf8, const char *rcpts, size_t nrcpt,
                     size_t *where);
+long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
+                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
+                           size_t body_len, size_t *consumed, const char *sender,
+                           smtpcore_mail_params *mp, long long size, int smtputf8,
+                           const char *rcpts, size_t nrcpt, size_t *where);
 int pysc_client_body_all(smtpcore_client *c, const char *data, size_t len,
                          size_t *consumed);
 """ % ((CLIENT_PUMP_SLOTS,) * 4 + (CLIENT_PUMP_LINE,))
@@ -117,7 +119,9 @@ CLIENT_PUMP_C = r"""
 #define PYSC_CLI_EVENT 1  /* *evp is an event for the host, not recorded */
 #define PYSC_CLI_FULL 2   /* recs[] is full: call again */
 #define PYSC_CLI_NEW 3    /* the last record's reply took a new slot; *evp is its event */
-#define PYSC_CLI_BODY 4   /* the body went to SEND_BODY: the last record says whether whole */
+#define PYSC_CLI_BODY 4   /* the body went to SEND_BODY: the binding finishes what is left */
+/* The record type of the next transaction queued behind a body (no event type). */
+#define PYSC_CLI_TXN 1000
 
 typedef struct pysc_cli_cache {
     unsigned int next;                      /* the slot the next new reply takes */
@@ -173,56 +177,6 @@ int pysc_client_body_all(smtpcore_client *c, const char *data, size_t len,
     return rc < 0 ? rc : 1;
 }
 
-/* Reads events until the session needs I/O, recs[] (cap records of four ints: type,
- * failure, rcpt_index, cache slot) is full, or an event the host must see comes (left in
- * *evp). A SEND_BODY gets body[0, body_len) and its end when body is not NULL (the newest
- * transaction's, not given yet), recorded as {SEND_BODY, 1 if whole and ended, 0, -1}
- * with *consumed the bytes taken. Returns (records << 3) | why, or an smtpcore_error. */
-long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
-                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
-                           size_t body_len, size_t *consumed)
-{
-    size_t n = 0;
-    for (;;) {
-        if (n == cap)
-            return (long long)(n << 3) | PYSC_CLI_FULL;
-        int rc = smtpcore_client_next_event(c, evp);
-        if (rc < 0)
-            return rc;
-        const smtpcore_client_event *ev = *evp;
-        int t = (int)ev->type;
-        if (t == SMTPCORE_CEV_NONE)
-            return (long long)(n << 3) | PYSC_CLI_IDLE;
-        if (t == SMTPCORE_CEV_SEND_BODY && body) {
-            rc = pysc_client_body_all(c, body, body_len, consumed);
-            if (rc < 0)
-                return rc;
-            int *rec = recs + 4 * n++;
-            rec[0] = t;
-            rec[1] = rc;
-            rec[2] = 0;
-            rec[3] = -1;
-            return (long long)(n << 3) | PYSC_CLI_BODY;
-        }
-        int plain = t == SMTPCORE_CEV_MAIL_RESULT || t == SMTPCORE_CEV_RCPT_RESULT ||
-                    t == SMTPCORE_CEV_DELIVERY_RESULT ||
-                    (t == SMTPCORE_CEV_MESSAGE_RESULT && ev->message.len == 0);
-        int fresh = 0;
-        int slot = plain && ev->rcpt_index <= (size_t)INT_MAX ? pysc_cli_slot(k, &ev->reply,
-                                                                               &fresh)
-                                                              : -1;
-        if (slot < 0)
-            return (long long)(n << 3) | PYSC_CLI_EVENT;
-        int *rec = recs + 4 * n++;
-        rec[0] = t;
-        rec[1] = (int)ev->failure;
-        rec[2] = (int)ev->rcpt_index;
-        rec[3] = slot;
-        if (fresh)
-            return (long long)(n << 3) | PYSC_CLI_NEW;
-    }
-}
-
 /* MAIL with SIZE=size (none when negative) and SMTPUTF8 as given in the caller's
  * reused parameter struct mp (initialised, otherwise empty), the nrcpt recipients in
  * rcpts (each NUL-terminated, one after the other) without parameters, and DATA. On an
@@ -247,6 +201,71 @@ int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params
     }
     *where = nrcpt + 1;
     return smtpcore_client_data(c);
+}
+
+/* Reads events until the session needs I/O, recs[] (cap records of four ints: type,
+ * failure, rcpt_index, cache slot) is full, or an event the host must see comes (left in
+ * *evp). A SEND_BODY gets body[0, body_len) and its end when body is not NULL (the newest
+ * transaction's, not given yet), recorded as {SEND_BODY, 1 if whole and ended, 1 if the
+ * next transaction was queued, -1} with *consumed the bytes taken; when it was whole and
+ * sender is not NULL, the next transaction follows right behind it (pysc_client_txn with
+ * the arguments from sender on), recorded as {PYSC_CLI_TXN, its result, *where, -1}.
+ * Returns (records << 3) | why, or an smtpcore_error. */
+long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
+                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
+                           size_t body_len, size_t *consumed, const char *sender,
+                           smtpcore_mail_params *mp, long long size, int smtputf8,
+                           const char *rcpts, size_t nrcpt, size_t *where)
+{
+    size_t n = 0;
+    for (;;) {
+        if (n + 2 > cap)
+            return (long long)(n << 3) | PYSC_CLI_FULL;
+        int rc = smtpcore_client_next_event(c, evp);
+        if (rc < 0)
+            return rc;
+        const smtpcore_client_event *ev = *evp;
+        int t = (int)ev->type;
+        if (t == SMTPCORE_CEV_NONE)
+            return (long long)(n << 3) | PYSC_CLI_IDLE;
+        if (t == SMTPCORE_CEV_SEND_BODY && body) {
+            rc = pysc_client_body_all(c, body, body_len, consumed);
+            if (rc < 0)
+                return rc;
+            body = NULL;  /* given once */
+            int *rec = recs + 4 * n++;
+            rec[0] = t;
+            rec[1] = rc;
+            rec[2] = rc == 1 && sender;
+            rec[3] = -1;
+            if (!rec[2])
+                return (long long)(n << 3) | PYSC_CLI_BODY;
+            rec = recs + 4 * n++;
+            rec[0] = PYSC_CLI_TXN;
+            rec[1] = pysc_client_txn(c, sender, mp, size, smtputf8, rcpts, nrcpt, where);
+            rec[2] = *where > (size_t)INT_MAX ? INT_MAX : (int)*where;
+            rec[3] = -1;
+            if (rec[1] < 0)
+                return (long long)(n << 3) | PYSC_CLI_BODY;
+            continue;
+        }
+        int plain = t == SMTPCORE_CEV_MAIL_RESULT || t == SMTPCORE_CEV_RCPT_RESULT ||
+                    t == SMTPCORE_CEV_DELIVERY_RESULT ||
+                    (t == SMTPCORE_CEV_MESSAGE_RESULT && ev->message.len == 0);
+        int fresh = 0;
+        int slot = plain && ev->rcpt_index <= (size_t)INT_MAX ? pysc_cli_slot(k, &ev->reply,
+                                                                               &fresh)
+                                                              : -1;
+        if (slot < 0)
+            return (long long)(n << 3) | PYSC_CLI_EVENT;
+        int *rec = recs + 4 * n++;
+        rec[0] = t;
+        rec[1] = (int)ev->failure;
+        rec[2] = (int)ev->rcpt_index;
+        rec[3] = slot;
+        if (fresh)
+            return (long long)(n << 3) | PYSC_CLI_NEW;
+    }
 }
 
 """ % (CLIENT_PUMP_SLOTS, CLIENT_PUMP_LINE)

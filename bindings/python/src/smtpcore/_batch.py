@@ -46,6 +46,7 @@ _INVALID_STATE = int(ErrorCode.INVALID_STATE)
 _LOCAL = Failure.LOCAL
 # How pysc_client_pump stopped (smtpcore_build.py): the low three bits of its result.
 _P_IDLE, _P_EVENT, _P_FULL, _P_NEW, _P_BODY = range(5)
+_T_TXN = 1000  # PYSC_CLI_TXN: the record of the next transaction queued behind a body
 _NULL = ffi.NULL
 
 @dataclass(slots=True)
@@ -241,16 +242,9 @@ class Batch:
                           len(job.data) if self.extensions & _SIZE else -1,
                           job.smtputf8, env, len(job.rcpts), self._pump.where)
                 if rc < 0:
-                    exc = error_for(rc)
-                    if self._pump.where[0] == 0:  # the MAIL
-                        if rc == _INVALID_STATE:
-                            return started
-                        self._next += 1
-                        self._local_failure(i, exc, abort=False)
-                        continue
-                    self._next += 1
-                    self._local_failure(i, exc, abort=True)
-                    started = True
+                    if not self._txn_failed(i, rc, self._pump.where[0]):
+                        return started
+                    started = started or self._pump.where[0] != 0
                     continue
             else:
                 try:
@@ -273,6 +267,16 @@ class Batch:
             self._body_given = False
             started = True
         return started
+
+    def _txn_failed(self, i: int, rc: int, where: int) -> bool:
+        """pysc_client_txn refused job ``i`` with ``rc`` at call ``where`` (0: MAIL).
+        False when the engine takes no MAIL yet (tried again later); otherwise the job
+        failed locally (its MAIL and RCPTs, if queued, are dropped with RSET)."""
+        if where == 0 and rc == _INVALID_STATE:
+            return False
+        self._next += 1
+        self._local_failure(i, error_for(rc), abort=where != 0)
+        return True
 
     def _plain_envelope(self, job: Job) -> bytes | None:
         """The recipients as pysc_client_txn takes them (each NUL-terminated, one after
@@ -439,13 +443,31 @@ class Batch:
         evp, cache, recs, replies = conn._evp, pump.cache, pump.recs, pump.replies
         cap, consumed = pump.CAP, pump.consumed
         results, jobs, active = self.results, self.jobs, self._active
+        mp, where = self._mp, pump.where
         while True:
-            body = _NULL
+            body = sender = _NULL
+            env = b""
+            nrcpt = utf8 = 0
+            size = -1
             if active and not self._body_given:
                 body = jobs[active[-1]].data
                 if type(body) is not bytes or not body or conn._body._data or conn._end:
                     body = _NULL  # on_event gives it (send_body queues behind the rest)
-            rv = _PUMP(c, evp, cache, recs, cap, body, len(body) if body else 0, consumed)
+                elif self._next < len(jobs):
+                    # The next message goes right behind this one's "." if it is a
+                    # common one (as start() would queue it).
+                    job = jobs[self._next]
+                    plain = self._plain_envelope(job)
+                    if plain is not None:
+                        env = plain
+                        s = job.sender
+                        sender = (s.encode("utf-8", "surrogateescape") if type(s) is str
+                                  else encode_text(s))
+                        nrcpt = len(job.rcpts)
+                        size = len(job.data) if self.extensions & _SIZE else -1
+                        utf8 = job.smtputf8
+            rv = _PUMP(c, evp, cache, recs, cap, body, len(body) if body else 0, consumed,
+                       sender, mp, size, utf8, env, nrcpt, where)
             if rv < 0:
                 check(rv)
             why = rv & 7
@@ -475,14 +497,23 @@ class Batch:
                         result.reply = replies[slot]
                         result.failure = _FAILURES.get(f, _LOCAL)
                         self.pending -= 1
-                    elif t == _T_BODY:  # the last record: body is what the pump gave
+                    elif t == _T_BODY:  # body is what the pump gave
                         if not f:  # not all of it, or no room for its end yet: queued
-                            k = int(consumed[0])
-                            if k < len(body):
-                                conn.send_body(memoryview(body)[k:])
+                            n = int(consumed[0])
+                            if n < len(body):
+                                conn.send_body(memoryview(body)[n:])
                             conn.end_body()
                         self._body_given = True
-                        self.start()
+                        if not k:  # the pump did not queue the next message (_T_TXN)
+                            self.start()
+                    elif t == _T_TXN:  # the next message, queued behind the "."
+                        i = self._next
+                        if f >= 0:
+                            self._next = i + 1
+                            active.append(i)
+                            self._body_given = False
+                        elif self._txn_failed(i, f, k):
+                            self.start()
                     elif active:  # _T_DELIVERY: the oldest transaction's
                         i = active[0]
                         rcpts = jobs[i].rcpts
