@@ -657,8 +657,8 @@ SC_SRV_NOINLINE static int answer(smtpcore_server *s, int code, const char *enha
 {
     if (!s)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    /* A session released before its greeting (or after close_with() found no memory)
-     * needs its output buffer back for the reply. */
+    /* A session released before its greeting needs its output buffer (and its queue)
+     * back for the reply. */
     if (s->awaiting != SMTPCORE_SEV_NONE && !sc_srv_buffers_held(s) &&
         sc_srv_buffers_acquire(s) != SMTPCORE_OK)
         return SMTPCORE_ERR_NOMEM;
@@ -782,6 +782,9 @@ int smtpcore_server_tls_started(smtpcore_server *s)
         return SMTPCORE_ERR_INVALID_ARGUMENT;
     if (s->phase != SC_PH_TLS_WAIT)
         return SMTPCORE_ERR_INVALID_STATE;
+    /* The note on discarded plaintext is queued: a released session needs its queue. */
+    if (s->tls_late_discarded && sc_srv_buffers_acquire(s) != SMTPCORE_OK)
+        return SMTPCORE_ERR_NOMEM;
     smtpcore_server_event tmp;
     sc_srv_stage_begin(s, &tmp);
     /* RFC 3207 4.2: forget everything learnt in plaintext. */
@@ -818,7 +821,7 @@ size_t smtpcore_server_memory(const smtpcore_server *s)
 {
     if (!s)
         return 0;
-    size_t bufs = sc_srv_buffers_held(s) ? (size_t)s->in_size + s->out_size : 0;
+    size_t bufs = sc_srv_buffers_held(s) ? SC_SRV_EVQ_BYTES + s->in_size + s->out_size : 0;
     return sizeof(*s) + s->tail_size + bufs;
 }
 

@@ -71,6 +71,10 @@ int smtpcore_server_close_with(smtpcore_server *s, int code, const char *enhance
         return rc;
     if (s->want_close || s->phase == SC_PH_CLOSED)
         return SMTPCORE_ERR_CLOSED;
+    /* Its events are queued and its reply written: a released session takes its queue
+     * and buffers back first, or does nothing. */
+    if (sc_srv_buffers_acquire(s) != SMTPCORE_OK)
+        return SMTPCORE_ERR_NOMEM;
 
     smtpcore_server_event tmp;
     sc_srv_stage_begin(s, &tmp);
@@ -89,14 +93,11 @@ int smtpcore_server_close_with(smtpcore_server *s, int code, const char *enhance
         /* LMTP: every recipient still without an answer gets the close reply, in its
          * place among the per-recipient replies (RFC 2033 4.2). */
         written = sc_srv_lmtp_close_all(s, reply, n) == 0;
-    } else if (s->phase != SC_PH_TLS_WAIT && !s->lmtp_flushing &&
-               sc_srv_buffers_acquire(s) == SMTPCORE_OK) {
+    } else if (s->phase != SC_PH_TLS_WAIT && !s->lmtp_flushing) {
         /* After anything pending. Not while the peer is mid-TLS-handshake (the 220 to
          * STARTTLS is out), nor behind LMTP replies still waiting in their store: the
          * connection just closes. A peer that does not read may have filled the output
-         * buffer; then there is no room and it closes without the reply, as it does when
-         * a released session (smtpcore_server_release_idle()) cannot get its buffers
-         * back. */
+         * buffer; then there is no room and it closes without the reply. */
         written = sc_buf_append_all(&s->out, reply, n) == 0;
     }
     if (in_body) {

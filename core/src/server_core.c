@@ -165,12 +165,14 @@ void sc_srv_pop_queued(smtpcore_server *s, smtpcore_server_event *ev)
 
 int sc_srv_buffers_acquire(smtpcore_server *s)
 {
-    if (s->in.data)
+    if (s->evq)
         return SMTPCORE_OK;
-    size_t n = (size_t)s->in_size + s->out_size;
+    size_t n = SC_SRV_EVQ_BYTES + s->in_size + s->out_size;
     char *b = s->malloc_fn(n, s->alloc_user);
     if (!b)
         return SMTPCORE_ERR_NOMEM;
+    s->evq = (sc_srv_rec *)(void *)b; /* the allocator's alignment suits the records */
+    b += SC_SRV_EVQ_BYTES;
     s->in = (sc_buf){b, 0, 0, s->in_size};
     s->out = (sc_buf){b + s->in_size, 0, 0, s->out_size};
     return SMTPCORE_OK;
@@ -178,13 +180,15 @@ int sc_srv_buffers_acquire(smtpcore_server *s)
 
 size_t sc_srv_buffers_release(smtpcore_server *s)
 {
-    if (!s->in.data)
+    if (!s->evq)
         return 0;
-    s->free_fn(s->in.data, s->alloc_user);
+    s->free_fn(s->evq, s->alloc_user);
+    s->evq = NULL;
+    s->evq_head = s->evq_len = 0;
     s->in = (sc_buf){NULL, 0, 0, 0};
     s->out = (sc_buf){NULL, 0, 0, 0};
     s->in_done = 0;
-    return (size_t)s->in_size + s->out_size;
+    return SC_SRV_EVQ_BYTES + s->in_size + s->out_size;
 }
 
 void sc_srv_auth_release(smtpcore_server *s)

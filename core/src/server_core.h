@@ -205,11 +205,13 @@ struct smtpcore_server {
                                    (hostname, greeting, own names, their pointer table),
                                    PROXY area */
 
-    /* The input and output buffers: one block of in_size + out_size bytes of their own
-     * (in.data is its start), so that an idle session can give it back
-     * (sc_srv_buffers_release()). While released, both are empty with data NULL and cap
-     * 0: nothing fits, so a writer that missed sc_srv_buffers_acquire() finds no room
-     * rather than a dangling pointer. */
+    /* The event queue and the input and output buffers: one block of their own (the
+     * queue at its start, then in_size + out_size bytes), so that an idle session can
+     * give it back (sc_srv_buffers_release()). While released, evq is NULL (nothing is
+     * queued then) and both buffers are empty with data NULL and cap 0: nothing fits, so
+     * a writer that missed sc_srv_buffers_acquire() finds no room rather than a dangling
+     * pointer. */
+    sc_srv_rec *evq;
     sc_buf in;
     sc_buf out;
     uint32_t in_size, out_size; /* the capacities the configuration chose */
@@ -229,7 +231,6 @@ struct smtpcore_server {
      * awaits an answer (sc_srv_keeps_line()): the name the EHLO reply repeats, or the
      * XCLIENT arguments, decoded and compacted by server_xclient.c. */
     const char *helo_name;
-    sc_srv_rec evq[SC_SRV_EVQ];
     /* The event next_event() hands out (a const pointer to it): the library owns it, so
      * fields can be added without breaking compiled hosts. Only next_event() writes it;
      * answers and other calls push into the queue through `stage`. */
@@ -342,10 +343,12 @@ void sc_srv_host_text(const smtpcore_server *s, const char *text, char *buf, siz
 void sc_srv_reset_txn(smtpcore_server *s);
 /* The CLOSE event; no more input is served. */
 smtpcore_server_event *sc_srv_close(smtpcore_server *s, smtpcore_violation v);
-/* The buffers (see `in` and `out`): acquire() takes them back after a release, or
+/* The queue and buffers (see `evq`): acquire() takes them back after a release, or
  * returns SMTPCORE_ERR_NOMEM leaving the session as it was; release() gives them back
- * and returns the bytes freed (the caller checked that nothing refers to them). */
-static inline int sc_srv_buffers_held(const smtpcore_server *s) { return s->in.data != NULL; }
+ * and returns the bytes freed (the caller checked that nothing refers to them). Every
+ * call that can queue an event or write output outside the step loop acquires first. */
+#define SC_SRV_EVQ_BYTES (SC_SRV_EVQ * sizeof(sc_srv_rec))
+static inline int sc_srv_buffers_held(const smtpcore_server *s) { return s->evq != NULL; }
 int sc_srv_buffers_acquire(smtpcore_server *s);
 size_t sc_srv_buffers_release(smtpcore_server *s);
 /* The LOGIN user name kept at the front of the input becomes processed input. */

@@ -460,7 +460,10 @@ SMTPCORE_EXTERN int smtpcore_server_want_close(const smtpcore_server *s);
 /**
  * @brief Reports that TLS is now active after ::SMTPCORE_SEV_STARTTLS. The session
  *        forgets HELO and the transaction (RFC 3207 4.2) and expects a new EHLO.
- * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_STATE when no STARTTLS was pending.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_INVALID_STATE when no STARTTLS was pending;
+ *         ::SMTPCORE_ERR_NOMEM (nothing changes) when a released session
+ *         (smtpcore_server_release_idle()) that must report plaintext received before
+ *         this call cannot get its buffers back.
  */
 SMTPCORE_EXTERN int smtpcore_server_tls_started(smtpcore_server *s);
 
@@ -471,8 +474,9 @@ SMTPCORE_EXTERN int smtpcore_server_tls_started(smtpcore_server *s);
 SMTPCORE_EXTERN size_t smtpcore_server_memory(const smtpcore_server *s);
 
 /**
- * @brief Gives the session's input and output buffers back to the allocator while it is
- *        idle, for hosts that keep many connections open and quiet.
+ * @brief Gives the session's input and output buffers (and its event queue) back to the
+ *        allocator while it is idle, for hosts that keep many connections open and
+ *        quiet.
  *
  * Idle means that nothing refers to the buffers: the last smtpcore_server_next_event()
  * returned ::SMTPCORE_SEV_NONE (so no event and no slice of one is alive), no answer is
@@ -481,12 +485,13 @@ SMTPCORE_EXTERN size_t smtpcore_server_memory(const smtpcore_server *s);
  * events are handled and its output written. The session keeps its state (the phase,
  * the transaction, a message in progress, the limits' counters) and stays usable with
  * every call: the next call that needs a buffer (smtpcore_server_receive() with bytes,
- * an answer, smtpcore_server_close_with(), or smtpcore_server_next_event() after
+ * an answer, smtpcore_server_close_with(), smtpcore_server_tls_started() with
+ * plaintext to report, or smtpcore_server_next_event() after
  * smtpcore_server_receive_eof()) allocates them again, one block of
- * `input_buffer_size + output_buffer_size` bytes through the configured allocator, and
- * fails with ::SMTPCORE_ERR_NOMEM, doing nothing, when the allocator returns NULL
- * (smtpcore_server_close_with() then closes without its reply). A session that is
- * never released never allocates after smtpcore_server_new().
+ * `input_buffer_size + output_buffer_size` bytes and the queue (192 bytes on x86-64)
+ * through the configured allocator, and fails with ::SMTPCORE_ERR_NOMEM, doing nothing,
+ * when the allocator returns NULL. A session that is never released never allocates
+ * after smtpcore_server_new().
  * @param s Session.
  * @param[out] freed Optional: set to the bytes given back (0 when the buffers were
  *        already released, or on an error).
@@ -553,7 +558,8 @@ SMTPCORE_EXTERN int smtpcore_server_xclient_attrs(const smtpcore_server *s,
  * @return ::SMTPCORE_OK; ::SMTPCORE_ERR_INVALID_ARGUMENT (bad code or enhanced code);
  *         ::SMTPCORE_ERR_INJECTION; ::SMTPCORE_ERR_TOO_LONG (a line over 512 octets or
  *         the reply over 512 in all); ::SMTPCORE_ERR_CLOSED (the session is closing
- *         already; nothing changes).
+ *         already; nothing changes); ::SMTPCORE_ERR_NOMEM (nothing changes) when a
+ *         released session (smtpcore_server_release_idle()) cannot get its buffers back.
  */
 SMTPCORE_EXTERN int smtpcore_server_close_with(smtpcore_server *s, int code,
                                                const char *enhanced, const char *text);
