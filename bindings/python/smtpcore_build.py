@@ -318,6 +318,9 @@ SERVER_PUMP_C = r"""
 #define PYSC_SRV_IN_MESSAGE 4  /* smtpcore_server_in_message() at IDLE */
 #define PYSC_SRV_WANT_CLOSE 8  /* smtpcore_server_want_close() at IDLE */
 #define PYSC_SRV_LEFT 16       /* the session did not take all of in[]: see in_used */
+/* In mask (no event type has this bit): give the session's buffers back at IDLE
+ * (smtpcore_server_release_idle(); it refuses while anything refers to them). */
+#define PYSC_SRV_RELEASE (1u << 31)
 
 typedef struct pysc_srv_area {
     size_t in_used;  /* bytes of in[] the session took */
@@ -461,12 +464,14 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int k
                 if (rc)
                     continue;
             }
-            return pysc_srv_done(a, PYSC_SRV_IDLE
-                                    | (smtpcore_server_in_message(s) ? PYSC_SRV_IN_MESSAGE : 0)
-                                    | (smtpcore_server_want_close(s) ? PYSC_SRV_WANT_CLOSE : 0),
-                             in_len);
+            int st = PYSC_SRV_IDLE
+                     | (smtpcore_server_in_message(s) ? PYSC_SRV_IN_MESSAGE : 0)
+                     | (smtpcore_server_want_close(s) ? PYSC_SRV_WANT_CLOSE : 0);
+            if (mask & PYSC_SRV_RELEASE)
+                (void)smtpcore_server_release_idle(s, NULL);
+            return pysc_srv_done(a, st, in_len);
         }
-        if ((unsigned)ev->type >= 32 || !(mask & (1u << ev->type)) ||
+        if ((unsigned)ev->type >= 31 || !(mask & (1u << ev->type)) ||
             !pysc_srv_take(s, a, &used, keep, ev, &rc))
             return pysc_srv_done(a, PYSC_SRV_EVENT, in_len);
         if (rc < 0)

@@ -33,7 +33,7 @@ from ._handler import Envelope, Session, answer
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
-           "P_WANT_CLOSE"]
+           "P_RELEASE", "P_SLOW", "P_WANT_CLOSE", "PUMP"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -58,10 +58,17 @@ _PROTOCOL_ERROR = lib.SMTPCORE_SEV_PROTOCOL_ERROR
 _PROXY = lib.SMTPCORE_SEV_PROXY
 _XCLIENT = lib.SMTPCORE_SEV_XCLIENT
 
-_PUMP = lib.pysc_server_pump
+#: The server pump: pysc_server_pump(session, mask, keep, area, event pointer, input,
+#: length), see smtpcore_build.py.
+PUMP = lib.pysc_server_pump
 # What the pump returns (smtpcore_build.py): an event for the host is in the session's
 # event struct; the output area is full (call again); the session's state at idle.
 _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
+#: In the pump's mask: give the engine's buffers back when it is idle (see _protocol.py).
+P_RELEASE = 1 << 31
+#: A pump result that needs more than applying its records and writing its output.
+P_SLOW = _P_EVENT | _P_FULL | _P_LEFT
+_ACCEPT = lib.smtpcore_server_accept
 # Events the pump may take without the handler: informative, or answered by default.
 _ALWAYS_AUTO = ((1 << _RSET) | (1 << _ABORTED) | (1 << lib.SMTPCORE_SEV_NOOP)
                 | (1 << lib.SMTPCORE_SEV_QUIT) | (1 << lib.SMTPCORE_SEV_CLOSE)
@@ -132,6 +139,8 @@ class Dispatcher:
     # The protocol subclass adds its own slots; these are the dispatcher's state.
     __slots__ = ("handler", "hooks", "limits", "conn", "session", "env", "end_rcpts", "body",
                  "pending", "clock", "lmtp", "auth_seen", "suspended", "pump", "state")
+    #: Flags the runner adds to the pump's mask (P_RELEASE).
+    PUMP_FLAGS = 0
 
     def __init__(self, runner: Any) -> None:
         self.handler = runner.handler
@@ -232,7 +241,12 @@ class Dispatcher:
         assert conn is not None
         try:
             if result is None or result is True:  # answer()'s first case, without the call
-                conn.accept()
+                c = conn._c
+                if c is None:
+                    conn.accept()  # raises: the session was closed
+                rc = _ACCEPT(c)
+                if rc:
+                    check(rc)
                 return True
             return answer(conn, kind, result, self.end_rcpts if kind is sev.MessageEnd else None)
         except (SMTPCoreError, ValueError, TypeError):
@@ -288,18 +302,31 @@ class Dispatcher:
         c = conn._c
         if c is None:
             conn._sess()  # raises: the session was closed
+        pump = self.pump
+        st = PUMP(c, pump.mask | self.PUMP_FLAGS, pump.keep, pump.area, conn._evp,
+                   ffi.NULL if inp is None else inp, n)
+        return self.run_from(now, st, view, n)
+
+    def run_from(self, now: float, st: int, view: memoryview | None, n: int) -> int:
+        """:meth:`run` after its first pump call, which returned ``st`` (a runner that
+        made that call itself for its common case hands the rest over here)."""
+        conn = self.conn
+        assert conn is not None
+        c = conn._c
         hooks = self.hooks
         session = self.session
         pending = self.pending
         clock = self.clock
         assert clock is not None
         pump = self.pump
-        area, mask, keep = pump.area, pump.mask, pump.keep
+        area, mask, keep = pump.area, pump.mask | self.PUMP_FLAGS, pump.keep
         evp = conn._evp
-        if inp is None:
-            inp = ffi.NULL
+        first = True
         while True:
-            st = _PUMP(c, mask, keep, area, evp, inp, n)
+            if first:
+                first = False
+            else:
+                st = PUMP(c, mask, keep, area, evp, ffi.NULL, 0)
             if st < 0:
                 check(st)
             if st & _P_LEFT:
@@ -319,7 +346,7 @@ class Dispatcher:
                 # Idle: input the engine could not take before, then the end of input.
                 if conn._in._data and conn._in.feed(conn._offer):
                     continue
-                if conn._deliver_eof():
+                if conn._eof == 1 and conn._deliver_eof():
                     continue
                 self.state = st
                 if self.limits.auth_failure_limit:

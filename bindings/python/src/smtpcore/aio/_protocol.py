@@ -20,11 +20,12 @@ import logging
 from typing import Any
 
 from .. import _proxy
-from .._ffi import ffi, lib
 from ..enums import ShutdownReason
 from ..errors import SMTPCoreError
 from ..server import ServerConnection
-from ._dispatch import IDLE, P_IN_MESSAGE, P_WANT_CLOSE, SUSPENDED, Dispatcher
+from ._dispatch import (
+    IDLE, P_IN_MESSAGE, P_RELEASE, P_SLOW, P_WANT_CLOSE, PUMP, SUSPENDED, Dispatcher,
+)
 from ._handler import Session
 from ._limits import BUSY_REPLY
 
@@ -33,7 +34,9 @@ __all__ = ["ServerProtocol"]
 log = logging.getLogger("smtpcore.aio.server")
 
 _READ_SIZE = 65536
-_release_idle = lib.smtpcore_server_release_idle
+# What makes a pump result more than the common case: an event for the handler, more
+# output than the area holds, input left over, or the session ending.
+_SLOW = P_SLOW | P_WANT_CLOSE
 
 
 class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
@@ -43,6 +46,10 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     # Slots: thousands of idle connections each keep one of these.
     __slots__ = ("runner", "transport", "view", "cbuf", "busy", "write_paused", "eof", "done",
                  "admitted", "timer", "loop")
+    # Quiet until the next read: the pump gives the engine's buffers back when the
+    # session is idle (the engine refuses while anything still refers to them, and
+    # takes them back itself), so an idle connection holds none.
+    PUMP_FLAGS = P_RELEASE
 
     def __init__(self, runner: Any) -> None:
         Dispatcher.__init__(self, runner)
@@ -92,11 +99,36 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             return
         now = self.clock.last_read = self.loop.time()  # type: ignore[union-attr]  # Clock.read
         conn = self.conn
-        if not self.busy and conn._c is not None and not conn._in._data:  # type: ignore[union-attr]
-            self._process(now, nbytes)  # the engine gets the bytes straight from the buffer
+        c = conn._c  # type: ignore[union-attr]
+        if self.busy or c is None or conn._in._data or self.eof:  # type: ignore[union-attr]
+            self._read_slowly(now, nbytes)
             return
+        # The common case whole, here: the engine takes the bytes straight from the
+        # buffer, the pump answers what no hook waits for, the replies go out.
+        pump = self.pump
+        st = PUMP(c, pump.mask | P_RELEASE, pump.keep, pump.area, conn._evp,  # type: ignore[union-attr]
+                   self.cbuf, nbytes)
+        if st & _SLOW or st < 0 or self.limits.auth_failure_limit:
+            self._process(now, nbytes, st)
+            return
+        if st & 0xff00:
+            self._records(pump.recs, (st >> 8) & 0xff)
+        if st >= 0x10000:
+            self.clock.command_start = now  # type: ignore[union-attr]  # Clock.command_done
+            self.transport.write(pump.out[0:st >> 16])
+        self.state = st
+        clock = self.clock
+        inside = st & P_IN_MESSAGE != 0
+        if inside is (clock.content_start is None):  # type: ignore[union-attr]
+            clock.in_message(inside, now)  # type: ignore[union-attr]
+            if self.timer is None or not self.limits.uniform:
+                self._arm()
+
+    def _read_slowly(self, now: float, nbytes: int) -> None:
+        """A read while a hook runs, after the engine refused input or the peer's EOF,
+        or with input still queued: through the connection's own input queue."""
         try:
-            conn._receive_into(self.cbuf, self.view, nbytes)  # type: ignore[union-attr]
+            self.conn._receive_into(self.cbuf, self.view, nbytes)  # type: ignore[union-attr]
         except SMTPCoreError:
             log.exception("engine refused input from %s", self.session.peer)
             self._abort()
@@ -208,16 +240,19 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             self.transport.abort()
 
     # ---------------------------------------------------------------- the event loop
-    def _process(self, now: float | None = None, nbytes: int = 0) -> None:
-        """Runs the dispatcher (on ``nbytes`` just read into the shared buffer, if any)
-        and does what it returns for: write, close, re-arm the deadline, or go on with a
-        hook that suspended as a task (reading pauses)."""
+    def _process(self, now: float | None = None, nbytes: int = 0, st: int | None = None) -> None:
+        """Runs the dispatcher (on ``nbytes`` just read into the shared buffer, if any;
+        ``st``: what the pump returned for them when buffer_updated called it) and does
+        what it returns for: write, close, re-arm the deadline, or go on with a hook that
+        suspended as a task (reading pauses)."""
         if self.done:
             return
         if now is None:
             now = self.loop.time()
         try:
-            if nbytes:
+            if st is not None:
+                state = self.run_from(now, st, self.view, nbytes)
+            elif nbytes:
                 state = self.run(now, self.cbuf, self.view, nbytes)
             else:
                 state = self.run(now)
@@ -253,9 +288,6 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             clock.in_message(inside, now)
             if self.timer is None or not self.limits.uniform:
                 self._arm()
-        # Quiet until the next read: the engine's buffers go back to the allocator (it
-        # refuses while anything still refers to them, and takes them back itself).
-        _release_idle(self.conn._c, ffi.NULL)  # type: ignore[union-attr]
 
     async def _finish(self) -> None:
         result, failed = await self.wait_hook()
