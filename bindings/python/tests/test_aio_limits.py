@@ -577,3 +577,41 @@ def test_the_limits_pass_through_the_controller():
             first.close()
             second.close()
     assert got == b"421 4.7.0 Too many connections, try later\r\n"
+
+
+def test_one_timer_checks_every_connection_after_its_deadline_never_before():
+    """The plaintext runner's connections share one timer (aio._limits.Deadlines): each
+    filed connection is checked once, after its time has passed (the loop's clock, not a
+    wall-clock bound); a removed one is not checked; a check may file itself again."""
+    from smtpcore.aio._limits import Deadlines
+
+    class Conn:
+        def __init__(self, name, loop, deadlines, again=None):
+            self.name, self.loop, self.deadlines, self.again = name, loop, deadlines, again
+            self.seen = []
+
+        def _deadline(self):
+            self.seen.append(self.loop.time())
+            if self.again is not None:
+                when, self.again = self.again, None
+                self.deadlines.add(self, when, self.loop)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        d = Deadlines(0.02)
+        t0 = loop.time()
+        late = Conn("late", loop, d)
+        early = Conn("early", loop, d, again=t0 + 0.25)
+        gone = Conn("gone", loop, d)
+        d.add(late, t0 + 0.2, loop)
+        d.add(early, t0 + 0.05, loop)  # files after the first: the timer moves earlier
+        key = d.add(gone, t0 + 0.1, loop)
+        d.remove(gone, key)
+        await asyncio.sleep(0.4)
+        return t0, late.seen, early.seen, gone.seen
+
+    t0, late, early, gone = run(main())
+    assert gone == []
+    assert len(late) == 1 and late[0] >= t0 + 0.2
+    assert len(early) == 2 and t0 + 0.05 <= early[0] < early[1]
+    assert early[1] >= t0 + 0.25

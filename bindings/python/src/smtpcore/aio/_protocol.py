@@ -10,8 +10,9 @@ the same dispatcher.
 
 An idle connection holds no read buffer (one buffer serves every connection of the
 server, see ``SMTPServerProtocolRunner.read_buffer``), no engine buffers (given back after
-each read, see smtpcore_server_release_idle()) and one timer; the deadlines and the
-connection cap are in _limits.py.
+each read, see smtpcore_server_release_idle()) and no timer of its own (one timer serves
+the deadlines of every connection, see ``Deadlines``); the deadlines and the connection
+cap are in _limits.py.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
 
     # Slots: thousands of idle connections each keep one of these.
     __slots__ = ("runner", "transport", "view", "cbuf", "busy", "write_paused", "eof", "done",
-                 "admitted", "timer", "loop")
+                 "admitted", "timer", "due", "loop")
     # Quiet until the next read: the pump gives the engine's buffers back when the
     # session is idle (the engine refuses while anything still refers to them, and
     # takes them back itself), so an idle connection holds none.
@@ -64,7 +65,8 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         self.eof = False
         self.done = False
         self.admitted = False
-        self.timer: Any = None
+        self.timer: Any = None  # closing: the bound on writing the last output
+        self.due: int | None = None  # the deadline check's bucket (limits.deadlines)
         self.loop: Any = None
 
     # ---------------------------------------------------------------- transport events
@@ -121,7 +123,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         inside = st & P_IN_MESSAGE != 0
         if inside is (clock.content_start is None):  # type: ignore[union-attr]
             clock.in_message(inside, now)  # type: ignore[union-attr]
-            if self.timer is None or not self.limits.uniform:
+            if self.due is None or not self.limits.uniform:
                 self._arm()
 
     def _read_slowly(self, now: float, nbytes: int) -> None:
@@ -153,6 +155,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if exc is not None and self.session is not None:  # None: refused (max_connections)
             log.debug("connection from %s ended: %r", self.session.peer, exc)
         self.done = True
+        self._unfile()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -181,26 +184,35 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             self.transport.resume_reading()
 
     # ---------------------------------------------------------------- deadlines
+    # The checks are filed with the server's one timer (limits.deadlines, _limits.py), not
+    # a TimerHandle each: an idle connection keeps a bucket entry, not a handle.
     def _arm(self) -> None:
-        """(Re)schedules the timer for the next deadline of the clock."""
+        """(Re)files the check for the next deadline of the clock."""
         due = self.clock.next_deadline()  # type: ignore[union-attr]
         if due is None:
             return
-        if self.timer is not None:
-            if self.timer.when() <= due[0]:
-                return  # an earlier check is pending; it re-arms for the rest
-            self.timer.cancel()
-        self.timer = self.loop.call_at(due[0], self._check)
+        deadlines = self.limits.deadlines
+        if self.due is not None:
+            if deadlines.when(self.due) <= due[0]:
+                return  # an earlier check is pending; it files again for the rest
+            deadlines.remove(self, self.due)
+        self.due = deadlines.add(self, due[0], self.loop)
 
-    def _check(self) -> None:
-        self.timer = None
+    def _unfile(self) -> None:
+        if self.due is not None:
+            self.limits.deadlines.remove(self, self.due)
+            self.due = None
+
+    def _deadline(self) -> None:
+        """The check (called by limits.deadlines once the filed time has passed)."""
+        self.due = None
         if self.done or self.busy:
             return  # a running handler re-arms when it finishes
         due = self.clock.next_deadline()  # type: ignore[union-attr]
         if due is None:
             return
         if due[0] > self.loop.time():
-            self.timer = self.loop.call_at(due[0], self._check)
+            self.due = self.limits.deadlines.add(self, due[0], self.loop)
             return
         self._expire(due[1])
 
@@ -229,6 +241,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     def _close(self) -> None:
         if not self.done:
             self.done = True
+            self._unfile()
             if self.timer is not None:
                 self.timer.cancel()
                 self.timer = None
@@ -237,6 +250,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     def _abort(self) -> None:
         if not self.done:
             self.done = True
+            self._unfile()
             self.transport.abort()
 
     # ---------------------------------------------------------------- the event loop
@@ -286,7 +300,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         inside = bits & P_IN_MESSAGE != 0
         if inside is (clock.content_start is None):
             clock.in_message(inside, now)
-            if self.timer is None or not self.limits.uniform:
+            if self.due is None or not self.limits.uniform:
                 self._arm()
 
     async def _finish(self) -> None:
