@@ -19,13 +19,14 @@ A, B, C = "a@example.com", "b@example.com", "c@example.com"
 
 def send_many(kind, port, items, **kw):
     """send_many with the blocking or the asyncio client (same arguments)."""
+    kw.setdefault("timeout", 30)
     if kind == "blocking":
-        with smtpcore.SMTPClient("127.0.0.1", port, helo_name="c.example.com", timeout=30,
+        with smtpcore.SMTPClient("127.0.0.1", port, helo_name="c.example.com",
                                  **kw) as client:
             return client.send_many(items)
 
     async def main():
-        async with aio.SMTPClient("127.0.0.1", port, helo_name="c.example.com", timeout=30,
+        async with aio.SMTPClient("127.0.0.1", port, helo_name="c.example.com",
                                   starttls=False, **kw) as client:
             return await client.send_many(items)
 
@@ -221,3 +222,47 @@ def test_send_many_large_bodies_and_local_refusals(kind):
         big.replace(b"\n", b"\r\n"), b"small\r\n", (big + b"end\n").replace(b"\n", b"\r\n"),
         b"last\r\n"]
     assert all(m.rcpt_tos == rcpts for m in collector.messages)
+
+
+class SlowServer(ScriptedServer):
+    """A ScriptedServer whose answers are (delay in seconds, bytes): it waits before
+    answering; an answer of (delay, b"") answers nothing and reads on. After the last
+    answer it keeps the connection open, silent, until the client closes it."""
+
+    def _serve(self):
+        import time
+        conn, _ = self.listener.accept()
+        conn.settimeout(30)
+        with conn:
+            conn.sendall(b"220 test ESMTP\r\n")
+            for delay, answer in self.script:
+                data = b""
+                while not data.endswith(b"\r\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                self.reads.append(data)
+                time.sleep(delay)
+                conn.sendall(answer)
+            while conn.recv(65536):  # silent until the client hangs up
+                pass
+
+
+@pytest.mark.parametrize("kind", ["blocking", "asyncio"])
+def test_send_many_timeout_is_per_wait(kind):
+    """``timeout`` bounds each wait for the server, not the batch: waits of 0.3 s each
+    (1.2 s in all) pass with timeout=0.6, and a server that stops answering mid-batch
+    ends it with SMTPTimeoutError."""
+    pipelining = b"250-test\r\n250 PIPELINING\r\n"
+    envelope = b"250 ok\r\n250 ok\r\n354 go\r\n"
+    script = [(0.3, pipelining), (0.3, envelope), (0.3, b"250 queued\r\n" + envelope),
+              (0.3, b"250 queued\r\n"), (0, b"221 bye\r\n")]
+    items = [(A, [B], b"one\n"), (A, [B], b"two\n")]
+    with SlowServer(script) as srv:
+        results = send_many(kind, srv.port, items, timeout=0.6)
+    assert [r.ok for r in results] == [True, True]
+    script = [(0, pipelining), (0, envelope), (0, b"")]  # then silence
+    with SlowServer(script) as srv, pytest.raises(smtpcore.SMTPTimeoutError) as ei:
+        send_many(kind, srv.port, items, timeout=0.6)
+    assert str(ei.value) == "timed out waiting for the server"

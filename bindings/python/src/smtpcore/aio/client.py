@@ -59,6 +59,10 @@ class _ClientProtocol(asyncio.BufferedProtocol):
         self.paused = False
         self.reading_paused = False
         self.error: BaseException | None = None
+        # One timer for the waits for input, moved lazily (see arm): asyncio.timeout()
+        # schedules and cancels a timer per wait, about 4 us per message of a batch.
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -97,8 +101,37 @@ class _ClientProtocol(asyncio.BufferedProtocol):
         self._wake()
         return False
 
+    def arm(self, timeout: float) -> None:
+        """The wait for ``waiter`` ends with TimeoutError ``timeout`` seconds from now.
+        The timer is not moved per wait: when it fires before the current deadline it
+        sets itself again for the deadline."""
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.time() + timeout
+        t = self.timer
+        if t is None or t.when() > self.deadline:  # none, or set for a longer timeout
+            if t is not None:
+                t.cancel()
+            self.timer = loop.call_at(self.deadline, self._expire)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _expire(self) -> None:
+        self.timer = None
+        w = self.waiter
+        if w is None or w.done():
+            return  # no wait under way: the next one sets a timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < self.deadline:
+            self.timer = loop.call_at(self.deadline, self._expire)
+        else:
+            w.set_exception(TimeoutError())
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
+        self.disarm()
         if not self.lost.done():
             self.lost.set_result(None)
         self._wake()
@@ -185,6 +218,8 @@ class SMTPClient(ClientDriver):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._reader is not None:
+            self._reader.disarm()
         if w is not None:
             w.close()
             proto = self._reader
@@ -258,10 +293,11 @@ class SMTPClient(ClientDriver):
         assert proto is not None
         if not proto.got and not proto.eof:
             proto.resume()
-            proto.waiter = asyncio.get_running_loop().create_future()
+            waiter = proto.waiter = asyncio.get_running_loop().create_future()
+            if self.timeout is not None:
+                proto.arm(self.timeout)
             try:
-                async with asyncio.timeout(self.timeout):
-                    await proto.waiter
+                await waiter
             except TimeoutError as exc:
                 raise SMTPTimeoutError("timed out waiting for the server") from exc
         proto.got = False
