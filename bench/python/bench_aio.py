@@ -20,7 +20,7 @@ from round to round); every round prints its own lines after "== round K ==", an
 bench/report.py takes medians and ranges over them.
 
 Usage: .venv/bin/python bench/python/bench_aio.py [--messages N] [--server-messages N]
-           [--sessions S] [--rounds R] [--no-uvloop] [--clients-only]
+           [--sessions S] [--rounds R] [--no-uvloop] [--clients-only | --servers-only]
 """
 from __future__ import annotations
 
@@ -277,8 +277,11 @@ def main() -> None:
     ap.add_argument("--loadgen-bin", default="", metavar="PATH",
                     help="also load smtpcore.aio and aiosmtpd with bench_loadgen (pipelined, "
                          "one round trip per message) beside smtp-source")
-    ap.add_argument("--clients-only", action="store_true",
-                    help="only the client pairs (row 7b and the asyncio lines), no servers")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--clients-only", action="store_true",
+                       help="only the client pairs (row 7b and the asyncio lines), no servers")
+    which.add_argument("--servers-only", action="store_true",
+                       help="only the server pairs (rows 7a, 7u and the floor), no clients")
     ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd"])
     ap.add_argument("--port", type=int)
     args = ap.parse_args()
@@ -321,7 +324,7 @@ def main() -> None:
             ("batch-asyncio-message", "smtpcore", bench_smtpcore_aio_many, msgs),
             ("send_message", "smtplib", bench_smtplib, msgs),
             ("loop-asyncio-message", "smtpcore", bench_smtpcore_client, msgs),
-        ]
+        ] if not args.servers_only else []
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; servers: "
               f"{args.server_messages} messages per run from smtp-source -d -s {args.sessions}; "
               f"clients: {args.messages} messages per run into smtp-sink; {args.rounds} rounds",
@@ -335,6 +338,8 @@ def main() -> None:
             for kind in (pipelined[::-1] if flip else pipelined):
                 line = bench_server(kind, args.server_messages, args.sessions, msgfile, True)
                 print(f"pipelined {kind:<13} {line}", flush=True)
+            if not clients:
+                continue
             sink, port = start_sink()
             try:
                 for variant, who, fn, data in (clients[::-1] if flip else clients):
