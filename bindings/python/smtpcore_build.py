@@ -295,6 +295,7 @@ typedef struct pysc_srv_area {
     size_t in_used;
     size_t nrecs;
     size_t out_len;
+    long long info[%d][4];
     smtpcore_server_event recs[%d];
     char arena[%d];
     char out[%d];
@@ -302,7 +303,7 @@ typedef struct pysc_srv_area {
 long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int keep,
                            pysc_srv_area *a, const smtpcore_server_event **evp,
                            const char *in, size_t in_len);
-""" % (SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
+""" % (SERVER_PUMP_RECS, SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
 
 SERVER_PUMP_C = r"""
 #define PYSC_SRV_RECS %d
@@ -322,11 +323,20 @@ SERVER_PUMP_C = r"""
  * (smtpcore_server_release_idle(); it refuses while anything refers to them). */
 #define PYSC_SRV_RELEASE (1u << 31)
 
+/* info[][3] of a record. */
+#define PYSC_SRV_PARAMS 1 /* MAIL/RCPT with ESMTP parameters: read them from recs[] */
+#define PYSC_SRV_ESMTP 2  /* HELO: it was EHLO */
+
 typedef struct pysc_srv_area {
     size_t in_used;  /* bytes of in[] the session took */
     size_t nrecs;    /* events recorded in recs[] */
     size_t out_len;  /* output bytes in out[] */
-    smtpcore_server_event recs[PYSC_SRV_RECS];
+    /* Per record, what the binding reads of most: the event type, the offset and length
+     * in arena[] of its main slice (MAIL/RCPT/HELO: the address; BODY: the content), and
+     * PYSC_SRV_PARAMS / PYSC_SRV_ESMTP. Plain integers: the binding reads them through
+     * one memoryview, much cheaper than a field of a cdata struct each. */
+    long long info[PYSC_SRV_RECS][4];
+    smtpcore_server_event recs[PYSC_SRV_RECS]; /* the whole events, slices in arena[] */
     char arena[PYSC_SRV_ARENA];
     char out[PYSC_SRV_OUT];
 } pysc_srv_area;
@@ -370,27 +380,35 @@ static int pysc_srv_take(smtpcore_server *s, pysc_srv_area *a, size_t *used, uns
         return 0;
     if (ev->answer_required)
         *rc = smtpcore_server_accept(s);
+    long long *info = a->info[a->nrecs];
     smtpcore_server_event *r = &a->recs[a->nrecs++];
     *r = *ev;
+    info[0] = t;
+    info[1] = (long long)*used;
+    info[2] = 0;
+    info[3] = 0;
     /* Only the slices the binding reads for these types survive, as copies. */
     smtpcore_str none = {NULL, 0};
     r->line = none;
     r->message = none;
     r->address = addr ? pysc_srv_keep(a, used, ev->address) : none;
-    /* A MAIL or RCPT record's reply_code (the engine sets it only on refusals, which are
-     * not MAIL or RCPT events) says whether it has ESMTP parameters: most have none, and
-     * the binding then skips reading them. */
+    if (addr)
+        info[2] = (long long)ev->address.len;
     if (t == SMTPCORE_SEV_MAIL) {
         const smtpcore_mail_params *m = &ev->mail;
-        r->reply_code = m->has_size || m->body || m->smtputf8 || m->ret || m->envid.ptr ||
-                        m->auth.ptr;
+        if (m->has_size || m->body || m->smtputf8 || m->ret || m->envid.ptr || m->auth.ptr)
+            info[3] = PYSC_SRV_PARAMS;
         r->mail.envid = pysc_srv_keep(a, used, ev->mail.envid);
         r->mail.auth = pysc_srv_keep(a, used, ev->mail.auth);
     } else if (t == SMTPCORE_SEV_RCPT) {
-        r->reply_code = ev->rcpt.notify || ev->rcpt.orcpt.ptr;
+        if (ev->rcpt.notify || ev->rcpt.orcpt.ptr)
+            info[3] = PYSC_SRV_PARAMS;
         r->rcpt.orcpt = pysc_srv_keep(a, used, ev->rcpt.orcpt);
     } else if (t == SMTPCORE_SEV_BODY) {
         r->data = pysc_srv_keep(a, used, ev->data);
+        info[2] = (long long)ev->data.len;
+    } else if (t == SMTPCORE_SEV_HELO && ev->esmtp) {
+        info[3] = PYSC_SRV_ESMTP;
     }
     return 1;
 }

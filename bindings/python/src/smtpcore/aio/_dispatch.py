@@ -68,6 +68,8 @@ _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
 P_RELEASE = 1 << 31
 #: A pump result that needs more than applying its records and writing its output.
 P_SLOW = _P_EVENT | _P_FULL | _P_LEFT
+# A record's flags (info[j + 3]): 1, ESMTP parameters (MAIL/RCPT); 2, EHLO (HELO).
+_P_ESMTP = 2
 _ACCEPT = lib.smtpcore_server_accept
 # Events the pump may take without the handler: informative, or answered by default.
 _ALWAYS_AUTO = ((1 << _RSET) | (1 << _ABORTED) | (1 << lib.SMTPCORE_SEV_NOOP)
@@ -85,11 +87,13 @@ class PumpArea:
     """The pump's records and output area (one per server: run() empties it before it
     returns, so connections take turns) and the event types it may take itself."""
 
-    __slots__ = ("area", "recs", "out", "mask", "keep")
+    __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep")
 
     def __init__(self, hooks: dict[str, Any]) -> None:
         self.area = ffi.new("pysc_srv_area *")
+        self.info = memoryview(ffi.buffer(self.area.info)).cast("q")
         self.recs = self.area.recs
+        self.arena = memoryview(ffi.buffer(self.area.arena))
         self.out = ffi.buffer(self.area.out)
         mask = _ALWAYS_AUTO
         for name, t in _HOOK_AUTO.items():
@@ -255,30 +259,34 @@ class Dispatcher:
             return False
 
     # ---------------------------------------------------------------- the event loop
-    def _records(self, recs: Any, n: int) -> None:
-        """Applies the events the pump took itself (and answered, when they awaited an
-        answer) to the envelope and body, as the event loop below would have. A MAIL or
-        RCPT record's reply_code says whether it has ESMTP parameters (see the pump)."""
-        for i in range(n):
-            ev = recs[i]
-            t = ev.type
+    def _records(self, n: int) -> None:
+        """Applies the ``n`` events the pump took itself (and answered, when they awaited
+        an answer) to the envelope and body, as the event loop below would have. Read
+        through the pump's info table (type, offset and length of the main slice in the
+        arena, flags); the whole event copy only for ESMTP parameters."""
+        pump = self.pump
+        info = pump.info
+        arena = pump.arena
+        for j in range(0, 4 * n, 4):
+            t = info[j]
             if t == _BODY:
-                d = ev.data
-                self.clock.content_bytes += d.len  # type: ignore[union-attr]
-                self.body += ffi.buffer(d.ptr, d.len)
+                off = info[j + 1]
+                k = info[j + 2]
+                self.clock.content_bytes += k  # type: ignore[union-attr]
+                self.body += arena[off:off + k]
             elif t == _RCPT:
                 env = self.env
-                a = ev.address
-                env.rcpt_tos.append(ffi.buffer(a.ptr, a.len)[:].decode("utf-8",
-                                                                       "surrogateescape"))
-                env.rcpt_params.append(RcptParams._from_c(ev.rcpt) if ev.reply_code
-                                       else _NO_RCPT_PARAMS)
+                off = info[j + 1]
+                env.rcpt_tos.append(str(arena[off:off + info[j + 2]], "utf-8",
+                                        "surrogateescape"))
+                env.rcpt_params.append(RcptParams._from_c(pump.recs[j >> 2].rcpt)
+                                       if info[j + 3] else _NO_RCPT_PARAMS)
             elif t == _MAIL:
-                a = ev.address
-                self.env = Envelope(ffi.buffer(a.ptr, a.len)[:].decode("utf-8",
-                                                                       "surrogateescape"),
-                                    MailParams._from_c(ev.mail) if ev.reply_code
-                                    else _NO_MAIL_PARAMS)
+                off = info[j + 1]
+                self.env = Envelope(str(arena[off:off + info[j + 2]], "utf-8",
+                                        "surrogateescape"),
+                                    MailParams._from_c(pump.recs[j >> 2].mail)
+                                    if info[j + 3] else _NO_MAIL_PARAMS)
                 self.body.clear()
             elif t == _DATA:
                 self.body.clear()
@@ -286,8 +294,10 @@ class Dispatcher:
                 self.new_transaction()
             elif t == _HELO:
                 session = self.session
-                session.host_name = decode_text(_slice(ev.address))
-                session.esmtp = bool(ev.esmtp)
+                off = info[j + 1]
+                session.host_name = str(arena[off:off + info[j + 2]], "utf-8",
+                                        "surrogateescape")
+                session.esmtp = info[j + 3] == _P_ESMTP
                 self.env = Envelope()
 
     def run(self, now: float, inp: Any = None, view: memoryview | None = None,
@@ -334,7 +344,7 @@ class Dispatcher:
                 conn._in.append(view[area.in_used:n])
             n = 0
             if st & 0xff00:
-                self._records(pump.recs, (st >> 8) & 0xff)
+                self._records((st >> 8) & 0xff)
             if st >= 0x10000:
                 # A reply: the command it answers was complete, the next one's time
                 # starts (the deadline of one command line, see _limits.py).

@@ -114,7 +114,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             self._process(now, nbytes, st)
             return
         if st & 0xff00:
-            self._records(pump.recs, (st >> 8) & 0xff)
+            self._records((st >> 8) & 0xff)
         if st >= 0x10000:
             self.clock.command_start = now  # type: ignore[union-attr]  # Clock.command_done
             self.transport.write(pump.out[0:st >> 16])
