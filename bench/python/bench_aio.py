@@ -19,8 +19,16 @@ both sides the same.
 from round to round); every round prints its own lines after "== round K ==", and
 bench/report.py takes medians and ranges over them.
 
+--floor adds ``python-floor`` (and ``python-floor-uvloop``) under the same load: a bare
+asyncio.BufferedProtocol that answers every command line and each final dot with a canned
+reply and parses nothing else, the least CPU per message any Python server on that loop
+can use; aiosmtpd's CPU divided by it is the most a Python server can reach there (the
+C smtpcore-sink, --sink-bin, is that bound for any server). --servers-only leaves out the
+clients, --clients-only the servers.
+
 Usage: .venv/bin/python bench/python/bench_aio.py [--messages N] [--server-messages N]
-           [--sessions S] [--rounds R] [--no-uvloop] [--clients-only | --servers-only]
+           [--sessions S] [--rounds R] [--no-uvloop] [--floor]
+           [--clients-only | --servers-only]
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from measure import cpu_ns  # noqa: E402  (bench/measure.py: the servers' CPU accounting)
@@ -84,6 +93,59 @@ def run_smtpcore_server(port: int, loop: str = "asyncio") -> None:
     if run_loop is not None:
         run_loop(main(), loop=loop)
     elif loop == "uvloop":
+        import uvloop
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    else:
+        asyncio.run(main())
+
+
+class _FloorProtocol(asyncio.BufferedProtocol):
+    """python-floor: canned replies, one per command line and per final dot (smtp-source
+    -d sends each command alone and the content in reads of its own)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray(65536)
+        self.view = memoryview(self.buf)
+        self.data = False
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport  # uvloop's transports are no asyncio.Transport
+        transport.write(b"220 floor ESMTP\r\n")
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        assert self.transport is not None
+        got = self.buf[:nbytes]
+        if self.data:
+            if got.endswith(b"\r\n.\r\n") or got == b".\r\n":
+                self.data = False
+                self.transport.write(b"250 2.0.0 Ok\r\n")
+            return
+        out = []
+        for line in got.split(b"\r\n")[:-1]:
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                self.data = True
+                out.append(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+            elif verb == b"QUIT":
+                out.append(b"221 2.0.0 Bye\r\n")
+            else:
+                out.append(b"250 2.0.0 Ok\r\n")
+        self.transport.write(b"".join(out))
+
+
+def run_floor_server(port: int, loop: str = "asyncio") -> None:
+    async def main():
+        server = await asyncio.get_running_loop().create_server(_FloorProtocol,
+                                                                "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    if loop == "uvloop":
         import uvloop
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(main())
@@ -282,7 +344,11 @@ def main() -> None:
                        help="only the client pairs (row 7b and the asyncio lines), no servers")
     which.add_argument("--servers-only", action="store_true",
                        help="only the server pairs (rows 7a, 7u and the floor), no clients")
-    ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd"])
+    ap.add_argument("--floor", action="store_true",
+                    help="also load python-floor (canned replies, no SMTP) the same way: "
+                         "the least CPU per message of any Python server on the loop")
+    ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd",
+                                        "python-floor", "python-floor-uvloop"])
     ap.add_argument("--port", type=int)
     args = ap.parse_args()
     if args.serve == "smtpcore":
@@ -293,6 +359,9 @@ def main() -> None:
         return
     if args.serve == "aiosmtpd":
         run_aiosmtpd_server(args.port)
+        return
+    if args.serve in ("python-floor", "python-floor-uvloop"):
+        run_floor_server(args.port, "uvloop" if args.serve.endswith("uvloop") else "asyncio")
         return
 
     servers = [] if args.clients_only else ["smtpcore", "aiosmtpd"]
@@ -309,6 +378,10 @@ def main() -> None:
             servers.append("smtpcore-uvloop")
         else:
             print("server smtpcore-uvloop n/a (python3-uvloop not installed)")
+    if args.floor and not args.clients_only:
+        servers.append("python-floor")
+        if not args.no_uvloop and have_uvloop():
+            servers.append("python-floor-uvloop")
     tmp = tempfile.mkdtemp(prefix="smtpcore-bench-")
     try:
         msgfile = os.path.join(tmp, "msg.txt")
