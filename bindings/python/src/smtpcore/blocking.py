@@ -19,6 +19,8 @@ from __future__ import annotations
 import email.message
 import socket
 import ssl
+import struct
+import sys
 from typing import Any, Iterable
 
 from ._batch import Outgoing, SendResult, job_for_send, job_of
@@ -34,6 +36,40 @@ from .values import Caps, Reply
 __all__ = ["SMTPClient", "send_message_sync"]
 
 _READ_SIZE = 65536
+# Linux: the timeout is the kernel's (SO_RCVTIMEO/SO_SNDTIMEO) on a blocking socket. A
+# Python-level timeout makes every recv and send a poll() first and then the call: per
+# message of a batch two system calls more, about 3 us of CPU (a bare sendall/recv_into
+# loop into smtp-sink: 10.3 us per message blocking or with the kernel's timeout, 13.6
+# with settimeout()).
+_KERNEL_TIMEOUT = sys.platform.startswith("linux") and hasattr(socket, "SO_RCVTIMEO")
+
+
+def _kernel_timeout(sock: socket.socket, timeout: float | None) -> bool:
+    """Makes ``sock`` blocking with ``timeout`` enforced by the kernel on each receive and
+    send (an expired one raises BlockingIOError). False, and ``sock`` unchanged, where
+    that is not possible (then the socket keeps Python's timeout)."""
+    if not _KERNEL_TIMEOUT or timeout is None or not timeout > 0 or timeout > 1e9:
+        return False
+    sec = int(timeout)
+    usec = int((timeout - sec) * 1e6)
+    if sec == 0 and usec == 0:
+        return False  # a zero timeval means no timeout to the kernel
+    tv = struct.pack("@ll", sec, usec)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    except OSError:
+        return False
+    sock.settimeout(None)
+    return True
+
+
+def _python_timeout(sock: socket.socket, timeout: float | None) -> None:
+    """Undoes :func:`_kernel_timeout` (before TLS, which needs Python's timeout)."""
+    off = struct.pack("@ll", 0, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, off)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, off)
+    sock.settimeout(timeout)
 
 
 class SMTPClient(ClientDriver):
@@ -46,6 +82,7 @@ class SMTPClient(ClientDriver):
     """
 
     _sock: socket.socket | None = None
+    _kernel_timeout = False  # the plain socket's timeout is the kernel's (_kernel_timeout)
     _buf: bytearray
     _view: memoryview
     _cbuf: Any
@@ -79,6 +116,8 @@ class SMTPClient(ClientDriver):
             if self.implicit_tls:
                 self._sock = self._wrap(sock)
                 self.tls = True
+            else:
+                self._kernel_timeout = _kernel_timeout(sock, self.timeout)
             self._drive(self._wait_ready())
         except BaseException:
             self.close()
@@ -102,6 +141,9 @@ class SMTPClient(ClientDriver):
         return sock
 
     def _wrap(self, sock: socket.socket) -> ssl.SSLSocket:
+        if self._kernel_timeout:
+            _python_timeout(sock, self.timeout)
+            self._kernel_timeout = False
         try:
             return self._tls().wrap_socket(sock, server_hostname=self.server_hostname)
         except socket.timeout as exc:
@@ -150,12 +192,12 @@ class SMTPClient(ClientDriver):
                     transcript.sent(arg)
                 try:
                     sock.sendall(arg)
-                except socket.timeout as exc:
+                except (socket.timeout, BlockingIOError) as exc:
                     raise SMTPTimeoutError("timed out writing to the server") from exc
             elif kind == READ:
                 try:
                     n = sock.recv_into(buf)
-                except socket.timeout as exc:
+                except (socket.timeout, BlockingIOError) as exc:
                     raise SMTPTimeoutError("timed out waiting for the server") from exc
                 if transcript is not None:
                     transcript.received(buf[:n])
