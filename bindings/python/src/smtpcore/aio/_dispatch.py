@@ -167,13 +167,15 @@ class Dispatcher:
         self.conn = conn
         self.session = session
         self.lmtp = conn.lmtp
-        self.env = Envelope()
+        self.env = None
         self.clock = Clock(self.limits, now)
 
     def new_transaction(self) -> None:
-        """Forgets the envelope and body (after STARTTLS, XCLIENT, RSET, an abort)."""
+        """Forgets the envelope and body (after STARTTLS, XCLIENT, RSET, an abort). The
+        next envelope is made by MAIL: no event that hands one to a hook comes before an
+        accepted MAIL, and an idle connection keeps none (issue 15 row 9)."""
         self.body.clear()
-        self.env = Envelope()
+        self.env = None
 
     def take_pending(self) -> bytes:
         """The output collected by :meth:`run`, as one bytes object (b"" when none)."""
@@ -298,7 +300,7 @@ class Dispatcher:
                 session.host_name = str(arena[off:off + info[j + 2]], "utf-8",
                                         "surrogateescape")
                 session.esmtp = info[j + 3] == _P_ESMTP
-                self.env = Envelope()
+                self.env = None
 
     def run(self, now: float, inp: Any = None, view: memoryview | None = None,
             n: int = 0) -> int:
@@ -409,7 +411,7 @@ class Dispatcher:
 
                 def started(ok: bool) -> None:
                     if not ok:
-                        self.env = Envelope()
+                        self.env = None
                 if not self._call(hook(session, self.env, address, mparams), sev.Mail,
                                   started):
                     return SUSPENDED
@@ -420,7 +422,7 @@ class Dispatcher:
                 env.bdat = bool(ev.bdat)
                 env.long_lines = bool(ev.long_lines)
                 self.body.clear()
-                self.env = Envelope()
+                self.env = None
                 if not env.rcpt_tos:
                     # Defence in depth: the engine itself refuses BDAT without an accepted
                     # recipient (RFC 3030); a handler must never see such a message.
@@ -451,7 +453,7 @@ class Dispatcher:
                 esmtp = bool(ev.esmtp)
                 session.host_name = name
                 session.esmtp = esmtp
-                self.env = Envelope()
+                self.env = None
                 hook = hooks["handle_helo"]
                 if hook is None:
                     conn.accept()
