@@ -89,6 +89,7 @@ def _generate_version_header(root, out_dir):
 # when a reply is new. pysc_client_txn queues MAIL, every RCPT and DATA in one call.
 CLIENT_PUMP_SLOTS = 16
 CLIENT_PUMP_LINE = 128
+CLIENT_PUMP_RECS = 32  # records per pump call: a read's worth of replies for several messages
 
 CLIENT_PUMP_CDEF = """
 typedef struct pysc_cli_cache {
@@ -98,21 +99,27 @@ typedef struct pysc_cli_cache {
     smtpcore_enhanced enhanced[%d];
     char raw[%d][%d];
 } pysc_cli_cache;
+typedef struct pysc_cli_state {
+    const smtpcore_client_event **evp;
+    smtpcore_mail_params *mp;
+    size_t consumed;
+    pysc_cli_cache cache;
+    int recs[%d];
+} pysc_cli_state;
 int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params *mp,
                     long long size, int smtputf8, const char *rcpts, size_t nrcpt,
                     size_t *where);
-long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
-                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
-                           size_t body_len, size_t *consumed, const char *sender,
-                           smtpcore_mail_params *mp, long long size, int smtputf8,
-                           const char *rcpts, size_t nrcpt, size_t *where);
+long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *body,
+                           size_t body_len, const char *sender, long long size,
+                           int smtputf8, const char *rcpts, size_t nrcpt);
 int pysc_client_body_all(smtpcore_client *c, const char *data, size_t len,
                          size_t *consumed);
-""" % ((CLIENT_PUMP_SLOTS,) * 4 + (CLIENT_PUMP_LINE,))
+""" % ((CLIENT_PUMP_SLOTS,) * 4 + (CLIENT_PUMP_LINE, 4 * CLIENT_PUMP_RECS))
 
 CLIENT_PUMP_C = r"""
 #define PYSC_CLI_SLOTS %d
 #define PYSC_CLI_LINE %d
+#define PYSC_CLI_RECS %d
 
 /* How pysc_client_pump stopped (low three bits of its result; records count from bit 3). */
 #define PYSC_CLI_IDLE 0   /* no event: input needed or output to write */
@@ -130,6 +137,16 @@ typedef struct pysc_cli_cache {
     smtpcore_enhanced enhanced[PYSC_CLI_SLOTS];
     char raw[PYSC_CLI_SLOTS][PYSC_CLI_LINE];
 } pysc_cli_cache;
+
+/* What the pump keeps per session, set up once by the binding: fewer arguments per call
+ * (each costs the binding a conversion). */
+typedef struct pysc_cli_state {
+    const smtpcore_client_event **evp;  /* the binding's event out-pointer */
+    smtpcore_mail_params *mp;           /* the batch's reused MAIL parameters */
+    size_t consumed;                    /* body bytes the last SEND_BODY took */
+    pysc_cli_cache cache;
+    int recs[4 * PYSC_CLI_RECS];
+} pysc_cli_state;
 
 /* The cache slot of a single-line, well-formed reply (*fresh: it was not there and now
  * is), or -1 for one the binding must read from the event struct. Code and enhanced code
@@ -203,23 +220,25 @@ int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params
     return smtpcore_client_data(c);
 }
 
-/* Reads events until the session needs I/O, recs[] (cap records of four ints: type,
+/* Reads events until the session needs I/O, st->recs (records of four ints: type,
  * failure, rcpt_index, cache slot) is full, or an event the host must see comes (left in
- * *evp). A SEND_BODY gets body[0, body_len) and its end when body is not NULL (the newest
- * transaction's, not given yet), recorded as {SEND_BODY, 1 if whole and ended, 1 if the
- * next transaction was queued, -1} with *consumed the bytes taken; when it was whole and
- * sender is not NULL, the next transaction follows right behind it (pysc_client_txn with
- * the arguments from sender on), recorded as {PYSC_CLI_TXN, its result, *where, -1}.
+ * *st->evp). A SEND_BODY gets body[0, body_len) and its end when body is not NULL (the
+ * newest transaction's, not given yet), recorded as {SEND_BODY, 1 if whole and ended, 1
+ * if the next transaction was queued, -1} with st->consumed the bytes taken; when it was
+ * whole and sender is not NULL, the next transaction follows right behind it
+ * (pysc_client_txn with st->mp and the arguments from sender on), recorded as
+ * {PYSC_CLI_TXN, its result, the call that failed, -1}.
  * Returns (records << 3) | why, or an smtpcore_error. */
-long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp,
-                           pysc_cli_cache *k, int *recs, size_t cap, const char *body,
-                           size_t body_len, size_t *consumed, const char *sender,
-                           smtpcore_mail_params *mp, long long size, int smtputf8,
-                           const char *rcpts, size_t nrcpt, size_t *where)
+long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *body,
+                           size_t body_len, const char *sender, long long size,
+                           int smtputf8, const char *rcpts, size_t nrcpt)
 {
+    const smtpcore_client_event **evp = st->evp;
+    pysc_cli_cache *k = &st->cache;
+    int *recs = st->recs;
     size_t n = 0;
     for (;;) {
-        if (n + 2 > cap)
+        if (n + 2 > PYSC_CLI_RECS)
             return (long long)(n << 3) | PYSC_CLI_FULL;
         int rc = smtpcore_client_next_event(c, evp);
         if (rc < 0)
@@ -229,7 +248,7 @@ long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp
         if (t == SMTPCORE_CEV_NONE)
             return (long long)(n << 3) | PYSC_CLI_IDLE;
         if (t == SMTPCORE_CEV_SEND_BODY && body) {
-            rc = pysc_client_body_all(c, body, body_len, consumed);
+            rc = pysc_client_body_all(c, body, body_len, &st->consumed);
             if (rc < 0)
                 return rc;
             body = NULL;  /* given once */
@@ -240,10 +259,11 @@ long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp
             rec[3] = -1;
             if (!rec[2])
                 return (long long)(n << 3) | PYSC_CLI_BODY;
+            size_t where = 0;
             rec = recs + 4 * n++;
             rec[0] = PYSC_CLI_TXN;
-            rec[1] = pysc_client_txn(c, sender, mp, size, smtputf8, rcpts, nrcpt, where);
-            rec[2] = *where > (size_t)INT_MAX ? INT_MAX : (int)*where;
+            rec[1] = pysc_client_txn(c, sender, st->mp, size, smtputf8, rcpts, nrcpt, &where);
+            rec[2] = where > (size_t)INT_MAX ? INT_MAX : (int)where;
             rec[3] = -1;
             if (rec[1] < 0)
                 return (long long)(n << 3) | PYSC_CLI_BODY;
@@ -268,7 +288,7 @@ long long pysc_client_pump(smtpcore_client *c, const smtpcore_client_event **evp
     }
 }
 
-""" % (CLIENT_PUMP_SLOTS, CLIENT_PUMP_LINE)
+""" % (CLIENT_PUMP_SLOTS, CLIENT_PUMP_LINE, CLIENT_PUMP_RECS)
 
 
 def engine_sources():

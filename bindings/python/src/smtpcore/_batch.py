@@ -220,6 +220,7 @@ class Batch:
         self._body_given = False     # the newest active job has its body
         self.pending = len(jobs)     # jobs without a final result (0: done)
         self._pump = conn._pump_state()
+        self._pump.st.mp = mail_params
         self._env_of: list[str] | None = None  # the recipients _env holds
         self._env = b""
 
@@ -440,10 +441,8 @@ class Batch:
         if c is None:
             conn._sess()
         pump = self._pump
-        evp, cache, recs, replies = conn._evp, pump.cache, pump.recs, pump.replies
-        cap, consumed = pump.CAP, pump.consumed
+        st, evp, recs, replies = pump.st, conn._evp, pump.recs, pump.replies
         results, jobs, active = self.results, self.jobs, self._active
-        mp, where = self._mp, pump.where
         while True:
             body = sender = _NULL
             env = b""
@@ -466,8 +465,7 @@ class Batch:
                         nrcpt = len(job.rcpts)
                         size = len(job.data) if self.extensions & _SIZE else -1
                         utf8 = job.smtputf8
-            rv = _PUMP(c, evp, cache, recs, cap, body, len(body) if body else 0, consumed,
-                       sender, mp, size, utf8, env, nrcpt, where)
+            rv = _PUMP(c, st, body, len(body) if body else 0, sender, size, utf8, env, nrcpt)
             if rv < 0:
                 check(rv)
             why = rv & 7
@@ -499,7 +497,7 @@ class Batch:
                         self.pending -= 1
                     elif t == _T_BODY:  # body is what the pump gave
                         if not f:  # not all of it, or no room for its end yet: queued
-                            n = int(consumed[0])
+                            n = st.consumed
                             if n < len(body):
                                 conn.send_body(memoryview(body)[n:])
                             conn.end_body()
@@ -525,7 +523,6 @@ class Batch:
             if why == _P_IDLE:
                 if conn._in._data or conn._eof == 1:
                     return conn._next_raw()  # queued input or the end of it first
-                conn._ev = evp[0]
                 return 0
 
     def _fail_rest(self) -> None:

@@ -205,18 +205,18 @@ def _set_str(keep: list[Any], target: Any, value: str | bytes | None) -> None:
 
 class _Pump:
     """What the batch's C helpers (smtpcore_build.py: pysc_client_pump, _txn, _body_all)
-    keep per session: the cache of raw reply lines with the Reply object of each slot,
-    the record array and the out-parameters, allocated once."""
+    keep per session: their state struct (the cache of raw reply lines, the records, the
+    event out-pointer) with the Reply object of each cache slot, allocated once."""
 
-    __slots__ = ("cache", "replies", "recs", "where", "consumed")
-    CAP = 32  # records per call: a read's worth of replies for several messages
+    __slots__ = ("st", "replies", "recs", "where", "consumed")
 
-    def __init__(self) -> None:
-        self.cache = ffi.new("pysc_cli_cache *")
-        self.replies: list[Reply | None] = [None] * len(self.cache.len)
-        self.recs = ffi.new("int[]", 4 * self.CAP)
-        self.where = ffi.new("size_t *")
-        self.consumed = ffi.new("size_t *")
+    def __init__(self, evp: Any) -> None:
+        self.st = ffi.new("pysc_cli_state *")
+        self.st.evp = evp
+        self.replies: list[Reply | None] = [None] * len(self.st.cache.len)
+        self.recs = self.st.recs
+        self.where = ffi.new("size_t *")  # pysc_client_txn's, called by Batch.start
+        self.consumed = ffi.new("size_t *")  # pysc_client_body_all's (Batch._give_body)
 
 
 class ClientConnection(_Connection):
@@ -296,7 +296,7 @@ class ClientConnection(_Connection):
     def _pump_state(self) -> _Pump:
         """The state of pysc_client_pump for this session (see :class:`_Pump`)."""
         if self._pump is None:
-            self._pump = _Pump()
+            self._pump = _Pump(self._evp)
         return self._pump
 
     # -- events
