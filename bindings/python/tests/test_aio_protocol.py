@@ -257,3 +257,29 @@ def test_idle_connections_hold_no_engine_buffers():
                 writer.close()
 
     run(main())
+
+
+def test_idle_tls_connections_hold_no_engine_buffers(server_tls, client_tls):
+    """The stream runner (TLS listeners) gives the engine's buffers back too while it
+    waits for the peer."""
+    from smtpcore.server import ServerConnection
+
+    async def main():
+        async with running_server(lambda env: None, tls_context=server_tls,
+                                  implicit_tls=True) as port:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client_tls, server_hostname="localhost")
+            assert (await reader.readline()).startswith(b"220")
+            writer.write(b"EHLO c.example\r\n")
+            while not (await reader.readline()).startswith(b"250 "):
+                pass
+            await asyncio.sleep(0.05)
+            conns = [o for o in gc.get_objects()
+                     if isinstance(o, ServerConnection) and o._c is not None]
+            assert len(conns) == 1
+            assert conns[0].memory < ServerConnection().memory - 514 - 768
+            writer.write(b"NOOP\r\n")
+            assert (await reader.readline()).startswith(b"250")
+            writer.close()
+
+    run(main())

@@ -26,7 +26,7 @@ import ssl
 from typing import Any, Callable, Iterable
 
 from .. import _proxy
-from .._ffi import ffi
+from .._ffi import ffi, lib
 from ..enums import AuthMech, Extension, ShutdownReason, SyncPolicy
 from ..errors import SMTPCoreError
 from ..server import DEFAULT_EXTENSIONS, ServerConnection
@@ -183,6 +183,9 @@ class SMTPServerProtocolRunner:
             # applies (see _limits.py).
             clock.in_message(conn.in_message, loop.time())
             due = clock.next_deadline()
+            # Waiting for the peer: the engine's buffers go back meanwhile (it refuses
+            # while anything still refers to them, and takes them back itself).
+            lib.smtpcore_server_release_idle(conn._c, ffi.NULL)
             try:
                 data = await read_some(reader, None if due is None
                                        else max(due[0] - loop.time(), 0.0))
