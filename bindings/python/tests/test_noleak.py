@@ -33,7 +33,7 @@ def one_server_session() -> int:
             conn.accept()
     n += len(conn.data_to_send())
     assert conn.want_close
-    return n  # conn is freed by ffi.gc when it goes out of scope
+    return n  # conn is freed (_Connection.__del__) when it goes out of scope
 
 
 def one_client_session() -> int:

@@ -21,7 +21,7 @@ _Self = TypeVar("_Self", bound="_Connection")
 class _Connection:
     """One engine session of either role (private base class)."""
 
-    __slots__ = ("_c", "_evp", "_ev", "_in", "_out", "_eof", "__weakref__")
+    __slots__ = ("_c", "_free", "_evp", "_ev", "_in", "_out", "_eof", "__weakref__")
 
     # The role's C functions (smtpcore_server_* or smtpcore_client_*).
     _C_RECEIVE: ClassVar[Any]
@@ -33,7 +33,10 @@ class _Connection:
     def _start(self, session: Any, free: Any, event_ptr_type: str) -> None:
         """Takes ownership of the new C ``session`` (freed by ``free``);
         ``event_ptr_type`` is the role's ``const smtpcore_*_event **``."""
-        self._c: Any = ffi.gc(session, free)
+        # Freed by close() or __del__, not through ffi.gc(): its wrapper is a second
+        # cdata object per connection (80 bytes that thousands of idle ones keep).
+        self._free = free
+        self._c: Any = session
         # One out-pointer per connection: next_event() points it at the event the C
         # session owns (valid until the next next_event call); _ev is what it pointed to
         # after the last call (NULL before the first).
@@ -46,9 +49,19 @@ class _Connection:
     # -- lifetime
     def close(self) -> None:
         """Frees the C session now (later calls raise SessionClosedError)."""
-        if self._c is not None:
-            ffi.release(self._c)
+        c = self._c
+        if c is not None:
             self._c = None
+            self._free(c)
+
+    def __del__(self) -> None:
+        try:
+            c = self._c
+        except AttributeError:  # the constructor failed before the session existed
+            return
+        if c is not None:
+            self._c = None
+            self._free(c)
 
     def __enter__(self: _Self) -> _Self:
         return self
