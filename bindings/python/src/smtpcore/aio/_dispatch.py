@@ -17,7 +17,9 @@ event the pump stopped at, the same way as ever.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any, Callable
 
 from .. import _proxy
@@ -68,8 +70,8 @@ _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
 P_RELEASE = 1 << 31
 #: A pump result that needs more than applying its records and writing its output.
 P_SLOW = _P_EVENT | _P_FULL | _P_LEFT
-# A record's flags (info[j + 3]): 1, ESMTP parameters (MAIL/RCPT); 2, EHLO (HELO).
-_P_ESMTP = 2
+# A record's flags (its fourth info field): ESMTP parameters (MAIL/RCPT), EHLO (HELO).
+_P_PARAMS, _P_ESMTP = 1, 2
 _ACCEPT = lib.smtpcore_server_accept
 # Events the pump may take without the handler: informative, or answered by default.
 _ALWAYS_AUTO = ((1 << _RSET) | (1 << _ABORTED) | (1 << lib.SMTPCORE_SEV_NOOP)
@@ -87,9 +89,10 @@ class PumpArea:
     """The pump's records and output area (one per server: run() empties it before it
     returns, so connections take turns) and the event types it may take itself."""
 
-    __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep")
+    __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep", "mask_release",
+                 "slow", "now")
 
-    def __init__(self, hooks: dict[str, Any]) -> None:
+    def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
         self.area = ffi.new("pysc_srv_area *")
         self.info = memoryview(ffi.buffer(self.area.info)).cast("q")
         self.recs = self.area.recs
@@ -101,6 +104,20 @@ class PumpArea:
                 mask |= 1 << t
         self.mask = mask
         self.keep = mask & _KEEP
+        self.mask_release = mask | P_RELEASE
+        # The bits of a pump result that the plaintext runner's fast path leaves to
+        # run_from() (which also takes a result of 0): all of them when the AUTH
+        # failures must be counted after each read (limits).
+        self.slow = -1 if auth_sync else P_SLOW | P_WANT_CLOSE
+        # The loop's clock: asyncio's own loops' time() is time.monotonic() behind a
+        # Python call; another loop's (uvloop's is C) is called as it is.
+        try:
+            loop: Any = asyncio.get_running_loop()
+        except RuntimeError:  # made outside a loop (tests): asyncio's clock
+            loop = None
+        self.now: Callable[[], float] = (
+            time.monotonic if loop is None or type(loop).time is asyncio.BaseEventLoop.time
+            else loop.time)
 
 
 class _Resume:
@@ -282,13 +299,13 @@ class Dispatcher:
                 env.rcpt_tos.append(str(arena[off:off + info[j + 2]], "utf-8",
                                         "surrogateescape"))
                 env.rcpt_params.append(RcptParams._from_c(pump.recs[j >> 2].rcpt)
-                                       if info[j + 3] else _NO_RCPT_PARAMS)
+                                       if info[j + 3] & _P_PARAMS else _NO_RCPT_PARAMS)
             elif t == _MAIL:
                 off = info[j + 1]
                 self.env = Envelope(str(arena[off:off + info[j + 2]], "utf-8",
                                         "surrogateescape"),
                                     MailParams._from_c(pump.recs[j >> 2].mail)
-                                    if info[j + 3] else _NO_MAIL_PARAMS)
+                                    if info[j + 3] & _P_PARAMS else _NO_MAIL_PARAMS)
                 self.body.clear()
             elif t == _DATA:
                 self.body.clear()
@@ -299,7 +316,7 @@ class Dispatcher:
                 off = info[j + 1]
                 session.host_name = str(arena[off:off + info[j + 2]], "utf-8",
                                         "surrogateescape")
-                session.esmtp = info[j + 3] == _P_ESMTP
+                session.esmtp = info[j + 3] & _P_ESMTP != 0
                 self.env = None
 
     def run(self, now: float, inp: Any = None, view: memoryview | None = None,

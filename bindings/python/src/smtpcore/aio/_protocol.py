@@ -25,7 +25,7 @@ from ..enums import ShutdownReason
 from ..errors import SMTPCoreError
 from ..server import ServerConnection
 from ._dispatch import (
-    IDLE, P_IN_MESSAGE, P_RELEASE, P_SLOW, P_WANT_CLOSE, PUMP, SUSPENDED, Dispatcher,
+    IDLE, P_IN_MESSAGE, P_RELEASE, P_WANT_CLOSE, PUMP, SUSPENDED, Dispatcher,
 )
 from ._handler import Session
 from ._limits import BUSY_REPLY
@@ -35,9 +35,6 @@ __all__ = ["ServerProtocol"]
 log = logging.getLogger("smtpcore.aio.server")
 
 _READ_SIZE = 65536
-# What makes a pump result more than the common case: an event for the handler, more
-# output than the area holds, input left over, or the session ending.
-_SLOW = P_SLOW | P_WANT_CLOSE
 
 
 class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
@@ -99,7 +96,9 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.done:
             return
-        now = self.clock.last_read = self.loop.time()  # type: ignore[union-attr]  # Clock.read
+        pump = self.pump
+        clock = self.clock
+        now = clock.last_read = pump.now()  # type: ignore[union-attr]  # Clock.read
         conn = self.conn
         c = conn._c  # type: ignore[union-attr]
         if self.busy or c is None or conn._in._data or self.eof:  # type: ignore[union-attr]
@@ -107,19 +106,16 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             return
         # The common case whole, here: the engine takes the bytes straight from the
         # buffer, the pump answers what no hook waits for, the replies go out.
-        pump = self.pump
-        st = PUMP(c, pump.mask | P_RELEASE, pump.keep, pump.area, conn._evp,  # type: ignore[union-attr]
-                   self.cbuf, nbytes)
-        if st & _SLOW or st < 0 or self.limits.auth_failure_limit:
+        st = PUMP(c, pump.mask_release, pump.keep, pump.area, conn._evp,  # type: ignore[union-attr]
+                  self.cbuf, nbytes)
+        if st & pump.slow or st <= 0:
             self._process(now, nbytes, st)
             return
         if st & 0xff00:
             self._records((st >> 8) & 0xff)
         if st >= 0x10000:
-            self.clock.command_start = now  # type: ignore[union-attr]  # Clock.command_done
+            clock.command_start = now  # type: ignore[union-attr]  # Clock.command_done
             self.transport.write(pump.out[0:st >> 16])
-        self.state = st
-        clock = self.clock
         inside = st & P_IN_MESSAGE != 0
         if inside is (clock.content_start is None):  # type: ignore[union-attr]
             clock.in_message(inside, now)  # type: ignore[union-attr]

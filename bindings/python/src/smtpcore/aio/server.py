@@ -79,7 +79,7 @@ class SMTPServerProtocolRunner:
         """The dispatchers' records and output area, one for all connections of this
         server (each run() empties it before it returns)."""
         if self._pump is None:
-            self._pump = PumpArea(self.hooks)
+            self._pump = PumpArea(self.hooks, bool(self.limits.auth_failure_limit))
         return self._pump
 
     def read_buffer(self) -> tuple[memoryview, Any]:
