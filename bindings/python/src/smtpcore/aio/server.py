@@ -50,7 +50,7 @@ log = logging.getLogger("smtpcore.aio.server")
 #: engine's own default, 514 bytes, holds one command line): a message body of a few KiB
 #: then reaches the engine in one receive instead of one per 512 bytes. Larger bought
 #: nothing measurable (docs/python.md, "Benchmark"). An idle connection does not hold it:
-#: the plaintext runner gives the engine's buffers back after each read.
+#: both runners give the engine's buffers back while they wait for the peer.
 INPUT_BUFFER_SIZE = 4096
 
 
