@@ -21,7 +21,7 @@ _Self = TypeVar("_Self", bound="_Connection")
 class _Connection:
     """One engine session of either role (private base class)."""
 
-    __slots__ = ("_c", "_free", "_evp", "_ev", "_in", "_out", "_eof", "__weakref__")
+    __slots__ = ("_c", "_free", "_evp", "_ev", "_in", "_outp", "_eof", "__weakref__")
 
     # The role's C functions (smtpcore_server_* or smtpcore_client_*).
     _C_RECEIVE: ClassVar[Any]
@@ -43,8 +43,17 @@ class _Connection:
         self._evp: Any = ffi.new(event_ptr_type)
         self._ev: Any = ffi.NULL
         self._in = PendingInput()
-        self._out = ffi.new("const char **")
+        self._outp: Any = None  # see _out
         self._eof = 0  # 0: open, 1: EOF seen but input still queued, 2: EOF delivered
+
+    @property
+    def _out(self) -> Any:
+        """The out-pointer of the output calls, made at the first: a connection whose
+        output goes another way (the server's pump) never needs one."""
+        p = self._outp
+        if p is None:
+            p = self._outp = ffi.new("const char **")
+        return p
 
     # -- lifetime
     def close(self) -> None:
