@@ -127,8 +127,10 @@ CLIENT_PUMP_C = r"""
 #define PYSC_CLI_FULL 2   /* recs[] is full: call again */
 #define PYSC_CLI_NEW 3    /* the last record's reply took a new slot; *evp is its event */
 #define PYSC_CLI_BODY 4   /* the body went to SEND_BODY: the binding finishes what is left */
-/* The record type of the next transaction queued behind a body (no event type). */
+/* Record types that are no event type: the next transaction queued behind a body
+ * refused (TXN), and a body given whole with the next transaction queued (NEXT). */
 #define PYSC_CLI_TXN 1000
+#define PYSC_CLI_NEXT 1001
 
 typedef struct pysc_cli_cache {
     unsigned int next;                      /* the slot the next new reply takes */
@@ -227,7 +229,8 @@ int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params
  * if the next transaction was queued, -1} with st->consumed the bytes taken; when it was
  * whole and sender is not NULL, the next transaction follows right behind it
  * (pysc_client_txn with st->mp and the arguments from sender on), recorded as
- * {PYSC_CLI_TXN, its result, the call that failed, -1}.
+ * {PYSC_CLI_TXN, its result, the call that failed, -1} when refused; when it is queued
+ * the two records are one, {PYSC_CLI_NEXT, 0, 0, -1}, and the pump reads on.
  * Returns (records << 3) | why, or an smtpcore_error. */
 long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *body,
                            size_t body_len, const char *sender, long long size,
@@ -252,22 +255,29 @@ long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *b
             if (rc < 0)
                 return rc;
             body = NULL;  /* given once */
+            size_t where = 0;
+            int txn = rc == 1 && sender ? pysc_client_txn(c, sender, st->mp, size, smtputf8,
+                                                          rcpts, nrcpt, &where)
+                                        : -1;
             int *rec = recs + 4 * n++;
+            rec[3] = -1;
+            if (rc == 1 && sender && txn >= 0) {
+                /* The common case in one record: body whole, next message queued. */
+                rec[0] = PYSC_CLI_NEXT;
+                rec[1] = rec[2] = 0;
+                continue;
+            }
             rec[0] = t;
             rec[1] = rc;
             rec[2] = rc == 1 && sender;
-            rec[3] = -1;
-            if (!rec[2])
-                return (long long)(n << 3) | PYSC_CLI_BODY;
-            size_t where = 0;
-            rec = recs + 4 * n++;
-            rec[0] = PYSC_CLI_TXN;
-            rec[1] = pysc_client_txn(c, sender, st->mp, size, smtputf8, rcpts, nrcpt, &where);
-            rec[2] = where > (size_t)INT_MAX ? INT_MAX : (int)where;
-            rec[3] = -1;
-            if (rec[1] < 0)
-                return (long long)(n << 3) | PYSC_CLI_BODY;
-            continue;
+            if (rec[2]) {
+                rec = recs + 4 * n++;
+                rec[0] = PYSC_CLI_TXN;
+                rec[1] = txn;
+                rec[2] = where > (size_t)INT_MAX ? INT_MAX : (int)where;
+                rec[3] = -1;
+            }
+            return (long long)(n << 3) | PYSC_CLI_BODY;
         }
         int plain = t == SMTPCORE_CEV_MAIL_RESULT || t == SMTPCORE_CEV_RCPT_RESULT ||
                     t == SMTPCORE_CEV_DELIVERY_RESULT ||

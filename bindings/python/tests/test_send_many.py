@@ -211,16 +211,20 @@ def test_send_many_large_bodies_and_local_refusals(kind):
     collector = Collector()
     big = b"".join(b"line %06d " % i + b"y" * 70 + b"\n" for i in range(4000))
     rcpts = [B, C]
+    # A refusal right behind a big body (queued there) and right behind a small one (the
+    # pump queues the next message itself), for the sender and for a recipient.
     items = [(A, rcpts, big), ("bad sender", rcpts, b"x\n"), (A, rcpts, b"small\n"),
-             (A, [B, "bad address"], b"x\n"), (A, rcpts, big + b"end\n"), (A, rcpts, b"last\n")]
+             (A, [B, "bad address"], b"x\n"), (A, rcpts, big + b"end\n"), (A, rcpts, b"last\n"),
+             ("bad sender", rcpts, b"x\n"), (A, rcpts, b"after\n")]
     with aio.Controller(collector) as ctl:
         results = send_many(kind, ctl.port, items)
-    assert [r.ok for r in results] == [True, False, True, False, True, True]
+    assert [r.ok for r in results] == [True, False, True, False, True, True, False, True]
     assert results[1].failure == results[3].failure == smtpcore.Failure.LOCAL
-    assert results[1].message and results[3].message
+    assert results[6].failure == smtpcore.Failure.LOCAL
+    assert results[1].message and results[3].message and results[6].message
     assert [m.content for m in collector.messages] == [
         big.replace(b"\n", b"\r\n"), b"small\r\n", (big + b"end\n").replace(b"\n", b"\r\n"),
-        b"last\r\n"]
+        b"last\r\n", b"after\r\n"]
     assert all(m.rcpt_tos == rcpts for m in collector.messages)
 
 

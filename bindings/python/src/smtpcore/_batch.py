@@ -46,7 +46,8 @@ _INVALID_STATE = int(ErrorCode.INVALID_STATE)
 _LOCAL = Failure.LOCAL
 # How pysc_client_pump stopped (smtpcore_build.py): the low three bits of its result.
 _P_IDLE, _P_EVENT, _P_FULL, _P_NEW, _P_BODY = range(5)
-_T_TXN = 1000  # PYSC_CLI_TXN: the record of the next transaction queued behind a body
+_T_TXN = 1000  # PYSC_CLI_TXN: the next transaction behind a body, refused
+_T_NEXT = 1001  # PYSC_CLI_NEXT: the body given whole and the next transaction queued
 _NULL = ffi.NULL
 
 @dataclass(slots=True)
@@ -481,9 +482,6 @@ class Batch:
                             rcpts = jobs[i].rcpts
                             if k < len(rcpts):
                                 results[i].recipients[rcpts[k]] = replies[slot]
-                    elif t == _T_MAIL:
-                        if active:
-                            results[active[-1]].mail_reply = replies[slot]
                     elif t == _T_END:
                         if not active:
                             continue
@@ -495,6 +493,13 @@ class Batch:
                         result.reply = replies[slot]
                         result.failure = _FAILURES.get(f, _LOCAL)
                         self.pending -= 1
+                    elif t == _T_MAIL:
+                        if active:
+                            results[active[-1]].mail_reply = replies[slot]
+                    elif t == _T_NEXT:  # the body went whole, the next message behind it
+                        i = self._next
+                        self._next = i + 1
+                        active.append(i)
                     elif t == _T_BODY:  # body is what the pump gave
                         if not f:  # not all of it, or no room for its end yet: queued
                             n = st.consumed
@@ -502,15 +507,10 @@ class Batch:
                                 conn.send_body(memoryview(body)[n:])
                             conn.end_body()
                         self._body_given = True
-                        if not k:  # the pump did not queue the next message (_T_TXN)
+                        if not k:  # the pump did not try the next message (_T_TXN)
                             self.start()
-                    elif t == _T_TXN:  # the next message, queued behind the "."
-                        i = self._next
-                        if f >= 0:
-                            self._next = i + 1
-                            active.append(i)
-                            self._body_given = False
-                        elif self._txn_failed(i, f, k):
+                    elif t == _T_TXN:  # the next message, refused before it was sent
+                        if self._txn_failed(self._next, f, k):
                             self.start()
                     elif active:  # _T_DELIVERY: the oldest transaction's
                         i = active[0]
