@@ -423,7 +423,13 @@ local function drive(c)
             if c.out and #c.out >= OUT_MAX then break end -- resumed once it drains
             -- Input still held back: go round while something moves, else wait for
             -- the peer (the engine is waiting for our output to be read).
-            if not c.pending or not progress then break end
+            if not c.pending then
+                -- All read and answered: a quiet connection need not hold the engine's
+                -- buffers (nil when a partial command line keeps them; nothing to do).
+                s:release_idle()
+                break
+            end
+            if not progress then break end
             progress = false
         elseif t == SEV.CLOSE then
             sync_auth_failures(c)

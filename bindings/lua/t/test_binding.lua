@@ -163,6 +163,33 @@ test("sessions are freed by ffi.gc and by close()", function()
     H.contains(err, "closed")
 end)
 
+test("release_idle gives an idle session's buffers back and the session goes on", function()
+    local s = assert(smtpcore.server_new({ hostname = "mx.example.org" }))
+    H.eq(tonumber(assert(s:next_event()).type), smtpcore.SEV.CONNECT)
+    -- An event is pending an answer: not idle, nothing freed.
+    local freed, err = s:release_idle()
+    H.eq(freed, nil, "not idle while CONNECT awaits its answer")
+    H.ok(err, "with a reason")
+    assert(s:accept())
+    H.match(s:take_output(), "^220 ")
+    H.eq(tonumber(assert(s:next_event()).type), smtpcore.SEV.NONE)
+    local before = s:memory()
+    freed = assert(s:release_idle())
+    H.ok(freed > 0, "buffers freed")
+    H.eq(s:memory(), before - freed, "memory() no longer counts them")
+    H.eq(assert(s:release_idle()), 0, "a second release frees nothing")
+    -- A partial command line is state the session must keep: not idle.
+    H.eq(s:receive("EHLO client.exa"), 15)
+    H.eq(tonumber(assert(s:next_event()).type), smtpcore.SEV.NONE)
+    H.eq(s:release_idle(), nil, "a partial line keeps the buffers")
+    H.eq(s:receive("mple.org\r\n"), 10)
+    H.eq(tonumber(assert(s:next_event()).type), smtpcore.SEV.HELO)
+    assert(s:accept())
+    H.match(s:take_output(), "^250%-mx%.example%.org")
+    H.eq(s:memory(), before, "the buffers were taken again")
+    s:close()
+end)
+
 test("an event belongs to its session: another session's next_event leaves it intact", function()
     -- As two coroutines (two nginx requests) would interleave: A reads an event, B runs,
     -- A reads the same event again.

@@ -563,6 +563,19 @@ function Server:memory()
     return tonumber(C.smtpcore_server_memory(s))
 end
 
+--- Gives the session's buffers back to the allocator while it is idle (every event read up
+--- to NONE, no answer awaited, no partial command line, no output left), for a host that
+--- keeps many quiet connections; the next call that needs them takes them again (see
+--- smtpcore_server_release_idle()). Returns the bytes freed (0 when already released), or
+--- nil, err, rc when the session is not idle (nothing freed).
+function Server:release_idle()
+    local s = self.s
+    if s == nil then closed() end
+    local rc = C.smtpcore_server_release_idle(s, size_out)
+    if rc ~= 0 then return fail(rc) end
+    return tonumber(size_out[0])
+end
+
 local PROXY_FAMILY = { [0] = "unspec", "inet", "inet6", "unix" }
 
 --- The PROXY header read before the greeting, as a table (version, command "local" or
