@@ -90,6 +90,10 @@ def _generate_version_header(root, out_dir):
 CLIENT_PUMP_SLOTS = 16
 CLIENT_PUMP_LINE = 128
 CLIENT_PUMP_RECS = 32  # records per pump call: a read's worth of replies for several messages
+# Output bytes the pump takes at IDLE (a message of a few KB and the next envelope); what
+# is beyond them the binding takes with data_to_send. Below 1 << 16: the length travels in
+# the result's bits 16 and up, the records' count in bits 3-15.
+CLIENT_PUMP_OUT = 16384
 
 CLIENT_PUMP_CDEF = """
 typedef struct pysc_cli_cache {
@@ -105,6 +109,7 @@ typedef struct pysc_cli_state {
     size_t consumed;
     pysc_cli_cache cache;
     int recs[%d];
+    char out[%d];
 } pysc_cli_state;
 int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params *mp,
                     long long size, int smtputf8, const char *rcpts, size_t nrcpt,
@@ -114,12 +119,13 @@ long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *b
                            int smtputf8, const char *rcpts, size_t nrcpt);
 int pysc_client_body_all(smtpcore_client *c, const char *data, size_t len,
                          size_t *consumed);
-""" % ((CLIENT_PUMP_SLOTS,) * 4 + (CLIENT_PUMP_LINE, 4 * CLIENT_PUMP_RECS))
+""" % ((CLIENT_PUMP_SLOTS,) * 4 + (CLIENT_PUMP_LINE, 4 * CLIENT_PUMP_RECS, CLIENT_PUMP_OUT))
 
 CLIENT_PUMP_C = r"""
 #define PYSC_CLI_SLOTS %d
 #define PYSC_CLI_LINE %d
 #define PYSC_CLI_RECS %d
+#define PYSC_CLI_OUT %d
 
 /* How pysc_client_pump stopped (low three bits of its result; records count from bit 3). */
 #define PYSC_CLI_IDLE 0   /* no event: input needed or output to write */
@@ -148,6 +154,7 @@ typedef struct pysc_cli_state {
     size_t consumed;                    /* body bytes the last SEND_BODY took */
     pysc_cli_cache cache;
     int recs[4 * PYSC_CLI_RECS];
+    char out[PYSC_CLI_OUT];             /* the output taken at IDLE (length in the result) */
 } pysc_cli_state;
 
 /* The cache slot of a single-line, well-formed reply (*fresh: it was not there and now
@@ -222,6 +229,20 @@ int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params
     return smtpcore_client_data(c);
 }
 
+/* The session's output copied into st->out, up to PYSC_CLI_OUT bytes: the binding
+ * writes it without the three calls per message of taking it (output, consume, output). */
+static size_t pysc_cli_take(smtpcore_client *c, pysc_cli_state *st)
+{
+    size_t len = 0;
+    while (len < PYSC_CLI_OUT) {
+        size_t m = smtpcore_client_copy_output(c, st->out + len, PYSC_CLI_OUT - len);
+        if (m == 0)
+            break;
+        len += m;
+    }
+    return len;
+}
+
 /* Reads events until the session needs I/O, st->recs (records of four ints: type,
  * failure, rcpt_index, cache slot) is full, or an event the host must see comes (left in
  * *st->evp). A SEND_BODY gets body[0, body_len) and its end when body is not NULL (the
@@ -231,7 +252,8 @@ int pysc_client_txn(smtpcore_client *c, const char *sender, smtpcore_mail_params
  * (pysc_client_txn with st->mp and the arguments from sender on), recorded as
  * {PYSC_CLI_TXN, its result, the call that failed, -1} when refused; when it is queued
  * the two records are one, {PYSC_CLI_NEXT, 0, 0, -1}, and the pump reads on.
- * Returns (records << 3) | why, or an smtpcore_error. */
+ * At IDLE the output is taken into st->out (see pysc_cli_take).
+ * Returns (output length << 16) | (records << 3) | why, or an smtpcore_error. */
 long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *body,
                            size_t body_len, const char *sender, long long size,
                            int smtputf8, const char *rcpts, size_t nrcpt)
@@ -249,7 +271,7 @@ long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *b
         const smtpcore_client_event *ev = *evp;
         int t = (int)ev->type;
         if (t == SMTPCORE_CEV_NONE)
-            return (long long)(n << 3) | PYSC_CLI_IDLE;
+            return ((long long)pysc_cli_take(c, st) << 16) | (long long)(n << 3) | PYSC_CLI_IDLE;
         if (t == SMTPCORE_CEV_SEND_BODY && body) {
             rc = pysc_client_body_all(c, body, body_len, &st->consumed);
             if (rc < 0)
@@ -298,7 +320,7 @@ long long pysc_client_pump(smtpcore_client *c, pysc_cli_state *st, const char *b
     }
 }
 
-""" % (CLIENT_PUMP_SLOTS, CLIENT_PUMP_LINE, CLIENT_PUMP_RECS)
+""" % (CLIENT_PUMP_SLOTS, CLIENT_PUMP_LINE, CLIENT_PUMP_RECS, CLIENT_PUMP_OUT)
 
 
 def engine_sources():

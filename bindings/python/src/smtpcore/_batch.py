@@ -224,6 +224,10 @@ class Batch:
         self._pump.st.mp = mail_params
         self._env_of: list[str] | None = None  # the recipients _env holds
         self._env = b""
+        # Output the pump took from the engine (drain), for the driver to write before
+        # anything it takes itself.
+        self.out = b""
+        self.more = False  # the engine may have output beyond ``out`` (not only when full)
 
     # -- starting transactions
     def start(self) -> bool:
@@ -470,8 +474,8 @@ class Batch:
             if rv < 0:
                 check(rv)
             why = rv & 7
-            if rv >= 8:
-                vals = ffi.unpack(recs, (rv >> 3) * 4)
+            if rv & 0xFFF8:
+                vals = ffi.unpack(recs, (rv & 0xFFF8) >> 1)  # four ints per record
                 if why == _P_NEW:
                     replies[vals[-1]] = Reply._from_c(evp[0].reply, conn._text)
                 it = iter(vals)
@@ -521,7 +525,11 @@ class Batch:
                 ev = conn._ev = evp[0]
                 return int(ev.type)
             if why == _P_IDLE:
+                if rv >= 0x10000:  # the output the pump took, written before anything else
+                    o = ffi.unpack(pump.out, rv >> 16)
+                    self.out = self.out + o if self.out else o
                 if conn._in._data or conn._eof == 1:
+                    self.more = True  # feeding it may make output after the pump's
                     return conn._next_raw()  # queued input or the end of it first
                 return 0
 

@@ -108,7 +108,9 @@ class _Connection:
             self._in.append(view[:n])
             self._in.feed(self._offer)
             return
-        consumed = self._in._consumed
+        consumed = self._in._cons  # the property's value without its call, once made
+        if consumed is None:
+            consumed = self._in._consumed
         consumed[0] = 0
         rc = self._C_RECEIVE(self._c, cbuf, n, consumed)
         if rc:  # _offer's cases, written out: one call less per read

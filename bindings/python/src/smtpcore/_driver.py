@@ -55,6 +55,9 @@ _T_ERROR = lib.SMTPCORE_CEV_PROTOCOL_ERROR
 _T_CLOSED = lib.SMTPCORE_CEV_CLOSED
 _T_XCLIENT = lib.SMTPCORE_CEV_XCLIENT_RESULT
 _OUT_LIMIT = 1 << 18  # data_to_send's default limit
+# What the batch's pump takes of the output at most (smtpcore_build.CLIENT_PUMP_OUT): a
+# write that long may have left more in the engine.
+_PUMP_OUT = 16384
 _POLICY = {None: TlsPolicy.OPPORTUNISTIC, True: TlsPolicy.REQUIRED, False: TlsPolicy.NEVER}
 
 
@@ -303,11 +306,20 @@ class ClientDriver:
         idled = False
         while batch.pending:
             t = drain()
+            out = batch.out
+            if out:  # taken by the pump: older than anything the engine has now
+                batch.out = b""
+                yield WRITE, out
+                more = (batch.more or len(out) >= _PUMP_OUT or conn._end
+                        or conn._body._data)
+                batch.more = False
+            else:
+                more = True
             if not t:
                 # Write everything (a large body reaches the engine while the output
                 # drains), let the batch queue the next message behind the last "."
                 # once per wait, then wait for the server.
-                out = conn.data_to_send()
+                out = conn.data_to_send() if more else b""
                 while out:
                     yield WRITE, out
                     if len(out) < _OUT_LIMIT and not conn._end and not conn._body._data:

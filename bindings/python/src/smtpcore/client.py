@@ -208,13 +208,14 @@ class _Pump:
     keep per session: their state struct (the cache of raw reply lines, the records, the
     event out-pointer) with the Reply object of each cache slot, allocated once."""
 
-    __slots__ = ("st", "replies", "recs", "where", "consumed")
+    __slots__ = ("st", "replies", "recs", "where", "consumed", "out")
 
     def __init__(self, evp: Any) -> None:
         self.st = ffi.new("pysc_cli_state *")
         self.st.evp = evp
         self.replies: list[Reply | None] = [None] * len(self.st.cache.len)
         self.recs = self.st.recs
+        self.out = self.st.out  # the output the pump takes at IDLE
         self.where = ffi.new("size_t *")  # pysc_client_txn's, called by Batch.start
         self.consumed = ffi.new("size_t *")  # pysc_client_body_all's (Batch._give_body)
 
@@ -456,7 +457,9 @@ class ClientConnection(_Connection):
         c = self._sess()
         if not self._end and not self._body._data:
             # No body queued on this side: just what the engine has (the common case).
-            out = self._out
+            out = self._outp  # the property's value without its call, once made
+            if out is None:
+                out = self._out
             n = lib.smtpcore_client_output(c, out)
             if n == 0:
                 return b""
