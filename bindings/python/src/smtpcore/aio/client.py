@@ -221,6 +221,11 @@ class SMTPClient(ClientDriver):
         if self._reader is not None:
             self._reader.disarm()
         if w is not None:
+            if w.get_write_buffer_size():
+                # Bytes still queued (a write that timed out, a peer that stopped
+                # reading): a graceful close would wait for them to drain, for nothing.
+                w.abort()
+                return
             w.close()
             proto = self._reader
             if proto is not None and not proto.lost.done():
