@@ -372,8 +372,15 @@ SERVER_PUMP_C = r"""
 #define PYSC_SRV_WANT_CLOSE 8  /* smtpcore_server_want_close() at IDLE */
 #define PYSC_SRV_LEFT 16       /* the session did not take all of in[]: see in_used */
 /* In mask (no event type has this bit): give the session's buffers back at IDLE
- * (smtpcore_server_release_idle(); it refuses while anything refers to them). */
+ * (smtpcore_server_release_idle(); it refuses while anything refers to them), unless a
+ * transaction is in progress then: its next command comes soon, and each release costs
+ * a free and a malloc more. */
 #define PYSC_SRV_RELEASE (1u << 31)
+/* In mask: a transaction was in progress when the call began (the host's envelope).
+ * The pump follows the events it takes itself from there: an accepted MAIL begins one;
+ * RSET, HELO and an aborted message end it. The others stop the pump: the host answers
+ * them and says again at the next call. */
+#define PYSC_SRV_TXN (1u << 30)
 
 /* info[][3] of a record. */
 #define PYSC_SRV_PARAMS 1 /* MAIL/RCPT with ESMTP parameters: read them from recs[] */
@@ -497,6 +504,7 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int k
 {
     size_t used = 0, taken = 0;
     int rc = SMTPCORE_OK;
+    int txn = (mask & PYSC_SRV_TXN) != 0;
     a->in_used = a->nrecs = a->out_len = 0;
     if (in_len) {
         rc = pysc_srv_offer(s, in, in_len, &taken);
@@ -537,15 +545,20 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int k
             int st = PYSC_SRV_IDLE
                      | (smtpcore_server_in_message(s) ? PYSC_SRV_IN_MESSAGE : 0)
                      | (smtpcore_server_want_close(s) ? PYSC_SRV_WANT_CLOSE : 0);
-            if (mask & PYSC_SRV_RELEASE)
+            if ((mask & PYSC_SRV_RELEASE) && !txn)
                 (void)smtpcore_server_release_idle(s, NULL);
             return pysc_srv_done(a, st, in_len);
         }
-        if ((unsigned)ev->type >= 31 || !(mask & (1u << ev->type)) ||
+        if ((unsigned)ev->type >= 30 || !(mask & (1u << ev->type)) ||
             !pysc_srv_take(s, a, &used, keep, ev, &rc))
             return pysc_srv_done(a, PYSC_SRV_EVENT, in_len);
         if (rc < 0)
             return rc;
+        if (ev->type == SMTPCORE_SEV_MAIL)
+            txn = 1;
+        else if (ev->type == SMTPCORE_SEV_RSET || ev->type == SMTPCORE_SEV_HELO ||
+                 ev->type == SMTPCORE_SEV_MESSAGE_ABORTED)
+            txn = 0;
     }
 }
 """ % (SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)

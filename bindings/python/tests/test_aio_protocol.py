@@ -283,3 +283,55 @@ def test_idle_tls_connections_hold_no_engine_buffers(server_tls, client_tls):
             writer.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("runner", ["protocol", "stream"])
+def test_engine_buffers_kept_inside_a_transaction_only(runner, server_tls, client_tls):
+    """Inside a transaction the engine keeps its buffers between reads (the next command
+    comes soon; a release costs a free and a malloc); between transactions (after the
+    message, RSET, or a MAIL the handler refused) a quiet connection holds none."""
+    from smtpcore.server import ServerConnection
+
+    class Handler:
+        async def handle_MAIL(self, server, session, envelope, address, options):
+            if address.startswith("no@"):
+                return "550 5.7.1 not you"
+            envelope.mail_from = address
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+    handler = Handler() if runner == "protocol" else (lambda env: None)
+    tls = {"tls_context": server_tls, "implicit_tls": True} if runner == "stream" else {}
+
+    async def main():
+        async with running_server(handler, **tls) as port:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, **({"ssl": client_tls, "server_hostname": "localhost"}
+                                      if tls else {}))
+            full = ServerConnection().memory
+
+            async def held(line: bytes) -> bool:
+                writer.write(line)
+                while (await reader.readline())[3:4] != b" ":
+                    pass
+                await asyncio.sleep(0.05)
+                conns = [o for o in gc.get_objects()
+                         if isinstance(o, ServerConnection) and o._c is not None]
+                assert len(conns) == 1
+                return conns[0].memory > full - 514 - 768
+
+            assert (await reader.readline()).startswith(b"220")
+            assert not await held(b"EHLO c.example\r\n")
+            assert await held(b"MAIL FROM:<a@example.com>\r\n")
+            assert await held(b"RCPT TO:<b@example.com>\r\n")
+            assert await held(b"DATA\r\n")
+            assert not await held(b"Subject: x\r\n\r\nhi\r\n.\r\n")
+            assert await held(b"MAIL FROM:<a@example.com>\r\n")
+            assert not await held(b"RSET\r\n")
+            if runner == "protocol":
+                assert not await held(b"MAIL FROM:<no@example.com>\r\n")
+            writer.close()
+
+    run(main())

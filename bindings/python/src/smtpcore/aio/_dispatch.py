@@ -35,7 +35,7 @@ from ._handler import Envelope, Session, answer
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
-           "P_RELEASE", "P_SLOW", "P_WANT_CLOSE", "PUMP"]
+           "P_RELEASE", "P_SLOW", "P_TXN", "P_WANT_CLOSE", "PUMP"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -68,6 +68,9 @@ PUMP = lib.pysc_server_pump
 _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
 #: In the pump's mask: give the engine's buffers back when it is idle (see _protocol.py).
 P_RELEASE = 1 << 31
+#: In the pump's mask: a transaction is in progress (the envelope is not None), so the
+#: pump keeps the engine's buffers until it ends: the next command comes soon.
+P_TXN = 1 << 30
 #: A pump result that needs more than applying its records and writing its output.
 P_SLOW = _P_EVENT | _P_FULL | _P_LEFT
 # A record's flags (its fourth info field): ESMTP parameters (MAIL/RCPT), EHLO (HELO).
@@ -90,7 +93,7 @@ class PumpArea:
     returns, so connections take turns) and the event types it may take itself."""
 
     __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep", "mask_release",
-                 "slow", "now")
+                 "mask_txn", "slow", "now")
 
     def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
         self.area = ffi.new("pysc_srv_area *")
@@ -105,6 +108,7 @@ class PumpArea:
         self.mask = mask
         self.keep = mask & _KEEP
         self.mask_release = mask | P_RELEASE
+        self.mask_txn = mask | P_RELEASE | P_TXN
         # The bits of a pump result that the plaintext runner's fast path leaves to
         # run_from() (which also takes a result of 0): all of them when the AUTH
         # failures must be counted after each read (limits).
@@ -332,8 +336,9 @@ class Dispatcher:
         if c is None:
             conn._sess()  # raises: the session was closed
         pump = self.pump
-        st = PUMP(c, pump.mask | self.PUMP_FLAGS, pump.keep, pump.area, conn._evp,
-                   ffi.NULL if inp is None else inp, n)
+        mask = pump.mask | self.PUMP_FLAGS
+        st = PUMP(c, mask if self.env is None else mask | P_TXN, pump.keep, pump.area,
+                  conn._evp, ffi.NULL if inp is None else inp, n)
         return self.run_from(now, st, view, n)
 
     def run_from(self, now: float, st: int, view: memoryview | None, n: int) -> int:
@@ -349,13 +354,15 @@ class Dispatcher:
         assert clock is not None
         pump = self.pump
         area, mask, keep = pump.area, pump.mask | self.PUMP_FLAGS, pump.keep
+        mask_txn = mask | P_TXN
         evp = conn._evp
         first = True
         while True:
             if first:
                 first = False
             else:
-                st = PUMP(c, mask, keep, area, evp, ffi.NULL, 0)
+                st = PUMP(c, mask if self.env is None else mask_txn, keep, area, evp,
+                          ffi.NULL, 0)
             if st < 0:
                 check(st)
             if st & _P_LEFT:

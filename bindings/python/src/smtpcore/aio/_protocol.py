@@ -10,7 +10,7 @@ the same dispatcher.
 
 An idle connection holds no read buffer (one buffer serves every connection of the
 server, see ``SMTPServerProtocolRunner.read_buffer``), no engine buffers (given back after
-each read, see smtpcore_server_release_idle()) and no timer of its own (one timer serves
+each read outside a transaction, see smtpcore_server_release_idle()) and no timer of its own (one timer serves
 the deadlines of every connection, see ``Deadlines``); the deadlines and the connection
 cap are in _limits.py.
 """
@@ -45,8 +45,10 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     __slots__ = ("runner", "transport", "view", "cbuf", "busy", "write_paused", "eof", "done",
                  "admitted", "timer", "due", "loop")
     # Quiet until the next read: the pump gives the engine's buffers back when the
-    # session is idle (the engine refuses while anything still refers to them, and
-    # takes them back itself), so an idle connection holds none.
+    # session is idle between transactions (the engine refuses while anything still
+    # refers to them, and takes them back itself), so an idle connection holds none
+    # after the greeting, EHLO or a message. Inside a transaction it keeps them: the
+    # next command comes soon, and a release costs a free and a malloc (P_TXN).
     PUMP_FLAGS = P_RELEASE
 
     def __init__(self, runner: Any) -> None:
@@ -106,8 +108,8 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             return
         # The common case whole, here: the engine takes the bytes straight from the
         # buffer, the pump answers what no hook waits for, the replies go out.
-        st = PUMP(c, pump.mask_release, pump.keep, pump.area, conn._evp,  # type: ignore[union-attr]
-                  self.cbuf, nbytes)
+        st = PUMP(c, pump.mask_release if self.env is None else pump.mask_txn, pump.keep,
+                  pump.area, conn._evp, self.cbuf, nbytes)  # type: ignore[union-attr]
         if st & pump.slow or st <= 0:
             self._process(now, nbytes, st)
             return

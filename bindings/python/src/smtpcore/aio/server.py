@@ -183,9 +183,11 @@ class SMTPServerProtocolRunner:
             # applies (see _limits.py).
             clock.in_message(conn.in_message, loop.time())
             due = clock.next_deadline()
-            # Waiting for the peer: the engine's buffers go back meanwhile (it refuses
-            # while anything still refers to them, and takes them back itself).
-            lib.smtpcore_server_release_idle(conn._c, ffi.NULL)
+            # Waiting for the peer between transactions: the engine's buffers go back
+            # meanwhile (it refuses while anything still refers to them, and takes them
+            # back itself). Inside one the next command comes soon.
+            if d.env is None:
+                lib.smtpcore_server_release_idle(conn._c, ffi.NULL)
             try:
                 data = await read_some(reader, None if due is None
                                        else max(due[0] - loop.time(), 0.0))
