@@ -35,7 +35,7 @@ from ._handler import Envelope, Session, answer
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
-           "P_RELEASE", "P_SLOW", "P_TXN", "P_WANT_CLOSE", "PUMP"]
+           "P_EVENT", "P_RELEASE", "P_SLOW", "P_TXN", "P_WANT_CLOSE", "PUMP", "SEV_END"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -73,6 +73,10 @@ P_RELEASE = 1 << 31
 P_TXN = 1 << 30
 #: A pump result that needs more than applying its records and writing its output.
 P_SLOW = _P_EVENT | _P_FULL | _P_LEFT
+#: The pump's bit for an event left to the host.
+P_EVENT = _P_EVENT
+#: The end of a message (DATA's dot or BDAT LAST).
+SEV_END = _END
 # A record's flags (its fourth info field): ESMTP parameters (MAIL/RCPT), EHLO (HELO).
 _P_PARAMS, _P_ESMTP = 1, 2
 _ACCEPT = lib.smtpcore_server_accept
@@ -93,7 +97,7 @@ class PumpArea:
     returns, so connections take turns) and the event types it may take itself."""
 
     __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep", "mask_release",
-                 "mask_txn", "slow", "now")
+                 "mask_txn", "slow", "end", "now")
 
     def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
         self.area = ffi.new("pysc_srv_area *")
@@ -113,6 +117,10 @@ class PumpArea:
         # run_from() (which also takes a result of 0): all of them when the AUTH
         # failures must be counted after each read (limits).
         self.slow = -1 if auth_sync else P_SLOW | P_WANT_CLOSE
+        # Those of them that leave a result with an event for the host to run_from()
+        # even when the event is the end of a message (which the fast path may answer
+        # itself): all but the event bit, or everything when AUTH failures are counted.
+        self.end = P_SLOW | P_WANT_CLOSE if not auth_sync else 0
         # The loop's clock: asyncio's own loops' time() is time.monotonic() behind a
         # Python call; another loop's (uvloop's is C) is called as it is.
         try:
@@ -323,6 +331,29 @@ class Dispatcher:
                 session.esmtp = info[j + 3] & _P_ESMTP != 0
                 self.env = None
 
+    def _message_end(self, ev: Any) -> bool:
+        """The end of a message (``ev``, the engine's event): the envelope gets the
+        content, handle_message answers. False when the hook suspended (see _call)."""
+        conn = self.conn
+        assert conn is not None
+        env = self.env
+        env.content = bytes(self.body)
+        env.bdat = bool(ev.bdat)
+        env.long_lines = bool(ev.long_lines)
+        self.body.clear()
+        self.env = None
+        if not env.rcpt_tos:
+            # Defence in depth: the engine itself refuses BDAT without an accepted
+            # recipient (RFC 3030); a handler must never see such a message.
+            conn.reject(554, "5.5.1", "No valid recipients")
+            return True
+        hook = self.hooks["handle_message"]
+        if hook is None:
+            conn.accept()
+            return True
+        self.end_rcpts = env.rcpt_tos if self.lmtp else None
+        return self._call(hook(self.session, env), sev.MessageEnd, None)
+
     def run(self, now: float, inp: Any = None, view: memoryview | None = None,
             n: int = 0) -> int:
         """Handles the engine's events until it needs input (IDLE), a hook suspended
@@ -441,23 +472,7 @@ class Dispatcher:
                     return SUSPENDED
                 continue
             if t == _END:
-                env = self.env
-                env.content = bytes(self.body)
-                env.bdat = bool(ev.bdat)
-                env.long_lines = bool(ev.long_lines)
-                self.body.clear()
-                self.env = None
-                if not env.rcpt_tos:
-                    # Defence in depth: the engine itself refuses BDAT without an accepted
-                    # recipient (RFC 3030); a handler must never see such a message.
-                    conn.reject(554, "5.5.1", "No valid recipients")
-                    continue
-                hook = hooks["handle_message"]
-                if hook is None:
-                    conn.accept()
-                    continue
-                self.end_rcpts = env.rcpt_tos if self.lmtp else None
-                if not self._call(hook(session, env), sev.MessageEnd, None):
+                if not self._message_end(ev):
                     return SUSPENDED
                 continue
             if t == _DATA:
