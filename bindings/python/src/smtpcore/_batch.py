@@ -228,6 +228,8 @@ class Batch:
         # anything it takes itself.
         self.out = b""
         self.more = False  # the engine may have output beyond ``out`` (not only when full)
+        self.late: list[int] | None = None  # records filed after ``out`` is written
+        self._prep: tuple[Any, ...] | None = None  # see _prepare
 
     # -- starting transactions
     def start(self) -> bool:
@@ -413,6 +415,7 @@ class Batch:
             self.pending -= 1
         elif t == _T_READY:
             self.extensions = int(ev.caps.extensions)
+            self._prep = None  # made for the old extensions (SIZE)
             self.start()
         elif t == _T_ERROR or t == _T_CLOSED:
             self._fail_rest()
@@ -440,14 +443,17 @@ class Batch:
         first one the driver must see (its struct is in ``conn._ev``; :meth:`on_event`
         files it after the driver's part), or 0 when the engine needs I/O. The common
         results come from pysc_client_pump as records with a cached Reply, all of one
-        read in one loop; the pump also gives the newest message its body."""
+        read in one loop; the pump also gives the newest message its body. When the pump
+        took output (:attr:`out`), the records of its last call wait in :attr:`late`
+        until the driver has written it: :meth:`file_late` files them while the server
+        reads (the driver calls it before anything else of the batch)."""
         conn = self.conn
         c = conn._c
         if c is None:
             conn._sess()
         pump = self._pump
-        st, evp, recs, replies = pump.st, conn._evp, pump.recs, pump.replies
-        results, jobs, active = self.results, self.jobs, self._active
+        st, evp, recs = pump.st, conn._evp, pump.recs
+        jobs, active = self.jobs, self._active
         while True:
             body = sender = _NULL
             env = b""
@@ -459,79 +465,116 @@ class Batch:
                     body = _NULL  # on_event gives it (send_body queues behind the rest)
                 elif self._next < len(jobs):
                     # The next message goes right behind this one's "." if it is a
-                    # common one (as start() would queue it).
-                    job = jobs[self._next]
-                    plain = self._plain_envelope(job)
-                    if plain is not None:
-                        env = plain
-                        s = job.sender
-                        sender = (s.encode("utf-8", "surrogateescape") if type(s) is str
-                                  else encode_text(s))
-                        nrcpt = len(job.rcpts)
-                        size = len(job.data) if self.extensions & _SIZE else -1
-                        utf8 = job.smtputf8
+                    # common one (as start() would queue it); its arguments were
+                    # usually made while the last write was on the wire.
+                    prep = self._prep
+                    if prep is None or prep[0] != self._next:
+                        prep = self._prepare(self._next)
+                    if prep[1] is not None:
+                        _, sender, size, utf8, env, nrcpt = prep
             rv = _PUMP(c, st, body, len(body) if body else 0, sender, size, utf8, env, nrcpt)
             if rv < 0:
                 check(rv)
             why = rv & 7
-            if rv & 0xFFF8:
-                vals = ffi.unpack(recs, (rv & 0xFFF8) >> 1)  # four ints per record
-                if why == _P_NEW:
-                    replies[vals[-1]] = Reply._from_c(evp[0].reply, conn._text)
-                it = iter(vals)
-                for t, f, k, slot in zip(it, it, it, it):
-                    if t == _T_RCPT:
-                        if active:
-                            i = active[-1]
-                            rcpts = jobs[i].rcpts
-                            if k < len(rcpts):
-                                results[i].recipients[rcpts[k]] = replies[slot]
-                    elif t == _T_END:
-                        if not active:
-                            continue
-                        result = results[active.popleft()]
-                        if self.lmtp:
-                            for r, rep in result.recipients.items():
-                                if rep is not None and rep.is_success:
-                                    result.deliveries.setdefault(r, None)
-                        result.reply = replies[slot]
-                        result.failure = _FAILURES.get(f, _LOCAL)
-                        self.pending -= 1
-                    elif t == _T_MAIL:
-                        if active:
-                            results[active[-1]].mail_reply = replies[slot]
-                    elif t == _T_NEXT:  # the body went whole, the next message behind it
-                        i = self._next
-                        self._next = i + 1
-                        active.append(i)
-                    elif t == _T_BODY:  # body is what the pump gave
-                        if not f:  # not all of it, or no room for its end yet: queued
-                            n = st.consumed
-                            if n < len(body):
-                                conn.send_body(memoryview(body)[n:])
-                            conn.end_body()
-                        self._body_given = True
-                        if not k:  # the pump did not try the next message (_T_TXN)
-                            self.start()
-                    elif t == _T_TXN:  # the next message, refused before it was sent
-                        if self._txn_failed(self._next, f, k):
-                            self.start()
-                    elif active:  # _T_DELIVERY: the oldest transaction's
-                        i = active[0]
-                        rcpts = jobs[i].rcpts
-                        if k < len(rcpts):
-                            results[i].deliveries[rcpts[k]] = replies[slot]
-            if why == _P_EVENT:
-                ev = conn._ev = evp[0]
-                return int(ev.type)
             if why == _P_IDLE:
                 if rv >= 0x10000:  # the output the pump took, written before anything else
                     o = ffi.unpack(pump.out, rv >> 16)
                     self.out = self.out + o if self.out else o
+                    if rv & 0xFFF8 and not (conn._in._data or conn._eof == 1):
+                        self.late = ffi.unpack(recs, (rv & 0xFFF8) >> 1)
+                        return 0
+                if rv & 0xFFF8:
+                    self.file_late(ffi.unpack(recs, (rv & 0xFFF8) >> 1), body)
                 if conn._in._data or conn._eof == 1:
                     self.more = True  # feeding it may make output after the pump's
                     return conn._next_raw()  # queued input or the end of it first
                 return 0
+            if rv & 0xFFF8:
+                vals = ffi.unpack(recs, (rv & 0xFFF8) >> 1)
+                if why == _P_NEW:
+                    pump.replies[vals[-1]] = Reply._from_c(evp[0].reply, conn._text)
+                self.file_late(vals, body)
+            if why == _P_EVENT:
+                ev = conn._ev = evp[0]
+                return int(ev.type)
+
+    def file_late(self, vals: list[int] | None = None, body: Any = _NULL) -> None:
+        """Files the pump's records ``vals`` (four ints each; by default those
+        :meth:`drain` left in :attr:`late`, which the driver files while the server
+        reads what it wrote), then makes the pump's arguments for the message that goes
+        behind the next body (``_prep``, see :meth:`_prepare`). ``body`` is what the pump
+        was given (a _T_BODY record comes only from the call that gave it)."""
+        if vals is None:
+            vals = self.late
+            self.late = None
+            if vals is None:
+                vals = []
+        conn = self.conn
+        results, jobs, active, replies = self.results, self.jobs, self._active, \
+            self._pump.replies
+        it = iter(vals)
+        for t, f, k, slot in zip(it, it, it, it):
+            if t == _T_RCPT:
+                if active:
+                    i = active[-1]
+                    rcpts = jobs[i].rcpts
+                    if k < len(rcpts):
+                        results[i].recipients[rcpts[k]] = replies[slot]
+            elif t == _T_END:
+                if not active:
+                    continue
+                result = results[active.popleft()]
+                if self.lmtp:
+                    for r, rep in result.recipients.items():
+                        if rep is not None and rep.is_success:
+                            result.deliveries.setdefault(r, None)
+                result.reply = replies[slot]
+                result.failure = _FAILURES.get(f, _LOCAL)
+                self.pending -= 1
+            elif t == _T_MAIL:
+                if active:
+                    results[active[-1]].mail_reply = replies[slot]
+            elif t == _T_NEXT:  # the body went whole, the next message behind it
+                i = self._next
+                self._next = i + 1
+                active.append(i)
+            elif t == _T_BODY:  # body is what the pump gave
+                if not f:  # not all of it, or no room for its end yet: queued
+                    n = self._pump.st.consumed
+                    if n < len(body):
+                        conn.send_body(memoryview(body)[n:])
+                    conn.end_body()
+                self._body_given = True
+                if not k:  # the pump did not try the next message (_T_TXN)
+                    self.start()
+            elif t == _T_TXN:  # the next message, refused before it was sent
+                if self._txn_failed(self._next, f, k):
+                    self.start()
+            elif active:  # _T_DELIVERY: the oldest transaction's
+                i = active[0]
+                rcpts = jobs[i].rcpts
+                if k < len(rcpts):
+                    results[i].deliveries[rcpts[k]] = replies[slot]
+        i = self._next
+        if i < len(jobs):
+            prep = self._prep
+            if prep is None or prep[0] != i:
+                self._prepare(i)
+
+    def _prepare(self, i: int) -> tuple[Any, ...]:
+        """pysc_client_pump's arguments from ``sender`` on for job ``i`` (kept in
+        ``_prep`` with ``i``): ``(i, None)`` when it is no common message."""
+        job = self.jobs[i]
+        plain = self._plain_envelope(job)
+        if plain is None:
+            prep: tuple[Any, ...] = (i, None)
+        else:
+            s = job.sender
+            prep = (i, s.encode("utf-8", "surrogateescape") if type(s) is str
+                    else encode_text(s), len(job.data) if self.extensions & _SIZE else -1,
+                    job.smtputf8, plain, len(job.rcpts))
+        self._prep = prep
+        return prep
 
     def _fail_rest(self) -> None:
         """The conversation ended: every message without a result fails with the event's

@@ -303,6 +303,7 @@ class ClientDriver:
         batch.start()
         drain = batch.drain
         on_event = batch.on_event
+        njobs = len(jobs)
         idled = False
         while batch.pending:
             t = drain()
@@ -310,6 +311,7 @@ class ClientDriver:
             if out:  # taken by the pump: older than anything the engine has now
                 batch.out = b""
                 yield WRITE, out
+                batch.file_late()  # while the server reads it
                 more = (batch.more or len(out) >= _PUMP_OUT or conn._end
                         or conn._body._data)
                 batch.more = False
@@ -327,7 +329,10 @@ class ClientDriver:
                     out = conn.data_to_send()
                 if not idled:
                     idled = True
-                    if batch.start():
+                    # start()'s own condition first: most waits have nothing to start
+                    # (the pump queued the next message), and a call costs more.
+                    if batch._next < njobs and (batch._body_given or not batch._active) \
+                            and batch.start():
                         continue
                 if self._eof:
                     raise SMTPServerDisconnected("connection closed by the server")
