@@ -344,6 +344,8 @@ SERVER_PUMP_OUT = 16384
 
 SERVER_PUMP_CDEF = """
 typedef struct pysc_srv_area {
+    unsigned int keep;
+    const smtpcore_server_event *ev;
     size_t in_used;
     size_t nrecs;
     size_t out_len;
@@ -352,8 +354,7 @@ typedef struct pysc_srv_area {
     char arena[%d];
     char out[%d];
 } pysc_srv_area;
-long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int keep,
-                           pysc_srv_area *a, const smtpcore_server_event **evp,
+long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area *a,
                            const char *in, size_t in_len);
 """ % (SERVER_PUMP_RECS, SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
 
@@ -387,6 +388,12 @@ SERVER_PUMP_C = r"""
 #define PYSC_SRV_ESMTP 2  /* HELO: it was EHLO */
 
 typedef struct pysc_srv_area {
+    /* Set by the host once: the event types (bit 1 << type) recorded in recs[]. In the
+     * area rather than an argument each call, as the event pointer: cffi converts every
+     * argument of every call. */
+    unsigned int keep;
+    /* The session's current event: for the host after PYSC_SRV_EVENT. */
+    const smtpcore_server_event *ev;
     size_t in_used;  /* bytes of in[] the session took */
     size_t nrecs;    /* events recorded in recs[] */
     size_t out_len;  /* output bytes in out[] */
@@ -494,14 +501,15 @@ static long long pysc_srv_done(const pysc_srv_area *a, long long st, size_t in_l
 
 /* Offers in[0, in_len) (a->in_used: what the session took; the host keeps the rest),
  * then reads events until the session needs input, the output area is full, or an
- * event whose type is not in mask (bit 1 << type) comes: that one is left in *evp,
+ * event whose type is not in mask (bit 1 << type) comes: that one is left in a->ev,
  * unanswered, for the host. Events of the mask are accepted when they await an answer,
- * and recorded in a->recs when their type is in keep too (the ones the host reads).
+ * and recorded in a->recs when their type is in a->keep too (the ones the host reads).
  * Output is moved to a->out. */
-long long pysc_server_pump(smtpcore_server *s, unsigned int mask, unsigned int keep,
-                           pysc_srv_area *a, const smtpcore_server_event **evp,
+long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area *a,
                            const char *in, size_t in_len)
 {
+    unsigned int keep = a->keep;
+    const smtpcore_server_event **evp = &a->ev;
     size_t used = 0, taken = 0;
     int rc = SMTPCORE_OK;
     int txn = (mask & PYSC_SRV_TXN) != 0;

@@ -60,8 +60,8 @@ _PROTOCOL_ERROR = lib.SMTPCORE_SEV_PROTOCOL_ERROR
 _PROXY = lib.SMTPCORE_SEV_PROXY
 _XCLIENT = lib.SMTPCORE_SEV_XCLIENT
 
-#: The server pump: pysc_server_pump(session, mask, keep, area, event pointer, input,
-#: length), see smtpcore_build.py.
+#: The server pump: pysc_server_pump(session, mask, area, input, length), see
+#: smtpcore_build.py; the area holds the recorded types and the event for the host.
 PUMP = lib.pysc_server_pump
 # What the pump returns (smtpcore_build.py): an event for the host is in the session's
 # event struct; the output area is full (call again); the session's state at idle.
@@ -100,7 +100,7 @@ class PumpArea:
                  "mask_txn", "slow", "end", "now")
 
     def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
-        self.area = ffi.new("pysc_srv_area *")
+        self.area = area = ffi.new("pysc_srv_area *")
         self.info = memoryview(ffi.buffer(self.area.info)).cast("q")
         self.recs = self.area.recs
         self.arena = memoryview(ffi.buffer(self.area.arena))
@@ -110,7 +110,7 @@ class PumpArea:
             if hooks[name] is None:
                 mask |= 1 << t
         self.mask = mask
-        self.keep = mask & _KEEP
+        self.keep = area.keep = mask & _KEEP
         self.mask_release = mask | P_RELEASE
         self.mask_txn = mask | P_RELEASE | P_TXN
         # The bits of a pump result that the plaintext runner's fast path leaves to
@@ -368,8 +368,8 @@ class Dispatcher:
             conn._sess()  # raises: the session was closed
         pump = self.pump
         mask = pump.mask | self.PUMP_FLAGS
-        st = PUMP(c, mask if self.env is None else mask | P_TXN, pump.keep, pump.area,
-                  conn._evp, ffi.NULL if inp is None else inp, n)
+        st = PUMP(c, mask if self.env is None else mask | P_TXN, pump.area,
+                  ffi.NULL if inp is None else inp, n)
         return self.run_from(now, st, view, n)
 
     def run_from(self, now: float, st: int, view: memoryview | None, n: int) -> int:
@@ -384,16 +384,14 @@ class Dispatcher:
         clock = self.clock
         assert clock is not None
         pump = self.pump
-        area, mask, keep = pump.area, pump.mask | self.PUMP_FLAGS, pump.keep
+        area, mask = pump.area, pump.mask | self.PUMP_FLAGS
         mask_txn = mask | P_TXN
-        evp = conn._evp
         first = True
         while True:
             if first:
                 first = False
             else:
-                st = PUMP(c, mask if self.env is None else mask_txn, keep, area, evp,
-                          ffi.NULL, 0)
+                st = PUMP(c, mask if self.env is None else mask_txn, area, ffi.NULL, 0)
             if st < 0:
                 check(st)
             if st & _P_LEFT:
@@ -420,7 +418,7 @@ class Dispatcher:
                     self.auth_seen = self.limits.sync_auth_failures(
                         session, conn.auth_failures, self.auth_seen)
                 return IDLE
-            ev = conn._ev = evp[0]  # an event for the handler (or one the pump had no room for)
+            ev = conn._ev = area.ev  # an event for the handler (or one the pump had no room for)
             t = ev.type
             if t == _BODY:
                 d = ev.data

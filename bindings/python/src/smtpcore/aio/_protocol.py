@@ -110,13 +110,13 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             return
         # The common case whole, here: the engine takes the bytes straight from the
         # buffer, the pump answers what no hook waits for, the replies go out.
-        st = PUMP(c, pump.mask_release if self.env is None else pump.mask_txn, pump.keep,
-                  pump.area, conn._evp, self.cbuf, nbytes)  # type: ignore[union-attr]
+        st = PUMP(c, pump.mask_release if self.env is None else pump.mask_txn, pump.area,
+                  self.cbuf, nbytes)
         if st & pump.slow or st <= 0:
             # The end of a message alone (the last read of most transactions) is
             # answered here too; anything else goes to run_from().
             if (st <= 0 or st & pump.end != P_EVENT or self.lmtp
-                    or conn._evp[0].type != SEV_END):  # type: ignore[union-attr]
+                    or pump.area.ev.type != SEV_END):
                 self._process(now, nbytes, st)
                 return
             try:
@@ -146,7 +146,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         its walk to the event's branch, once per message."""
         pump = self.pump
         conn = self.conn
-        ev = conn._ev = conn._evp[0]  # type: ignore[union-attr]
+        ev = conn._ev = pump.area.ev  # type: ignore[union-attr]
         if st & 0xff00:
             self._records((st >> 8) & 0xff)
         if st >= 0x10000:
@@ -159,8 +159,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if c is None:
             self._process(now)  # raises inside and ends the session
             return None
-        st = PUMP(c, pump.mask_release, pump.keep, pump.area, conn._evp,  # type: ignore[union-attr]
-                  ffi.NULL, 0)
+        st = PUMP(c, pump.mask_release, pump.area, ffi.NULL, 0)
         if st & pump.slow or st <= 0:
             self._process(now, 0, st)
             return None
