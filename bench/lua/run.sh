@@ -24,9 +24,10 @@ cc -std=c11 -O2 -Wall -Wextra -Werror -Wconversion -Wsign-conversion -D_POSIX_C_
 
 # --quick is shorter (the test suite runs it to check that both sides did the same work); the
 # ratio to judge is the full size, median of several runs (docs/performance.md, row 8). The
-# full size runs about half a second per side: with 200 sessions (a tenth of a second) the
-# JIT's warm-up and the timer's resolution spread the ratio from 0.63 to 0.90 in one run of
-# bench/run, while 1,000 sessions gave 0.83-0.90 in five runs beside it.
+# full size runs about half a second per side (the method's runs of seconds, not a tenth of
+# one as with 200 sessions, where warm-up counts). What still spreads single runs (0.81-0.95
+# in five on an idle machine) is the trace layout each LuaJIT process ends up with
+# (docs/performance.md, row 8): judge the median.
 if [ "$QUICK" = "--quick" ]; then ARGS=(1000 100 4096); else ARGS=(2000 1000 4096); fi
 export SMTPCORE_LIB=$BUILD/libsmtpcore.so
 export LUA_PATH="$ROOT/bindings/lua/lib/?.lua;/usr/share/lua/5.1/?.lua;;"
