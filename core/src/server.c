@@ -85,9 +85,11 @@ static int config_check(const smtpcore_server_config *c)
         return -1;
     if (c->max_command_line < 16 || c->max_text_line < 3)
         return -1;
-    /* Offsets into the buffers are kept in 32 bits (a session is meant to be small). */
+    /* Offsets into the buffers are kept in 32 bits (a session is meant to be small), and
+     * the buffers are one block with the event queue: a 32-bit size_t must hold the sum. */
     if (c->input_buffer_size < c->max_command_line + 2 || c->input_buffer_size > UINT32_MAX ||
-        c->output_buffer_size > UINT32_MAX)
+        c->output_buffer_size > UINT32_MAX || c->input_buffer_size > SIZE_MAX / 4 ||
+        c->output_buffer_size > SIZE_MAX / 4)
         return -1;
     if (c->output_buffer_size < reply_reserve(c))
         return -1;
