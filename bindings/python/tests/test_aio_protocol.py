@@ -169,6 +169,7 @@ def test_connections_leave_no_protocol_or_session_behind():
     the connection is closed, also after suspending handlers and refused recipients."""
     import gc
 
+    from smtpcore.aio._greeted import GreetedProtocol
     from smtpcore.aio._protocol import ServerProtocol
 
     handler = Suspending()
@@ -177,11 +178,13 @@ def test_connections_leave_no_protocol_or_session_behind():
         async with running_server(handler, **LENIENT) as port:
             for _ in range(30):
                 await exchange(port, SESSION, b"221")
+            for _ in range(5):  # greeted, then closed without a command
+                await exchange(port, b"", b"220")
             await asyncio.sleep(0.2)  # let connection_lost and handle_close run
 
     run(main())
     gc.collect()
-    alive = [o for o in gc.get_objects() if isinstance(o, ServerProtocol)]
+    alive = [o for o in gc.get_objects() if isinstance(o, (ServerProtocol, GreetedProtocol))]
     assert alive == []
     assert len(handler.messages) == 30
 

@@ -358,6 +358,38 @@ def _opt_text(value: str | bytes | None) -> Any:
     return ffi.NULL if value is None else encode_text(value)
 
 
+def _server_config(*, own_names: Iterable[str] = (), **options: Any) -> tuple[Any, list[Any]]:
+    """The C configuration of :class:`ServerConnection`'s keyword arguments (``None``
+    keeps the engine default), and the cdata objects it points to, which must live as long
+    as it is used. The session copies what it keeps, so one configuration serves any
+    number of :func:`_new_session` calls."""
+    cfg = ffi.new("smtpcore_server_config *")
+    lib.smtpcore_server_config_init(cfg)
+    keep: list[Any] = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name in ("hostname", "greeting_text"):
+            setattr(cfg, name, _cstr(keep, value))
+        else:
+            setattr(cfg, name, int(value))
+    names = [_cstr(keep, n) for n in own_names]
+    if names:
+        arr = ffi.new("const char *[]", names)
+        keep.append(arr)
+        cfg.own_names = arr
+        cfg.own_names_count = len(names)
+    return cfg, keep
+
+
+def _new_session(cfg: Any) -> Any:
+    """A new C server session (``smtpcore_server *``) of ``cfg``; the caller frees it
+    (smtpcore_server_del, or a :class:`ServerConnection` that adopted it)."""
+    out = ffi.new("smtpcore_server **")
+    check(lib.smtpcore_server_new(out, cfg))
+    return out[0]
+
+
 class ServerConnection(_Connection):
     """One server session (one per accepted connection).
 
@@ -401,38 +433,29 @@ class ServerConnection(_Connection):
         nul_policy: NulPolicy | None = None,
         max_auth_failures: int | None = None,
     ) -> None:
-        cfg = ffi.new("smtpcore_server_config *")
-        lib.smtpcore_server_config_init(cfg)
-        keep: list[Any] = []
-        if hostname is not None:
-            cfg.hostname = _cstr(keep, hostname)
-        if greeting_text is not None:
-            cfg.greeting_text = _cstr(keep, greeting_text)
-        for name, value in (
-            ("extensions", extensions), ("auth_mechs", auth_mechs),
-            ("max_message_size", max_message_size), ("max_recipients", max_recipients),
-            ("max_errors", max_errors), ("max_command_line", max_command_line),
-            ("max_text_line", max_text_line), ("input_buffer_size", input_buffer_size),
-            ("output_buffer_size", output_buffer_size), ("helo_policy", helo_policy),
-            ("bare_lf_policy", bare_lf_policy), ("talker_policy", talker_policy),
-            ("injection_policy", injection_policy),
-            ("allow_plaintext_auth", allow_plaintext_auth), ("tls_active", tls_active),
-            ("proxy_protocol", proxy_protocol), ("proxy_max_header", proxy_max_header),
-            ("xclient_allowed", xclient_allowed), ("lmtp", lmtp),
-            ("sync_policy", sync_policy), ("nul_policy", nul_policy),
-            ("max_auth_failures", max_auth_failures),
-        ):
-            if value is not None:
-                setattr(cfg, name, int(value))
-        names = [_cstr(keep, n) for n in own_names]
-        if names:
-            arr = ffi.new("const char *[]", names)
-            keep.append(arr)
-            cfg.own_names = arr
-            cfg.own_names_count = len(names)
-        out = ffi.new("smtpcore_server **")
-        check(lib.smtpcore_server_new(out, cfg))
-        self._start(out[0], lib.smtpcore_server_del, "const smtpcore_server_event **")
+        cfg, keep = _server_config(
+            hostname=hostname, greeting_text=greeting_text, extensions=extensions,
+            auth_mechs=auth_mechs, max_message_size=max_message_size,
+            max_recipients=max_recipients, max_errors=max_errors,
+            max_command_line=max_command_line, max_text_line=max_text_line,
+            input_buffer_size=input_buffer_size, output_buffer_size=output_buffer_size,
+            helo_policy=helo_policy, bare_lf_policy=bare_lf_policy,
+            talker_policy=talker_policy, injection_policy=injection_policy,
+            allow_plaintext_auth=allow_plaintext_auth, tls_active=tls_active,
+            own_names=own_names, proxy_protocol=proxy_protocol,
+            proxy_max_header=proxy_max_header, xclient_allowed=xclient_allowed, lmtp=lmtp,
+            sync_policy=sync_policy, nul_policy=nul_policy,
+            max_auth_failures=max_auth_failures)
+        self._start(_new_session(cfg), lib.smtpcore_server_del, "const smtpcore_server_event **")
+
+    @classmethod
+    def _adopt(cls, session: Any) -> ServerConnection:
+        """A connection object for a C ``session`` made by :func:`_new_session` (it takes
+        ownership): the asyncio server makes the session at the greeting and this object
+        only at the first read (issue 15 row 9)."""
+        self = cls.__new__(cls)
+        self._start(session, lib.smtpcore_server_del, "const smtpcore_server_event **")
+        return self
 
     # -- events
     def next_event(self) -> ServerEvent | None:

@@ -132,6 +132,14 @@ class ServerLimits:
         return failures
 
 
+class _Bucket(set[Any]):
+    """The connections filed for one check, and that check's key: every connection in
+    it keeps this one int object as its ``due`` instead of an equal one of its own."""
+
+    __slots__ = ("key",)
+    key: int
+
+
 class Deadlines:
     """One timer for the deadlines of every connection of a server.
 
@@ -146,7 +154,7 @@ class Deadlines:
 
     def __init__(self, grain: float) -> None:
         self.grain = grain
-        self._buckets: dict[int, set[Any]] = {}
+        self._buckets: dict[int, _Bucket] = {}
         self._keys: list[int] = []  # a heap of the buckets' keys (emptied ones stay)
         self._timer: Any = None
         self._armed = -1            # the key the timer is set for (-1: none)
@@ -158,12 +166,13 @@ class Deadlines:
         key = max(int(when // self.grain) + 1, self._fired + 1)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = set()
+            bucket = self._buckets[key] = _Bucket()
+            bucket.key = key
             heapq.heappush(self._keys, key)
         bucket.add(conn)
         if self._armed < 0 or key < self._armed:
             self._arm(key, loop)
-        return key
+        return bucket.key
 
     def when(self, key: int) -> float:
         """The time the bucket ``key`` is checked."""
@@ -175,6 +184,14 @@ class Deadlines:
             bucket.discard(conn)
             if not bucket:
                 del self._buckets[key]  # its key leaves the heap when the timer fires
+
+    def replace(self, old: Any, new: Any, key: int) -> None:
+        """``new`` takes ``old``'s place in the bucket ``key`` (a connection whose object
+        changed, see aio/_greeted.py)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None and old in bucket:
+            bucket.discard(old)
+            bucket.add(new)
 
     def _arm(self, key: int, loop: Any) -> None:
         if self._timer is not None:

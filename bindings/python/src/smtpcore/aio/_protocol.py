@@ -92,6 +92,16 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         self._arm()
         self._process()
 
+    def adopt(self, transport: Any, c: Any, since: float) -> None:
+        """connection_made() for a connection that a GreetedProtocol admitted and greeted
+        (_greeted.py): takes over its engine session ``c``; ``since``: the greeting's time.
+        The caller files the deadline."""
+        self.transport = transport
+        self.loop = asyncio.get_running_loop()
+        self.admitted = True
+        self.start(ServerConnection._adopt(c), Session(peer=transport.get_extra_info("peername")),
+                   since)
+
     def get_buffer(self, sizehint: int) -> memoryview:
         # A memoryview, not the bytearray: Python 3.11's SSL transport reads the rest of
         # a record into buf[offset:], which for a bytearray is a copy (data lost).

@@ -29,7 +29,7 @@ from .. import _proxy
 from .._ffi import ffi, lib
 from ..enums import AuthMech, Extension, ShutdownReason, SyncPolicy
 from ..errors import SMTPCoreError
-from ..server import DEFAULT_EXTENSIONS, ServerConnection
+from ..server import DEFAULT_EXTENSIONS, ServerConnection, _new_session, _server_config
 from ._common import read_some, write_all
 from ._dispatch import IDLE, SUSPENDED, Dispatcher, PumpArea
 from ._handler import (
@@ -38,7 +38,8 @@ from ._handler import (
 )
 from ._limits import BUSY_REPLY, ServerLimits
 from ._policy import check_signatures, wrap_hooks
-from ._protocol import _READ_SIZE, ServerProtocol
+from ._greeted import GreetedProtocol
+from ._protocol import _READ_SIZE
 from .compat import AiosmtpdHandler, is_aiosmtpd_handler
 
 __all__ = ["serve", "Handler", "Session", "Envelope", "Result", "MessageResult",
@@ -74,6 +75,24 @@ class SMTPServerProtocolRunner:
                                 auth_required, self.limits)
         self._read_buf: tuple[memoryview, Any] | None = None
         self._pump: PumpArea | None = None
+        self._c_config: tuple[Any, list[Any]] | None = None
+        # A plaintext connection is greeted by a GreetedProtocol (aio/_greeted.py) unless
+        # the greeting needs the handler or per-connection state.
+        self.greets_alone = (self.hooks["handle_connect"] is None and not xclient_from
+                             and not config.get("proxy_protocol")
+                             and not self.limits.auth_failure_limit)
+        # The deadline that runs from the greeting: the idle or the command deadline,
+        # whichever is shorter (None: neither).
+        spans = [t for t in (self.limits.timeout, self.limits.command_timeout)
+                 if t is not None]
+        self.first_span: float | None = min(spans) if spans else None
+
+    def new_session(self) -> Any:
+        """A C session of this server's configuration (an ``smtpcore_server *`` for
+        ServerConnection._adopt); the C configuration is made once, at the first."""
+        if self._c_config is None:
+            self._c_config = _server_config(**self.config)
+        return _new_session(self._c_config[0])
 
     def pump_area(self) -> PumpArea:
         """The dispatchers' records and output area, one for all connections of this
@@ -355,11 +374,12 @@ async def serve(
     ServerConnection(**cfg).close()  # validate the configuration now, not per connection
     path = host[5:] if host is not None and host.startswith("unix:") else None
     if tls_context is None:
-        # Plaintext: the BufferedProtocol fast path (see _protocol.py).
+        # Plaintext: the BufferedProtocol fast path (see _protocol.py), each connection
+        # greeted by a GreetedProtocol that keeps almost nothing until it reads (_greeted.py).
         loop = asyncio.get_running_loop()
         if path is not None:
-            return await loop.create_unix_server(lambda: ServerProtocol(runner), path)
-        return await loop.create_server(lambda: ServerProtocol(runner), host, port)
+            return await loop.create_unix_server(lambda: GreetedProtocol(runner), path)
+        return await loop.create_server(lambda: GreetedProtocol(runner), host, port)
     # Implicit TLS: the handshake comes before the runner (and its deadlines); a client
     # that never completes it is dropped after ``timeout`` (asyncio's default: 60 s).
     tls: dict[str, Any] = {}
