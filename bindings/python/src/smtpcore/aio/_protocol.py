@@ -12,7 +12,8 @@ An idle connection holds no read buffer (one buffer serves every connection of t
 server, see ``SMTPServerProtocolRunner.read_buffer``), no engine buffers (given back after
 each read outside a transaction, see smtpcore_server_release_idle()) and no timer of its own (one timer serves
 the deadlines of every connection, see ``Deadlines``); the deadlines and the connection
-cap are in _limits.py.
+cap are in _limits.py. Until its first read a connection is not even one of these but a
+GreetedProtocol (_greeted.py), which hands over to one (:meth:`ServerProtocol.adopt`).
 """
 from __future__ import annotations
 
