@@ -29,7 +29,10 @@
  * - host close (config): the host ends the session (smtpcore_server_shutdown/close_with)
  *   at a fuzzed point of the input, or instead of answering an event: the call succeeds
  *   once (later ones get SMTPCORE_ERR_CLOSED), the session wants to close, is no longer
- *   in a message, takes no more input and ends with CLOSE; bad arguments are refused. */
+ *   in a message, takes no more input and ends with CLOSE; bad arguments are refused;
+ * - accept_next mode (config): the host pulls events with smtpcore_server_accept_next()
+ *   and leaves the default answers to it (also after a refused answer), with the same
+ *   invariants as with next_event() and accept(). */
 #include "fuzz_common.h"
 
 #include <smtpcore/smtpcore.h>
@@ -60,6 +63,7 @@ typedef struct host {
     int release_mode;     /* give the buffers back whenever idle */
     size_t releases;      /* successful releases that freed the buffers */
     size_t bufs;          /* the bytes they freed */
+    int next_mode;        /* accept_next(): default answers are left to the next call */
 } host;
 
 static const char *const own_names[] = {"localhost", "mx.example.org", "[192.0.2.1]"};
@@ -284,20 +288,21 @@ static void host_close(host *h)
     check_mem(h);
 }
 
-/* The host's answer to an answer-required event, chosen by the fuzzer. */
-static void answer(host *h, const smtpcore_server_event *ev)
+/* The host's answer to an answer-required event, chosen by the fuzzer. Returns 1 when
+ * the event is left for accept_next() to answer with its default (accept_next mode). */
+static int answer(host *h, const smtpcore_server_event *ev)
 {
     if (h->close_mode && !h->host_closed && (fz_ctl(&h->src) & 7u) == 0) {
         host_close(h);
         if (h->host_closed)
-            return;
+            return 0;
     }
     if (ev->type == SMTPCORE_SEV_MESSAGE_END && h->lmtp) {
         FZ_CHECK(ev->rcpt_count > 0);
         FZ_CHECK(smtpcore_server_rcpt_unanswered(h->s) == ev->rcpt_count);
         h->lmtp_n = ev->rcpt_count;
         lmtp_step(h);
-        return;
+        return 0;
     }
     static const int refusals[] = {421, 450, 451, 452, 454, 500, 501, 503, 530, 535,
                                    550, 551, 552, 553, 554, 555};
@@ -358,12 +363,16 @@ static void answer(host *h, const smtpcore_server_event *ev)
         fprintf(stderr, "  answer choice %u rc=%d\n", a & 7u, rc);
     FZ_CHECK(rc == SMTPCORE_OK || ok_refusal(rc));
     FZ_CHECK(smtpcore_strerror(rc) != NULL);
-    /* A refused answer leaves the event pending: the default must still work. */
+    /* A refused answer leaves the event pending: the default must still work (in
+     * accept_next mode it is the next call that gives it). */
+    if (!answered && h->next_mode)
+        return 1;
     if (!answered)
         FZ_CHECK(smtpcore_server_accept(h->s) == SMTPCORE_OK);
     /* Exactly one answer per event. */
     FZ_CHECK(smtpcore_server_accept(h->s) == SMTPCORE_ERR_NO_ANSWER_PENDING);
     check_mem(h);
+    return 0;
 }
 
 static void drain_output(host *h, int all)
@@ -404,8 +413,14 @@ static size_t drain_events(host *h)
     size_t count = 0;
     for (int guard = 0; guard < 100000; guard++) {
         const smtpcore_server_event *ev = NULL;
-        FZ_CHECK(smtpcore_server_next_event(h->s, &ev) == SMTPCORE_OK);
+        /* LMTP recipients answered one by one stay the host's until all are: there the
+         * default for the rest would end the fuzzed order early. */
+        int one_call = h->next_mode && !(h->lmtp && smtpcore_server_rcpt_unanswered(h->s));
+        FZ_CHECK((one_call ? smtpcore_server_accept_next(h->s, &ev)
+                           : smtpcore_server_next_event(h->s, &ev)) == SMTPCORE_OK);
         FZ_CHECK(ev != NULL);
+        if (one_call && ev->type != SMTPCORE_SEV_NONE && !ev->answer_required)
+            FZ_CHECK(smtpcore_server_accept(h->s) == SMTPCORE_ERR_NO_ANSWER_PENDING);
         check_mem(h);
         if (ev->type == SMTPCORE_SEV_NONE) {
             FZ_CHECK(!ev->answer_required);
@@ -431,7 +446,7 @@ static size_t drain_events(host *h)
             h->closed = 1;
         }
         if (ev->answer_required) {
-            answer(h, ev);
+            (void)answer(h, ev);
         } else {
             FZ_CHECK(smtpcore_server_accept(h->s) == SMTPCORE_ERR_NO_ANSWER_PENDING);
         }
@@ -734,6 +749,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h.close_at = fz_ctl32(&h.src) % (size - 8 + 1);
     /* Bit 3 of it: the host gives the buffers back whenever the session is idle. */
     h.release_mode = (data[5] & 8u) != 0;
+    /* Bit 4 of it: the host loop is accept_next(). */
+    h.next_mode = (data[5] & 16u) != 0;
     if (smtpcore_server_new(&h.s, &cfg) != SMTPCORE_OK)
         return 0;
     h.mem0 = smtpcore_server_memory(h.s);

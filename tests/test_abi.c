@@ -435,6 +435,26 @@ Test(abi_events, server_bad_arguments)
     smtpcore_server_del(s);
 }
 
+/* accept_next() hands out the same session-owned event as next_event(), and a bad
+ * call gets the same static NONE event. */
+Test(abi_events, server_accept_next_same_event)
+{
+    const smtpcore_server_event *ev = NULL, *ev2 = NULL;
+    cr_expect_eq(smtpcore_server_accept_next(NULL, &ev), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cr_assert_not_null(ev);
+    cr_expect_eq(smtpcore_server_next_event(NULL, &ev2), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(ev, ev2);
+    smtpcore_server *s = NULL;
+    cr_assert_eq(smtpcore_server_new(&s, NULL), SMTPCORE_OK);
+    cr_expect_eq(smtpcore_server_accept_next(s, NULL), SMTPCORE_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(smtpcore_server_next_event(s, &ev), SMTPCORE_OK);
+    cr_assert_eq(ev->type, SMTPCORE_SEV_CONNECT);
+    cr_assert_eq(smtpcore_server_accept_next(s, &ev2), SMTPCORE_OK);
+    cr_expect_eq(ev2, ev);
+    cr_expect_eq(ev2->type, SMTPCORE_SEV_NONE);
+    smtpcore_server_del(s);
+}
+
 Test(abi_events, client_event_survives_calls_and_output)
 {
     smtpcore_client *c = cli_ready();

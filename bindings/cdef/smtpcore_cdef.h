@@ -370,6 +370,8 @@ int smtpcore_server_receive(smtpcore_server *s, const char *data, size_t len,
 int smtpcore_server_receive_eof(smtpcore_server *s);
 int smtpcore_server_next_event(smtpcore_server *s,
                                                const smtpcore_server_event **ev);
+int smtpcore_server_accept_next(smtpcore_server *s,
+                                                const smtpcore_server_event **ev);
 int smtpcore_server_accept(smtpcore_server *s);
 int smtpcore_server_reply(smtpcore_server *s, int code, const char *enhanced,
                                           const char *text);

@@ -350,6 +350,34 @@ SMTPCORE_EXTERN int smtpcore_server_next_event(smtpcore_server *s,
                                                const smtpcore_server_event **ev);
 
 /**
+ * @brief Finishes with the current event and produces the next one: when the event
+ *        handed out last still awaits an answer, answers it with its default (as
+ *        smtpcore_server_accept()), then does what smtpcore_server_next_event() does.
+ *
+ * The host loop in one call per event, for hosts that accept most events as they come
+ * (and for bindings, where each call into C costs): answer an event that needs a
+ * decision of your own (reply(), reject(), or for ::SMTPCORE_SEV_AUTH the result of
+ * checking the credentials) before the next call; an event already answered, one that
+ * needs no answer, or none at all is simply followed by the next one.
+ * @code
+ *   while (smtpcore_server_accept_next(s, &ev) == SMTPCORE_OK && ev->type != SMTPCORE_SEV_NONE) {
+ *       if (ev->type == SMTPCORE_SEV_RCPT && !known(ev->address))
+ *           smtpcore_server_reject(s, 550, "5.1.1", "No such user");
+ *   }
+ * @endcode
+ * Every event is still handed out: nothing is answered that the host has not seen.
+ * The event and its slices live as those of smtpcore_server_next_event().
+ * @param s Session.
+ * @param[out] ev Set to the session's event.
+ * @return As smtpcore_server_next_event(); when the default answer fails
+ *         (::SMTPCORE_ERR_NOMEM: a released session cannot get its output buffer back,
+ *         see smtpcore_server_accept()) that error, with nothing else done: @p *ev
+ *         points to the event still awaiting its answer.
+ */
+SMTPCORE_EXTERN int smtpcore_server_accept_next(smtpcore_server *s,
+                                                const smtpcore_server_event **ev);
+
+/**
  * @brief Answers the pending event with the engine's default positive reply.
  * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_NO_ANSWER_PENDING; ::SMTPCORE_ERR_NOMEM (not
  *         answered) when a released session cannot get its output buffer back (the
