@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Server: the host ends a session (smtpcore_server_close_with/shutdown), the message
- * query for deadlines, and the AUTH failure limit, through the public API. The protocol
- * cases per phase are transcripts (tests/transcripts/server/close_*.txt, auth_limit_*). */
+ * query for deadlines, the transaction query, and the AUTH failure limit, through the
+ * public API. The protocol cases per phase are transcripts
+ * (tests/transcripts/server/close_*.txt, auth_limit_*). */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -169,6 +170,60 @@ Test(server_close, in_message_follows_the_phase)
 
 /* AUTH failures are counted for the host, whoever refused, and end the session at the
  * limit; the default limit is 3; an older, smaller config struct gets it too. */
+/* The transaction query (smtpcore_server_in_transaction): open from an accepted MAIL to
+ * every way a transaction ends; a refused MAIL opens none; a released session answers. */
+Test(server_close, in_transaction_from_mail_to_its_end)
+{
+    tsc_out o = {.len = 0};
+    smtpcore_server *s = tsc_ready(NULL, &o);
+    static const struct {
+        const char *in;
+        int open;
+    } steps[] = {
+        {"MAIL FROM:<a@example.org>\r\n", 1},
+        {"RCPT TO:<b@example.org>\r\nDATA\r\n", 1},
+        {"Subject: x\r\n\r\nbody\r\n", 1},
+        {".\r\n", 0},
+        {"MAIL FROM:<a@example.org>\r\n", 1},
+        {"RSET\r\n", 0},
+        {"MAIL FROM:<a@example.org>\r\n", 1},
+        {"EHLO c.example\r\n", 0},
+        {"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 3\r\nabc", 1},
+        {"BDAT 2 LAST\r\nde", 0},
+        {"NOOP\r\n", 0},
+    };
+    cr_expect_eq(smtpcore_server_in_transaction(NULL), 0);
+    cr_expect_eq(smtpcore_server_in_transaction(s), 0);
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        tsc_feed(s, steps[i].in);
+        tsc_drain(s, NULL);
+        tsc_take(s, &o);
+        o.len = 0;
+        cr_expect_eq(smtpcore_server_in_transaction(s), steps[i].open, "step %zu", i);
+    }
+    /* Refused MAIL: no transaction. Accepted, then the session is released (idle,
+     * output taken): still open, as the struct keeps it. */
+    smtpcore_server_event ev;
+    tsc_feed(s, "MAIL FROM:<a@example.org>\r\n");
+    cr_assert_eq(tsc_next(s, &ev), SMTPCORE_OK);
+    cr_assert_eq(ev.type, SMTPCORE_SEV_MAIL);
+    cr_expect_eq(smtpcore_server_in_transaction(s), 0); /* not answered yet */
+    cr_assert_eq(smtpcore_server_reject(s, 550, "5.7.1", NULL), SMTPCORE_OK);
+    tsc_drain(s, NULL);
+    cr_expect_eq(smtpcore_server_in_transaction(s), 0);
+    tsc_feed(s, "MAIL FROM:<a@example.org>\r\n");
+    tsc_drain(s, NULL);
+    tsc_take(s, &o);
+    size_t freed = 0;
+    cr_assert_eq(smtpcore_server_release_idle(s, &freed), SMTPCORE_OK);
+    cr_expect_gt(freed, 0);
+    cr_expect_eq(smtpcore_server_in_transaction(s), 1);
+    /* The end of the session ends it too. */
+    cr_assert_eq(smtpcore_server_shutdown(s, SMTPCORE_SHUTDOWN_TIMEOUT), SMTPCORE_OK);
+    cr_expect_eq(smtpcore_server_in_transaction(s), 0);
+    smtpcore_server_del(s);
+}
+
 Test(server_close, auth_failures_counted_and_limited)
 {
     smtpcore_server_config c;

@@ -397,6 +397,7 @@ int smtpcore_server_close_with(smtpcore_server *s, int code,
                                                const char *enhanced, const char *text);
 int smtpcore_server_shutdown(smtpcore_server *s, smtpcore_shutdown_reason why);
 int smtpcore_server_in_message(const smtpcore_server *s);
+int smtpcore_server_in_transaction(const smtpcore_server *s);
 uint32_t smtpcore_server_auth_failures(const smtpcore_server *s);
 typedef struct smtpcore_client smtpcore_client;
 typedef enum smtpcore_quirk {

@@ -140,3 +140,8 @@ int smtpcore_server_in_message(const smtpcore_server *s)
 {
     return s && (s->phase == SC_PH_DATA || s->phase == SC_PH_BDAT) ? 1 : 0;
 }
+
+int smtpcore_server_in_transaction(const smtpcore_server *s)
+{
+    return s && s->mail_open ? 1 : 0;
+}

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """ServerConnection: the host ends a session (close_with/shutdown), in_message for
-deadlines, and the AUTH failure limit (max_auth_failures, auth_failures)."""
+deadlines, in_transaction, and the AUTH failure limit (max_auth_failures, auth_failures)."""
 import pytest
 
 import smtpcore
@@ -28,6 +28,23 @@ def test_shutdown_mid_data_aborts_the_message_and_answers_421():
         conn.shutdown(smtpcore.ShutdownReason.SERVICE)
     events, out = drive(conn, b"NOOP\r\n")  # void: the session is over
     assert events == [] and out == b""
+
+
+def test_in_transaction_from_an_accepted_mail_to_its_end():
+    conn = smtpcore.ServerConnection()
+    drive(conn)
+    drive(conn, b"EHLO c.example\r\n")
+    assert not conn.in_transaction
+    drive(conn, b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
+    assert conn.in_transaction
+    drive(conn, b"x\r\n.\r\n")
+    assert not conn.in_transaction
+    drive(conn, b"MAIL FROM:<a@example.org>\r\n")
+    assert conn.in_transaction
+    assert conn.release_idle() > 0  # released, the session still knows
+    assert conn.in_transaction
+    drive(conn, b"RSET\r\n")
+    assert not conn.in_transaction
 
 
 def test_close_with_custom_reply_and_bad_arguments():

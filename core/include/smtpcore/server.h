@@ -613,6 +613,19 @@ SMTPCORE_EXTERN int smtpcore_server_shutdown(smtpcore_server *s, smtpcore_shutdo
 SMTPCORE_EXTERN int smtpcore_server_in_message(const smtpcore_server *s);
 
 /**
+ * @brief Nonzero while a mail transaction is open: from an accepted MAIL until it ends
+ *        (the end of its message, whatever its answer, RSET, HELO/EHLO, STARTTLS, an
+ *        accepted XCLIENT, a refusal that drops it, or the end of the session); 0 in
+ *        between, and for a NULL @p s.
+ *
+ * The engine's own view, so a host need not follow the MAIL, RSET, HELO and abort events
+ * to know it: for example to give an idle session's buffers back
+ * (smtpcore_server_release_idle()) only between transactions, when the next command may
+ * be long in coming, and keep them while one is open.
+ */
+SMTPCORE_EXTERN int smtpcore_server_in_transaction(const smtpcore_server *s);
+
+/**
  * @brief The number of failed AUTH attempts in this session so far (see
  *        smtpcore_server_config::max_auth_failures for what counts). A host that delays
  *        or rate-limits per client address compares it before and after handling events.

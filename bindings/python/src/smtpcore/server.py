@@ -536,6 +536,13 @@ class ServerConnection(_Connection):
         return bool(lib.smtpcore_server_in_message(self._sess()))
 
     @property
+    def in_transaction(self) -> bool:
+        """A mail transaction is open: from an accepted MAIL until it ends (the end of its
+        message, RSET, HELO/EHLO, STARTTLS, XCLIENT, a refusal that drops it, the end of
+        the session); smtpcore_server_in_transaction()."""
+        return bool(lib.smtpcore_server_in_transaction(self._sess()))
+
+    @property
     def auth_failures(self) -> int:
         """Failed AUTH attempts in this session (host refusals and exchanges the engine
         refused); max_auth_failures (default 3) of them end the session with 421 4.7.0."""
