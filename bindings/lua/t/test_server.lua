@@ -336,4 +336,73 @@ test("max_auth_failures and auth_failures", function()
     H.eq(events[#events].violation, smtpcore.const.SMTPCORE_V_TOO_MANY_AUTH_FAILURES)
 end)
 
+-- The same conversation with :accept_next() (one call per event; reject_me answers
+-- before the next call, everything else gets the default from it).
+local function converse_next(s, stages, answer, step)
+    local events, out = {}, {}
+    for _, input in ipairs(stages) do
+        local pos, st = 1, step or #input
+        for _ = 1, 100000 do
+            local progressed = false
+            if pos <= #input then
+                local n = assert(s:receive(input:sub(pos, pos + st - 1)))
+                pos = pos + n
+                progressed = n > 0
+            end
+            local ev = assert(s:accept_next())
+            if tonumber(ev.type) == SEV.NONE then
+                local o = s:take_output()
+                out[#out + 1] = o
+                if not progressed and #o == 0 then break end
+            else
+                local e = smtpcore.server_event_table(ev)
+                events[#events + 1] = e
+                if e.answer_required and answer then answer(s, e) end
+            end
+        end
+    end
+    return events, table.concat(out)
+end
+
+test("accept_next: the same conversation in one call per event", function()
+    for _, step in ipairs({ false, 1, 5 }) do
+        local a = assert(smtpcore.server_new({ hostname = "mx.example.org" }))
+        local b = assert(smtpcore.server_new({ hostname = "mx.example.org" }))
+        local ea, oa = converse(a, TRANSACTION, reject_me, step or nil)
+        local stages = { "" }
+        for i, st in ipairs(TRANSACTION) do stages[i + 1] = st end
+        local eb, ob = converse_next(b, stages, reject_me, step or nil)
+        H.eq(names(eb), names(ea), "events, step " .. tostring(step))
+        H.eq(body_of(eb), body_of(ea))
+        H.eq(ob, oa, "replies, step " .. tostring(step))
+        H.eq(codes(ob), "220 250 250 250 550 250 354 250 221")
+    end
+end)
+
+test("accept_next: nothing pending is next_event; a closed session raises", function()
+    local s = assert(smtpcore.server_new())
+    local ev = assert(s:accept_next())
+    H.eq(tonumber(ev.type), SEV.CONNECT)
+    ev = assert(s:accept_next())
+    H.eq(tonumber(ev.type), SEV.NONE)
+    H.eq(s:take_output(), "220 localhost ESMTP smtpcore\r\n")
+    ev = assert(s:accept_next())
+    H.eq(tonumber(ev.type), SEV.NONE)
+    H.eq(s:take_output(), "", "nothing answered twice")
+    local ok, _, rc = s:accept()
+    H.eq(ok, nil)
+    H.eq(rc, smtpcore.const.SMTPCORE_ERR_NO_ANSWER_PENDING)
+    -- A host answer is kept: the refused MAIL gets no 250 from the next call.
+    assert(s:receive("HELO c\r\n"))
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.HELO)
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.NONE)
+    assert(s:receive("MAIL FROM:<a@example.org>\r\n"))
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.MAIL)
+    assert(s:reject(450, nil, "Later"))
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.NONE)
+    H.contains(s:take_output(), "250 localhost\r\n450 4.2.0 Later\r\n")
+    s:close()
+    H.ok(not pcall(s.accept_next, s), "closed session")
+end)
+
 return T
