@@ -32,7 +32,8 @@
  *   in a message, takes no more input and ends with CLOSE; bad arguments are refused;
  * - accept_next mode (config): the host pulls events with smtpcore_server_accept_next()
  *   and leaves the default answers to it (also after a refused answer), with the same
- *   invariants as with next_event() and accept(). */
+ *   invariants as with next_event() and accept(), except AUTH, which accept_next()
+ *   never answers by default (INVALID_STATE; the host answers it). */
 #include "fuzz_common.h"
 
 #include <smtpcore/smtpcore.h>
@@ -365,8 +366,14 @@ static int answer(host *h, const smtpcore_server_event *ev)
     FZ_CHECK(smtpcore_strerror(rc) != NULL);
     /* A refused answer leaves the event pending: the default must still work (in
      * accept_next mode it is the next call that gives it). */
-    if (!answered && h->next_mode)
-        return 1;
+    if (!answered && h->next_mode) {
+        if (ev->type != SMTPCORE_SEV_AUTH)
+            return 1;
+        /* Never a default login: accept_next() refuses and leaves it pending. */
+        const smtpcore_server_event *again = NULL;
+        FZ_CHECK(smtpcore_server_accept_next(h->s, &again) == SMTPCORE_ERR_INVALID_STATE);
+        FZ_CHECK(again == ev && again->type == SMTPCORE_SEV_AUTH && again->answer_required);
+    }
     if (!answered)
         FZ_CHECK(smtpcore_server_accept(h->s) == SMTPCORE_OK);
     /* Exactly one answer per event. */

@@ -49,7 +49,7 @@ typedef struct tan_env {
     size_t log_len;
 } tan_env;
 
-static void tan_open(tan_env *e, int lmtp)
+static void tan_open_auth(tan_env *e, int lmtp, int auth)
 {
     memset(e, 0, sizeof(*e));
     e->alloc = (smtpcore_allocator){tan_malloc, tan_realloc, tan_free, &e->count};
@@ -57,7 +57,17 @@ static void tan_open(tan_env *e, int lmtp)
     smtpcore_server_config_init(&c);
     c.allocator = &e->alloc;
     c.lmtp = lmtp;
+    if (auth) {
+        c.extensions |= SMTPCORE_EXT_AUTH;
+        c.auth_mechs = SMTPCORE_AUTH_PLAIN;
+        c.allow_plaintext_auth = 1;
+    }
     cr_assert_eq(smtpcore_server_new(&e->s, &c), SMTPCORE_OK);
+}
+
+static void tan_open(tan_env *e, int lmtp)
+{
+    tan_open_auth(e, lmtp, 0);
 }
 
 static void tan_close(tan_env *e)
@@ -325,5 +335,38 @@ Test(server_accept_next, lmtp_message_end)
     tan_drain(&e);
     const char *end = strstr(e.out, "250 2.0.0 Ok: queued\r\n452 4.3.1 Full\r\n250 2.0.0 Ok: queued\r\n");
     cr_expect_not_null(end, "%s", e.out);
+    tan_close(&e);
+}
+
+/* AUTH's default answer is a successful login: accept_next() never gives it unseen. The
+ * call refuses with INVALID_STATE, answers nothing, and the host's own answer (here a
+ * refusal) goes out as usual. */
+Test(server_accept_next, auth_is_never_accepted_by_default)
+{
+    tan_env e;
+    tan_open_auth(&e, 0, 1);
+    const smtpcore_server_event *ev = NULL;
+    /* AUTH PLAIN with "\0u\0p". */
+    const char *in = "EHLO c\r\nAUTH PLAIN AHUAcA==\r\n";
+    size_t used = 0;
+    cr_assert_eq(smtpcore_server_receive(e.s, in, strlen(in), &used), SMTPCORE_OK);
+    cr_assert_eq(used, strlen(in));
+    do
+        cr_assert_eq(smtpcore_server_accept_next(e.s, &ev), SMTPCORE_OK);
+    while (ev->type != SMTPCORE_SEV_AUTH && ev->type != SMTPCORE_SEV_NONE);
+    cr_assert_eq(ev->type, SMTPCORE_SEV_AUTH);
+    ev = NULL;
+    cr_expect_eq(smtpcore_server_accept_next(e.s, &ev), SMTPCORE_ERR_INVALID_STATE);
+    cr_assert_not_null(ev);
+    cr_expect_eq(ev->type, SMTPCORE_SEV_AUTH, "still awaiting its answer");
+    cr_expect(ev->answer_required);
+    tan_drain(&e);
+    cr_expect_null(strstr(e.out, "235"), "%s", e.out);
+    cr_assert_eq(smtpcore_server_reject(e.s, 535, NULL, NULL), SMTPCORE_OK);
+    cr_assert_eq(smtpcore_server_accept_next(e.s, &ev), SMTPCORE_OK);
+    cr_assert_eq(ev->type, SMTPCORE_SEV_NONE);
+    tan_drain(&e);
+    cr_expect_not_null(strstr(e.out, "535 5.7.8"), "%s", e.out);
+    cr_expect_null(strstr(e.out, "235"), "%s", e.out);
     tan_close(&e);
 }

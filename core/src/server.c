@@ -473,6 +473,12 @@ static inline int next_event_body(smtpcore_server *s, const smtpcore_server_even
     }
     smtpcore_server_event *ev = &s->current;
     if (accept_first && s->awaiting != SMTPCORE_SEV_NONE) {
+        /* AUTH's default is 235: accepting it unseen would let a loop that forgot to
+         * check credentials log anyone in. Only an explicit answer ends it. */
+        if (s->awaiting == SMTPCORE_SEV_AUTH) {
+            *out = ev;
+            return SMTPCORE_ERR_INVALID_STATE;
+        }
         int rc = accept_default(s);
         if (rc != SMTPCORE_OK) {
             /* Still awaiting its answer: the host may retry, reply or reject it. */

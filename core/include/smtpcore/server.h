@@ -366,10 +366,14 @@ SMTPCORE_EXTERN int smtpcore_server_next_event(smtpcore_server *s,
  *   }
  * @endcode
  * Every event is still handed out: nothing is answered that the host has not seen.
+ * An ::SMTPCORE_SEV_AUTH event is never answered by default (its default is 235, a
+ * successful login): left unanswered, the call returns ::SMTPCORE_ERR_INVALID_STATE
+ * and does nothing else, so a loop that forgot to check credentials logs nobody in.
  * The event and its slices live as those of smtpcore_server_next_event().
  * @param s Session.
  * @param[out] ev Set to the session's event.
- * @return As smtpcore_server_next_event(); when the default answer fails
+ * @return As smtpcore_server_next_event(); ::SMTPCORE_ERR_INVALID_STATE with an
+ *         ::SMTPCORE_SEV_AUTH event unanswered (@p *ev points to it); when the default answer fails
  *         (::SMTPCORE_ERR_NOMEM: a released session cannot get its output buffer back,
  *         see smtpcore_server_accept()) that error, with nothing else done: @p *ev
  *         points to the event still awaiting its answer.
