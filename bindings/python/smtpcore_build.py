@@ -372,16 +372,27 @@ SERVER_PUMP_C = r"""
 #define PYSC_SRV_IN_MESSAGE 4  /* smtpcore_server_in_message() at IDLE */
 #define PYSC_SRV_WANT_CLOSE 8  /* smtpcore_server_want_close() at IDLE */
 #define PYSC_SRV_LEFT 16       /* the session did not take all of in[]: see in_used */
-/* In mask (no event type has this bit): give the session's buffers back at IDLE
- * (smtpcore_server_release_idle(); it refuses while anything refers to them), unless a
- * transaction is in progress then: its next command comes soon, and each release costs
- * a free and a malloc more. */
-#define PYSC_SRV_RELEASE (1u << 31)
+/* With PYSC_SRV_EVENT when the event is the end of a message: what the binding reads
+ * of it, so that it reads no field of the event struct (a cdata access each). */
+#define PYSC_SRV_END 32        /* the event for the host is SMTPCORE_SEV_MESSAGE_END */
+#define PYSC_SRV_END_BDAT 64   /* ... its bdat */
+#define PYSC_SRV_END_LONG 128  /* ... its long_lines */
+/* The flags in mask sit above the event types (bits 0-20; a type from 27 on is never
+ * taken) and below bit 30: a mask under 2**30 is one digit of a Python int, which cffi
+ * converts on its short path (bit 31 took CPython's byte-array conversion, about 340
+ * instructions per call). */
+/* In mask: give the session's buffers back at IDLE (smtpcore_server_release_idle(); it
+ * refuses while anything refers to them), unless a transaction is in progress then: its
+ * next command comes soon, and each release costs a free and a malloc more. */
+#define PYSC_SRV_RELEASE (1u << 29)
 /* In mask: a transaction was in progress when the call began (the host's envelope).
  * The pump follows the events it takes itself from there: an accepted MAIL begins one;
  * RSET, HELO and an aborted message end it. The others stop the pump: the host answers
  * them and says again at the next call. */
-#define PYSC_SRV_TXN (1u << 30)
+#define PYSC_SRV_TXN (1u << 28)
+/* In mask: accept the event the last call left for the host (its hook accepted) before
+ * anything else: the end of a message and its reply in one call instead of two. */
+#define PYSC_SRV_ACCEPT (1u << 27)
 
 /* info[][3] of a record. */
 #define PYSC_SRV_PARAMS 1 /* MAIL/RCPT with ESMTP parameters: read them from recs[] */
@@ -499,12 +510,22 @@ static long long pysc_srv_done(const pysc_srv_area *a, long long st, size_t in_l
            ((long long)a->out_len << 16);
 }
 
+/* PYSC_SRV_EVENT and what the host reads of the event ev. */
+static long long pysc_srv_event(const smtpcore_server_event *ev)
+{
+    if (ev->type != SMTPCORE_SEV_MESSAGE_END)
+        return PYSC_SRV_EVENT;
+    return PYSC_SRV_EVENT | PYSC_SRV_END | (ev->bdat ? PYSC_SRV_END_BDAT : 0) |
+           (ev->long_lines ? PYSC_SRV_END_LONG : 0);
+}
+
 /* Offers in[0, in_len) (a->in_used: what the session took; the host keeps the rest),
  * then reads events until the session needs input, the output area is full, or an
  * event whose type is not in mask (bit 1 << type) comes: that one is left in a->ev,
  * unanswered, for the host. Events of the mask are accepted when they await an answer,
  * and recorded in a->recs when their type is in a->keep too (the ones the host reads).
- * Output is moved to a->out. */
+ * Output is moved to a->out. With PYSC_SRV_ACCEPT in mask the event left for the host
+ * by the last call is accepted first (in_len is then 0). */
 long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area *a,
                            const char *in, size_t in_len)
 {
@@ -514,6 +535,11 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area 
     int rc = SMTPCORE_OK;
     int txn = (mask & PYSC_SRV_TXN) != 0;
     a->in_used = a->nrecs = a->out_len = 0;
+    if (mask & PYSC_SRV_ACCEPT) {
+        rc = smtpcore_server_accept(s);
+        if (rc < 0)
+            return rc;
+    }
     if (in_len) {
         rc = pysc_srv_offer(s, in, in_len, &taken);
         a->in_used = taken;
@@ -557,9 +583,9 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area 
                 (void)smtpcore_server_release_idle(s, NULL);
             return pysc_srv_done(a, st, in_len);
         }
-        if ((unsigned)ev->type >= 30 || !(mask & (1u << ev->type)) ||
+        if ((unsigned)ev->type >= 27 || !(mask & (1u << ev->type)) ||
             !pysc_srv_take(s, a, &used, keep, ev, &rc))
-            return pysc_srv_done(a, PYSC_SRV_EVENT, in_len);
+            return pysc_srv_done(a, pysc_srv_event(ev), in_len);
         if (rc < 0)
             return rc;
         if (ev->type == SMTPCORE_SEV_MAIL)

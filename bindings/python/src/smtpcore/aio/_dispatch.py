@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+import types
+from typing import Any, Callable, Generator
 
 from .. import _proxy
 from .. import server as sev
@@ -35,7 +36,8 @@ from ._handler import Envelope, Session, answer
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
-           "P_EVENT", "P_RELEASE", "P_SLOW", "P_TXN", "P_WANT_CLOSE", "PUMP", "SEV_END"]
+           "P_EVENT", "P_END", "P_END_BDAT", "P_END_LONG", "P_RELEASE", "P_SLOW", "P_TXN",
+           "P_ACCEPT", "P_WANT_CLOSE", "PUMP", "SEV_END"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -66,11 +68,19 @@ PUMP = lib.pysc_server_pump
 # What the pump returns (smtpcore_build.py): an event for the host is in the session's
 # event struct; the output area is full (call again); the session's state at idle.
 _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
+#: With the event bit: the event is the end of a message (the engine's bdat and
+#: long_lines in the next two bits), so the host reads nothing of the event struct.
+P_END, P_END_BDAT, P_END_LONG = 32, 64, 128
+# The mask's flags sit below bit 30: a mask under 2**30 is one digit of a Python int,
+# which cffi converts on its short path (smtpcore_build.py).
 #: In the pump's mask: give the engine's buffers back when it is idle (see _protocol.py).
-P_RELEASE = 1 << 31
+P_RELEASE = 1 << 29
 #: In the pump's mask: a transaction is in progress (the envelope is not None), so the
 #: pump keeps the engine's buffers until it ends: the next command comes soon.
-P_TXN = 1 << 30
+P_TXN = 1 << 28
+#: In the pump's mask: accept the event the last call left for the host first (its hook
+#: accepted): one call for the end of a message and its reply.
+P_ACCEPT = 1 << 27
 #: A pump result that needs more than applying its records and writing its output.
 P_SLOW = _P_EVENT | _P_FULL | _P_LEFT
 #: The pump's bit for an event left to the host.
@@ -92,12 +102,59 @@ _HOOK_AUTO = {"handle_connect": _CONNECT, "handle_helo": _HELO, "handle_mail": _
 _KEEP = sum(1 << t for t in (_BODY, _RCPT, _MAIL, _DATA, _RSET, _ABORTED, _HELO))
 
 
+#: What an :func:`_inline` driver yields when the coroutine sent to it has returned.
+_DONE: Any = object()
+
+
+@types.coroutine
+def _inline(box: list[Any]) -> Generator[Any, Any, None]:
+    """Runs the hook coroutines sent to it inside itself, one at a time: ``yield from``
+    takes a coroutine's return value (into ``box[0]``) without the StopIteration that
+    ``coro.send(None)`` raises into its caller, whose traceback entry costs thousands of
+    instructions (its line number is looked up from the start of the calling function).
+    Yields _DONE once a coroutine has returned; anything else it yields is that
+    coroutine suspending, and the driver then belongs to it (see :class:`_ResumeInline`)."""
+    coro = yield _DONE
+    while True:
+        box[0] = yield from coro
+        coro = yield _DONE
+
+
+class _ResumeInline:
+    """Awaitable continuing a hook coroutine that suspended (yielded ``first``) inside an
+    :func:`_inline` driver ``drv``: the task that awaits this takes over from there, and
+    returns the coroutine's value from ``box``."""
+
+    __slots__ = ("drv", "first", "box")
+
+    def __init__(self, drv: Any, first: Any, box: list[Any]) -> None:
+        self.drv = drv
+        self.first = first
+        self.box = box
+
+    def __await__(self) -> Any:
+        drv, value = self.drv, self.first
+        self.drv = self.first = None
+        while value is not _DONE:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                drv.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001  (cancellation too: pass it in)
+                value = drv.throw(exc)
+            else:
+                value = drv.send(sent)
+        return self.box[0]
+
+
 class PumpArea:
     """The pump's records and output area (one per server: run() empties it before it
     returns, so connections take turns) and the event types it may take itself."""
 
     __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep", "mask_release",
-                 "mask_txn", "slow", "end", "now")
+                 "mask_txn", "mask_accept", "slow", "end", "end_envelope", "now", "drv",
+                 "box")
 
     def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
         self.area = area = ffi.new("pysc_srv_area *")
@@ -113,14 +170,22 @@ class PumpArea:
         self.keep = area.keep = mask & _KEEP
         self.mask_release = mask | P_RELEASE
         self.mask_txn = mask | P_RELEASE | P_TXN
+        self.mask_accept = mask | P_RELEASE | P_ACCEPT
         # The bits of a pump result that the plaintext runner's fast path leaves to
         # run_from() (which also takes a result of 0): all of them when the AUTH
         # failures must be counted after each read (limits).
         self.slow = -1 if auth_sync else P_SLOW | P_WANT_CLOSE
-        # Those of them that leave a result with an event for the host to run_from()
-        # even when the event is the end of a message (which the fast path may answer
-        # itself): all but the event bit, or everything when AUTH failures are counted.
-        self.end = P_SLOW | P_WANT_CLOSE if not auth_sync else 0
+        # The bits of a result with an event for the host that the fast path compares
+        # with P_EVENT | P_END, the end of a message alone, which it answers itself
+        # (nothing when AUTH failures are counted: then it never does).
+        self.end = P_SLOW | P_WANT_CLOSE | P_END if not auth_sync else 0
+        # handle_message of a CallableHandler around a coroutine function: that
+        # function, called with the envelope alone (no adapter frame per message).
+        self.end_envelope: Callable[[Any], Any] | None = getattr(
+            hooks.get("handle_message"), "envelope_only", None)
+        self.drv: Any = None
+        self.box: list[Any] = [None]
+        self.new_driver()
         # The loop's clock: asyncio's own loops' time() is time.monotonic() behind a
         # Python call; another loop's (uvloop's is C) is called as it is.
         try:
@@ -130,6 +195,14 @@ class PumpArea:
         self.now: Callable[[], float] = (
             time.monotonic if loop is None or type(loop).time is asyncio.BaseEventLoop.time
             else loop.time)
+
+
+    def new_driver(self) -> None:
+        """A fresh :func:`_inline` driver for the connections' hooks: the one they used
+        stays with a hook that suspended in it, or ended with a hook that raised."""
+        self.box = box = [None]
+        self.drv = drv = _inline(box)
+        drv.send(None)
 
 
 class _Resume:
@@ -188,7 +261,8 @@ class Dispatcher:
         self.clock: Clock | None = None
         self.lmtp = False
         self.auth_seen = 0  # failed AUTHs counted for the address (limits)
-        self.suspended: tuple[_Resume, type, Callable[[bool], None] | None, bool] | None = None
+        # (_Resume or _ResumeInline, the event's class, then, answer)
+        self.suspended: tuple[Any, type, Callable[[bool], None] | None, bool] | None = None
         self.pump: PumpArea = runner.pump_area()
         self.state = 0  # the pump's P_* bits when run() last returned IDLE
 

@@ -156,6 +156,8 @@ class CallableHandler(Handler):
             # Its coroutine is the hook's: no second coroutine around it per message.
             def direct(session: Session, envelope: Envelope) -> Any:
                 return fn(envelope)
+            # The plaintext runner calls fn itself at the end of a message (PumpArea).
+            setattr(direct, "envelope_only", fn)
             self.handle_message = direct  # type: ignore[assignment]
 
     async def handle_message(self, session: Session, envelope: Envelope) -> MessageResult:

@@ -24,11 +24,11 @@ from typing import Any
 from .. import _proxy
 from ..enums import ShutdownReason
 from ..errors import SMTPCoreError
-from ..server import ServerConnection
+from ..server import MessageEnd, ServerConnection
 from .._ffi import ffi
 from ._dispatch import (
-    IDLE, P_EVENT, P_IN_MESSAGE, P_RELEASE, P_WANT_CLOSE, PUMP, SEV_END, SUSPENDED,
-    Dispatcher,
+    _BODY, IDLE, P_END, P_END_BDAT, P_END_LONG, P_EVENT, P_IN_MESSAGE, P_RELEASE,
+    P_WANT_CLOSE, PUMP, SUSPENDED, Dispatcher, _DONE, _ResumeInline,
 )
 from ._handler import Session
 from ._limits import BUSY_REPLY
@@ -126,8 +126,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if st & pump.slow or st <= 0:
             # The end of a message alone (the last read of most transactions) is
             # answered here too; anything else goes to run_from().
-            if (st <= 0 or st & pump.end != P_EVENT or self.lmtp
-                    or pump.area.ev.type != SEV_END):
+            if st <= 0 or st & pump.end != P_EVENT | P_END or self.lmtp:
                 self._process(now, nbytes, st)
                 return
             try:
@@ -152,25 +151,78 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     def _end_inline(self, now: float, st: int) -> int | None:
         """buffer_updated's end of a message (``st``: the pump's result, its event the
         end): applies the records, lets handle_message answer, and pumps again for the
-        reply. Returns that pump result when the fast path can apply it, else None (a
-        hook suspended, or the rest went to run_from()). Saves run_from()'s setup and
-        its walk to the event's branch, once per message."""
+        reply (accepting in that same call when the hook accepted). Returns that pump
+        result when the fast path can apply it, else None (a hook suspended, or the rest
+        went to run_from()). This is _message_end() and _call() for the one case of a
+        non-LMTP session, without their layers: once per message."""
         pump = self.pump
-        conn = self.conn
-        ev = conn._ev = pump.area.ev  # type: ignore[union-attr]
-        if st & 0xff00:
-            self._records((st >> 8) & 0xff)
+        n = (st >> 8) & 0xff
+        info = pump.info
+        body = self.body
+        if n == 1 and info[0] == _BODY and not body:
+            # The whole content in this read (most messages): straight to bytes.
+            off = info[1]
+            k = info[2]
+            self.clock.content_bytes += k  # type: ignore[union-attr]
+            content = bytes(pump.arena[off:off + k])
+        else:
+            if n:
+                self._records(n)
+            content = bytes(body)
+            body.clear()
         if st >= 0x10000:
             self.clock.command_start = now  # type: ignore[union-attr]  # Clock.command_done
             self.transport.write(pump.out[0:st >> 16])
-        if not self._message_end(ev):
-            self._suspend()
-            return None
+        env = self.env
+        env.content = content
+        env.bdat = st & P_END_BDAT != 0
+        env.long_lines = st & P_END_LONG != 0
+        self.env = None
+        conn = self.conn
+        result: Any = None
+        answered = False
+        if not env.rcpt_tos:
+            # Defence in depth, as in _message_end().
+            conn.reject(554, "5.5.1", "No valid recipients")  # type: ignore[union-attr]
+            answered = True
+        else:
+            hook: Any = pump.end_envelope
+            if hook is None:
+                hook = self.hooks["handle_message"]
+            if hook is not None:
+                drv = pump.drv
+                try:
+                    first = drv.send(hook(env) if hook is pump.end_envelope
+                                     else hook(self.session, env))
+                except BaseException as exc:
+                    pump.new_driver()  # this one ended with the hook
+                    if not isinstance(exc, Exception):
+                        raise
+                    log.exception("handler failed on %s", "MessageEnd")
+                    self._fail()
+                    answered = True
+                else:
+                    if first is not _DONE:
+                        box = pump.box
+                        pump.new_driver()  # this one stays with the hook
+                        self.suspended = (_ResumeInline(drv, first, box), MessageEnd,
+                                          None, True)
+                        self._suspend()
+                        return None
+                    result = pump.box[0]
         c = conn._c  # type: ignore[union-attr]
-        if c is None:
-            self._process(now)  # raises inside and ends the session
-            return None
-        st = PUMP(c, pump.mask_release, pump.area, ffi.NULL, 0)
+        if not answered and (result is None or result is True):
+            if c is None:
+                self._answer(MessageEnd, result)  # raises: the session was closed
+            st = PUMP(c, pump.mask_accept, pump.area, ffi.NULL, 0)
+        else:
+            if not answered:
+                self._answer(MessageEnd, result)
+                c = conn._c  # type: ignore[union-attr]
+            if c is None:
+                self._process(now)  # raises inside and ends the session
+                return None
+            st = PUMP(c, pump.mask_release, pump.area, ffi.NULL, 0)
         if st & pump.slow or st <= 0:
             self._process(now, 0, st)
             return None
