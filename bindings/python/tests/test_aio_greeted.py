@@ -165,3 +165,59 @@ def test_a_connect_hook_sees_the_session_at_the_greeting():
     line, peer = run(main())
     assert line.startswith(b"554 5.7.1 not you")
     assert handler.peers == [peer]
+
+
+def test_a_greeting_that_fills_the_transport_hands_over_at_once():
+    """A write of the greeting that pauses writing (a transport at its high-water mark)
+    makes the ServerProtocol there; it, not the GreetedProtocol, is filed for the
+    deadline and resumes writing."""
+    from smtpcore.aio._greeted import GreetedProtocol
+    from smtpcore.aio._protocol import ServerProtocol
+    from smtpcore.aio.server import SMTPServerProtocolRunner
+    from smtpcore.aio._handler import CallableHandler
+
+    class Transport:
+        def __init__(self):
+            self.protocol = None
+            self.out = b""
+            self.reading = True
+
+        def set_protocol(self, p):
+            self.protocol = p
+
+        def get_protocol(self):
+            return self.protocol
+
+        def write(self, data):
+            self.out += data
+            self.protocol.pause_writing()
+
+        def get_extra_info(self, name, default=None):
+            return ("127.0.0.1", 4242) if name == "peername" else default
+
+        def pause_reading(self):
+            self.reading = False
+
+        def resume_reading(self):
+            self.reading = True
+
+        def close(self):
+            pass
+
+    async def main():
+        runner = SMTPServerProtocolRunner(CallableHandler(lambda env: None),
+                                          {"input_buffer_size": 4096}, None, 30.0)
+        t = Transport()
+        greeted = GreetedProtocol(runner)
+        t.set_protocol(greeted)
+        greeted.connection_made(t)
+        full = t.protocol
+        assert isinstance(full, ServerProtocol) and full.write_paused and not t.reading
+        assert greeted.c is None and greeted.due is None and full.due is not None
+        assert full.session.peer == ("127.0.0.1", 4242)
+        full.resume_writing()
+        assert t.reading and t.out.startswith(b"220 ")
+        full.connection_lost(None)
+        assert runner.limits.active == 0
+
+    run(main())

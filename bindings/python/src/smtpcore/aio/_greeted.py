@@ -71,6 +71,8 @@ class GreetedProtocol(asyncio.BufferedProtocol):
             return
         if st >= 0x10000:
             transport.write(pump.out[0:st >> 16])
+            if self.c is None:
+                return  # the write paused writing: a ServerProtocol took over and filed it
         span = runner.first_span
         if span is not None:
             self.due = runner.limits.deadlines.add(self, now + span, loop)
