@@ -1,8 +1,9 @@
 -- SPDX-License-Identifier: MIT
 -- The LuaJIT side of bench/lua: the same work as bench_ffi_c.c, through resty.smtpcore.
--- Per event, both sides: one next_event() call, a read of its type, the count (and the
--- BODY length), and accept() when an answer is required; on NONE, output() and consume()
--- of what is queued, or back to input when nothing is. Per chunk: one receive().
+-- Per event, both sides: one accept_next() call (the default answer to the event before,
+-- when it needs one, and the next event), a read of its type, the count (and the BODY
+-- length); on NONE, output() and consume() of what is queued, or back to input when
+-- nothing is. Per chunk: one receive().
 -- Usage: luajit bench_ffi.lua TRANSACTIONS SESSIONS CHUNK
 local smtpcore = require "resty.smtpcore"
 local socket = require "socket"
@@ -31,20 +32,22 @@ local stream = TX:rep(tx_count)
 local ffi = require "ffi"
 local n = ffi.new("struct { uint64_t events, body_bytes; }")
 
--- Pulls events until the session needs input; answers and drains output.
+-- Pulls events until the session needs input; answers and drains output. The events of
+-- a read in an inner loop of their own: LuaJIT records an inner loop first, so the event
+-- path is the root trace and NONE its side exit (in one flat loop the NONE path became
+-- the root and each event ran a side trace that re-entered it at its head).
 local function drain(s)
     while true do
-        local ev = s:next_event()
-        local t = ev.type
-        if t == SEV_NONE then
-            local _, len = s:output_view()
-            if len == 0 then return end
-            s:consume(len)
-        else
+        while true do
+            local ev = s:accept_next()
+            local t = ev.type
+            if t == SEV_NONE then break end
             n.events = n.events + 1
             if t == SEV_BODY then n.body_bytes = n.body_bytes + ev.data.len end
-            if ev.answer_required ~= 0 then s:accept() end
         end
+        local _, len = s:output_view()
+        if len == 0 then return end
+        s:consume(len)
     end
 end
 

@@ -26,8 +26,9 @@ cc -std=c11 -O2 -Wall -Wextra -Werror -Wconversion -Wsign-conversion -D_POSIX_C_
 # ratio to judge is the full size, median of several runs (docs/performance.md, row 8). The
 # full size runs about half a second per side (the method's runs of seconds, not a tenth of
 # one as with 200 sessions, where warm-up counts). What still spreads single runs (0.81-0.95
-# in five on an idle machine) is the trace layout each LuaJIT process ends up with
-# (docs/performance.md, row 8): judge the median.
+# in five on an idle machine) is the trace layout each LuaJIT process ends up with, and on a
+# busy machine its load, since the two sides run one after the other (docs/performance.md,
+# row 8): judge the median, or callgrind's instructions per event.
 if [ "$QUICK" = "--quick" ]; then ARGS=(1000 100 4096); else ARGS=(2000 1000 4096); fi
 export SMTPCORE_LIB=$BUILD/libsmtpcore.so
 export LUA_PATH="$ROOT/bindings/lua/lib/?.lua;/usr/share/lua/5.1/?.lua;;"
