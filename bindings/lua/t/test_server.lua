@@ -405,4 +405,25 @@ test("accept_next: nothing pending is next_event; a closed session raises", func
     H.ok(not pcall(s.accept_next, s), "closed session")
 end)
 
+test("accept_next: an AUTH left unanswered is refused, not logged in", function()
+    local s = assert(smtpcore.server_new({ extensions = { "PIPELINING", "ENHANCEDSTATUSCODES",
+        "AUTH" }, allow_plaintext_auth = true }))
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.CONNECT)
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.NONE)
+    s:take_output() -- the greeting, written before the client speaks
+    assert(s:receive("EHLO c\r\n"))
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.HELO)
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.NONE)
+    s:take_output()
+    assert(s:receive("AUTH PLAIN AGEAYg==\r\n"))
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.AUTH)
+    local ev, _, rc = s:accept_next()
+    H.eq(ev, nil)
+    H.eq(rc, smtpcore.const.SMTPCORE_ERR_INVALID_STATE)
+    H.eq(s:take_output(), "", "no 235")
+    assert(s:reject(535))
+    H.eq(tonumber(assert(s:accept_next()).type), SEV.NONE)
+    H.match(s:take_output(), "^535 ")
+end)
+
 return T

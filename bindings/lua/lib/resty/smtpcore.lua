@@ -468,10 +468,11 @@ end
 --- Finishes with the current event and returns the next, as :next_event() does: an
 --- event handed out before that still awaits an answer gets its default one first (as
 --- :accept()). Answer with :reply()/:reject() before this call whatever must not get the
---- default (an AUTH, a refused RCPT); every event is still handed out. One call into C
---- per event instead of two for the events that need an answer. When the default
---- answer fails (ERR.NOMEM after :release_idle()), returns nil, err, rc and the event
---- still awaits its answer.
+--- default (a refused RCPT); every event is still handed out. One call into C per event
+--- instead of two for the events that need an answer. An AUTH never gets the default
+--- (it would be a login): left unanswered, returns nil, err, ERR.INVALID_STATE. When the
+--- default answer fails (ERR.NOMEM after :release_idle()), returns nil, err, rc. Either
+--- way nothing else happens and the event still awaits its answer.
 function Server:accept_next()
     local s, evp = self.s, self.evp
     if s == nil then closed() end
