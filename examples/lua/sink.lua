@@ -359,40 +359,35 @@ local function answer_auth(c, ev)
 end
 
 -- Handles one event; returns false when the connection must close now, "wait" when its
--- answer is held back, "tls" when the TLS handshake is next.
+-- answer is held back, "tls" when the TLS handshake is next. Events it does not answer
+-- here get the engine's default from the next accept_next() in drive() (CONNECT, HELO,
+-- MAIL, an accepted RCPT, DATA, MESSAGE_END, VRFY, EXPN, HELP); AUTH never does (the
+-- engine refuses to default it), so answer_auth() answers or holds it.
 local function handle(c, ev)
-    local s = c.session
     local t = tonumber(ev.type)
     if t == SEV.STARTTLS then
         c.tls_want = "start"
         return "tls"
     elseif t == SEV.MAIL then
         c.from, c.rcpts, c.body = slice(ev.address), {}, {}
-        s:accept()
     elseif t == SEV.RCPT then
         local addr = slice(ev.address)
         if addr:match("^reject") then
-            s:reject(550, "5.1.1", "No such user here")
+            c.session:reject(550, "5.1.1", "No such user here")
         else
             c.rcpts[#c.rcpts + 1] = addr
-            s:accept()
         end
     elseif t == SEV.BODY then
         local data = slice(ev.data)
         c.content_bytes = c.content_bytes + #data
         c.body[#c.body + 1] = data
     elseif t == SEV.MESSAGE_END then
-        store(c)
-        s:accept()
+        store(c) -- before the 250, which the next accept_next() gives
         c.body = {}
     elseif t == SEV.MESSAGE_ABORTED or t == SEV.RSET or t == SEV.HELO then
         c.body = {}
-        if ev.answer_required ~= 0 then s:accept() end
     elseif t == SEV.AUTH then
         return answer_auth(c, ev)
-    elseif ev.answer_required ~= 0 then
-        -- CONNECT, DATA, VRFY, EXPN, HELP: the engine's defaults.
-        s:accept()
     end
     return true
 end
@@ -414,7 +409,9 @@ local function drive(c)
     local progress = true
     for _ = 1, 1000000 do
         if feed(c) > 0 then progress = true end
-        local ev = assert(s:next_event())
+        -- The default answer to the last event, when handle() left it unanswered, and
+        -- the next event: one call into C per event.
+        local ev = assert(s:accept_next())
         local t = tonumber(ev.type)
         if t == SEV.NONE then
             sync_auth_failures(c)
