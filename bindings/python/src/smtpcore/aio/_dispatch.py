@@ -99,7 +99,10 @@ _HOOK_AUTO = {"handle_connect": _CONNECT, "handle_helo": _HELO, "handle_mail": _
               "handle_rcpt": _RCPT, "handle_data": _DATA, "handle_body": _BODY,
               "handle_vrfy": _VRFY}
 # The ones of those that _records() reads; the others are only answered.
-_KEEP = sum(1 << t for t in (_BODY, _RCPT, _MAIL, _DATA, _RSET, _ABORTED, _HELO))
+# Not DATA: the body it would clear is empty then (MAIL, the end of a message, an
+# abort, RSET and XCLIENT/STARTTLS all clear it, and content comes only after DATA or
+# BDAT), so its read has nothing to apply (one _records() call less per message).
+_KEEP = sum(1 << t for t in (_BODY, _RCPT, _MAIL, _RSET, _ABORTED, _HELO))
 
 
 #: What an :func:`_inline` driver yields when the coroutine sent to it has returned.
@@ -392,8 +395,6 @@ class Dispatcher:
                                         "surrogateescape"),
                                     MailParams._from_c(pump.recs[j >> 2].mail)
                                     if info[j + 3] & _P_PARAMS else _NO_MAIL_PARAMS)
-                self.body.clear()
-            elif t == _DATA:
                 self.body.clear()
             elif t == _RSET or t == _ABORTED:
                 self.new_transaction()
