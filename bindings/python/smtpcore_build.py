@@ -382,14 +382,10 @@ SERVER_PUMP_C = r"""
  * converts on its short path (bit 31 took CPython's byte-array conversion, about 340
  * instructions per call). */
 /* In mask: give the session's buffers back at IDLE (smtpcore_server_release_idle(); it
- * refuses while anything refers to them), unless a transaction is in progress then: its
- * next command comes soon, and each release costs a free and a malloc more. */
+ * refuses while anything refers to them), unless a transaction is open then
+ * (smtpcore_server_in_transaction()): its next command comes soon, and each release
+ * costs a free and a malloc more. */
 #define PYSC_SRV_RELEASE (1u << 29)
-/* In mask: a transaction was in progress when the call began (the host's envelope).
- * The pump follows the events it takes itself from there: an accepted MAIL begins one;
- * RSET, HELO and an aborted message end it. The others stop the pump: the host answers
- * them and says again at the next call. */
-#define PYSC_SRV_TXN (1u << 28)
 /* In mask: accept the event the last call left for the host (its hook accepted) before
  * anything else: the end of a message and its reply in one call instead of two. */
 #define PYSC_SRV_ACCEPT (1u << 27)
@@ -533,7 +529,6 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area 
     const smtpcore_server_event **evp = &a->ev;
     size_t used = 0, taken = 0;
     int rc = SMTPCORE_OK;
-    int txn = (mask & PYSC_SRV_TXN) != 0;
     a->in_used = a->nrecs = a->out_len = 0;
     if (mask & PYSC_SRV_ACCEPT) {
         rc = smtpcore_server_accept(s);
@@ -579,7 +574,7 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area 
             int st = PYSC_SRV_IDLE
                      | (smtpcore_server_in_message(s) ? PYSC_SRV_IN_MESSAGE : 0)
                      | (smtpcore_server_want_close(s) ? PYSC_SRV_WANT_CLOSE : 0);
-            if ((mask & PYSC_SRV_RELEASE) && !txn)
+            if ((mask & PYSC_SRV_RELEASE) && !smtpcore_server_in_transaction(s))
                 (void)smtpcore_server_release_idle(s, NULL);
             return pysc_srv_done(a, st, in_len);
         }
@@ -588,11 +583,6 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area 
             return pysc_srv_done(a, pysc_srv_event(ev), in_len);
         if (rc < 0)
             return rc;
-        if (ev->type == SMTPCORE_SEV_MAIL)
-            txn = 1;
-        else if (ev->type == SMTPCORE_SEV_RSET || ev->type == SMTPCORE_SEV_HELO ||
-                 ev->type == SMTPCORE_SEV_MESSAGE_ABORTED)
-            txn = 0;
     }
 }
 """ % (SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)

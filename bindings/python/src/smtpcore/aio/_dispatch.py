@@ -36,8 +36,7 @@ from ._handler import Envelope, Session, answer
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
-           "P_EVENT", "P_END", "P_END_BDAT", "P_END_LONG", "P_RELEASE", "P_SLOW", "P_TXN",
-           "P_ACCEPT", "P_WANT_CLOSE", "PUMP", "SEV_END"]
+           "P_EVENT", "P_END", "P_END_BDAT", "P_END_LONG", "P_RELEASE", "P_SLOW", "P_ACCEPT", "P_WANT_CLOSE", "PUMP", "SEV_END"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -73,11 +72,9 @@ _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
 P_END, P_END_BDAT, P_END_LONG = 32, 64, 128
 # The mask's flags sit below bit 30: a mask under 2**30 is one digit of a Python int,
 # which cffi converts on its short path (smtpcore_build.py).
-#: In the pump's mask: give the engine's buffers back when it is idle (see _protocol.py).
+#: In the pump's mask: give the engine's buffers back when it is idle between
+#: transactions (see _protocol.py; inside one the next command comes soon).
 P_RELEASE = 1 << 29
-#: In the pump's mask: a transaction is in progress (the envelope is not None), so the
-#: pump keeps the engine's buffers until it ends: the next command comes soon.
-P_TXN = 1 << 28
 #: In the pump's mask: accept the event the last call left for the host first (its hook
 #: accepted): one call for the end of a message and its reply.
 P_ACCEPT = 1 << 27
@@ -156,7 +153,7 @@ class PumpArea:
     returns, so connections take turns) and the event types it may take itself."""
 
     __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep", "mask_release",
-                 "mask_txn", "mask_accept", "slow", "end", "end_envelope", "now", "drv",
+                 "mask_accept", "slow", "end", "end_envelope", "now", "drv",
                  "box")
 
     def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
@@ -172,7 +169,6 @@ class PumpArea:
         self.mask = mask
         self.keep = area.keep = mask & _KEEP
         self.mask_release = mask | P_RELEASE
-        self.mask_txn = mask | P_RELEASE | P_TXN
         self.mask_accept = mask | P_RELEASE | P_ACCEPT
         # The bits of a pump result that the plaintext runner's fast path leaves to
         # run_from() (which also takes a result of 0): all of them when the AUTH
@@ -443,7 +439,7 @@ class Dispatcher:
             conn._sess()  # raises: the session was closed
         pump = self.pump
         mask = pump.mask | self.PUMP_FLAGS
-        st = PUMP(c, mask if self.env is None else mask | P_TXN, pump.area,
+        st = PUMP(c, mask, pump.area,
                   ffi.NULL if inp is None else inp, n)
         return self.run_from(now, st, view, n)
 
@@ -460,13 +456,12 @@ class Dispatcher:
         assert clock is not None
         pump = self.pump
         area, mask = pump.area, pump.mask | self.PUMP_FLAGS
-        mask_txn = mask | P_TXN
         first = True
         while True:
             if first:
                 first = False
             else:
-                st = PUMP(c, mask if self.env is None else mask_txn, area, ffi.NULL, 0)
+                st = PUMP(c, mask, area, ffi.NULL, 0)
             if st < 0:
                 check(st)
             if st & _P_LEFT:

@@ -51,7 +51,8 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     # session is idle between transactions (the engine refuses while anything still
     # refers to them, and takes them back itself), so an idle connection holds none
     # after the greeting, EHLO or a message. Inside a transaction it keeps them: the
-    # next command comes soon, and a release costs a free and a malloc (P_TXN).
+    # next command comes soon, and a release costs a free and a malloc (the pump asks
+    # smtpcore_server_in_transaction()).
     PUMP_FLAGS = P_RELEASE
 
     def __init__(self, runner: Any) -> None:
@@ -121,8 +122,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             return
         # The common case whole, here: the engine takes the bytes straight from the
         # buffer, the pump answers what no hook waits for, the replies go out.
-        st = PUMP(c, pump.mask_release if self.env is None else pump.mask_txn, pump.area,
-                  self.cbuf, nbytes)
+        st = PUMP(c, pump.mask_release, pump.area, self.cbuf, nbytes)
         if st & pump.slow or st <= 0:
             # The end of a message alone (the last read of most transactions) is
             # answered here too; anything else goes to run_from().
