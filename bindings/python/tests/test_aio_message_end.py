@@ -165,3 +165,17 @@ def test_the_envelope_says_bdat_and_long_lines():
         (True, False), (False, True), (True, False), (False, False)]
     assert [e.content for e in seen] == [b"short\r\n", long_line, long_line, b"plain\r\n"]
     assert seen[3].rcpt_tos == ["b@example.com", "c@example.com"]
+
+
+def test_new_envelope_sets_every_field_as_the_dataclass_does():
+    import dataclasses
+
+    from smtpcore.aio._handler import Envelope, new_envelope
+    from smtpcore.values import MailParams
+
+    params = MailParams(size=10)
+    made, built = new_envelope("a@example.com", params), Envelope("a@example.com", params)
+    assert made == built
+    assert all(getattr(made, f.name) == getattr(built, f.name)
+               for f in dataclasses.fields(Envelope))
+    assert made.rcpt_tos is not new_envelope("x", params).rcpt_tos  # lists of its own

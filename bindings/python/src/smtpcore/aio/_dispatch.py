@@ -32,7 +32,7 @@ from ..server import ServerConnection
 from ..values import (
     _NO_MAIL_PARAMS, _NO_RCPT_PARAMS, MailParams, RcptParams, _slice, decode_text,
 )
-from ._handler import Envelope, Session, answer
+from ._handler import Session, answer, new_envelope
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
@@ -387,10 +387,10 @@ class Dispatcher:
                                        if info[j + 3] & _P_PARAMS else _NO_RCPT_PARAMS)
             elif t == _MAIL:
                 off = info[j + 1]
-                self.env = Envelope(str(arena[off:off + info[j + 2]], "utf-8",
-                                        "surrogateescape"),
-                                    MailParams._from_c(pump.recs[j >> 2].mail)
-                                    if info[j + 3] & _P_PARAMS else _NO_MAIL_PARAMS)
+                self.env = new_envelope(str(arena[off:off + info[j + 2]], "utf-8",
+                                            "surrogateescape"),
+                                        MailParams._from_c(pump.recs[j >> 2].mail)
+                                        if info[j + 3] & _P_PARAMS else _NO_MAIL_PARAMS)
                 self.body.clear()
             elif t == _RSET or t == _ABORTED:
                 self.new_transaction()
@@ -525,7 +525,7 @@ class Dispatcher:
             if t == _MAIL:
                 address = decode_text(_slice(ev.address))
                 mparams = MailParams._from_c(ev.mail)
-                self.env = Envelope(mail_from=address, mail_params=mparams)
+                self.env = new_envelope(address, mparams)
                 self.body.clear()
                 hook = hooks["handle_mail"]
                 if hook is None:

@@ -17,7 +17,7 @@ from ..values import _NO_MAIL_PARAMS, MailParams, RcptParams
 from ._common import CloseReply, Response, parse_response
 
 __all__ = ["Session", "Envelope", "Handler", "Result", "MessageResult", "answer", "HOOKS",
-           "CallableHandler", "wrap_partial", "overridden_hooks"]
+           "CallableHandler", "wrap_partial", "overridden_hooks", "new_envelope"]
 
 Result = Union[None, bool, int, str, Response]
 #: What handle_message may return in LMTP mode: one Result for all, or per recipient.
@@ -64,6 +64,25 @@ class Envelope:
     """The message exactly as received (unstuffed, CRLF line ends), at handle_message."""
     bdat: bool = False
     long_lines: bool = False
+
+
+_new_object = object.__new__
+
+
+def new_envelope(mail_from: str, mail_params: MailParams) -> Envelope:
+    """``Envelope(mail_from, mail_params)`` for the dispatcher's MAIL, once per message:
+    the dataclass's ``__init__`` through ``type.__call__`` with its default factories
+    costs about 3,100 instructions, this about 1,200. Sets every field (a test compares
+    the two)."""
+    env = _new_object(Envelope)
+    env.mail_from = mail_from
+    env.mail_params = mail_params
+    env.rcpt_tos = []
+    env.rcpt_params = []
+    env.content = b""
+    env.bdat = False
+    env.long_lines = False
+    return env
 
 
 class Handler:
