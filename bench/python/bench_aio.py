@@ -26,8 +26,13 @@ can use; aiosmtpd's CPU divided by it is the most a Python server can reach ther
 C smtpcore-sink, --sink-bin, is that bound for any server). --servers-only leaves out the
 clients, --clients-only the servers.
 
+--base-python PATH adds ``smtpcore-base`` (and ``smtpcore-uvloop-base``): the same server
+run by another interpreter, a venv with an earlier smtpcore installed, so that a change
+is measured before and after in the same interleaved rounds (the smtpcore lines' figures
+against the -base lines': the shared machine's load moves both alike).
+
 Usage: .venv/bin/python bench/python/bench_aio.py [--messages N] [--server-messages N]
-           [--sessions S] [--rounds R] [--no-uvloop] [--floor]
+           [--sessions S] [--rounds R] [--no-uvloop] [--floor] [--base-python PATH]
            [--clients-only | --servers-only]
 """
 from __future__ import annotations
@@ -172,6 +177,7 @@ def run_aiosmtpd_server(port: int) -> None:
 
 SINK_BIN = ""  # --sink-bin: smtpcore-sink, the C server under the same load (the floor)
 LOADGEN_BIN = ""  # --loadgen-bin: bench_loadgen, the pipelined C generator
+BASE_PYTHON = ""  # --base-python: the interpreter of the *-base servers
 
 
 def bench_server(kind: str, messages: int, sessions: int, msgfile: str,
@@ -182,6 +188,8 @@ def bench_server(kind: str, messages: int, sessions: int, msgfile: str,
     port = free_port()
     if kind == "smtpcore-sink":  # the C floor: same engine, no Python
         argv = [SINK_BIN, "--listen", f"127.0.0.1:{port}", "--quiet", "--max-conn", "1000"]
+    elif kind.endswith("-base"):  # the same server, the earlier package (--base-python)
+        argv = [BASE_PYTHON, __file__, "--serve", kind[:-5], "--port", str(port)]
     else:
         argv = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
@@ -347,6 +355,9 @@ def main() -> None:
     ap.add_argument("--floor", action="store_true",
                     help="also load python-floor (canned replies, no SMTP) the same way: "
                          "the least CPU per message of any Python server on the loop")
+    ap.add_argument("--base-python", default="", metavar="PATH",
+                    help="also run the smtpcore servers with this interpreter (a venv with "
+                         "an earlier smtpcore): before/after in the same rounds")
     ap.add_argument("--serve", choices=["smtpcore", "smtpcore-uvloop", "aiosmtpd",
                                         "python-floor", "python-floor-uvloop"])
     ap.add_argument("--port", type=int)
@@ -378,6 +389,11 @@ def main() -> None:
             servers.append("smtpcore-uvloop")
         else:
             print("server smtpcore-uvloop n/a (python3-uvloop not installed)")
+    if args.base_python and not args.clients_only:
+        global BASE_PYTHON
+        BASE_PYTHON = args.base_python
+        servers += [k + "-base" for k in servers if k.startswith("smtpcore") and
+                    k != "smtpcore-sink"]
     if args.floor and not args.clients_only:
         servers.append("python-floor")
         if not args.no_uvloop and have_uvloop():
