@@ -371,14 +371,11 @@ class Dispatcher:
         pump = self.pump
         info = pump.info
         arena = pump.arena
+        # RCPT and MAIL first: a message's content that arrives in one read reaches
+        # _end_inline() instead, so they are the common records.
         for j in range(0, 4 * n, 4):
             t = info[j]
-            if t == _BODY:
-                off = info[j + 1]
-                k = info[j + 2]
-                self.clock.content_bytes += k  # type: ignore[union-attr]
-                self.body += arena[off:off + k]
-            elif t == _RCPT:
+            if t == _RCPT:
                 env = self.env
                 off = info[j + 1]
                 env.rcpt_tos.append(str(arena[off:off + info[j + 2]], "utf-8",
@@ -392,6 +389,11 @@ class Dispatcher:
                                         MailParams._from_c(pump.recs[j >> 2].mail)
                                         if info[j + 3] & _P_PARAMS else _NO_MAIL_PARAMS)
                 self.body.clear()
+            elif t == _BODY:
+                off = info[j + 1]
+                k = info[j + 2]
+                self.clock.content_bytes += k  # type: ignore[union-attr]
+                self.body += arena[off:off + k]
             elif t == _RSET or t == _ABORTED:
                 self.new_transaction()
             elif t == _HELO:

@@ -38,6 +38,9 @@ __all__ = ["ServerProtocol"]
 log = logging.getLogger("smtpcore.aio.server")
 
 _READ_SIZE = 65536
+# A pump result whose only reason to stop was the end of a message (see PumpArea.end).
+_END_ALONE = P_EVENT | P_END
+_NULL = ffi.NULL
 
 
 class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
@@ -126,7 +129,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if st & pump.slow or st <= 0:
             # The end of a message alone (the last read of most transactions) is
             # answered here too; anything else goes to run_from().
-            if st <= 0 or st & pump.end != P_EVENT | P_END or self.lmtp:
+            if st <= 0 or st & pump.end != _END_ALONE or self.lmtp:
                 self._process(now, nbytes, st)
                 return
             try:
@@ -214,7 +217,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if not answered and (result is None or result is True):
             if c is None:
                 self._answer(MessageEnd, result)  # raises: the session was closed
-            st = PUMP(c, pump.mask_accept, pump.area, ffi.NULL, 0)
+            st = PUMP(c, pump.mask_accept, pump.area, _NULL, 0)
         else:
             if not answered:
                 self._answer(MessageEnd, result)
@@ -222,7 +225,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             if c is None:
                 self._process(now)  # raises inside and ends the session
                 return None
-            st = PUMP(c, pump.mask_release, pump.area, ffi.NULL, 0)
+            st = PUMP(c, pump.mask_release, pump.area, _NULL, 0)
         if st & pump.slow or st <= 0:
             self._process(now, 0, st)
             return None
