@@ -9,6 +9,8 @@
 
 #include <smtpcore/smtpcore.h>
 
+#include "test_alloc.h"
+
 static void feed(smtpcore_client *c, const char *s)
 {
     size_t n = strlen(s), used = 0;
@@ -215,34 +217,10 @@ Test(client_memory, bounded_by_config)
     smtpcore_client_del(NULL);
 }
 
-typedef struct counting {
-    size_t live, calls, fail_at;
-} counting;
-
-static void *c_malloc(size_t n, void *u)
-{
-    counting *k = u;
-    if (++k->calls == k->fail_at)
-        return NULL;
-    k->live++;
-    return malloc(n);
-}
-static void *c_realloc(void *p, size_t n, void *u)
-{
-    (void)u;
-    return realloc(p, n);
-}
-static void c_free(void *p, void *u)
-{
-    counting *k = u;
-    k->live--;
-    free(p);
-}
-
 Test(client_memory, allocator_used_and_failures_clean)
 {
-    counting k = {0, 0, 0};
-    smtpcore_allocator a = {c_malloc, c_realloc, c_free, &k};
+    test_alloc k = {0};
+    smtpcore_allocator a = test_alloc_allocator(&k);
     smtpcore_client_config cfg;
     smtpcore_client_config_init(&cfg);
     cfg.helo_name = "client.example.org";

@@ -14,6 +14,8 @@
 
 #include <smtpcore/smtpcore.h>
 
+#include "test_alloc.h"
+
 #define LL_MAX_RCPT 12
 
 typedef struct ll_tx {
@@ -40,36 +42,6 @@ typedef struct ll_world {
     int awaiting_end;
     size_t deliveries, mismatches, messages, deferred_answers, overtaken;
 } ll_world;
-
-/* Counts allocations: none may happen once both sessions exist. */
-typedef struct ll_count {
-    size_t calls, live;
-} ll_count;
-
-static void *ll_malloc(size_t n, void *user)
-{
-    ll_count *c = user;
-    c->calls++;
-    c->live++;
-    return malloc(n);
-}
-
-static void *ll_realloc(void *p, size_t n, void *user)
-{
-    ll_count *c = user;
-    c->calls++;
-    if (!p)
-        c->live++;
-    return realloc(p, n);
-}
-
-static void ll_free(void *p, void *user)
-{
-    ll_count *c = user;
-    if (p)
-        c->live--;
-    free(p);
-}
 
 static uint64_t ll_next(ll_world *w)
 {
@@ -262,8 +234,9 @@ static int ll_move(ll_world *w, int c2s)
 static void ll_run(uint64_t seed, uint32_t ext, size_t txs)
 {
     ll_world *w = calloc(1, sizeof(*w));
-    ll_count count = {0, 0};
-    smtpcore_allocator alloc = {ll_malloc, ll_realloc, ll_free, &count};
+    /* Counts allocations: none may happen once both sessions exist. */
+    test_alloc count = {0};
+    smtpcore_allocator alloc = test_alloc_allocator(&count);
     w->rng = seed;
     w->wanted = txs;
     smtpcore_server_config sc;

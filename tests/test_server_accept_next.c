@@ -10,37 +10,10 @@
 
 #include <smtpcore/smtpcore.h>
 
-/* An allocator that fails every allocation while `fail` is set. */
-typedef struct tan_alloc {
-    size_t live;
-    int fail;
-} tan_alloc;
-
-static void *tan_malloc(size_t n, void *u)
-{
-    tan_alloc *a = u;
-    if (a->fail)
-        return NULL;
-    a->live++;
-    return malloc(n);
-}
-
-static void *tan_realloc(void *p, size_t n, void *u)
-{
-    (void)u;
-    return realloc(p, n);
-}
-
-static void tan_free(void *p, void *u)
-{
-    tan_alloc *a = u;
-    if (p)
-        a->live--;
-    free(p);
-}
+#include "test_alloc.h"
 
 typedef struct tan_env {
-    tan_alloc count;
+    test_alloc count;
     smtpcore_allocator alloc;
     smtpcore_server *s;
     char out[16384];
@@ -52,7 +25,7 @@ typedef struct tan_env {
 static void tan_open_auth(tan_env *e, int lmtp, int auth)
 {
     memset(e, 0, sizeof(*e));
-    e->alloc = (smtpcore_allocator){tan_malloc, tan_realloc, tan_free, &e->count};
+    e->alloc = test_alloc_allocator(&e->count);
     smtpcore_server_config c;
     smtpcore_server_config_init(&c);
     c.allocator = &e->alloc;

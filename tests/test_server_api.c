@@ -6,6 +6,8 @@
 
 #include <smtpcore/smtpcore.h>
 
+#include "test_alloc.h"
+
 typedef struct tsa_out {
     char buf[16384];
     size_t len;
@@ -541,39 +543,11 @@ Test(server_api, copy_output_partial_and_flush_in_data)
     smtpcore_server_del(s);
 }
 
-typedef struct tsa_failing {
-    int left; /* allocations that succeed */
-    int live;
-} tsa_failing;
-
-static void *tsa_fmalloc(size_t n, void *u)
-{
-    tsa_failing *f = u;
-    if (f->left-- <= 0)
-        return NULL;
-    f->live++;
-    return malloc(n);
-}
-
-static void *tsa_frealloc(void *p, size_t n, void *u)
-{
-    (void)u;
-    return realloc(p, n);
-}
-
-static void tsa_ffree(void *p, void *u)
-{
-    tsa_failing *f = u;
-    if (p)
-        f->live--;
-    free(p);
-}
-
 Test(server_api, out_of_memory_at_every_step)
 {
     for (int ok = 0; ok < 6; ok++) {
-        tsa_failing f = {ok, 0};
-        smtpcore_allocator a = {tsa_fmalloc, tsa_frealloc, tsa_ffree, &f};
+        test_alloc f = {.fail_from = (size_t)ok + 1}; /* ok allocations succeed */
+        smtpcore_allocator a = test_alloc_allocator(&f);
         smtpcore_server_config c;
         smtpcore_server_config_init(&c);
         c.allocator = &a;

@@ -12,38 +12,10 @@
 
 #include <smtpcore/smtpcore.h>
 
-typedef struct tl_count {
-    size_t calls;
-    size_t live;
-} tl_count;
-
-static void *tl_malloc(size_t n, void *user)
-{
-    tl_count *c = user;
-    c->calls++;
-    c->live++;
-    return malloc(n);
-}
-
-static void *tl_realloc(void *p, size_t n, void *user)
-{
-    tl_count *c = user;
-    c->calls++;
-    if (!p)
-        c->live++;
-    return realloc(p, n);
-}
-
-static void tl_free(void *p, void *user)
-{
-    tl_count *c = user;
-    if (p)
-        c->live--;
-    free(p);
-}
+#include "test_alloc.h"
 
 typedef struct tl_env {
-    tl_count count;
+    test_alloc count;
     smtpcore_allocator alloc;
     smtpcore_server *s;
     char out[1 << 16];
@@ -54,10 +26,7 @@ typedef struct tl_env {
 static void tl_open(tl_env *e, uint32_t max_rcpt, size_t out_size)
 {
     memset(e, 0, sizeof(*e));
-    e->alloc.malloc_fn = tl_malloc;
-    e->alloc.realloc_fn = tl_realloc;
-    e->alloc.free_fn = tl_free;
-    e->alloc.user = &e->count;
+    e->alloc = test_alloc_allocator(&e->count);
     smtpcore_server_config c;
     smtpcore_server_config_init(&c);
     c.allocator = &e->alloc;

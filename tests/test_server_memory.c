@@ -7,40 +7,10 @@
 
 #include <smtpcore/smtpcore.h>
 
-typedef struct tsm_count {
-    size_t calls; /* malloc + realloc calls */
-    size_t live;
-    size_t bytes; /* asked of malloc */
-} tsm_count;
-
-static void *tsm_malloc(size_t n, void *user)
-{
-    tsm_count *c = user;
-    c->calls++;
-    c->live++;
-    c->bytes += n;
-    return malloc(n);
-}
-
-static void *tsm_realloc(void *p, size_t n, void *user)
-{
-    tsm_count *c = user;
-    c->calls++;
-    if (!p)
-        c->live++;
-    return realloc(p, n);
-}
-
-static void tsm_free(void *p, void *user)
-{
-    tsm_count *c = user;
-    if (p)
-        c->live--;
-    free(p);
-}
+#include "test_alloc.h"
 
 typedef struct tsm_env {
-    tsm_count count;
+    test_alloc count;
     smtpcore_allocator alloc;
     smtpcore_server *s;
     size_t calls_after_new;
@@ -52,10 +22,7 @@ typedef struct tsm_env {
 static void tsm_open(tsm_env *e, uint32_t extensions, uint64_t max_size)
 {
     memset(e, 0, sizeof(*e));
-    e->alloc.malloc_fn = tsm_malloc;
-    e->alloc.realloc_fn = tsm_realloc;
-    e->alloc.free_fn = tsm_free;
-    e->alloc.user = &e->count;
+    e->alloc = test_alloc_allocator(&e->count);
     smtpcore_server_config c;
     smtpcore_server_config_init(&c);
     c.allocator = &e->alloc;
@@ -258,10 +225,7 @@ Test(server_memory, long_dot_stuffed_message)
 static void tsm_open_proxy(tsm_env *e, smtpcore_proxy_mode mode, size_t max_header)
 {
     memset(e, 0, sizeof(*e));
-    e->alloc.malloc_fn = tsm_malloc;
-    e->alloc.realloc_fn = tsm_realloc;
-    e->alloc.free_fn = tsm_free;
-    e->alloc.user = &e->count;
+    e->alloc = test_alloc_allocator(&e->count);
     smtpcore_server_config c;
     smtpcore_server_config_init(&c);
     c.allocator = &e->alloc;
@@ -378,8 +342,8 @@ Test(server_memory, memory_is_what_was_allocated)
 {
     static const char *const names[] = {"mx.example.org", "[192.0.2.1]"};
     for (int k = 0; k < 4; k++) {
-        tsm_count count = {0, 0, 0};
-        smtpcore_allocator a = {tsm_malloc, tsm_realloc, tsm_free, &count};
+        test_alloc count = {0};
+        smtpcore_allocator a = test_alloc_allocator(&count);
         smtpcore_server_config c;
         smtpcore_server_config_init(&c);
         c.allocator = &a;

@@ -9,39 +9,10 @@
 
 #include <smtpcore/smtpcore.h>
 
-/* An allocator that counts, and fails every allocation while `fail` is set. */
-typedef struct tsr_alloc {
-    size_t calls;
-    size_t live;
-    int fail;
-} tsr_alloc;
-
-static void *tsr_malloc(size_t n, void *u)
-{
-    tsr_alloc *a = u;
-    a->calls++;
-    if (a->fail)
-        return NULL;
-    a->live++;
-    return malloc(n);
-}
-
-static void *tsr_realloc(void *p, size_t n, void *u)
-{
-    (void)u;
-    return realloc(p, n);
-}
-
-static void tsr_free(void *p, void *u)
-{
-    tsr_alloc *a = u;
-    if (p)
-        a->live--;
-    free(p);
-}
+#include "test_alloc.h"
 
 typedef struct tsr_env {
-    tsr_alloc count;
+    test_alloc count;
     smtpcore_allocator alloc;
     smtpcore_server *s;
     char out[65536];
@@ -54,7 +25,7 @@ typedef struct tsr_env {
 static void tsr_open(tsr_env *e, const smtpcore_server_config *base)
 {
     memset(e, 0, sizeof(*e));
-    e->alloc = (smtpcore_allocator){tsr_malloc, tsr_realloc, tsr_free, &e->count};
+    e->alloc = test_alloc_allocator(&e->count);
     smtpcore_server_config c;
     if (base)
         c = *base;
