@@ -152,8 +152,8 @@ class PumpArea:
     """The pump's records and output area (one per server: run() empties it before it
     returns, so connections take turns) and the event types it may take itself."""
 
-    __slots__ = ("area", "info", "recs", "arena", "out", "mask", "keep", "mask_release",
-                 "mask_accept", "slow", "end", "end_envelope", "now", "drv",
+    __slots__ = ("area", "info", "recs", "arena", "arena_bytes", "out", "mask", "keep",
+                 "mask_release", "mask_accept", "slow", "end", "end_envelope", "now", "drv",
                  "box")
 
     def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
@@ -161,6 +161,9 @@ class PumpArea:
         self.info = memoryview(ffi.buffer(self.area.info)).cast("q")
         self.recs = self.area.recs
         self.arena = memoryview(ffi.buffer(self.area.arena))
+        # The same bytes as a cffi buffer, whose slices are bytes objects made in one
+        # step (a memoryview slice, then bytes(), is two objects and a type call).
+        self.arena_bytes = ffi.buffer(self.area.arena)
         self.out = ffi.buffer(self.area.out)
         mask = _ALWAYS_AUTO
         for name, t in _HOOK_AUTO.items():
@@ -370,7 +373,7 @@ class Dispatcher:
         arena, flags); the whole event copy only for ESMTP parameters."""
         pump = self.pump
         info = pump.info
-        arena = pump.arena
+        arena = pump.arena_bytes  # the addresses' bytes, decoded at once
         # RCPT and MAIL first: a message's content that arrives in one read reaches
         # _end_inline() instead, so they are the common records.
         for j in range(0, 4 * n, 4):
@@ -378,14 +381,14 @@ class Dispatcher:
             if t == _RCPT:
                 env = self.env
                 off = info[j + 1]
-                env.rcpt_tos.append(str(arena[off:off + info[j + 2]], "utf-8",
-                                        "surrogateescape"))
+                env.rcpt_tos.append(arena[off:off + info[j + 2]].decode("utf-8",
+                                                                        "surrogateescape"))
                 env.rcpt_params.append(RcptParams._from_c(pump.recs[j >> 2].rcpt)
                                        if info[j + 3] & _P_PARAMS else _NO_RCPT_PARAMS)
             elif t == _MAIL:
                 off = info[j + 1]
-                self.env = new_envelope(str(arena[off:off + info[j + 2]], "utf-8",
-                                            "surrogateescape"),
+                self.env = new_envelope(arena[off:off + info[j + 2]].decode(
+                                            "utf-8", "surrogateescape"),
                                         MailParams._from_c(pump.recs[j >> 2].mail)
                                         if info[j + 3] & _P_PARAMS else _NO_MAIL_PARAMS)
                 self.body.clear()
@@ -393,14 +396,15 @@ class Dispatcher:
                 off = info[j + 1]
                 k = info[j + 2]
                 self.clock.content_bytes += k  # type: ignore[union-attr]
-                self.body += arena[off:off + k]
+                # Through the memoryview: a large body is not copied once more.
+                self.body += pump.arena[off:off + k]
             elif t == _RSET or t == _ABORTED:
                 self.new_transaction()
             elif t == _HELO:
                 session = self.session
                 off = info[j + 1]
-                session.host_name = str(arena[off:off + info[j + 2]], "utf-8",
-                                        "surrogateescape")
+                session.host_name = arena[off:off + info[j + 2]].decode(
+                    "utf-8", "surrogateescape")
                 session.esmtp = info[j + 3] & _P_ESMTP != 0
                 self.env = None
 

@@ -167,7 +167,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             off = info[1]
             k = info[2]
             self.clock.content_bytes += k  # type: ignore[union-attr]
-            content = bytes(pump.arena[off:off + k])
+            content = pump.arena_bytes[off:off + k]
         else:
             if n:
                 self._records(n)
