@@ -376,7 +376,9 @@ class Dispatcher:
         arena = pump.arena_bytes  # the addresses' bytes, decoded at once
         # RCPT and MAIL first: a message's content that arrives in one read reaches
         # _end_inline() instead, so they are the common records.
-        for j in range(0, 4 * n, 4):
+        j = 0
+        end = 4 * n
+        while j < end:  # no range object and iterator for the one record of most reads
             t = info[j]
             if t == _RCPT:
                 env = self.env
@@ -407,6 +409,7 @@ class Dispatcher:
                     "utf-8", "surrogateescape")
                 session.esmtp = info[j + 3] & _P_ESMTP != 0
                 self.env = None
+            j += 4
 
     def _message_end(self, ev: Any) -> bool:
         """The end of a message (``ev``, the engine's event): the envelope gets the
