@@ -194,6 +194,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
                 hook = self.hooks["handle_message"]
             if hook is not None:
                 drv = pump.drv
+                box = pump.box  # this driver's, even if the hook made the server a new one
                 try:
                     first = drv.send(hook(env) if hook is pump.end_envelope
                                      else hook(self.session, env))
@@ -206,13 +207,12 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
                     answered = True
                 else:
                     if first is not _DONE:
-                        box = pump.box
                         pump.new_driver()  # this one stays with the hook
                         self.suspended = (_ResumeInline(drv, first, box), MessageEnd,
                                           None, True)
                         self._suspend()
                         return None
-                    result = pump.box[0]
+                    result = box[0]
         c = conn._c  # type: ignore[union-attr]
         if not answered and (result is None or result is True):
             if c is None:
