@@ -36,7 +36,7 @@ from ._handler import Session, answer, new_envelope
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
-           "P_EVENT", "P_END", "P_END_BDAT", "P_END_LONG", "P_RELEASE", "P_SLOW", "P_ACCEPT", "P_WANT_CLOSE", "PUMP", "SEV_END"]
+           "P_EVENT", "P_END", "P_END_BDAT", "P_END_LONG", "P_RELEASE", "P_SLOW", "P_ACCEPT", "P_WANT_CLOSE", "PUMP", "READ", "SEV_END"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -64,6 +64,9 @@ _XCLIENT = lib.SMTPCORE_SEV_XCLIENT
 #: The server pump: pysc_server_pump(session, mask, area, input, length), see
 #: smtpcore_build.py; the area holds the recorded types and the event for the host.
 PUMP = lib.pysc_server_pump
+#: A read of the plaintext runner: pysc_server_read(session, area, length), the pump with
+#: the area's read mask and read buffer (PumpArea.read_buffer).
+READ = lib.pysc_server_read
 # What the pump returns (smtpcore_build.py): an event for the host is in the session's
 # event struct; the output area is full (call again); the session's state at idle.
 _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
@@ -154,7 +157,7 @@ class PumpArea:
 
     __slots__ = ("area", "info", "recs", "arena", "arena_bytes", "out", "mask", "keep",
                  "mask_release", "mask_accept", "slow", "end", "end_envelope", "now", "drv",
-                 "box")
+                 "box", "rbuf")
 
     def __init__(self, hooks: dict[str, Any], auth_sync: bool = False) -> None:
         self.area = area = ffi.new("pysc_srv_area *")
@@ -173,6 +176,8 @@ class PumpArea:
         self.keep = area.keep = mask & _KEEP
         self.mask_release = mask | P_RELEASE
         self.mask_accept = mask | P_RELEASE | P_ACCEPT
+        area.rmask = self.mask_release
+        self.rbuf: Any = None
         # The bits of a pump result that the plaintext runner's fast path leaves to
         # run_from() (which also takes a result of 0): all of them when the AUTH
         # failures must be counted after each read (limits).
@@ -198,6 +203,13 @@ class PumpArea:
             time.monotonic if loop is None or type(loop).time is asyncio.BaseEventLoop.time
             else loop.time)
 
+
+    def read_buffer(self, cbuf: Any) -> None:
+        """Makes ``cbuf`` (the plaintext runner's read buffer, one per server) READ's
+        input; the runner keeps it alive."""
+        if self.rbuf is not cbuf:
+            self.rbuf = cbuf
+            self.area.rbuf = cbuf
 
     def new_driver(self) -> None:
         """A fresh :func:`_inline` driver for the connections' hooks: the one they used

@@ -28,7 +28,7 @@ from ..server import MessageEnd, ServerConnection
 from .._ffi import ffi
 from ._dispatch import (
     _BODY, IDLE, P_END, P_END_BDAT, P_END_LONG, P_EVENT, P_IN_MESSAGE, P_RELEASE,
-    P_WANT_CLOSE, PUMP, SUSPENDED, Dispatcher, _DONE, _ResumeInline,
+    P_WANT_CLOSE, PUMP, READ, SUSPENDED, Dispatcher, _DONE, _ResumeInline,
 )
 from ._handler import Session
 from ._limits import BUSY_REPLY
@@ -66,6 +66,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         # get_buffer): an idle connection holds no buffer at all.
         view, self.cbuf = runner.read_buffer()
         self.view: memoryview = view
+        self.pump.read_buffer(self.cbuf)
         self.busy = False       # a handler coroutine is running as a task
         self.write_paused = False
         self.eof = False
@@ -125,7 +126,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             return
         # The common case whole, here: the engine takes the bytes straight from the
         # buffer, the pump answers what no hook waits for, the replies go out.
-        st = PUMP(c, pump.mask_release, pump.area, self.cbuf, nbytes)
+        st = READ(c, pump.area, nbytes)
         if st & pump.slow or st <= 0:
             # The end of a message alone (the last read of most transactions) is
             # answered here too; anything else goes to run_from().
