@@ -346,6 +346,7 @@ SERVER_PUMP_CDEF = """
 typedef struct pysc_srv_area {
     unsigned int keep;
     unsigned int rmask;
+    unsigned int amask;
     const char *rbuf;
     const smtpcore_server_event *ev;
     size_t in_used;
@@ -359,6 +360,7 @@ typedef struct pysc_srv_area {
 long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area *a,
                            const char *in, size_t in_len);
 long long pysc_server_read(smtpcore_server *s, pysc_srv_area *a, size_t in_len);
+long long pysc_server_accepted(smtpcore_server *s, pysc_srv_area *a);
 """ % (SERVER_PUMP_RECS, SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
 
 SERVER_PUMP_C = r"""
@@ -403,8 +405,9 @@ typedef struct pysc_srv_area {
      * argument of every call. */
     unsigned int keep;
     /* Set by the host once: pysc_server_read()'s mask and input buffer (the plaintext
-     * runner's, shared by its connections). */
+     * runner's, shared by its connections), pysc_server_accepted()'s mask. */
     unsigned int rmask;
+    unsigned int amask;
     const char *rbuf;
     /* The session's current event: for the host after PYSC_SRV_EVENT. */
     const smtpcore_server_event *ev;
@@ -599,6 +602,13 @@ long long pysc_server_pump(smtpcore_server *s, unsigned int mask, pysc_srv_area 
 long long pysc_server_read(smtpcore_server *s, pysc_srv_area *a, size_t in_len)
 {
     return pysc_server_pump(s, a->rmask, a, a->rbuf, in_len);
+}
+
+/* pysc_server_pump(s, a->amask, a, NULL, 0), amask with PYSC_SRV_ACCEPT: the hook of the
+ * event the last call left for the host accepted it (once per message: its end). */
+long long pysc_server_accepted(smtpcore_server *s, pysc_srv_area *a)
+{
+    return pysc_server_pump(s, a->amask, a, NULL, 0);
 }
 """ % (SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
 

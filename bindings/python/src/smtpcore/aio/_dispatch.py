@@ -36,7 +36,7 @@ from ._handler import Session, answer, new_envelope
 from ._limits import Clock
 
 __all__ = ["Dispatcher", "PumpArea", "IDLE", "SUSPENDED", "STARTTLS", "P_IN_MESSAGE",
-           "P_EVENT", "P_END", "P_END_BDAT", "P_END_LONG", "P_RELEASE", "P_SLOW", "P_ACCEPT", "P_WANT_CLOSE", "PUMP", "READ", "SEV_END"]
+           "P_EVENT", "P_END", "P_END_BDAT", "P_END_LONG", "P_RELEASE", "P_SLOW", "P_ACCEPT", "P_WANT_CLOSE", "PUMP", "READ", "ACCEPTED", "SEV_END"]
 
 log = logging.getLogger("smtpcore.aio.server")
 
@@ -67,6 +67,9 @@ PUMP = lib.pysc_server_pump
 #: A read of the plaintext runner: pysc_server_read(session, area, length), the pump with
 #: the area's read mask and read buffer (PumpArea.read_buffer).
 READ = lib.pysc_server_read
+#: pysc_server_accepted(session, area): the pump after the host accepted the event it
+#: left (PumpArea.mask_accept, kept in the area).
+ACCEPTED = lib.pysc_server_accepted
 # What the pump returns (smtpcore_build.py): an event for the host is in the session's
 # event struct; the output area is full (call again); the session's state at idle.
 _P_EVENT, _P_FULL, P_IN_MESSAGE, P_WANT_CLOSE, _P_LEFT = 1, 2, 4, 8, 16
@@ -177,6 +180,7 @@ class PumpArea:
         self.mask_release = mask | P_RELEASE
         self.mask_accept = mask | P_RELEASE | P_ACCEPT
         area.rmask = self.mask_release
+        area.amask = self.mask_accept
         self.rbuf: Any = None
         # The bits of a pump result that the plaintext runner's fast path leaves to
         # run_from() (which also takes a result of 0): all of them when the AUTH

@@ -28,7 +28,7 @@ from ..server import MessageEnd, ServerConnection
 from .._ffi import ffi
 from ._dispatch import (
     _BODY, IDLE, P_END, P_END_BDAT, P_END_LONG, P_EVENT, P_IN_MESSAGE, P_RELEASE,
-    P_WANT_CLOSE, PUMP, READ, SUSPENDED, Dispatcher, _DONE, _ResumeInline,
+    P_WANT_CLOSE, PUMP, READ, ACCEPTED, SUSPENDED, Dispatcher, _DONE, _ResumeInline,
 )
 from ._handler import Session
 from ._limits import BUSY_REPLY
@@ -218,7 +218,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if not answered and (result is None or result is True):
             if c is None:
                 self._answer(MessageEnd, result)  # raises: the session was closed
-            st = PUMP(c, pump.mask_accept, pump.area, _NULL, 0)
+            st = ACCEPTED(c, pump.area)
         else:
             if not answered:
                 self._answer(MessageEnd, result)
