@@ -12,7 +12,12 @@
  *   octets and ends in CRLF; AUTH continuation lines are base64 or "*"; DATA bodies hold
  *   no bare CR/LF and no CRLF.CRLF before the real end, and unstuff to exactly the body
  *   the host gave (CRLF-normalised); BDAT chunks carry exactly the body, LAST once;
- * - smtpcore_client_memory() never changes;
+ * - smtpcore_client_memory() never changes and nothing is allocated after new(), except
+ *   for the buffers: release mode (config) gives them back
+ *   (smtpcore_client_release_idle()) whenever the host has drained the events and the
+ *   output; memory() then drops by exactly them, they come back with one allocation per
+ *   release and nothing else allocated, a release never succeeds with output pending or
+ *   a body or a transaction open, and every other invariant holds as without;
  * - event slices lie inside live memory; reply text is bytes the server sent;
  * - result accounting: one MAIL_RESULT per transaction, RCPT_RESULT indexes unique and
  *   below the recipients submitted, MESSAGE_RESULT totals consistent; when the host
@@ -100,13 +105,51 @@ typedef struct host {
     int data_mode; /* the body goes after DATA (not in BDAT chunks) */
     int body_first;   /* feed the whole body before pulling the next event ... */
     int body_stalled; /* ... unless the engine takes nothing (it waits for a reply) */
+    int release_mode; /* give the buffers back whenever the host sees the session idle */
+    size_t releases;  /* successful releases that freed the buffers */
+    size_t bufs;      /* the bytes they freed */
 } host;
 
 static void check_mem(host *h)
 {
-    FZ_CHECK(smtpcore_client_memory(h->c) == h->mem0);
-    /* Nothing is allocated per command once the session exists. */
-    FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs == h->allocs0);
+    size_t mem = smtpcore_client_memory(h->c);
+    /* Released: smaller by the buffers. Each release is followed by at most one
+     * allocation, the one that takes them back. */
+    int released = mem != h->mem0;
+    FZ_CHECK(!released || (h->releases > 0 && mem == h->mem0 - h->bufs));
+    /* Nothing else is allocated per command once the session exists. */
+    FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs ==
+             h->allocs0 + h->releases - (size_t)released);
+    FZ_CHECK(h->alloc.live == h->allocs0 - (size_t)released);
+}
+
+/* Release mode, called where the host has drained the events to NONE or the output to
+ * nothing: the call succeeds only when the session is idle, which the host can partly
+ * see (no output, no body to feed, no transaction waiting for its result). */
+static void maybe_release(host *h)
+{
+    if (!h->release_mode)
+        return;
+    const char *o;
+    size_t before = smtpcore_client_memory(h->c);
+    int maybe_idle = smtpcore_client_output(h->c, &o) == 0 && !h->body_mode && !h->fin;
+    size_t freed = 1;
+    int rc = smtpcore_client_release_idle(h->c, &freed);
+    FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE);
+    FZ_CHECK(maybe_idle || rc == SMTPCORE_ERR_INVALID_STATE);
+    if (rc != SMTPCORE_OK) {
+        FZ_CHECK(freed == 0 && smtpcore_client_memory(h->c) == before);
+        return;
+    }
+    if (freed) {
+        FZ_CHECK(before == h->mem0 && (h->bufs == 0 || h->bufs == freed));
+        h->bufs = freed;
+        h->releases++;
+    } else {
+        FZ_CHECK(before != h->mem0);
+    }
+    FZ_CHECK(smtpcore_client_memory(h->c) == h->mem0 - h->bufs);
+    check_mem(h);
 }
 
 /* The DATA body ended at bbuf[0, end): it must unstuff to what the host fed (the models
@@ -292,8 +335,10 @@ static void drain_output(host *h, int all)
         const char *out = NULL;
         size_t n = smtpcore_client_output(h->c, &out);
         check_mem(h);
-        if (n == 0)
+        if (n == 0) {
+            maybe_release(h);
             return;
+        }
         uint8_t c = all ? 0 : fz_ctl(&h->src);
         size_t k = c ? (c < n ? c : n) : n;
         if (fz_trace_on())
@@ -604,8 +649,10 @@ static size_t drain_events(host *h)
         FZ_CHECK(smtpcore_client_next_event(h->c, &ev) == SMTPCORE_OK);
         FZ_CHECK(ev != NULL);
         check_mem(h);
-        if (ev->type == SMTPCORE_CEV_NONE)
+        if (ev->type == SMTPCORE_CEV_NONE) {
+            maybe_release(h);
             return count;
+        }
         if (fz_trace_on())
             fprintf(stderr, "event %d failure=%d code=%d violation=%d\n", (int)ev->type,
                     (int)ev->failure, ev->reply.code, (int)ev->violation);
@@ -711,6 +758,7 @@ static void config(smtpcore_client_config *c, const uint8_t *hdr)
     if (hdr[6])
         c->envelope_buffer_size = 1024 + (size_t)hdr[6] * 8;
     c->lmtp = (hdr[7] & 1u) != 0;
+    /* bit 4: release mode (LLVMFuzzerTestOneInput) */
     /* bits 1-2: a PROXY header first (v1 TCP4, v2 TCP6, or without addresses: v1 UNKNOWN
      * or v2 LOCAL by bit 3) */
     switch ((hdr[7] >> 1) & 3u) {
@@ -746,6 +794,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.sent = (const char *)data + 8;
     h.lmtp = cfg.lmtp;
     h.proxy = cfg.proxy_protocol;
+    h.release_mode = (data[7] & 16u) != 0;
     h.proxy_src = cfg.proxy_src_addr;
     h.proxy_dst = cfg.proxy_dst_addr;
     smtpcore_allocator alloc = fz_counting_allocator(&h.alloc);

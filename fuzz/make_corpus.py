@@ -135,6 +135,9 @@ def main():
             # at READY, feeds the body before pulling events, and starts the next
             # transaction behind the "." where the server pipelines.
             add("client", chdr + sb + b"\0")
+            # ... and in release mode (bit 4 of the eighth byte): the buffers given back
+            # whenever the host sees the session idle.
+            add("client", chdr[:7] + bytes([chdr[7] | 16]) + sb + b"\0")
             add("reply", sb + bytes(5))
             if b"XCLIENT" in sb:
                 # ... and with XCLIENT asked for at READY (decisions are read from the

@@ -497,5 +497,6 @@ size_t smtpcore_client_copy_output(smtpcore_client *c, char *buf, size_t cap);
 const smtpcore_caps *smtpcore_client_caps(const smtpcore_client *c);
 int smtpcore_client_want_close(const smtpcore_client *c);
 size_t smtpcore_client_memory(const smtpcore_client *c);
+int smtpcore_client_release_idle(smtpcore_client *c, size_t *freed);
 int smtpcore_client_xclient(smtpcore_client *c, const char *const *names,
                                             const char *const *values, size_t n);

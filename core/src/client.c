@@ -137,6 +137,20 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
         sc_base64_encoded_len(ul + pl + SC_AUTH_FRAMING) + SC_AUTH_FRAMING > out_cap)
         return SMTPCORE_ERR_TOO_LONG;
 
+    /* The block (sc_client_block_acquire()): every buffer a transaction or a read needs,
+     * one allocation whose size must not wrap. */
+    size_t scratch_cap = in_cap > ul + pl + 64 ? in_cap : ul + pl + 64;
+    size_t ring_cap = max_rcpt + 16;
+    size_t acc_bytes = cfg->lmtp ? (max_rcpt + 7) / 8 : 0;
+    const size_t parts[] = {SC_CEV_QUEUE * sizeof(sc_cev), in_cap, out_cap, q_cap, scratch_cap,
+                            ring_cap, acc_bytes};
+    size_t block = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (parts[i] > SIZE_MAX - block)
+            return SMTPCORE_ERR_INVALID_ARGUMENT;
+        block += parts[i];
+    }
+
     smtpcore_allocator a;
     sc_alloc_resolve(&a, cfg->allocator);
     smtpcore_client *c = sc_malloc(&a, sizeof *c);
@@ -147,20 +161,15 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     c->strbuf_len = hl + 1 + (cfg->auth_user ? ul + 1 : 0) + (cfg->auth_password ? pl + 1 : 0) +
                     (cfg->auth_mechanism ? strlen(cfg->auth_mechanism) + 1 : 0);
     c->strbuf = sc_malloc(&a, c->strbuf_len);
-    c->ring_cap = max_rcpt + 16;
-    c->ring = sc_malloc(&a, c->ring_cap);
-    c->scratch_cap = in_cap > ul + pl + 64 ? in_cap : ul + pl + 64;
-    c->scratch = sc_malloc(&a, c->scratch_cap);
-    if (cfg->lmtp) {
-        c->lmtp = 1;
-        c->lmtp_acc_bytes = (max_rcpt + 7) / 8;
-        c->lmtp_acc = sc_malloc(&a, c->lmtp_acc_bytes);
-    }
-    int bad = !c->strbuf || !c->ring || !c->scratch || (c->lmtp && !c->lmtp_acc);
-    bad |= sc_buf_init(&c->in, &a, in_cap) != 0;
-    bad |= sc_buf_init(&c->out, &a, out_cap) != 0;
-    bad |= sc_buf_init(&c->queue, &a, q_cap) != 0;
-    if (bad) {
+    c->in_size = in_cap;
+    c->out_size = out_cap;
+    c->queue_size = q_cap;
+    c->scratch_cap = scratch_cap;
+    c->ring_cap = ring_cap;
+    c->lmtp = cfg->lmtp ? 1 : 0;
+    c->lmtp_acc_bytes = acc_bytes;
+    c->block_size = block;
+    if (!c->strbuf || sc_client_block_acquire(c) != SMTPCORE_OK) {
         smtpcore_client_del(c);
         return SMTPCORE_ERR_NOMEM;
     }
@@ -182,8 +191,6 @@ int smtpcore_client_new(smtpcore_client **out, const smtpcore_client_config *cfg
     sc_line_init(&c->framer, max_line);
     sc_reply_parser_init(&c->parser);
     c->state = SC_CS_GREETING;
-    if (c->lmtp_acc)
-        memset(c->lmtp_acc, 0, c->lmtp_acc_bytes);
     c->ring[0] = SC_CK_GREETING;
     c->ring_len = 1;
     c->last_sent_ends_group = 1;
@@ -198,13 +205,8 @@ void smtpcore_client_del(smtpcore_client *c)
     if (!c)
         return;
     smtpcore_allocator a = c->alloc;
-    sc_buf_free(&c->in, &a);
-    sc_buf_free(&c->out, &a);
-    sc_buf_free(&c->queue, &a);
+    (void)sc_client_block_release(c);
     sc_free(&a, c->strbuf);
-    sc_free(&a, c->ring);
-    sc_free(&a, c->scratch);
-    sc_free(&a, c->lmtp_acc);
     sc_free(&a, c);
 }
 
@@ -212,8 +214,34 @@ size_t smtpcore_client_memory(const smtpcore_client *c)
 {
     if (!c)
         return 0;
-    return sizeof *c + c->in.cap + c->out.cap + c->queue.cap + c->strbuf_len + c->ring_cap +
-           c->scratch_cap + c->lmtp_acc_bytes;
+    return sizeof *c + c->strbuf_len + (c->evq ? c->block_size : 0);
+}
+
+int smtpcore_client_release_idle(smtpcore_client *c, size_t *freed)
+{
+    if (freed)
+        *freed = 0;
+    if (!c)
+        return SMTPCORE_ERR_INVALID_ARGUMENT;
+    if (!c->evq)
+        return SMTPCORE_OK;
+    /* Idle: nothing refers to the block. The host has the last event's NONE (a reply's
+     * slice points into the input, a kept reply or an AUTH challenge into scratch, until
+     * the next next_event()); every byte received is processed (a partial reply is not);
+     * nothing waits to be sent, queued or written; no command awaits its reply (the ring
+     * is empty), so no transaction is open or finishing: rcpt(), data(), body() and
+     * body_end() need a transaction, which only mail() opens, after taking the block
+     * back. TLS_WAIT and AUTH_HOST wait for the host, which answers with a call that
+     * needs the block at once. */
+    if (c->current.type != SMTPCORE_CEV_NONE || c->evq_len != 0 || c->hold != 0 ||
+        sc_buf_len(&c->in) != 0 || sc_buf_len(&c->out) != 0 || sc_buf_len(&c->queue) != 0 ||
+        c->ring_len != 0 || c->tx.state != SC_TX_NONE || c->fin_pending || c->lmtp_left ||
+        c->tx_aborted || c->state == SC_CS_TLS_WAIT || c->state == SC_CS_AUTH_HOST)
+        return SMTPCORE_ERR_INVALID_STATE;
+    size_t n = sc_client_block_release(c);
+    if (freed)
+        *freed = n;
+    return SMTPCORE_OK;
 }
 
 const smtpcore_caps *smtpcore_client_caps(const smtpcore_client *c)
@@ -245,7 +273,7 @@ int smtpcore_client_consume(smtpcore_client *c, size_t n)
 {
     if (!c || n > sc_buf_len(&c->out))
         return SMTPCORE_ERR_INVALID_ARGUMENT;
-    sc_buf_consume(&c->out, n);
+    sc_buf_consume(&c->out, n); /* released: n is 0 and the pump finds nothing queued */
     sc_client_pump(c);
     return SMTPCORE_OK;
 }
@@ -265,6 +293,22 @@ size_t smtpcore_client_copy_output(smtpcore_client *c, char *buf, size_t cap)
 
 /* ---- input ---- */
 
+/* receive() on a released session (smtpcore_client_release_idle()): bytes need the block
+ * back, or nothing is taken. Out of line, so that the common path keeps no registers
+ * across its one call. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static int receive_released(smtpcore_client *c, const char *data, size_t len, size_t *consumed)
+{
+    if (len == 0)
+        return SMTPCORE_OK;
+    if (sc_client_block_acquire(c) != SMTPCORE_OK)
+        return SMTPCORE_ERR_NOMEM;
+    *consumed = sc_buf_append(&c->in, data, len);
+    return SMTPCORE_OK;
+}
+
 int smtpcore_client_receive(smtpcore_client *c, const char *data, size_t len, size_t *consumed)
 {
     if (consumed)
@@ -279,6 +323,8 @@ int smtpcore_client_receive(smtpcore_client *c, const char *data, size_t len, si
         *consumed = len;
         return SMTPCORE_OK;
     }
+    if (!c->evq)
+        return receive_released(c, data, len, consumed);
     *consumed = sc_buf_append(&c->in, data, len);
     return SMTPCORE_OK;
 }
@@ -308,7 +354,8 @@ static int parse_reply(smtpcore_client *c, smtpcore_reply *r)
             return -1;
         }
         if (st == SC_LINE_NEED_MORE) {
-            if (sc_buf_len(&c->in) == c->in.cap) {
+            /* A released session's input is empty and has no room: nothing to parse. */
+            if (sc_buf_len(&c->in) == c->in.cap && c->evq) {
                 sc_client_protocol_error(c, NULL, SMTPCORE_V_REPLY_TOO_LONG,
                                          "reply larger than the input buffer");
                 return -1;
@@ -393,6 +440,10 @@ int smtpcore_client_next_event(smtpcore_client *c, const smtpcore_client_event *
             continue;
         if (got == 0) {
             if (c->eof) {
+                /* Released (smtpcore_client_release_idle()), the events this makes need
+                 * the block back; NOMEM leaves the session as it was and the event NONE. */
+                if (!c->evq && sc_client_block_acquire(c) != SMTPCORE_OK)
+                    return SMTPCORE_ERR_NOMEM;
                 lost(c);
                 continue;
             }

@@ -110,9 +110,19 @@ struct smtpcore_client {
     int tls_active;
     size_t max_recipients;
 
+    /* The buffers block (sc_client_block_acquire()): the event queue, input, output,
+     * envelope queue, scratch, the ring of sent commands and the LMTP bitmap, one
+     * allocation of block_size bytes that smtpcore_client_release_idle() gives back. While
+     * released, evq, scratch, ring and lmtp_acc are NULL and the three buffers have
+     * capacity 0 (pointing at no_buffer, so that reading an empty buffer's front stays
+     * defined and costs the hot paths no test): a path that missed the re-acquire finds
+     * no room rather than freed memory. The sizes stay. */
     sc_buf in, out, queue;
     char *scratch; /* AUTH: decoded challenges and raw credentials */
     size_t scratch_cap;
+    size_t in_size, out_size, queue_size; /* the configured capacities */
+    size_t block_size;
+    char no_buffer; /* never written: capacity 0 */
 
     /* input framing */
     sc_line_framer framer;
@@ -122,15 +132,16 @@ struct smtpcore_client {
     int eof;
     size_t discarded; /* STARTTLS: plaintext dropped after the 220 */
 
-    /* commands sent and not yet answered */
+    /* commands sent and not yet answered (in the block) */
     uint8_t *ring;
     size_t ring_cap, ring_head, ring_len;
     int last_sent_ends_group;
     size_t tx_outstanding;   /* ring entries belonging to the transaction */
     size_t rset_outstanding; /* RSETs awaiting a reply (QUIRK_SPLIT_QUIT) */
 
-    /* pending events */
-    sc_cev evq[SC_CEV_QUEUE];
+    /* pending events: SC_CEV_QUEUE of them at the start of the block; empty whenever the
+     * session may be released, and reached only when a reply or a call makes events. */
+    sc_cev *evq;
     size_t evq_head, evq_len;
     /* The event next_event() hands out (a const pointer to it): the library owns it, so
      * fields can be added without breaking compiled hosts. Only next_event() writes it. */
@@ -165,8 +176,8 @@ struct smtpcore_client {
     size_t fin_rcpt_accepted, fin_rcpt_total;
 
     /* LMTP (client_lmtp.c, RFC 2033 4.2): after the data, one reply per accepted
-     * recipient. The bitmap marks accepted recipients (by rcpt() index); it is allocated
-     * at creation (max_recipients bits) only in LMTP mode. */
+     * recipient. The bitmap marks accepted recipients (by rcpt() index); it is in the block
+     * (max_recipients bits) only in LMTP mode. */
     int lmtp;
     uint8_t *lmtp_acc;
     size_t lmtp_acc_bytes;
@@ -186,7 +197,18 @@ struct smtpcore_client {
  *   client_proto.c   what each reply means (calls auth, lmtp, xclient)
  *   client.c         lifecycle, input/output and the next_event loop */
 
-/* client_queue.c; the pieces the pump runs per command are inline, below. */
+/* client_queue.c; the pieces the pump runs per command are inline, below. The block:
+ * acquire() allocates it when released (SMTPCORE_ERR_NOMEM, nothing changed, when the
+ * allocator fails; OK at once when held), release() frees it and returns its size. */
+int sc_client_block_acquire(smtpcore_client *c);
+size_t sc_client_block_release(smtpcore_client *c);
+
+/* What the calls that need the block use: held, it costs one test and no call. */
+static inline int sc_client_block_take(smtpcore_client *c)
+{
+    return c->evq ? SMTPCORE_OK : sc_client_block_acquire(c);
+}
+
 int sc_client_enqueue(smtpcore_client *c, sc_ckind kind, const char *bytes, size_t len);
 char *sc_client_enqueue_begin(smtpcore_client *c, size_t *cap);
 int sc_client_enqueue_commit(smtpcore_client *c, sc_ckind kind, size_t len);

@@ -5,6 +5,7 @@
  * (peek, front, pop, ring_push) is inline in client_internal.h. */
 #include <string.h>
 
+#include "alloc.h"
 #include "client_internal.h"
 
 #define SC_QHDR SC_CLIENT_QHDR
@@ -85,6 +86,59 @@ void sc_client_queue_drop_tx(smtpcore_client *c)
     c->queue.end = c->queue.start + wr;
     if (wr == 0)
         c->queue.start = c->queue.end = 0;
+}
+
+/* ---- the buffers block ---- */
+
+#define SC_EVQ_BYTES (SC_CEV_QUEUE * sizeof(sc_cev))
+
+int sc_client_block_acquire(smtpcore_client *c)
+{
+    if (c->evq)
+        return SMTPCORE_OK;
+    char *b = sc_malloc(&c->alloc, c->block_size);
+    if (!b)
+        return SMTPCORE_ERR_NOMEM;
+    /* The events first: the allocator's alignment suits them; the rest are bytes. */
+    c->evq = (sc_cev *)(void *)b;
+    c->evq_head = c->evq_len = 0;
+    b += SC_EVQ_BYTES;
+    c->in = (sc_buf){b, 0, 0, c->in_size};
+    b += c->in_size;
+    c->out = (sc_buf){b, 0, 0, c->out_size};
+    b += c->out_size;
+    c->queue = (sc_buf){b, 0, 0, c->queue_size};
+    b += c->queue_size;
+    c->scratch = b;
+    b += c->scratch_cap;
+    /* Idle means no command awaits a reply, so the ring starts over empty. */
+    c->ring = (uint8_t *)b;
+    c->ring_head = 0;
+    b += c->ring_cap;
+    if (c->lmtp) {
+        /* No transaction while released: the bitmap starts clear, as tx_reset leaves it. */
+        c->lmtp_acc = (uint8_t *)b;
+        memset(c->lmtp_acc, 0, c->lmtp_acc_bytes);
+    }
+    return SMTPCORE_OK;
+}
+
+size_t sc_client_block_release(smtpcore_client *c)
+{
+    if (!c->evq)
+        return 0;
+    sc_free(&c->alloc, c->evq);
+    c->evq = NULL;
+    c->evq_head = c->evq_len = 0;
+    c->in = (sc_buf){&c->no_buffer, 0, 0, 0};
+    c->out = (sc_buf){&c->no_buffer, 0, 0, 0};
+    c->queue = (sc_buf){&c->no_buffer, 0, 0, 0};
+    c->scratch = NULL;
+    c->ring = NULL;
+    c->ring_head = 0;
+    c->lmtp_acc = NULL;
+    c->rpos = c->hold = 0;
+    return c->block_size;
 }
 
 /* ---- commands sent and not yet answered (ring_push: client_internal.h) ---- */

@@ -124,6 +124,11 @@ int smtpcore_client_mail(smtpcore_client *c, const char *from, const smtpcore_ma
     if (rc != SMTPCORE_OK)
         return rc;
 
+    /* A released session (smtpcore_client_release_idle()) takes its buffers back here,
+     * before anything changes, so NOMEM leaves it as it was. */
+    rc = sc_client_block_take(c);
+    if (rc != SMTPCORE_OK)
+        return rc;
     /* The automatic RSET and MAIL go in together or not at all. */
     size_t mark = sc_client_queue_mark(c);
     if (c->need_rset) {
@@ -358,7 +363,10 @@ int smtpcore_client_rset(smtpcore_client *c)
         return SMTPCORE_ERR_INVALID_STATE;
     if (c->tx.state != SC_TX_NONE && (c->tx.state != SC_TX_ENVELOPE || c->tx.data_sent))
         return SMTPCORE_ERR_INVALID_STATE;
-    int rc = sc_client_enqueue(c, SC_CK_RSET_USER, "RSET\r\n", 6);
+    int rc = sc_client_block_take(c);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    rc = sc_client_enqueue(c, SC_CK_RSET_USER, "RSET\r\n", 6);
     if (rc != SMTPCORE_OK)
         return rc;
     if (c->tx.state == SC_TX_ENVELOPE) {
@@ -380,7 +388,9 @@ int smtpcore_client_noop(smtpcore_client *c)
         return SMTPCORE_ERR_CLOSED;
     if (!can_start(c))
         return SMTPCORE_ERR_INVALID_STATE;
-    int rc = sc_client_enqueue(c, SC_CK_NOOP, "NOOP\r\n", 6);
+    int rc = sc_client_block_take(c);
+    if (rc == SMTPCORE_OK)
+        rc = sc_client_enqueue(c, SC_CK_NOOP, "NOOP\r\n", 6);
     if (rc == SMTPCORE_OK)
         sc_client_pump(c);
     return rc;
@@ -394,7 +404,10 @@ int smtpcore_client_quit(smtpcore_client *c)
         return SMTPCORE_ERR_CLOSED;
     if (c->quit_queued)
         return SMTPCORE_OK;
-    int rc = sc_client_enqueue(c, SC_CK_QUIT, "QUIT\r\n", 6);
+    int rc = sc_client_block_take(c);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    rc = sc_client_enqueue(c, SC_CK_QUIT, "QUIT\r\n", 6);
     if (rc != SMTPCORE_OK)
         return rc;
     c->quit_queued = 1;

@@ -61,7 +61,10 @@ int smtpcore_client_xclient(smtpcore_client *c, const char *const *names,
     }
     line[at++] = '\r';
     line[at++] = '\n';
-    int rc = sc_client_enqueue(c, SC_CK_XCLIENT, line, at);
+    int rc = sc_client_block_take(c);
+    if (rc != SMTPCORE_OK)
+        return rc;
+    rc = sc_client_enqueue(c, SC_CK_XCLIENT, line, at);
     if (rc != SMTPCORE_OK)
         return rc;
     c->state = SC_CS_SETUP; /* no transaction until the new greeting and EHLO */

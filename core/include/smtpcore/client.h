@@ -191,7 +191,9 @@ SMTPCORE_EXTERN void smtpcore_client_del(smtpcore_client *c);
  * @param data Bytes.
  * @param len Number of bytes.
  * @param[out] consumed Bytes taken; the host offers the rest again after draining events.
- * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_CLOSED.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_CLOSED;
+ *         ::SMTPCORE_ERR_NOMEM (nothing taken) when a released session
+ *         (smtpcore_client_release_idle()) cannot get its buffers back.
  */
 SMTPCORE_EXTERN int smtpcore_client_receive(smtpcore_client *c, const char *data, size_t len,
                                             size_t *consumed);
@@ -215,7 +217,10 @@ SMTPCORE_EXTERN int smtpcore_client_receive_eof(smtpcore_client *c);
  * @param c Session.
  * @param[out] ev Set to the session's event.
  * @return ::SMTPCORE_OK, or ::SMTPCORE_ERR_INVALID_ARGUMENT (NULL @p c or @p ev; @p *ev
- *         then points to a static event of type ::SMTPCORE_CEV_NONE when @p ev is set).
+ *         then points to a static event of type ::SMTPCORE_CEV_NONE when @p ev is set),
+ *         or ::SMTPCORE_ERR_NOMEM (@p *ev of type ::SMTPCORE_CEV_NONE, nothing changed)
+ *         when a released session (smtpcore_client_release_idle()) with the end of input
+ *         to serve cannot get its buffers back.
  */
 SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c,
                                                const smtpcore_client_event **ev);
@@ -241,7 +246,9 @@ SMTPCORE_EXTERN int smtpcore_client_next_event(smtpcore_client *c,
  * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_ARGUMENT, ::SMTPCORE_ERR_INVALID_STATE,
  *         ::SMTPCORE_ERR_INJECTION,
  *         ::SMTPCORE_ERR_SYNTAX, ::SMTPCORE_ERR_UNSUPPORTED, ::SMTPCORE_ERR_TOO_LONG,
- *         ::SMTPCORE_ERR_BUFFER_FULL, ::SMTPCORE_ERR_8BIT_NOT_OFFERED.
+ *         ::SMTPCORE_ERR_BUFFER_FULL, ::SMTPCORE_ERR_8BIT_NOT_OFFERED;
+ *         ::SMTPCORE_ERR_NOMEM (nothing queued) when a released session
+ *         (smtpcore_client_release_idle()) cannot get its buffers back.
  */
 SMTPCORE_EXTERN int smtpcore_client_mail(smtpcore_client *c, const char *from,
                                          const smtpcore_mail_params *params);
@@ -301,17 +308,19 @@ SMTPCORE_EXTERN int smtpcore_client_body_end(smtpcore_client *c);
 /**
  * @brief Aborts the current transaction with RSET, or sends RSET when idle
  *        (::SMTPCORE_CEV_REPLY follows; useful to check a pooled connection).
- * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE.
+ * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE; ::SMTPCORE_ERR_NOMEM as
+ *         smtpcore_client_mail().
  */
 SMTPCORE_EXTERN int smtpcore_client_rset(smtpcore_client *c);
 
-/** @brief Sends NOOP when idle (::SMTPCORE_CEV_REPLY follows). @return ::SMTPCORE_OK or
- *         ::SMTPCORE_ERR_INVALID_STATE. */
+/** @brief Sends NOOP when idle (::SMTPCORE_CEV_REPLY follows). @return ::SMTPCORE_OK,
+ *         ::SMTPCORE_ERR_INVALID_STATE; ::SMTPCORE_ERR_NOMEM as smtpcore_client_mail(). */
 SMTPCORE_EXTERN int smtpcore_client_noop(smtpcore_client *c);
 
 /**
  * @brief Ends the session with QUIT; ::SMTPCORE_CEV_CLOSED follows the 221.
- * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_CLOSED.
+ * @return ::SMTPCORE_OK or ::SMTPCORE_ERR_CLOSED; ::SMTPCORE_ERR_NOMEM as
+ *         smtpcore_client_mail().
  */
 SMTPCORE_EXTERN int smtpcore_client_quit(smtpcore_client *c);
 
@@ -341,8 +350,41 @@ SMTPCORE_EXTERN const smtpcore_caps *smtpcore_client_caps(const smtpcore_client 
 /** @brief Nonzero when the conversation is over and the connection should be closed. */
 SMTPCORE_EXTERN int smtpcore_client_want_close(const smtpcore_client *c);
 
-/** @brief Bytes of memory the session owns (state and buffers), for accounting. */
+/**
+ * @brief Bytes of memory the session owns (state and buffers), for accounting: less by
+ *        the buffers while they are released (smtpcore_client_release_idle()).
+ */
 SMTPCORE_EXTERN size_t smtpcore_client_memory(const smtpcore_client *c);
+
+/**
+ * @brief Gives the session's buffers (input, output, envelope queue, scratch, the table
+ *        of commands awaiting replies, the LMTP recipient bitmap and the event queue)
+ *        back to the allocator while it is idle, for hosts that keep many client
+ *        connections open and quiet (connection caches, LMTP between deliveries).
+ *
+ * Idle means that nothing refers to the buffers: the last smtpcore_client_next_event()
+ * returned ::SMTPCORE_CEV_NONE (so no event and no slice of one is alive), no command
+ * awaits its reply and none is queued (so no transaction is in progress or finishing),
+ * every byte received was processed (a partial reply is not), smtpcore_client_output()
+ * has nothing left to send, and the session does not wait for the host's
+ * smtpcore_client_tls_started() or smtpcore_client_auth_respond(). The usual place is
+ * after ::SMTPCORE_CEV_READY or a ::SMTPCORE_CEV_MESSAGE_RESULT, once the events are
+ * handled and the output written. The session keeps its state (the phase, the server's
+ * capabilities, TLS, AUTH) and stays usable with every call: the next call that needs a
+ * buffer (smtpcore_client_receive() with bytes, smtpcore_client_mail(), rset(), noop(),
+ * quit(), xclient(), or smtpcore_client_next_event() after
+ * smtpcore_client_receive_eof()) allocates them again, one block through the configured
+ * allocator, and fails with ::SMTPCORE_ERR_NOMEM, doing nothing, when the allocator
+ * returns NULL. A session that is never released never allocates after
+ * smtpcore_client_new().
+ * @param c Session.
+ * @param[out] freed Optional: set to the bytes given back (0 when the buffers were
+ *        already released, or on an error).
+ * @return ::SMTPCORE_OK (also when already released); ::SMTPCORE_ERR_INVALID_STATE when
+ *         the session is not idle (nothing is freed); ::SMTPCORE_ERR_INVALID_ARGUMENT for
+ *         a NULL @p c.
+ */
+SMTPCORE_EXTERN int smtpcore_client_release_idle(smtpcore_client *c, size_t *freed);
 
 /**
  * @brief Sends XCLIENT with @p n attributes (Postfix XCLIENT_README).
@@ -360,7 +402,8 @@ SMTPCORE_EXTERN size_t smtpcore_client_memory(const smtpcore_client *c);
  * @return ::SMTPCORE_OK, ::SMTPCORE_ERR_INVALID_STATE (not ready, or in a transaction),
  *         ::SMTPCORE_ERR_UNSUPPORTED (XCLIENT not offered), ::SMTPCORE_ERR_INJECTION (CR,
  *         LF or NUL in a value), ::SMTPCORE_ERR_SYNTAX (a bad name), ::SMTPCORE_ERR_TOO_LONG
- *         (the command would exceed 512 octets), ::SMTPCORE_ERR_INVALID_ARGUMENT.
+ *         (the command would exceed 512 octets), ::SMTPCORE_ERR_INVALID_ARGUMENT;
+ *         ::SMTPCORE_ERR_NOMEM as smtpcore_client_mail().
  */
 SMTPCORE_EXTERN int smtpcore_client_xclient(smtpcore_client *c, const char *const *names,
                                             const char *const *values, size_t n);

@@ -84,9 +84,10 @@ typedef enum smtpcore_error {
     SMTPCORE_ERR_INVALID_ARGUMENT = -1,     /**< Refused: a NULL pointer, bad value, bad length,
                                                  or a struct_size the ABI rule refuses. */
     SMTPCORE_ERR_NOMEM = -2,                /**< Fatal: the allocator returned NULL (when a
-                                                 session is created, or when a server session
-                                                 released by smtpcore_server_release_idle()
-                                                 takes its buffers back). */
+                                                 session is created, or when a session released
+                                                 by smtpcore_server_release_idle() or
+                                                 smtpcore_client_release_idle() takes its
+                                                 buffers back). */
     SMTPCORE_ERR_INVALID_STATE = -3,        /**< Refused: not allowed in the current state. */
     SMTPCORE_ERR_BUFFER_FULL = -4,          /**< Flow control: a bounded buffer of the session
                                                  is full; write the output (or handle events)
@@ -127,9 +128,9 @@ typedef struct smtpcore_str {
  * @brief An optional custom allocator. All three functions must be set, or none.
  *
  * The engine allocates only when a session is created (and for its bounded buffers);
- * nothing is allocated per command once a session exists. A server session whose host
- * calls smtpcore_server_release_idle() frees its buffers and allocates them again when
- * it needs them.
+ * nothing is allocated per command once a session exists. A session whose host calls
+ * smtpcore_server_release_idle() or smtpcore_client_release_idle() frees its buffers and
+ * allocates them again when it needs them.
  */
 typedef struct smtpcore_allocator {
     void *(*malloc_fn)(size_t size, void *user);              /**< Like malloc(). */
