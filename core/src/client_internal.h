@@ -122,7 +122,6 @@ struct smtpcore_client {
     size_t scratch_cap;
     size_t in_size, out_size, queue_size; /* the configured capacities */
     size_t block_size;
-    char no_buffer; /* never written: capacity 0 */
 
     /* input framing */
     sc_line_framer framer;
@@ -130,6 +129,7 @@ struct smtpcore_client {
     size_t rpos; /* bytes of the reply in progress already framed */
     size_t hold; /* bytes at the input front referenced by pending events */
     int eof;
+    char no_buffer; /* what the released buffers point at (above): never written */
     size_t discarded; /* STARTTLS: plaintext dropped after the 220 */
 
     /* commands sent and not yet answered (in the block) */
