@@ -333,7 +333,8 @@ def x_memory_idle(raw: Raw) -> dict:
                      ("server_idle_bytes_4k_buffers", "server_4k_allocated"),
                      ("server_released_bytes", "server_default_released_allocated"),
                      ("server_released_rss_bytes", "rss_released_per_session_bytes"),
-                     ("client_idle_bytes", "client_default_allocated")):
+                     ("client_idle_bytes", "client_default_allocated"),
+                     ("client_released_bytes", "client_default_released_allocated")):
         if src in m:
             fig[key] = int(m[src])
     return fig
@@ -353,6 +354,9 @@ def p_memory_idle(a: Agg, n: int) -> tuple:
         value += f"; idle after release {a['server_released_bytes']:.0f} B"
         if "server_released_rss_bytes" in a:
             value += f" (RSS {a['server_released_rss_bytes']:.0f} B each)"
+    # ... and the client after smtpcore_client_release_idle().
+    if "client_released_bytes" in a:
+        value += f"; client after release {a['client_released_bytes']:.0f} B"
     return value, target("server <= 2 KiB", 2048 / srv if srv else 0)
 
 
