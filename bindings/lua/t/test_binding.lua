@@ -190,6 +190,41 @@ test("release_idle gives an idle session's buffers back and the session goes on"
     s:close()
 end)
 
+test("Client:release_idle gives an idle client's buffers back and the session goes on", function()
+    local CEV = smtpcore.CEV
+    local c = assert(smtpcore.client_new({ helo_name = "client.example.org" }))
+    H.eq(c:receive("220 mx.example.org ESMTP\r\n"), 26)
+    H.eq(tonumber(assert(c:next_event()).type), CEV.GREETING)
+    H.eq(tonumber(assert(c:next_event()).type), CEV.NONE)
+    -- EHLO is to be written and its reply awaited: not idle, nothing freed.
+    local before = c:memory()
+    local freed, err = c:release_idle()
+    H.eq(freed, nil, "not idle while EHLO's reply is awaited")
+    H.ok(err, "with a reason")
+    H.eq(c:memory(), before)
+    H.eq(c:take_output(), "EHLO client.example.org\r\n")
+    local ehlo = "250-mx.example.org\r\n250 PIPELINING\r\n"
+    H.eq(c:receive(ehlo), #ehlo)
+    H.eq(tonumber(assert(c:next_event()).type), CEV.READY)
+    H.eq(c:release_idle(), nil, "not idle while READY is alive")
+    H.eq(tonumber(assert(c:next_event()).type), CEV.NONE)
+    freed = assert(c:release_idle())
+    H.ok(freed > 0, "buffers freed")
+    H.eq(c:memory(), before - freed, "memory() no longer counts them")
+    H.ok(c:memory() < 2048, "a released client is small")
+    H.eq(assert(c:release_idle()), 0, "a second release frees nothing")
+    H.eq(c:take_output(), "", "no output while released")
+    -- The next command takes the buffers again.
+    assert(c:noop())
+    H.eq(c:memory(), before, "the buffers were taken again")
+    H.eq(c:take_output(), "NOOP\r\n")
+    H.eq(c:receive("250 2.0.0 OK\r\n"), 14)
+    H.eq(tonumber(assert(c:next_event()).type), CEV.REPLY)
+    H.eq(tonumber(assert(c:next_event()).type), CEV.NONE)
+    H.ok(assert(c:release_idle()) > 0, "idle again after the reply")
+    c:close()
+end)
+
 test("an event belongs to its session: another session's next_event leaves it intact", function()
     -- As two coroutines (two nginx requests) would interleave: A reads an event, B runs,
     -- A reads the same event again.

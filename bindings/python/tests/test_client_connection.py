@@ -269,3 +269,42 @@ def test_pair_arbitrary_bytes_are_normalised_then_delivered_exactly(body, chunki
         expected += b"\r\n"
     assert got == expected
     assert any(isinstance(e, cev.MessageResult) and e.ok for e in cevents)
+
+
+def test_release_idle_gives_the_buffers_back_and_the_session_carries_on():
+    c = smtpcore.ClientConnection("client.example.com")
+    full = c.memory
+    c.receive_data(b"220 mx.example.org ESMTP\r\n")
+    assert isinstance(c.next_event(), cev.Greeting)
+    assert c.next_event() is None
+    assert c.release_idle() == 0  # EHLO to send, its reply awaited: not idle
+    assert c.data_to_send() == b"EHLO client.example.com\r\n"
+    assert c.release_idle() == 0 and c.memory == full
+    c.receive_data(b"250-mx.example.org\r\n250 PIPELINING\r\n")
+    assert [type(e) for e in c] == [cev.Ready]
+    freed = c.release_idle()
+    assert freed > 8192 * 3 + 65536 and c.memory == full - freed
+    assert c.memory < 2048
+    assert c.release_idle() == 0  # already released
+    assert c.next_event() is None and c.data_to_send() == b""
+    c.mail("a@example.com")  # takes the buffers back
+    assert c.memory == full
+    c.rcpt("b@example.com")
+    c.data()
+    assert c.data_to_send() == (b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n"
+                                b"DATA\r\n")
+    assert c.release_idle() == 0  # in a transaction
+    c.receive_data(b"250 OK\r\n250 OK\r\n354 go\r\n")
+    events = list(c)
+    assert cev.SendBody in [type(e) for e in events]
+    c.send_body(b"Subject: x\r\n\r\nbody\r\n")
+    c.end_body()
+    assert c.data_to_send().endswith(b"body\r\n.\r\n")
+    assert c.release_idle() == 0  # the result awaited
+    c.receive_data(b"250 2.0.0 queued\r\n")
+    events = list(c)
+    assert cev.MessageResult in [type(e) for e in events]
+    assert c.release_idle() == freed
+    c.receive_data(b"421 4.4.2 idle too long\r\n")  # a released session hears the server
+    assert cev.Closed in [type(e) for e in c]
+    assert c.want_close

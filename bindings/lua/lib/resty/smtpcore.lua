@@ -1010,6 +1010,19 @@ function Client:memory()
     return tonumber(C.smtpcore_client_memory(c))
 end
 
+--- Gives the session's buffers back to the allocator while it is idle (every event read up
+--- to NONE, no reply awaited, no transaction open, no partial reply, no output left), for a
+--- host that keeps connections open and quiet; the next call that needs them takes them
+--- again (see smtpcore_client_release_idle()). Returns the bytes freed (0 when already
+--- released), or nil, err, rc when the session is not idle (nothing freed).
+function Client:release_idle()
+    local c = self.c
+    if c == nil then closed() end
+    local rc = C.smtpcore_client_release_idle(c, size_out)
+    if rc ~= 0 then return fail(rc) end
+    return tonumber(size_out[0])
+end
+
 function Client:close()
     client_gc(self)
 end

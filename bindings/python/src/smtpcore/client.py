@@ -504,6 +504,21 @@ class ClientConnection(_Connection):
     def memory(self) -> int:
         return int(lib.smtpcore_client_memory(self._sess()))
 
+    def release_idle(self) -> int:
+        """Gives the C session's buffers back while it is idle (the last :meth:`next_event`
+        returned None, no reply awaited, no transaction open, every byte received processed,
+        no output left): returns the bytes freed, 0 when the session is not idle or already
+        released. For connections kept open and quiet (a connection cache, LMTP between
+        deliveries): a released session holds about 1 KiB instead of about 92 KiB. The
+        session takes the buffers back by itself at the next call that needs them
+        (smtpcore_client_release_idle())."""
+        freed = ffi.new("size_t *")
+        rc = lib.smtpcore_client_release_idle(self._sess(), freed)
+        if rc == lib.SMTPCORE_ERR_INVALID_STATE:
+            return 0
+        check(rc)
+        return int(freed[0])
+
 
 def _state_error(detail: str) -> Exception:
     return InvalidStateError(ErrorCode.INVALID_STATE, detail)
