@@ -112,15 +112,8 @@ typedef struct host {
 
 static void check_mem(host *h)
 {
-    size_t mem = smtpcore_client_memory(h->c);
-    /* Released: smaller by the buffers. Each release is followed by at most one
-     * allocation, the one that takes them back. */
-    int released = mem != h->mem0;
-    FZ_CHECK(!released || (h->releases > 0 && mem == h->mem0 - h->bufs));
-    /* Nothing else is allocated per command once the session exists. */
-    FZ_CHECK(h->alloc.mallocs + h->alloc.reallocs ==
-             h->allocs0 + h->releases - (size_t)released);
-    FZ_CHECK(h->alloc.live == h->allocs0 - (size_t)released);
+    fz_check_release_memory(smtpcore_client_memory(h->c), h->mem0, &h->alloc, h->allocs0, h->releases,
+                            h->bufs);
 }
 
 /* Release mode, called where the host has drained the events to NONE or the output to

@@ -309,6 +309,20 @@ static inline void fz_free(void *p, void *user)
     free(p);
 }
 
+/* The memory rule of a session whose host may give its buffers back (the server's and
+ * the client's release_idle()): `mem` is what the session reports now and `mem0` with its
+ * buffers held; released, it is smaller by exactly the `bufs` the releases freed. Each of
+ * the `releases` is followed by at most one allocation, the one that takes the buffers
+ * back, and nothing else is allocated after the `allocs0` of creating the session. */
+static inline void fz_check_release_memory(size_t mem, size_t mem0, const fz_alloc_stats *a,
+                                           size_t allocs0, size_t releases, size_t bufs)
+{
+    int released = mem != mem0;
+    FZ_CHECK(!released || (releases > 0 && mem == mem0 - bufs));
+    FZ_CHECK(a->mallocs + a->reallocs == allocs0 + releases - (size_t)released);
+    FZ_CHECK(a->live == allocs0 - (size_t)released);
+}
+
 static inline smtpcore_allocator fz_counting_allocator(fz_alloc_stats *st)
 {
     memset(st, 0, sizeof *st);
