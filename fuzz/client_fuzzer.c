@@ -130,19 +130,10 @@ static void maybe_release(host *h)
     int rc = smtpcore_client_release_idle(h->c, &freed);
     FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE);
     FZ_CHECK(maybe_idle || rc == SMTPCORE_ERR_INVALID_STATE);
-    if (rc != SMTPCORE_OK) {
-        FZ_CHECK(freed == 0 && smtpcore_client_memory(h->c) == before);
-        return;
-    }
-    if (freed) {
-        FZ_CHECK(before == h->mem0 && (h->bufs == 0 || h->bufs == freed));
-        h->bufs = freed;
-        h->releases++;
-    } else {
-        FZ_CHECK(before != h->mem0);
-    }
-    FZ_CHECK(smtpcore_client_memory(h->c) == h->mem0 - h->bufs);
-    check_mem(h);
+    fz_check_release_call(rc, freed, before, smtpcore_client_memory(h->c), h->mem0, &h->releases,
+                          &h->bufs);
+    if (rc == SMTPCORE_OK)
+        check_mem(h);
 }
 
 /* The DATA body ended at bbuf[0, end): it must unstuff to what the host fed (the models

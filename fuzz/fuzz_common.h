@@ -323,6 +323,27 @@ static inline void fz_check_release_memory(size_t mem, size_t mem0, const fz_all
     FZ_CHECK(a->live == allocs0 - (size_t)released);
 }
 
+/* What one release_idle() call did, against the rule: refused (INVALID_STATE), nothing
+ * freed and the memory as `before`; done, either the buffers freed (always the same
+ * amount, counted in `releases`, kept in `bufs`) or nothing when they were already
+ * released; `after` is the session's memory once the call returned. */
+static inline void fz_check_release_call(int rc, size_t freed, size_t before, size_t after,
+                                         size_t mem0, size_t *releases, size_t *bufs)
+{
+    if (rc != SMTPCORE_OK) {
+        FZ_CHECK(freed == 0 && after == before);
+        return;
+    }
+    if (freed) {
+        FZ_CHECK(before == mem0 && (*bufs == 0 || *bufs == freed));
+        *bufs = freed;
+        ++*releases;
+    } else {
+        FZ_CHECK(before != mem0);
+    }
+    FZ_CHECK(after == mem0 - *bufs);
+}
+
 static inline smtpcore_allocator fz_counting_allocator(fz_alloc_stats *st)
 {
     memset(st, 0, sizeof *st);

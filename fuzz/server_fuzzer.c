@@ -88,19 +88,10 @@ static void maybe_release(host *h)
     int rc = smtpcore_server_release_idle(h->s, &freed);
     FZ_CHECK(rc == SMTPCORE_OK || rc == SMTPCORE_ERR_INVALID_STATE);
     FZ_CHECK(idle || rc == SMTPCORE_ERR_INVALID_STATE);
-    if (rc != SMTPCORE_OK) {
-        FZ_CHECK(freed == 0 && smtpcore_server_memory(h->s) == before);
-        return;
-    }
-    if (freed) {
-        FZ_CHECK(before == h->mem0 && (h->bufs == 0 || h->bufs == freed));
-        h->bufs = freed;
-        h->releases++;
-    } else {
-        FZ_CHECK(before != h->mem0);
-    }
-    FZ_CHECK(smtpcore_server_memory(h->s) == h->mem0 - h->bufs);
-    check_mem(h);
+    fz_check_release_call(rc, freed, before, smtpcore_server_memory(h->s), h->mem0, &h->releases,
+                          &h->bufs);
+    if (rc == SMTPCORE_OK)
+        check_mem(h);
 }
 
 /* Raw slices must be bytes the client sent (only checked on small inputs: quadratic). */
