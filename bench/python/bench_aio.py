@@ -23,8 +23,9 @@ bench/report.py takes medians and ranges over them.
 asyncio.BufferedProtocol that answers every command line and each final dot with a canned
 reply and parses nothing else, the least CPU per message any Python server on that loop
 can use; aiosmtpd's CPU divided by it is the most a Python server can reach there (the
-C smtpcore-sink, --sink-bin, is that bound for any server). --servers-only leaves out the
-clients, --clients-only the servers.
+C smtpcore-sink, --sink-bin, is that bound for any server). bench/run passes it, and
+bench/report.py shows each floor in its row (python-floor in 7a, python-floor-uvloop in
+7u). --servers-only leaves out the clients, --clients-only the servers.
 
 --base-python PATH adds ``smtpcore-base`` (and ``smtpcore-uvloop-base``): the same server
 run by another interpreter, a venv with an earlier smtpcore installed, so that a change
