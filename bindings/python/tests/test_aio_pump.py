@@ -151,6 +151,55 @@ def test_parameters_and_the_null_sender_match_the_hooked_path():
             (b.mail_from, b.mail_params, b.rcpt_tos, b.rcpt_params, b.content)
 
 
+async def _one_by_one(port: int, lines: list) -> list:
+    """Sends each line alone and waits for its whole reply: one record per read, the
+    case buffer_updated applies itself (smtp-source -d's load)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        replies = [await reader.readline()]
+        for line in lines:
+            writer.write(line)
+            while True:
+                reply = await reader.readline()
+                replies.append(reply)
+                if reply[3:4] != b"-":
+                    break
+        return replies
+    finally:
+        writer.close()
+
+
+def test_one_command_per_read_matches_the_hooked_path():
+    """MAIL and RCPT alone in their reads (applied by buffer_updated itself), UTF-8
+    addresses, parameters, a refused address between them, two messages on one
+    connection: the handler sees what the event-by-event path shows it."""
+    lines = [b"EHLO c.example.com\r\n",
+             b"MAIL FROM:<j\xc3\xa9@x.example> SMTPUTF8\r\n",
+             b"RCPT TO:<b\xc3\xa9@example.com>\r\n", b"RCPT TO:<c\xff@example.com>\r\n",
+             b"RCPT TO:<c@example.com> NOTIFY=NEVER\r\n", b"RCPT TO:<d@example.com>\r\n",
+             b"DATA\r\n", b"hi\r\n.\r\n",
+             b"MAIL FROM:<>\r\n", b"RCPT TO:<e@example.com>\r\n", b"DATA\r\n",
+             b"x" * 70 + b"\r\n.\r\n", b"QUIT\r\n"]
+    got = []
+    for handler in (Plain(), Hooked()):
+        async def main():
+            async with running_server(handler, **LENIENT) as port:
+                return await _one_by_one(port, lines)
+        got.append((run(main()), handler.messages))
+    (plain_replies, plain), (hooked_replies, hooked) = got
+    assert plain_replies == hooked_replies
+    assert [r[:3] for r in plain_replies[-5:]] == [b"250", b"250", b"354", b"250", b"221"]
+    assert plain[0].mail_from == "j\u00e9@x.example" and plain[0].mail_params.smtputf8
+    assert plain[0].rcpt_tos == ["b\u00e9@example.com", "c@example.com", "d@example.com"]
+    assert plain[0].rcpt_params[0] == smtpcore.RcptParams()
+    assert plain[0].rcpt_params[1].notify == smtpcore.DsnNotify.NEVER
+    assert plain[1].mail_from == "" and plain[1].content == b"x" * 70 + b"\r\n"
+    for a, b in zip(plain, hooked, strict=True):
+        assert (a.mail_from, a.mail_params, a.rcpt_tos, a.rcpt_params, a.content, a.bdat,
+                a.long_lines) == (b.mail_from, b.mail_params, b.rcpt_tos, b.rcpt_params,
+                                  b.content, b.bdat, b.long_lines)
+
+
 def test_input_left_over_while_a_hook_suspends_is_kept():
     """A small engine buffer takes part of one read; the rest must outlive the shared
     read buffer while the hook of an event in the first part runs as a task."""

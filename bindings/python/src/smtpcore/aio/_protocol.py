@@ -26,11 +26,12 @@ from ..enums import ShutdownReason
 from ..errors import SMTPCoreError
 from ..server import MessageEnd, ServerConnection
 from .._ffi import ffi
+from ..values import _NO_MAIL_PARAMS, _NO_RCPT_PARAMS
 from ._dispatch import (
-    _BODY, IDLE, P_END, P_END_BDAT, P_END_LONG, P_EVENT, P_IN_MESSAGE, P_RELEASE,
+    _BODY, _MAIL, _RCPT, IDLE, P_END, P_END_BDAT, P_END_LONG, P_EVENT, P_IN_MESSAGE, P_RELEASE,
     P_WANT_CLOSE, PUMP, READ, ACCEPTED, SUSPENDED, Dispatcher, _DONE, _ResumeInline,
 )
-from ._handler import Session
+from ._handler import Session, new_envelope
 from ._limits import BUSY_REPLY
 
 __all__ = ["ServerProtocol"]
@@ -49,7 +50,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
 
     # Slots: thousands of idle connections each keep one of these.
     __slots__ = ("runner", "transport", "view", "cbuf", "busy", "write_paused", "eof", "done",
-                 "admitted", "timer", "due", "loop")
+                 "hold", "admitted", "timer", "due", "loop")
     # Quiet until the next read: the pump gives the engine's buffers back when the
     # session is idle between transactions (the engine refuses while anything still
     # refers to them, and takes them back itself), so an idle connection holds none
@@ -71,6 +72,8 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         self.write_paused = False
         self.eof = False
         self.done = False
+        # busy or eof or done, in one test per read (buffer_updated): set with each.
+        self.hold = False
         self.admitted = False
         self.timer: Any = None  # closing: the bound on writing the last output
         self.due: int | None = None  # the deadline check's bucket (limits.deadlines)
@@ -82,7 +85,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         self.loop = asyncio.get_running_loop()
         if not self.limits.admit():
             # Over max_connections: answered without an engine session or handler call.
-            self.done = True
+            self.done = self.hold = True
             log.info("refusing a connection from %s: max_connections (%d) reached",
                      transport.get_extra_info("peername"), self.limits.max_connections)
             transport.write(BUSY_REPLY)
@@ -114,14 +117,17 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         return self.view
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self.done:
+        if self.hold:  # done, a hook running or after EOF: never the common case
+            if not self.done:
+                now = self.clock.last_read = self.pump.now()  # type: ignore[union-attr]
+                self._read_slowly(now, nbytes)
             return
         pump = self.pump
         clock = self.clock
         now = clock.last_read = pump.now()  # type: ignore[union-attr]  # Clock.read
         conn = self.conn
         c = conn._c  # type: ignore[union-attr]
-        if self.busy or c is None or conn._in._data or self.eof:  # type: ignore[union-attr]
+        if c is None or conn._in._data:  # type: ignore[union-attr]
             self._read_slowly(now, nbytes)
             return
         # The common case whole, here: the engine takes the bytes straight from the
@@ -141,14 +147,44 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
                 return
             if st is None:
                 return
-        if st & 0xff00:
-            self._records((st >> 8) & 0xff)
+        n = st & 0xff00
+        if n:
+            info = pump.info
+            t = info[0]
+            if n == 0x100 and (t == _RCPT or t == _MAIL) and not info[3]:
+                # One MAIL or RCPT without ESMTP parameters (the one record of most
+                # reads), applied here as _records() would; its slice is the arena's
+                # first. decode_text(), with the default codec's cheaper call first.
+                data = pump.arena_bytes[0:info[2]]
+                try:
+                    address = data.decode()
+                except UnicodeDecodeError:
+                    address = data.decode("utf-8", "surrogateescape")
+                if t == _RCPT:
+                    env = self.env
+                    env.rcpt_tos.append(address)
+                    env.rcpt_params.append(_NO_RCPT_PARAMS)
+                else:
+                    self.env = new_envelope(address, _NO_MAIL_PARAMS)
+                    body = self.body
+                    if body:  # empty, except after a sequence the engine refuses
+                        body.clear()
+            else:
+                self._records(n >> 8)
         if st >= 0x10000:
             clock.command_start = now  # type: ignore[union-attr]  # Clock.command_done
             self.transport.write(pump.out[0:st >> 16])
-        inside = st & P_IN_MESSAGE != 0
-        if inside is (clock.content_start is None):  # type: ignore[union-attr]
-            clock.in_message(inside, now)  # type: ignore[union-attr]
+        # Clock.in_message, inlined (hot): content or command lines next (the engine
+        # knows), which decides the deadline that applies.
+        if st & P_IN_MESSAGE:
+            if clock.content_start is None:  # type: ignore[union-attr]
+                clock.content_start = now  # type: ignore[union-attr]
+                clock.content_bytes = 0  # type: ignore[union-attr]
+                if self.due is None or not self.limits.uniform:
+                    self._arm()
+        elif clock.content_start is not None:  # type: ignore[union-attr]
+            clock.content_start = None  # type: ignore[union-attr]
+            clock.command_start = now  # type: ignore[union-attr]
             if self.due is None or not self.limits.uniform:
                 self._arm()
 
@@ -179,8 +215,9 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             self.transport.write(pump.out[0:st >> 16])
         env = self.env
         env.content = content
-        env.bdat = st & P_END_BDAT != 0
-        env.long_lines = st & P_END_LONG != 0
+        if st & (P_END_BDAT | P_END_LONG):  # new_envelope() set both False
+            env.bdat = st & P_END_BDAT != 0
+            env.long_lines = st & P_END_LONG != 0
         self.env = None
         conn = self.conn
         result: Any = None
@@ -247,7 +284,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     def eof_received(self) -> bool:
         if self.done:
             return False
-        self.eof = True
+        self.eof = self.hold = True
         try:
             self.conn.receive_eof()  # type: ignore[union-attr]
         except SMTPCoreError:
@@ -260,7 +297,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None and self.session is not None:  # None: refused (max_connections)
             log.debug("connection from %s ended: %r", self.session.peer, exc)
-        self.done = True
+        self.done = self.hold = True
         self._unfile()
         if self.timer is not None:
             self.timer.cancel()
@@ -346,7 +383,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
 
     def _close(self) -> None:
         if not self.done:
-            self.done = True
+            self.done = self.hold = True
             self._unfile()
             if self.timer is not None:
                 self.timer.cancel()
@@ -355,7 +392,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
 
     def _abort(self) -> None:
         if not self.done:
-            self.done = True
+            self.done = self.hold = True
             self._unfile()
             self.transport.abort()
 
@@ -408,7 +445,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
 
     def _suspend(self) -> None:
         """A hook suspended: it goes on as a task, reading pauses until it returns."""
-        self.busy = True
+        self.busy = self.hold = True
         self.clock.pause(self.loop.time())  # type: ignore[union-attr]
         self.transport.pause_reading()
         self.loop.create_task(self._finish())
@@ -416,6 +453,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     async def _finish(self) -> None:
         result, failed = await self.wait_hook()
         self.busy = False
+        self.hold = self.eof or self.done
         if self.done:
             return
         self.clock.resume(self.loop.time())  # type: ignore[union-attr]
