@@ -610,6 +610,30 @@ long long pysc_server_accepted(smtpcore_server *s, pysc_srv_area *a)
 {
     return pysc_server_pump(s, a->amask, a, NULL, 0);
 }
+
+/* cffi gives up the GIL around every C call and takes it back after (about 340
+ * instructions, a fifth of a call's cost), and has no per-function switch. The three
+ * pump entry points keep it: they only run the engine (no I/O, nothing that waits, no
+ * callback into Python) on bounded work (one read of at most the runner's 64 KiB
+ * buffer, output up to the 16 KiB area), microseconds, and they are called once per
+ * read of the asyncio server, where no other thread waits for the GIL anyway. Every
+ * other function of the module keeps cffi's behaviour. The wrappers cffi generates
+ * after this text use these two macros; __func__ names the wrapper
+ * (_cffi_f_<function>), and the comparisons fold at compile time. */
+#ifndef PYPY_VERSION
+static inline int pysc_keeps_gil(const char *wrapper)
+{
+    return strcmp(wrapper, "_cffi_f_pysc_server_read") == 0 ||
+           strcmp(wrapper, "_cffi_f_pysc_server_accepted") == 0 ||
+           strcmp(wrapper, "_cffi_f_pysc_server_pump") == 0;
+}
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS \
+    { PyThreadState *_save = pysc_keeps_gil(__func__) ? NULL : PyEval_SaveThread();
+#define Py_END_ALLOW_THREADS \
+    if (_save) PyEval_RestoreThread(_save); }
+#endif
 """ % (SERVER_PUMP_RECS, SERVER_PUMP_ARENA, SERVER_PUMP_OUT)
 
 
