@@ -15,6 +15,11 @@
 # accounting, the generator's CPU per message, and how busy each was (% of one core).
 # Both servers discard the mail (smtp-sink never stores; smtpcore-sink runs without
 # --maildir), so the numbers compare protocol handling, not disks. Asserts nothing.
+# A third server runs in the same rounds when BUILD_DIR/bench/bench_floor_sink is built:
+# the floor, smtpcore-sink's readiness loop with canned replies and no SMTP engine (see
+# its header). Its CPU per message is what the load alone costs any server, so its ratio
+# to smtp-sink is the lowest any server could reach here (bench/report.py shows it in
+# row 6). The three run in an order that rotates from round to round.
 # With LMTP=1 in the environment (bench/lmtp.sh) it compares smtpcore-sink --lmtp with
 # smtp-sink -L under smtp-source -L, RCPTS recipients per message (default 3).
 set -euo pipefail
@@ -34,11 +39,14 @@ command -v smtp-source >/dev/null && command -v smtp-sink >/dev/null ||
 if [ -z "$BUILD" ]; then
   BUILD=build/release
   cmake --preset release >/dev/null
-  cmake --build --preset release --target smtpcore-sink bench_loadgen >/dev/null
+  cmake --build --preset release --target smtpcore-sink bench_loadgen bench_floor_sink >/dev/null
 fi
 SINK=$BUILD/tools/smtpcore-sink
 LOADGEN=$BUILD/bench/bench_loadgen
 [ -x "$LOADGEN" ] && [ "$LMTP" != 1 ] || LOADGEN=
+FLOOR=$BUILD/bench/bench_floor_sink
+[ -x "$FLOOR" ] && [ "$LMTP" != 1 ] || FLOOR=   # it speaks no LMTP
+FLOOR_ARGS=(${FLOOR_ARGS:-})   # a variant of the floor (its options: bench/bench_floor_sink.c), for experiments
 [ -x "$SINK" ] || { echo "bench: $SINK not built" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/smtpcore-bench.XXXXXX)
@@ -94,6 +102,19 @@ smtp-sink "${theirs_flag[@]+"${theirs_flag[@]}"}" -u "$user" -m 1000 "127.0.0.1:
 ppid_=$!
 pids+=("$ppid_")
 wait_port "$sport"; wait_port "$pport"
+WHO=(ours theirs)
+if [ -n "$FLOOR" ]; then
+  "$FLOOR" --listen 127.0.0.1:0 "${FLOOR_ARGS[@]+"${FLOOR_ARGS[@]}"}" >"$tmp/floor.out" 2>"$tmp/floor.log" &
+  fpid=$!
+  pids+=("$fpid")
+  for _ in $(seq 1 100); do
+    fport=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/floor.out")
+    [ -n "$fport" ] && break
+    sleep 0.1
+  done
+  [ -n "$fport" ] || { echo "bench: bench_floor_sink did not start: $(cat "$tmp/floor.log")" >&2; exit 1; }
+  WHO+=(floor)
+fi
 
 [ "$LMTP" = 1 ] && echo "LMTP: smtpcore-sink --lmtp vs smtp-sink -L, smtp-source -L -r $RCPTS"
 echo "smtp-source: $MSGS messages of $SIZE bytes per run, $SESS sessions, 127.0.0.1," \
@@ -101,18 +122,25 @@ echo "smtp-source: $MSGS messages of $SIZE bytes per run, $SESS sessions, 127.0.
 for shape in "${SHAPES[@]}"; do   # warm-up: caches, the listen queues, the page cache of the tools
   load "$sport" "$spid" "$shape" $((MSGS / 10 + 1)) >/dev/null
   load "$pport" "$ppid_" "$shape" $((MSGS / 10 + 1)) >/dev/null
+  [ -z "$FLOOR" ] || load "$fport" "$fpid" "$shape" $((MSGS / 10 + 1)) >/dev/null
 done
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round =="
   for shape in "${SHAPES[@]}"; do
     name=${shape:-conn/msg}
-    if [ $((round % 2)) -eq 1 ]; then order="ours theirs"; else order="theirs ours"; fi
+    # Two servers: the order flips every round; three: it rotates (each one first,
+    # second and last in turn).
+    if [ ${#WHO[@]} -eq 2 ]; then
+      if [ $((round % 2)) -eq 1 ]; then order="ours theirs"; else order="theirs ours"; fi
+    else
+      k=$(((round - 1) % 3)); order="${WHO[*]:k} ${WHO[*]:0:k}"
+    fi
     for who in $order; do
-      if [ "$who" = ours ]; then
-        printf '%-9s %-14s %s\n' "$name" smtpcore-sink "$(load "$sport" "$spid" "$shape")"
-      else
-        printf '%-9s %-14s %s\n' "$name" smtp-sink "$(load "$pport" "$ppid_" "$shape")"
-      fi
+      case $who in
+        ours) printf '%-9s %-14s %s\n' "$name" smtpcore-sink "$(load "$sport" "$spid" "$shape")" ;;
+        theirs) printf '%-9s %-14s %s\n' "$name" smtp-sink "$(load "$pport" "$ppid_" "$shape")" ;;
+        floor) printf '%-9s %-14s %s\n' "$name" floor "$(load "$fport" "$fpid" "$shape")" ;;
+      esac
     done
   done
 done
