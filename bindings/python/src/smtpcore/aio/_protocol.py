@@ -196,16 +196,16 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         went to run_from()). This is _message_end() and _call() for the one case of a
         non-LMTP session, without their layers: once per message."""
         pump = self.pump
-        n = (st >> 8) & 0xff
         info = pump.info
         body = self.body
-        if n == 1 and info[0] == _BODY and not body:
-            # The whole content in this read (most messages): straight to bytes.
-            off = info[1]
+        if st & 0xff00 == 0x100 and info[0] == _BODY and not body:
+            # The whole content in this read (most messages): straight to bytes (the
+            # one record's slice is the arena's first).
             k = info[2]
             self.clock.content_bytes += k  # type: ignore[union-attr]
-            content = pump.arena_bytes[off:off + k]
+            content = pump.arena_bytes[0:k]
         else:
+            n = (st >> 8) & 0xff
             if n:
                 self._records(n)
             content = bytes(body)
@@ -222,41 +222,36 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         conn = self.conn
         result: Any = None
         answered = False
+        hook: Any = pump.end_envelope
+        if hook is None:
+            hook = self.hooks["handle_message"]
         if not env.rcpt_tos:
             # Defence in depth, as in _message_end().
             conn.reject(554, "5.5.1", "No valid recipients")  # type: ignore[union-attr]
             answered = True
-        else:
-            hook: Any = pump.end_envelope
-            if hook is None:
-                hook = self.hooks["handle_message"]
-            if hook is not None:
-                drv = pump.drv
-                box = pump.box  # this driver's, even if the hook made the server a new one
-                try:
-                    first = drv.send(hook(env) if hook is pump.end_envelope
-                                     else hook(self.session, env))
-                except BaseException as exc:
-                    pump.new_driver()  # this one ended with the hook
-                    if not isinstance(exc, Exception):
-                        raise
-                    log.exception("handler failed on %s", "MessageEnd")
-                    self._fail()
-                    answered = True
-                else:
-                    if first is not _DONE:
-                        pump.new_driver()  # this one stays with the hook
-                        self.suspended = (_ResumeInline(drv, first, box), MessageEnd,
-                                          None, True)
-                        self._suspend()
-                        return None
-                    result = box[0]
+        elif hook is not None:
+            drv = pump.drv
+            box = pump.box  # this driver's, even if the hook made the server a new one
+            try:
+                first = drv.send(hook(env) if hook is pump.end_envelope
+                                 else hook(self.session, env))
+            except BaseException as exc:
+                pump.new_driver()  # this one ended with the hook
+                if not isinstance(exc, Exception):
+                    raise
+                log.exception("handler failed on %s", "MessageEnd")
+                self._fail()
+                answered = True
+            else:
+                if first is not _DONE:
+                    pump.new_driver()  # this one stays with the hook
+                    self.suspended = (_ResumeInline(drv, first, box), MessageEnd,
+                                      None, True)
+                    self._suspend()
+                    return None
+                result = box[0]
         c = conn._c  # type: ignore[union-attr]
-        if not answered and (result is None or result is True):
-            if c is None:
-                self._answer(MessageEnd, result)  # raises: the session was closed
-            st = ACCEPTED(c, pump.area)
-        else:
+        if answered or (result is not None and result is not True):
             if not answered:
                 self._answer(MessageEnd, result)
                 c = conn._c  # type: ignore[union-attr]
@@ -264,6 +259,10 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
                 self._process(now)  # raises inside and ends the session
                 return None
             st = PUMP(c, pump.mask_release, pump.area, _NULL, 0)
+        else:
+            if c is None:
+                self._answer(MessageEnd, result)  # raises: the session was closed
+            st = ACCEPTED(c, pump.area)
         if st & pump.slow or st <= 0:
             self._process(now, 0, st)
             return None
