@@ -414,10 +414,11 @@ typedef struct pysc_srv_area {
     size_t in_used;  /* bytes of in[] the session took */
     size_t nrecs;    /* events recorded in recs[] */
     size_t out_len;  /* output bytes in out[] */
-    /* Per record, what the binding reads of most: the event type, the offset and length
-     * in arena[] of its main slice (MAIL/RCPT/HELO: the address; BODY: the content), and
-     * PYSC_SRV_PARAMS / PYSC_SRV_ESMTP. Plain integers: the binding reads them through
-     * one memoryview, much cheaper than a field of a cdata struct each. */
+    /* Per record, what the binding reads of most: the event type (with the flags of
+     * [3] from bit 8, so that one test finds a record without them), the offset and
+     * length in arena[] of its main slice (MAIL/RCPT/HELO: the address; BODY: the
+     * content), and PYSC_SRV_PARAMS / PYSC_SRV_ESMTP. Plain integers: the binding reads
+     * them through one memoryview, much cheaper than a field of a cdata struct each. */
     long long info[PYSC_SRV_RECS][4];
     smtpcore_server_event recs[PYSC_SRV_RECS]; /* the whole events, slices in arena[] */
     char arena[PYSC_SRV_ARENA];
@@ -493,6 +494,7 @@ static int pysc_srv_take(smtpcore_server *s, pysc_srv_area *a, size_t *used, uns
     } else if (t == SMTPCORE_SEV_HELO && ev->esmtp) {
         info[3] = PYSC_SRV_ESMTP;
     }
+    info[0] |= info[3] << 8;
     return 1;
 }
 

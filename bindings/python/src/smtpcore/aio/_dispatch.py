@@ -395,7 +395,7 @@ class Dispatcher:
         j = 0
         end = 4 * n
         while j < end:  # no range object and iterator for the one record of most reads
-            t = info[j]
+            t = info[j] & 0xff  # the flags (info[j + 3]) are in the upper bits too
             if t == _RCPT:
                 env = self.env
                 off = info[j + 1]

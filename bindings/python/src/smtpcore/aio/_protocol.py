@@ -72,7 +72,9 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         self.write_paused = False
         self.eof = False
         self.done = False
-        # busy or eof or done, in one test per read (buffer_updated): set with each.
+        # busy or eof or done, or input queued in the connection (which must go to
+        # the engine before a new read): one test per read in buffer_updated, set with
+        # each of them, and after _process() (the only place input is queued or fed).
         self.hold = False
         self.admitted = False
         self.timer: Any = None  # closing: the bound on writing the last output
@@ -117,7 +119,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         return self.view
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self.hold:  # done, a hook running or after EOF: never the common case
+        if self.hold:  # done, a hook running, after EOF or input queued: not common
             if not self.done:
                 now = self.clock.last_read = self.pump.now()  # type: ignore[union-attr]
                 self._read_slowly(now, nbytes)
@@ -125,9 +127,8 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         pump = self.pump
         clock = self.clock
         now = clock.last_read = pump.now()  # type: ignore[union-attr]  # Clock.read
-        conn = self.conn
-        c = conn._c  # type: ignore[union-attr]
-        if c is None or conn._in._data:  # type: ignore[union-attr]
+        c = self.conn._c  # type: ignore[union-attr]
+        if c is None:
             self._read_slowly(now, nbytes)
             return
         # The common case whole, here: the engine takes the bytes straight from the
@@ -151,7 +152,8 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
         if n:
             info = pump.info
             t = info[0]
-            if n == 0x100 and (t == _RCPT or t == _MAIL) and not info[3]:
+            # A record with ESMTP parameters has them in its type's upper bits.
+            if n == 0x100 and (t == _RCPT or t == _MAIL):
                 # One MAIL or RCPT without ESMTP parameters (the one record of most
                 # reads), applied here as _records() would; its slice is the arena's
                 # first. decode_text(), with the default codec's cheaper call first.
@@ -429,9 +431,13 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
             self._close()
             return
         bits = self.state
-        if bits & P_WANT_CLOSE or (self.eof and not self.conn._in._data):  # type: ignore[union-attr]
+        queued = self.conn._in._data  # type: ignore[union-attr]
+        if bits & P_WANT_CLOSE or (self.eof and not queued):
             self._close()
             return
+        # Not done here: input the engine could not take yet keeps the next
+        # reads on the slow path, behind it.
+        self.hold = self.busy or self.eof or bool(queued)
         # Message content or command lines next? (The engine knows: after the 354, or
         # inside a BDAT chunk.) It decides which deadline applies.
         clock = self.clock
@@ -452,7 +458,7 @@ class ServerProtocol(Dispatcher, asyncio.BufferedProtocol):
     async def _finish(self) -> None:
         result, failed = await self.wait_hook()
         self.busy = False
-        self.hold = self.eof or self.done
+        self.hold = self.eof or self.done or bool(self.conn._in._data)  # type: ignore[union-attr]
         if self.done:
             return
         self.clock.resume(self.loop.time())  # type: ignore[union-attr]
