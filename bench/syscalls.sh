@@ -4,6 +4,9 @@
 # smtp-source load (strace -c -f on the server; the generator is not traced), in both load
 # shapes: -d (many messages per connection) and one connection per message. strace slows
 # the server down, so this counts calls; it does not time them. Asserts nothing.
+# When BUILD_DIR/bench/bench_floor_sink is built, a third column counts the floor (the
+# same readiness loop with canned replies and no SMTP engine): the calls the load forces
+# on any server.
 # Usage: bench/syscalls.sh [MESSAGES] [SESSIONS] [BUILD_DIR]   (default 2000 10 build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +19,11 @@ command -v smtp-source >/dev/null && command -v smtp-sink >/dev/null ||
 if [ -z "$BUILD" ]; then
   BUILD=build/release
   cmake --preset release >/dev/null
-  cmake --build --preset release --target smtpcore-sink >/dev/null
+  cmake --build --preset release --target smtpcore-sink bench_floor_sink >/dev/null
 fi
 SINK=$BUILD/tools/smtpcore-sink
+FLOOR=$BUILD/bench/bench_floor_sink
+[ -x "$FLOOR" ] || FLOOR=
 tmp=$(mktemp -d /tmp/smtpcore-syscalls.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -49,7 +54,9 @@ for shape in -d ""; do
   label=${shape:-conn/msg}
   count ours "$shape" "$SINK" --quiet --max-conn 1000 --listen @ADDR@
   count theirs "$shape" smtp-sink -u "$user" -m 1000 @ADDR@ 256
-  /usr/bin/python3 - "$tmp/ours" "$tmp/theirs" "$MSGS" "$label" <<'EOF'
+  : >"$tmp/floor"
+  [ -z "$FLOOR" ] || count floor "$shape" "$FLOOR" --listen @ADDR@
+  /usr/bin/python3 - "$tmp/ours" "$tmp/theirs" "$MSGS" "$label" "$tmp/floor" <<'EOF'
 import re, sys
 def table(path):
     out = {}
@@ -59,15 +66,19 @@ def table(path):
             out[m.group(3)] = (int(m.group(1)), int(m.group(2) or 0))
     return out
 ours, theirs, n, label = table(sys.argv[1]), table(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+floor = table(sys.argv[5])  # empty when the floor is not built
+cols = [("smtpcore-sink", ours, 14), ("smtp-sink", theirs, 10)]
+if floor:
+    cols.append(("floor", floor, 10))
 busy = lambda t: {k: v for k, v in t.items() if v[0] >= n / 20}  # the per-message ones
-names = sorted(set(busy(ours)) | set(busy(theirs)),
-               key=lambda k: -max(ours.get(k, (0, 0))[0], theirs.get(k, (0, 0))[0]))
+names = sorted(set().union(*(busy(t) for _, t, _ in cols)),
+               key=lambda k: -max(t.get(k, (0, 0))[0] for _, t, _ in cols))
 print(f"{label}: system calls per message ({n} messages; failed ones in brackets)")
-print(f"  {'call':<16} {'smtpcore-sink':>14} {'smtp-sink':>10}")
+print(f"  {'call':<16}" + "".join(f" {h:>{w}}" for h, _, w in cols))
 for k in names:
-    cell = lambda t: (f"{t[k][0] / n:.2f}" + (f" ({t[k][1] / n:.2f})" if t[k][1] else "")) if k in t else "-"
-    print(f"  {k:<16} {cell(ours):>14} {cell(theirs):>10}")
+    cell = lambda t: (f"{t[k][0] / n:.2f}" + (f" ({t[k][1] / n:.2f})" if t[k][1] / n >= 0.005 else "")) if k in t else "-"
+    print(f"  {k:<16}" + "".join(f" {cell(t):>{w}}" for _, t, w in cols))
 total = lambda t: sum(v[0] for v in t.values()) / n
-print(f"  {'all':<16} {total(ours):>14.2f} {total(theirs):>10.2f}")
+print(f"  {'all':<16}" + "".join(f" {total(t):>{w}.2f}" for _, t, w in cols))
 EOF
 done
