@@ -513,8 +513,8 @@ def x_python_server(raw: Raw, ours_label: str) -> dict:
                     f"{who}_busy": v[3], f"{who}_gen_busy": v[4]})
     fig["msgs_ratio"] = ours[0] / theirs[0]
     fig["cpu_ratio"] = theirs[1] / ours[1]  # > 1: ours uses less CPU per message
-    po, pt = lines.get("pipelined smtpcore"), lines.get("pipelined aiosmtpd")
-    if po and pt and ours_label == "smtpcore":  # bench_loadgen: not judged, shown
+    po, pt = lines.get(f"pipelined {ours_label}"), lines.get("pipelined aiosmtpd")
+    if po and pt:  # bench_loadgen: not judged, shown
         fig.update(p_ours_msgs_per_s=po[0], p_theirs_msgs_per_s=pt[0],
                    p_msgs_ratio=po[0] / pt[0], p_cpu_ratio=pt[1] / po[1])
     floor = lines.get("server smtpcore-sink")

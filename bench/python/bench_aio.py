@@ -346,7 +346,7 @@ def main() -> None:
                     help="also load smtpcore-sink (C) the same way: the floor of CPU per "
                          "message that the kernel's share sets for any server")
     ap.add_argument("--loadgen-bin", default="", metavar="PATH",
-                    help="also load smtpcore.aio and aiosmtpd with bench_loadgen (pipelined, "
+                    help="also load smtpcore.aio (and on uvloop) and aiosmtpd with bench_loadgen (pipelined, "
                          "one round trip per message) beside smtp-source")
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--clients-only", action="store_true",
@@ -388,6 +388,8 @@ def main() -> None:
     if not args.no_uvloop and not args.clients_only:
         if have_uvloop():
             servers.append("smtpcore-uvloop")
+            if pipelined:  # row 7u is generator-bound on smtp-source too
+                pipelined.insert(1, "smtpcore-uvloop")
         else:
             print("server smtpcore-uvloop n/a (python3-uvloop not installed)")
     if args.base_python and not args.clients_only:
