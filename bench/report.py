@@ -597,6 +597,13 @@ def p_python_client(a: Agg, n: int) -> tuple:
 
 
 # -- 8: LuaJIT
+# bench/lua/run.sh runs PAIRS interleaved pairs (C, then LuaJIT) per round and prints each
+# pair. The verdict is the median of every pair's ratio over all rounds, as every other
+# row is judged on the median of one ratio per interleaved pair; the round's own summary
+# (the ratio of its two sides' medians) is shown beside it.
+
+PAIR_RE = re.compile(r"pair \d+: C " + NUM + r", LuaJIT " + NUM + r" M events/s")
+
 
 def x_lua(raw: Raw) -> dict:
     t = raw.read("lua")
@@ -605,15 +612,27 @@ def x_lua(raw: Raw) -> dict:
     ml = re.search(r"^LuaJIT\b.*?events/s=" + NUM, t, re.M)
     if mc and ml:
         fig.update(c_events_per_s=float(mc.group(1)), luajit_events_per_s=float(ml.group(1)))
+    pairs = [float(m.group(2)) / float(m.group(1)) for m in PAIR_RE.finditer(t)
+             if float(m.group(1)) > 0]
+    if pairs:
+        fig["pair_ratios"] = pairs
     return fig
 
 
 def p_lua(a: Agg, n: int) -> tuple:
-    value = f"LuaJIT/C events/s {a.f('ratio_luajit_to_c')}"
+    pairs = [r for s in a.samples for r in s.get("pair_ratios", [])]
+    if pairs:
+        med = statistics.median(pairs)
+        value = (f"LuaJIT/C events/s {med:.2f} [{min(pairs):.2f}-{max(pairs):.2f}] over "
+                 f"{len(pairs)} interleaved pairs (per round, the ratio of the two sides' "
+                 f"medians: {a.f('ratio_luajit_to_c')})")
+    else:
+        med = a["ratio_luajit_to_c"]
+        value = f"LuaJIT/C events/s {a.f('ratio_luajit_to_c')}"
     if "c_events_per_s" in a:
         value += (f" ({a['luajit_events_per_s'] / 1e6:.2f} vs {a['c_events_per_s'] / 1e6:.2f}"
                   " M events/s)")
-    return value, target(">= 0.9 of C", a["ratio_luajit_to_c"] / 0.9)
+    return value, target(">= 0.9 of C", med / 0.9)
 
 
 # -- 9: Python server RSS per idle connection (bench/python/idle_rss.py)

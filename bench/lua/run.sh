@@ -36,12 +36,23 @@ else ARGS=(2000 1000 4096); PAIRS=${PAIRS:-5}; fi
 export SMTPCORE_LIB=$BUILD/libsmtpcore.so
 export LUA_PATH="$ROOT/bindings/lua/lib/?.lua;/usr/share/lua/5.1/?.lua;;"
 
+# Both sides run pinned to the same CPU (BENCH_CPU, default the last one), when taskset is
+# there: unpinned, the scheduler moves a run between the cores now and then, and the run
+# refills its caches on the other one; on 2 cores that was the largest part of the spread
+# between runs of either side (docs/performance.md, row 8).
+PIN=()
+if command -v taskset >/dev/null; then
+  # The last CPU this shell may run on ("current affinity list: 0-3,6" -> 6).
+  cpu=${BENCH_CPU:-$(taskset -pc $$ 2>/dev/null | sed 's/.*: //; s/.*[,-]//')}
+  if [ -n "$cpu" ] && taskset -c "$cpu" true 2>/dev/null; then PIN=(taskset -c "$cpu"); fi
+fi
+
 field() { sed -n "s|.*$1=\([0-9.]*\).*|\1|p" <<<"$2"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-c_rates=() lua_rates=()
+c_rates=() lua_rates=() pair_ratios=()
 for ((i = 1; i <= PAIRS; i++)); do
-  c_line=$("$OUT/bench_ffi_c" "${ARGS[@]}")
-  lua_line=$(luajit bench/lua/bench_ffi.lua "${ARGS[@]}")
+  c_line=$("${PIN[@]}" "$OUT/bench_ffi_c" "${ARGS[@]}")
+  lua_line=$("${PIN[@]}" luajit bench/lua/bench_ffi.lua "${ARGS[@]}")
   if [ "$(field events "$c_line")" != "$(field events "$lua_line")" ] ||
      [ "$(field body_bytes "$c_line")" != "$(field body_bytes "$lua_line")" ]; then
     echo "$c_line" >&2
@@ -51,6 +62,7 @@ for ((i = 1; i <= PAIRS; i++)); do
   fi
   c_rates+=("$(field events/s "$c_line")")
   lua_rates+=("$(field events/s "$lua_line")")
+  pair_ratios+=("$(awk -v c="${c_rates[-1]}" -v l="${lua_rates[-1]}" 'BEGIN { printf "%.4f", l / c }')")
   if [ "$PAIRS" -gt 1 ]; then
     awk -v i="$i" -v c="${c_rates[-1]}" -v l="${lua_rates[-1]}" \
       'BEGIN { printf "  pair %d: C %.2f, LuaJIT %.2f M events/s (%.2f)\n", i, c / 1e6, l / 1e6, l / c }'
@@ -65,6 +77,14 @@ echo "LuaJIT events=$(field events "$lua_line") body_bytes=$(field body_bytes "$
 awk -v c="$c_med" -v l="$lua_med" -v how="$how" \
   'BEGIN { printf "LuaJIT/C events/s ratio: %.2f (%s; transactions=%s sessions=%s chunk=%s)\n", l / c, how, ARGV[1], ARGV[2], ARGV[3] }' \
   "${ARGS[@]}"
+
+# bench/report.py judges row 8 on the median of every pair's ratio over all its rounds (one
+# ratio per interleaved pair, as the other rows): printed here for a run of its own.
+if [ "$PAIRS" -gt 1 ]; then
+  printf '%s\n' "${pair_ratios[@]}" | sort -g |
+    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf "median of the %d pairs'"'"' LuaJIT/C ratios: %.2f [%.2f-%.2f]\n", NR, m, v[1], v[NR] }'
+fi
 
 # Building messages with resty.smtpcore.message (numbers only).
 luajit bench/lua/bench_message.lua $QUICK
