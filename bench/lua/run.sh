@@ -48,7 +48,8 @@ if command -v taskset >/dev/null; then
 fi
 
 field() { sed -n "s|.*$1=\([0-9.]*\).*|\1|p" <<<"$2"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The median of the numbers on stdin, printed with FORMAT (default %.0f).
+median() { sort -g | awk -v f="${1:-%.0f}" '{ v[NR] = $1 } END { printf f "\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 c_rates=() lua_rates=() pair_ratios=()
 for ((i = 1; i <= PAIRS; i++)); do
   c_line=$("${PIN[@]}" "$OUT/bench_ffi_c" "${ARGS[@]}")
@@ -81,9 +82,9 @@ awk -v c="$c_med" -v l="$lua_med" -v how="$how" \
 # bench/report.py judges row 8 on the median of every pair's ratio over all its rounds (one
 # ratio per interleaved pair, as the other rows): printed here for a run of its own.
 if [ "$PAIRS" -gt 1 ]; then
-  printf '%s\n' "${pair_ratios[@]}" | sort -g |
-    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      printf "median of the %d pairs'"'"' LuaJIT/C ratios: %.2f [%.2f-%.2f]\n", NR, m, v[1], v[NR] }'
+  mapfile -t sorted < <(printf '%s\n' "${pair_ratios[@]}" | sort -g)
+  printf "median of the %d pairs' LuaJIT/C ratios: %s [%.2f-%.2f]\n" "$PAIRS" \
+    "$(printf '%s\n' "${sorted[@]}" | median %.2f)" "${sorted[0]}" "${sorted[-1]}"
 fi
 
 # Building messages with resty.smtpcore.message (numbers only).
